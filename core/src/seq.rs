@@ -1,0 +1,287 @@
+//! Extension of wrapping RTP counters and the sequence-number window.
+//!
+//! RTP sequence numbers are 16 bits and wrap every 65 536 packets (about
+//! 7 minutes of 1080p MJPEG); timestamps are 32 bits. The reassembler works
+//! on extended 64-bit values so that ordering and distance are plain integer
+//! arithmetic.
+
+/// Extend a 16-bit sequence number to 64 bits, choosing the value closest
+/// to `reference` (the highest extended sequence seen so far).
+///
+/// `extend_u16(0xFFFF, 0x0001) == 0x1_0001`; `extend_u16(0x1_0001, 0xFFFF)
+/// == 0xFFFF`. Near zero a backward step cannot go below zero.
+pub fn extend_u16(reference: u64, seq: u16) -> u64 {
+    extend(reference, u64::from(seq), 16)
+}
+
+/// Extend a 32-bit RTP timestamp to 64 bits, closest to `reference`.
+pub fn extend_u32(reference: u64, timestamp: u32) -> u64 {
+    extend(reference, u64::from(timestamp), 32)
+}
+
+fn extend(reference: u64, value: u64, bits: u32) -> u64 {
+    let modulus = 1u64 << bits;
+    let half = modulus / 2;
+    let mask = modulus - 1;
+    let cycle = reference & !mask;
+    let candidate = cycle | value;
+    if candidate > reference && candidate - reference > half {
+        // The value is closer if read as belonging to the previous cycle.
+        candidate.checked_sub(modulus).unwrap_or(candidate)
+    } else if candidate < reference && reference - candidate > half {
+        candidate.saturating_add(modulus)
+    } else {
+        candidate
+    }
+}
+
+/// Number of recent sequence numbers the duplicate detector remembers.
+pub const WINDOW_BITS: u64 = 512;
+const WORDS: usize = (WINDOW_BITS / 64) as usize;
+
+/// Largest forward jump accepted as "packets were lost" rather than "the
+/// sender restarted" (RFC 3550 A.1 `MAX_DROPOUT`).
+pub const MAX_DROPOUT: u64 = 3000;
+
+/// What the window says about one arriving sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqVerdict {
+    /// First time seen; carries the extended sequence number.
+    New(u64),
+    /// Already received (still inside the window).
+    Duplicate,
+    /// Older than the window can tell apart: cannot be checked for
+    /// duplication, so it is refused.
+    TooOld,
+    /// A jump larger than `MAX_DROPOUT` forwards or backwards. Refused once;
+    /// if the next packet continues from it, the stream restarts there
+    /// (RFC 3550 A.1 probation).
+    Jump,
+    /// The packet that confirms a jump: the window was reset and this is
+    /// the first sequence of the restarted numbering.
+    Restart(u64),
+}
+
+/// Sliding bitmap over the last `WINDOW_BITS` extended sequence numbers.
+#[derive(Debug, Clone)]
+pub struct SeqWindow {
+    /// Highest extended sequence accepted; `None` before the first packet.
+    highest: Option<u64>,
+    /// Bit `i` set means `highest - i` was received.
+    bits: [u64; WORDS],
+    /// Sequence that would confirm a pending jump.
+    jump_candidate: Option<u16>,
+}
+
+impl Default for SeqWindow {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SeqWindow {
+    pub const fn new() -> Self {
+        SeqWindow {
+            highest: None,
+            bits: [0; WORDS],
+            jump_candidate: None,
+        }
+    }
+
+    /// Highest extended sequence number accepted so far.
+    pub fn highest(&self) -> Option<u64> {
+        self.highest
+    }
+
+    /// Classify `seq` and, when it is new, record it.
+    pub fn accept(&mut self, seq: u16) -> SeqVerdict {
+        let Some(highest) = self.highest else {
+            // The first sequence starts one cycle up so that a little
+            // reordering just before it still extends to a positive value.
+            let first = (1u64 << 16) | u64::from(seq);
+            self.restart_at(first);
+            return SeqVerdict::New(first);
+        };
+        let ext = extend_u16(highest, seq);
+        if ext > highest {
+            let ahead = ext - highest;
+            if ahead >= MAX_DROPOUT {
+                return self.jump(seq);
+            }
+            self.jump_candidate = None;
+            self.shift(ahead);
+            self.highest = Some(ext);
+            self.set(0);
+            SeqVerdict::New(ext)
+        } else {
+            let behind = highest - ext;
+            if behind >= WINDOW_BITS {
+                // Far behind: an old straggler or a sender restart.
+                return if behind >= MAX_DROPOUT {
+                    self.jump(seq)
+                } else {
+                    SeqVerdict::TooOld
+                };
+            }
+            if self.get(behind) {
+                SeqVerdict::Duplicate
+            } else {
+                self.set(behind);
+                SeqVerdict::New(ext)
+            }
+        }
+    }
+
+    fn jump(&mut self, seq: u16) -> SeqVerdict {
+        if self.jump_candidate == Some(seq) {
+            let highest = self.highest.unwrap_or(0);
+            // Keep extended numbers increasing across the restart so that
+            // frames and counters never see time run backwards.
+            let restart = (highest | 0xFFFF).saturating_add(1) | u64::from(seq);
+            self.restart_at(restart);
+            SeqVerdict::Restart(restart)
+        } else {
+            self.jump_candidate = Some(seq.wrapping_add(1));
+            SeqVerdict::Jump
+        }
+    }
+
+    fn restart_at(&mut self, ext: u64) {
+        self.highest = Some(ext);
+        self.bits = [0; WORDS];
+        self.jump_candidate = None;
+        self.set(0);
+    }
+
+    fn shift(&mut self, by: u64) {
+        if by >= WINDOW_BITS {
+            self.bits = [0; WORDS];
+            return;
+        }
+        // Shift the whole multi-word bitmap towards higher "behind" indices.
+        let word_shift = (by / 64) as usize;
+        let bit_shift = (by % 64) as u32;
+        let mut shifted = [0u64; WORDS];
+        for (i, out) in shifted.iter_mut().enumerate() {
+            let Some(src) = i.checked_sub(word_shift) else {
+                continue;
+            };
+            let low = self.bits.get(src).copied().unwrap_or(0);
+            let mut word = low << bit_shift;
+            if bit_shift != 0 {
+                if let Some(prev) = src.checked_sub(1).and_then(|p| self.bits.get(p)) {
+                    word |= prev >> (64 - bit_shift);
+                }
+            }
+            *out = word;
+        }
+        self.bits = shifted;
+    }
+
+    fn get(&self, behind: u64) -> bool {
+        let word = (behind / 64) as usize;
+        self.bits
+            .get(word)
+            .is_some_and(|w| w & (1 << (behind % 64)) != 0)
+    }
+
+    fn set(&mut self, behind: u64) {
+        let word = (behind / 64) as usize;
+        if let Some(w) = self.bits.get_mut(word) {
+            *w |= 1 << (behind % 64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extend_u16_table() {
+        let cases: &[(u64, u16, u64)] = &[
+            (0, 0, 0),
+            (0, 1, 1),
+            (0, 0xFFFF, 0xFFFF), // cannot go below zero
+            (0xFFFF, 0, 0x1_0000),
+            (0xFFFF, 1, 0x1_0001),
+            (0x1_0001, 0xFFFF, 0xFFFF),
+            (0x1_0001, 0x7FFF, 0x1_7FFF),
+            (0x1_8001, 0x0000, 0x2_0000),
+            (0x1_8000, 0x0001, 0x2_0001),
+            (0x5_1234, 0x1230, 0x5_1230),
+            (0x5_FFF0, 0x0010, 0x6_0010),
+            (0x6_0010, 0xFFF0, 0x5_FFF0),
+        ];
+        for &(reference, seq, want) in cases {
+            assert_eq!(extend_u16(reference, seq), want, "{reference:#x} {seq:#x}");
+        }
+    }
+
+    #[test]
+    fn extend_u32_table() {
+        assert_eq!(extend_u32(0xFFFF_FF00, 0x0000_0100), 0x1_0000_0100);
+        assert_eq!(extend_u32(0x1_0000_0100, 0xFFFF_FF00), 0xFFFF_FF00);
+        assert_eq!(extend_u32(0x3_0000_0000, 0x8000_0000), 0x3_8000_0000);
+    }
+
+    #[test]
+    fn window_detects_duplicates_and_reordering() {
+        let mut w = SeqWindow::new();
+        assert_eq!(w.accept(10), SeqVerdict::New(0x1_000A));
+        assert_eq!(w.accept(12), SeqVerdict::New(0x1_000C));
+        assert_eq!(w.accept(11), SeqVerdict::New(0x1_000B));
+        assert_eq!(w.accept(11), SeqVerdict::Duplicate);
+        assert_eq!(w.accept(12), SeqVerdict::Duplicate);
+        assert_eq!(w.accept(10), SeqVerdict::Duplicate);
+        assert_eq!(w.accept(9), SeqVerdict::New(0x1_0009));
+    }
+
+    #[test]
+    fn window_wraps() {
+        let mut w = SeqWindow::new();
+        let mut seq = 0xFFF0u16;
+        let mut prev = None;
+        for _ in 0..40 {
+            let SeqVerdict::New(ext) = w.accept(seq) else {
+                panic!("expected new")
+            };
+            if let Some(p) = prev {
+                assert_eq!(ext, p + 1);
+            }
+            prev = Some(ext);
+            seq = seq.wrapping_add(1);
+        }
+        assert_eq!(w.accept(0xFFF5), SeqVerdict::Duplicate);
+        assert_eq!(w.accept(0x0003), SeqVerdict::Duplicate);
+    }
+
+    #[test]
+    fn window_shift_across_words() {
+        let mut w = SeqWindow::new();
+        w.accept(0);
+        w.accept(70);
+        w.accept(200);
+        assert_eq!(w.accept(0), SeqVerdict::Duplicate);
+        assert_eq!(w.accept(70), SeqVerdict::Duplicate);
+        assert_eq!(w.accept(69), SeqVerdict::New(0x1_0045));
+        w.accept(600);
+        assert_eq!(w.accept(0), SeqVerdict::TooOld);
+        assert_eq!(w.accept(200), SeqVerdict::Duplicate);
+    }
+
+    #[test]
+    fn jump_needs_confirmation() {
+        let mut w = SeqWindow::new();
+        w.accept(100);
+        assert_eq!(w.accept(40_000), SeqVerdict::Jump);
+        assert_eq!(w.accept(101), SeqVerdict::New(0x1_0065));
+        assert_eq!(w.accept(40_000), SeqVerdict::Jump);
+        let SeqVerdict::Restart(ext) = w.accept(40_001) else {
+            panic!("expected restart")
+        };
+        assert_eq!(ext & 0xFFFF, 40_001);
+        assert!(ext > 0x1_0065);
+        assert_eq!(w.accept(40_002), SeqVerdict::New(ext + 1));
+    }
+}
