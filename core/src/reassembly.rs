@@ -23,6 +23,7 @@
 use core::ops::Range;
 use core::time::Duration;
 
+use arrayvec::ArrayVec;
 use heapless::{Deque, Vec};
 
 use crate::jpeg::{self, FrameHeaderParams, MAX_HEADER_LEN};
@@ -71,6 +72,10 @@ pub struct Config {
     /// packet among the last `reorder_window` packets of the stream and
     /// still incomplete is dropped as lost. At most 512.
     pub reorder_window: u16,
+    /// Frames assembled at once, at most the depacketizer's `N` (0 = `N`):
+    /// lets a runtime size the jitter buffer at run time under a
+    /// compile-time maximum.
+    pub frames_in_flight: usize,
 }
 
 impl Default for Config {
@@ -82,6 +87,7 @@ impl Default for Config {
             max_height: 8192,
             max_frame_age: Duration::from_secs(1),
             reorder_window: 64,
+            frames_in_flight: 0,
         }
     }
 }
@@ -173,7 +179,7 @@ struct Assembly {
     shape: FrameShape,
     first_arrival: Instant,
     /// Sorted, disjoint, coalesced byte ranges received.
-    ranges: Vec<(u32, u32), MAX_RANGES>,
+    ranges: ArrayVec<(u32, u32), MAX_RANGES>,
     /// End of the scan data, fixed by the marker packet.
     end: Option<u32>,
     /// Set by the offset-0 packet.
@@ -602,7 +608,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
                         extended_timestamp: ext_ts,
                         shape,
                         first_arrival: now,
-                        ranges: Vec::new(),
+                        ranges: ArrayVec::new(),
                         end: None,
                         tables: None,
                         has_first_fragment: false,
@@ -645,7 +651,16 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
     /// A free slot, else one made free: the oldest complete frame nobody
     /// took, else the oldest frame in flight.
     fn open_slot(&mut self) -> Option<usize> {
-        if let Some(i) = self.slots.iter().position(|s| s.state == SlotState::Free) {
+        let active = match self.config.frames_in_flight {
+            0 => N,
+            n => n.min(N),
+        };
+        if let Some(i) = self
+            .slots
+            .iter()
+            .take(active)
+            .position(|s| s.state == SlotState::Free)
+        {
             return Some(i);
         }
         if let Some(i) = self.oldest_complete() {
@@ -830,7 +845,7 @@ fn resolve_tables(
 /// Insert `start..end` into sorted disjoint `ranges`, merging neighbours.
 /// Overlap means two fragments claim the same bytes: inconsistent.
 fn insert_range(
-    ranges: &mut Vec<(u32, u32), MAX_RANGES>,
+    ranges: &mut ArrayVec<(u32, u32), MAX_RANGES>,
     start: u32,
     end: u32,
 ) -> Result<(), DropReason> {
@@ -858,7 +873,7 @@ fn insert_range(
             if let Some(p) = at.checked_sub(1).and_then(|p| ranges.get_mut(p)) {
                 p.1 = merged_end;
             }
-            ranges.remove(at);
+            ranges.pop_at(at);
         }
         (true, false) => {
             if let Some(p) = at.checked_sub(1).and_then(|p| ranges.get_mut(p)) {
@@ -872,7 +887,9 @@ fn insert_range(
         }
         (false, false) => {
             // Too many holes at once: more reordering than worth tracking.
-            ranges.insert(at, (start, end)).map_err(|_| DropReason::Lost)?;
+            ranges
+                .try_insert(at, (start, end))
+                .map_err(|_| DropReason::Lost)?;
         }
     }
     Ok(())
@@ -903,7 +920,7 @@ mod tests {
 
     #[test]
     fn ranges_merge_and_detect_overlap() {
-        let mut r: Vec<(u32, u32), MAX_RANGES> = Vec::new();
+        let mut r: ArrayVec<(u32, u32), MAX_RANGES> = ArrayVec::new();
         insert_range(&mut r, 10, 20).unwrap();
         insert_range(&mut r, 30, 40).unwrap();
         insert_range(&mut r, 0, 10).unwrap();

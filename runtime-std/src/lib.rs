@@ -1,0 +1,3 @@
+//! Portable std runtime for mjpeg-rtp: blocking sockets, decode workers.
+
+pub mod decode;

@@ -1,0 +1,1 @@
+//! io_uring receive backend for mjpeg-rtp.
