@@ -162,7 +162,7 @@ impl<'a> RtpPacket<'a> {
         let bytes = self.bytes.get(self.csrc.clone()).unwrap_or(&[]);
         bytes
             .chunks_exact(4)
-            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            .filter_map(|c| c.try_into().ok().map(u32::from_be_bytes))
     }
 
     pub fn extension(&self) -> Option<HeaderExtension<'a>> {
@@ -237,8 +237,9 @@ impl RtpHeader {
         head.copy_from_slice(&fixed);
         if let Some(ext) = extension {
             let (ext_head, ext_data) = rest.split_at_mut(EXTENSION_HEADER_LEN);
-            ext_head[..2].copy_from_slice(&ext.profile.to_be_bytes());
-            ext_head[2..].copy_from_slice(&words.to_be_bytes());
+            let [p1, p2] = ext.profile.to_be_bytes();
+            let [w1, w2] = words.to_be_bytes();
+            ext_head.copy_from_slice(&[p1, p2, w1, w2]);
             ext_data.copy_from_slice(ext.data);
         }
         Ok(len)
