@@ -51,7 +51,9 @@ impl fmt::Display for RtpError {
             RtpError::Truncated => f.write_str("RTP packet shorter than its fixed header"),
             RtpError::Version(v) => write!(f, "RTP version {v}, expected 2"),
             RtpError::CsrcOverrun => f.write_str("RTP CSRC list runs past the datagram"),
-            RtpError::ExtensionOverrun => f.write_str("RTP header extension runs past the datagram"),
+            RtpError::ExtensionOverrun => {
+                f.write_str("RTP header extension runs past the datagram")
+            }
             RtpError::Padding => f.write_str("RTP padding length invalid"),
         }
     }
@@ -138,7 +140,9 @@ impl<'a> RtpPacket<'a> {
     }
 
     pub fn marker(&self) -> bool {
-        self.bytes.get(field::MARKER_PT).is_some_and(|b| b & 0x80 != 0)
+        self.bytes
+            .get(field::MARKER_PT)
+            .is_some_and(|b| b & 0x80 != 0)
     }
 
     pub fn payload_type(&self) -> u8 {
@@ -311,7 +315,10 @@ mod tests {
     #[test]
     fn impossible_lengths() {
         assert_eq!(RtpPacket::parse(&[]), Err(RtpError::Truncated));
-        assert_eq!(RtpPacket::parse(&PACKET_BYTES[..11]), Err(RtpError::Truncated));
+        assert_eq!(
+            RtpPacket::parse(&PACKET_BYTES[..11]),
+            Err(RtpError::Truncated)
+        );
         let mut v1 = PACKET_BYTES;
         v1[0] = 0x40;
         assert_eq!(RtpPacket::parse(&v1), Err(RtpError::Version(1)));
