@@ -475,7 +475,10 @@ mod tests {
             let n = write_headers(&params, &mut buf).unwrap();
             assert_eq!(n, headers_len(&params));
             assert!(n <= MAX_HEADER_LEN);
-            assert_eq!(write_headers(&params, &mut buf[..n - 1]), Err(BufferTooSmall));
+            assert_eq!(
+                write_headers(&params, &mut buf[..n - 1]),
+                Err(BufferTooSmall)
+            );
         }
     }
 
@@ -502,9 +505,7 @@ mod tests {
 
     #[test]
     fn segments_skip_fill_and_padding() {
-        let bytes = [
-            0xFF, 0xFF, 0xFF, 0xC0, 0, 7, 8, 0, 16, 0, 32, 0, 0, 0,
-        ];
+        let bytes = [0xFF, 0xFF, 0xFF, 0xC0, 0, 7, 8, 0, 16, 0, 32, 0, 0, 0];
         let mut it = Segments::new(&bytes);
         let seg = it.next().unwrap().unwrap();
         assert_eq!(seg.marker, marker::SOF0);

@@ -159,7 +159,9 @@ enum SlotState {
     Free,
     Assembling,
     /// Complete; `order` ranks completions for handing out oldest first.
-    Complete { order: u64 },
+    Complete {
+        order: u64,
+    },
 }
 
 /// Fields every fragment of one frame must agree on.
@@ -351,10 +353,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
 
     /// Statistics of the current stream (default before the first packet).
     pub fn stats(&self) -> StreamStats {
-        self.stream
-            .as_ref()
-            .map(|s| s.stats)
-            .unwrap_or_default()
+        self.stream.as_ref().map(|s| s.stats).unwrap_or_default()
     }
 
     /// Datagrams refused, by reason (over the depacketizer's lifetime).
@@ -387,7 +386,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
     ) -> Verdict {
         self.expire(now);
         let ssrc = rtp.ssrc();
-        if self.stream.as_ref().is_some_and(|s| s.stats.ssrc != Some(ssrc)) {
+        if self
+            .stream
+            .as_ref()
+            .is_some_and(|s| s.stats.ssrc != Some(ssrc))
+        {
             self.change_stream(ssrc);
         }
         let stream = self.stream.get_or_insert_with(|| StreamState::new(ssrc));
@@ -415,7 +418,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
             }
         };
         stream.stats.packets_received += 1;
-        stream.stats.note_arrival(now.to_rtp_90khz(), rtp.timestamp());
+        stream
+            .stats
+            .note_arrival(now.to_rtp_90khz(), rtp.timestamp());
         let reference = stream
             .highest_timestamp
             .unwrap_or((1 << 32) | u64::from(rtp.timestamp()));
@@ -859,7 +864,10 @@ fn insert_range(
             return Ok(());
         }
     }
-    let at = ranges.iter().position(|&(s, _)| s >= start).unwrap_or(ranges.len());
+    let at = ranges
+        .iter()
+        .position(|&(s, _)| s >= start)
+        .unwrap_or(ranges.len());
     let prev = at.checked_sub(1).and_then(|p| ranges.get(p)).copied();
     let next = ranges.get(at).copied();
     if prev.is_some_and(|(_, pe)| pe > start) || next.is_some_and(|(ns, _)| ns < end) {

@@ -191,9 +191,8 @@ impl QuantHeader<'_> {
         if self.precision & used != 0 {
             return Err(PayloadError::QuantPrecision);
         }
-        let table = |i: usize| -> Option<[u8; 64]> {
-            self.data.get(i * 64..(i + 1) * 64)?.try_into().ok()
-        };
+        let table =
+            |i: usize| -> Option<[u8; 64]> { self.data.get(i * 64..(i + 1) * 64)?.try_into().ok() };
         match (self.data.len(), table(0), table(1)) {
             (0, _, _) => Ok(None),
             (len, _, _) if len % 64 != 0 => Err(PayloadError::QuantLength),
@@ -325,7 +324,9 @@ impl<'a> JpegPayload<'a> {
         };
         let (rest, quant) = if main.q >= 128 && main.fragment_offset == 0 {
             let (rest, header) = quant_header(rest).map_err(|e| match e {
-                nom::Err::Error(e) | nom::Err::Failure(e) if e.code == nom::error::ErrorKind::Eof => {
+                nom::Err::Error(e) | nom::Err::Failure(e)
+                    if e.code == nom::error::ErrorKind::Eof =>
+                {
                     PayloadError::QuantLength
                 }
                 _ => PayloadError::Truncated,
@@ -361,7 +362,13 @@ impl<'a> JpegPayload<'a> {
         let out = out.get_mut(..len).ok_or(BufferTooSmall)?;
         let (main, rest) = out.split_at_mut(MAIN_HEADER_LEN);
         let [_, o1, o2, o3] = self.main.fragment_offset.to_be_bytes();
-        let eighths = |v: u16| if v > MAX_IN_HEADER_DIMENSION { 0 } else { (v / 8) as u8 };
+        let eighths = |v: u16| {
+            if v > MAX_IN_HEADER_DIMENSION {
+                0
+            } else {
+                (v / 8) as u8
+            }
+        };
         main.copy_from_slice(&[
             self.main.type_specific,
             o1,
@@ -375,7 +382,8 @@ impl<'a> JpegPayload<'a> {
         let rest = match self.restart {
             Some(r) => {
                 let (head, rest) = rest.split_at_mut(RESTART_HEADER_LEN);
-                let flags = (u16::from(r.first) << 15) | (u16::from(r.last) << 14) | (r.count & 0x3FFF);
+                let flags =
+                    (u16::from(r.first) << 15) | (u16::from(r.last) << 14) | (r.count & 0x3FFF);
                 let [i1, i2] = r.interval.to_be_bytes();
                 let [f1, f2] = flags.to_be_bytes();
                 head.copy_from_slice(&[i1, i2, f1, f2]);
@@ -504,7 +512,10 @@ mod tests {
         assert_eq!(JpegPayload::parse(&b), Err(PayloadError::TypeSpecific(1)));
         let mut b = packet();
         b[4] = 2;
-        assert_eq!(JpegPayload::parse(&b), Err(PayloadError::UnsupportedType(2)));
+        assert_eq!(
+            JpegPayload::parse(&b),
+            Err(PayloadError::UnsupportedType(2))
+        );
         let mut b = packet();
         b[13] = 1;
         assert_eq!(JpegPayload::parse(&b), Err(PayloadError::QuantPrecision));
@@ -518,7 +529,10 @@ mod tests {
         b[8..10].copy_from_slice(&[0, 0]);
         assert_eq!(JpegPayload::parse(&b), Err(PayloadError::RestartHeader));
         let q255_empty = [0, 0, 0, 0, 1, 255, 1, 1, 0, 0, 0, 0];
-        assert_eq!(JpegPayload::parse(&q255_empty), Err(PayloadError::QuantMissing));
+        assert_eq!(
+            JpegPayload::parse(&q255_empty),
+            Err(PayloadError::QuantMissing)
+        );
         let q200_cached = [0, 0, 0, 0, 1, 200, 1, 1, 0, 0, 0, 0, 9];
         let p = JpegPayload::parse(&q200_cached).unwrap();
         assert_eq!(p.quant.unwrap().tables(), Ok(None));
@@ -528,17 +542,29 @@ mod tests {
     #[test]
     fn table_lengths_64_and_192() {
         let one = [5u8; 64];
-        let q = QuantHeader { mbz: 0, precision: 0, data: &one };
+        let q = QuantHeader {
+            mbz: 0,
+            precision: 0,
+            data: &one,
+        };
         assert_eq!(q.tables().unwrap().unwrap().count(), 1);
         let mut three = [0u8; 192];
         three[..64].fill(1);
         three[64..128].fill(2);
         three[128..].fill(3);
-        let q = QuantHeader { mbz: 0, precision: 0, data: &three };
+        let q = QuantHeader {
+            mbz: 0,
+            precision: 0,
+            data: &three,
+        };
         let t = q.tables().unwrap().unwrap();
         assert_eq!((t.luma()[0], t.chroma()[0], t.count()), (1, 2, 2));
         // precision on the unused third table does not matter
-        let q = QuantHeader { mbz: 0, precision: 0b100, data: &three };
+        let q = QuantHeader {
+            mbz: 0,
+            precision: 0b100,
+            data: &three,
+        };
         assert!(q.tables().is_ok());
     }
 
@@ -549,7 +575,10 @@ mod tests {
         assert_eq!(&t.luma()[..8], &[16, 11, 12, 14, 12, 10, 16, 14]);
         assert_eq!(&t.chroma()[..6], &[17, 18, 18, 24, 21, 24]);
         // Q=1: scale 5000, everything clamps to 255 except nothing below.
-        assert!(appendix_a_tables(1).luma().iter().all(|&v| v == 255 || v >= 200));
+        assert!(appendix_a_tables(1)
+            .luma()
+            .iter()
+            .all(|&v| v == 255 || v >= 200));
         // Q=99: scale 2: (16*2+50)/100 = 0 -> clamped to 1.
         assert_eq!(appendix_a_tables(99).luma()[0], 1);
         // Q=75 luma DC: (16*50+50)/100 = 8.

@@ -170,7 +170,8 @@ impl StreamStats {
 
     /// Expected minus received, never negative.
     pub fn packets_lost(&self) -> u64 {
-        self.packets_expected().saturating_sub(self.packets_received)
+        self.packets_expected()
+            .saturating_sub(self.packets_received)
     }
 
     /// Interarrival jitter in 90 kHz timestamp units (RFC 3550 A.8).

@@ -1,0 +1,462 @@
+//! Packetize real JPEGs, reassemble them, and check the rebuilt JPEG
+//! decodes to exactly the original's pixels — under every impairment the
+//! peers rarely send.
+
+mod common;
+
+use common::{assert_same_pixels, encode, packetize, Picture};
+use mjpeg_rtp_core::rfc2435::JpegPayload;
+use mjpeg_rtp_core::rtp::RtpPacket;
+use mjpeg_rtp_core::{
+    frame_buffer_len, Config, Depacketizer, DropReason, Instant, InvalidReason, JpegType,
+    PacketizerConfig, Sampling, Verdict,
+};
+
+type Rx = Depacketizer<Vec<u8>, 4>;
+
+fn receiver(config: Config) -> Rx {
+    Depacketizer::new(
+        config,
+        core::array::from_fn(|_| vec![0u8; frame_buffer_len(512 * 1024)]),
+    )
+}
+
+/// Push every datagram at 1 ms intervals; collect (timestamp, jpeg).
+fn run(rx: &mut Rx, packets: &[Vec<u8>]) -> Vec<(u32, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (i, p) in packets.iter().enumerate() {
+        let _ = rx.push(Instant::from_millis(i as u64), p);
+        while let Some(f) = rx.next_frame() {
+            out.push((f.info.timestamp, f.jpeg.to_vec()));
+        }
+    }
+    rx.flush();
+    out
+}
+
+fn frames(pictures: &[Picture]) -> Vec<(Vec<u8>, u32)> {
+    pictures
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (encode(p), 3000 * i as u32))
+        .collect()
+}
+
+fn small_mtu() -> PacketizerConfig {
+    PacketizerConfig {
+        max_packet: 400,
+        ..PacketizerConfig::default()
+    }
+}
+
+fn check_all(pictures: &[Picture], config: PacketizerConfig) {
+    let frames = frames(pictures);
+    let packets = packetize(config, &frames);
+    let mut rx = receiver(Config::default());
+    let got = run(&mut rx, &packets);
+    assert_eq!(got.len(), frames.len());
+    for ((ts, jpeg), (original, want_ts)) in got.iter().zip(&frames) {
+        assert_eq!(ts, want_ts);
+        assert_same_pixels(jpeg, original);
+    }
+    let stats = rx.stats();
+    assert_eq!(stats.packets_received, packets.len() as u64);
+    assert_eq!(stats.packets_lost(), 0);
+    assert_eq!(stats.frames_complete, frames.len() as u64);
+    assert_eq!(stats.frames_dropped_total(), 0);
+    assert_eq!(rx.invalid().total(), 0);
+}
+
+#[test]
+fn yuv420_and_yuv422_at_many_qualities() {
+    let mut pictures = Vec::new();
+    for (i, q) in [1u8, 10, 30, 50, 75, 90, 99].into_iter().enumerate() {
+        for sampling in [Sampling::Yuv420, Sampling::Yuv422] {
+            pictures.push(Picture {
+                quality: q,
+                sampling,
+                seed: i as u32,
+                ..Picture::new(96, 64)
+            });
+        }
+    }
+    check_all(&pictures, small_mtu());
+}
+
+#[test]
+fn low_q_is_sent_without_tables() {
+    let jpeg = encode(&Picture {
+        quality: 42,
+        ..Picture::new(64, 48)
+    });
+    let packets = packetize(small_mtu(), &[(jpeg, 0)]);
+    let rtp = RtpPacket::parse(&packets[0]).unwrap();
+    let payload = JpegPayload::parse(rtp.payload()).unwrap();
+    assert_eq!(payload.main.q, 42);
+    assert!(payload.quant.is_none());
+}
+
+#[test]
+fn custom_tables_go_in_band_with_q255() {
+    let pictures = [Picture {
+        annex_k_tables: false,
+        quality: 70,
+        ..Picture::new(80, 64)
+    }];
+    let frames = frames(&pictures);
+    let packets = packetize(small_mtu(), &frames);
+    let rtp = RtpPacket::parse(&packets[0]).unwrap();
+    let payload = JpegPayload::parse(rtp.payload()).unwrap();
+    assert_eq!(payload.main.q, 255);
+    assert_eq!(payload.quant.unwrap().data.len(), 128);
+    check_all(&pictures, small_mtu());
+}
+
+#[test]
+fn restart_markers_roundtrip() {
+    let pictures: Vec<_> = [Sampling::Yuv420, Sampling::Yuv422]
+        .into_iter()
+        .map(|sampling| Picture {
+            sampling,
+            restart_interval: 2,
+            ..Picture::new(128, 64)
+        })
+        .collect();
+    let frames = frames(&pictures);
+    let packets = packetize(small_mtu(), &frames);
+    let rtp = RtpPacket::parse(&packets[0]).unwrap();
+    let payload = JpegPayload::parse(rtp.payload()).unwrap();
+    assert_eq!(payload.main.jpeg_type, JpegType::Yuv420Restart);
+    assert_eq!(payload.restart.unwrap().interval, 2);
+    check_all(&pictures, small_mtu());
+}
+
+#[test]
+fn sizes_the_header_cannot_express_use_the_onvif_extension() {
+    // Not a multiple of 8, and wider than 2040.
+    let pictures = [Picture::new(100, 75), Picture::new(2056, 16)];
+    let frames = frames(&pictures);
+    let packets = packetize(PacketizerConfig::default(), &frames);
+    let rtp = RtpPacket::parse(&packets[0]).unwrap();
+    assert_eq!(rtp.extension().unwrap().profile, 0xFFD8);
+    let payload = JpegPayload::parse(rtp.payload()).unwrap();
+    assert_eq!((payload.main.width, payload.main.height), (0, 0));
+    check_all(&pictures, PacketizerConfig::default());
+}
+
+#[test]
+fn zero_size_without_extension_uses_configured_size_or_drops() {
+    let jpeg = encode(&Picture::new(2048, 16));
+    let mut packets = packetize(PacketizerConfig::default(), &[(jpeg.clone(), 0)]);
+    // Strip the ONVIF extension from the first packet (X bit and 4+20 bytes).
+    let first = &mut packets[0];
+    first[0] &= !0x10;
+    first.drain(12..12 + 24);
+    let mut rx = receiver(Config::default());
+    assert!(run(&mut rx, &packets).is_empty());
+    assert_eq!(rx.stats().frames_dropped.get(DropReason::UnknownSize), 1);
+
+    let mut rx = receiver(Config {
+        fallback_size: Some((2048, 16)),
+        ..Config::default()
+    });
+    let got = run(&mut rx, &packets);
+    assert_eq!(got.len(), 1);
+    assert_same_pixels(&got[0].1, &jpeg);
+}
+
+fn five_frames() -> Vec<(Vec<u8>, u32)> {
+    frames(
+        &(0..5)
+            .map(|seed| Picture {
+                seed,
+                ..Picture::new(96, 64)
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+#[test]
+fn any_single_lost_packet_drops_exactly_its_frame() {
+    let frames = five_frames();
+    let packets = packetize(small_mtu(), &frames);
+    for lost in 0..packets.len() {
+        let mut impaired = packets.clone();
+        impaired.remove(lost);
+        let mut rx = receiver(Config::default());
+        let got = run(&mut rx, &impaired);
+        assert_eq!(got.len(), 4, "lost packet {lost}");
+        let lost_ts = RtpPacket::parse(&packets[lost]).unwrap().timestamp();
+        for (ts, jpeg) in &got {
+            assert_ne!(*ts, lost_ts);
+            let original = &frames.iter().find(|(_, t)| t == ts).unwrap().0;
+            assert_same_pixels(jpeg, original);
+        }
+        let stats = rx.stats();
+        assert_eq!(stats.frames_dropped_total(), 1, "lost packet {lost}");
+        // Losing the very first or very last packet is invisible to RTP
+        // sequence accounting (nothing brackets it).
+        let edge = lost == 0 || lost == packets.len() - 1;
+        assert_eq!(stats.packets_lost(), u64::from(!edge), "lost packet {lost}");
+    }
+}
+
+#[test]
+fn reordering_across_frames_and_duplicates() {
+    let frames = five_frames();
+    let packets = packetize(small_mtu(), &frames);
+    let mut impaired = packets.clone();
+    // Swap neighbours everywhere (this crosses every frame boundary) and
+    // send every third packet twice.
+    for pair in impaired.chunks_mut(2) {
+        pair.reverse();
+    }
+    let mut with_dups = Vec::new();
+    for (i, p) in impaired.into_iter().enumerate() {
+        if i % 3 == 0 {
+            with_dups.push(p.clone());
+        }
+        with_dups.push(p);
+    }
+    let mut rx = receiver(Config::default());
+    let mut got = run(&mut rx, &with_dups);
+    got.sort_by_key(|(ts, _)| *ts);
+    assert_eq!(got.len(), 5);
+    for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
+        assert_same_pixels(jpeg, original);
+    }
+    let stats = rx.stats();
+    assert_eq!(stats.packets_received, packets.len() as u64);
+    assert_eq!(
+        stats.packets_duplicate,
+        with_dups.len() as u64 - packets.len() as u64
+    );
+    assert_eq!(stats.packets_lost(), 0);
+}
+
+#[test]
+fn sequence_and_timestamp_wrap() {
+    let frames: Vec<_> = five_frames()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (jpeg, _))| (jpeg, (u32::MAX - 6000).wrapping_add(3000 * i as u32)))
+        .collect();
+    let packets = packetize(
+        PacketizerConfig {
+            initial_sequence: 0xFFFA,
+            ..small_mtu()
+        },
+        &frames,
+    );
+    let mut rx = receiver(Config::default());
+    let mut infos = Vec::new();
+    for (i, p) in packets.iter().enumerate() {
+        let _ = rx.push(Instant::from_millis(i as u64), p);
+        while let Some(f) = rx.next_frame() {
+            infos.push(f.info);
+        }
+    }
+    assert_eq!(infos.len(), 5);
+    assert!(infos
+        .windows(2)
+        .all(|w| w[1].extended_timestamp == w[0].extended_timestamp + 3000));
+    assert_eq!(rx.stats().packets_lost(), 0);
+    assert_eq!(rx.stats().packets_received, packets.len() as u64);
+}
+
+#[test]
+fn ssrc_change_starts_a_new_stream() {
+    let frames = five_frames();
+    let a = packetize(small_mtu(), &frames[..3]);
+    let b = packetize(
+        PacketizerConfig {
+            ssrc: 0xBEEF,
+            initial_sequence: 40_000,
+            ..small_mtu()
+        },
+        &frames[3..],
+    );
+    // Cut stream A inside its last frame, then B starts.
+    let cut = a.len() - 1;
+    let mut packets: Vec<_> = a[..cut].to_vec();
+    packets.extend(b.iter().cloned());
+    let mut rx = receiver(Config::default());
+    let got = run(&mut rx, &packets);
+    assert_eq!(got.len(), 4);
+    let retired = rx.take_retired_stream().unwrap();
+    assert_eq!(retired.ssrc, Some(PacketizerConfig::default().ssrc));
+    assert_eq!(retired.frames_complete, 2);
+    assert_eq!(retired.frames_dropped.get(DropReason::SsrcChange), 1);
+    let current = rx.stats();
+    assert_eq!(current.ssrc, Some(0xBEEF));
+    assert_eq!(current.frames_complete, 2);
+    assert_eq!(current.packets_received, b.len() as u64);
+    assert_eq!(current.packets_lost(), 0);
+}
+
+/// Rewrite Q of every packet and, for the first packet of a frame, keep or
+/// strip the in-band tables.
+fn with_q(packet: &[u8], q: u8, keep_tables: bool) -> Vec<u8> {
+    let rtp = RtpPacket::parse(packet).unwrap();
+    let mut payload = JpegPayload::parse(rtp.payload()).unwrap();
+    payload.main.q = q;
+    if !keep_tables {
+        if let Some(quant) = payload.quant.as_mut() {
+            quant.data = &[];
+        }
+    }
+    let header_len = packet.len() - rtp.payload().len();
+    let mut out = packet[..header_len].to_vec();
+    let mut head = vec![0u8; payload.header_len()];
+    payload.emit_headers(&mut head).unwrap();
+    out.extend_from_slice(&head);
+    out.extend_from_slice(payload.data);
+    out
+}
+
+#[test]
+fn q128_to_254_tables_are_cached_per_q() {
+    let pictures: Vec<_> = (0..3)
+        .map(|seed| Picture {
+            seed,
+            annex_k_tables: false,
+            ..Picture::new(96, 64)
+        })
+        .collect();
+    let frames = frames(&pictures);
+    let packets = packetize(small_mtu(), &frames);
+    // Frame 0 carries tables with Q=200; frames 1 and 2 send Length 0.
+    let first_of_frame1 = packets
+        .iter()
+        .position(|p| RtpPacket::parse(p).unwrap().timestamp() == 3000)
+        .unwrap();
+    let rewritten: Vec<_> = packets
+        .iter()
+        .enumerate()
+        .map(|(i, p)| with_q(p, 200, i < first_of_frame1))
+        .collect();
+    let mut rx = receiver(Config::default());
+    let got = run(&mut rx, &rewritten);
+    assert_eq!(got.len(), 3);
+    for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
+        assert_same_pixels(jpeg, original);
+    }
+
+    // Without the first frame nothing is cached: dropped with a reason.
+    let mut rx = receiver(Config::default());
+    let got = run(&mut rx, &rewritten[first_of_frame1..]);
+    assert!(got.is_empty());
+    assert_eq!(rx.stats().frames_dropped.get(DropReason::MissingTables), 2);
+}
+
+#[test]
+fn hostile_packets_are_counted_and_harmless() {
+    let frames = five_frames();
+    let packets = packetize(small_mtu(), &frames);
+    let good = &packets[0];
+    let mut hostile: Vec<(Vec<u8>, InvalidReason)> = Vec::new();
+    hostile.push((good[..5].to_vec(), InvalidReason::RtpTruncated));
+    let mut v = good.clone();
+    v[0] = 0x40 | (v[0] & 0x3F);
+    hostile.push((v, InvalidReason::RtpVersion));
+    let mut v = good.clone();
+    v[0] |= 0x0F;
+    v.truncate(40);
+    hostile.push((v, InvalidReason::RtpCsrcOverrun));
+    let mut v = good[..12].to_vec();
+    v[0] |= 0x10;
+    v.extend_from_slice(&[0xFF, 0xD8, 0xFF, 0xFF]);
+    hostile.push((v, InvalidReason::RtpExtensionOverrun));
+    let mut v = good.clone();
+    v[0] |= 0x20;
+    *v.last_mut().unwrap() = 255;
+    let len = v.len();
+    v.truncate(len.min(200));
+    *v.last_mut().unwrap() = 255;
+    hostile.push((v, InvalidReason::RtpPadding));
+    let mut v = good.clone();
+    v[1] = (v[1] & 0x80) | 33;
+    hostile.push((v, InvalidReason::PayloadType));
+    let mut v = good.clone();
+    v[12 + 4] = 7; // type 7
+    hostile.push((v, InvalidReason::UnsupportedType));
+    let mut v = good.clone();
+    v[12] = 1; // type-specific
+    hostile.push((v, InvalidReason::TypeSpecific));
+    let mut v = good[..12].to_vec();
+    v.extend_from_slice(&[0, 0xFF, 0xFF, 0xF0, 1, 50, 8, 8]);
+    v.extend_from_slice(&[0xAA; 100]);
+    hostile.push((v, InvalidReason::FragmentOffset));
+
+    // Interleave the hostile datagrams with the good stream.
+    let mut mixed = Vec::new();
+    for (i, p) in packets.iter().enumerate() {
+        mixed.push(p.clone());
+        mixed.push(hostile[i % hostile.len()].0.clone());
+    }
+    let mut rx = receiver(Config::default());
+    let got = run(&mut rx, &mixed);
+    assert_eq!(got.len(), 5);
+    for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
+        assert_same_pixels(jpeg, original);
+    }
+    for (datagram, reason) in &hostile {
+        let mut fresh = receiver(Config::default());
+        assert_eq!(
+            fresh.push(Instant::ZERO, datagram),
+            Verdict::Invalid(*reason),
+            "{reason}"
+        );
+    }
+    assert_eq!(rx.invalid().total(), packets.len() as u64);
+    assert_eq!(rx.stats().packets_lost(), 0);
+}
+
+#[test]
+fn frame_larger_than_buffer_is_dropped_with_reason() {
+    let frames = five_frames();
+    let packets = packetize(small_mtu(), &frames);
+    let mut rx: Depacketizer<Vec<u8>, 2> = Depacketizer::new(
+        Config::default(),
+        core::array::from_fn(|_| vec![0u8; frame_buffer_len(300)]),
+    );
+    for (i, p) in packets.iter().enumerate() {
+        let _ = rx.push(Instant::from_millis(i as u64), p);
+        assert!(rx.next_frame().is_none());
+    }
+    assert_eq!(rx.stats().frames_dropped.get(DropReason::TooLarge), 5);
+}
+
+#[test]
+fn stalled_frame_expires_by_the_callers_clock() {
+    let frames = five_frames();
+    let packets = packetize(small_mtu(), &frames);
+    let mut rx = receiver(Config::default());
+    let _ = rx.push(Instant::from_millis(0), &packets[0]);
+    let deadline = rx.poll_timeout().unwrap();
+    assert_eq!(deadline, Instant::from_millis(1000));
+    rx.handle_timeout(Instant::from_millis(999));
+    assert_eq!(rx.stats().frames_dropped_total(), 0);
+    rx.handle_timeout(Instant::from_millis(1001));
+    assert_eq!(rx.stats().frames_dropped.get(DropReason::Expired), 1);
+    assert!(rx.poll_timeout().is_none());
+}
+
+#[test]
+fn take_frame_hands_over_the_buffer() {
+    let frames = five_frames();
+    let packets = packetize(small_mtu(), &frames);
+    let mut rx = receiver(Config::default());
+    let mut taken = Vec::new();
+    for (i, p) in packets.iter().enumerate() {
+        let _ = rx.push(Instant::from_millis(i as u64), p);
+        while let Ok(frame) = rx.take_frame(vec![0u8; frame_buffer_len(512 * 1024)]) {
+            taken.push(frame);
+        }
+    }
+    assert_eq!(taken.len(), 5);
+    for (frame, (original, ts)) in taken.iter().zip(&frames) {
+        assert_eq!(frame.info.timestamp, *ts);
+        assert_same_pixels(frame.jpeg(), original);
+    }
+}
