@@ -228,7 +228,8 @@ impl RtpHeader {
         if ext_len % 4 != 0 {
             return Err(BufferTooSmall);
         }
-        let len = Self::buffer_len(ext_len);
+        // An extension of zero words still has its 4-byte header.
+        let len = HEADER_LEN + extension.map_or(0, |_| EXTENSION_HEADER_LEN + ext_len);
         let out = out.get_mut(..len).ok_or(BufferTooSmall)?;
         let flags = (VERSION << 6) | if extension.is_some() { 0x10 } else { 0 };
         let mut fixed = [0u8; HEADER_LEN];
@@ -237,10 +238,12 @@ impl RtpHeader {
         fixed[field::SEQUENCE].copy_from_slice(&self.sequence.to_be_bytes());
         fixed[field::TIMESTAMP].copy_from_slice(&self.timestamp.to_be_bytes());
         fixed[field::SSRC].copy_from_slice(&self.ssrc.to_be_bytes());
-        let (head, rest) = out.split_at_mut(HEADER_LEN);
+        let (head, rest) = out.split_at_mut_checked(HEADER_LEN).ok_or(BufferTooSmall)?;
         head.copy_from_slice(&fixed);
         if let Some(ext) = extension {
-            let (ext_head, ext_data) = rest.split_at_mut(EXTENSION_HEADER_LEN);
+            let (ext_head, ext_data) = rest
+                .split_at_mut_checked(EXTENSION_HEADER_LEN)
+                .ok_or(BufferTooSmall)?;
             let [p1, p2] = ext.profile.to_be_bytes();
             let [w1, w2] = words.to_be_bytes();
             ext_head.copy_from_slice(&[p1, p2, w1, w2]);
@@ -338,6 +341,26 @@ mod tests {
         assert_eq!(RtpPacket::parse(&pad), Err(RtpError::Padding));
         pad[15] = 4;
         assert_eq!(RtpPacket::parse(&pad).unwrap().payload(), &[]);
+    }
+
+    #[test]
+    fn empty_extension_roundtrip() {
+        // Found by fuzz/rtp_parse: X=1 with zero words made emit panic.
+        let header = RtpHeader {
+            marker: false,
+            payload_type: 26,
+            sequence: 1,
+            timestamp: 2,
+            ssrc: 3,
+        };
+        let ext = HeaderExtension {
+            profile: 0xBEDE,
+            data: &[],
+        };
+        let mut buf = [0u8; 16];
+        assert_eq!(header.emit(Some(ext), &mut buf), Ok(16));
+        assert_eq!(RtpPacket::parse(&buf).unwrap().extension(), Some(ext));
+        assert_eq!(header.emit(Some(ext), &mut buf[..15]), Err(BufferTooSmall));
     }
 
     #[test]
