@@ -52,10 +52,7 @@ pub fn decode_rgb_into(jpeg: &[u8], rgb: &mut Vec<u8>) -> Result<RgbSize, Decode
     let (width, height) = decoder.dimensions().ok_or_else(|| DecodeError {
         message: "no dimensions".into(),
     })?;
-    let size = RgbSize {
-        width: usize::from(width),
-        height: usize::from(height),
-    };
+    let size = RgbSize { width, height };
     let needed = decoder.output_buffer_size().ok_or_else(|| DecodeError {
         message: "unknown output size".into(),
     })?;

@@ -1,0 +1,354 @@
+//! The multi-camera client: add cameras, start, take frames, stop.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use mjpeg_rtp_core::frame_buffer_len;
+
+use crate::config::CameraConfig;
+use crate::error::Error;
+use crate::frame::Frame;
+use crate::ingest::{CameraIngest, CameraSocket, Epoch, ReceiveBackend, StdBackend};
+use crate::output::Output;
+use crate::pool::BufferPool;
+use crate::ratelimit::RateLimiter;
+use crate::socket::{bind_camera, BoundSocket};
+use crate::stats::{CameraShared, CameraStats, IngestSnapshot};
+
+/// Client-wide settings.
+pub struct ClientOptions {
+    /// Decode threads; 0 means one per available CPU.
+    pub decode_threads: usize,
+    /// How datagrams are received ([`StdBackend`] by default).
+    pub backend: Box<dyn ReceiveBackend>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            decode_threads: 0,
+            backend: Box::new(StdBackend::default()),
+        }
+    }
+}
+
+impl fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("decode_threads", &self.decode_threads)
+            .field("backend", &self.backend.name())
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Configuring,
+    Running,
+    Stopped,
+}
+
+struct Camera {
+    config: CameraConfig,
+    shared: Arc<CameraShared>,
+    /// Until `start` hands it to the backend.
+    socket: Option<BoundSocket>,
+}
+
+/// Receives, reassembles and decodes frames from any number of cameras.
+///
+/// ```no_run
+/// use mjpeg_rtp::{CameraConfig, Client, ClientOptions};
+/// use std::time::Duration;
+///
+/// let mut client = Client::new(ClientOptions::default());
+/// client.add_camera(CameraConfig::new("door", "0.0.0.0:5004".parse()?))?;
+/// client.start()?;
+/// while let Some(frame) = client.next_frame(Duration::from_secs(1)) {
+///     let (h, w, _) = frame.shape();
+///     println!("{}: {w}x{h}", frame.camera_id());
+/// }
+/// client.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Client {
+    /// Until `start`; in a mutex so that the client is `Sync`.
+    backend: Mutex<Option<Box<dyn ReceiveBackend>>>,
+    backend_name: &'static str,
+    decode_threads: usize,
+    cameras: Vec<Camera>,
+    output: Arc<Output>,
+    stop: Arc<AtomicBool>,
+    /// Receive and decode threads, joined by `stop`.
+    threads: Mutex<Threads>,
+    epoch: Epoch,
+    phase: Mutex<Phase>,
+}
+
+#[derive(Default)]
+struct Threads {
+    receivers: Vec<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("backend", &self.backend_name)
+            .field("cameras", &self.cameras.len())
+            .field("phase", &self.phase())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(options: ClientOptions) -> Self {
+        let decode_threads = match options.decode_threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        Client {
+            backend_name: options.backend.name(),
+            backend: Mutex::new(Some(options.backend)),
+            decode_threads,
+            cameras: Vec::new(),
+            output: Arc::new(Output::default()),
+            stop: Arc::new(AtomicBool::new(false)),
+            threads: Mutex::new(Threads::default()),
+            epoch: Epoch::new(),
+            phase: Mutex::new(Phase::Configuring),
+        }
+    }
+
+    /// Name of the receive backend in use.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend_name
+    }
+
+    /// Validate `config` and bind its socket now, so that a port that
+    /// cannot be bound is reported here. Only before [`Client::start`].
+    pub fn add_camera(&mut self, config: CameraConfig) -> Result<(), Error> {
+        match self.phase() {
+            Phase::Configuring => {}
+            Phase::Running => return Err(Error::AlreadyStarted),
+            Phase::Stopped => return Err(Error::Stopped),
+        }
+        config.validate()?;
+        if self.cameras.iter().any(|c| c.config.id == config.id) {
+            return Err(Error::DuplicateCamera(config.id));
+        }
+        // SO_REUSEADDR would let two of our own cameras share a port and
+        // silently split its datagrams: refuse that here.
+        if config.bind.port() != 0 && self.cameras.iter().any(|c| c.config.bind == config.bind) {
+            return Err(Error::Config {
+                camera: config.id,
+                reason: "another camera of this client is bound to the same address",
+            });
+        }
+        let socket = bind_camera(&config)?;
+        let frame_len = frame_buffer_len(config.max_frame_bytes);
+        // Spares for every frame that can be outside the depacketizer:
+        // decoding, queued, held by the consumer.
+        let keep = config.queue_depth + config.frames_in_flight + 4;
+        let index = self.output.add_camera(config.queue_depth);
+        let shared = Arc::new(CameraShared {
+            index,
+            id: config.id.as_str().into(),
+            local_addr: socket.local_addr,
+            socket_receive_buffer: socket.receive_buffer,
+            queue_depth: config.queue_depth,
+            jpeg_pool: BufferPool::new(frame_len, keep),
+            rgb_pool: BufferPool::new(0, keep),
+            ingest: Mutex::new(IngestSnapshot::default()),
+            decode_errors: AtomicU64::new(0),
+            frames_decoded: AtomicU64::new(0),
+            frames_dropped_queue: AtomicU64::new(0),
+            frames_delivered: AtomicU64::new(0),
+            decode_warnings: Mutex::new(RateLimiter::new(Duration::from_secs(1))),
+        });
+        log::info!(
+            "camera {:?}: listening on {}{}",
+            config.id,
+            socket.local_addr,
+            config
+                .sender
+                .map(|s| format!(" for {s}"))
+                .unwrap_or_default()
+        );
+        self.cameras.push(Camera {
+            config,
+            shared,
+            socket: Some(socket),
+        });
+        Ok(())
+    }
+
+    /// The address a camera is bound to (its port resolved when 0 was
+    /// configured).
+    pub fn local_addr(&self, camera_id: &str) -> Option<SocketAddr> {
+        self.camera(camera_id).map(|c| c.shared.local_addr)
+    }
+
+    /// Ids of the cameras, in the order they were added.
+    pub fn camera_ids(&self) -> impl Iterator<Item = &str> {
+        self.cameras.iter().map(|c| c.config.id.as_str())
+    }
+
+    /// Start the decode workers and the receive backend.
+    pub fn start(&mut self) -> Result<(), Error> {
+        match self.phase() {
+            Phase::Configuring => {}
+            Phase::Running => return Err(Error::AlreadyStarted),
+            Phase::Stopped => return Err(Error::Stopped),
+        }
+        if self.cameras.is_empty() {
+            return Err(Error::NoCamera);
+        }
+        let Some(backend) = lock(&self.backend).take() else {
+            return Err(Error::Stopped);
+        };
+        // Room for every camera to have a couple of frames waiting: a
+        // deeper backlog only adds latency.
+        let backlog = 2 * self.cameras.len() + self.decode_threads;
+        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(backlog);
+        let workers =
+            crate::workers::spawn(self.decode_threads, &jobs_rx, &self.output, &self.stop)
+                .map_err(Error::Spawn)?;
+        lock(&self.threads).workers = workers;
+        drop(jobs_rx);
+        let sockets: Vec<CameraSocket> = self
+            .cameras
+            .iter_mut()
+            .filter_map(|c| {
+                let bound = c.socket.take()?;
+                Some(CameraSocket {
+                    socket: bound.socket,
+                    ingest: CameraIngest::new(
+                        &c.config,
+                        c.shared.clone(),
+                        self.epoch,
+                        jobs_tx.clone(),
+                    ),
+                })
+            })
+            .collect();
+        drop(jobs_tx);
+        let name = backend.name();
+        match backend.run(sockets, self.stop.clone()) {
+            Ok(handles) => {
+                lock(&self.threads).receivers = handles;
+                *lock(&self.phase) = Phase::Running;
+                log::info!(
+                    "receiving {} camera(s) with the {name} backend, {} decode thread(s)",
+                    self.cameras.len(),
+                    self.decode_threads
+                );
+                Ok(())
+            }
+            Err(source) => {
+                self.stop();
+                Err(Error::Backend {
+                    backend: name,
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Stop receiving and decoding and join every thread. Returns within
+    /// about the backend's read timeout plus one frame's decode time.
+    /// Frames already queued can still be taken afterwards. Idempotent.
+    /// May be called from any thread, also while others wait in
+    /// [`Client::get_frame`] (they return once the queue is empty).
+    pub fn stop(&self) {
+        {
+            let mut phase = lock(&self.phase);
+            if *phase == Phase::Stopped {
+                return;
+            }
+            *phase = Phase::Stopped;
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        let Threads { receivers, workers } = std::mem::take(&mut *lock(&self.threads));
+        for handle in receivers {
+            if handle.join().is_err() {
+                log::error!("a receive thread panicked");
+            }
+        }
+        for handle in workers {
+            if handle.join().is_err() {
+                log::error!("a decode thread panicked");
+            }
+        }
+        self.output.close();
+    }
+
+    /// Whether the client is running (started and not stopped).
+    pub fn is_running(&self) -> bool {
+        self.phase() == Phase::Running
+    }
+
+    fn phase(&self) -> Phase {
+        *lock(&self.phase)
+    }
+
+    /// The oldest decoded frame of `camera_id`, waiting up to `timeout`.
+    /// `None` on timeout, for an unknown camera, or once stopped with
+    /// nothing left queued.
+    pub fn get_frame(&self, camera_id: &str, timeout: Duration) -> Option<Frame> {
+        let camera = self.camera(camera_id)?;
+        let frame = self.output.pop(Some(camera.shared.index), timeout)?;
+        camera
+            .shared
+            .frames_delivered
+            .fetch_add(1, Ordering::Relaxed);
+        Some(frame)
+    }
+
+    /// The oldest decoded frame of any camera (in decode order), waiting
+    /// up to `timeout`.
+    pub fn next_frame(&self, timeout: Duration) -> Option<Frame> {
+        let frame = self.output.pop(None, timeout)?;
+        if let Some(camera) = self.camera(frame.camera_id()) {
+            camera
+                .shared
+                .frames_delivered
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Some(frame)
+    }
+
+    /// Decoded frames waiting for `camera_id`.
+    pub fn queued(&self, camera_id: &str) -> usize {
+        self.camera(camera_id)
+            .map_or(0, |c| self.output.queued(c.shared.index))
+    }
+
+    /// Counters of every camera, in the order they were added.
+    pub fn stats(&self) -> Vec<CameraStats> {
+        self.cameras.iter().map(|c| c.shared.snapshot()).collect()
+    }
+
+    /// Counters of one camera.
+    pub fn camera_stats(&self, camera_id: &str) -> Option<CameraStats> {
+        self.camera(camera_id).map(|c| c.shared.snapshot())
+    }
+
+    fn camera(&self, camera_id: &str) -> Option<&Camera> {
+        self.cameras.iter().find(|c| c.config.id == camera_id)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,151 @@
+//! Per-camera settings.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::ingest::MAX_FRAMES_IN_FLIGHT;
+
+/// One camera: where to listen and what to expect.
+///
+/// Every field is public; [`CameraConfig::new`] fills in defaults safe for
+/// any camera up to 4K at 30 fps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraConfig {
+    /// Name used in logs, stats and frames; unique within a client.
+    pub id: String,
+    /// Local address and port to bind. A multicast address binds the
+    /// wildcard address of its family on that port and joins the group.
+    pub bind: SocketAddr,
+    /// Only datagrams from this host are used; others are counted as
+    /// `packets_foreign` and ignored. `None` accepts any host.
+    pub sender: Option<IpAddr>,
+    /// Picture size to use when the RTP/JPEG header says 0 (above 2040
+    /// pixels) and no ONVIF extension carries it.
+    pub expected_size: Option<(u16, u16)>,
+    /// Frame rate the camera is expected to send; informational (status
+    /// lines, logs).
+    pub expected_fps: Option<f32>,
+    /// Frames assembled at once (the jitter buffer), 1..=16.
+    pub frames_in_flight: usize,
+    /// A frame still incomplete this long after its first packet is
+    /// dropped.
+    pub max_frame_age: Duration,
+    /// Socket receive buffer to ask the kernel for, in bytes.
+    pub socket_receive_buffer: usize,
+    /// Largest JPEG scan data accepted; larger frames are dropped
+    /// (`too_large`).
+    pub max_frame_bytes: usize,
+    /// Decoded frames kept for the consumer; when full the oldest is
+    /// dropped (counted as `frames_dropped_queue`).
+    pub queue_depth: usize,
+    /// A dynamic RTP payload type (96..=127) accepted besides 26.
+    pub dynamic_payload_type: Option<u8>,
+}
+
+impl CameraConfig {
+    pub const DEFAULT_FRAMES_IN_FLIGHT: usize = 4;
+    pub const DEFAULT_MAX_FRAME_AGE: Duration = Duration::from_secs(1);
+    pub const DEFAULT_SOCKET_RECEIVE_BUFFER: usize = 8 * 1024 * 1024;
+    pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
+    pub const DEFAULT_QUEUE_DEPTH: usize = 4;
+
+    /// A camera with default settings.
+    pub fn new(id: impl Into<String>, bind: SocketAddr) -> Self {
+        CameraConfig {
+            id: id.into(),
+            bind,
+            sender: None,
+            expected_size: None,
+            expected_fps: None,
+            frames_in_flight: Self::DEFAULT_FRAMES_IN_FLIGHT,
+            max_frame_age: Self::DEFAULT_MAX_FRAME_AGE,
+            socket_receive_buffer: Self::DEFAULT_SOCKET_RECEIVE_BUFFER,
+            max_frame_bytes: Self::DEFAULT_MAX_FRAME_BYTES,
+            queue_depth: Self::DEFAULT_QUEUE_DEPTH,
+            dynamic_payload_type: None,
+        }
+    }
+
+    /// Accept datagrams only from `host`.
+    pub fn with_sender(mut self, host: IpAddr) -> Self {
+        self.sender = Some(host);
+        self
+    }
+
+    pub fn with_expected_size(mut self, width: u16, height: u16) -> Self {
+        self.expected_size = Some((width, height));
+        self
+    }
+
+    pub fn with_queue_depth(mut self, depth: usize) -> Self {
+        self.queue_depth = depth;
+        self
+    }
+
+    pub fn with_frames_in_flight(mut self, frames: usize) -> Self {
+        self.frames_in_flight = frames;
+        self
+    }
+
+    pub fn with_max_frame_bytes(mut self, bytes: usize) -> Self {
+        self.max_frame_bytes = bytes;
+        self
+    }
+
+    pub fn with_socket_receive_buffer(mut self, bytes: usize) -> Self {
+        self.socket_receive_buffer = bytes;
+        self
+    }
+
+    pub fn with_dynamic_payload_type(mut self, pt: u8) -> Self {
+        self.dynamic_payload_type = Some(pt);
+        self
+    }
+
+    /// Check the settings a camera cannot work without.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |reason: &'static str| {
+            Err(Error::Config {
+                camera: self.id.clone(),
+                reason,
+            })
+        };
+        if self.id.is_empty() {
+            return bad("empty camera id");
+        }
+        if !(1..=MAX_FRAMES_IN_FLIGHT).contains(&self.frames_in_flight) {
+            return bad("frames_in_flight must be 1..=16");
+        }
+        if self.queue_depth == 0 {
+            return bad("queue_depth must be at least 1");
+        }
+        if self.max_frame_bytes == 0 || self.max_frame_bytes > 16 * 1024 * 1024 {
+            return bad("max_frame_bytes must be 1..=16 MiB (RFC 2435's offset space)");
+        }
+        if self.max_frame_age.is_zero() {
+            return bad("max_frame_age must be positive");
+        }
+        if self
+            .dynamic_payload_type
+            .is_some_and(|pt| !(96..=127).contains(&pt))
+        {
+            return bad("dynamic_payload_type must be 96..=127");
+        }
+        if self.expected_size.is_some_and(|(w, h)| w == 0 || h == 0) {
+            return bad("expected_size must be non-zero");
+        }
+        Ok(())
+    }
+
+    /// The core's receiver settings for this camera.
+    pub(crate) fn core_config(&self) -> mjpeg_rtp_core::Config {
+        mjpeg_rtp_core::Config {
+            dynamic_payload_type: self.dynamic_payload_type,
+            fallback_size: self.expected_size,
+            max_frame_age: self.max_frame_age,
+            frames_in_flight: self.frames_in_flight,
+            ..mjpeg_rtp_core::Config::default()
+        }
+    }
+}

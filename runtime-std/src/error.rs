@@ -1,0 +1,45 @@
+//! Typed errors of the runtime.
+
+use std::io;
+use std::net::SocketAddr;
+
+/// What can go wrong setting up or running a [`Client`](crate::Client).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("camera {camera:?}: {reason}")]
+    Config {
+        camera: String,
+        reason: &'static str,
+    },
+    #[error("camera {0:?} is already added")]
+    DuplicateCamera(String),
+    #[error("camera {camera:?}: cannot bind {addr}: {source}")]
+    Bind {
+        camera: String,
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("camera {camera:?}: cannot join multicast group {addr}: {source}")]
+    Multicast {
+        camera: String,
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the client is already started")]
+    AlreadyStarted,
+    #[error("the client was stopped and cannot be started again")]
+    Stopped,
+    #[error("no camera to start")]
+    NoCamera,
+    #[error("{backend} receive backend failed to start: {source}")]
+    Backend {
+        backend: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot spawn a thread: {0}")]
+    Spawn(#[source] io::Error),
+}

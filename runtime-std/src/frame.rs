@@ -1,0 +1,93 @@
+//! A decoded frame handed to the consumer.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use crate::pool::Pooled;
+
+/// One complete, decoded frame of one camera.
+///
+/// The pixels and the JPEG live in pooled buffers that go back to their
+/// camera's pool when the `Frame` is dropped: keep it only as long as
+/// needed, or copy out with [`Frame::into_rgb`].
+pub struct Frame {
+    pub(crate) camera_id: Arc<str>,
+    pub(crate) rgb: Pooled,
+    pub(crate) jpeg: Pooled,
+    pub(crate) jpeg_range: Range<usize>,
+    /// Picture size in pixels.
+    pub width: u16,
+    pub height: u16,
+    /// RTP SSRC of the stream the frame came from.
+    pub ssrc: u32,
+    /// RTP timestamp (90 kHz) and the same extended across wrap-around.
+    pub timestamp: u32,
+    pub extended_timestamp: u64,
+    /// Sequence numbers of the frame's first (offset 0) and last (marker)
+    /// packets.
+    pub first_sequence: u16,
+    pub last_sequence: u16,
+    /// Packets this frame was made of.
+    pub packets: u32,
+    /// The camera's current stream so far, when the frame completed:
+    /// distinct packets received and RFC 3550 packets lost.
+    pub packets_received: u64,
+    pub packets_lost: u64,
+    /// RFC 2435 Q of the frame.
+    pub q: u8,
+    /// Arrival of the frame's first packet and of the packet that
+    /// completed it, on the monotonic clock.
+    pub first_packet_at: Instant,
+    pub received_at: Instant,
+    /// Wall-clock time at which the frame completed.
+    pub received_at_system: SystemTime,
+}
+
+impl Frame {
+    /// Id of the camera ([`CameraConfig::id`](crate::CameraConfig::id)).
+    pub fn camera_id(&self) -> &str {
+        &self.camera_id
+    }
+
+    /// Packed RGB pixels, row-major, H x W x 3 bytes.
+    pub fn rgb(&self) -> &[u8] {
+        self.rgb.as_slice()
+    }
+
+    /// (height, width, channels) of [`Frame::rgb`].
+    pub fn shape(&self) -> (usize, usize, usize) {
+        (usize::from(self.height), usize::from(self.width), 3)
+    }
+
+    /// The rebuilt JPEG the pixels were decoded from, SOI to EOI.
+    pub fn jpeg(&self) -> &[u8] {
+        self.jpeg
+            .as_slice()
+            .get(self.jpeg_range.clone())
+            .unwrap_or(&[])
+    }
+
+    /// Take the pixels out (their buffer is not recycled).
+    pub fn into_rgb(self) -> Vec<u8> {
+        let Frame { rgb, .. } = self;
+        rgb.into_vec()
+    }
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frame")
+            .field("camera_id", &self.camera_id)
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("ssrc", &format_args!("{:#010x}", self.ssrc))
+            .field("timestamp", &self.timestamp)
+            .field("first_sequence", &self.first_sequence)
+            .field("last_sequence", &self.last_sequence)
+            .field("packets", &self.packets)
+            .field("jpeg_bytes", &self.jpeg_range.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,467 @@
+//! The seam between receiving and everything else.
+//!
+//! A [`ReceiveBackend`] owns the sockets and the threads that read them;
+//! for every datagram it calls [`CameraIngest::on_datagram`], and that is
+//! all it has to know. [`CameraIngest`] holds the camera's core
+//! [`Depacketizer`], filters senders, counts, and hands complete frames
+//! to the decode workers without ever waiting for them (a full decode
+//! backlog drops the frame, counted). Two backends exist: [`StdBackend`]
+//! here (a blocking socket and a thread per camera, any platform) and
+//! io_uring in `mjpeg-rtp-uring`.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{Sender, TrySendError};
+use mjpeg_rtp_core::{Depacketizer, FrameInfo, InvalidReason, OwnedFrame, Verdict};
+
+use crate::config::CameraConfig;
+use crate::pool::Pooled;
+use crate::ratelimit::RateLimiter;
+use crate::stats::{CameraShared, MAX_RETIRED_STREAMS};
+
+/// Compile-time maximum of [`CameraConfig::frames_in_flight`].
+pub const MAX_FRAMES_IN_FLIGHT: usize = 16;
+
+/// How often the published counters are refreshed while packets flow
+/// (they are also refreshed on every complete frame and every tick).
+const PUBLISH_INTERVAL: Duration = Duration::from_millis(20);
+/// Interval of rate-limited warnings.
+const WARN_INTERVAL: Duration = Duration::from_secs(1);
+
+// Warning kinds besides one per invalid reason.
+const WARN_FOREIGN: usize = InvalidReason::COUNT;
+const WARN_BACKLOG: usize = InvalidReason::COUNT + 1;
+const WARN_KERNEL: usize = InvalidReason::COUNT + 2;
+const WARN_KINDS: usize = InvalidReason::COUNT + 3;
+
+/// The origin against which std [`Instant`]s become the core's
+/// microsecond [`mjpeg_rtp_core::Instant`]s; one per client.
+#[derive(Debug, Clone, Copy)]
+pub struct Epoch(Instant);
+
+impl Epoch {
+    pub fn new() -> Self {
+        Epoch(Instant::now())
+    }
+
+    pub fn to_core(self, t: Instant) -> mjpeg_rtp_core::Instant {
+        let micros = t.saturating_duration_since(self.0).as_micros();
+        mjpeg_rtp_core::Instant::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+    }
+
+    pub fn to_std(self, t: mjpeg_rtp_core::Instant) -> Instant {
+        self.0 + Duration::from_micros(t.as_micros())
+    }
+}
+
+impl Default for Epoch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A complete frame on its way to a decode worker.
+pub(crate) struct DecodeJob {
+    pub(crate) camera: Arc<CameraShared>,
+    pub(crate) info: FrameInfo,
+    pub(crate) jpeg: Pooled,
+    pub(crate) jpeg_range: Range<usize>,
+    pub(crate) packets_received: u64,
+    pub(crate) packets_lost: u64,
+    pub(crate) first_packet_at: Instant,
+    pub(crate) received_at: Instant,
+    pub(crate) received_at_system: SystemTime,
+}
+
+/// One camera's receive-side state: depacketizer, sender filter,
+/// counters and the handoff to decoding. Owned by exactly one receive
+/// thread; dropping it flushes the stream and publishes final counters.
+pub struct CameraIngest {
+    shared: Arc<CameraShared>,
+    depacketizer: Box<Depacketizer<Vec<u8>, MAX_FRAMES_IN_FLIGHT>>,
+    epoch: Epoch,
+    sender: Option<IpAddr>,
+    decode: Sender<DecodeJob>,
+    /// Unpublished counters, copied to `shared` every PUBLISH_INTERVAL.
+    datagrams: u64,
+    bytes: u64,
+    packets_foreign: u64,
+    kernel_drops: Option<u64>,
+    frames_dropped_backlog: u64,
+    next_publish: Instant,
+    warnings: RateLimiter<WARN_KINDS>,
+    finished: bool,
+}
+
+impl fmt::Debug for CameraIngest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CameraIngest")
+            .field("camera", &self.shared.id)
+            .field("local_addr", &self.shared.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CameraIngest {
+    pub(crate) fn new(
+        config: &CameraConfig,
+        shared: Arc<CameraShared>,
+        epoch: Epoch,
+        decode: Sender<DecodeJob>,
+    ) -> Self {
+        // Only the first `frames_in_flight` slots are ever used (the core
+        // limits active slots); the others stay empty, costing nothing.
+        let buffers: [Vec<u8>; MAX_FRAMES_IN_FLIGHT] = std::array::from_fn(|i| {
+            if i < config.frames_in_flight {
+                shared.jpeg_pool.get()
+            } else {
+                Vec::new()
+            }
+        });
+        CameraIngest {
+            depacketizer: Box::new(Depacketizer::new(config.core_config(), buffers)),
+            shared,
+            epoch,
+            sender: config.sender.map(|ip| ip.to_canonical()),
+            decode,
+            datagrams: 0,
+            bytes: 0,
+            packets_foreign: 0,
+            kernel_drops: None,
+            frames_dropped_backlog: 0,
+            next_publish: Instant::now(),
+            warnings: RateLimiter::new(WARN_INTERVAL),
+            finished: false,
+        }
+    }
+
+    /// The camera's id.
+    pub fn camera_id(&self) -> &str {
+        &self.shared.id
+    }
+
+    /// The address the camera's socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// One datagram received at `now` from `from`.
+    pub fn on_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.datagrams += 1;
+        self.bytes += bytes.len() as u64;
+        if self.sender.is_some_and(|s| s != from.ip().to_canonical()) {
+            self.packets_foreign += 1;
+            if let Some(more) = self.warnings.allow(WARN_FOREIGN, now) {
+                log::warn!(
+                    "camera {:?}: ignoring datagrams from {from} (not the configured sender; \
+                     {more} more since the last warning)",
+                    self.shared.id
+                );
+            }
+        } else {
+            match self.depacketizer.push(self.epoch.to_core(now), bytes) {
+                Verdict::Completed => self.drain(now),
+                Verdict::Invalid(reason) => self.warn_invalid(now, from, reason),
+                _ => {}
+            }
+            self.retire_stream();
+        }
+        if now >= self.next_publish {
+            self.publish(now);
+        }
+    }
+
+    /// The kernel's running count of datagrams dropped for this socket
+    /// (for example from `SO_RXQ_OVFL` control messages).
+    pub fn on_kernel_drops(&mut self, total: u64) {
+        let before = self.kernel_drops.unwrap_or(0);
+        self.kernel_drops = Some(total);
+        if total > before {
+            if let Some(more) = self.warnings.allow(WARN_KERNEL, Instant::now()) {
+                log::warn!(
+                    "camera {:?}: the kernel dropped {} datagrams (socket receive buffer \
+                     full; {total} in all, {more} warnings suppressed)",
+                    self.shared.id,
+                    total - before
+                );
+            }
+        }
+    }
+
+    /// Time passed with or without packets: drops frames too old to
+    /// complete and publishes counters. Call at least every 100 ms while
+    /// idle, or by [`CameraIngest::poll_timeout`].
+    pub fn on_tick(&mut self, now: Instant) {
+        self.depacketizer.handle_timeout(self.epoch.to_core(now));
+        self.retire_stream();
+        self.publish(now);
+    }
+
+    /// When the oldest frame in flight expires, if one is in flight.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.depacketizer
+            .poll_timeout()
+            .map(|t| self.epoch.to_std(t))
+    }
+
+    /// The stream ended: drop frames still incomplete (counted as lost)
+    /// and publish the final counters. Also done on drop.
+    pub fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.depacketizer.flush();
+        self.retire_stream();
+        self.publish(Instant::now());
+    }
+
+    /// Hand every complete frame to the decoders; the depacketizer gets a
+    /// pooled buffer in exchange for each.
+    fn drain(&mut self, now: Instant) {
+        loop {
+            let spare = self.shared.jpeg_pool.get();
+            match self.depacketizer.take_frame(spare) {
+                Ok(frame) => self.hand_off(frame, now),
+                Err(spare) => {
+                    self.shared.jpeg_pool.put(spare);
+                    break;
+                }
+            }
+        }
+        self.publish(now);
+    }
+
+    fn hand_off(&mut self, frame: OwnedFrame<Vec<u8>>, now: Instant) {
+        let stats = self.depacketizer.stats();
+        let job = DecodeJob {
+            camera: self.shared.clone(),
+            info: frame.info,
+            jpeg: Pooled::new(frame.buffer, self.shared.jpeg_pool.clone()),
+            jpeg_range: frame.jpeg,
+            packets_received: stats.packets_received,
+            packets_lost: stats.packets_lost(),
+            first_packet_at: self.epoch.to_std(frame.info.first_arrival),
+            received_at: now,
+            received_at_system: SystemTime::now(),
+        };
+        match self.decode.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.frames_dropped_backlog += 1;
+                if let Some(more) = self.warnings.allow(WARN_BACKLOG, now) {
+                    log::warn!(
+                        "camera {:?}: decoders are behind, frame dropped ({more} more since \
+                         the last warning)",
+                        self.shared.id
+                    );
+                }
+            }
+            // Decoders gone: the client is stopping.
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    fn warn_invalid(&mut self, now: Instant, from: SocketAddr, reason: InvalidReason) {
+        let key = InvalidReason::ALL
+            .iter()
+            .position(|&r| r == reason)
+            .unwrap_or(0);
+        if let Some(more) = self.warnings.allow(key, now) {
+            log::warn!(
+                "camera {:?}: invalid datagram from {from}: {reason} ({more} more since the \
+                 last warning)",
+                self.shared.id
+            );
+        }
+    }
+
+    fn retire_stream(&mut self) {
+        let Some(retired) = self.depacketizer.take_retired_stream() else {
+            return;
+        };
+        log::info!(
+            "camera {:?}: new RTP stream (SSRC {:#010x} replaces {:#010x})",
+            self.shared.id,
+            self.depacketizer.stats().ssrc.unwrap_or(0),
+            retired.ssrc.unwrap_or(0)
+        );
+        let mut snapshot = self
+            .shared
+            .ingest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if snapshot.retired.len() >= MAX_RETIRED_STREAMS {
+            snapshot.retired.remove(0);
+        }
+        snapshot.retired.push(retired);
+    }
+
+    fn publish(&mut self, now: Instant) {
+        self.next_publish = now + PUBLISH_INTERVAL;
+        let mut snapshot = self
+            .shared
+            .ingest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        snapshot.current = self.depacketizer.stats();
+        snapshot.invalid = *self.depacketizer.invalid();
+        snapshot.datagrams = self.datagrams;
+        snapshot.bytes = self.bytes;
+        snapshot.packets_foreign = self.packets_foreign;
+        snapshot.kernel_drops = self.kernel_drops;
+        snapshot.frames_dropped_backlog = self.frames_dropped_backlog;
+    }
+}
+
+impl Drop for CameraIngest {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// A camera's bound socket with its ingest, as handed to a backend.
+#[derive(Debug)]
+pub struct CameraSocket {
+    pub socket: UdpSocket,
+    pub ingest: CameraIngest,
+}
+
+/// A way to receive datagrams for a set of cameras.
+///
+/// Contract for implementations:
+/// - `run` starts the receive threads and returns their handles without
+///   waiting for them; the sockets are bound and configured already
+///   ([`crate::socket`]).
+/// - For every datagram call [`CameraIngest::on_datagram`] with the
+///   arrival time and sender address; call [`CameraIngest::on_tick`] at
+///   least every 100 ms while a socket is idle; report kernel drop counts
+///   with [`CameraIngest::on_kernel_drops`] when known.
+/// - Once `stop` is true, return from every thread within about 100 ms,
+///   dropping each [`CameraIngest`] (that flushes its stream and publishes
+///   final counters).
+/// - If the backend cannot work here (for example no io_uring), fall back
+///   by handing the cameras to [`StdBackend`] and log one line saying so;
+///   if `run` returns an error it must not leave threads running.
+pub trait ReceiveBackend: Send {
+    /// Short name for logs ("std", "uring").
+    fn name(&self) -> &'static str;
+
+    fn run(
+        self: Box<Self>,
+        cameras: Vec<CameraSocket>,
+        stop: Arc<AtomicBool>,
+    ) -> io::Result<Vec<JoinHandle<()>>>;
+}
+
+/// Portable backend: one thread per camera, blocking `recv_from` with a
+/// short read timeout so that `stop` is seen promptly.
+#[derive(Debug, Clone)]
+pub struct StdBackend {
+    /// Read timeout, which bounds how long a thread takes to see `stop`.
+    pub read_timeout: Duration,
+}
+
+impl Default for StdBackend {
+    fn default() -> Self {
+        StdBackend {
+            read_timeout: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Largest UDP payload.
+const MAX_DATAGRAM: usize = 65_536;
+/// How often the kernel's drop counter is read where that costs a file
+/// read.
+const KERNEL_DROPS_INTERVAL: Duration = Duration::from_secs(1);
+
+impl ReceiveBackend for StdBackend {
+    fn name(&self) -> &'static str {
+        "std"
+    }
+
+    fn run(
+        self: Box<Self>,
+        cameras: Vec<CameraSocket>,
+        stop: Arc<AtomicBool>,
+    ) -> io::Result<Vec<JoinHandle<()>>> {
+        let mut handles = Vec::with_capacity(cameras.len());
+        for camera in cameras {
+            camera.socket.set_read_timeout(Some(self.read_timeout))?;
+            let stop_flag = stop.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("rx-{}", camera.ingest.camera_id()))
+                .spawn(move || receive_loop(camera, &stop_flag));
+            match spawned {
+                Ok(handle) => handles.push(handle),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    for handle in handles {
+                        let _ = handle.join();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(handles)
+    }
+}
+
+fn receive_loop(camera: CameraSocket, stop: &AtomicBool) {
+    let CameraSocket { socket, mut ingest } = camera;
+    let mut buffer = vec![0u8; MAX_DATAGRAM];
+    let mut errors: RateLimiter<1> = RateLimiter::new(WARN_INTERVAL);
+    let mut next_tick = Instant::now();
+    let mut next_drops = next_tick;
+    while !stop.load(Ordering::Relaxed) {
+        let received = socket.recv_from(&mut buffer);
+        let now = Instant::now();
+        match received {
+            Ok((len, from)) => {
+                ingest.on_datagram(now, from, buffer.get(..len).unwrap_or(&[]));
+            }
+            Err(e) if is_transient(&e) => {}
+            Err(e) => {
+                if let Some(more) = errors.allow(0, now) {
+                    log::warn!(
+                        "camera {:?}: receive error: {e} ({more} more since the last warning)",
+                        ingest.camera_id()
+                    );
+                }
+                // Do not spin on a persistent error.
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        if now >= next_tick {
+            ingest.on_tick(now);
+            next_tick = now + Duration::from_millis(50);
+        }
+        if now >= next_drops {
+            if let Some(drops) = crate::socket::kernel_drops(&socket) {
+                ingest.on_kernel_drops(drops);
+            }
+            next_drops = now + KERNEL_DROPS_INTERVAL;
+        }
+    }
+    ingest.finish();
+}
+
+/// Errors that only mean "nothing this time": timeouts, signals, and on
+/// Windows the ICMP port-unreachable echo of an earlier send.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock
+            | io::ErrorKind::TimedOut
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionReset
+    )
+}

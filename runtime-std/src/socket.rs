@@ -1,0 +1,222 @@
+//! Every socket option the runtime uses, in one place: bind with
+//! `SO_REUSEADDR`, the receive buffer (and one warning when the kernel
+//! grants less), multicast membership, and on Linux the kernel's drop
+//! counter (`SO_RXQ_OVFL` for backends that read control messages, the
+//! socket's `drops` column of `/proc/net/udp` for those that do not).
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::CameraConfig;
+use crate::error::Error;
+
+/// Set once the "receive buffer smaller than asked" warning was logged,
+/// so that dozens of cameras produce one line, not dozens.
+static SMALL_BUFFER_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// A bound camera socket and what the kernel granted.
+#[derive(Debug)]
+pub struct BoundSocket {
+    pub socket: UdpSocket,
+    /// The address actually bound (port resolved when 0 was asked).
+    pub local_addr: SocketAddr,
+    /// Receive buffer the kernel reports after the request (on Linux this
+    /// is twice the usable payload space, as `SO_RCVBUF` reads back).
+    pub receive_buffer: usize,
+    /// Whether `SO_RXQ_OVFL` is on (Linux only).
+    pub rxq_ovfl: bool,
+}
+
+/// Create, configure and bind the socket for `config`.
+pub fn bind_camera(config: &CameraConfig) -> Result<BoundSocket, Error> {
+    let addr = config.bind;
+    let bind_err = |source: io::Error| Error::Bind {
+        camera: config.id.clone(),
+        addr,
+        source,
+    };
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+        .map_err(bind_err)?;
+    socket.set_reuse_address(true).map_err(bind_err)?;
+    let receive_buffer = set_receive_buffer(&socket, config);
+    // A multicast group is received on the wildcard address of its
+    // family (binding the group address itself does not work on Windows).
+    let local = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_multicast() => {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_multicast() => {
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), addr.port())
+        }
+        _ => addr,
+    };
+    socket.bind(&local.into()).map_err(bind_err)?;
+    let join = match addr.ip() {
+        IpAddr::V4(group) if group.is_multicast() => {
+            Some(socket.join_multicast_v4(&group, &Ipv4Addr::UNSPECIFIED))
+        }
+        IpAddr::V6(group) if group.is_multicast() => Some(socket.join_multicast_v6(&group, 0)),
+        _ => None,
+    };
+    if let Some(Err(source)) = join {
+        return Err(Error::Multicast {
+            camera: config.id.clone(),
+            addr,
+            source,
+        });
+    }
+    let rxq_ovfl = match enable_rxq_ovfl(&socket) {
+        Ok(on) => on,
+        Err(e) => {
+            log::debug!("camera {:?}: SO_RXQ_OVFL not enabled: {e}", config.id);
+            false
+        }
+    };
+    let socket: UdpSocket = socket.into();
+    let local_addr = socket.local_addr().map_err(bind_err)?;
+    log::debug!(
+        "camera {:?}: bound {local_addr}, receive buffer {receive_buffer} bytes",
+        config.id
+    );
+    Ok(BoundSocket {
+        socket,
+        local_addr,
+        receive_buffer,
+        rxq_ovfl,
+    })
+}
+
+/// Ask for the configured receive buffer, read back what was granted and
+/// warn once when it is less.
+fn set_receive_buffer(socket: &Socket, config: &CameraConfig) -> usize {
+    let wanted = config.socket_receive_buffer;
+    if wanted == 0 {
+        return socket.recv_buffer_size().unwrap_or(0);
+    }
+    if let Err(e) = socket.set_recv_buffer_size(wanted) {
+        log::debug!("camera {:?}: SO_RCVBUF {wanted}: {e}", config.id);
+    }
+    let granted = socket.recv_buffer_size().unwrap_or(0);
+    // Linux doubles the request for its bookkeeping and reports the
+    // doubled value; compare like with like.
+    let usable = if cfg!(target_os = "linux") {
+        granted / 2
+    } else {
+        granted
+    };
+    if usable < wanted {
+        let message = format!(
+            "camera {:?}: socket receive buffer is {usable} bytes, {wanted} were asked; \
+             bursts of large frames may be dropped by the kernel. {}",
+            config.id, RAISE_HINT
+        );
+        if SMALL_BUFFER_WARNED.swap(true, Ordering::Relaxed) {
+            log::debug!("{message}");
+        } else {
+            log::warn!("{message}");
+        }
+    }
+    granted
+}
+
+#[cfg(target_os = "linux")]
+const RAISE_HINT: &str = "Raise the limit with `sysctl -w net.core.rmem_max=<bytes>`.";
+#[cfg(any(target_os = "macos", target_os = "freebsd", target_os = "ios"))]
+const RAISE_HINT: &str = "Raise the limit with `sysctl -w kern.ipc.maxsockbuf=<bytes>`.";
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "macos",
+    target_os = "freebsd",
+    target_os = "ios"
+)))]
+const RAISE_HINT: &str = "Raise the operating system's socket buffer limit.";
+
+/// Turn on `SO_RXQ_OVFL`: the kernel then attaches its running drop
+/// counter for the socket to every message read with `recvmsg`. `Ok(false)`
+/// where the option does not exist.
+#[cfg(target_os = "linux")]
+pub fn enable_rxq_ovfl<S: std::os::fd::AsRawFd>(socket: &S) -> io::Result<bool> {
+    let one: libc::c_int = 1;
+    // SAFETY: the fd is open for the lifetime of `socket`, and the option
+    // value points to a live c_int whose exact size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RXQ_OVFL,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(true)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Turn on `SO_RXQ_OVFL`: not available on this platform.
+#[cfg(not(target_os = "linux"))]
+pub fn enable_rxq_ovfl<S>(_socket: &S) -> io::Result<bool> {
+    Ok(false)
+}
+
+/// Datagrams the kernel dropped for this socket (receive buffer full)
+/// since it was created, where the platform tells without `recvmsg`
+/// (Linux: `/proc/net/udp{,6}`); `None` elsewhere.
+#[cfg(target_os = "linux")]
+pub fn kernel_drops(socket: &UdpSocket) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", socket.as_raw_fd())).ok()?;
+    let inode = link
+        .to_str()?
+        .strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .to_owned();
+    ["/proc/net/udp", "/proc/net/udp6"].iter().find_map(|path| {
+        let table = std::fs::read_to_string(path).ok()?;
+        table.lines().skip(1).find_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.get(9) == Some(&inode.as_str()) {
+                cols.get(12)?.parse().ok()
+            } else {
+                None
+            }
+        })
+    })
+}
+
+/// Datagrams the kernel dropped for this socket: unknown on this platform.
+#[cfg(not(target_os = "linux"))]
+pub fn kernel_drops(_socket: &UdpSocket) -> Option<u64> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binds_and_reports() {
+        let config = CameraConfig::new("t", "127.0.0.1:0".parse().unwrap());
+        let bound = bind_camera(&config).unwrap();
+        assert_ne!(bound.local_addr.port(), 0);
+        assert!(bound.receive_buffer > 0);
+        #[cfg(target_os = "linux")]
+        {
+            assert!(bound.rxq_ovfl);
+            assert_eq!(kernel_drops(&bound.socket), Some(0));
+        }
+    }
+
+    #[test]
+    fn an_address_not_ours_is_a_bind_error() {
+        // SO_REUSEADDR lets two UDP sockets share a unicast port on most
+        // systems; what must fail is an address that is not ours.
+        let config = CameraConfig::new("t", "192.0.2.1:5004".parse().unwrap());
+        assert!(matches!(bind_camera(&config), Err(Error::Bind { .. })));
+    }
+}

@@ -1,0 +1,136 @@
+//! Decode workers: JPEG -> RGB into pooled buffers, then the camera's
+//! output queue.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use crate::decode::decode_rgb_into;
+use crate::frame::Frame;
+use crate::ingest::DecodeJob;
+use crate::output::Output;
+use crate::pool::Pooled;
+
+/// How long a worker waits for a job before looking at the stop flag.
+const POLL: Duration = Duration::from_millis(50);
+
+pub(crate) fn spawn(
+    count: usize,
+    jobs: &Receiver<DecodeJob>,
+    output: &Arc<Output>,
+    stop: &Arc<AtomicBool>,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
+    let mut handles = Vec::with_capacity(count);
+    for n in 0..count {
+        let (jobs, output, stop_flag) = (jobs.clone(), output.clone(), stop.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("decode-{n}"))
+            .spawn(move || work(&jobs, &output, &stop_flag));
+        match spawned {
+            Ok(handle) => handles.push(handle),
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                for handle in handles {
+                    let _ = handle.join();
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(handles)
+}
+
+fn work(jobs: &Receiver<DecodeJob>, output: &Output, stop: &AtomicBool) {
+    // Once stopping, frames still waiting are dropped, not decoded, so
+    // that stop stays bounded.
+    while !stop.load(Ordering::Relaxed) {
+        match jobs.recv_timeout(POLL) {
+            Ok(job) if !stop.load(Ordering::Relaxed) => decode(job, output),
+            Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+}
+
+fn decode(job: DecodeJob, output: &Output) {
+    let camera = job.camera;
+    let mut rgb = camera.rgb_pool.get();
+    let jpeg = job
+        .jpeg
+        .as_slice()
+        .get(job.jpeg_range.clone())
+        .unwrap_or(&[]);
+    let result = decode_rgb_into(jpeg, &mut rgb);
+    let error = match result {
+        Ok(size)
+            if size.width == usize::from(job.info.width)
+                && size.height == usize::from(job.info.height) =>
+        {
+            None
+        }
+        Ok(size) => Some(format!(
+            "decoded {}x{} but the RTP headers say {}x{}",
+            size.width, size.height, job.info.width, job.info.height
+        )),
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(error) = error {
+        camera.rgb_pool.put(rgb);
+        camera.decode_errors.fetch_add(1, Ordering::Relaxed);
+        let allowed = camera
+            .decode_warnings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .allow(0, Instant::now());
+        if let Some(more) = allowed {
+            log::warn!(
+                "camera {:?}: frame at RTP timestamp {} not delivered: {error} ({more} more \
+                 since the last warning)",
+                camera.id,
+                job.info.timestamp
+            );
+        }
+        return;
+    }
+    let frame = Frame {
+        camera_id: camera.id.clone(),
+        rgb: Pooled::new(rgb, camera.rgb_pool.clone()),
+        jpeg: job.jpeg,
+        jpeg_range: job.jpeg_range,
+        width: job.info.width,
+        height: job.info.height,
+        ssrc: job.info.ssrc,
+        timestamp: job.info.timestamp,
+        extended_timestamp: job.info.extended_timestamp,
+        first_sequence: job.info.first_sequence,
+        last_sequence: job.info.last_sequence,
+        packets: job.info.packets,
+        packets_received: job.packets_received,
+        packets_lost: job.packets_lost,
+        q: job.info.q,
+        first_packet_at: job.first_packet_at,
+        received_at: job.received_at,
+        received_at_system: job.received_at_system,
+    };
+    camera.frames_decoded.fetch_add(1, Ordering::Relaxed);
+    if let Some(dropped) = output.push(camera.index, frame, camera.queue_depth) {
+        camera.frames_dropped_queue.fetch_add(1, Ordering::Relaxed);
+        let allowed = camera
+            .decode_warnings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .allow(1, Instant::now());
+        if let Some(more) = allowed {
+            log::debug!(
+                "camera {:?}: consumer behind, oldest queued frame (RTP timestamp {}) \
+                 dropped ({more} more since the last message)",
+                camera.id,
+                dropped.timestamp
+            );
+        }
+        drop(dropped);
+    }
+}

@@ -1,0 +1,225 @@
+//! End to end over loopback UDP: packetize, send through real sockets,
+//! receive, reassemble, decode, compare pixels.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{decode, jpeg, wait_stats, Sender};
+use mjpeg_rtp::{CameraConfig, Client, ClientOptions, Error};
+
+const WAIT: Duration = Duration::from_secs(5);
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn loopback_camera(id: &str) -> CameraConfig {
+    CameraConfig::new(id, SocketAddr::new(LOCALHOST, 0)).with_sender(LOCALHOST)
+}
+
+fn client(cameras: impl IntoIterator<Item = CameraConfig>) -> Client {
+    let mut client = Client::new(ClientOptions {
+        decode_threads: 2,
+        ..ClientOptions::default()
+    });
+    for camera in cameras {
+        client.add_camera(camera).expect("add camera");
+    }
+    client.start().expect("start");
+    client
+}
+
+#[test]
+fn frames_arrive_pixel_exact_with_exact_counters() {
+    let client = client([loopback_camera("cam")]);
+    let to = client.local_addr("cam").unwrap();
+    let mut sender = Sender::new("127.0.0.1:0", to, 0x1122_3344);
+    // 4:2:0 and 4:2:2, with and without restart markers, one size the
+    // main header cannot carry (ONVIF extension).
+    let cases: [(u16, u16, bool, u16); 6] = [
+        (320, 240, true, 0),
+        (320, 240, false, 0),
+        (640, 480, true, 4),
+        (176, 144, false, 2),
+        (330, 250, true, 0),
+        (1280, 720, true, 0),
+    ];
+    let mut frames = 0;
+    for (i, &(w, h, yuv420, restart)) in cases.iter().enumerate() {
+        let original = jpeg(w, h, yuv420, restart, i as u32 + 1);
+        let timestamp = 3000 * i as u32 + 90_000;
+        sender.send_frame(&original, timestamp);
+        let frame = client.get_frame("cam", WAIT).expect("frame");
+        frames += 1;
+        let (ew, eh, expected) = decode(&original);
+        assert_eq!(
+            (usize::from(frame.width), usize::from(frame.height)),
+            (ew, eh)
+        );
+        assert_eq!(frame.shape(), (eh, ew, 3));
+        assert_eq!(frame.camera_id(), "cam");
+        assert_eq!(frame.timestamp, timestamp);
+        assert_eq!(frame.ssrc, 0x1122_3344);
+        assert_eq!(frame.packets_lost, 0);
+        assert_eq!(frame.packets_received, sender.packets_sent);
+        assert_eq!(
+            frame.last_sequence,
+            frame
+                .first_sequence
+                .wrapping_add(frame.packets as u16)
+                .wrapping_sub(1)
+        );
+        assert!(frame.rgb() == &expected[..], "pixels differ in case {i}");
+        // The rebuilt JPEG itself decodes the same.
+        assert!(decode(frame.jpeg()).2 == expected);
+    }
+    let stats = wait_stats(&client, "cam", |s| {
+        s.packets_received() == sender.packets_sent && s.frames_delivered == frames
+    });
+    assert_eq!(stats.streams.len(), 1);
+    assert_eq!(stats.packets_lost(), 0);
+    assert_eq!(stats.frames_complete(), frames);
+    assert_eq!(stats.frames_dropped(), 0);
+    assert_eq!(stats.invalid.total(), 0);
+    assert_eq!(stats.packets_foreign, 0);
+    assert_eq!(stats.decode_errors, 0);
+    assert_eq!(stats.frames_dropped_queue, 0);
+    assert_eq!(stats.frames_dropped_backlog, 0);
+    assert_eq!(stats.frames_decoded, frames);
+    assert_eq!(stats.datagrams, sender.packets_sent);
+    #[cfg(target_os = "linux")]
+    assert_eq!(stats.kernel_drops, Some(0));
+    client.stop();
+}
+
+#[cfg(target_os = "linux")] // 127.0.0.0/8 is all loopback on Linux only
+#[test]
+fn datagrams_from_other_hosts_are_ignored_and_counted() {
+    let client = client([loopback_camera("cam")]);
+    let to = client.local_addr("cam").unwrap();
+    let original = jpeg(160, 120, true, 0, 7);
+    let mut stranger = Sender::new("127.0.0.2:0", to, 0xBAD);
+    stranger.send_frame(&original, 1000);
+    let stats = wait_stats(&client, "cam", |s| {
+        s.packets_foreign == stranger.packets_sent
+    });
+    assert!(stats.streams.is_empty());
+    assert!(client
+        .get_frame("cam", Duration::from_millis(100))
+        .is_none());
+
+    let mut camera = Sender::new("127.0.0.1:0", to, 0x600D);
+    camera.send_frame(&original, 2000);
+    let frame = client
+        .get_frame("cam", WAIT)
+        .expect("frame from the sender");
+    assert_eq!(frame.ssrc, 0x600D);
+    assert!(frame.rgb() == &decode(&original).2[..]);
+    let stats = client.camera_stats("cam").unwrap();
+    assert_eq!(stats.packets_foreign, stranger.packets_sent);
+    assert_eq!(stats.packets_received(), camera.packets_sent);
+}
+
+#[test]
+fn a_full_queue_drops_its_oldest_frames() {
+    let client = client([loopback_camera("cam").with_queue_depth(2)]);
+    let to = client.local_addr("cam").unwrap();
+    let mut sender = Sender::new("127.0.0.1:0", to, 1);
+    let originals: Vec<Vec<u8>> = (0..5).map(|i| jpeg(160, 120, false, 0, i)).collect();
+    for (i, original) in originals.iter().enumerate() {
+        sender.send_frame(original, 1000 * i as u32);
+        // One at a time through the decoders, so that the queue (not the
+        // decode backlog) is what overflows.
+        wait_stats(&client, "cam", |s| s.frames_decoded == i as u64 + 1);
+    }
+    let stats = client.camera_stats("cam").unwrap();
+    assert_eq!(stats.frames_dropped_queue, 3);
+    assert_eq!(client.queued("cam"), 2);
+    for i in [3, 4] {
+        let frame = client.get_frame("cam", WAIT).expect("newest frames kept");
+        assert_eq!(frame.timestamp, 1000 * i);
+        assert!(frame.rgb() == &decode(&originals[i as usize]).2[..]);
+    }
+    assert!(client.get_frame("cam", Duration::from_millis(50)).is_none());
+    assert_eq!(client.camera_stats("cam").unwrap().frames_delivered, 2);
+}
+
+#[test]
+fn two_cameras_through_next_frame() {
+    let client = client([loopback_camera("left"), loopback_camera("right")]);
+    let mut left = Sender::new("127.0.0.1:0", client.local_addr("left").unwrap(), 0x1EF7);
+    let mut right = Sender::new("127.0.0.1:0", client.local_addr("right").unwrap(), 0x5167);
+    let mut expected = Vec::new();
+    for i in 0..4u32 {
+        let l = jpeg(320, 240, true, 0, 10 + i);
+        let r = jpeg(240, 160, false, 0, 20 + i);
+        left.send_frame(&l, 3000 * i);
+        right.send_frame(&r, 6000 * i);
+        expected.push(("left", 3000 * i, decode(&l).2));
+        expected.push(("right", 6000 * i, decode(&r).2));
+    }
+    let mut seen = 0;
+    while seen < expected.len() {
+        let frame = client.next_frame(WAIT).expect("frame from either camera");
+        let (_, _, rgb) = expected
+            .iter()
+            .find(|(id, ts, _)| *id == frame.camera_id() && *ts == frame.timestamp)
+            .expect("a frame that was sent");
+        assert!(frame.rgb() == &rgb[..]);
+        seen += 1;
+    }
+    let stats = client.stats();
+    assert_eq!(stats.len(), 2);
+    for s in &stats {
+        assert_eq!(s.frames_delivered, 4);
+        assert_eq!(s.packets_lost(), 0);
+        assert_eq!(s.frames_dropped_queue, 0);
+    }
+    assert_eq!(stats[0].packets_received(), left.packets_sent);
+    assert_eq!(stats[1].packets_received(), right.packets_sent);
+}
+
+#[test]
+fn stop_is_bounded_and_wakes_waiters() {
+    let client = Arc::new(client([loopback_camera("a"), loopback_camera("b")]));
+    let waiter = {
+        let client = client.clone();
+        std::thread::spawn(move || client.get_frame("a", Duration::from_secs(30)))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    client.stop();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(waiter.join().unwrap().is_none());
+    assert!(!client.is_running());
+    // Idempotent, and the ports are free again.
+    client.stop();
+}
+
+#[test]
+fn bad_configurations_are_typed_errors() {
+    let mut client = Client::new(ClientOptions::default());
+    let not_ours = SocketAddr::from(([192, 0, 2, 1], 5004));
+    assert!(matches!(
+        client.add_camera(CameraConfig::new("x", not_ours)),
+        Err(Error::Bind { .. })
+    ));
+    client.add_camera(loopback_camera("x")).unwrap();
+    assert!(matches!(
+        client.add_camera(loopback_camera("x")),
+        Err(Error::DuplicateCamera(_))
+    ));
+    assert!(matches!(
+        client.add_camera(loopback_camera("y").with_queue_depth(0)),
+        Err(Error::Config { .. })
+    ));
+    assert!(client.get_frame("nobody", Duration::ZERO).is_none());
+    assert!(matches!(
+        Client::new(ClientOptions::default()).start(),
+        Err(Error::NoCamera)
+    ));
+}
