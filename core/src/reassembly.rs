@@ -176,6 +176,9 @@ struct FrameShape {
 
 #[derive(Debug, Clone)]
 struct Assembly {
+    /// The stream the frame belongs to: a complete frame may outlive its
+    /// stream's SSRC change until it is taken.
+    ssrc: u32,
     timestamp: u32,
     extended_timestamp: u64,
     shape: FrameShape,
@@ -310,6 +313,7 @@ pub fn onvif_frame_size(extension: &HeaderExtension<'_>) -> Option<(u16, u16)> {
 /// Validate a datagram completely (RTP, payload type, RFC 2435 headers)
 /// without touching any state: what a runtime uses to decide whether a
 /// packet may open a new stream.
+#[inline]
 pub fn validate<'a>(
     datagram: &'a [u8],
     dynamic_payload_type: Option<u8>,
@@ -466,7 +470,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         let slot = self.slots.get_mut(index)?;
         slot.state = SlotState::Free;
         let frame = slot.frame.take()?;
-        let info = frame_info(&frame, self.stream.as_ref());
+        let info = frame_info(&frame);
         let jpeg = slot.buffer.as_ref().get(frame.jpeg)?;
         Some(Frame { info, jpeg })
     }
@@ -478,7 +482,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         let Some(index) = self.oldest_complete() else {
             return Err(replacement);
         };
-        let stream = self.stream.as_ref();
         let Some(slot) = self.slots.get_mut(index) else {
             return Err(replacement);
         };
@@ -486,7 +489,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
             return Err(replacement);
         };
         slot.state = SlotState::Free;
-        let info = frame_info(&frame, stream);
+        let info = frame_info(&frame);
         let buffer = core::mem::replace(&mut slot.buffer, replacement);
         Ok(OwnedFrame {
             info,
@@ -579,7 +582,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
     ) -> Verdict {
         let timestamp = rtp.timestamp();
         let existing = self.slots.iter().position(|s| {
-            s.state != SlotState::Free && s.frame.as_ref().is_some_and(|f| f.timestamp == timestamp)
+            s.state != SlotState::Free
+                && s.frame
+                    .as_ref()
+                    .is_some_and(|f| f.timestamp == timestamp && f.ssrc == rtp.ssrc())
         });
         let index = match existing {
             Some(i) => {
@@ -609,6 +615,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
                 if let Some(slot) = self.slots.get_mut(i) {
                     slot.state = SlotState::Assembling;
                     slot.frame = Some(Assembly {
+                        ssrc: rtp.ssrc(),
                         timestamp,
                         extended_timestamp: ext_ts,
                         shape,
@@ -847,6 +854,7 @@ fn resolve_tables(
     }
 }
 
+#[inline]
 /// Insert `start..end` into sorted disjoint `ranges`, merging neighbours.
 /// Overlap means two fragments claim the same bytes: inconsistent.
 fn insert_range(
@@ -903,10 +911,10 @@ fn insert_range(
     Ok(())
 }
 
-fn frame_info(frame: &Assembly, stream: Option<&StreamState>) -> FrameInfo {
+fn frame_info(frame: &Assembly) -> FrameInfo {
     let (width, height) = frame.size.unwrap_or((0, 0));
     FrameInfo {
-        ssrc: stream.and_then(|s| s.stats.ssrc).unwrap_or(0),
+        ssrc: frame.ssrc,
         timestamp: frame.timestamp,
         extended_timestamp: frame.extended_timestamp,
         first_sequence: frame.first_sequence,

@@ -47,6 +47,7 @@ pub enum JpegType {
 }
 
 impl From<u8> for JpegType {
+    #[inline]
     fn from(value: u8) -> Self {
         match value {
             0 => JpegType::Yuv422,
@@ -90,6 +91,7 @@ impl JpegType {
     }
 
     /// Types 64..=127 carry a restart marker header.
+    #[inline]
     pub fn has_restart_header(self) -> bool {
         (64..128).contains(&u8::from(self))
     }
@@ -254,6 +256,7 @@ pub struct JpegPayload<'a> {
 
 type NomError<'a> = nom::error::Error<&'a [u8]>;
 
+#[inline]
 fn main_header(input: &[u8]) -> IResult<&[u8], MainHeader, NomError<'_>> {
     let (input, type_specific) = be_u8(input)?;
     let (input, fragment_offset) = be_u24(input)?;
@@ -274,6 +277,7 @@ fn main_header(input: &[u8]) -> IResult<&[u8], MainHeader, NomError<'_>> {
     ))
 }
 
+#[inline]
 fn restart_header(input: &[u8]) -> IResult<&[u8], RestartHeader, NomError<'_>> {
     let (input, interval) = be_u16(input)?;
     let (input, flags_count) = be_u16(input)?;
@@ -288,6 +292,7 @@ fn restart_header(input: &[u8]) -> IResult<&[u8], RestartHeader, NomError<'_>> {
     ))
 }
 
+#[inline]
 fn quant_header(input: &[u8]) -> IResult<&[u8], QuantHeader<'_>, NomError<'_>> {
     let (input, mbz) = be_u8(input)?;
     let (input, precision) = be_u8(input)?;
@@ -305,6 +310,7 @@ fn quant_header(input: &[u8]) -> IResult<&[u8], QuantHeader<'_>, NomError<'_>> {
 
 impl<'a> JpegPayload<'a> {
     /// Parse and validate the headers of one RFC 2435 payload.
+    #[inline]
     pub fn parse(payload: &'a [u8]) -> Result<Self, PayloadError> {
         let (rest, main) = main_header(payload).map_err(|_| PayloadError::Truncated)?;
         if main.type_specific != 0 {

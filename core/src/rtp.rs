@@ -80,11 +80,13 @@ pub struct RtpPacket<'a> {
     payload: Range<usize>,
 }
 
+#[inline]
 fn be16(bytes: &[u8], at: usize) -> Option<u16> {
     let b = bytes.get(at..at + 2)?;
     Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
 }
 
+#[inline]
 fn be32(bytes: &[u8], range: Range<usize>) -> Option<u32> {
     let b: [u8; 4] = bytes.get(range)?.try_into().ok()?;
     Some(u32::from_be_bytes(b))
@@ -92,6 +94,7 @@ fn be32(bytes: &[u8], range: Range<usize>) -> Option<u32> {
 
 impl<'a> RtpPacket<'a> {
     /// Validate `bytes` as an RTP packet.
+    #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<Self, RtpError> {
         let flags = *bytes.get(field::FLAGS).ok_or(RtpError::Truncated)?;
         if bytes.len() < HEADER_LEN {
@@ -139,24 +142,29 @@ impl<'a> RtpPacket<'a> {
         })
     }
 
+    #[inline]
     pub fn marker(&self) -> bool {
         self.bytes
             .get(field::MARKER_PT)
             .is_some_and(|b| b & 0x80 != 0)
     }
 
+    #[inline]
     pub fn payload_type(&self) -> u8 {
         self.bytes.get(field::MARKER_PT).map_or(0, |b| b & 0x7F)
     }
 
+    #[inline]
     pub fn sequence(&self) -> u16 {
         be16(self.bytes, field::SEQUENCE.start).unwrap_or(0)
     }
 
+    #[inline]
     pub fn timestamp(&self) -> u32 {
         be32(self.bytes, field::TIMESTAMP).unwrap_or(0)
     }
 
+    #[inline]
     pub fn ssrc(&self) -> u32 {
         be32(self.bytes, field::SSRC).unwrap_or(0)
     }
@@ -169,6 +177,7 @@ impl<'a> RtpPacket<'a> {
             .filter_map(|c| c.try_into().ok().map(u32::from_be_bytes))
     }
 
+    #[inline]
     pub fn extension(&self) -> Option<HeaderExtension<'a>> {
         let (profile, range) = self.extension.clone()?;
         Some(HeaderExtension {
@@ -178,6 +187,7 @@ impl<'a> RtpPacket<'a> {
     }
 
     /// The payload, without padding.
+    #[inline]
     pub fn payload(&self) -> &'a [u8] {
         self.bytes.get(self.payload.clone()).unwrap_or(&[])
     }

@@ -62,12 +62,15 @@ pub enum SeqVerdict {
     Restart(u64),
 }
 
-/// Sliding bitmap over the last `WINDOW_BITS` extended sequence numbers.
+/// Bitmap over the last `WINDOW_BITS` extended sequence numbers, kept as a
+/// ring indexed by `ext % WINDOW_BITS` so that the common advance by one
+/// packet touches one bit instead of shifting the whole map.
 #[derive(Debug, Clone)]
 pub struct SeqWindow {
     /// Highest extended sequence accepted; `None` before the first packet.
     highest: Option<u64>,
-    /// Bit `i` set means `highest - i` was received.
+    /// Bit `ext % WINDOW_BITS` set means `ext` was received, for `ext` in
+    /// `highest - WINDOW_BITS + 1 ..= highest`.
     bits: [u64; WORDS],
     /// Sequence that would confirm a pending jump.
     jump_candidate: Option<u16>,
@@ -94,6 +97,7 @@ impl SeqWindow {
     }
 
     /// Classify `seq` and, when it is new, record it.
+    #[inline]
     pub fn accept(&mut self, seq: u16) -> SeqVerdict {
         let Some(highest) = self.highest else {
             // The first sequence starts one cycle up so that a little
@@ -109,9 +113,9 @@ impl SeqWindow {
                 return self.jump(seq);
             }
             self.jump_candidate = None;
-            self.shift(ahead);
+            self.clear_after(highest, ahead);
             self.highest = Some(ext);
-            self.set(0);
+            self.set(ext);
             SeqVerdict::New(ext)
         } else {
             let behind = highest - ext;
@@ -123,10 +127,10 @@ impl SeqWindow {
                     SeqVerdict::TooOld
                 };
             }
-            if self.get(behind) {
+            if self.get(ext) {
                 SeqVerdict::Duplicate
             } else {
-                self.set(behind);
+                self.set(ext);
                 SeqVerdict::New(ext)
             }
         }
@@ -150,45 +154,43 @@ impl SeqWindow {
         self.highest = Some(ext);
         self.bits = [0; WORDS];
         self.jump_candidate = None;
-        self.set(0);
+        self.set(ext);
     }
 
-    fn shift(&mut self, by: u64) {
-        if by >= WINDOW_BITS {
+    /// Forget the ring positions `highest + 1 ..= highest + ahead`, which
+    /// now stand for new sequence numbers.
+    #[inline]
+    fn clear_after(&mut self, highest: u64, ahead: u64) {
+        if ahead >= WINDOW_BITS {
             self.bits = [0; WORDS];
             return;
         }
-        // Shift the whole multi-word bitmap towards higher "behind" indices.
-        let word_shift = (by / 64) as usize;
-        let bit_shift = (by % 64) as u32;
-        let mut shifted = [0u64; WORDS];
-        for (i, out) in shifted.iter_mut().enumerate() {
-            let Some(src) = i.checked_sub(word_shift) else {
-                continue;
-            };
-            let low = self.bits.get(src).copied().unwrap_or(0);
-            let mut word = low << bit_shift;
-            if bit_shift != 0 {
-                if let Some(prev) = src.checked_sub(1).and_then(|p| self.bits.get(p)) {
-                    word |= prev >> (64 - bit_shift);
-                }
-            }
-            *out = word;
+        for ext in highest + 1..=highest + ahead {
+            self.clear(ext);
         }
-        self.bits = shifted;
     }
 
-    fn get(&self, behind: u64) -> bool {
-        let word = (behind / 64) as usize;
-        self.bits
-            .get(word)
-            .is_some_and(|w| w & (1 << (behind % 64)) != 0)
+    fn position(ext: u64) -> (usize, u64) {
+        let bit = ext % WINDOW_BITS;
+        ((bit / 64) as usize, 1 << (bit % 64))
     }
 
-    fn set(&mut self, behind: u64) {
-        let word = (behind / 64) as usize;
+    fn get(&self, ext: u64) -> bool {
+        let (word, mask) = Self::position(ext);
+        self.bits.get(word).is_some_and(|w| w & mask != 0)
+    }
+
+    fn set(&mut self, ext: u64) {
+        let (word, mask) = Self::position(ext);
         if let Some(w) = self.bits.get_mut(word) {
-            *w |= 1 << (behind % 64);
+            *w |= mask;
+        }
+    }
+
+    fn clear(&mut self, ext: u64) {
+        let (word, mask) = Self::position(ext);
+        if let Some(w) = self.bits.get_mut(word) {
+            *w &= !mask;
         }
     }
 }

@@ -183,6 +183,7 @@ impl StreamStats {
         self.frames_dropped.total()
     }
 
+    #[inline]
     pub(crate) fn note_sequence(&mut self, ext: u64) {
         self.base_seq = Some(self.base_seq.map_or(ext, |b| b.min(ext)));
         self.highest_seq = Some(self.highest_seq.map_or(ext, |h| h.max(ext)));
@@ -194,6 +195,7 @@ impl StreamStats {
         self.highest_seq = Some(ext);
     }
 
+    #[inline]
     pub(crate) fn note_arrival(&mut self, arrival_rtp: u32, timestamp: u32) {
         let transit = arrival_rtp.wrapping_sub(timestamp);
         if let Some(last) = self.last_transit {

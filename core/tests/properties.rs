@@ -5,9 +5,7 @@
 mod common;
 
 use common::{encode, packetize, Picture};
-use mjpeg_rtp_core::{
-    frame_buffer_len, Config, Depacketizer, Instant, PacketizerConfig, Sampling,
-};
+use mjpeg_rtp_core::{frame_buffer_len, Config, Depacketizer, Instant, PacketizerConfig, Sampling};
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
@@ -19,7 +17,11 @@ fn corpus() -> &'static [(Vec<u8>, u32)] {
             .map(|i| {
                 let picture = Picture {
                     seed: i,
-                    sampling: if i % 2 == 0 { Sampling::Yuv420 } else { Sampling::Yuv422 },
+                    sampling: if i % 2 == 0 {
+                        Sampling::Yuv420
+                    } else {
+                        Sampling::Yuv422
+                    },
                     restart_interval: if i % 3 == 0 { 1 } else { 0 },
                     ..Picture::new(48 + 16 * (i as u16 % 3), 32)
                 };

@@ -103,7 +103,7 @@ pub fn decode(jpeg: &[u8]) -> (usize, usize, Vec<u8>) {
     let mut d = zune_jpeg::JpegDecoder::new_with_options(jpeg, options);
     let pixels = d.decode().expect("decode");
     let (w, h) = d.dimensions().expect("dimensions");
-    (usize::from(w), usize::from(h), pixels)
+    (w, h, pixels)
 }
 
 /// Assert two JPEGs decode to exactly the same pixels.
