@@ -1,0 +1,354 @@
+//! UDP datagrams out of pcap and pcapng captures.
+//!
+//! Link types: Ethernet (with VLAN tags), Linux cooked v1 and v2, raw IP
+//! (DLT_RAW, IPv4, IPv6) and BSD loopback (NULL, LOOP). IPv4 and IPv6.
+//! IP fragments are reassembled (etherparse's defragmentation pool;
+//! unfinished ones are forgotten after [`FRAGMENT_TIMEOUT`] of capture time).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use etherparse::defrag::IpDefragPool;
+use etherparse::{EtherType, IpNumber, NetSlice, SlicedPacket, TransportSlice, UdpSlice};
+use mjpeg_rtp_core::Instant;
+use pcap_file::pcap::PcapReader;
+use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
+use pcap_file::pcapng::{Block, PcapNgReader};
+use pcap_file::DataLink;
+
+use crate::summary::CaptureSummary;
+
+/// Unfinished IP reassemblies older than this (capture time) are dropped.
+pub const FRAGMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One UDP datagram of the capture.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    /// Capture timestamp.
+    pub time: Instant,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub payload: &'a [u8],
+}
+
+const PCAPNG_MAGIC: [u8; 4] = [0x0A, 0x0D, 0x0D, 0x0A];
+const PCAP_MAGICS: [[u8; 4]; 4] = [
+    [0xA1, 0xB2, 0xC3, 0xD4],
+    [0xD4, 0xC3, 0xB2, 0xA1],
+    [0xA1, 0xB2, 0x3C, 0x4D],
+    [0x4D, 0x3C, 0xB2, 0xA1],
+];
+
+/// Call `f` for every UDP datagram of the capture at `path`, in file order.
+/// A damaged or truncated tail ends the reading with a warning (and
+/// `truncated` set); a file that cannot be opened or is no capture at all
+/// is an error.
+pub fn read_udp(
+    path: &Path,
+    summary: &mut CaptureSummary,
+    mut f: impl FnMut(Datagram<'_>) -> Result<()>,
+) -> Result<()> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let head = reader
+        .fill_buf()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let magic: [u8; 4] = match head.get(..4).and_then(|m| m.try_into().ok()) {
+        Some(m) => m,
+        None => bail!(
+            "{} is not a pcap or pcapng capture (too short)",
+            path.display()
+        ),
+    };
+    let mut decoder = LinkDecoder::default();
+    if magic == PCAPNG_MAGIC {
+        read_pcapng(path, reader, summary, &mut decoder, &mut f)
+    } else if PCAP_MAGICS.contains(&magic) {
+        read_pcap(path, reader, summary, &mut decoder, &mut f)
+    } else {
+        bail!("{} is not a pcap or pcapng capture", path.display())
+    }
+}
+
+fn read_pcap(
+    path: &Path,
+    reader: impl Read,
+    summary: &mut CaptureSummary,
+    decoder: &mut LinkDecoder,
+    f: &mut dyn FnMut(Datagram<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut pcap = PcapReader::new(reader)
+        .map_err(|e| anyhow::anyhow!("{}: bad pcap header: {e}", path.display()))?;
+    let link = pcap.header().datalink;
+    while let Some(packet) = pcap.next_packet() {
+        let packet = match packet {
+            Ok(p) => p,
+            Err(e) => {
+                damaged(path, summary, &e);
+                break;
+            }
+        };
+        summary.records += 1;
+        let time = Instant::from_micros(u64::try_from(packet.timestamp.as_micros()).unwrap_or(0));
+        decoder.record(link, time, &packet.data, summary, f)?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    link: DataLink,
+    tsresol: u8,
+}
+
+fn read_pcapng(
+    path: &Path,
+    reader: impl Read,
+    summary: &mut CaptureSummary,
+    decoder: &mut LinkDecoder,
+    f: &mut dyn FnMut(Datagram<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut pcapng = PcapNgReader::new(reader)
+        .map_err(|e| anyhow::anyhow!("{}: bad pcapng header: {e}", path.display()))?;
+    let mut interfaces: Vec<Interface> = Vec::new();
+    let mut last_time = Instant::ZERO;
+    while let Some(block) = pcapng.next_block() {
+        let block = match block {
+            Ok(b) => b,
+            Err(e) => {
+                damaged(path, summary, &e);
+                break;
+            }
+        };
+        let (interface_id, raw_time, data) = match &block {
+            Block::SectionHeader(_) => {
+                interfaces.clear();
+                continue;
+            }
+            Block::InterfaceDescription(idb) => {
+                let tsresol = idb
+                    .options
+                    .iter()
+                    .find_map(|o| match o {
+                        InterfaceDescriptionOption::IfTsResol(r) => Some(*r),
+                        _ => None,
+                    })
+                    .unwrap_or(6);
+                interfaces.push(Interface {
+                    link: idb.linktype,
+                    tsresol,
+                });
+                continue;
+            }
+            // pcap-file hands the raw timestamp units over as nanoseconds.
+            Block::EnhancedPacket(epb) => (
+                epb.interface_id,
+                Some(u64::try_from(epb.timestamp.as_nanos()).unwrap_or(u64::MAX)),
+                &epb.data,
+            ),
+            Block::Packet(pb) => (u32::from(pb.interface_id), Some(pb.timestamp), &pb.data),
+            Block::SimplePacket(spb) => (0, None, &spb.data),
+            _ => continue,
+        };
+        summary.records += 1;
+        let Some(interface) = usize::try_from(interface_id)
+            .ok()
+            .and_then(|i| interfaces.get(i))
+        else {
+            summary.undecodable += 1;
+            continue;
+        };
+        let time = raw_time.map_or(last_time, |t| to_instant(t, interface.tsresol));
+        last_time = time;
+        decoder.record(interface.link, time, data, summary, f)?;
+    }
+    Ok(())
+}
+
+/// A pcapng timestamp in `if_tsresol` units as microseconds.
+fn to_instant(raw: u64, tsresol: u8) -> Instant {
+    let raw = u128::from(raw);
+    let exp = u32::from(tsresol & 0x7F);
+    let micros = if tsresol & 0x80 == 0 {
+        if exp <= 6 {
+            raw * 10u128.pow(6 - exp)
+        } else {
+            raw / 10u128.checked_pow(exp - 6).unwrap_or(u128::MAX)
+        }
+    } else {
+        (raw * 1_000_000).checked_shr(exp).unwrap_or(0)
+    };
+    Instant::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+}
+
+fn damaged(path: &Path, summary: &mut CaptureSummary, e: &dyn std::fmt::Display) {
+    log::warn!(
+        "{}: capture damaged or truncated after {} records ({e}); using what came before",
+        path.display(),
+        summary.records
+    );
+    summary.truncated = true;
+}
+
+/// Link-layer and IP decoding, with the IP reassembly state.
+#[derive(Default)]
+struct LinkDecoder {
+    defrag: IpDefragPool<Instant, ()>,
+    unsupported_warned: Vec<DataLink>,
+    since_sweep: u32,
+}
+
+impl LinkDecoder {
+    fn record(
+        &mut self,
+        link: DataLink,
+        time: Instant,
+        data: &[u8],
+        summary: &mut CaptureSummary,
+        f: &mut dyn FnMut(Datagram<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let sliced = match slice_link(link, data) {
+            None => {
+                if !self.unsupported_warned.contains(&link) {
+                    log::warn!("unsupported link type {link:?}: its packets are skipped");
+                    self.unsupported_warned.push(link);
+                }
+                summary.undecodable += 1;
+                return Ok(());
+            }
+            Some(Err(e)) => {
+                log::debug!("undecodable record: {e}");
+                summary.undecodable += 1;
+                return Ok(());
+            }
+            Some(Ok(s)) => s,
+        };
+        let Some((src_ip, dst_ip)) = sliced.net.as_ref().and_then(ip_addresses) else {
+            summary.not_udp += 1;
+            return Ok(());
+        };
+        if sliced.is_ip_payload_fragmented() {
+            summary.ip_fragments += 1;
+            self.sweep(time);
+            return match self.defrag.process_sliced_packet(&sliced, time, ()) {
+                Ok(Some(whole)) => {
+                    let result = if whole.ip_number == IpNumber::UDP {
+                        match UdpSlice::from_slice(&whole.payload) {
+                            Ok(udp) => {
+                                summary.ip_reassembled += 1;
+                                summary.udp_datagrams += 1;
+                                f(Datagram {
+                                    time,
+                                    src: SocketAddr::new(src_ip, udp.source_port()),
+                                    dst: SocketAddr::new(dst_ip, udp.destination_port()),
+                                    payload: udp.payload(),
+                                })
+                            }
+                            Err(_) => {
+                                summary.undecodable += 1;
+                                Ok(())
+                            }
+                        }
+                    } else {
+                        summary.not_udp += 1;
+                        Ok(())
+                    };
+                    self.defrag.return_buf(whole);
+                    result
+                }
+                Ok(None) => Ok(()),
+                Err(e) => {
+                    log::debug!("IP reassembly failed: {e}");
+                    summary.undecodable += 1;
+                    Ok(())
+                }
+            };
+        }
+        match &sliced.transport {
+            Some(TransportSlice::Udp(udp)) => {
+                summary.udp_datagrams += 1;
+                f(Datagram {
+                    time,
+                    src: SocketAddr::new(src_ip, udp.source_port()),
+                    dst: SocketAddr::new(dst_ip, udp.destination_port()),
+                    payload: udp.payload(),
+                })
+            }
+            _ => {
+                summary.not_udp += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Forget reassemblies that will never finish.
+    fn sweep(&mut self, now: Instant) {
+        self.since_sweep += 1;
+        if self.since_sweep < 256 {
+            return;
+        }
+        self.since_sweep = 0;
+        self.defrag
+            .retain(|&started| now.saturating_duration_since(started) < FRAGMENT_TIMEOUT);
+    }
+}
+
+fn ip_addresses(net: &NetSlice<'_>) -> Option<(IpAddr, IpAddr)> {
+    match net {
+        NetSlice::Ipv4(ip) => Some((
+            ip.header().source_addr().into(),
+            ip.header().destination_addr().into(),
+        )),
+        NetSlice::Ipv6(ip) => Some((
+            ip.header().source_addr().into(),
+            ip.header().destination_addr().into(),
+        )),
+        _ => None,
+    }
+}
+
+/// Linux cooked capture v2 header length; its protocol type is bytes 0..2.
+const SLL2_HEADER_LEN: usize = 20;
+/// BSD loopback: a 4-byte address family word before the IP header.
+const LOOPBACK_HEADER_LEN: usize = 4;
+
+type SliceResult<'a> = Result<SlicedPacket<'a>, etherparse::err::packet::SliceError>;
+
+/// `None` for a link type we do not decode.
+fn slice_link(link: DataLink, data: &[u8]) -> Option<SliceResult<'_>> {
+    let result = match link {
+        DataLink::ETHERNET => SlicedPacket::from_ethernet(data),
+        DataLink::LINUX_SLL => SlicedPacket::from_linux_sll(data),
+        DataLink::LINUX_SLL2 => {
+            let (Some(proto), Some(rest)) = (data.get(..2), data.get(SLL2_HEADER_LEN..)) else {
+                return Some(SlicedPacket::from_ip(&[]));
+            };
+            let ether_type = EtherType(u16::from_be_bytes([proto[0], proto[1]]));
+            SlicedPacket::from_ether_type(ether_type, rest)
+        }
+        DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 => SlicedPacket::from_ip(data),
+        DataLink::NULL | DataLink::LOOP => {
+            SlicedPacket::from_ip(data.get(LOOPBACK_HEADER_LEN..).unwrap_or(&[]))
+        }
+        _ => return None,
+    };
+    Some(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pcapng_resolutions() {
+        assert_eq!(to_instant(1_500_000, 6).as_micros(), 1_500_000);
+        assert_eq!(to_instant(1_500_000_000, 9).as_micros(), 1_500_000);
+        assert_eq!(to_instant(15, 1).as_micros(), 1_500_000);
+        assert_eq!(to_instant(3 << 20, 0x80 | 20).as_micros(), 3_000_000);
+        assert_eq!(to_instant(u64::MAX, 0x7F).as_micros(), 0);
+    }
+}

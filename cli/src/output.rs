@@ -1,0 +1,144 @@
+//! Writing complete frames: `DIR/<port>/<RTP timestamp, 10 digits>.<ext>`,
+//! `.jpg` the rebuilt JPEG, `.ppm` (P6) and `.png` the RGB decode.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use mjpeg_rtp::decode::{decode_rgb_into, RgbSize};
+
+use crate::args::{Format, OutputArgs};
+
+/// The file a frame of `port` with RTP timestamp `timestamp` goes to.
+pub fn frame_path(dir: &Path, port: u16, timestamp: u32, format: Format) -> PathBuf {
+    dir.join(port.to_string())
+        .join(format!("{timestamp:010}.{}", format.extension()))
+}
+
+/// What became of one frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub files_written: usize,
+    pub decoded: bool,
+    /// The RGB decode was wanted and failed (the `.jpg` is still written).
+    pub decode_failed: bool,
+}
+
+/// Writes (and decodes) complete frames as `OutputArgs` asks.
+#[derive(Debug)]
+pub struct FrameSink {
+    out: Option<PathBuf>,
+    formats: Vec<Format>,
+    decode: bool,
+    rgb: Vec<u8>,
+    port_dirs: HashSet<u16>,
+}
+
+impl FrameSink {
+    /// Creates the output directory now, so that an unwritable one fails
+    /// before any work.
+    pub fn new(args: &OutputArgs) -> Result<Self> {
+        if let Some(dir) = &args.out {
+            fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+        }
+        let mut formats = args.format.clone();
+        formats.dedup();
+        Ok(FrameSink {
+            out: args.out.clone(),
+            formats,
+            decode: args.decode,
+            rgb: Vec::new(),
+            port_dirs: HashSet::new(),
+        })
+    }
+
+    fn wants_rgb(&self) -> bool {
+        self.decode || (self.out.is_some() && self.formats.iter().any(|f| f.needs_rgb()))
+    }
+
+    /// Handle one complete frame; decodes it when a format or `--decode`
+    /// asks. A decode failure is logged and reported, not fatal; a write
+    /// failure is an error.
+    pub fn frame(&mut self, port: u16, timestamp: u32, jpeg: &[u8]) -> Result<Outcome> {
+        let mut outcome = Outcome::default();
+        let mut size = None;
+        if self.wants_rgb() {
+            let mut rgb = std::mem::take(&mut self.rgb);
+            match decode_rgb_into(jpeg, &mut rgb) {
+                Ok(s) => {
+                    size = Some(s);
+                    outcome.decoded = true;
+                }
+                Err(e) => {
+                    log::warn!("port {port}, timestamp {timestamp}: {e}");
+                    outcome.decode_failed = true;
+                }
+            }
+            self.rgb = rgb;
+        }
+        let rgb = std::mem::take(&mut self.rgb);
+        let written = self.write(port, timestamp, jpeg, size.map(|s| (s, &rgb[..])));
+        self.rgb = rgb;
+        outcome.files_written = written?;
+        Ok(outcome)
+    }
+
+    /// Write a frame whose RGB decode (if any) was done elsewhere (`recv`
+    /// decodes on worker threads). Formats needing RGB are skipped when
+    /// `rgb` is `None`. Returns the number of files written.
+    pub fn write(
+        &mut self,
+        port: u16,
+        timestamp: u32,
+        jpeg: &[u8],
+        rgb: Option<(RgbSize, &[u8])>,
+    ) -> Result<usize> {
+        let Some(dir) = &self.out else {
+            return Ok(0);
+        };
+        if self.port_dirs.insert(port) {
+            let d = dir.join(port.to_string());
+            fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+        }
+        let mut written = 0;
+        for &format in &self.formats {
+            let path = frame_path(dir, port, timestamp, format);
+            let result = match (format, rgb) {
+                (Format::Jpeg, _) => fs::write(&path, jpeg).map_err(anyhow::Error::from),
+                (Format::Ppm, Some((size, rgb))) => write_ppm(&path, size, rgb),
+                (Format::Png, Some((size, rgb))) => write_png(&path, size, rgb),
+                (_, None) => continue,
+            };
+            result.with_context(|| format!("cannot write {}", path.display()))?;
+            written += 1;
+        }
+        Ok(written)
+    }
+}
+
+/// Binary PPM (P6), maxval 255.
+pub fn write_ppm(path: &Path, size: RgbSize, rgb: &[u8]) -> Result<()> {
+    let mut w = BufWriter::new(fs::File::create(path)?);
+    write!(w, "P6\n{} {}\n255\n", size.width, size.height)?;
+    w.write_all(rgb)?;
+    w.flush()?;
+    Ok(())
+}
+
+pub fn write_png(path: &Path, size: RgbSize, rgb: &[u8]) -> Result<()> {
+    let w = BufWriter::new(fs::File::create(path)?);
+    let width = u32::try_from(size.width)?;
+    let height = u32::try_from(size.height)?;
+    let mut encoder = png::Encoder::new(w, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    // Fast: output files are for looking at and comparing, not archiving.
+    encoder.set_compression(png::Compression::Fast);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
+    Ok(())
+}

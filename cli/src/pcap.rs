@@ -1,0 +1,236 @@
+//! `mjpeg-rtp pcap`: rebuild the frames of every RTP/JPEG stream in a
+//! capture.
+//!
+//! Streams: each UDP destination port, and within a port each SSRC, gets
+//! its own core [`Depacketizer`]. Only a datagram that passes
+//! [`validate`] opens a stream, so garbage never does. A datagram that
+//! fails validation is counted (`packets_invalid`) on the stream of its
+//! port that last received a valid packet; if its port has no stream yet,
+//! it waits and is counted on the port's first stream when one opens. A
+//! port that never carries a valid RTP/JPEG packet opens no stream and is
+//! listed under `ignored_ports` instead (RTCP on port+1, say).
+//!
+//! Time is the capture's timestamps; at the end every stream is flushed,
+//! so frames still incomplete count as dropped (`lost`).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Result;
+use mjpeg_rtp_core::{
+    frame_buffer_len, validate, Config, Depacketizer, FrameInfo, Instant, InvalidCounts,
+};
+
+use crate::args::{PcapArgs, ReceiverArgs};
+use crate::capture::{self, Datagram};
+use crate::output::FrameSink;
+use crate::summary::{invalid_reasons, CaptureSummary, IgnoredPort, StreamSummary, Summary};
+
+/// Frames in flight per stream: room for reordering across frames.
+pub const FRAMES_IN_FLIGHT: usize = 8;
+
+/// Replay settings.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayOptions {
+    /// Destination ports to follow; empty: all.
+    pub ports: Vec<u16>,
+    pub receiver: ReceiverArgs,
+}
+
+/// A complete frame handed to the caller of [`replay`].
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayFrame<'a> {
+    pub port: u16,
+    pub info: FrameInfo,
+    pub jpeg: &'a [u8],
+}
+
+struct Stream {
+    port: u16,
+    depacketizer: Depacketizer<Vec<u8>, FRAMES_IN_FLIGHT>,
+    /// Refused datagrams attributed to this stream by the demultiplexer
+    /// (the depacketizer counts its own, e.g. sequence jumps).
+    invalid: InvalidCounts,
+}
+
+#[derive(Default)]
+struct Port {
+    datagrams: u64,
+    /// Index into `Demux::streams` of the stream last given a valid packet.
+    last_active: Option<usize>,
+    /// Refused before the port had any stream.
+    pending_invalid: InvalidCounts,
+}
+
+/// Demultiplexes datagrams to one depacketizer per (port, SSRC).
+pub struct Demux {
+    config: Config,
+    buffer_len: usize,
+    ports: HashMap<u16, Port>,
+    /// In order of first appearance.
+    streams: Vec<Stream>,
+    by_key: HashMap<(u16, u32), usize>,
+}
+
+impl Demux {
+    pub fn new(receiver: &ReceiverArgs) -> Self {
+        Demux {
+            config: Config {
+                dynamic_payload_type: receiver.payload_type,
+                ..Config::default()
+            },
+            buffer_len: frame_buffer_len(receiver.max_frame_bytes),
+            ports: HashMap::new(),
+            streams: Vec::new(),
+            by_key: HashMap::new(),
+        }
+    }
+
+    /// Feed one datagram addressed to `port`; hand out the frames it
+    /// completed.
+    pub fn push(
+        &mut self,
+        port: u16,
+        now: Instant,
+        datagram: &[u8],
+        on_frame: &mut dyn FnMut(ReplayFrame<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let entry = self.ports.entry(port).or_default();
+        entry.datagrams += 1;
+        let (rtp, payload) = match validate(datagram, self.config.dynamic_payload_type) {
+            Ok(v) => v,
+            Err(reason) => {
+                match entry.last_active.and_then(|i| self.streams.get_mut(i)) {
+                    Some(stream) => stream.invalid.add(reason),
+                    None => entry.pending_invalid.add(reason),
+                }
+                return Ok(());
+            }
+        };
+        let key = (port, rtp.ssrc());
+        let index = match self.by_key.get(&key) {
+            Some(&i) => i,
+            None => {
+                let i = self.streams.len();
+                let len = self.buffer_len;
+                // Zeroed allocations are lazily mapped: untouched buffer
+                // space costs no memory.
+                let buffers = std::array::from_fn(|_| vec![0u8; len]);
+                let invalid = std::mem::take(&mut entry.pending_invalid);
+                log::info!("port {port}: new stream, SSRC 0x{:08x}", rtp.ssrc());
+                self.streams.push(Stream {
+                    port,
+                    depacketizer: Depacketizer::new(self.config, buffers),
+                    invalid,
+                });
+                self.by_key.insert(key, i);
+                i
+            }
+        };
+        entry.last_active = Some(index);
+        let Some(stream) = self.streams.get_mut(index) else {
+            return Ok(());
+        };
+        let verdict = stream.depacketizer.push_valid(now, &rtp, &payload);
+        log::trace!(
+            "port {port} ssrc 0x{:08x} seq {} ts {}: {verdict:?}",
+            rtp.ssrc(),
+            rtp.sequence(),
+            rtp.timestamp()
+        );
+        while let Some(frame) = stream.depacketizer.next_frame() {
+            on_frame(ReplayFrame {
+                port,
+                info: frame.info,
+                jpeg: frame.jpeg,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// End of input: drop what is still incomplete and summarize. Streams
+    /// are sorted by port, then first appearance.
+    pub fn finish(mut self) -> Summary {
+        for s in &mut self.streams {
+            s.depacketizer.flush();
+        }
+        let mut streams: Vec<StreamSummary> = self
+            .streams
+            .iter()
+            .map(|s| {
+                let mut invalid = s.invalid;
+                invalid.merge(s.depacketizer.invalid());
+                StreamSummary::new(s.port, &s.depacketizer.stats(), &invalid)
+            })
+            .collect();
+        // Stable: first appearance order is kept within a port.
+        streams.sort_by_key(|s| s.port);
+        let mut ignored_ports: Vec<IgnoredPort> = self
+            .ports
+            .iter()
+            .filter(|(_, p)| p.last_active.is_none())
+            .map(|(&port, p)| IgnoredPort {
+                port,
+                datagrams: p.datagrams,
+                invalid_reasons: invalid_reasons(&p.pending_invalid),
+            })
+            .collect();
+        ignored_ports.sort_by_key(|p| p.port);
+        Summary {
+            streams,
+            capture: None,
+            ignored_ports,
+        }
+    }
+}
+
+/// Replay the capture at `path`, calling `on_frame` for every complete
+/// frame in the order they complete.
+pub fn replay(
+    path: &Path,
+    options: &ReplayOptions,
+    mut on_frame: impl FnMut(ReplayFrame<'_>) -> Result<()>,
+) -> Result<Summary> {
+    let mut demux = Demux::new(&options.receiver);
+    let mut capture_summary = CaptureSummary::default();
+    let mut filtered = 0;
+    capture::read_udp(path, &mut capture_summary, |d: Datagram<'_>| {
+        let port = d.dst.port();
+        if !options.ports.is_empty() && !options.ports.contains(&port) {
+            filtered += 1;
+            return Ok(());
+        }
+        demux.push(port, d.time, d.payload, &mut on_frame)
+    })?;
+    capture_summary.filtered = filtered;
+    let mut summary = demux.finish();
+    summary.capture = Some(capture_summary);
+    Ok(summary)
+}
+
+/// The `pcap` command: replay, write frames as asked, return the summary.
+pub fn run(args: &PcapArgs) -> Result<Summary> {
+    let mut sink = FrameSink::new(&args.output)?;
+    let options = ReplayOptions {
+        ports: args.ports.clone(),
+        receiver: args.receiver.clone(),
+    };
+    let mut decode_errors: Vec<(u16, u32)> = Vec::new();
+    let mut summary = replay(&args.capture, &options, |frame| {
+        let outcome = sink.frame(frame.port, frame.info.timestamp, frame.jpeg)?;
+        if outcome.decode_failed {
+            decode_errors.push((frame.port, frame.info.ssrc));
+        }
+        Ok(())
+    })?;
+    for (port, ssrc) in decode_errors {
+        if let Some(s) = summary
+            .streams
+            .iter_mut()
+            .find(|s| s.port == port && s.ssrc_value() == Some(ssrc))
+        {
+            s.decode_errors += 1;
+        }
+    }
+    Ok(summary)
+}

@@ -1,0 +1,208 @@
+//! `mjpeg-rtp recv`: live receive through the runtime's [`Client`], with a
+//! status line per camera on a terminal, until `--frames`, `--duration` or
+//! Ctrl-C; then the JSON summary (printed by the caller).
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use mjpeg_rtp::decode::RgbSize;
+use mjpeg_rtp::{CameraConfig, CameraStats, Client, ClientOptions, Frame, ReceiveBackend};
+
+use crate::args::{Io, RecvArgs};
+use crate::output::FrameSink;
+use crate::summary::{invalid_reasons, IgnoredPort, StreamSummary, Summary};
+
+/// How long one wait for a frame lasts before the stop conditions are
+/// checked again.
+const POLL: Duration = Duration::from_millis(100);
+/// Refresh period of the status lines.
+const STATUS_PERIOD: Duration = Duration::from_secs(1);
+
+/// The receive backend for `--io`.
+pub fn receive_backend(io: Io) -> Box<dyn ReceiveBackend> {
+    match io {
+        Io::Std => Box::new(mjpeg_rtp::StdBackend::default()),
+        // The io_uring backend (mjpeg-rtp-uring) plugs in here once it
+        // exists; until then say so once and receive portably.
+        Io::Uring => {
+            log::warn!("the io_uring backend is not available in this build; using std sockets");
+            Box::new(mjpeg_rtp::StdBackend::default())
+        }
+    }
+}
+
+/// Receive until `--frames`, `--duration` or Ctrl-C.
+pub fn run(args: &RecvArgs) -> Result<Summary> {
+    let stop = crate::signal::stop_flag();
+    let mut client = Client::new(ClientOptions {
+        decode_threads: 0,
+        backend: receive_backend(args.io),
+    });
+    for camera in &args.cameras {
+        let mut config = CameraConfig::new(camera.name.clone(), camera.bind_addr());
+        config.max_frame_bytes = args.receiver.max_frame_bytes;
+        config.dynamic_payload_type = args.receiver.payload_type;
+        // Files are written on this thread: allow a little slack.
+        config.queue_depth = 8;
+        client.add_camera(config)?;
+    }
+    client.start()?;
+    let mut sink = FrameSink::new(&args.output)?;
+    let mut status = StatusLines::new(&client);
+    let deadline = args
+        .duration
+        .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let limit = args.frames;
+    let mut frames = 0u64;
+    let result = (|| -> Result<()> {
+        while !stop.load(Ordering::SeqCst)
+            && limit.is_none_or(|n| frames < n)
+            && deadline.is_none_or(|d| Instant::now() < d)
+        {
+            let wait = deadline.map_or(POLL, |d| {
+                d.saturating_duration_since(Instant::now()).min(POLL)
+            });
+            if let Some(frame) = client.next_frame(wait) {
+                write_frame(&client, &mut sink, &frame)?;
+                frames += 1;
+            }
+            status.update(&client, false);
+        }
+        Ok(())
+    })();
+    client.stop();
+    status.update(&client, true);
+    result?;
+    // Frames decoded before the stop are still worth writing, unless
+    // --frames said how many.
+    while limit.is_none_or(|n| frames < n) {
+        let Some(frame) = client.next_frame(Duration::ZERO) else {
+            break;
+        };
+        write_frame(&client, &mut sink, &frame)?;
+        frames += 1;
+    }
+    Ok(summary(&client.stats()))
+}
+
+fn write_frame(client: &Client, sink: &mut FrameSink, frame: &Frame) -> Result<()> {
+    let port = client
+        .local_addr(frame.camera_id())
+        .map_or(0, |a| a.port());
+    let size = RgbSize {
+        width: usize::from(frame.width),
+        height: usize::from(frame.height),
+    };
+    sink.write(port, frame.timestamp, frame.jpeg(), Some((size, frame.rgb())))
+        .with_context(|| format!("camera {:?}", frame.camera_id()))?;
+    Ok(())
+}
+
+/// The JSON summary: one entry per (port, SSRC) of every camera. A
+/// camera's invalid datagrams and decode errors are reported on its
+/// current (last) stream so that nothing is counted twice; a camera that
+/// never saw a valid stream but got datagrams is listed in
+/// `ignored_ports`.
+pub fn summary(stats: &[CameraStats]) -> Summary {
+    let mut summary = Summary::default();
+    for camera in stats {
+        let port = camera.local_addr.port();
+        let last = camera.streams.len().saturating_sub(1);
+        for (i, stream) in camera.streams.iter().enumerate() {
+            let no_invalid = mjpeg_rtp::core::InvalidCounts::default();
+            let invalid = if i == last {
+                &camera.invalid
+            } else {
+                &no_invalid
+            };
+            let mut entry = StreamSummary::new(port, stream, invalid);
+            entry.camera = Some(camera.camera_id.clone());
+            if i == last {
+                entry.decode_errors = camera.decode_errors;
+            }
+            summary.streams.push(entry);
+        }
+        if camera.streams.is_empty() && camera.datagrams > 0 {
+            summary.ignored_ports.push(IgnoredPort {
+                port,
+                datagrams: camera.datagrams,
+                invalid_reasons: invalid_reasons(&camera.invalid),
+            });
+        }
+    }
+    summary
+}
+
+/// One line per camera on stderr, rewritten in place once a second, when
+/// stderr is a terminal.
+struct StatusLines {
+    enabled: bool,
+    drawn: bool,
+    last: Instant,
+    previous: Vec<CameraStats>,
+}
+
+impl StatusLines {
+    fn new(client: &Client) -> Self {
+        StatusLines {
+            enabled: std::io::stderr().is_terminal(),
+            drawn: false,
+            last: Instant::now(),
+            previous: client.stats(),
+        }
+    }
+
+    fn update(&mut self, client: &Client, last: bool) {
+        let elapsed = self.last.elapsed();
+        if !self.enabled || (!last && elapsed < STATUS_PERIOD) {
+            return;
+        }
+        let seconds = elapsed.as_secs_f64().max(1e-3);
+        let now = client.stats();
+        let mut out = std::io::stderr().lock();
+        if self.drawn {
+            // Back to the first of our lines.
+            let _ = write!(out, "\x1b[{}A", now.len());
+        }
+        for (cur, prev) in now.iter().zip(&self.previous) {
+            let line = status_line(cur, prev, seconds);
+            let _ = writeln!(out, "\r\x1b[2K{line}");
+        }
+        let _ = out.flush();
+        self.drawn = true;
+        self.previous = now;
+        self.last = Instant::now();
+    }
+}
+
+/// `name :port  fps  loss  kbit/s  totals`, over the last interval.
+fn status_line(cur: &CameraStats, prev: &CameraStats, seconds: f64) -> String {
+    let delta = |a: u64, b: u64| a.saturating_sub(b) as f64;
+    let fps = delta(cur.frames_complete(), prev.frames_complete()) / seconds;
+    let received = delta(cur.packets_received(), prev.packets_received());
+    let lost = delta(cur.packets_lost(), prev.packets_lost());
+    let loss = if received + lost > 0.0 {
+        100.0 * lost / (received + lost)
+    } else {
+        0.0
+    };
+    let kbits = delta(cur.bytes, prev.bytes) * 8.0 / 1000.0 / seconds;
+    let size = cur
+        .streams
+        .last()
+        .map(|s| format!("{}x{}", s.width, s.height))
+        .unwrap_or_else(|| "-".into());
+    format!(
+        "{:<12} :{:<5} {:>6.1} fps {:>5.1}% loss {:>8.0} kbit/s  {size:>9}  frames {} dropped {} lost pkts {}",
+        cur.camera_id,
+        cur.local_addr.port(),
+        fps,
+        loss,
+        kbits,
+        cur.frames_complete(),
+        cur.frames_dropped() + cur.frames_dropped_queue + cur.frames_dropped_backlog,
+        cur.packets_lost(),
+    )
+}

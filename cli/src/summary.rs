@@ -1,0 +1,153 @@
+//! The JSON printed on stdout at the end of `pcap`, `recv`, `demo` and
+//! `send`. The field names and meanings are the contract of DESIGN.md;
+//! fields beyond the contract are extras a consumer may ignore.
+
+use std::collections::BTreeMap;
+
+use mjpeg_rtp_core::{InvalidCounts, StreamStats};
+use serde::{Deserialize, Serialize};
+
+/// `{"streams": [...]}`: one entry per (port, SSRC).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub streams: Vec<StreamSummary>,
+    /// Extra: what the capture held besides RTP/JPEG (`pcap` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureSummary>,
+    /// Extra: ports that carried datagrams but never a valid RTP/JPEG packet;
+    /// they open no stream (RTCP, other protocols, pure garbage).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_ports: Vec<IgnoredPort>,
+}
+
+/// Counters of one RTP stream: one SSRC on one UDP port.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamSummary {
+    /// Extra: the camera name (`recv`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<String>,
+    pub port: u16,
+    /// `"0x%08x"`.
+    pub ssrc: Option<String>,
+    /// Distinct packets (a duplicate counts once), late ones included.
+    pub packets_received: u64,
+    /// RFC 3550: expected (highest - first sequence + 1) minus received.
+    pub packets_lost: u64,
+    pub packets_duplicate: u64,
+    pub packets_late: u64,
+    /// Datagrams refused by validation (not RTP/JPEG, malformed headers,
+    /// unconfirmed sequence jumps).
+    pub packets_invalid: u64,
+    pub frames_complete: u64,
+    pub frames_dropped: u64,
+    /// Size of the last complete frame (0 before one).
+    pub width: u16,
+    pub height: u16,
+    /// Extra: interarrival jitter, 90 kHz units (RFC 3550 A.8).
+    #[serde(default)]
+    pub jitter: u32,
+    /// Extra: packets of frames already dropped.
+    #[serde(default)]
+    pub packets_discarded: u64,
+    /// Extra: `frames_dropped` by reason (only non-zero reasons).
+    #[serde(default)]
+    pub drop_reasons: BTreeMap<String, u64>,
+    /// Extra: `packets_invalid` by reason (only non-zero reasons).
+    #[serde(default)]
+    pub invalid_reasons: BTreeMap<String, u64>,
+    /// Extra: frames whose RGB decode failed (with `--decode`, ppm, png).
+    #[serde(default)]
+    pub decode_errors: u64,
+}
+
+impl StreamSummary {
+    pub fn new(port: u16, stats: &StreamStats, invalid: &InvalidCounts) -> Self {
+        StreamSummary {
+            camera: None,
+            port,
+            ssrc: stats.ssrc.map(format_ssrc),
+            packets_received: stats.packets_received,
+            packets_lost: stats.packets_lost(),
+            packets_duplicate: stats.packets_duplicate,
+            packets_late: stats.packets_late,
+            packets_invalid: invalid.total(),
+            frames_complete: stats.frames_complete,
+            frames_dropped: stats.frames_dropped_total(),
+            width: stats.width,
+            height: stats.height,
+            jitter: stats.jitter(),
+            packets_discarded: stats.packets_discarded,
+            drop_reasons: stats
+                .frames_dropped
+                .iter()
+                .map(|(r, n)| (r.name().to_owned(), n))
+                .collect(),
+            invalid_reasons: invalid_reasons(invalid),
+            decode_errors: 0,
+        }
+    }
+
+    /// The SSRC as a number, if there is one.
+    pub fn ssrc_value(&self) -> Option<u32> {
+        let hex = self.ssrc.as_deref()?.strip_prefix("0x")?;
+        u32::from_str_radix(hex, 16).ok()
+    }
+}
+
+pub fn format_ssrc(ssrc: u32) -> String {
+    format!("0x{ssrc:08x}")
+}
+
+pub fn invalid_reasons(invalid: &InvalidCounts) -> BTreeMap<String, u64> {
+    invalid
+        .iter()
+        .map(|(r, n)| (r.name().to_owned(), n))
+        .collect()
+}
+
+/// What the capture file held (`pcap`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureSummary {
+    /// Packet records read.
+    pub records: u64,
+    /// UDP datagrams found (after IP reassembly).
+    pub udp_datagrams: u64,
+    /// UDP datagrams skipped by `--port`.
+    pub filtered: u64,
+    /// Records that are not UDP over IP (ARP, TCP, ICMP...).
+    pub not_udp: u64,
+    /// Records whose headers could not be parsed (truncated, unknown link type).
+    pub undecodable: u64,
+    /// IP fragments seen, and UDP datagrams rebuilt from them.
+    pub ip_fragments: u64,
+    pub ip_reassembled: u64,
+    /// The capture ended in a damaged or truncated record.
+    pub truncated: bool,
+}
+
+/// A port with datagrams but no RTP/JPEG stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IgnoredPort {
+    pub port: u16,
+    pub datagrams: u64,
+    pub invalid_reasons: BTreeMap<String, u64>,
+}
+
+/// What `send` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendSummary {
+    pub frames_sent: u64,
+    pub packets_sent: u64,
+    /// RTP bytes (UDP payloads) sent.
+    pub bytes_sent: u64,
+}
+
+/// Print `value` as one JSON line on stdout.
+pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, value)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
