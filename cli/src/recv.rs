@@ -88,15 +88,18 @@ pub fn run(args: &RecvArgs) -> Result<Summary> {
 }
 
 fn write_frame(client: &Client, sink: &mut FrameSink, frame: &Frame) -> Result<()> {
-    let port = client
-        .local_addr(frame.camera_id())
-        .map_or(0, |a| a.port());
+    let port = client.local_addr(frame.camera_id()).map_or(0, |a| a.port());
     let size = RgbSize {
         width: usize::from(frame.width),
         height: usize::from(frame.height),
     };
-    sink.write(port, frame.timestamp, frame.jpeg(), Some((size, frame.rgb())))
-        .with_context(|| format!("camera {:?}", frame.camera_id()))?;
+    sink.write(
+        port,
+        frame.timestamp,
+        frame.jpeg(),
+        Some((size, frame.rgb())),
+    )
+    .with_context(|| format!("camera {:?}", frame.camera_id()))?;
     Ok(())
 }
 

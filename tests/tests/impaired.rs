@@ -1,0 +1,745 @@
+//! The `pcap` replay on captures made here from the core packetizer, with
+//! scripted impairments: loss, reordering, duplicates, wrap-around, SSRC
+//! change, several cameras, hostile datagrams, corrupted fragments, and
+//! every supported capture format. Complete frames must be pixel-exact,
+//! frames missing anything must never come out, and the counters exact.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mjpeg_rtp_core::validate;
+use mjpeg_rtp_tests::cli::args::{Format, OutputArgs, PcapArgs, ReceiverArgs};
+use mjpeg_rtp_tests::cli::pcap::ReplayOptions;
+use mjpeg_rtp_tests::cli::summary::{StreamSummary, Summary};
+use mjpeg_rtp_tests::{
+    assert_same_pixels, datagrams_to, encode_jpeg_restart, packetizer, replay, replay_with, retime,
+    stream_packets, test_jpegs, test_rgb, write_capture, write_pcap, CaptureFormat, Container,
+    Datagram, Link, Replayed, Sampling,
+};
+
+const PORT: u16 = 5004;
+const STEP: u32 = 3000; // 30 fps at 90 kHz
+
+/// One simulated camera: its JPEGs and their packets, `packets[frame][i]`.
+struct Camera {
+    ssrc: u32,
+    jpegs: Vec<Vec<u8>>,
+    timestamps: Vec<u32>,
+    packets: Vec<Vec<Vec<u8>>>,
+}
+
+impl Camera {
+    fn new(frames: usize, ssrc: u32, seq0: u16, ts0: u32) -> Self {
+        Self::with_jpegs(
+            test_jpegs(frames, 96, 64, Sampling::Yuv420),
+            ssrc,
+            seq0,
+            ts0,
+            300,
+        )
+    }
+
+    fn with_jpegs(jpegs: Vec<Vec<u8>>, ssrc: u32, seq0: u16, ts0: u32, max_packet: usize) -> Self {
+        let mut p = packetizer(ssrc, seq0, max_packet);
+        let packets = stream_packets(&mut p, &jpegs, ts0, STEP);
+        let timestamps = (0..jpegs.len())
+            .map(|i| ts0.wrapping_add(STEP.wrapping_mul(i as u32)))
+            .collect();
+        Camera {
+            ssrc,
+            jpegs,
+            timestamps,
+            packets,
+        }
+    }
+
+    fn all(&self) -> Vec<Vec<u8>> {
+        self.packets.iter().flatten().cloned().collect()
+    }
+
+    fn total_packets(&self) -> u64 {
+        self.packets.iter().map(|f| f.len() as u64).sum()
+    }
+
+    /// Which frame a timestamp belongs to.
+    fn index_of(&self, timestamp: u32) -> usize {
+        self.timestamps
+            .iter()
+            .position(|&t| t == timestamp)
+            .expect("a frame this camera sent")
+    }
+
+    /// The frames of this camera among `got` are exactly `want` (indices),
+    /// each pixel-exact.
+    fn check(&self, got: &[Replayed], port: u16, want: &[usize]) {
+        let mine: Vec<&Replayed> = got
+            .iter()
+            .filter(|f| f.port == port && f.ssrc == self.ssrc)
+            .collect();
+        let indices: BTreeSet<usize> = mine.iter().map(|f| self.index_of(f.timestamp)).collect();
+        assert_eq!(mine.len(), indices.len(), "a frame came out twice");
+        assert_eq!(
+            indices,
+            want.iter().copied().collect::<BTreeSet<_>>(),
+            "frames out of port {port}"
+        );
+        for f in mine {
+            let i = self.index_of(f.timestamp);
+            assert_same_pixels(&f.jpeg, &self.jpegs[i], &format!("port {port} frame {i}"));
+        }
+    }
+}
+
+fn temp_capture(datagrams: &mut [Datagram], format: CaptureFormat) -> (tempfile::TempDir, PathBuf) {
+    retime(datagrams, Duration::from_millis(1));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("capture.pcap");
+    write_capture(&path, format, datagrams);
+    (dir, path)
+}
+
+/// Write `datagrams` as an Ethernet pcap and replay it.
+fn run(mut datagrams: Vec<Datagram>) -> (Vec<Replayed>, Summary) {
+    let (_dir, path) = temp_capture(&mut datagrams, CaptureFormat::default());
+    replay(&path)
+}
+
+fn only_stream(summary: &Summary) -> &StreamSummary {
+    assert_eq!(summary.streams.len(), 1, "{summary:?}");
+    &summary.streams[0]
+}
+
+fn all_frames(n: usize) -> Vec<usize> {
+    (0..n).collect()
+}
+
+#[test]
+fn clean_stream() {
+    let cam = Camera::new(6, 0x1122_3344, 1000, 90_000);
+    assert!(
+        cam.packets.iter().all(|f| f.len() >= 3),
+        "want several packets a frame"
+    );
+    let (frames, summary) = run(datagrams_to(PORT, cam.all()));
+    cam.check(&frames, PORT, &all_frames(6));
+    let s = only_stream(&summary);
+    assert_eq!(s.port, PORT);
+    assert_eq!(s.ssrc.as_deref(), Some("0x11223344"));
+    assert_eq!(s.packets_received, cam.total_packets());
+    assert_eq!(
+        (
+            s.packets_lost,
+            s.packets_duplicate,
+            s.packets_late,
+            s.packets_invalid
+        ),
+        (0, 0, 0, 0)
+    );
+    assert_eq!((s.frames_complete, s.frames_dropped), (6, 0));
+    assert_eq!((s.width, s.height), (96, 64));
+}
+
+#[test]
+fn loss_of_first_middle_and_marker_packets() {
+    let n = 10;
+    let cam = Camera::new(n, 0xCAFE_0001, 5000, 1234);
+    let mut sent = Vec::new();
+    for (i, frame) in cam.packets.iter().enumerate() {
+        for (j, p) in frame.iter().enumerate() {
+            let lost = (i == 2 && j == 0)
+                || (i == 4 && j == frame.len() / 2)
+                || (i == 6 && j == frame.len() - 1);
+            if !lost {
+                sent.push(p.clone());
+            }
+        }
+    }
+    let mut datagrams = datagrams_to(PORT, sent);
+    let (dir, path) = temp_capture(&mut datagrams, CaptureFormat::default());
+    let (frames, summary) = replay(&path);
+    let complete = [0, 1, 3, 5, 7, 8, 9];
+    cam.check(&frames, PORT, &complete);
+    let s = only_stream(&summary);
+    assert_eq!(s.packets_lost, 3);
+    assert_eq!(s.packets_received, cam.total_packets() - 3);
+    assert_eq!((s.frames_complete, s.frames_dropped), (7, 3));
+    assert_eq!((s.packets_duplicate, s.packets_invalid), (0, 0));
+
+    // Through the command: only complete frames are written.
+    let out = dir.path().join("out");
+    let args = PcapArgs {
+        capture: path.clone(),
+        ports: vec![],
+        output: OutputArgs {
+            out: Some(out.clone()),
+            format: vec![Format::Jpeg, Format::Ppm],
+            decode: false,
+        },
+        receiver: ReceiverArgs::default(),
+    };
+    let summary2 = mjpeg_rtp_tests::cli::pcap::run(&args).expect("pcap run");
+    assert_eq!(summary2.streams, summary.streams);
+    let mut files: Vec<String> = std::fs::read_dir(out.join(PORT.to_string()))
+        .expect("port dir")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut want: Vec<String> = complete
+        .iter()
+        .flat_map(|&i| {
+            let t = cam.timestamps[i];
+            [format!("{t:010}.jpg"), format!("{t:010}.ppm")]
+        })
+        .collect();
+    want.sort();
+    assert_eq!(files, want);
+    for &i in &complete {
+        let t = cam.timestamps[i];
+        let jpg = std::fs::read(out.join(format!("{PORT}/{t:010}.jpg"))).unwrap();
+        assert_same_pixels(&jpg, &cam.jpegs[i], "written jpg");
+        let ppm = std::fs::read(out.join(format!("{PORT}/{t:010}.ppm"))).unwrap();
+        let header = b"P6\n96 64\n255\n";
+        assert!(ppm.starts_with(header));
+        assert_eq!(
+            &ppm[header.len()..],
+            &mjpeg_rtp_tests::decode(&cam.jpegs[i]).2[..]
+        );
+    }
+}
+
+#[test]
+fn reordering_across_frames() {
+    let n = 8;
+    let cam = Camera::new(n, 7, 100, 0);
+    let mut f = cam.packets.clone();
+    // Frame 4's first packet overtakes frame 3's marker.
+    let marker3 = f[3].pop().unwrap();
+    let first4 = f[4].remove(0);
+    // A middle packet of frame 5 arrives after all of frame 6.
+    let mid5 = f[5].remove(1);
+    let mut sent = Vec::new();
+    for (i, frame) in f.iter().enumerate() {
+        if i == 4 {
+            sent.push(first4.clone());
+            sent.push(marker3.clone());
+        }
+        sent.extend(frame.iter().cloned());
+        if i == 6 {
+            sent.push(mid5.clone());
+        }
+    }
+    // Whole frames swapped: 1 after 2.
+    let (frames, summary) = run(datagrams_to(PORT, sent));
+    cam.check(&frames, PORT, &all_frames(n));
+    let s = only_stream(&summary);
+    assert_eq!(
+        (s.packets_lost, s.packets_late, s.packets_duplicate),
+        (0, 0, 0)
+    );
+    assert_eq!((s.frames_complete, s.frames_dropped), (n as u64, 0));
+
+    // Two whole frames in swapped order.
+    let mut sent = Vec::new();
+    for i in [0, 2, 1, 3] {
+        sent.extend(cam.packets[i].iter().cloned());
+    }
+    let (frames, summary) = run(datagrams_to(PORT, sent));
+    cam.check(&frames, PORT, &[0, 1, 2, 3]);
+    assert_eq!(only_stream(&summary).packets_lost, 0);
+}
+
+#[test]
+fn duplicates_are_counted_once() {
+    let n = 6;
+    let cam = Camera::new(n, 9, 60000, 77);
+    let mut sent = Vec::new();
+    let mut dups = 0;
+    for (i, frame) in cam.packets.iter().enumerate() {
+        for (j, p) in frame.iter().enumerate() {
+            sent.push(p.clone());
+            // Immediate copies of a middle packet and of a marker.
+            if (i == 1 && j == 1) || (i == 2 && j == frame.len() - 1) {
+                sent.push(p.clone());
+                dups += 1;
+            }
+        }
+        // A copy of an earlier frame's first packet, after that frame is done.
+        if i == 3 {
+            sent.push(cam.packets[2][0].clone());
+            sent.push(cam.packets[3][2].clone());
+            dups += 2;
+        }
+    }
+    let (frames, summary) = run(datagrams_to(PORT, sent));
+    cam.check(&frames, PORT, &all_frames(n));
+    let s = only_stream(&summary);
+    assert_eq!(s.packets_duplicate, dups);
+    assert_eq!(s.packets_received, cam.total_packets());
+    assert_eq!(
+        (s.packets_lost, s.frames_complete, s.frames_dropped),
+        (0, n as u64, 0)
+    );
+}
+
+#[test]
+fn sequence_and_timestamp_wrap() {
+    let n = 8;
+    let cam = Camera::new(n, 0xFFFF_FFFF, 65530, u32::MAX - 2 * STEP);
+    assert!(
+        cam.timestamps.windows(2).any(|w| w[1] < w[0]),
+        "timestamps wrap"
+    );
+    let (frames, summary) = run(datagrams_to(PORT, cam.all()));
+    cam.check(&frames, PORT, &all_frames(n));
+    let s = only_stream(&summary);
+    assert_eq!((s.packets_lost, s.frames_complete), (0, n as u64));
+    assert_eq!(s.ssrc.as_deref(), Some("0xffffffff"));
+
+    // Lose the packet numbered 65535 and the one numbered 0: counted
+    // across the wrap.
+    let mut sent = Vec::new();
+    let mut hit = BTreeSet::new();
+    for (i, frame) in cam.packets.iter().enumerate() {
+        for p in frame {
+            let seq = u16::from_be_bytes([p[2], p[3]]);
+            if seq == 65535 || seq == 0 {
+                hit.insert(i);
+            } else {
+                sent.push(p.clone());
+            }
+        }
+    }
+    let (frames, summary) = run(datagrams_to(PORT, sent));
+    let want: Vec<usize> = (0..n).filter(|i| !hit.contains(i)).collect();
+    cam.check(&frames, PORT, &want);
+    let s = only_stream(&summary);
+    assert_eq!(s.packets_lost, 2);
+    assert_eq!(s.frames_dropped, hit.len() as u64);
+}
+
+#[test]
+fn ssrc_change_opens_a_new_stream() {
+    let a = Camera::new(5, 0xAAAA_0001, 100, 1000);
+    let b = Camera::new(5, 0xBBBB_0002, 40000, 555_555);
+    let mut sent = Vec::new();
+    for (i, frame) in a.packets.iter().enumerate() {
+        // The sender restarts in the middle of its last frame.
+        let keep = if i == 4 { frame.len() / 2 } else { frame.len() };
+        sent.extend(frame[..keep].iter().cloned());
+    }
+    sent.extend(b.all());
+    let (frames, summary) = run(datagrams_to(PORT, sent));
+    a.check(&frames, PORT, &[0, 1, 2, 3]);
+    b.check(&frames, PORT, &all_frames(5));
+    assert_eq!(summary.streams.len(), 2);
+    let (sa, sb) = (&summary.streams[0], &summary.streams[1]);
+    assert_eq!(
+        sa.ssrc.as_deref(),
+        Some("0xaaaa0001"),
+        "first appearance first"
+    );
+    assert_eq!(sb.ssrc.as_deref(), Some("0xbbbb0002"));
+    assert_eq!((sa.port, sb.port), (PORT, PORT));
+    assert_eq!(
+        (sa.frames_complete, sa.frames_dropped, sa.packets_lost),
+        (4, 1, 0)
+    );
+    assert_eq!(
+        (sb.frames_complete, sb.frames_dropped, sb.packets_lost),
+        (5, 0, 0)
+    );
+    assert_eq!(sb.packets_received, b.total_packets());
+}
+
+#[test]
+fn several_cameras_interleaved() {
+    let cams = [
+        (6000u16, Camera::new(5, 0x6000, 10, 0)),
+        (
+            5004u16,
+            Camera::with_jpegs(
+                test_jpegs(5, 64, 48, Sampling::Yuv422),
+                0x5004,
+                20000,
+                9,
+                200,
+            ),
+        ),
+        (5006u16, Camera::new(5, 0x5006, 65000, 4_000_000_000)),
+    ];
+    // Round-robin one packet from each; port 5006 loses frame 2's second packet.
+    let queues: Vec<Vec<Vec<u8>>> = cams
+        .iter()
+        .map(|(port, cam)| {
+            let mut all = Vec::new();
+            for (i, f) in cam.packets.iter().enumerate() {
+                for (j, p) in f.iter().enumerate() {
+                    if !(*port == 5006 && i == 2 && j == 1) {
+                        all.push(p.clone());
+                    }
+                }
+            }
+            all
+        })
+        .collect();
+    let mut datagrams = Vec::new();
+    let longest = queues.iter().map(Vec::len).max().unwrap();
+    for k in 0..longest {
+        for ((port, _), q) in cams.iter().zip(&queues) {
+            if let Some(p) = q.get(k) {
+                datagrams.extend(datagrams_to(*port, [p.clone()]));
+            }
+        }
+    }
+    let (frames, summary) = run(datagrams);
+    let ports: Vec<u16> = summary.streams.iter().map(|s| s.port).collect();
+    assert_eq!(ports, [5004, 5006, 6000], "sorted by port");
+    for (port, cam) in &cams {
+        let s = summary.streams.iter().find(|s| s.port == *port).unwrap();
+        assert_eq!(s.ssrc_value(), Some(cam.ssrc));
+        if *port == 5006 {
+            cam.check(&frames, *port, &[0, 1, 3, 4]);
+            assert_eq!(
+                (s.packets_lost, s.frames_complete, s.frames_dropped),
+                (1, 4, 1)
+            );
+        } else {
+            cam.check(&frames, *port, &all_frames(5));
+            assert_eq!(
+                (s.packets_lost, s.frames_complete, s.frames_dropped),
+                (0, 5, 0)
+            );
+        }
+    }
+    let s5004 = summary.streams.iter().find(|s| s.port == 5004).unwrap();
+    assert_eq!((s5004.width, s5004.height), (64, 48));
+}
+
+/// Tiny deterministic generator for the random datagrams.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Datagrams that must all fail validation, built from a real packet.
+fn hostile_datagrams(first: &[u8], middle: &[u8]) -> Vec<Vec<u8>> {
+    let mut h = Vec::new();
+    // Truncated RTP header; truncated JPEG header.
+    h.push(middle[..7].to_vec());
+    h.push(middle[..15].to_vec());
+    h.push(Vec::new());
+    // RTP version 1.
+    let mut p = middle.to_vec();
+    p[0] = (p[0] & 0x3F) | 0x40;
+    h.push(p);
+    // Fifteen CSRCs announced in a short packet.
+    let mut p = middle[..40].to_vec();
+    p[0] |= 0x0F;
+    h.push(p);
+    // Header extension claiming 65535 words.
+    let mut p = middle.to_vec();
+    p[0] |= 0x10;
+    p[12..16].copy_from_slice(&[0xBE, 0xDE, 0xFF, 0xFF]);
+    h.push(p);
+    // Padding longer than the payload.
+    let mut p = middle[..60].to_vec();
+    p[0] |= 0x20;
+    *p.last_mut().unwrap() = 255;
+    h.push(p);
+    // Padding count 0.
+    let mut p = middle.to_vec();
+    p[0] |= 0x20;
+    *p.last_mut().unwrap() = 0;
+    h.push(p);
+    // Fragment offset near 2^24 with data running past it.
+    let mut p = middle.to_vec();
+    p[13..16].copy_from_slice(&[0xFF, 0xFF, 0xF0]);
+    h.push(p);
+    // Unsupported RFC 2435 type.
+    let mut p = middle.to_vec();
+    p[16] = 5;
+    h.push(p);
+    // Restart-marker type in a packet too short for the restart header.
+    let mut p = middle[..22].to_vec();
+    p[16] = 65;
+    h.push(p);
+    // Payload type not JPEG.
+    let mut p = middle.to_vec();
+    p[1] = (p[1] & 0x80) | 96;
+    h.push(p);
+    // First packet claiming in-band tables (Q 255) with a table header
+    // longer than the packet.
+    let mut p = first.to_vec();
+    p[17] = 255;
+    p[22..24].copy_from_slice(&[0xFF, 0xFF]);
+    h.push(p);
+    // Random bytes (those that happen to validate are left out).
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    for _ in 0..64 {
+        let len = (rng.next() % 200) as usize;
+        let mut p: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        if rng.next() & 1 == 0 && p.len() > 12 {
+            // Look like RTP/JPEG at first glance.
+            p[0] = 0x80;
+            p[1] = 26;
+        }
+        h.push(p);
+    }
+    h.retain(|p| validate(p, None).is_err());
+    assert!(h.len() > 40);
+    h
+}
+
+#[test]
+fn hostile_datagrams_are_counted_and_harmless() {
+    let n = 6;
+    let cam = Camera::new(n, 0x0BAD_F00D, 300, 5);
+    let hostile = hostile_datagrams(&cam.packets[0][0], &cam.packets[0][1]);
+    let mut sent = Vec::new();
+    // A few before the stream's first packet (counted on it when it opens).
+    sent.extend(hostile[..3].iter().cloned());
+    let mut rest = hostile[3..].iter();
+    for p in cam.all() {
+        sent.push(p);
+        if let Some(h) = rest.next() {
+            sent.push(h.clone());
+        }
+    }
+    sent.extend(rest.cloned());
+    let (frames, summary) = run(datagrams_to(PORT, sent));
+    cam.check(&frames, PORT, &all_frames(n));
+    let s = only_stream(&summary);
+    assert_eq!(s.packets_invalid, hostile.len() as u64);
+    assert_eq!(
+        s.invalid_reasons.values().sum::<u64>(),
+        hostile.len() as u64
+    );
+    assert_eq!(s.packets_received, cam.total_packets());
+    assert_eq!(
+        (s.packets_lost, s.frames_complete, s.frames_dropped),
+        (0, n as u64, 0)
+    );
+}
+
+#[test]
+fn garbage_alone_opens_no_stream() {
+    let cam = Camera::new(3, 42, 0, 0);
+    let hostile = hostile_datagrams(&cam.packets[0][0], &cam.packets[0][1]);
+    let mut datagrams = datagrams_to(7000, hostile.clone());
+    // An RTCP sender report on the RTP port + 1.
+    let rtcp = vec![
+        0x80, 200, 0, 6, 0, 0, 0, 42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    datagrams.extend(datagrams_to(PORT + 1, [rtcp]));
+    datagrams.extend(datagrams_to(PORT, cam.all()));
+    let (frames, summary) = run(datagrams);
+    cam.check(&frames, PORT, &all_frames(3));
+    let s = only_stream(&summary);
+    assert_eq!((s.port, s.packets_invalid), (PORT, 0));
+    let ignored: Vec<(u16, u64)> = summary
+        .ignored_ports
+        .iter()
+        .map(|p| (p.port, p.datagrams))
+        .collect();
+    assert_eq!(ignored, [(PORT + 1, 1), (7000, hostile.len() as u64)]);
+}
+
+#[test]
+fn corrupted_fragments_never_yield_a_frame() {
+    let n = 6;
+    let cam = Camera::new(n, 0xC0, 7, 7);
+    let mut f = cam.packets.clone();
+    // Frame 1: a middle fragment's offset moved by one byte (overlap + hole).
+    let p = &mut f[1][1];
+    let off = u32::from_be_bytes([0, p[13], p[14], p[15]]) + 1;
+    p[13..16].copy_from_slice(&off.to_be_bytes()[1..]);
+    // Frame 2: the last fragment claims a different width.
+    let last = f[2].len() - 1;
+    f[2][last][18] += 1;
+    // Frame 3: a middle fragment's data cut short (hole before the next one).
+    let len = f[3][1].len();
+    f[3][1].truncate(len - 10);
+    // Frame 4: a middle fragment with another Q.
+    f[4][1][17] ^= 1;
+    let sent: Vec<Vec<u8>> = f.into_iter().flatten().collect();
+    let (frames, summary) = run(datagrams_to(PORT, sent));
+    cam.check(&frames, PORT, &[0, 5]);
+    let s = only_stream(&summary);
+    assert_eq!(
+        (s.frames_complete, s.frames_dropped),
+        (2, 4),
+        "{:?}",
+        s.drop_reasons
+    );
+    assert_eq!(s.packets_lost, 0);
+}
+
+#[test]
+fn capture_formats_agree() {
+    let cam = Camera::with_jpegs(
+        test_jpegs(4, 96, 64, Sampling::Yuv420),
+        0xF0F0,
+        11,
+        22,
+        2500,
+    );
+    let reference = {
+        let (frames, summary) = run(datagrams_to(PORT, cam.all()));
+        cam.check(&frames, PORT, &all_frames(4));
+        summary.streams
+    };
+    let v6 = |mut ds: Vec<Datagram>| {
+        for d in &mut ds {
+            d.src = "[2001:db8::1]:40000".parse().unwrap();
+            d.dst = format!("[2001:db8::2]:{PORT}").parse().unwrap();
+        }
+        ds
+    };
+    let cases: Vec<(&str, CaptureFormat, bool)> = vec![
+        (
+            "pcapng ethernet",
+            CaptureFormat {
+                container: Container::PcapNg,
+                link: Link::Ethernet,
+                fragment_above: None,
+            },
+            false,
+        ),
+        (
+            "pcap vlan",
+            CaptureFormat {
+                container: Container::Pcap,
+                link: Link::EthernetVlan,
+                fragment_above: None,
+            },
+            false,
+        ),
+        (
+            "pcap sll",
+            CaptureFormat {
+                container: Container::Pcap,
+                link: Link::LinuxSll,
+                fragment_above: None,
+            },
+            false,
+        ),
+        (
+            "pcapng sll",
+            CaptureFormat {
+                container: Container::PcapNg,
+                link: Link::LinuxSll,
+                fragment_above: None,
+            },
+            false,
+        ),
+        (
+            "pcap raw",
+            CaptureFormat {
+                container: Container::Pcap,
+                link: Link::RawIp,
+                fragment_above: None,
+            },
+            false,
+        ),
+        ("pcap ipv6", CaptureFormat::default(), true),
+        (
+            "pcapng raw ipv6",
+            CaptureFormat {
+                container: Container::PcapNg,
+                link: Link::RawIp,
+                fragment_above: None,
+            },
+            true,
+        ),
+        (
+            "pcap ipv4 fragments",
+            CaptureFormat {
+                container: Container::Pcap,
+                link: Link::Ethernet,
+                fragment_above: Some(1000),
+            },
+            false,
+        ),
+    ];
+    for (name, format, ipv6) in cases {
+        let mut ds = datagrams_to(PORT, cam.all());
+        if ipv6 {
+            ds = v6(ds);
+        }
+        let (_dir, path) = temp_capture(&mut ds, format);
+        let (frames, summary) = replay(&path);
+        cam.check(&frames, PORT, &all_frames(4));
+        let mut streams = summary.streams.clone();
+        for s in &mut streams {
+            s.jitter = reference[0].jitter;
+        }
+        assert_eq!(streams, reference, "{name}");
+        let capture = summary.capture.expect("capture summary");
+        if format.fragment_above.is_some() {
+            assert!(
+                capture.ip_fragments > 0 && capture.ip_reassembled > 0,
+                "{name}: {capture:?}"
+            );
+        }
+        assert_eq!(capture.undecodable, 0, "{name}");
+    }
+}
+
+#[test]
+fn port_filter() {
+    let a = Camera::new(3, 1, 0, 0);
+    let b = Camera::new(3, 2, 0, 0);
+    let mut ds = datagrams_to(5004, a.all());
+    ds.extend(datagrams_to(5008, b.all()));
+    let (_dir, path) = temp_capture(&mut ds, CaptureFormat::default());
+    let options = ReplayOptions {
+        ports: vec![5008],
+        receiver: ReceiverArgs::default(),
+    };
+    let (frames, summary) = replay_with(&path, &options);
+    b.check(&frames, 5008, &all_frames(3));
+    assert!(frames.iter().all(|f| f.port == 5008));
+    assert_eq!(only_stream(&summary).port, 5008);
+    assert_eq!(summary.capture.unwrap().filtered, a.total_packets());
+}
+
+#[test]
+fn sizes_samplings_and_restart_intervals() {
+    let mut jpegs = Vec::new();
+    // Not a multiple of 8 (size in an ONVIF extension), 4:2:2, wider than
+    // 2040 (ONVIF again), restart intervals with both samplings.
+    for (w, h, s, ri) in [
+        (100u16, 60u16, Sampling::Yuv420, 0u16),
+        (96, 64, Sampling::Yuv422, 0),
+        (2056, 16, Sampling::Yuv420, 0),
+        (128, 96, Sampling::Yuv420, 4),
+        (128, 96, Sampling::Yuv422, 3),
+    ] {
+        jpegs.push(encode_jpeg_restart(
+            &test_rgb(w, h, u32::from(w)),
+            w,
+            h,
+            70,
+            s,
+            ri,
+        ));
+    }
+    let cam = Camera::with_jpegs(jpegs, 0x5A5A, 65500, 1, 500);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.pcap");
+    let mut ds = datagrams_to(PORT, cam.all());
+    retime(&mut ds, Duration::from_millis(1));
+    write_pcap(&path, &ds);
+    let (frames, summary) = replay(&path);
+    cam.check(&frames, PORT, &all_frames(5));
+    let s = only_stream(&summary);
+    assert_eq!((s.frames_complete, s.packets_lost), (5, 0));
+    assert_eq!((s.width, s.height), (128, 96));
+}
