@@ -223,3 +223,76 @@ fn bad_configurations_are_typed_errors() {
         Err(Error::NoCamera)
     ));
 }
+
+#[test]
+fn a_new_ssrc_starts_a_new_stream_and_keeps_the_old_counters() {
+    let client = client([loopback_camera("cam")]);
+    let to = client.local_addr("cam").unwrap();
+    let original = jpeg(160, 120, true, 0, 3);
+    let mut first = Sender::new("127.0.0.1:0", to, 0xAAAA);
+    first.send_frame(&original, 100);
+    assert_eq!(client.get_frame("cam", WAIT).unwrap().ssrc, 0xAAAA);
+    let mut second = Sender::new("127.0.0.1:0", to, 0xBBBB);
+    second.send_frame(&original, 200);
+    assert_eq!(client.get_frame("cam", WAIT).unwrap().ssrc, 0xBBBB);
+    let stats = wait_stats(&client, "cam", |s| s.streams.len() == 2);
+    assert_eq!(stats.streams[0].ssrc, Some(0xAAAA));
+    assert_eq!(stats.streams[0].packets_received, first.packets_sent);
+    assert_eq!(stats.streams[1].ssrc, Some(0xBBBB));
+    assert_eq!(stats.streams[1].packets_received, second.packets_sent);
+    assert_eq!(stats.frames_complete(), 2);
+}
+
+#[test]
+fn ipv6_loopback() {
+    let localhost = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+    if std::net::UdpSocket::bind((localhost, 0)).is_err() {
+        eprintln!("no IPv6 loopback here; skipped");
+        return;
+    }
+    let client =
+        client([CameraConfig::new("v6", SocketAddr::new(localhost, 0)).with_sender(localhost)]);
+    let to = client.local_addr("v6").unwrap();
+    let original = jpeg(160, 120, false, 0, 5);
+    let mut sender = Sender::new("[::1]:0", to, 6);
+    sender.send_frame(&original, 42);
+    let frame = client.get_frame("v6", WAIT).expect("frame over IPv6");
+    assert!(frame.rgb() == &decode(&original).2[..]);
+}
+
+#[test]
+fn multicast_group_is_joined() {
+    let group = Ipv4Addr::new(239, 255, 42, 99);
+    // Find a free port first: the camera must bind a fixed one to join.
+    let port = std::net::UdpSocket::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut client = Client::new(ClientOptions::default());
+    match client.add_camera(CameraConfig::new("mc", SocketAddr::new(group.into(), port))) {
+        Ok(()) => {}
+        Err(Error::Multicast { source, .. }) => {
+            eprintln!("no multicast here ({source}); skipped");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    }
+    client.start().unwrap();
+    let to = SocketAddr::new(group.into(), port);
+    let mut sender = Sender::new("0.0.0.0:0", to, 7);
+    sender.socket.set_multicast_loop_v4(true).unwrap();
+    let original = jpeg(160, 120, true, 0, 9);
+    let packets = sender.packets(&original, 900);
+    if packets
+        .iter()
+        .any(|p| sender.socket.send_to(p, to).is_err())
+    {
+        eprintln!("cannot send to a multicast group here; skipped");
+        return;
+    }
+    let frame = client
+        .get_frame("mc", Duration::from_secs(2))
+        .expect("frame through the multicast group");
+    assert!(frame.rgb() == &decode(&original).2[..]);
+}
