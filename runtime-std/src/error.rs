@@ -4,6 +4,9 @@ use std::io;
 use std::net::SocketAddr;
 
 /// What can go wrong setting up or running a [`Client`](crate::Client).
+///
+/// The underlying OS error, where there is one, is the error's
+/// [`source`](std::error::Error::source), not repeated in its message.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -14,14 +17,14 @@ pub enum Error {
     },
     #[error("camera {0:?} is already added")]
     DuplicateCamera(String),
-    #[error("camera {camera:?}: cannot bind {addr}: {source}")]
+    #[error("camera {camera:?}: cannot bind {addr}")]
     Bind {
         camera: String,
         addr: SocketAddr,
         #[source]
         source: io::Error,
     },
-    #[error("camera {camera:?}: cannot join multicast group {addr}: {source}")]
+    #[error("camera {camera:?}: cannot join multicast group {addr}")]
     Multicast {
         camera: String,
         addr: SocketAddr,
@@ -34,12 +37,12 @@ pub enum Error {
     Stopped,
     #[error("no camera to start")]
     NoCamera,
-    #[error("{backend} receive backend failed to start: {source}")]
+    #[error("{backend} receive backend failed to start")]
     Backend {
         backend: &'static str,
         #[source]
         source: io::Error,
     },
-    #[error("cannot spawn a thread: {0}")]
+    #[error("cannot spawn a thread")]
     Spawn(#[source] io::Error),
 }

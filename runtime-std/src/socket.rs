@@ -41,7 +41,6 @@ pub fn bind_camera(config: &CameraConfig) -> Result<BoundSocket, Error> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
         .map_err(bind_err)?;
     socket.set_reuse_address(true).map_err(bind_err)?;
-    let receive_buffer = set_receive_buffer(&socket, config);
     // A multicast group is received on the wildcard address of its
     // family (binding the group address itself does not work on Windows).
     let local = match addr.ip() {
@@ -54,6 +53,7 @@ pub fn bind_camera(config: &CameraConfig) -> Result<BoundSocket, Error> {
         _ => addr,
     };
     socket.bind(&local.into()).map_err(bind_err)?;
+    let receive_buffer = set_receive_buffer(&socket, config);
     let join = match addr.ip() {
         IpAddr::V4(group) if group.is_multicast() => {
             Some(socket.join_multicast_v4(&group, &Ipv4Addr::UNSPECIFIED))

@@ -296,3 +296,43 @@ fn multicast_group_is_joined() {
         .expect("frame through the multicast group");
     assert!(frame.rgb() == &decode(&original).2[..]);
 }
+
+/// A backend that cannot start: the client reports it and is stopped.
+struct Unavailable;
+
+impl mjpeg_rtp::ReceiveBackend for Unavailable {
+    fn name(&self) -> &'static str {
+        "unavailable"
+    }
+
+    fn run(
+        self: Box<Self>,
+        cameras: Vec<mjpeg_rtp::CameraSocket>,
+        _stop: Arc<std::sync::atomic::AtomicBool>,
+    ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+        assert_eq!(cameras.len(), 1);
+        assert_eq!(cameras[0].ingest.camera_id(), "cam");
+        Err(std::io::Error::other("no such facility"))
+    }
+}
+
+#[test]
+fn a_backend_that_cannot_start_is_a_typed_error() {
+    let mut client = Client::new(ClientOptions {
+        decode_threads: 1,
+        backend: Box::new(Unavailable),
+    });
+    assert_eq!(client.backend_name(), "unavailable");
+    client.add_camera(loopback_camera("cam")).unwrap();
+    let started = Instant::now();
+    match client.start() {
+        Err(Error::Backend { backend, source }) => {
+            assert_eq!(backend, "unavailable");
+            assert_eq!(source.to_string(), "no such facility");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!client.is_running());
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(matches!(client.start(), Err(Error::Stopped)));
+}
