@@ -211,9 +211,9 @@ impl Client {
         let Some(backend) = lock(&self.backend).take() else {
             return Err(Error::Stopped);
         };
-        // Room for every camera to have a couple of frames waiting: a
+        // Room for every camera to have a few frames waiting: a
         // deeper backlog only adds latency.
-        let backlog = 2 * self.cameras.len() + self.decode_threads;
+        let backlog = 4 * self.cameras.len() + self.decode_threads;
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(backlog);
         let workers =
             crate::workers::spawn(self.decode_threads, &jobs_rx, &self.output, &self.stop)
