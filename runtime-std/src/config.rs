@@ -41,6 +41,10 @@ pub struct CameraConfig {
     pub queue_depth: usize,
     /// A dynamic RTP payload type (96..=127) accepted besides 26.
     pub dynamic_payload_type: Option<u8>,
+    /// How far (in packets) a packet may arrive out of order and still be
+    /// used, 1..=512; a frame missing a packet further back is dropped as
+    /// lost.
+    pub reorder_window: u16,
 }
 
 impl CameraConfig {
@@ -49,6 +53,7 @@ impl CameraConfig {
     pub const DEFAULT_SOCKET_RECEIVE_BUFFER: usize = 8 * 1024 * 1024;
     pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
     pub const DEFAULT_QUEUE_DEPTH: usize = 4;
+    pub const DEFAULT_REORDER_WINDOW: u16 = 64;
 
     /// A camera with default settings.
     pub fn new(id: impl Into<String>, bind: SocketAddr) -> Self {
@@ -64,6 +69,7 @@ impl CameraConfig {
             max_frame_bytes: Self::DEFAULT_MAX_FRAME_BYTES,
             queue_depth: Self::DEFAULT_QUEUE_DEPTH,
             dynamic_payload_type: None,
+            reorder_window: Self::DEFAULT_REORDER_WINDOW,
         }
     }
 
@@ -132,6 +138,9 @@ impl CameraConfig {
         {
             return bad("dynamic_payload_type must be 96..=127");
         }
+        if !(1..=512).contains(&self.reorder_window) {
+            return bad("reorder_window must be 1..=512");
+        }
         if self.expected_size.is_some_and(|(w, h)| w == 0 || h == 0) {
             return bad("expected_size must be non-zero");
         }
@@ -145,6 +154,7 @@ impl CameraConfig {
             fallback_size: self.expected_size,
             max_frame_age: self.max_frame_age,
             frames_in_flight: self.frames_in_flight,
+            reorder_window: self.reorder_window,
             ..mjpeg_rtp_core::Config::default()
         }
     }
