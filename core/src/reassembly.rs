@@ -74,7 +74,9 @@ pub struct Config {
     pub reorder_window: u16,
     /// Frames assembled at once, at most the depacketizer's `N` (0 = `N`):
     /// lets a runtime size the jitter buffer at run time under a
-    /// compile-time maximum.
+    /// compile-time maximum. Guarantee: buffers of slots at index
+    /// `frames_in_flight` and above are never read or written, so a runtime
+    /// may pass empty buffers for them.
     pub frames_in_flight: usize,
 }
 
@@ -460,6 +462,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
                 self.drop_slot(i, DropReason::Lost);
             }
         }
+    }
+
+    /// Whether a complete frame waits to be taken (so that a caller of
+    /// [`take_frame`](Self::take_frame) need not fetch a replacement buffer
+    /// for nothing).
+    pub fn has_complete_frame(&self) -> bool {
+        self.oldest_complete().is_some()
     }
 
     /// The oldest complete frame, borrowed. Its slot is free again as soon
