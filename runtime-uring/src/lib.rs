@@ -1,1 +1,249 @@
-//! io_uring receive backend for mjpeg-rtp.
+//! # mjpeg-rtp-uring
+//!
+//! A Linux io_uring receive backend for the [`mjpeg_rtp::Client`]: one
+//! thread and one ring serve every camera's socket with one multishot
+//! `recvmsg` each over a shared provided-buffer ring, so receiving costs
+//! no system call per datagram. Frames, decode, queues and counters are
+//! runtime-std's: only the way datagrams are read differs.
+//!
+//! ```no_run
+//! use mjpeg_rtp::{CameraConfig, Client, ClientOptions};
+//! use mjpeg_rtp_uring::Io;
+//!
+//! let mut client = Client::new(ClientOptions {
+//!     backend: mjpeg_rtp_uring::backend(Io::Uring),
+//!     ..ClientOptions::default()
+//! });
+//! client.add_camera(CameraConfig::new("door", "0.0.0.0:5004".parse()?))?;
+//! client.start()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! What a caller may rely on:
+//! - Where io_uring cannot be used (not Linux, a kernel before 6.0,
+//!   `ENOSYS`, `EPERM` from a seccomp policy, or [`DISABLE_ENV`] set) the
+//!   std backend receives instead, and exactly one `log::warn!` line
+//!   says so and why. Never a silent failure, never an error for that
+//!   reason alone.
+//! - Sender filtering, counters and the `SO_RXQ_OVFL` kernel drop count
+//!   (`CameraStats::kernel_drops`) are reported as with the std backend.
+//! - A datagram larger than a ring buffer's payload room
+//!   ([`UringOptions::buffer_len`] minus [`BUFFER_OVERHEAD`]) is never
+//!   passed on shortened: it is counted as `rtp_truncated` and dropped.
+
+use std::io;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use mjpeg_rtp::{CameraSocket, ReceiveBackend, StdBackend};
+
+#[cfg(target_os = "linux")]
+mod buf_ring;
+#[cfg(target_os = "linux")]
+mod message;
+#[cfg(target_os = "linux")]
+mod ring;
+
+/// Set to anything but `0` or empty to never use io_uring (the std
+/// backend receives, with the usual one warning line).
+pub const DISABLE_ENV: &str = "MJPEG_RTP_URING_DISABLE";
+
+/// Bytes at the start of every ring buffer that are not payload: the
+/// kernel's `io_uring_recvmsg_out` header, the sender address and the
+/// control data room.
+#[cfg(target_os = "linux")]
+pub const BUFFER_OVERHEAD: usize = ring::BUFFER_OVERHEAD;
+/// Bytes at the start of every ring buffer that are not payload.
+#[cfg(not(target_os = "linux"))]
+pub const BUFFER_OVERHEAD: usize = 72;
+
+/// How datagrams are received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Io {
+    /// Blocking std sockets, a thread per camera (any platform).
+    #[default]
+    Std,
+    /// One io_uring thread for every camera (Linux 6.0+), falling back
+    /// to [`Io::Std`] where unavailable.
+    Uring,
+}
+
+/// The receive backend for `io`. For [`Io::Uring`] this checks now that
+/// io_uring works here ([`probe`]); if it does not, it logs one warning
+/// and returns the std backend, so that the client's own log line names
+/// the backend that really runs.
+pub fn backend(io: Io) -> Box<dyn ReceiveBackend> {
+    match io {
+        Io::Std => Box::new(StdBackend::default()),
+        Io::Uring => {
+            let available = match disabled_by_env() {
+                true => Err(io::Error::other(format!("{DISABLE_ENV} is set"))),
+                false => probe(),
+            };
+            match available {
+                Ok(()) => Box::new(UringBackend::new()),
+                Err(e) => {
+                    warn_fallback(&e);
+                    Box::new(StdBackend::default())
+                }
+            }
+        }
+    }
+}
+
+/// Whether this process can receive with io_uring: creates a ring,
+/// registers a buffer ring and receives one datagram on loopback with a
+/// multishot `recvmsg`. The error says what is missing.
+pub fn probe() -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        ring::probe()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "io_uring exists only on Linux",
+        ))
+    }
+}
+
+/// Tuning of the ring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UringOptions {
+    /// Buffers in the provided-buffer ring shared by every camera; a
+    /// power of two up to 32768. When all are in use a camera's request
+    /// ends with `ENOBUFS` and is re-armed at once (datagrams wait in
+    /// the socket buffer meanwhile).
+    pub buffers: u16,
+    /// Bytes per buffer, [`BUFFER_OVERHEAD`] included.
+    pub buffer_len: u32,
+    /// Completions to wait for before waking up, when the kernel can
+    /// bound that wait by [`UringOptions::batch_wait`] (Linux 6.12+);
+    /// otherwise every completion wakes the thread.
+    pub batch: u32,
+    /// Longest extra delay batching may add to a datagram's delivery;
+    /// zero disables batching.
+    pub batch_wait: Duration,
+    /// Period of `CameraIngest::on_tick` and of checks of the stop flag.
+    pub tick: Duration,
+}
+
+impl Default for UringOptions {
+    fn default() -> Self {
+        UringOptions {
+            buffers: 4096,
+            buffer_len: 2048,
+            batch: 32,
+            batch_wait: Duration::from_micros(200),
+            tick: Duration::from_millis(50),
+        }
+    }
+}
+
+impl UringOptions {
+    fn check(&self) -> io::Result<()> {
+        let bad = |what: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, what.to_owned()));
+        if !self.buffers.is_power_of_two() {
+            return bad("UringOptions::buffers must be a power of two");
+        }
+        if (self.buffer_len as usize) < BUFFER_OVERHEAD + 64 {
+            return bad("UringOptions::buffer_len leaves less than 64 bytes of payload");
+        }
+        if self.tick.is_zero() || self.tick > Duration::from_millis(100) {
+            return bad("UringOptions::tick must be in (0, 100 ms]");
+        }
+        Ok(())
+    }
+}
+
+/// The io_uring [`ReceiveBackend`]. Its `run` falls back to
+/// [`StdBackend`] (one warning line) when the ring cannot be set up.
+#[derive(Debug, Clone, Default)]
+pub struct UringBackend {
+    options: UringOptions,
+    force_fallback: bool,
+    fallback: StdBackend,
+}
+
+impl UringBackend {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_options(options: UringOptions) -> Self {
+        UringBackend {
+            options,
+            ..Self::default()
+        }
+    }
+
+    /// Always take the fallback path (for tests of it); the same as
+    /// setting [`DISABLE_ENV`].
+    pub fn force_fallback(mut self) -> Self {
+        self.force_fallback = true;
+        self
+    }
+
+    /// The std backend used when io_uring is not.
+    pub fn with_fallback(mut self, fallback: StdBackend) -> Self {
+        self.fallback = fallback;
+        self
+    }
+
+    fn fall_back(
+        self,
+        reason: &io::Error,
+        cameras: Vec<CameraSocket>,
+        stop: Arc<AtomicBool>,
+    ) -> io::Result<Vec<JoinHandle<()>>> {
+        warn_fallback(reason);
+        Box::new(self.fallback).run(cameras, stop)
+    }
+}
+
+impl ReceiveBackend for UringBackend {
+    fn name(&self) -> &'static str {
+        "uring"
+    }
+
+    fn run(
+        self: Box<Self>,
+        cameras: Vec<CameraSocket>,
+        stop: Arc<AtomicBool>,
+    ) -> io::Result<Vec<JoinHandle<()>>> {
+        if self.force_fallback || disabled_by_env() {
+            let why = io::Error::other(format!("disabled ({DISABLE_ENV} or force_fallback)"));
+            return self.fall_back(&why, cameras, stop);
+        }
+        self.options.check()?;
+        #[cfg(target_os = "linux")]
+        {
+            match ring::spawn(&self.options, cameras, stop.clone()) {
+                Ok(handle) => Ok(vec![handle]),
+                // The thread itself could not start: nothing to fall back
+                // with (the cameras went with it), and nothing is running.
+                Err(e) if e.cameras.is_empty() => Err(e.error),
+                Err(e) => self.fall_back(&e.error, e.cameras, stop),
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let why = io::Error::new(io::ErrorKind::Unsupported, "io_uring exists only on Linux");
+            self.fall_back(&why, cameras, stop)
+        }
+    }
+}
+
+fn disabled_by_env() -> bool {
+    std::env::var_os(DISABLE_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+fn warn_fallback(reason: &io::Error) {
+    log::warn!(
+        "io_uring receive unavailable ({reason}); falling back to the std backend \
+         (one blocking socket thread per camera)"
+    );
+}

@@ -1,0 +1,261 @@
+//! The provided-buffer ring: memory the kernel picks receive buffers from.
+//!
+//! Two anonymous mappings: the ring of `count` 16-byte entries (page
+//! aligned, as the kernel requires) and `count` buffers of `len` bytes.
+//! The kernel consumes entries from the head; we publish returned buffers
+//! by writing an entry at the tail and storing the new tail (a `u16`
+//! overlaying the first entry's reserved field) with release ordering.
+//!
+//! Ownership of each buffer alternates: the kernel owns it from the
+//! moment its entry is published until a completion names its id; from
+//! then until [`BufRing::recycle`] it is ours to read. Every buffer is
+//! published exactly once at setup and recycled exactly once per
+//! completion, so at most `count` entries are ever outstanding and the
+//! tail never overtakes the kernel's head.
+
+use std::io;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+/// The kernel's `struct io_uring_buf` (UAPI, stable): 16 bytes, and the
+/// ring's tail lives in `resv` of entry 0.
+#[repr(C)]
+struct RawEntry {
+    addr: u64,
+    len: u32,
+    bid: u16,
+    resv: u16,
+}
+
+const _: () = assert!(std::mem::size_of::<RawEntry>() == 16);
+
+/// An anonymous private read/write mapping, unmapped on drop.
+#[derive(Debug)]
+struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(len: usize) -> io::Result<Self> {
+        // SAFETY: an anonymous mapping at an address of the kernel's
+        // choice aliases nothing; the result is checked before use.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap gave null"))?;
+        Ok(Mapping { ptr, len })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned, unmapped
+        // once; the owner guarantees the kernel no longer uses the memory
+        // (see `BufRing`'s drop contract).
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+/// A provided-buffer ring and its buffers.
+///
+/// Drop contract: the owner must unregister the ring (or destroy the
+/// io_uring) and be sure no receive using it is still in flight before
+/// dropping this value; see `ring::Ring`'s shutdown.
+#[derive(Debug)]
+pub(crate) struct BufRing {
+    entries: Mapping,
+    buffers: Mapping,
+    count: u16,
+    buffer_len: u32,
+    /// Our copy of the tail (the kernel only reads it).
+    tail: u16,
+}
+
+// SAFETY: the mappings are owned exclusively by this value; moving it to
+// another thread moves that ownership (the ring thread builds it there
+// anyway).
+unsafe impl Send for BufRing {}
+
+impl BufRing {
+    /// `count` must be a power of two in 1..=32768 and `buffer_len` > 0.
+    pub(crate) fn new(count: u16, buffer_len: u32) -> io::Result<Self> {
+        if !count.is_power_of_two() || count > 32_768 || buffer_len == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buffer ring: count must be a power of two up to 32768, length non-zero",
+            ));
+        }
+        let entries_len = usize::from(count) * std::mem::size_of::<RawEntry>();
+        let buffers_len = usize::from(count)
+            .checked_mul(buffer_len as usize)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "buffer ring too large"))?;
+        let mut ring = BufRing {
+            // mmap returns page-aligned, zeroed memory: tail starts at 0.
+            entries: Mapping::new(entries_len)?,
+            buffers: Mapping::new(buffers_len)?,
+            count,
+            buffer_len,
+            tail: 0,
+        };
+        for bid in 0..count {
+            ring.push(bid);
+        }
+        ring.publish();
+        Ok(ring)
+    }
+
+    /// Address of the entry array, for `register_buf_ring_with_flags`.
+    pub(crate) fn ring_addr(&self) -> u64 {
+        self.entries.ptr.as_ptr() as u64
+    }
+
+    pub(crate) fn count(&self) -> u16 {
+        self.count
+    }
+
+    /// The first `len` bytes of buffer `bid`.
+    ///
+    /// Only for a buffer a completion handed to us and not yet recycled:
+    /// the kernel does not write it until [`BufRing::recycle`].
+    pub(crate) fn buffer(&self, bid: u16, len: usize) -> &[u8] {
+        let bid = usize::from(bid % self.count);
+        let len = len.min(self.buffer_len as usize);
+        // SAFETY: `bid < count` and `len <= buffer_len`, so the range lies
+        // inside the buffers mapping; by the ownership protocol above the
+        // kernel does not write this buffer while the slice lives (it is
+        // recycled only after the caller is done with it, and `recycle`
+        // takes `&mut self`, ending the borrow).
+        unsafe {
+            std::slice::from_raw_parts(
+                self.buffers
+                    .ptr
+                    .as_ptr()
+                    .add(bid * self.buffer_len as usize),
+                len,
+            )
+        }
+    }
+
+    /// Give buffer `bid` back to the kernel.
+    pub(crate) fn recycle(&mut self, bid: u16) {
+        self.push(bid % self.count);
+        self.publish();
+    }
+
+    /// Write the entry for `bid` at our tail (not yet visible).
+    fn push(&mut self, bid: u16) {
+        let slot = usize::from(self.tail & (self.count - 1));
+        let addr = self.buffers.ptr.as_ptr() as u64 + u64::from(bid) * u64::from(self.buffer_len);
+        // SAFETY: `slot < count`, inside the entries mapping. The slot at
+        // the tail is not one the kernel may read (it reads only entries
+        // between its head and the published tail, and at most `count`
+        // buffers exist). Fields are written through raw pointers so that
+        // entry 0's `resv` (the tail, read by the kernel) is never covered
+        // by a Rust reference.
+        unsafe {
+            let entry = self.entries.ptr.as_ptr().cast::<RawEntry>().add(slot);
+            std::ptr::addr_of_mut!((*entry).addr).write(addr);
+            std::ptr::addr_of_mut!((*entry).len).write(self.buffer_len);
+            std::ptr::addr_of_mut!((*entry).bid).write(bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Make every pushed entry visible to the kernel.
+    fn publish(&self) {
+        self.shared_tail().store(self.tail, Ordering::Release);
+    }
+
+    fn shared_tail(&self) -> &AtomicU16 {
+        // SAFETY: entry 0's `resv` is a 2-aligned u16 inside the mapping
+        // (the mapping is page aligned, the field at offset 14); it is
+        // only ever accessed atomically (by us here, by the kernel with
+        // smp_load_acquire) for the lifetime of `self`.
+        unsafe {
+            let entry = self.entries.ptr.as_ptr().cast::<RawEntry>();
+            AtomicU16::from_ptr(std::ptr::addr_of_mut!((*entry).resv))
+        }
+    }
+
+    #[cfg(test)]
+    fn entry(&self, slot: u16) -> (u64, u32, u16) {
+        let slot = usize::from(slot & (self.count - 1));
+        // SAFETY: test-only read of an entry inside the mapping, with no
+        // kernel attached.
+        unsafe {
+            let entry = self.entries.ptr.as_ptr().cast::<RawEntry>().add(slot);
+            (
+                std::ptr::addr_of!((*entry).addr).read(),
+                std::ptr::addr_of!((*entry).len).read(),
+                std::ptr::addr_of!((*entry).bid).read(),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_publishes_every_buffer_once() {
+        let ring = BufRing::new(8, 100).unwrap();
+        assert_eq!(ring.shared_tail().load(Ordering::Acquire), 8);
+        assert_eq!(ring.ring_addr() % 4096, 0, "entries must be page aligned");
+        let base = ring.buffers.ptr.as_ptr() as u64;
+        for slot in 0..8u16 {
+            let (addr, len, bid) = ring.entry(slot);
+            assert_eq!(bid, slot);
+            assert_eq!(len, 100);
+            assert_eq!(addr, base + u64::from(slot) * 100);
+        }
+    }
+
+    #[test]
+    fn recycle_writes_at_the_tail_and_wraps() {
+        let mut ring = BufRing::new(4, 64).unwrap();
+        // As if the kernel consumed all four and we return them in another
+        // order, more than once around the ring and across u16 wrap.
+        ring.tail = u16::MAX - 1;
+        for (i, bid) in [2u16, 0, 3, 1, 2, 2].into_iter().enumerate() {
+            ring.recycle(bid);
+            let tail = ring.shared_tail().load(Ordering::Acquire);
+            assert_eq!(tail, (u16::MAX - 1).wrapping_add(i as u16 + 1));
+            let (addr, len, got) = ring.entry(tail.wrapping_sub(1));
+            assert_eq!((got, len), (bid, 64));
+            assert_eq!(addr, ring.buffers.ptr.as_ptr() as u64 + u64::from(bid) * 64);
+        }
+    }
+
+    #[test]
+    fn buffers_are_disjoint_and_bounded() {
+        let ring = BufRing::new(2, 16).unwrap();
+        assert_eq!(ring.buffer(0, 16).len(), 16);
+        assert_eq!(ring.buffer(1, 1000).len(), 16, "clamped to the buffer");
+        let a = ring.buffer(0, 16).as_ptr() as usize;
+        let b = ring.buffer(1, 16).as_ptr() as usize;
+        assert_eq!(b - a, 16);
+        assert!(ring.buffer(0, 16).iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn bad_shapes_are_refused() {
+        assert!(BufRing::new(3, 16).is_err());
+        assert!(BufRing::new(0, 16).is_err());
+        assert!(BufRing::new(4, 0).is_err());
+    }
+}

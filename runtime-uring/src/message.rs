@@ -1,0 +1,178 @@
+//! The parts of a multishot `recvmsg` result we use, read from bytes
+//! without `unsafe`: the sender's socket address and the `SO_RXQ_OVFL`
+//! drop counter in the control data.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+
+/// Space reserved for the sender address in every buffer: a
+/// `sockaddr_in6` (a `sockaddr_in` is smaller).
+pub(crate) const NAME_LEN: usize = std::mem::size_of::<libc::sockaddr_in6>();
+
+/// Bytes of a `cmsghdr`; control data follows it, aligned like `size_t`.
+const CMSG_HEADER: usize = std::mem::size_of::<libc::cmsghdr>();
+
+/// Space reserved for control data: one message carrying a `u32` (the
+/// drop counter), as `CMSG_SPACE(sizeof(u32))`.
+pub(crate) const CONTROL_LEN: usize = CMSG_HEADER + cmsg_align(std::mem::size_of::<u32>());
+
+const fn cmsg_align(len: usize) -> usize {
+    let a = std::mem::size_of::<usize>();
+    (len + a - 1) & !(a - 1)
+}
+
+/// The sender of a datagram from the `sockaddr` bytes the kernel wrote.
+pub(crate) fn socket_addr(name: &[u8]) -> Option<SocketAddr> {
+    let family = u16::from_ne_bytes(name.get(0..2)?.try_into().ok()?);
+    let port = u16::from_be_bytes(name.get(2..4)?.try_into().ok()?);
+    match i32::from(family) {
+        libc::AF_INET => {
+            let ip: [u8; 4] = name.get(4..8)?.try_into().ok()?;
+            Some(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(ip), port)))
+        }
+        libc::AF_INET6 => {
+            let flowinfo = u32::from_be_bytes(name.get(4..8)?.try_into().ok()?);
+            let ip: [u8; 16] = name.get(8..24)?.try_into().ok()?;
+            let scope = u32::from_ne_bytes(name.get(24..28)?.try_into().ok()?);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(ip),
+                port,
+                flowinfo,
+                scope,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// The socket's running drop count from a `SOL_SOCKET`/`SO_RXQ_OVFL`
+/// control message, if the control data holds one. The kernel attaches
+/// it only once the count is non-zero.
+pub(crate) fn rxq_ovfl(control: &[u8]) -> Option<u32> {
+    let mut rest = control;
+    while rest.len() >= CMSG_HEADER {
+        let len_field = rest.get(..std::mem::size_of::<usize>())?;
+        let len = usize::from_ne_bytes(len_field.try_into().ok()?);
+        let at = std::mem::size_of::<usize>();
+        let level = i32::from_ne_bytes(rest.get(at..at + 4)?.try_into().ok()?);
+        let kind = i32::from_ne_bytes(rest.get(at + 4..at + 8)?.try_into().ok()?);
+        if len < CMSG_HEADER || len > rest.len() {
+            return None;
+        }
+        if level == libc::SOL_SOCKET && kind == libc::SO_RXQ_OVFL {
+            let data = rest.get(CMSG_HEADER..CMSG_HEADER + 4)?;
+            return Some(u32::from_ne_bytes(data.try_into().ok()?));
+        }
+        rest = rest.get(cmsg_align(len)..).unwrap_or(&[]);
+    }
+    None
+}
+
+/// Extends the kernel's 32-bit drop counter into a running 64-bit total.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct DropCounter {
+    last: u32,
+    total: u64,
+}
+
+impl DropCounter {
+    /// Feed a counter value; returns the new total when it moved.
+    pub(crate) fn update(&mut self, value: u32) -> Option<u64> {
+        if value == self.last {
+            return None;
+        }
+        self.total += u64::from(value.wrapping_sub(self.last));
+        self.last = value;
+        Some(self.total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmsg(level: i32, kind: i32, data: &[u8]) -> Vec<u8> {
+        let len = CMSG_HEADER + data.len();
+        let mut out = Vec::new();
+        out.extend_from_slice(&len.to_ne_bytes());
+        out.extend_from_slice(&level.to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.resize(CMSG_HEADER, 0);
+        out.extend_from_slice(data);
+        out.resize(CMSG_HEADER + cmsg_align(data.len()), 0);
+        out
+    }
+
+    #[test]
+    fn control_space_matches_libc() {
+        // SAFETY: CMSG_SPACE is pure arithmetic.
+        let space = unsafe { libc::CMSG_SPACE(4) } as usize;
+        assert_eq!(CONTROL_LEN, space);
+        let mut data = cmsg(libc::SOL_SOCKET, libc::SO_RXQ_OVFL, &7u32.to_ne_bytes());
+        assert_eq!(data.len(), space);
+        // SAFETY: CMSG_LEN is pure arithmetic.
+        let len = unsafe { libc::CMSG_LEN(4) } as usize;
+        assert_eq!(usize::from_ne_bytes(data[..8].try_into().unwrap()), len);
+        data.truncate(len);
+        assert_eq!(rxq_ovfl(&data), Some(7));
+    }
+
+    #[test]
+    fn finds_the_drop_counter_among_messages() {
+        let mut control = cmsg(libc::SOL_SOCKET, libc::SO_TIMESTAMP, &[1; 16]);
+        control.extend(cmsg(
+            libc::SOL_SOCKET,
+            libc::SO_RXQ_OVFL,
+            &42u32.to_ne_bytes(),
+        ));
+        assert_eq!(rxq_ovfl(&control), Some(42));
+        assert_eq!(rxq_ovfl(&[]), None);
+        let other = cmsg(libc::IPPROTO_IP, libc::SO_RXQ_OVFL, &1u32.to_ne_bytes());
+        assert_eq!(rxq_ovfl(&other), None);
+    }
+
+    #[test]
+    fn hostile_control_data_is_ignored() {
+        let mut bad = cmsg(libc::SOL_SOCKET, libc::SO_RXQ_OVFL, &1u32.to_ne_bytes());
+        bad[..8].copy_from_slice(&1000usize.to_ne_bytes());
+        assert_eq!(rxq_ovfl(&bad), None);
+        bad[..8].copy_from_slice(&0usize.to_ne_bytes());
+        assert_eq!(rxq_ovfl(&bad), None, "a zero length must not loop");
+        assert_eq!(rxq_ovfl(&bad[..CMSG_HEADER + 2]), None);
+    }
+
+    #[test]
+    fn parses_v4_and_v6_senders() {
+        let mut v4 = vec![0u8; NAME_LEN];
+        v4[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+        v4[2..4].copy_from_slice(&5004u16.to_be_bytes());
+        v4[4..8].copy_from_slice(&[127, 0, 0, 2]);
+        assert_eq!(socket_addr(&v4), Some("127.0.0.2:5004".parse().unwrap()));
+        assert_eq!(
+            socket_addr(&v4[..16]),
+            Some("127.0.0.2:5004".parse().unwrap())
+        );
+
+        let mut v6 = vec![0u8; NAME_LEN];
+        v6[..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+        v6[2..4].copy_from_slice(&6000u16.to_be_bytes());
+        v6[8..24].copy_from_slice(&"fe80::1".parse::<Ipv6Addr>().unwrap().octets());
+        v6[24..28].copy_from_slice(&3u32.to_ne_bytes());
+        assert_eq!(socket_addr(&v6), Some("[fe80::1%3]:6000".parse().unwrap()));
+
+        assert_eq!(socket_addr(&v6[..20]), None);
+        assert_eq!(socket_addr(&[]), None);
+        let mut unix = v4.clone();
+        unix[..2].copy_from_slice(&(libc::AF_UNIX as u16).to_ne_bytes());
+        assert_eq!(socket_addr(&unix), None);
+    }
+
+    #[test]
+    fn drop_counter_extends_across_wrap() {
+        let mut c = DropCounter::default();
+        assert_eq!(c.update(0), None);
+        assert_eq!(c.update(5), Some(5));
+        assert_eq!(c.update(5), None);
+        assert_eq!(c.update(u32::MAX), Some(u64::from(u32::MAX)));
+        assert_eq!(c.update(3), Some(u64::from(u32::MAX) + 4));
+    }
+}

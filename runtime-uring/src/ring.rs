@@ -1,0 +1,674 @@
+//! The ring thread: one io_uring, one provided-buffer ring, one multishot
+//! `recvmsg` per camera socket.
+//!
+//! Life of a datagram: the kernel picks a buffer from the buffer ring,
+//! writes an `io_uring_recvmsg_out` header, the sender address, the
+//! control data (`SO_RXQ_OVFL`) and the payload into it, and posts a
+//! completion naming the buffer and the camera (user data = camera
+//! index). We parse it, call [`CameraIngest::on_datagram`] (the core
+//! copies the payload into its frame buffer) and give the buffer straight
+//! back. A completion without `IORING_CQE_F_MORE` means the request is no
+//! longer armed (for example the buffer ring ran dry: `ENOBUFS`); it is
+//! re-armed in the same loop iteration, after the buffers of the batch
+//! went back.
+//!
+//! Kernel features relied on: provided-buffer rings (5.19), multishot
+//! `recvmsg` (6.0), `IORING_ENTER_EXT_ARG` waits with a timeout (5.11).
+//! Used when present: `IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN` (6.1,
+//! receive work runs only when this thread asks for completions) and a
+//! minimum batch wait (6.12).
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use mjpeg_rtp::{CameraIngest, CameraSocket};
+
+use crate::buf_ring::BufRing;
+use crate::message::{self, DropCounter, CONTROL_LEN, NAME_LEN};
+use crate::UringOptions;
+
+/// The one buffer group of the ring.
+const BGID: u16 = 0;
+/// User data of cancel requests (camera indexes are far below).
+const CANCEL: u64 = u64::MAX;
+/// Bytes of a buffer before the payload: the kernel's
+/// `io_uring_recvmsg_out` header, then the reserved name and control
+/// space.
+pub(crate) const BUFFER_OVERHEAD: usize = 16 + NAME_LEN + CONTROL_LEN;
+/// How long shutdown waits for the kernel to confirm cancellations.
+const CANCEL_WAIT: Duration = Duration::from_secs(2);
+/// Consecutive failed arms of one socket after which it is retried only
+/// on ticks (a socket error must not turn into a busy loop).
+const MAX_QUICK_REARMS: u32 = 3;
+const WARN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Why the ring could not start; the cameras come back for the fallback.
+pub(crate) struct SetupError {
+    pub(crate) error: io::Error,
+    pub(crate) cameras: Vec<CameraSocket>,
+}
+
+/// Start the ring thread for `cameras`. Returns once the ring is set up
+/// and every socket is armed, or hands the cameras back when that failed
+/// (the thread has then ended).
+pub(crate) fn spawn(
+    options: &UringOptions,
+    cameras: Vec<CameraSocket>,
+    stop: Arc<AtomicBool>,
+) -> Result<JoinHandle<()>, SetupError> {
+    let (tx, rx) = mpsc::sync_channel::<Result<(), SetupError>>(1);
+    let options = options.clone();
+    let spawned =
+        std::thread::Builder::new()
+            .name("rx-uring".into())
+            .spawn(move || match Ring::new(&options, cameras) {
+                Ok(mut ring) => {
+                    let _ = tx.send(Ok(()));
+                    ring.run(&stop);
+                    ring.shutdown();
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            });
+    let handle = spawned.map_err(|error| SetupError {
+        error,
+        cameras: Vec::new(),
+    })?;
+    match rx.recv() {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(e)) => {
+            let _ = handle.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = handle.join();
+            Err(SetupError {
+                error: io::Error::other("the io_uring thread ended during setup"),
+                cameras: Vec::new(),
+            })
+        }
+    }
+}
+
+/// Build an io_uring with the cheapest completion mode the kernel has.
+fn new_uring(sq_entries: u32, cq_entries: u32) -> io::Result<IoUring> {
+    let fast = IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_cqsize(cq_entries)
+        .build(sq_entries);
+    let ring = match fast {
+        Ok(ring) => ring,
+        // Before 6.1: the plain mode.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => IoUring::builder()
+            .setup_cqsize(cq_entries)
+            .build(sq_entries)?,
+        Err(e) => return Err(e),
+    };
+    if !ring.params().is_feature_ext_arg() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "kernel lacks IORING_FEAT_EXT_ARG (needs Linux 5.11+)",
+        ));
+    }
+    Ok(ring)
+}
+
+/// The `msghdr` every multishot `recvmsg` is armed with: only the name
+/// and control lengths matter (they reserve that much room at the start
+/// of each buffer).
+fn template_msghdr() -> Box<libc::msghdr> {
+    // SAFETY: msghdr is plain old data; all-zero is a valid value (null
+    // pointers, zero lengths).
+    let mut msg: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
+    msg.msg_namelen = NAME_LEN as libc::socklen_t;
+    msg.msg_controllen = CONTROL_LEN as _;
+    msg
+}
+
+fn recv_entry(fd: libc::c_int, msg: &libc::msghdr, user_data: u64) -> squeue::Entry {
+    opcode::RecvMsgMulti::new(types::Fd(fd), msg, BGID)
+        .build()
+        .user_data(user_data)
+}
+
+/// Wait for at least `want` completions, at most `timeout`; a timeout or
+/// a signal is not an error.
+fn wait(
+    ring: &IoUring,
+    want: usize,
+    timeout: Duration,
+    min_wait: Option<Duration>,
+) -> io::Result<()> {
+    let ts = types::Timespec::from(timeout);
+    let mut args = types::SubmitArgs::new().timespec(&ts);
+    if let Some(min) = min_wait {
+        args = args.min_wait_usec(u32::try_from(min.as_micros()).unwrap_or(u32::MAX));
+    }
+    match ring.submitter().submit_with_args(want, &args) {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// One camera on the ring.
+struct Slot {
+    socket: UdpSocket,
+    ingest: CameraIngest,
+    /// A multishot request is in flight.
+    armed: bool,
+    /// Failed arms in a row.
+    failures: u32,
+    drops: DropCounter,
+}
+
+/// Everything a completion touches besides the ring itself.
+struct State {
+    buffers: BufRing,
+    msghdr: Box<libc::msghdr>,
+    slots: Vec<Slot>,
+    /// Cameras to re-arm after the current batch.
+    rearm: Vec<usize>,
+    warnings: Warnings,
+    stopping: bool,
+}
+
+struct Ring {
+    uring: IoUring,
+    state: State,
+    want: usize,
+    min_wait: Option<Duration>,
+    tick: Duration,
+    /// The buffer ring is registered with `uring`.
+    registered: bool,
+    /// `shutdown_ring` ran.
+    ended: bool,
+}
+
+impl Ring {
+    fn new(options: &UringOptions, cameras: Vec<CameraSocket>) -> Result<Ring, SetupError> {
+        match Self::setup(options) {
+            Ok((uring, buffers)) => {
+                let slots = cameras
+                    .into_iter()
+                    .map(|c| Slot {
+                        socket: c.socket,
+                        ingest: c.ingest,
+                        armed: false,
+                        failures: 0,
+                        drops: DropCounter::default(),
+                    })
+                    .collect();
+                let min_wait = uring
+                    .params()
+                    .is_feature_min_timeout()
+                    .then_some(options.batch_wait)
+                    .filter(|d| !d.is_zero());
+                let mut ring = Ring {
+                    uring,
+                    state: State {
+                        buffers,
+                        msghdr: template_msghdr(),
+                        slots,
+                        rearm: Vec::new(),
+                        warnings: Warnings::default(),
+                        stopping: false,
+                    },
+                    want: if min_wait.is_some() {
+                        options.batch.max(1) as usize
+                    } else {
+                        1
+                    },
+                    min_wait,
+                    tick: options.tick,
+                    registered: true,
+                    ended: false,
+                };
+                match ring.arm_all() {
+                    Ok(()) => Ok(ring),
+                    Err(error) => {
+                        ring.shutdown_ring();
+                        let cameras = std::mem::take(&mut ring.state.slots)
+                            .into_iter()
+                            .map(|s| CameraSocket {
+                                socket: s.socket,
+                                ingest: s.ingest,
+                            })
+                            .collect();
+                        Err(SetupError { error, cameras })
+                    }
+                }
+            }
+            Err(error) => Err(SetupError { error, cameras }),
+        }
+    }
+
+    fn setup(options: &UringOptions) -> io::Result<(IoUring, BufRing)> {
+        let count = options.buffers;
+        let uring = new_uring(256, u32::from(count).max(256) * 2)?;
+        let buffers = BufRing::new(count, options.buffer_len)?;
+        // SAFETY: the entry array is a live mapping of `count` entries
+        // owned by `buffers`, which outlives its registration: `Ring`
+        // unregisters it (or destroys the ring) before dropping it, and
+        // only after every request that may use it has ended.
+        unsafe {
+            uring.submitter().register_buf_ring_with_flags(
+                buffers.ring_addr(),
+                buffers.count(),
+                BGID,
+                0,
+            )?;
+        }
+        Ok((uring, buffers))
+    }
+
+    /// Arm every socket, then check that the kernel accepted multishot
+    /// `recvmsg` (a kernel without it fails the request at once).
+    fn arm_all(&mut self) -> io::Result<()> {
+        for (index, slot) in self.state.slots.iter_mut().enumerate() {
+            match mjpeg_rtp::socket::enable_rxq_ovfl(&slot.socket) {
+                // Only non-zero counts are reported in control data.
+                Ok(true) => slot.ingest.on_kernel_drops(0),
+                Ok(false) => {}
+                Err(e) => log::debug!(
+                    "camera {:?}: SO_RXQ_OVFL not enabled: {e}",
+                    slot.ingest.camera_id()
+                ),
+            }
+            self.state.rearm.push(index);
+        }
+        self.push_rearms()?;
+        self.uring.submit()?;
+        let mut refused = None;
+        let now = Instant::now();
+        for cqe in self.uring.completion() {
+            let failed = cqe.user_data() != CANCEL
+                && cqe.result() < 0
+                && cqe.result() != -libc::ENOBUFS
+                && !cqueue::more(cqe.flags());
+            if failed {
+                if let Some(slot) = self.state.slots.get_mut(cqe.user_data() as usize) {
+                    slot.armed = false;
+                }
+                refused = Some(io::Error::from_raw_os_error(-cqe.result()));
+            } else {
+                // A datagram may already be here.
+                self.state.on_completion(now, &cqe);
+            }
+        }
+        match refused {
+            Some(e) => Err(io::Error::new(
+                e.kind(),
+                format!("multishot recvmsg refused ({e}; needs Linux 6.0+)"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Queue a multishot request for every camera in `rearm`.
+    fn push_rearms(&mut self) -> io::Result<()> {
+        let State {
+            slots,
+            rearm,
+            msghdr,
+            ..
+        } = &mut self.state;
+        for index in rearm.drain(..) {
+            let Some(slot) = slots.get_mut(index) else {
+                continue;
+            };
+            if slot.armed {
+                continue;
+            }
+            let entry = recv_entry(slot.socket.as_raw_fd(), msghdr, index as u64);
+            loop {
+                // SAFETY: the entry points at `msghdr` (boxed, alive as
+                // long as the ring) and the socket's fd (owned by the
+                // slot, closed only after shutdown ended every request);
+                // buffers come from the registered buffer group.
+                let pushed = unsafe { self.uring.submission().push(&entry) };
+                if pushed.is_ok() {
+                    break;
+                }
+                // The submission queue is full: hand it to the kernel.
+                self.uring.submit()?;
+            }
+            slot.armed = true;
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, stop: &AtomicBool) {
+        let mut next_tick = Instant::now() + self.tick;
+        while !stop.load(Ordering::Relaxed) {
+            let timeout = next_tick.saturating_duration_since(Instant::now());
+            if let Err(e) = wait(&self.uring, self.want, timeout, self.min_wait) {
+                if self.state.warnings.allow(Warning::Ring, Instant::now()) {
+                    log::error!("io_uring wait failed: {e}");
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let now = Instant::now();
+            for cqe in self.uring.completion() {
+                self.state.on_completion(now, &cqe);
+            }
+            if now >= next_tick {
+                for (index, slot) in self.state.slots.iter_mut().enumerate() {
+                    slot.ingest.on_tick(now);
+                    if !slot.armed {
+                        self.state.rearm.push(index);
+                    }
+                }
+                next_tick = now + self.tick;
+            }
+            if let Err(e) = self.push_rearms() {
+                if self.state.warnings.allow(Warning::Ring, now) {
+                    log::error!("io_uring submit failed: {e}");
+                }
+            }
+        }
+    }
+
+    /// Cancel every request, wait until the kernel confirmed, and only
+    /// then let the buffers go; finally flush every camera.
+    fn shutdown(mut self) {
+        self.shutdown_ring();
+        for slot in &mut self.state.slots {
+            slot.ingest.finish();
+        }
+    }
+
+    fn shutdown_ring(&mut self) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        self.state.stopping = true;
+        self.state.rearm.clear();
+        for (index, slot) in self.state.slots.iter().enumerate() {
+            if !slot.armed {
+                continue;
+            }
+            let cancel = opcode::AsyncCancel::new(index as u64)
+                .build()
+                .user_data(CANCEL);
+            loop {
+                // SAFETY: a cancel request refers to no memory.
+                if unsafe { self.uring.submission().push(&cancel) }.is_ok() {
+                    break;
+                }
+                if self.uring.submit().is_err() {
+                    break;
+                }
+            }
+        }
+        let deadline = Instant::now() + CANCEL_WAIT;
+        while self.state.slots.iter().any(|s| s.armed) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let _ = wait(&self.uring, 1, left.min(Duration::from_millis(50)), None);
+            let now = Instant::now();
+            for cqe in self.uring.completion() {
+                self.state.on_completion(now, &cqe);
+            }
+        }
+        if self.state.slots.iter().any(|s| s.armed) {
+            // The kernel may still write into the buffers: never free
+            // them. Leaking once at shutdown beats undefined behaviour.
+            log::error!("io_uring receive requests did not end within {CANCEL_WAIT:?}; leaking the receive buffers");
+            let leaked = std::mem::replace(
+                &mut self.state.buffers,
+                // A tiny stand-in so that `Ring` stays whole.
+                BufRing::new(1, 1).unwrap_or_else(|_| std::process::abort()),
+            );
+            std::mem::forget(leaked);
+            return;
+        }
+        if self.registered {
+            if let Err(e) = self.uring.submitter().unregister_buf_ring(BGID) {
+                log::debug!("unregistering the buffer ring: {e}");
+            }
+            self.registered = false;
+        }
+    }
+}
+
+impl Drop for Ring {
+    /// Also on unwinding: the buffers must not be freed under the kernel.
+    fn drop(&mut self) {
+        self.shutdown_ring();
+    }
+}
+
+impl State {
+    fn on_completion(&mut self, now: Instant, cqe: &cqueue::Entry) {
+        let user_data = cqe.user_data();
+        if user_data == CANCEL {
+            return;
+        }
+        let index = user_data as usize;
+        let flags = cqe.flags();
+        let result = cqe.result();
+        let bid = cqueue::buffer_select(flags);
+        if let (Some(bid), Some(slot), false) = (bid, self.slots.get_mut(index), self.stopping) {
+            if let Ok(len) = usize::try_from(result) {
+                let data = self.buffers.buffer(bid, len);
+                deliver(slot, &mut self.warnings, now, data, &self.msghdr);
+            }
+        }
+        // Back to the kernel as soon as the core has copied the payload.
+        if let Some(bid) = bid {
+            self.buffers.recycle(bid);
+        }
+        if cqueue::more(flags) {
+            return;
+        }
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
+        };
+        slot.armed = false;
+        if self.stopping {
+            return;
+        }
+        match result {
+            r if r >= 0 => slot.failures = 0,
+            r if r == -libc::ENOBUFS => {
+                // Every buffer was in use: datagrams wait in the socket
+                // buffer until the request is armed again, just below.
+                if self.warnings.allow(Warning::Dry, now) {
+                    log::debug!(
+                        "io_uring buffer ring ran dry ({} buffers); re-arming",
+                        self.buffers.count()
+                    );
+                }
+                slot.failures = 0;
+            }
+            r => {
+                slot.failures += 1;
+                if self.warnings.allow(Warning::Socket, now) {
+                    log::warn!(
+                        "camera {:?}: io_uring receive failed: {}",
+                        slot.ingest.camera_id(),
+                        io::Error::from_raw_os_error(-r)
+                    );
+                }
+            }
+        }
+        if slot.failures <= MAX_QUICK_REARMS {
+            self.rearm.push(index);
+        }
+    }
+}
+
+/// Hand one received buffer to its camera.
+fn deliver(
+    slot: &mut Slot,
+    warnings: &mut Warnings,
+    now: Instant,
+    data: &[u8],
+    msghdr: &libc::msghdr,
+) {
+    let Ok(out) = types::RecvMsgOut::parse(data, msghdr) else {
+        return;
+    };
+    if let Some(count) = message::rxq_ovfl(out.control_data()) {
+        if let Some(total) = slot.drops.update(count) {
+            slot.ingest.on_kernel_drops(total);
+        }
+    }
+    let from = message::socket_addr(out.name_data())
+        .unwrap_or(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
+    if out.is_payload_truncated() {
+        // Part of the datagram did not fit: never let the core see a
+        // shortened packet (a shortened last packet would end a frame
+        // early). An empty datagram is counted as `rtp_truncated`.
+        if warnings.allow(Warning::Truncated, now) {
+            log::warn!(
+                "camera {:?}: datagram from {from} larger than the io_uring buffer \
+                 ({} bytes of payload room); dropped. Raise UringOptions::buffer_len.",
+                slot.ingest.camera_id(),
+                data.len().saturating_sub(BUFFER_OVERHEAD)
+            );
+        }
+        slot.ingest.on_datagram(now, from, &[]);
+        return;
+    }
+    slot.ingest.on_datagram(now, from, out.payload_data());
+}
+
+#[derive(Clone, Copy)]
+enum Warning {
+    Ring,
+    Socket,
+    Dry,
+    Truncated,
+}
+
+/// One log line per kind per second at most.
+#[derive(Default)]
+struct Warnings {
+    last: [Option<Instant>; 4],
+}
+
+impl Warnings {
+    fn allow(&mut self, kind: Warning, now: Instant) -> bool {
+        let Some(last) = self.last.get_mut(kind as usize) else {
+            return false;
+        };
+        match *last {
+            Some(t) if now.saturating_duration_since(t) < WARN_INTERVAL => false,
+            _ => {
+                *last = Some(now);
+                true
+            }
+        }
+    }
+}
+
+/// Check that this process can use what the ring thread needs: an
+/// io_uring, a registered buffer ring and multishot `recvmsg`, by
+/// receiving one datagram on loopback.
+pub(crate) fn probe() -> io::Result<()> {
+    let mut uring = new_uring(8, 16)?;
+    let buffers = BufRing::new(2, 256)?;
+    // SAFETY: as in `Ring::setup`: `buffers` stays alive until the only
+    // request using it has ended (or is leaked with the ring below).
+    unsafe {
+        uring.submitter().register_buf_ring_with_flags(
+            buffers.ring_addr(),
+            buffers.count(),
+            BGID,
+            0,
+        )?;
+    }
+    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let msghdr = template_msghdr();
+    let entry = recv_entry(socket.as_raw_fd(), &msghdr, 0);
+    // SAFETY: `msghdr`, `socket` and `buffers` outlive the request: it is
+    // cancelled and its end awaited below before any is dropped, or all
+    // are leaked.
+    unsafe { uring.submission().push(&entry) }
+        .map_err(|_| io::Error::other("submission queue full"))?;
+    uring.submit()?;
+    socket.send_to(b"probe", socket.local_addr()?)?;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut verdict: Option<io::Result<()>> = None;
+    let mut armed = true;
+    while armed && Instant::now() < deadline {
+        if let Err(e) = wait(&uring, 1, Duration::from_millis(100), None) {
+            verdict.get_or_insert(Err(e));
+            break;
+        }
+        for cqe in uring.completion() {
+            if cqe.user_data() == CANCEL {
+                continue;
+            }
+            let more = cqueue::more(cqe.flags());
+            armed &= more;
+            if verdict.is_some() {
+                continue;
+            }
+            verdict = Some(match (cqe.result(), cqueue::buffer_select(cqe.flags())) {
+                (r, _) if r < 0 => Err(io::Error::from_raw_os_error(-r)),
+                _ if !more => Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "recvmsg did not stay armed (no multishot support)",
+                )),
+                (r, Some(bid)) => {
+                    let data = buffers.buffer(bid, r as usize);
+                    if types::RecvMsgOut::parse(data, &msghdr)
+                        .is_ok_and(|m| m.payload_data() == b"probe")
+                    {
+                        Ok(())
+                    } else {
+                        Err(io::Error::other("multishot recvmsg returned garbage"))
+                    }
+                }
+                (_, None) => Err(io::Error::other("no provided buffer selected")),
+            });
+        }
+        if armed && verdict.is_some() {
+            let cancel = opcode::AsyncCancel::new(0).build().user_data(CANCEL);
+            // SAFETY: a cancel request refers to no memory.
+            let _ = unsafe { uring.submission().push(&cancel) };
+            uring.submit()?;
+        }
+    }
+    if armed {
+        // Never free memory the kernel may still write into.
+        std::mem::forget(buffers);
+        std::mem::forget(msghdr);
+        std::mem::forget(socket);
+        std::mem::forget(uring);
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the io_uring probe request did not end",
+        ));
+    }
+    let _ = uring.submitter().unregister_buf_ring(BGID);
+    drop(uring);
+    drop(buffers);
+    verdict.unwrap_or_else(|| {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the io_uring probe received nothing",
+        ))
+    })
+}
