@@ -9,6 +9,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Largest scan data RFC 2435 can describe (24-bit fragment offset).
 pub const MAX_SCAN_BYTES: usize = 1 << 24;
+/// Default largest scan data per frame: ample for 4K MJPEG. Every frame
+/// in flight of every stream holds a buffer this large.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 << 20;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -88,7 +91,7 @@ pub struct ReceiverArgs {
     #[arg(long, value_name = "PT", value_parser = clap::value_parser!(u8).range(96..=127))]
     pub payload_type: Option<u8>,
     /// Largest JPEG scan data per frame, in bytes; larger frames are dropped.
-    #[arg(long, value_name = "BYTES", default_value_t = MAX_SCAN_BYTES,
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_FRAME_BYTES,
           value_parser = parse_frame_bytes)]
     pub max_frame_bytes: usize,
 }
@@ -97,7 +100,7 @@ impl Default for ReceiverArgs {
     fn default() -> Self {
         ReceiverArgs {
             payload_type: None,
-            max_frame_bytes: MAX_SCAN_BYTES,
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
         }
     }
 }

@@ -27,7 +27,11 @@ use crate::output::FrameSink;
 use crate::summary::{invalid_reasons, CaptureSummary, IgnoredPort, StreamSummary, Summary};
 
 /// Frames in flight per stream: room for reordering across frames.
-pub const FRAMES_IN_FLIGHT: usize = 8;
+pub const FRAMES_IN_FLIGHT: usize = 4;
+/// Streams followed at most; valid packets of further SSRCs are counted
+/// (`capture.over_stream_limit`) and otherwise ignored, so that a capture
+/// full of random SSRCs cannot exhaust memory.
+pub const MAX_STREAMS: usize = 256;
 
 /// Replay settings.
 #[derive(Debug, Clone, Default)]
@@ -70,6 +74,7 @@ pub struct Demux {
     /// In order of first appearance.
     streams: Vec<Stream>,
     by_key: HashMap<(u16, u32), usize>,
+    over_limit: u64,
 }
 
 impl Demux {
@@ -83,6 +88,7 @@ impl Demux {
             ports: HashMap::new(),
             streams: Vec::new(),
             by_key: HashMap::new(),
+            over_limit: 0,
         }
     }
 
@@ -110,11 +116,16 @@ impl Demux {
         let key = (port, rtp.ssrc());
         let index = match self.by_key.get(&key) {
             Some(&i) => i,
+            None if self.streams.len() >= MAX_STREAMS => {
+                if self.over_limit == 0 {
+                    log::warn!("more than {MAX_STREAMS} streams: ignoring further SSRCs");
+                }
+                self.over_limit += 1;
+                return Ok(());
+            }
             None => {
                 let i = self.streams.len();
                 let len = self.buffer_len;
-                // Zeroed allocations are lazily mapped: untouched buffer
-                // space costs no memory.
                 let buffers = std::array::from_fn(|_| vec![0u8; len]);
                 let invalid = std::mem::take(&mut entry.pending_invalid);
                 log::info!("port {port}: new stream, SSRC 0x{:08x}", rtp.ssrc());
@@ -146,6 +157,11 @@ impl Demux {
             })?;
         }
         Ok(())
+    }
+
+    /// Valid datagrams ignored because [`MAX_STREAMS`] streams were open.
+    pub fn over_stream_limit(&self) -> u64 {
+        self.over_limit
     }
 
     /// End of input: drop what is still incomplete and summarize. Streams
@@ -203,6 +219,7 @@ pub fn replay(
         demux.push(port, d.time, d.payload, &mut on_frame)
     })?;
     capture_summary.filtered = filtered;
+    capture_summary.over_stream_limit = demux.over_stream_limit();
     let mut summary = demux.finish();
     summary.capture = Some(capture_summary);
     Ok(summary)

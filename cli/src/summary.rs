@@ -123,6 +123,9 @@ pub struct CaptureSummary {
     pub ip_reassembled: u64,
     /// The capture ended in a damaged or truncated record.
     pub truncated: bool,
+    /// Valid RTP/JPEG datagrams ignored because too many streams were open.
+    #[serde(default)]
+    pub over_stream_limit: u64,
 }
 
 /// A port with datagrams but no RTP/JPEG stream.

@@ -743,3 +743,33 @@ fn sizes_samplings_and_restart_intervals() {
     assert_eq!((s.frames_complete, s.packets_lost), (5, 0));
     assert_eq!((s.width, s.height), (128, 96));
 }
+
+#[test]
+fn streams_are_bounded() {
+    use mjpeg_rtp_tests::cli::pcap::MAX_STREAMS;
+    let cam = Camera::new(1, 1, 0, 0);
+    let first = &cam.packets[0][0];
+    let extra = 10;
+    let sent: Vec<Vec<u8>> = (0..(MAX_STREAMS + extra) as u32)
+        .map(|ssrc| {
+            let mut p = first.clone();
+            p[8..12].copy_from_slice(&ssrc.to_be_bytes());
+            p
+        })
+        .collect();
+    let mut datagrams = datagrams_to(PORT, sent);
+    let (_dir, path) = temp_capture(&mut datagrams, CaptureFormat::default());
+    // Small frame buffers: this test is about the count, not the memory.
+    let options = ReplayOptions {
+        ports: vec![],
+        receiver: ReceiverArgs {
+            max_frame_bytes: 64 << 10,
+            ..ReceiverArgs::default()
+        },
+    };
+    let (frames, summary) = replay_with(&path, &options);
+    assert!(frames.is_empty());
+    assert_eq!(summary.streams.len(), MAX_STREAMS);
+    assert_eq!(summary.capture.unwrap().over_stream_limit, extra as u64);
+    assert!(summary.streams.iter().all(|s| s.frames_dropped == 1));
+}
