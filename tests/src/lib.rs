@@ -193,6 +193,10 @@ pub enum Link {
     LinuxSll,
     /// DLT_RAW: the IP header first.
     RawIp,
+    /// Linux cooked capture v2 (`tcpdump -i any` on newer libpcap).
+    LinuxSll2,
+    /// BSD loopback: a host-order address family word, then IP.
+    Null,
 }
 
 impl Link {
@@ -201,6 +205,8 @@ impl Link {
             Link::Ethernet | Link::EthernetVlan => DataLink::ETHERNET,
             Link::LinuxSll => DataLink::LINUX_SLL,
             Link::RawIp => DataLink::RAW,
+            Link::LinuxSll2 => DataLink::LINUX_SLL2,
+            Link::Null => DataLink::NULL,
         }
     }
 }
@@ -258,6 +264,24 @@ fn build_record(link: Link, d: &Datagram) -> Vec<u8> {
             6,
             [2, 0, 0, 0, 0, 1, 0, 0]
         )),
+        Link::LinuxSll2 | Link::Null => {
+            let ip = build_record(Link::RawIp, d);
+            let v6 = d.dst.is_ipv6();
+            if link == Link::Null {
+                let family: u32 = if v6 { 30 } else { 2 };
+                out.extend_from_slice(&family.to_ne_bytes());
+            } else {
+                let proto: u16 = if v6 { 0x86DD } else { 0x0800 };
+                out.extend_from_slice(&proto.to_be_bytes());
+                out.extend_from_slice(&[0, 0]); // reserved
+                out.extend_from_slice(&1u32.to_be_bytes()); // interface index
+                out.extend_from_slice(&1u16.to_be_bytes()); // ARPHRD_ETHER
+                out.push(0); // packet to us
+                out.push(6);
+                out.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0, 0]);
+            }
+            out.extend_from_slice(&ip);
+        }
         Link::RawIp => match (d.src.ip(), d.dst.ip()) {
             (IpAddr::V4(s), IpAddr::V4(t)) => PacketBuilder::ipv4(s.octets(), t.octets(), 64)
                 .udp(sp, dp)

@@ -659,6 +659,33 @@ fn capture_formats_agree() {
             true,
         ),
         (
+            "pcap sll2",
+            CaptureFormat {
+                container: Container::Pcap,
+                link: Link::LinuxSll2,
+                fragment_above: None,
+            },
+            false,
+        ),
+        (
+            "pcapng sll2 ipv6",
+            CaptureFormat {
+                container: Container::PcapNg,
+                link: Link::LinuxSll2,
+                fragment_above: None,
+            },
+            true,
+        ),
+        (
+            "pcap bsd loopback",
+            CaptureFormat {
+                container: Container::Pcap,
+                link: Link::Null,
+                fragment_above: None,
+            },
+            false,
+        ),
+        (
             "pcap ipv4 fragments",
             CaptureFormat {
                 container: Container::Pcap,
