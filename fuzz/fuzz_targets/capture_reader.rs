@@ -1,0 +1,51 @@
+//! The CLI's capture reader (`mjpeg_rtp_cli::capture::read_udp`: pcap and
+//! pcapng, every link type it knows, IPv4/IPv6, IP reassembly) on
+//! arbitrary file contents, each UDP payload then pushed into a
+//! depacketizer. `read_udp` takes a path, so the input goes through a
+//! file on tmpfs first.
+#![no_main]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use mjpeg_rtp_cli::capture::read_udp;
+use mjpeg_rtp_cli::summary::CaptureSummary;
+use mjpeg_rtp_core::{frame_buffer_len, Config, Depacketizer};
+
+fn scratch() -> &'static PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = if std::path::Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        dir.join(format!("mjpeg-rtp-fuzz-capture-{}", std::process::id()))
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let path = scratch();
+    std::fs::write(path, data).expect("write scratch capture");
+    let mut summary = CaptureSummary::default();
+    let mut rx: Depacketizer<Vec<u8>, 2> = Depacketizer::new(
+        Config::default(),
+        [
+            vec![0; frame_buffer_len(4096)],
+            vec![0; frame_buffer_len(4096)],
+        ],
+    );
+    let mut datagrams = 0u64;
+    let result = read_udp(path, &mut summary, |d| {
+        datagrams += 1;
+        assert!(d.payload.len() <= 65_535);
+        let _ = rx.push(d.time, d.payload);
+        while rx.next_frame().is_some() {}
+        Ok(())
+    });
+    if result.is_ok() {
+        assert!(summary.records >= summary.udp_datagrams.saturating_sub(summary.ip_reassembled));
+    }
+    let _ = datagrams;
+});

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Regenerate the committed seed corpora of the byte-input fuzz targets.
+
+rtp_parse / rfc2435_parse get real packets of the GStreamer and FFmpeg
+fixture captures plus hand-made edge cases; capture_reader gets the first
+records of the fixture captures (pcap and pcapng) and tiny synthetic
+captures for the other link types and IPv6. The structured targets
+(reassembly, rebuild_decode) keep a few small inputs picked from a
+minimized fuzzing corpus instead (any bytes are a valid input for them).
+
+Run from anywhere: python3 fuzz/seeds/generate.py
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def pcap_records(path, limit):
+    """(header bytes, [(record header, data)]) of a classic pcap file."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    endian = "<" if raw[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    link = struct.unpack(endian + "I", raw[20:24])[0]
+    pos, out = 24, []
+    while pos + 16 <= len(raw) and len(out) < limit:
+        incl = struct.unpack(endian + "I", raw[pos + 8:pos + 12])[0]
+        out.append((raw[pos:pos + 16], raw[pos + 16:pos + 16 + incl]))
+        pos += 16 + incl
+    return raw[:24], link, out
+
+
+def udp_payload(link, frame):
+    """The UDP payload of an Ethernet / cooked / raw IPv4 frame, or None."""
+    if link == 1:
+        ip = frame[14:]
+    elif link == 113:
+        ip = frame[16:]
+    elif link == 276:
+        ip = frame[20:]
+    elif link in (101, 228, 12):
+        ip = frame
+    else:
+        return None
+    if ip[0] >> 4 != 4 or ip[9] != 17:
+        return None
+    ihl = (ip[0] & 0x0F) * 4
+    return ip[ihl + 8:]
+
+
+def rtp_header(seq, ts, ssrc, marker=False, pt=26, ext=None, csrcs=(), pad=0):
+    b0 = 0x80 | (0x20 if pad else 0) | (0x10 if ext is not None else 0) | len(csrcs)
+    h = struct.pack(">BBHII", b0, (0x80 if marker else 0) | pt, seq, ts, ssrc)
+    for c in csrcs:
+        h += struct.pack(">I", c)
+    if ext is not None:
+        profile, data = ext
+        h += struct.pack(">HH", profile, len(data) // 4) + data
+    return h
+
+
+def jpeg_header(offset, typ, q, w8, h8, restart=None, tables=None):
+    h = struct.pack(">I", offset)[1:]
+    h = b"\x00" + h + bytes([typ, q, w8, h8])
+    if restart is not None:
+        h += struct.pack(">HH", restart[0], restart[1])
+    if tables is not None:
+        h += struct.pack(">BBH", 0, 0, len(tables)) + tables
+    return h
+
+
+def ethernet_ipv4_udp(payload, dport=5004):
+    udp = struct.pack(">HHHH", 40000, dport, 8 + len(payload), 0) + payload
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    return b"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\x08\x00" + ip + udp
+
+
+def ipv6_udp(payload, dport=5004):
+    udp = struct.pack(">HHHH", 40000, dport, 8 + len(payload), 0) + payload
+    return (struct.pack(">IHBB", 0x60000000, len(udp), 17, 64)
+            + bytes(15) + b"\x01" + bytes(15) + b"\x02" + udp)
+
+
+def pcap(link, frames):
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, link)
+    for i, fr in enumerate(frames):
+        out += struct.pack("<IIII", 1000 + i, 0, len(fr), len(fr)) + fr
+    return out
+
+
+def pcapng(link, frames):
+    shb_body = struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
+    shb = struct.pack("<II", 0x0A0D0D0A, 12 + len(shb_body)) + shb_body + struct.pack("<I", 12 + len(shb_body))
+    idb_body = struct.pack("<HHI", link, 0, 65535)
+    idb = struct.pack("<II", 1, 12 + len(idb_body)) + idb_body + struct.pack("<I", 12 + len(idb_body))
+    out = shb + idb
+    for i, fr in enumerate(frames):
+        padded = fr + bytes((-len(fr)) % 4)
+        body = struct.pack("<IIIII", 0, 0, 1000 + i, len(fr), len(fr)) + padded
+        out += struct.pack("<II", 6, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+    return out
+
+
+def main():
+    rtp_seeds, payload_seeds = [], []
+    for name in ("gst-420", "gst-422", "gst-restart", "ffmpeg-420", "ffmpeg-422"):
+        path = os.path.join(FIXTURES, name, "capture.pcap")
+        if not os.path.exists(path):
+            continue
+        head, link, records = pcap_records(path, 4)
+        for i, (_, data) in enumerate(records[:2]):
+            p = udp_payload(link, data)
+            if p is not None and len(p) >= 12:
+                # Keep seeds small: the headers and a little scan data.
+                rtp_seeds.append((f"{name}-{i}", p[:300]))
+        cut = head + b"".join(r + d for r, d in records[:3])
+        write("capture_reader", f"{name}.pcap", cut)
+
+    onvif_sof = bytes([0xFF, 0xC0, 0, 17, 8, 0x04, 0x38, 0x0F, 0x00, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0])
+    scan = bytes(range(32))
+    tables = bytes(range(1, 129))
+    made = {
+        "plain-420": rtp_header(1, 3000, 0x11223344, marker=True) + jpeg_header(0, 1, 80, 8, 6) + scan,
+        "restart-422": rtp_header(2, 3000, 1) + jpeg_header(0, 64, 50, 80, 60, (4, 0xFFFF)) + scan,
+        "q255-tables": rtp_header(3, 0, 2) + jpeg_header(0, 1, 255, 8, 8, tables=tables) + scan,
+        "q200-one-table": rtp_header(4, 0, 2) + jpeg_header(0, 65, 200, 8, 8, (1, 0xC000), tables[:64]) + scan,
+        "fragment": rtp_header(5, 0, 2, marker=True) + jpeg_header(1400, 0, 90, 8, 8) + scan + b"\xff\xd9",
+        "onvif-4k": rtp_header(6, 0, 3, pt=96, ext=(0xFFD8, onvif_sof)) + jpeg_header(0, 1, 70, 0, 0) + scan,
+        "csrc-pad": rtp_header(7, 0, 3, csrcs=(9, 10), pad=4) + jpeg_header(0, 1, 70, 8, 8) + scan + b"\x00\x00\x00\x04",
+    }
+    for name, p in made.items():
+        rtp_seeds.append((name, p))
+    for name, p in rtp_seeds:
+        write("rtp_parse", name, p)
+        cc = p[0] & 0x0F
+        at = 12 + 4 * cc
+        if p[0] & 0x10:
+            at += 4 + 4 * struct.unpack(">H", p[at + 2:at + 4])[0]
+        end = len(p) - (p[-1] if p[0] & 0x20 else 0)
+        payload_seeds.append((name, p[at:end]))
+    for name, p in payload_seeds:
+        write("rfc2435_parse", name, p)
+
+    pkts = [made["plain-420"], made["q255-tables"]]
+    write("capture_reader", "synthetic-ether.pcap", pcap(1, [ethernet_ipv4_udp(p) for p in pkts]))
+    write("capture_reader", "synthetic-raw-ipv6.pcapng", pcapng(101, [ipv6_udp(p) for p in pkts]))
+    sll = b"\x00\x00\x00\x01\x00\x06\x00\x11\x22\x33\x44\x55\x00\x00\x08\x00"
+    write("capture_reader", "synthetic-sll.pcap", pcap(113, [sll + ethernet_ipv4_udp(p)[14:] for p in pkts]))
+
+
+if __name__ == "__main__":
+    main()
