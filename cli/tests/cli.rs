@@ -384,3 +384,80 @@ fn send_errors() {
     ]));
     assert_one_line_failure(&run(&["send", "--pattern", "--to", "no-port-here"]));
 }
+
+/// PSNR in dB of two equally sized byte images.
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
+}
+
+/// The PPM body after a `P6\nW H\n255\n` header.
+fn ppm_pixels(ppm: &[u8]) -> &[u8] {
+    let mut newlines = 0;
+    let start = ppm
+        .iter()
+        .position(|&b| {
+            newlines += usize::from(b == b'\n');
+            newlines == 3
+        })
+        .expect("PPM header");
+    &ppm[start + 1..]
+}
+
+#[test]
+fn rgb_output_close_to_libjpeg_turbo() {
+    if Command::new("djpeg").arg("-version").output().is_err() {
+        eprintln!("djpeg (libjpeg-turbo-progs) not installed: skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "gst-420",
+        "gst-422",
+        "gst-restart",
+        "ffmpeg-420",
+        "ffmpeg-422",
+    ] {
+        let capture = fixture(&format!("{name}/capture.pcap"));
+        if !capture.is_file() {
+            continue;
+        }
+        let out_dir = dir.path().join(name);
+        let out = run(&[
+            "pcap",
+            capture.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--format",
+            "jpeg,ppm",
+        ]);
+        assert!(out.status.success());
+        for port in frame_files(&out_dir) {
+            for f in frame_files(&out_dir.join(&port)) {
+                let Some(stem) = f.strip_suffix(".jpg") else {
+                    continue;
+                };
+                let jpg = out_dir.join(&port).join(&f);
+                let reference = Command::new("djpeg")
+                    .arg("-ppm")
+                    .arg(&jpg)
+                    .output()
+                    .unwrap();
+                assert!(reference.status.success(), "djpeg {f}");
+                let ours = fs::read(out_dir.join(&port).join(format!("{stem}.ppm"))).unwrap();
+                let db = psnr(ppm_pixels(&ours), ppm_pixels(&reference.stdout));
+                assert!(db >= 40.0, "{name} {f}: {db:.1} dB against libjpeg-turbo");
+            }
+        }
+    }
+}

@@ -98,7 +98,13 @@ fn expected_fixtures_are_present() {
         .iter()
         .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
-    for want in ["gst-420", "gst-422", "gst-restart", "ffmpeg-420"] {
+    for want in [
+        "gst-420",
+        "gst-422",
+        "gst-restart",
+        "ffmpeg-420",
+        "ffmpeg-422",
+    ] {
         assert!(
             names.iter().any(|n| n == want),
             "missing fixture {want}: {names:?}"
