@@ -104,7 +104,8 @@ pub enum Verdict {
     Completed,
     /// A copy of a packet already received.
     Duplicate,
-    /// Its frame was already finished, or it is behind the window.
+    /// Its frame was already finished, it is behind the window, or its
+    /// frame is older than every frame in flight and no slot is free.
     Late,
     /// Its frame was dropped.
     Discarded,
@@ -611,7 +612,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
                 {
                     return self.late();
                 }
-                let Some(i) = self.open_slot() else {
+                let Some(i) = self.open_slot(ext_ts) else {
                     return self.late();
                 };
                 let shape = FrameShape {
@@ -670,8 +671,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
     }
 
     /// A free slot, else one made free: the oldest complete frame nobody
-    /// took, else the oldest frame in flight.
-    fn open_slot(&mut self) -> Option<usize> {
+    /// took, else the oldest frame in flight if the new frame (extended
+    /// timestamp `ext_ts`) is not older still.
+    fn open_slot(&mut self, ext_ts: u64) -> Option<usize> {
         let active = match self.config.frames_in_flight {
             0 => N,
             n => n.min(N),
@@ -688,13 +690,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
             self.drop_slot(i, DropReason::NotTaken);
             return Some(i);
         }
-        let oldest = self
+        let (oldest_ts, oldest) = self
             .slots
             .iter()
             .enumerate()
             .filter_map(|(i, s)| s.frame.as_ref().map(|f| (f.extended_timestamp, i)))
-            .min()
-            .map(|(_, i)| i)?;
+            .min()?;
+        // A straggler of a frame older than every frame in flight would
+        // push out a newer frame, likelier to complete: refuse it instead.
+        if ext_ts < oldest_ts {
+            return None;
+        }
         self.drop_slot(oldest, DropReason::Evicted);
         Some(oldest)
     }

@@ -642,3 +642,45 @@ fn complete_frame_survives_ssrc_change() {
     let second = rx.next_frame().expect("new stream's frame").info;
     assert_eq!((second.ssrc, second.timestamp), (0xBBBB, 1234));
 }
+
+/// Regression: with every slot busy, a straggler of a frame older than all
+/// frames in flight used to evict the oldest of them, a healthy frame, for
+/// a frame that could no longer complete. It is now refused as late.
+#[test]
+fn old_straggler_does_not_evict_newer_frame() {
+    let pool = jpeg_pool();
+    let mut packetizer = Packetizer::new(PacketizerConfig {
+        max_packet: 300,
+        ..PacketizerConfig::default()
+    });
+    let frames: Vec<Vec<Vec<u8>>> = [1000u32, 4000, 7000]
+        .iter()
+        .map(|&ts| {
+            let mut fp = packetizer.frame(&pool[1], ts).expect("packetize");
+            let mut out = Vec::new();
+            let mut buf = vec![0u8; 300];
+            while let Some(n) = fp.next_into(&mut buf) {
+                out.push(buf[..n.expect("fits")].to_vec());
+            }
+            out
+        })
+        .collect();
+    let buffers: [Vec<u8>; 2] = std::array::from_fn(|_| vec![0; frame_buffer_len(MAX_SCAN)]);
+    let mut rx: Depacketizer<Vec<u8>, 2> = Depacketizer::new(Config::default(), buffers);
+    // Frames 2 and 3 interleaved; the only surviving packet of frame 1
+    // arrives between them.
+    let _ = rx.push(Instant::ZERO, &frames[1][0]);
+    let _ = rx.push(Instant::ZERO, &frames[2][0]);
+    let verdict = rx.push(Instant::ZERO, &frames[0][1]);
+    assert_eq!(verdict, mjpeg_rtp_core::Verdict::Late);
+    for p in frames[1][1..].iter().chain(&frames[2][1..]) {
+        let _ = rx.push(Instant::ZERO, p);
+    }
+    let mut delivered = Vec::new();
+    while let Some(f) = rx.next_frame() {
+        delivered.push(f.info.timestamp);
+    }
+    assert_eq!(delivered, [4000, 7000]);
+    assert_eq!(rx.stats().frames_dropped.total(), 0);
+    assert_eq!(rx.stats().packets_late, 1);
+}
