@@ -214,8 +214,12 @@ impl ReceiveBackend for UringBackend {
         cameras: Vec<CameraSocket>,
         stop: Arc<AtomicBool>,
     ) -> io::Result<Vec<JoinHandle<()>>> {
-        if self.force_fallback || disabled_by_env() {
-            let why = io::Error::other(format!("disabled ({DISABLE_ENV} or force_fallback)"));
+        if self.force_fallback {
+            let why = io::Error::other("UringBackend::force_fallback was asked");
+            return self.fall_back(&why, cameras, stop);
+        }
+        if disabled_by_env() {
+            let why = io::Error::other(format!("{DISABLE_ENV} is set"));
             return self.fall_back(&why, cameras, stop);
         }
         self.options.check()?;

@@ -55,6 +55,20 @@ pub fn thread_names() -> Vec<String> {
     names
 }
 
+/// Wait until the thread names satisfy `ok` (a new thread names itself
+/// once it runs, so a fresh one may still carry its parent's name).
+pub fn wait_threads(ok: impl Fn(&[String]) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let names = thread_names();
+        if ok(&names) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "threads: {names:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Whether the io_uring thread is running (tests in one binary run in
 /// parallel, so only "is there one" is meaningful, not how many).
 pub fn assert_ring_thread(expected: bool) {
