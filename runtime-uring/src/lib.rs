@@ -125,7 +125,10 @@ pub struct UringOptions {
     /// otherwise every completion wakes the thread.
     pub batch: u32,
     /// Longest extra delay batching may add to a datagram's delivery;
-    /// zero disables batching.
+    /// zero disables batching. Batching is what makes the ring cheaper
+    /// than blocking sockets per packet (one wake-up per burst instead of
+    /// per datagram); half a millisecond is small against a frame
+    /// interval.
     pub batch_wait: Duration,
     /// Period of `CameraIngest::on_tick` and of checks of the stop flag.
     pub tick: Duration,
@@ -136,8 +139,8 @@ impl Default for UringOptions {
         UringOptions {
             buffers: 4096,
             buffer_len: 2048,
-            batch: 32,
-            batch_wait: Duration::from_micros(200),
+            batch: 64,
+            batch_wait: Duration::from_micros(500),
             tick: Duration::from_millis(50),
         }
     }

@@ -50,12 +50,17 @@ fn forced_fallback_receives_with_std_and_says_so_once() {
 #[test]
 fn env_var_disables_io_uring() {
     if std::env::var_os(DISABLE_ENV).is_none() {
-        let status = Command::new(std::env::current_exe().unwrap())
+        let child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "env_var_disables_io_uring", "--nocapture"])
             .env(DISABLE_ENV, "1")
-            .status()
+            .output()
             .expect("run the test binary again");
-        assert!(status.success());
+        assert!(
+            child.status.success(),
+            "child failed:\n{}\n{}",
+            String::from_utf8_lossy(&child.stdout),
+            String::from_utf8_lossy(&child.stderr)
+        );
         return;
     }
     capture_log();
