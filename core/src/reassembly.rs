@@ -53,6 +53,9 @@ pub const fn frame_buffer_len(max_scan_bytes: usize) -> usize {
 const MAX_RANGES: usize = 32;
 /// Recently finished timestamps remembered to recognise stragglers.
 const FINISHED_MEMORY: usize = 16;
+/// Largest timestamp step (either way) taken at face value: 10 s at the
+/// 90 kHz RTP clock. Beyond it a packet must be confirmed by its successor.
+const MAX_TIMESTAMP_JUMP: u64 = 10 * 90_000;
 /// In-band tables remembered for Q 128..=254 (most senders use one Q).
 const QUANT_CACHE: usize = 4;
 
@@ -78,6 +81,12 @@ pub struct Config {
     /// `frames_in_flight` and above are never read or written, so a runtime
     /// may pass empty buffers for them.
     pub frames_in_flight: usize,
+    /// A packet from another SSRC replaces the current stream at once when
+    /// the current one has been silent this long (a camera that restarted);
+    /// otherwise only after two packets with consecutive sequence numbers
+    /// (RFC 3550 probation), so that a stray or forged datagram cannot
+    /// tear down the frames in flight.
+    pub ssrc_silence: Duration,
 }
 
 impl Default for Config {
@@ -90,6 +99,7 @@ impl Default for Config {
             max_frame_age: Duration::from_secs(1),
             reorder_window: 64,
             frames_in_flight: 0,
+            ssrc_silence: Duration::from_millis(500),
         }
     }
 }
@@ -219,10 +229,12 @@ struct StreamState {
     finished: Deque<u32, FINISHED_MEMORY>,
     quant_cache: Vec<(u8, QuantTables), QUANT_CACHE>,
     highest_timestamp: Option<u64>,
+    /// Arrival of the stream's latest accepted packet.
+    last_arrival: Instant,
 }
 
 impl StreamState {
-    fn new(ssrc: u32) -> Self {
+    fn new(ssrc: u32, now: Instant) -> Self {
         StreamState {
             stats: StreamStats {
                 ssrc: Some(ssrc),
@@ -232,6 +244,7 @@ impl StreamState {
             finished: Deque::new(),
             quant_cache: Vec::new(),
             highest_timestamp: None,
+            last_arrival: now,
         }
     }
 
@@ -272,6 +285,8 @@ pub struct Depacketizer<B, const N: usize> {
     retired: Option<StreamStats>,
     invalid: InvalidCounts,
     completions: u64,
+    /// Another SSRC on probation, with the sequence number that confirms it.
+    ssrc_candidate: Option<(u32, u16)>,
 }
 
 impl From<RtpError> for InvalidReason {
@@ -351,6 +366,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
             retired: None,
             invalid: InvalidCounts::default(),
             completions: 0,
+            ssrc_candidate: None,
         }
     }
 
@@ -393,21 +409,39 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
     ) -> Verdict {
         self.expire(now);
         let ssrc = rtp.ssrc();
-        if self
-            .stream
-            .as_ref()
-            .is_some_and(|s| s.stats.ssrc != Some(ssrc))
-        {
-            self.change_stream(ssrc);
+        if let Some(current) = self.stream.as_ref() {
+            if current.stats.ssrc != Some(ssrc) {
+                let silent =
+                    now.saturating_duration_since(current.last_arrival) >= self.config.ssrc_silence;
+                if !silent && !self.confirm_ssrc(ssrc, rtp.sequence()) {
+                    self.invalid.add(InvalidReason::SsrcUnconfirmed);
+                    return Verdict::Invalid(InvalidReason::SsrcUnconfirmed);
+                }
+                self.change_stream(ssrc, now);
+            }
         }
-        let stream = self.stream.get_or_insert_with(|| StreamState::new(ssrc));
-        let ext_seq = match stream.window.accept(rtp.sequence()) {
+        let stream = self
+            .stream
+            .get_or_insert_with(|| StreamState::new(ssrc, now));
+        // A timestamp far from the stream's is a discontinuity like a
+        // sequence jump: believed only once the next packet follows it.
+        let ts_jump = stream.highest_timestamp.is_some_and(|high| {
+            extend_u32(high, rtp.timestamp()).abs_diff(high) > MAX_TIMESTAMP_JUMP
+        });
+        let verdict = if ts_jump {
+            stream.window.discontinuity(rtp.sequence())
+        } else {
+            stream.window.accept(rtp.sequence())
+        };
+        let ext_seq = match verdict {
             SeqVerdict::New(ext) => {
                 stream.stats.note_sequence(ext);
                 ext
             }
             SeqVerdict::Restart(ext) => {
+                // The sender restarted its numbering: its clock too.
                 stream.stats.restart_sequence(ext);
+                stream.highest_timestamp = None;
                 ext
             }
             SeqVerdict::Duplicate => {
@@ -420,11 +454,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
                 return Verdict::Late;
             }
             SeqVerdict::Jump => {
-                self.invalid.add(InvalidReason::SequenceJump);
-                return Verdict::Invalid(InvalidReason::SequenceJump);
+                let reason = if ts_jump {
+                    InvalidReason::TimestampJump
+                } else {
+                    InvalidReason::SequenceJump
+                };
+                self.invalid.add(reason);
+                return Verdict::Invalid(reason);
             }
         };
         stream.stats.packets_received += 1;
+        stream.last_arrival = now;
         stream
             .stats
             .note_arrival(now.to_rtp_90khz(), rtp.timestamp());
@@ -524,14 +564,25 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         self.slots.get(index).map(|s| s.state)
     }
 
-    fn change_stream(&mut self, ssrc: u32) {
+    /// Probation of another SSRC: true when `seq` follows the previous
+    /// packet seen from it.
+    fn confirm_ssrc(&mut self, ssrc: u32, seq: u16) -> bool {
+        if self.ssrc_candidate == Some((ssrc, seq)) {
+            self.ssrc_candidate = None;
+            return true;
+        }
+        self.ssrc_candidate = Some((ssrc, seq.wrapping_add(1)));
+        false
+    }
+
+    fn change_stream(&mut self, ssrc: u32, now: Instant) {
         for i in 0..N {
             if self.slot_state(i) == Some(SlotState::Assembling) {
                 self.drop_slot(i, DropReason::SsrcChange);
             }
         }
         self.retired = self.stream.take().map(|s| s.stats);
-        self.stream = Some(StreamState::new(ssrc));
+        self.stream = Some(StreamState::new(ssrc, now));
     }
 
     fn expire(&mut self, now: Instant) {

@@ -136,6 +136,15 @@ impl SeqWindow {
         }
     }
 
+    /// The caller saw a discontinuity this window cannot see (a timestamp
+    /// jump): refuse `seq` unless it confirms a pending jump.
+    pub fn discontinuity(&mut self, seq: u16) -> SeqVerdict {
+        if self.highest.is_none() {
+            return self.accept(seq);
+        }
+        self.jump(seq)
+    }
+
     fn jump(&mut self, seq: u16) -> SeqVerdict {
         if self.jump_candidate == Some(seq) {
             let highest = self.highest.unwrap_or(0);

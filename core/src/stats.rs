@@ -97,6 +97,12 @@ reasons! {
         /// A sequence jump beyond RFC 3550's MAX_DROPOUT, not (yet)
         /// confirmed by a following packet.
         SequenceJump => "sequence_jump",
+        /// A timestamp more than 10 s away from the stream's, not (yet)
+        /// confirmed by a following packet.
+        TimestampJump => "timestamp_jump",
+        /// From an SSRC other than the stream's, while that stream is
+        /// alive, and not (yet) confirmed by a following packet.
+        SsrcUnconfirmed => "ssrc_unconfirmed",
     }
 }
 

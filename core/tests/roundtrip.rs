@@ -276,22 +276,112 @@ fn ssrc_change_starts_a_new_stream() {
         },
         &frames[3..],
     );
-    // Cut stream A inside its last frame, then B starts.
+    // Stream A stops inside its last frame; after a silence longer than
+    // `ssrc_silence` (a camera reboot) stream B takes over at once.
     let cut = a.len() - 1;
-    let mut packets: Vec<_> = a[..cut].to_vec();
-    packets.extend(b.iter().cloned());
     let mut rx = receiver(Config::default());
-    let got = run(&mut rx, &packets);
-    assert_eq!(got.len(), 4);
+    let mut got = 0;
+    for (i, p) in a[..cut].iter().enumerate() {
+        let _ = rx.push(Instant::from_millis(i as u64), p);
+        got += usize::from(rx.next_frame().is_some());
+    }
+    for (i, p) in b.iter().enumerate() {
+        let _ = rx.push(Instant::from_millis(2_000 + i as u64), p);
+        got += usize::from(rx.next_frame().is_some());
+    }
+    assert_eq!(got, 4);
     let retired = rx.take_retired_stream().unwrap();
     assert_eq!(retired.ssrc, Some(PacketizerConfig::default().ssrc));
     assert_eq!(retired.frames_complete, 2);
-    assert_eq!(retired.frames_dropped.get(DropReason::SsrcChange), 1);
+    // The unfinished frame of A outlived max_frame_age during the silence.
+    assert_eq!(retired.frames_dropped_total(), 1);
     let current = rx.stats();
     assert_eq!(current.ssrc, Some(0xBEEF));
     assert_eq!(current.frames_complete, 2);
     assert_eq!(current.packets_received, b.len() as u64);
     assert_eq!(current.packets_lost(), 0);
+    assert_eq!(rx.invalid().total(), 0);
+}
+
+#[test]
+fn ssrc_change_without_silence_needs_two_consecutive_packets() {
+    let frames = five_frames();
+    let a = packetize(small_mtu(), &frames[..3]);
+    let b = packetize(
+        PacketizerConfig {
+            ssrc: 0xBEEF,
+            initial_sequence: 40_000,
+            ..small_mtu()
+        },
+        &frames[3..],
+    );
+    // A forged datagram from another SSRC in the middle of A changes
+    // nothing...
+    let mut forged = b[1].clone();
+    forged[8..12].copy_from_slice(&0xABCD_0123u32.to_be_bytes());
+    let mut packets = a.clone();
+    packets.insert(3, forged);
+    // ...while B, following A directly, is believed from its second packet:
+    // its first packet is refused, so its first frame cannot complete.
+    packets.extend(b.iter().cloned());
+    let mut rx = receiver(Config::default());
+    let got = run(&mut rx, &packets);
+    assert_eq!(got.len(), 4);
+    let retired = rx.take_retired_stream().unwrap();
+    assert_eq!(retired.frames_complete, 3);
+    assert_eq!(retired.frames_dropped_total(), 0);
+    assert_eq!(retired.packets_lost(), 0);
+    assert_eq!(rx.invalid().get(InvalidReason::SsrcUnconfirmed), 2);
+    let current = rx.stats();
+    assert_eq!(current.ssrc, Some(0xBEEF));
+    assert_eq!(current.frames_complete, 1);
+    assert_eq!(current.frames_dropped.get(DropReason::Lost), 1);
+}
+
+#[test]
+fn a_forged_timestamp_or_sequence_far_away_is_refused() {
+    let frames = five_frames();
+    let packets = packetize(small_mtu(), &frames);
+    let mut far_ts = packets[2].clone();
+    far_ts[4..8].copy_from_slice(&0x7000_0000u32.to_be_bytes());
+    let mut far_seq = packets[2].clone();
+    far_seq[2..4].copy_from_slice(&30_000u16.to_be_bytes());
+    let mut mixed = packets.clone();
+    mixed.insert(4, far_ts);
+    mixed.insert(8, far_seq);
+    let mut rx = receiver(Config::default());
+    let got = run(&mut rx, &mixed);
+    assert_eq!(got.len(), 5);
+    for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
+        assert_same_pixels(jpeg, original);
+    }
+    assert_eq!(rx.invalid().get(InvalidReason::TimestampJump), 1);
+    assert_eq!(rx.invalid().get(InvalidReason::SequenceJump), 1);
+    assert_eq!(rx.stats().packets_lost(), 0);
+}
+
+#[test]
+fn a_sender_restart_with_the_same_ssrc_is_followed() {
+    let frames = five_frames();
+    let a = packetize(small_mtu(), &frames[..2]);
+    let b = packetize(
+        PacketizerConfig {
+            initial_sequence: 30_000,
+            ..small_mtu()
+        },
+        &frames[2..]
+            .iter()
+            .map(|(j, t)| (j.clone(), t.wrapping_add(0x4000_0000)))
+            .collect::<Vec<_>>(),
+    );
+    let mut packets = a.clone();
+    packets.extend(b.iter().cloned());
+    let mut rx = receiver(Config::default());
+    let got = run(&mut rx, &packets);
+    // The restart costs the packet that announced it, hence its frame.
+    assert_eq!(got.len(), 4);
+    assert_eq!(rx.invalid().total(), 1);
+    assert_eq!(rx.stats().frames_dropped.get(DropReason::Lost), 1);
 }
 
 /// Rewrite Q of every packet and, for the first packet of a frame, keep or
