@@ -236,6 +236,9 @@ fn a_new_ssrc_starts_a_new_stream_and_keeps_the_old_counters() {
     let mut first = Sender::new("127.0.0.1:0", to, 0xAAAA);
     first.send_frame(&original, 100);
     assert_eq!(client.get_frame("cam", WAIT).unwrap().ssrc, 0xAAAA);
+    // A camera that restarts is silent for a moment; a new SSRC after a
+    // silence (core Config::ssrc_silence, 500 ms) is followed at once.
+    std::thread::sleep(Duration::from_millis(600));
     let mut second = Sender::new("127.0.0.1:0", to, 0xBBBB);
     second.send_frame(&original, 200);
     assert_eq!(client.get_frame("cam", WAIT).unwrap().ssrc, 0xBBBB);
