@@ -35,7 +35,10 @@ pub enum Command {
     /// Send the test pattern to ourselves over loopback, receive, decode,
     /// write a few PNGs and print the summary: proof of life with no camera.
     Demo(DemoArgs),
-    // `Bench(bench::BenchArgs)` lands here with cli/src/bench.rs.
+    /// Measure: pcap -> RGB against decode-only and GStreamer, reassembly
+    /// against a copy, live camera scaling on loopback (table on stderr,
+    /// JSON on stdout).
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Output file formats of a complete frame.

@@ -3,6 +3,7 @@
 //! only parses arguments, dispatches and prints; tests call in here.
 
 pub mod args;
+pub mod bench;
 pub mod capture;
 pub mod demo;
 pub mod output;
@@ -12,3 +13,4 @@ pub mod recv;
 pub mod send;
 pub mod signal;
 pub mod summary;
+pub mod synth;

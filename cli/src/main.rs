@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mjpeg_rtp_cli::args::{Cli, Command};
+use mjpeg_rtp_cli::bench::{self, BenchCommand};
 use mjpeg_rtp_cli::summary::print_json;
 use mjpeg_rtp_cli::{demo, pcap, recv, send};
 
@@ -32,6 +33,10 @@ fn run(command: &Command) -> anyhow::Result<()> {
         Command::Recv(args) => print_json(&recv::run(args)?),
         Command::Send(args) => print_json(&send::run(args)?),
         Command::Demo(args) => print_json(&demo::run(args)?),
+        Command::Bench(args) => match &args.command {
+            Some(BenchCommand::Replay(replay)) => print_json(&bench::replay(replay)?),
+            None => print_json(&bench::run(args)?),
+        },
     }
 }
 

@@ -23,13 +23,10 @@ const STATUS_PERIOD: Duration = Duration::from_secs(1);
 /// The receive backend for `--io`.
 pub fn receive_backend(io: Io) -> Box<dyn ReceiveBackend> {
     match io {
-        Io::Std => Box::new(mjpeg_rtp::StdBackend::default()),
-        // The io_uring backend (mjpeg-rtp-uring) plugs in here once it
-        // exists; until then say so once and receive portably.
-        Io::Uring => {
-            log::warn!("the io_uring backend is not available in this build; using std sockets");
-            Box::new(mjpeg_rtp::StdBackend::default())
-        }
+        Io::Std => mjpeg_rtp_uring::backend(mjpeg_rtp_uring::Io::Std),
+        // Falls back to std sockets, with one warning line, where io_uring
+        // cannot be used.
+        Io::Uring => mjpeg_rtp_uring::backend(mjpeg_rtp_uring::Io::Uring),
     }
 }
 

@@ -80,6 +80,8 @@ pub struct Client {
     backend: Mutex<Option<Box<dyn ReceiveBackend>>>,
     backend_name: &'static str,
     decode_threads: usize,
+    /// Decode to RGB (the default) or pass the JPEG through.
+    decode_rgb: bool,
     cameras: Vec<Camera>,
     output: Arc<Output>,
     stop: Arc<AtomicBool>,
@@ -115,12 +117,23 @@ impl Client {
             backend_name: options.backend.name(),
             backend: Mutex::new(Some(options.backend)),
             decode_threads,
+            decode_rgb: true,
             cameras: Vec::new(),
             output: Arc::new(Output::default()),
             stop: Arc::new(AtomicBool::new(false)),
             threads: Mutex::new(Threads::default()),
             epoch: Epoch::new(),
             phase: Mutex::new(Phase::Configuring),
+        }
+    }
+
+    /// JPEG passthrough: with `false`, frames are delivered without RGB
+    /// decode ([`Frame::rgb`] is empty; [`Frame::jpeg`] is the frame),
+    /// for consumers that decode elsewhere or only store. Default `true`.
+    /// Only before [`Client::start`]; later calls are ignored.
+    pub fn set_decode(&mut self, decode_rgb: bool) {
+        if self.phase() == Phase::Configuring {
+            self.decode_rgb = decode_rgb;
         }
     }
 
@@ -215,9 +228,14 @@ impl Client {
         // deeper backlog only adds latency.
         let backlog = 4 * self.cameras.len() + self.decode_threads;
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(backlog);
-        let workers =
-            crate::workers::spawn(self.decode_threads, &jobs_rx, &self.output, &self.stop)
-                .map_err(Error::Spawn)?;
+        let workers = crate::workers::spawn(
+            self.decode_threads,
+            self.decode_rgb,
+            &jobs_rx,
+            &self.output,
+            &self.stop,
+        )
+        .map_err(Error::Spawn)?;
         lock(&self.threads).workers = workers;
         drop(jobs_rx);
         let sockets: Vec<CameraSocket> = self

@@ -51,7 +51,8 @@ impl Frame {
         &self.camera_id
     }
 
-    /// Packed RGB pixels, row-major, H x W x 3 bytes.
+    /// Packed RGB pixels, row-major, H x W x 3 bytes; empty when the
+    /// client passes JPEGs through ([`Client::set_decode`](crate::Client::set_decode)).
     pub fn rgb(&self) -> &[u8] {
         self.rgb.as_slice()
     }

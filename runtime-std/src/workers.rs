@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use crate::decode::decode_rgb_into;
+use crate::decode::{decode_rgb_into, RgbSize};
 use crate::frame::Frame;
 use crate::ingest::DecodeJob;
 use crate::output::Output;
@@ -19,6 +19,7 @@ const POLL: Duration = Duration::from_millis(50);
 
 pub(crate) fn spawn(
     count: usize,
+    decode_rgb: bool,
     jobs: &Receiver<DecodeJob>,
     output: &Arc<Output>,
     stop: &Arc<AtomicBool>,
@@ -28,7 +29,7 @@ pub(crate) fn spawn(
         let (jobs, output, stop_flag) = (jobs.clone(), output.clone(), stop.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("decode-{n}"))
-            .spawn(move || work(&jobs, &output, &stop_flag));
+            .spawn(move || work(&jobs, decode_rgb, &output, &stop_flag));
         match spawned {
             Ok(handle) => handles.push(handle),
             Err(e) => {
@@ -43,27 +44,42 @@ pub(crate) fn spawn(
     Ok(handles)
 }
 
-fn work(jobs: &Receiver<DecodeJob>, output: &Output, stop: &AtomicBool) {
+fn work(jobs: &Receiver<DecodeJob>, decode_rgb: bool, output: &Output, stop: &AtomicBool) {
     // Once stopping, frames still waiting are dropped, not decoded, so
     // that stop stays bounded.
     while !stop.load(Ordering::Relaxed) {
         match jobs.recv_timeout(POLL) {
-            Ok(job) if !stop.load(Ordering::Relaxed) => decode(job, output),
+            Ok(job) if !stop.load(Ordering::Relaxed) => decode(job, decode_rgb, output),
             Ok(_) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
 }
 
-fn decode(job: DecodeJob, output: &Output) {
+/// Decode one frame (or, with `decode_rgb` false, pass its JPEG through
+/// with empty pixels) and queue it for the consumer.
+fn decode(job: DecodeJob, decode_rgb: bool, output: &Output) {
     let camera = job.camera;
-    let mut rgb = camera.rgb_pool.get();
     let jpeg = job
         .jpeg
         .as_slice()
         .get(job.jpeg_range.clone())
         .unwrap_or(&[]);
-    let result = decode_rgb_into(jpeg, &mut rgb);
+    // Passthrough: an empty buffer, which the pool neither hands out nor
+    // keeps.
+    let mut rgb = if decode_rgb {
+        camera.rgb_pool.get()
+    } else {
+        Vec::new()
+    };
+    let result = if decode_rgb {
+        decode_rgb_into(jpeg, &mut rgb)
+    } else {
+        Ok(RgbSize {
+            width: usize::from(job.info.width),
+            height: usize::from(job.info.height),
+        })
+    };
     let error = match result {
         Ok(size)
             if size.width == usize::from(job.info.width)
