@@ -438,6 +438,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
                 stream.stats.note_sequence(ext);
                 ext
             }
+            SeqVerdict::Skip(ext) => {
+                // A confirmed gap: the skipped packets count as lost. If the
+                // timestamp jumped, the new one is the reference from now.
+                stream.stats.note_sequence(ext);
+                if ts_jump {
+                    stream.highest_timestamp = None;
+                }
+                ext
+            }
             SeqVerdict::Restart(ext) => {
                 // The sender restarted its numbering: its clock too.
                 stream.stats.restart_sequence(ext);

@@ -39,9 +39,15 @@ fn extend(reference: u64, value: u64, bits: u32) -> u64 {
 pub const WINDOW_BITS: u64 = 512;
 const WORDS: usize = (WINDOW_BITS / 64) as usize;
 
-/// Largest forward jump accepted as "packets were lost" rather than "the
-/// sender restarted" (RFC 3550 A.1 `MAX_DROPOUT`).
-pub const MAX_DROPOUT: u64 = 3000;
+/// Smallest forward step that is not taken at face value: it must be
+/// confirmed by the packet after it (RFC 3550 A.1 probation). RFC 3550
+/// uses 3000; we use the window size, because a datagram that jumps ahead
+/// pushes every real packet behind it out of the window. A real loss burst
+/// this long costs one extra packet, the one that announced it.
+pub const MAX_FORWARD_JUMP: u64 = WINDOW_BITS;
+/// Smallest backward step read as a sender restart rather than a straggler
+/// (RFC 3550 A.1 `MAX_DROPOUT`).
+pub const MAX_BACKWARD_JUMP: u64 = 3000;
 
 /// What the window says about one arriving sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,12 +59,15 @@ pub enum SeqVerdict {
     /// Older than the window can tell apart: cannot be checked for
     /// duplication, so it is refused.
     TooOld,
-    /// A jump larger than `MAX_DROPOUT` forwards or backwards. Refused once;
-    /// if the next packet continues from it, the stream restarts there
-    /// (RFC 3550 A.1 probation).
+    /// A jump of at least `MAX_FORWARD_JUMP` forwards or `MAX_BACKWARD_JUMP`
+    /// backwards. Refused; if the next packet continues from it, the jump
+    /// is believed (RFC 3550 A.1 probation).
     Jump,
-    /// The packet that confirms a jump: the window was reset and this is
-    /// the first sequence of the restarted numbering.
+    /// The packet that confirms a forward jump: numbering continues, and
+    /// what was skipped counts as lost.
+    Skip(u64),
+    /// The packet that confirms any other jump: the window was reset and
+    /// this is the first sequence of the restarted numbering.
     Restart(u64),
 }
 
@@ -109,7 +118,7 @@ impl SeqWindow {
         let ext = extend_u16(highest, seq);
         if ext > highest {
             let ahead = ext - highest;
-            if ahead >= MAX_DROPOUT {
+            if ahead >= MAX_FORWARD_JUMP {
                 return self.jump(seq);
             }
             self.jump_candidate = None;
@@ -121,7 +130,7 @@ impl SeqWindow {
             let behind = highest - ext;
             if behind >= WINDOW_BITS {
                 // Far behind: an old straggler or a sender restart.
-                return if behind >= MAX_DROPOUT {
+                return if behind >= MAX_BACKWARD_JUMP {
                     self.jump(seq)
                 } else {
                     SeqVerdict::TooOld
@@ -148,6 +157,14 @@ impl SeqWindow {
     fn jump(&mut self, seq: u16) -> SeqVerdict {
         if self.jump_candidate == Some(seq) {
             let highest = self.highest.unwrap_or(0);
+            let ext = extend_u16(highest, seq);
+            if ext > highest {
+                self.jump_candidate = None;
+                self.clear_after(highest, ext - highest);
+                self.highest = Some(ext);
+                self.set(ext);
+                return SeqVerdict::Skip(ext);
+            }
             // Keep extended numbers increasing across the restart so that
             // frames and counters never see time run backwards.
             let restart = (highest | 0xFFFF).saturating_add(1) | u64::from(seq);
@@ -288,11 +305,25 @@ mod tests {
         assert_eq!(w.accept(40_000), SeqVerdict::Jump);
         assert_eq!(w.accept(101), SeqVerdict::New(0x1_0065));
         assert_eq!(w.accept(40_000), SeqVerdict::Jump);
+        // 40_001 is more than half the sequence space behind 101 when read
+        // forwards: a restart, re-based above everything seen.
         let SeqVerdict::Restart(ext) = w.accept(40_001) else {
             panic!("expected restart")
         };
         assert_eq!(ext & 0xFFFF, 40_001);
         assert!(ext > 0x1_0065);
         assert_eq!(w.accept(40_002), SeqVerdict::New(ext + 1));
+    }
+
+    #[test]
+    fn confirmed_forward_jump_keeps_numbering() {
+        let mut w = SeqWindow::new();
+        w.accept(100);
+        assert_eq!(w.accept(1100), SeqVerdict::Jump);
+        assert_eq!(w.accept(1101), SeqVerdict::Skip(0x1_0000 + 1101));
+        assert_eq!(w.accept(1101), SeqVerdict::Duplicate);
+        assert_eq!(w.accept(1102), SeqVerdict::New(0x1_0000 + 1102));
+        // Steps below the threshold need no confirmation.
+        assert_eq!(w.accept(1102 + 511), SeqVerdict::New(0x1_0000 + 1613));
     }
 }

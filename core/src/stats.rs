@@ -94,8 +94,8 @@ reasons! {
         QuantMissing => "jpeg_quant_missing",
         /// Fragment offset plus length beyond the 24-bit offset space.
         FragmentOffset => "jpeg_fragment_offset",
-        /// A sequence jump beyond RFC 3550's MAX_DROPOUT, not (yet)
-        /// confirmed by a following packet.
+        /// A sequence jump (512 ahead, 3000 behind), not (yet) confirmed by
+        /// a following packet.
         SequenceJump => "sequence_jump",
         /// A timestamp more than 10 s away from the stream's, not (yet)
         /// confirmed by a following packet.

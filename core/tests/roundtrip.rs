@@ -550,3 +550,31 @@ fn take_frame_hands_over_the_buffer() {
         assert_same_pixels(frame.jpeg(), original);
     }
 }
+
+#[test]
+fn a_confirmed_timestamp_jump_becomes_the_new_reference() {
+    let frames = five_frames();
+    // The sender's clock jumps by an hour between frames 2 and 3 while its
+    // sequence numbers run on.
+    let shifted: Vec<_> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, (j, t))| {
+            let t = if i >= 2 {
+                t.wrapping_add(3600 * 90_000)
+            } else {
+                *t
+            };
+            (j.clone(), t)
+        })
+        .collect();
+    let packets = packetize(small_mtu(), &shifted);
+    let mut rx = receiver(Config::default());
+    let got = run(&mut rx, &packets);
+    // The first packet after the jump is refused, so frame 2 is lost; 3 and
+    // 4 come through.
+    assert_eq!(got.len(), 4);
+    assert_eq!(rx.invalid().get(InvalidReason::TimestampJump), 1);
+    assert_eq!(rx.stats().frames_dropped.get(DropReason::Lost), 1);
+    assert_eq!(rx.stats().packets_lost(), 1);
+}
