@@ -15,8 +15,8 @@ use jpeg_encoder::{ColorType, Encoder, QuantizationTableType, SamplingFactor};
 use mjpeg_rtp_core::jpeg::JpegInfo;
 use mjpeg_rtp_core::rtp::RtpPacket;
 use mjpeg_rtp_core::{
-    frame_buffer_len, Config, Depacketizer, DropReason, Instant, Packetizer, PacketizerConfig,
-    StreamStats,
+    frame_buffer_len, Config, Depacketizer, DropReason, Instant, InvalidReason, Packetizer,
+    PacketizerConfig, StreamStats,
 };
 
 /// xorshift64*: tiny, seeded, and the same on every platform.
@@ -51,6 +51,7 @@ const SLOTS: usize = 4;
 const MAX_SCAN: usize = 16 * 1024;
 const REORDER_WINDOW: u16 = 32;
 const MAX_FRAME_AGE: Duration = Duration::from_secs(2);
+const SSRC_SILENCE: Duration = Duration::from_millis(500);
 /// Frames at the end of each epoch kept clean, so that every impaired
 /// frame has been dropped (and every straggler delivered) before the SSRC
 /// changes or the stream ends.
@@ -118,6 +119,10 @@ enum Fate {
     /// Some packets lost, then the sender changes SSRC: dropped as an SSRC
     /// change.
     LoseThenSsrcChange,
+    /// First frame after an SSRC change with no silence before it: in
+    /// order, but its first packet is refused (`ssrc_unconfirmed`, RFC 3550
+    /// probation) and the frame is dropped as lost in the new stream.
+    Probation,
 }
 
 /// Expected counters of one stream.
@@ -249,6 +254,10 @@ struct Simulation {
     /// extended sequence reaches the given value.
     held: Vec<(u64, Vec<u8>)>,
     ext: SeqExtender,
+    /// The next datagram is the first of a new SSRC with no silence before
+    /// it: refused until the following one confirms the SSRC.
+    probation: bool,
+    unconfirmed: u64,
 }
 
 impl Simulation {
@@ -262,6 +271,8 @@ impl Simulation {
             now_us: 1_000_000,
             held: Vec::new(),
             ext: SeqExtender { highest: None },
+            probation: false,
+            unconfirmed: 0,
         }
     }
 
@@ -269,6 +280,14 @@ impl Simulation {
     /// previous one, and any held-back packet whose time has come.
     fn deliver(&mut self, bytes: Vec<u8>) {
         self.now_us += 50 + self.rng.below(1500) as u64;
+        if std::mem::take(&mut self.probation) {
+            self.unconfirmed += 1;
+            self.arrivals.push(Arrival {
+                at: Instant::from_micros(self.now_us),
+                bytes,
+            });
+            return;
+        }
         let seq = RtpPacket::parse(&bytes).expect("rtp").sequence();
         let ext = self.ext.extend(seq);
         let stream = self.streams.last_mut().expect("stream");
@@ -337,6 +356,13 @@ impl Simulation {
                 initial_sequence,
                 ..PacketizerConfig::default()
             });
+            // An SSRC change either after a silence (immediate switch) or
+            // straight on (probation: the new SSRC needs two consecutive
+            // packets).
+            let probation = !self.streams.is_empty() && self.rng.chance(50);
+            if !self.streams.is_empty() && !probation {
+                self.now_us += SSRC_SILENCE.as_micros() as u64 + 100_000;
+            }
             self.streams.push(Expected {
                 ssrc,
                 ..Expected::default()
@@ -355,7 +381,9 @@ impl Simulation {
                 let quiet = calm > usize::from(REORDER_WINDOW) + 4
                     && self.held.is_empty()
                     && i + EPOCH_TAIL < epoch_len;
-                let fate = if last && frames_left > 0 && pending.is_none() && self.rng.chance(50) {
+                let fate = if i == 0 && probation {
+                    Fate::Probation
+                } else if last && frames_left > 0 && pending.is_none() && self.rng.chance(50) {
                     Fate::LoseThenSsrcChange
                 } else if !quiet || i == 0 || pending.is_some() {
                     Fate::Clean
@@ -432,6 +460,13 @@ impl Simulation {
                 }
             }
             Fate::LoseAll => {}
+            Fate::Probation => {
+                self.probation = true;
+                for p in &frame.packets {
+                    self.deliver(p.clone());
+                }
+                self.streams[stream].lost += 1;
+            }
             Fate::Late => {
                 let victim = self.rng.below(n);
                 let mut packets = frame.packets.clone();
@@ -517,6 +552,7 @@ fn run(seed: u64, frame_count: usize) -> [u64; 7] {
     let mut sim = Simulation::new(seed);
     sim.script(frame_count);
     let config = Config {
+        ssrc_silence: SSRC_SILENCE,
         reorder_window: REORDER_WINDOW,
         max_frame_age: MAX_FRAME_AGE,
         ..Config::default()
@@ -571,7 +607,17 @@ fn run(seed: u64, frame_count: usize) -> [u64; 7] {
             model.ssrc
         );
     }
-    assert_eq!(rx.invalid().total(), 0);
+    let unconfirmed = rx.invalid().get(InvalidReason::SsrcUnconfirmed);
+    assert_eq!(
+        unconfirmed, sim.unconfirmed,
+        "seed {seed}: ssrc_unconfirmed"
+    );
+    assert_eq!(
+        rx.invalid().total(),
+        unconfirmed,
+        "seed {seed}: {:?}",
+        rx.invalid()
+    );
     let sum = |f: fn(&Expected) -> u64| sim.streams.iter().map(f).sum::<u64>();
     let totals = [
         sum(|s| s.complete),
@@ -634,8 +680,9 @@ fn complete_frame_survives_ssrc_change() {
         let _ = rx.push(Instant::ZERO, &p);
     }
     // Not drained: the new stream arrives first.
+    // After a silence, so the new SSRC takes over at once.
     for p in packets(0xBBBB) {
-        let _ = rx.push(Instant::ZERO, &p);
+        let _ = rx.push(Instant::from_millis(600), &p);
     }
     let first = rx.next_frame().expect("old stream's frame").info;
     assert_eq!((first.ssrc, first.timestamp), (0xAAAA, 1234));

@@ -216,6 +216,7 @@ fuzz_target!(|input: Input| {
         max_frame_age: std::time::Duration::from_millis(u64::from(input.max_frame_age_ms)),
         reorder_window: input.reorder_window % 600,
         frames_in_flight: usize::from(input.frames_in_flight % 6),
+        ..Config::default()
     };
     let mut rx: Depacketizer<[u8; BUF], SLOTS> = Depacketizer::new(config, [[0u8; BUF]; SLOTS]);
     let mut model = Model::default();
