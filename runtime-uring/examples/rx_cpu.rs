@@ -47,7 +47,7 @@ mod bench {
             rounds: 2,
             uring: mjpeg_rtp_uring::UringOptions::default(),
         };
-        let mut it = std::env::args().skip(1);
+        let mut it = std::env::args().skip(1).filter(|a| a != "--verbose");
         while let Some(flag) = it.next() {
             let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
             let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
@@ -152,9 +152,21 @@ mod bench {
                 }
             })
         };
-        // Let thread names settle (a thread names itself once it runs).
-        std::thread::sleep(Duration::from_millis(200));
-        let tids = receive_threads();
+        // A thread names itself once it runs: wait for all of them.
+        let expected = if name == "uring" { 1 } else { args.streams };
+        let mut tids = receive_threads();
+        for _ in 0..500 {
+            if tids.len() == expected {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            tids = receive_threads();
+        }
+        assert_eq!(
+            tids.len(),
+            expected,
+            "receive threads of the {name} backend"
+        );
         let rx_cpu = |tids: &[i32]| tids.iter().filter_map(|&t| thread_cpu_ns(t)).sum::<u64>();
         let datagrams = |c: &Client| c.stats().iter().map(|s| s.datagrams).sum::<u64>();
         let (rx0, proc0, packets0) = (rx_cpu(&tids), process_cpu_ns(), datagrams(&client));
@@ -195,7 +207,26 @@ mod bench {
         }
     }
 
+    /// `--verbose`: the backends' debug lines on stderr.
+    struct Stderr;
+
+    impl log::Log for Stderr {
+        fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+            m.target().starts_with("mjpeg_rtp_uring")
+        }
+        fn log(&self, r: &log::Record<'_>) {
+            if self.enabled(r.metadata()) {
+                eprintln!("[{}] {}", r.level(), r.args());
+            }
+        }
+        fn flush(&self) {}
+    }
+
     pub fn main() {
+        if std::env::args().any(|a| a == "--verbose") {
+            let _ = log::set_logger(&Stderr);
+            log::set_max_level(log::LevelFilter::Debug);
+        }
         let args = match parse_args() {
             Ok(a) => a,
             Err(e) => {

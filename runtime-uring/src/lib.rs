@@ -228,6 +228,12 @@ impl ReceiveBackend for UringBackend {
         self.options.check()?;
         #[cfg(target_os = "linux")]
         {
+            // A kernel may accept the ring and fail multishot requests
+            // only later; the probe finds out before any camera is
+            // committed to the ring.
+            if let Err(e) = ring::probe() {
+                return self.fall_back(&e, cameras, stop);
+            }
             match ring::spawn(&self.options, cameras, stop.clone()) {
                 Ok(handle) => Ok(vec![handle]),
                 // The thread itself could not start: nothing to fall back

@@ -187,6 +187,15 @@ struct State {
     rearm: Vec<usize>,
     warnings: Warnings,
     stopping: bool,
+    counts: Counts,
+}
+
+/// What the ring did, logged at debug level when it stops.
+#[derive(Debug, Default)]
+struct Counts {
+    waits: u64,
+    completions: u64,
+    dry: u64,
 }
 
 struct Ring {
@@ -229,6 +238,7 @@ impl Ring {
                         rearm: Vec::new(),
                         warnings: Warnings::default(),
                         stopping: false,
+                        counts: Counts::default(),
                     },
                     want: if min_wait.is_some() {
                         options.batch.max(1) as usize
@@ -364,6 +374,7 @@ impl Ring {
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
+            self.state.counts.waits += 1;
             let now = Instant::now();
             for cqe in self.uring.completion() {
                 self.state.on_completion(now, &cqe);
@@ -388,6 +399,14 @@ impl Ring {
     /// Cancel every request, wait until the kernel confirmed, and only
     /// then let the buffers go; finally flush every camera.
     fn shutdown(mut self) {
+        let c = &self.state.counts;
+        log::debug!(
+            "io_uring ring: {} waits, {} completions ({:.1} per wait), {} re-arms after ENOBUFS",
+            c.waits,
+            c.completions,
+            c.completions as f64 / c.waits.max(1) as f64,
+            c.dry
+        );
         self.shutdown_ring();
         for slot in &mut self.state.slots {
             slot.ingest.finish();
@@ -465,6 +484,7 @@ impl State {
         }
         let index = user_data as usize;
         let flags = cqe.flags();
+        self.counts.completions += 1;
         let result = cqe.result();
         let bid = cqueue::buffer_select(flags);
         if let (Some(bid), Some(slot), false) = (bid, self.slots.get_mut(index), self.stopping) {
@@ -490,6 +510,7 @@ impl State {
         match result {
             r if r >= 0 => slot.failures = 0,
             r if r == -libc::ENOBUFS => {
+                self.counts.dry += 1;
                 // Every buffer was in use: datagrams wait in the socket
                 // buffer until the request is armed again, just below.
                 if self.warnings.allow(Warning::Dry, now) {

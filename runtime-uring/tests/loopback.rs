@@ -218,6 +218,22 @@ fn kernel_drops_are_reported_from_so_rxq_ovfl() {
 }
 
 #[test]
+fn ipv6_cameras_and_senders() {
+    let v6 = std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+    let camera =
+        mjpeg_rtp::CameraConfig::new("v6", std::net::SocketAddr::new(v6, 0)).with_sender(v6);
+    let client = uring_client([camera]);
+    let mut sender = Sender::new("[::1]:0", client.local_addr("v6").unwrap(), 0x66);
+    let original = jpeg(320, 240, false, 0, 66);
+    sender.send_frame(&original, 4242);
+    let frame = client.get_frame("v6", WAIT).expect("frame over IPv6");
+    assert_eq!(frame.timestamp, 4242);
+    assert!(frame.rgb() == &decode(&original).2[..]);
+    let stats = client.camera_stats("v6").unwrap();
+    assert_eq!(stats.packets_foreign, 0, "the sender address was parsed");
+}
+
+#[test]
 fn stop_is_bounded_and_wakes_waiters() {
     let client = Arc::new(uring_client([loopback_camera("a"), loopback_camera("b")]));
     let waiter = {
@@ -254,7 +270,9 @@ fn many_cameras_on_one_ring() {
             sender.send_frame(original, 1000 * f as u32);
         }
         for id in &ids {
-            let frame = client.get_frame(id, WAIT).expect("frame");
+            let Some(frame) = client.get_frame(id, WAIT) else {
+                panic!("{id} frame {f} missing: {:#?}", client.camera_stats(id));
+            };
             assert_eq!(frame.timestamp, 1000 * f as u32);
             assert!(frame.rgb() == &expected[..], "{id} frame {f}");
         }
