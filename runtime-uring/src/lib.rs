@@ -260,3 +260,40 @@ fn warn_fallback(reason: &io::Error) {
          (one blocking socket thread per camera)"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_checked() {
+        assert!(UringOptions::default().check().is_ok());
+        let bad = [
+            UringOptions {
+                buffers: 100,
+                ..UringOptions::default()
+            },
+            UringOptions {
+                buffer_len: BUFFER_OVERHEAD as u32,
+                ..UringOptions::default()
+            },
+            UringOptions {
+                tick: Duration::ZERO,
+                ..UringOptions::default()
+            },
+        ];
+        for options in bad {
+            assert_eq!(
+                options.check().unwrap_err().kind(),
+                io::ErrorKind::InvalidInput
+            );
+        }
+    }
+
+    #[test]
+    fn io_std_is_the_std_backend() {
+        assert_eq!(backend(Io::Std).name(), "std");
+        assert_eq!(Io::default(), Io::Std);
+        assert_eq!(UringBackend::new().name(), "uring");
+    }
+}
