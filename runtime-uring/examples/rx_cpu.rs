@@ -65,8 +65,8 @@ mod bench {
                 _ => return Err(format!("unknown argument {flag}")),
             }
         }
-        if args.streams == 0 || args.rounds == 0 {
-            return Err("--streams and --rounds must be at least 1".into());
+        if args.streams == 0 || args.streams > 250 || args.rounds == 0 {
+            return Err("--streams must be 1..=250 and --rounds at least 1".into());
         }
         Ok(args)
     }
@@ -136,7 +136,11 @@ mod bench {
         });
         let mut to: Vec<SocketAddr> = Vec::new();
         for i in 0..args.streams {
-            let config = CameraConfig::new(format!("c{i}"), "127.0.0.1:0".parse().unwrap());
+            // One loopback address per camera: runtime-std binds with
+            // SO_REUSEADDR, and two port-0 binds on one address may then
+            // share a port.
+            let bind = SocketAddr::from(([127, 1, 0, i as u8 + 1], 0));
+            let config = CameraConfig::new(format!("c{i}"), bind);
             client.add_camera(config).expect("add camera");
             to.push(client.local_addr(&format!("c{i}")).unwrap());
         }

@@ -8,7 +8,9 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{client_with, decode, jpeg, loopback_camera, uring_client, wait_stats, Sender, WAIT};
+use common::{
+    client_with, decode, jpeg, loopback_camera, many_camera, uring_client, wait_stats, Sender, WAIT,
+};
 use mjpeg_rtp::InvalidReason;
 use mjpeg_rtp_uring::{UringBackend, UringOptions, BUFFER_OVERHEAD};
 
@@ -255,7 +257,7 @@ fn stop_is_bounded_and_wakes_waiters() {
 #[test]
 fn many_cameras_on_one_ring() {
     let ids: Vec<String> = (0..24).map(|i| format!("cam{i}")).collect();
-    let client = uring_client(ids.iter().map(|id| loopback_camera(id)));
+    let client = uring_client(ids.iter().enumerate().map(|(i, id)| many_camera(id, i)));
     let originals: Vec<Vec<u8>> = (0..3).map(|i| jpeg(160, 120, true, 0, 60 + i)).collect();
     let mut senders: Vec<Sender> = ids
         .iter()
@@ -275,6 +277,32 @@ fn many_cameras_on_one_ring() {
             };
             assert_eq!(frame.timestamp, 1000 * f as u32);
             assert!(frame.rgb() == &expected[..], "{id} frame {f}");
+        }
+    }
+}
+
+/// More cameras than the submission queue has entries (256): arming
+/// them all must flush the queue to the kernel on the way.
+#[test]
+fn more_cameras_than_submission_entries() {
+    let ids: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
+    let client = uring_client(
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| many_camera(id, i).with_socket_receive_buffer(64 * 1024)),
+    );
+    let original = jpeg(64, 48, true, 0, 77);
+    let expected = decode(&original).2;
+    for chunk in ids.chunks(20) {
+        for (i, id) in chunk.iter().enumerate() {
+            let mut sender = Sender::new("127.0.0.1:0", client.local_addr(id).unwrap(), i as u32);
+            sender.send_frame(&original, 90);
+        }
+        for id in chunk {
+            let Some(frame) = client.get_frame(id, WAIT) else {
+                panic!("{id}: no frame: {:#?}", client.camera_stats(id));
+            };
+            assert!(frame.rgb() == &expected[..], "{id}");
         }
     }
 }

@@ -17,6 +17,15 @@ pub fn loopback_camera(id: &str) -> CameraConfig {
     CameraConfig::new(id, SocketAddr::new(LOCALHOST, 0)).with_sender(LOCALHOST)
 }
 
+/// Camera `i` of a many-camera test, on its own loopback address
+/// 127.1.x.y (Linux routes all of 127/8 to lo): runtime-std binds with
+/// SO_REUSEADDR, and Linux may then give two sockets bound to port 0 on
+/// the same address the same port, splitting their datagrams.
+pub fn many_camera(id: &str, i: usize) -> CameraConfig {
+    let ip = Ipv4Addr::new(127, 1, (i / 250) as u8, (i % 250) as u8 + 1);
+    CameraConfig::new(id, SocketAddr::new(IpAddr::V4(ip), 0)).with_sender(LOCALHOST)
+}
+
 /// A started client with `backend` and `cameras`.
 pub fn client_with(
     backend: Box<dyn ReceiveBackend>,
