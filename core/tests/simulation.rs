@@ -648,6 +648,20 @@ fn simulation_long_run() {
     assert!(totals.iter().all(|&n| n > 0), "{totals:?}");
 }
 
+/// Many more seeds, for people: `cargo test --release -p mjpeg-rtp-core
+/// --test simulation -- --ignored` (SIM_SOAK_SEEDS=n, default 200).
+#[test]
+#[ignore]
+fn simulation_soak() {
+    let seeds: u64 = std::env::var("SIM_SOAK_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    for seed in 1000..1000 + seeds {
+        run(seed, 1000);
+    }
+}
+
 #[test]
 fn simulation_many_seeds() {
     for seed in 2..22 {
