@@ -690,7 +690,13 @@ fn live_step(
         ));
     }
     if step.frames_dropped > 0 {
-        reasons.push(format!("{} frames dropped", step.frames_dropped));
+        reasons.push(format!(
+            "{} frames dropped (decode backlog {}, output queue {}, reassembly {})",
+            step.frames_dropped,
+            sum(&|s| s.frames_dropped_backlog),
+            sum(&|s| s.frames_dropped_queue),
+            sum(&|s| s.frames_dropped()),
+        ));
     }
     if step.frames_complete < expected || step.frames_delivered < expected {
         reasons.push(format!(
@@ -698,10 +704,15 @@ fn live_step(
             step.frames_complete, expected, step.frames_delivered
         ));
     }
-    if replay.max_lag_ms > interval_ms {
+    // The sender shares the machine: a momentary lag is caught up by a
+    // burst (which the receiver must then absorb), but a sender that
+    // could not hold the average rate did not offer the load at all.
+    let offered_seconds = frames as f64 / fps + 1.0 / fps;
+    if replay.seconds > offered_seconds + 3.0 * interval_ms / 1e3 {
         reasons.push(format!(
-            "sender {:.0} ms behind (cannot offer {cameras} x {fps} fps here)",
-            replay.max_lag_ms
+            "sender could not offer {cameras} x {fps} fps here ({:.2} s for {:.2} s of video, \
+             up to {:.0} ms late)",
+            replay.seconds, offered_seconds, replay.max_lag_ms
         ));
     }
     let _ = packets_per_frame;
@@ -912,11 +923,21 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
         };
         let ppf = report.capture.packets as f64 / report.capture.frames.max(1) as f64;
         eprintln!("live scaling on loopback ({} s per step)...", settings.step);
+        // Overload is what the ramp looks for: the library's rate-limited
+        // warnings about it would drown the table. RUST_LOG still rules.
+        let quiet = std::env::var_os("RUST_LOG").is_none();
+        let level = log::max_level();
+        if quiet {
+            log::set_max_level(log::LevelFilter::Error);
+        }
         for &io in &args.io {
             for decode in [true, false] {
                 live.modes
                     .push(live_mode(&capture, io, decode, &settings, ppf)?);
             }
+        }
+        if quiet {
+            log::set_max_level(level);
         }
         report.live = Some(live);
     }
