@@ -12,7 +12,7 @@ use mjpeg_rtp::{CameraConfig, CameraStats, Client, ClientOptions, Frame, Receive
 
 use crate::args::{Io, RecvArgs};
 use crate::output::FrameSink;
-use crate::summary::{invalid_reasons, IgnoredPort, StreamSummary, Summary};
+use crate::summary::{invalid_reasons, IgnoredPort, ReceiverCounters, StreamSummary, Summary};
 
 /// How long one wait for a frame lasts before the stop conditions are
 /// checked again.
@@ -121,6 +121,12 @@ pub fn summary(stats: &[CameraStats]) -> Summary {
             entry.camera = Some(camera.camera_id.clone());
             if i == last {
                 entry.decode_errors = camera.decode_errors;
+                entry.receiver = Some(ReceiverCounters {
+                    kernel_drops: camera.kernel_drops,
+                    packets_foreign: camera.packets_foreign,
+                    frames_dropped_backlog: camera.frames_dropped_backlog,
+                    frames_dropped_queue: camera.frames_dropped_queue,
+                });
             }
             summary.streams.push(entry);
         }

@@ -58,6 +58,24 @@ pub struct StreamSummary {
     /// Extra: frames whose RGB decode failed (with `--decode`, ppm, png).
     #[serde(default)]
     pub decode_errors: u64,
+    /// Extra (`recv`, on a camera's current stream): the kernel's count of
+    /// datagrams dropped on the socket (Linux), and what the runtime
+    /// refused or shed before decoding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver: Option<ReceiverCounters>,
+}
+
+/// Per-camera counters of the live runtime, outside any RTP stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiverCounters {
+    /// Datagrams the kernel dropped on the socket (`null` where unknown).
+    pub kernel_drops: Option<u64>,
+    /// Datagrams from hosts other than the expected sender.
+    pub packets_foreign: u64,
+    /// Complete frames shed because the decode backlog was full.
+    pub frames_dropped_backlog: u64,
+    /// Decoded frames shed (oldest first) because the consumer was slow.
+    pub frames_dropped_queue: u64,
 }
 
 impl StreamSummary {
@@ -84,6 +102,7 @@ impl StreamSummary {
                 .collect(),
             invalid_reasons: invalid_reasons(invalid),
             decode_errors: 0,
+            receiver: None,
         }
     }
 

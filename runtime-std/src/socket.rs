@@ -1,5 +1,5 @@
-//! Every socket option the runtime uses, in one place: bind with
-//! `SO_REUSEADDR`, the receive buffer (and one warning when the kernel
+//! Every socket option the runtime uses, in one place: bind (with
+//! `SO_REUSEADDR` for multicast groups only), the receive buffer (and one warning when the kernel
 //! grants less), multicast membership, and on Linux the kernel's drop
 //! counter (`SO_RXQ_OVFL` for backends that read control messages, the
 //! socket's `drops` column of `/proc/net/udp` for those that do not).
@@ -40,7 +40,14 @@ pub fn bind_camera(config: &CameraConfig) -> Result<BoundSocket, Error> {
     };
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
         .map_err(bind_err)?;
-    socket.set_reuse_address(true).map_err(bind_err)?;
+    // Several receivers of one multicast group may share its port. For
+    // unicast, SO_REUSEADDR would let two cameras (or two programs) bind
+    // the same port and silently split its datagrams, and on Linux even let
+    // an ephemeral port (0) be handed out twice: a taken port must be an
+    // error instead.
+    if addr.ip().is_multicast() {
+        socket.set_reuse_address(true).map_err(bind_err)?;
+    }
     // A multicast group is received on the wildcard address of its
     // family (binding the group address itself does not work on Windows).
     let local = match addr.ip() {
@@ -214,9 +221,28 @@ mod tests {
 
     #[test]
     fn an_address_not_ours_is_a_bind_error() {
-        // SO_REUSEADDR lets two UDP sockets share a unicast port on most
-        // systems; what must fail is an address that is not ours.
         let config = CameraConfig::new("t", "192.0.2.1:5004".parse().unwrap());
         assert!(matches!(bind_camera(&config), Err(Error::Bind { .. })));
+    }
+
+    #[test]
+    fn a_unicast_port_in_use_is_a_bind_error() {
+        let first = bind_camera(&CameraConfig::new("a", "127.0.0.1:0".parse().unwrap())).unwrap();
+        let taken = CameraConfig::new("b", first.local_addr);
+        assert!(matches!(bind_camera(&taken), Err(Error::Bind { .. })));
+    }
+
+    #[test]
+    fn ephemeral_ports_are_distinct() {
+        let ports: std::collections::HashSet<u16> = (0..200)
+            .map(|i| {
+                let config = CameraConfig::new(format!("c{i}"), "127.0.0.1:0".parse().unwrap());
+                let bound = bind_camera(&config).unwrap();
+                let port = bound.local_addr.port();
+                std::mem::forget(bound.socket);
+                port
+            })
+            .collect();
+        assert_eq!(ports.len(), 200);
     }
 }
