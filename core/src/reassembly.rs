@@ -287,6 +287,9 @@ pub struct Depacketizer<B, const N: usize> {
     completions: u64,
     /// Another SSRC on probation, with the sequence number that confirms it.
     ssrc_candidate: Option<(u32, u16)>,
+    /// No frame in flight expires before this: spares scanning the slots on
+    /// every packet.
+    next_expiry: Option<Instant>,
 }
 
 impl From<RtpError> for InvalidReason {
@@ -367,6 +370,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
             invalid: InvalidCounts::default(),
             completions: 0,
             ssrc_candidate: None,
+            next_expiry: None,
         }
     }
 
@@ -595,6 +599,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
     }
 
     fn expire(&mut self, now: Instant) {
+        if self.next_expiry.is_none_or(|at| now <= at) {
+            return;
+        }
         let max_age = self.config.max_frame_age;
         for i in 0..N {
             let expired = self.slots.get(i).is_some_and(|s| {
@@ -607,6 +614,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
                 self.drop_slot(i, DropReason::Expired);
             }
         }
+        self.next_expiry = self.poll_timeout();
     }
 
     /// A frame that has had no packet among the last `reorder_window`
@@ -682,6 +690,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
                     height: payload.main.height,
                     restart_interval: payload.restart.map_or(0, |r| r.interval),
                 };
+                let expiry = now + self.config.max_frame_age;
+                self.next_expiry = Some(self.next_expiry.map_or(expiry, |e| e.min(expiry)));
                 if let Some(slot) = self.slots.get_mut(i) {
                     slot.state = SlotState::Assembling;
                     slot.frame = Some(Assembly {
@@ -811,7 +821,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
             frame.first_sequence = rtp.sequence();
             frame.tables = Some(resolve_tables(stream, payload)?);
         }
-        insert_range(&mut frame.ranges, start, end)?;
+        // In-order arrival, the common case, extends the last range.
+        match frame.ranges.last_mut() {
+            Some(last) if last.1 == start && start != end => last.1 = end,
+            _ => insert_range(&mut frame.ranges, start, end)?,
+        }
         let buffer = slot.buffer.as_mut();
         let at = HEADER_RESERVE + start as usize;
         buffer

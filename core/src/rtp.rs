@@ -71,10 +71,15 @@ pub struct HeaderExtension<'a> {
     pub data: &'a [u8],
 }
 
-/// A validated view of one RTP packet.
+/// A validated view of one RTP packet. The fixed-header fields are decoded
+/// once by `parse`, so accessors are plain loads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RtpPacket<'a> {
     bytes: &'a [u8],
+    marker_pt: u8,
+    sequence: u16,
+    timestamp: u32,
+    ssrc: u32,
     csrc: Range<usize>,
     extension: Option<(u16, Range<usize>)>,
     payload: Range<usize>,
@@ -86,20 +91,16 @@ fn be16(bytes: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
 }
 
-#[inline]
-fn be32(bytes: &[u8], range: Range<usize>) -> Option<u32> {
-    let b: [u8; 4] = bytes.get(range)?.try_into().ok()?;
-    Some(u32::from_be_bytes(b))
-}
-
 impl<'a> RtpPacket<'a> {
     /// Validate `bytes` as an RTP packet.
     #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<Self, RtpError> {
-        let flags = *bytes.get(field::FLAGS).ok_or(RtpError::Truncated)?;
-        if bytes.len() < HEADER_LEN {
-            return Err(RtpError::Truncated);
-        }
+        let fixed: [u8; HEADER_LEN] = bytes
+            .get(..HEADER_LEN)
+            .and_then(|h| h.try_into().ok())
+            .ok_or(RtpError::Truncated)?;
+        // The layout of `field`: flags, M/PT, sequence, timestamp, SSRC.
+        let [flags, marker_pt, s0, s1, t0, t1, t2, t3, c0, c1, c2, c3] = fixed;
         let version = flags >> 6;
         if version != VERSION {
             return Err(RtpError::Version(version));
@@ -136,6 +137,10 @@ impl<'a> RtpPacket<'a> {
         }
         Ok(RtpPacket {
             bytes,
+            marker_pt,
+            sequence: u16::from_be_bytes([s0, s1]),
+            timestamp: u32::from_be_bytes([t0, t1, t2, t3]),
+            ssrc: u32::from_be_bytes([c0, c1, c2, c3]),
             csrc,
             extension,
             payload: cursor..end,
@@ -151,22 +156,22 @@ impl<'a> RtpPacket<'a> {
 
     #[inline]
     pub fn payload_type(&self) -> u8 {
-        self.bytes.get(field::MARKER_PT).map_or(0, |b| b & 0x7F)
+        self.marker_pt & 0x7F
     }
 
     #[inline]
     pub fn sequence(&self) -> u16 {
-        be16(self.bytes, field::SEQUENCE.start).unwrap_or(0)
+        self.sequence
     }
 
     #[inline]
     pub fn timestamp(&self) -> u32 {
-        be32(self.bytes, field::TIMESTAMP).unwrap_or(0)
+        self.timestamp
     }
 
     #[inline]
     pub fn ssrc(&self) -> u32 {
-        be32(self.bytes, field::SSRC).unwrap_or(0)
+        self.ssrc
     }
 
     /// Contributing sources, in order.
