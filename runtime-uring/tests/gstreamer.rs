@@ -58,7 +58,7 @@ fn gst_sender(dir: &Path, port: u16) -> Child {
 
 #[test]
 fn two_gstreamer_senders_at_once_pixel_exact_uring() {
-    two_gstreamer_senders(|cameras| uring_client(cameras));
+    two_gstreamer_senders(uring_client);
 }
 
 #[test]
