@@ -44,7 +44,21 @@ fn options(max_width: usize, max_height: usize) -> DecoderOptions {
 /// Decode `jpeg` to packed RGB into `rgb`, resizing it to exactly H*W*3
 /// (reusing its allocation when large enough, so a pooled buffer costs no
 /// allocation per frame).
+///
+/// A panic inside the decoder is turned into an error: zune-jpeg 0.4 has
+/// `debug_assert!`s that corrupt scan data can trip (its release code
+/// saturates instead), and one bad frame must not take a decode worker
+/// down.
 pub fn decode_rgb_into(jpeg: &[u8], rgb: &mut Vec<u8>) -> Result<RgbSize, DecodeError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_unguarded(jpeg, rgb)))
+        .unwrap_or_else(|_| {
+            Err(DecodeError {
+                message: "decoder panicked on corrupt data".into(),
+            })
+        })
+}
+
+fn decode_unguarded(jpeg: &[u8], rgb: &mut Vec<u8>) -> Result<RgbSize, DecodeError> {
     let mut decoder = JpegDecoder::new_with_options(jpeg, options(16384, 16384));
     decoder.decode_headers().map_err(|e| DecodeError {
         message: format!("{e:?}"),
