@@ -1,7 +1,7 @@
 //! Writing complete frames: `DIR/<port>/<RTP timestamp, 10 digits>.<ext>`,
 //! `.jpg` the rebuilt JPEG, `.ppm` (P6) and `.png` the RGB decode.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -34,6 +34,10 @@ pub struct FrameSink {
     decode: bool,
     rgb: Vec<u8>,
     port_dirs: HashSet<u16>,
+    /// Last timestamp written per port, to notice senders that stamp
+    /// consecutive frames alike (their files overwrite one another).
+    last_timestamp: HashMap<u16, u32>,
+    warned_repeat: bool,
 }
 
 impl FrameSink {
@@ -52,6 +56,8 @@ impl FrameSink {
             decode: args.decode,
             rgb: Vec::new(),
             port_dirs: HashSet::new(),
+            last_timestamp: HashMap::new(),
+            warned_repeat: false,
         })
     }
 
@@ -99,6 +105,14 @@ impl FrameSink {
         let Some(dir) = &self.out else {
             return Ok(0);
         };
+        if self.last_timestamp.insert(port, timestamp) == Some(timestamp) && !self.warned_repeat {
+            self.warned_repeat = true;
+            log::warn!(
+                "port {port}: consecutive frames carry the same RTP timestamp {timestamp}; \
+                 each overwrites the previous one's file (the sender does not advance \
+                 its timestamps)"
+            );
+        }
         if self.port_dirs.insert(port) {
             let d = dir.join(port.to_string());
             fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;

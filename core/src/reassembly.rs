@@ -51,7 +51,8 @@ pub const fn frame_buffer_len(max_scan_bytes: usize) -> usize {
 /// Disjoint received byte ranges one frame may hold before it is given up
 /// as too fragmented to be worth tracking (each hole costs one range).
 const MAX_RANGES: usize = 32;
-/// Recently finished timestamps remembered to recognise stragglers.
+/// Recently finished frames, (timestamp, marker sequence), remembered to
+/// recognise stragglers.
 const FINISHED_MEMORY: usize = 16;
 /// Largest timestamp step (either way) taken at face value: 10 s at the
 /// 90 kHz RTP clock. Beyond it a packet must be confirmed by its successor.
@@ -208,10 +209,20 @@ struct Assembly {
     first_sequence: u16,
     last_sequence: u16,
     highest_seq: u64,
+    /// Extended sequence number of the marker packet, once seen.
+    marker_seq: Option<u64>,
     packets: u32,
     /// Set when complete: where the JPEG lies in the buffer.
     jpeg: Range<usize>,
     completed: Instant,
+}
+
+impl Assembly {
+    /// Whether a packet numbered `ext_seq` with this frame's timestamp can
+    /// be part of it: not if it comes after the marker packet.
+    fn claims(&self, ext_seq: u64) -> bool {
+        self.marker_seq.is_none_or(|m| ext_seq <= m)
+    }
 }
 
 #[derive(Debug)]
@@ -226,7 +237,7 @@ struct Slot<B> {
 struct StreamState {
     stats: StreamStats,
     window: SeqWindow,
-    finished: Deque<u32, FINISHED_MEMORY>,
+    finished: Deque<(u32, Option<u64>), FINISHED_MEMORY>,
     quant_cache: Vec<(u8, QuantTables), QUANT_CACHE>,
     highest_timestamp: Option<u64>,
     /// Arrival of the stream's latest accepted packet.
@@ -248,12 +259,12 @@ impl StreamState {
         }
     }
 
-    fn remember_finished(&mut self, timestamp: u32) {
+    fn remember_finished(&mut self, timestamp: u32, marker_seq: Option<u64>) {
         if self.finished.is_full() {
             self.finished.pop_front();
         }
         // Cannot fail: room was just made.
-        let _ = self.finished.push_back(timestamp);
+        let _ = self.finished.push_back((timestamp, marker_seq));
     }
 
     fn cache_tables(&mut self, q: u8, tables: QuantTables) {
@@ -644,7 +655,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         if let Some(stream) = self.stream.as_mut() {
             stream.stats.frames_dropped.add(reason);
             if let Some(frame) = frame {
-                stream.remember_finished(frame.timestamp);
+                stream.remember_finished(frame.timestamp, frame.marker_seq);
             }
         }
     }
@@ -659,11 +670,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         ext_ts: u64,
     ) -> Verdict {
         let timestamp = rtp.timestamp();
+        // Frames are told apart by timestamp and, for senders that stamp
+        // consecutive frames alike, by the marker: a packet numbered after a
+        // frame's marker packet belongs to a later frame.
         let existing = self.slots.iter().position(|s| {
             s.state != SlotState::Free
-                && s.frame
-                    .as_ref()
-                    .is_some_and(|f| f.timestamp == timestamp && f.ssrc == rtp.ssrc())
+                && s.frame.as_ref().is_some_and(|f| {
+                    f.timestamp == timestamp && f.ssrc == rtp.ssrc() && f.claims(ext_seq)
+                })
         });
         let index = match existing {
             Some(i) => {
@@ -673,11 +687,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
                 i
             }
             None => {
-                if self
-                    .stream
-                    .as_ref()
-                    .is_some_and(|s| s.finished.iter().any(|&t| t == timestamp))
-                {
+                if self.stream.as_ref().is_some_and(|s| {
+                    s.finished
+                        .iter()
+                        .any(|&(t, marker)| t == timestamp && marker.is_none_or(|m| ext_seq <= m))
+                }) {
                     return self.late();
                 }
                 let Some(i) = self.open_slot(ext_ts) else {
@@ -708,6 +722,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
                         first_sequence: 0,
                         last_sequence: 0,
                         highest_seq: ext_seq,
+                        marker_seq: None,
                         packets: 0,
                         jpeg: 0..0,
                         completed: now,
@@ -808,6 +823,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
             }
             frame.end = Some(end);
             frame.last_sequence = rtp.sequence();
+            frame.marker_seq = Some(ext_seq);
         }
         // Size: the header, else an ONVIF extension on any fragment.
         if frame.size.is_none() {
@@ -903,6 +919,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         frame.size = Some((width, height));
         frame.completed = now;
         let timestamp = frame.timestamp;
+        let marker_seq = frame.marker_seq;
         self.completions += 1;
         slot.state = SlotState::Complete {
             order: self.completions,
@@ -910,7 +927,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         stream.stats.frames_complete += 1;
         stream.stats.width = width;
         stream.stats.height = height;
-        stream.remember_finished(timestamp);
+        stream.remember_finished(timestamp, marker_seq);
         Ok(true)
     }
 }

@@ -578,3 +578,27 @@ fn a_confirmed_timestamp_jump_becomes_the_new_reference() {
     assert_eq!(rx.stats().frames_dropped.get(DropReason::Lost), 1);
     assert_eq!(rx.stats().packets_lost(), 1);
 }
+
+#[test]
+fn frames_stamped_alike_are_told_apart_by_the_marker() {
+    // Some senders (GStreamer's multifilesrc without a framerate, for
+    // one) give consecutive frames the same RTP timestamp.
+    let frames: Vec<_> = five_frames().into_iter().map(|(j, _)| (j, 777)).collect();
+    let packets = packetize(small_mtu(), &frames);
+    let mut rx = receiver(Config::default());
+    let got = run(&mut rx, &packets);
+    assert_eq!(got.len(), 5);
+    for ((ts, jpeg), (original, _)) in got.iter().zip(&frames) {
+        assert_eq!(*ts, 777);
+        assert_same_pixels(jpeg, original);
+    }
+    assert_eq!(rx.stats().packets_late, 0);
+    assert_eq!(rx.stats().frames_dropped_total(), 0);
+
+    // A lost middle packet still costs exactly its frame.
+    let mut lossy = packets.clone();
+    lossy.remove(packets.len() / 2);
+    let mut rx = receiver(Config::default());
+    assert_eq!(run(&mut rx, &lossy).len(), 4);
+    assert_eq!(rx.stats().frames_dropped_total(), 1);
+}
