@@ -45,6 +45,10 @@ pub struct CameraConfig {
     /// used, 1..=512; a frame missing a packet further back is dropped as
     /// lost.
     pub reorder_window: u16,
+    /// Largest picture accepted; a frame beyond it is dropped as
+    /// `dimensions_too_large` before any decode memory is spent on it.
+    pub max_width: u16,
+    pub max_height: u16,
 }
 
 impl CameraConfig {
@@ -54,6 +58,10 @@ impl CameraConfig {
     pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
     pub const DEFAULT_QUEUE_DEPTH: usize = 4;
     pub const DEFAULT_REORDER_WINDOW: u16 = 64;
+    /// 8K UHD: every camera on the market, and an RGB frame (~100 MB) that
+    /// still fits a decode worker.
+    pub const DEFAULT_MAX_WIDTH: u16 = 7680;
+    pub const DEFAULT_MAX_HEIGHT: u16 = 4320;
 
     /// A camera with default settings.
     pub fn new(id: impl Into<String>, bind: SocketAddr) -> Self {
@@ -70,6 +78,8 @@ impl CameraConfig {
             queue_depth: Self::DEFAULT_QUEUE_DEPTH,
             dynamic_payload_type: None,
             reorder_window: Self::DEFAULT_REORDER_WINDOW,
+            max_width: Self::DEFAULT_MAX_WIDTH,
+            max_height: Self::DEFAULT_MAX_HEIGHT,
         }
     }
 
@@ -141,6 +151,9 @@ impl CameraConfig {
         if !(1..=512).contains(&self.reorder_window) {
             return bad("reorder_window must be 1..=512");
         }
+        if self.max_width == 0 || self.max_height == 0 {
+            return bad("max_width and max_height must be non-zero");
+        }
         if self.expected_size.is_some_and(|(w, h)| w == 0 || h == 0) {
             return bad("expected_size must be non-zero");
         }
@@ -155,6 +168,8 @@ impl CameraConfig {
             max_frame_age: self.max_frame_age,
             frames_in_flight: self.frames_in_flight,
             reorder_window: self.reorder_window,
+            max_width: self.max_width,
+            max_height: self.max_height,
             ..mjpeg_rtp_core::Config::default()
         }
     }
