@@ -14,6 +14,14 @@
 //! marker packet fixed `end`; it is dropped, with a [`DropReason`], once it
 //! can no longer complete.
 //!
+//! Frames are keyed by SSRC and RTP timestamp, and, for senders that give
+//! consecutive frames one timestamp, by the marker packet's sequence
+//! number. Whatever would reset the stream is believed only when the
+//! packet after it agrees: another SSRC while the current one is alive, a
+//! sequence step of a whole window forwards, a timestamp 10 s away. So one
+//! stray or forged datagram is counted and refused; it cannot tear down the
+//! frames in flight.
+//!
 //! Draining contract: after each [`Depacketizer::push`] (or
 //! [`Depacketizer::handle_timeout`]) call [`Depacketizer::next_frame`] or
 //! [`Depacketizer::take_frame`] until it returns nothing. A complete frame
