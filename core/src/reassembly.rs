@@ -530,11 +530,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
 
     /// The stream ended: every frame still incomplete is dropped as lost.
     pub fn flush(&mut self) {
-        for i in 0..N {
-            if self.slot_state(i) == Some(SlotState::Assembling) {
-                self.drop_slot(i, DropReason::Lost);
-            }
-        }
+        self.drop_assembling_where(DropReason::Lost, |_| true);
     }
 
     /// Whether a complete frame waits to be taken (so that a caller of
@@ -608,11 +604,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
     }
 
     fn change_stream(&mut self, ssrc: u32, now: Instant) {
-        for i in 0..N {
-            if self.slot_state(i) == Some(SlotState::Assembling) {
-                self.drop_slot(i, DropReason::SsrcChange);
-            }
-        }
+        self.drop_assembling_where(DropReason::SsrcChange, |_| true);
         self.retired = self.stream.take().map(|s| s.stats);
         self.stream = Some(StreamState::new(ssrc, now));
     }
@@ -622,17 +614,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
             return;
         }
         let max_age = self.config.max_frame_age;
-        for i in 0..N {
-            let expired = self.slots.get(i).is_some_and(|s| {
-                s.state == SlotState::Assembling
-                    && s.frame
-                        .as_ref()
-                        .is_some_and(|f| now.saturating_duration_since(f.first_arrival) > max_age)
-            });
-            if expired {
-                self.drop_slot(i, DropReason::Expired);
-            }
-        }
+        self.drop_assembling_where(DropReason::Expired, |f| {
+            now.saturating_duration_since(f.first_arrival) > max_age
+        });
         self.next_expiry = self.poll_timeout();
     }
 
@@ -641,15 +625,19 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
     /// refused as too late.
     fn drop_stale_by_sequence(&mut self, newest: u64) {
         let window = u64::from(self.config.reorder_window).min(WINDOW_BITS);
+        self.drop_assembling_where(DropReason::Lost, |f| {
+            newest.saturating_sub(f.highest_seq) > window
+        });
+    }
+
+    /// Drop, for `reason`, every frame in flight that `doomed` selects.
+    fn drop_assembling_where(&mut self, reason: DropReason, doomed: impl Fn(&Assembly) -> bool) {
         for i in 0..N {
-            let stale = self.slots.get(i).is_some_and(|s| {
-                s.state == SlotState::Assembling
-                    && s.frame
-                        .as_ref()
-                        .is_some_and(|f| newest.saturating_sub(f.highest_seq) > window)
+            let drop = self.slots.get(i).is_some_and(|s| {
+                s.state == SlotState::Assembling && s.frame.as_ref().is_some_and(&doomed)
             });
-            if stale {
-                self.drop_slot(i, DropReason::Lost);
+            if drop {
+                self.drop_slot(i, reason);
             }
         }
     }
