@@ -154,8 +154,9 @@ impl Client {
         if self.cameras.iter().any(|c| c.config.id == config.id) {
             return Err(Error::DuplicateCamera(config.id));
         }
-        // SO_REUSEADDR would let two of our own cameras share a port and
-        // silently split its datagrams: refuse that here.
+        // Two cameras on one multicast group and port would share the
+        // socket's datagrams (SO_REUSEADDR is on for groups): refuse it
+        // here with a clear reason. For unicast the bind itself fails.
         if config.bind.port() != 0 && self.cameras.iter().any(|c| c.config.bind == config.bind) {
             return Err(Error::Config {
                 camera: config.id,

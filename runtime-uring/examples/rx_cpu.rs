@@ -136,9 +136,8 @@ mod bench {
         });
         let mut to: Vec<SocketAddr> = Vec::new();
         for i in 0..args.streams {
-            // One loopback address per camera: runtime-std binds with
-            // SO_REUSEADDR, and two port-0 binds on one address may then
-            // share a port.
+            // One loopback address per camera, so that many cameras do not
+            // crowd one address's ephemeral ports.
             let bind = SocketAddr::from(([127, 1, 0, i as u8 + 1], 0));
             let config = CameraConfig::new(format!("c{i}"), bind);
             client.add_camera(config).expect("add camera");
