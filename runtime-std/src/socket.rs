@@ -1,8 +1,9 @@
 //! Every socket option the runtime uses, in one place: bind (with
 //! `SO_REUSEADDR` for multicast groups only), the receive buffer (and one
-//! warning when the kernel grants less), multicast membership, and on Linux the kernel's drop
-//! counter (`SO_RXQ_OVFL` for backends that read control messages, the
-//! socket's `drops` column of `/proc/net/udp` for those that do not).
+//! warning when the kernel grants less), multicast membership, and on
+//! Linux the kernel's drop counter (`SO_RXQ_OVFL` for backends that read
+//! control messages, the socket's `drops` column of `/proc/net/udp` for
+//! those that do not).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
