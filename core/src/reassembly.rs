@@ -456,6 +456,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         } else {
             stream.window.accept(rtp.sequence())
         };
+        // After a confirmed jump nothing in flight can complete: whatever it
+        // misses is now behind the window.
+        let discontinuity = matches!(verdict, SeqVerdict::Skip(_) | SeqVerdict::Restart(_));
         let ext_seq = match verdict {
             SeqVerdict::New(ext) => {
                 stream.stats.note_sequence(ext);
@@ -506,6 +509,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         let ext_ts = extend_u32(reference, rtp.timestamp());
         stream.highest_timestamp = Some(reference.max(ext_ts));
 
+        if discontinuity {
+            self.drop_assembling_where(DropReason::Lost, |_| true);
+        }
         let verdict = self.place(now, rtp, payload, ext_seq, ext_ts);
         self.drop_stale_by_sequence(ext_seq);
         verdict
