@@ -226,6 +226,10 @@ impl CameraIngest {
     /// Hand every complete frame to the decoders; the depacketizer gets a
     /// pooled buffer in exchange for each.
     fn drain(&mut self, now: Instant) {
+        // Publish before the frames leave: a consumer holding a frame then
+        // reads counters at least as new as that frame.
+        self.publish(now);
+        let backlog_drops = self.frames_dropped_backlog;
         loop {
             let spare = self.shared.jpeg_pool.get();
             match self.depacketizer.take_frame(spare) {
@@ -236,7 +240,9 @@ impl CameraIngest {
                 }
             }
         }
-        self.publish(now);
+        if self.frames_dropped_backlog != backlog_drops {
+            self.publish(now);
+        }
     }
 
     fn hand_off(&mut self, frame: OwnedFrame<Vec<u8>>, now: Instant) {
