@@ -648,15 +648,16 @@ fn simulation_long_run() {
     assert!(totals.iter().all(|&n| n > 0), "{totals:?}");
 }
 
-/// Many more seeds, for people: `cargo test --release -p mjpeg-rtp-core
-/// --test simulation -- --ignored` (SIM_SOAK_SEEDS=n, default 200).
+/// Many more seeds: 200 x 1000 frames in an optimized build (CI runs the
+/// tests with --release, a few seconds), 20 in a debug build so that a
+/// plain `cargo test` stays quick. SIM_SOAK_SEEDS=n runs n seeds.
 #[test]
-#[ignore]
 fn simulation_soak() {
+    let default_seeds = if cfg!(debug_assertions) { 20 } else { 200 };
     let seeds: u64 = std::env::var("SIM_SOAK_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(default_seeds);
     for seed in 1000..1000 + seeds {
         run(seed, 1000);
     }
