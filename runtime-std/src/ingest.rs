@@ -25,6 +25,7 @@ use crate::config::CameraConfig;
 use crate::pool::Pooled;
 use crate::ratelimit::RateLimiter;
 use crate::stats::{CameraShared, MAX_RETIRED_STREAMS};
+use crate::threads::spawn_all;
 
 /// Compile-time maximum of [`CameraConfig::frames_in_flight`].
 pub const MAX_FRAMES_IN_FLIGHT: usize = 16;
@@ -399,25 +400,16 @@ impl ReceiveBackend for StdBackend {
         cameras: Vec<CameraSocket>,
         stop: Arc<AtomicBool>,
     ) -> io::Result<Vec<JoinHandle<()>>> {
-        let mut handles = Vec::with_capacity(cameras.len());
-        for camera in cameras {
+        for camera in &cameras {
             camera.socket.set_read_timeout(Some(self.read_timeout))?;
-            let stop_flag = stop.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("rx-{}", camera.ingest.camera_id()))
-                .spawn(move || receive_loop(camera, &stop_flag));
-            match spawned {
-                Ok(handle) => handles.push(handle),
-                Err(e) => {
-                    stop.store(true, Ordering::Relaxed);
-                    for handle in handles {
-                        let _ = handle.join();
-                    }
-                    return Err(e);
-                }
-            }
         }
-        Ok(handles)
+        let stop_flag = stop.clone();
+        spawn_all(
+            cameras,
+            &stop,
+            |camera| format!("rx-{}", camera.ingest.camera_id()),
+            move |camera| receive_loop(camera, &stop_flag),
+        )
     }
 }
 

@@ -32,6 +32,7 @@ mod pool;
 mod ratelimit;
 pub mod socket;
 mod stats;
+mod threads;
 mod workers;
 
 pub use client::{Client, ClientOptions};

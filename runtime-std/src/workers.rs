@@ -13,6 +13,7 @@ use crate::frame::Frame;
 use crate::ingest::DecodeJob;
 use crate::output::Output;
 use crate::pool::Pooled;
+use crate::threads::spawn_all;
 
 /// How long a worker waits for a job before looking at the stop flag.
 const POLL: Duration = Duration::from_millis(50);
@@ -24,24 +25,13 @@ pub(crate) fn spawn(
     output: &Arc<Output>,
     stop: &Arc<AtomicBool>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
-    let mut handles = Vec::with_capacity(count);
-    for n in 0..count {
-        let (jobs, output, stop_flag) = (jobs.clone(), output.clone(), stop.clone());
-        let spawned = std::thread::Builder::new()
-            .name(format!("decode-{n}"))
-            .spawn(move || work(&jobs, decode_rgb, &output, &stop_flag));
-        match spawned {
-            Ok(handle) => handles.push(handle),
-            Err(e) => {
-                stop.store(true, Ordering::Relaxed);
-                for handle in handles {
-                    let _ = handle.join();
-                }
-                return Err(e);
-            }
-        }
-    }
-    Ok(handles)
+    let (jobs, output, stop_flag) = (jobs.clone(), output.clone(), stop.clone());
+    spawn_all(
+        0..count,
+        stop,
+        |n| format!("decode-{n}"),
+        move |_| work(&jobs, decode_rgb, &output, &stop_flag),
+    )
 }
 
 fn work(jobs: &Receiver<DecodeJob>, decode_rgb: bool, output: &Output, stop: &AtomicBool) {
