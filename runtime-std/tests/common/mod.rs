@@ -4,55 +4,27 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
-use mjpeg_rtp::core::{Packetizer, PacketizerConfig};
+use mjpeg_rtp::core::{Packetizer, PacketizerConfig, Sampling};
 use mjpeg_rtp::{CameraStats, Client};
 
-/// A colourful picture with edges and noise, different for every seed.
-pub fn rgb_pattern(width: u16, height: u16, seed: u32) -> Vec<u8> {
-    let (w, h) = (usize::from(width), usize::from(height));
-    let mut rgb = Vec::with_capacity(w * h * 3);
-    let mut noise = seed.wrapping_mul(2_654_435_761).max(1);
-    for y in 0..h {
-        for x in 0..w {
-            noise ^= noise << 13;
-            noise ^= noise >> 17;
-            noise ^= noise << 5;
-            let s = seed as usize;
-            let r = ((x + s * 7) * 255 / w) as u8;
-            let g = ((y + s * 3) * 255 / h) as u8;
-            let b: u8 = if ((x + s) / 8 + y / 8) % 2 == 0 {
-                200
-            } else {
-                40
-            };
-            let n = (noise & 0x1F) as u8;
-            rgb.extend_from_slice(&[r.wrapping_add(n), g, b.wrapping_sub(n)]);
-        }
-    }
-    rgb
-}
+// Test pictures come from the core's test helpers: one picture generator
+// for every crate's tests.
+#[path = "../../../core/tests/common/mod.rs"]
+mod pictures;
 
 /// Baseline JPEG with the standard Huffman tables; `yuv420` else 4:2:2.
 pub fn jpeg(width: u16, height: u16, yuv420: bool, restart: u16, seed: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut enc = Encoder::new(&mut out, 85);
-    enc.set_sampling_factor(if yuv420 {
-        SamplingFactor::F_2_2
-    } else {
-        SamplingFactor::F_2_1
-    });
-    if restart != 0 {
-        enc.set_restart_interval(restart);
-    }
-    enc.encode(
-        &rgb_pattern(width, height, seed),
-        width,
-        height,
-        ColorType::Rgb,
-    )
-    .expect("encode test JPEG");
-    out
+    pictures::encode(&pictures::Picture {
+        sampling: if yuv420 {
+            Sampling::Yuv420
+        } else {
+            Sampling::Yuv422
+        },
+        quality: 85,
+        restart_interval: restart,
+        seed,
+        ..pictures::Picture::new(width, height)
+    })
 }
 
 /// RGB decode of the original JPEG with zune-jpeg.
