@@ -264,8 +264,9 @@ fn sequence_and_timestamp_wrap() {
     assert_eq!(rx.stats().packets_received, packets.len() as u64);
 }
 
-#[test]
-fn ssrc_change_starts_a_new_stream() {
+/// Packets of two senders: three frames from the default SSRC, then two
+/// from SSRC 0xBEEF with unrelated sequence numbers.
+fn two_streams() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let frames = five_frames();
     let a = packetize(small_mtu(), &frames[..3]);
     let b = packetize(
@@ -276,6 +277,12 @@ fn ssrc_change_starts_a_new_stream() {
         },
         &frames[3..],
     );
+    (a, b)
+}
+
+#[test]
+fn ssrc_change_starts_a_new_stream() {
+    let (a, b) = two_streams();
     // Stream A stops inside its last frame; after a silence longer than
     // `ssrc_silence` (a camera reboot) stream B takes over at once.
     let cut = a.len() - 1;
@@ -305,16 +312,7 @@ fn ssrc_change_starts_a_new_stream() {
 
 #[test]
 fn ssrc_change_without_silence_needs_two_consecutive_packets() {
-    let frames = five_frames();
-    let a = packetize(small_mtu(), &frames[..3]);
-    let b = packetize(
-        PacketizerConfig {
-            ssrc: 0xBEEF,
-            initial_sequence: 40_000,
-            ..small_mtu()
-        },
-        &frames[3..],
-    );
+    let (a, b) = two_streams();
     // A forged datagram from another SSRC in the middle of A changes
     // nothing...
     let mut forged = b[1].clone();
