@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use mjpeg_rtp::Decoder;
 
 /// Largest scan data RFC 2435 can describe (24-bit fragment offset).
 pub const MAX_SCAN_BYTES: usize = 1 << 24;
@@ -85,6 +86,22 @@ pub struct OutputArgs {
     /// Decode every frame to RGB even when nothing is written (timing).
     #[arg(long)]
     pub decode: bool,
+    /// JPEG decoder for the RGB decode: zune-jpeg, or libjpeg-turbo in
+    /// builds with the `turbojpeg` feature.
+    #[arg(long, default_value = "zune-jpeg", value_parser = parse_decoder)]
+    pub decoder: Decoder,
+}
+
+/// A decoder this build has; naming one it lacks is a usage error.
+pub fn parse_decoder(s: &str) -> Result<Decoder, String> {
+    let decoder: Decoder = s.parse()?;
+    if !decoder.is_available() {
+        return Err(format!(
+            "{decoder} is not in this build (cargo build --features turbojpeg; \
+             needs libturbojpeg0-dev)"
+        ));
+    }
+    Ok(decoder)
 }
 
 /// Receiver tuning shared by `pcap` and `recv`.

@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use mjpeg_rtp::decode::decode_rgb_into;
-use mjpeg_rtp::{CameraConfig, Client, ClientOptions};
+use mjpeg_rtp::decode::RgbDecoder;
+use mjpeg_rtp::{CameraConfig, Client, ClientOptions, Decoder};
 use mjpeg_rtp_core::{frame_buffer_len, validate, Config, Depacketizer, Instant as CoreInstant};
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +79,10 @@ pub struct BenchArgs {
     /// Skip GStreamer.
     #[arg(long)]
     pub no_gst: bool,
+    /// Decoder of the live section (section 1 measures every decoder
+    /// this build has).
+    #[arg(long, default_value = "zune-jpeg", value_parser = crate::args::parse_decoder)]
+    pub decoder: Decoder,
     /// Picture size of the generated capture (testing aid).
     #[arg(long, value_name = "WxH", default_value = "1920x1080", value_parser = parse_size, hide = true)]
     pub size: (u16, u16),
@@ -199,19 +203,35 @@ pub struct Gstreamer {
     pub startup_cpu_ms: f64,
 }
 
+/// Our full path with one decoder, against that decoder alone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DecoderPaths {
+    pub decoder: String,
+    /// `mjpeg-rtp pcap --decode --decoder <this>`.
+    pub ours: Contender,
+    /// The same decoder on the same JPEGs, no RTP at all (the floor).
+    pub decode_only: Contender,
+    /// ours / decode-only CPU (goal <= 1.10).
+    pub ratio_vs_decode_only: Spread,
+    /// ours / GStreamer CPU (goal <= 0.60).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_vs_gstreamer: Option<Spread>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PcapToRgb {
     pub threads: usize,
     pub repeat: usize,
-    pub ours: Contender,
-    pub zune_decode_only: Contender,
+    /// One entry per decoder in this build, zune-jpeg (the default) first.
+    pub decoders: Vec<DecoderPaths>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gstreamer: Option<Gstreamer>,
-    /// ours / decode-only CPU (goal <= 1.10).
-    pub ratio_vs_decode_only: Spread,
-    /// ours / gstreamer CPU (goal <= 0.60).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ratio_vs_gstreamer: Option<Spread>,
+}
+
+impl PcapToRgb {
+    fn decoder(&self, decoder: Decoder) -> Option<&DecoderPaths> {
+        self.decoders.iter().find(|d| d.decoder == decoder.name())
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -254,6 +274,11 @@ pub struct LiveMode {
     pub k_max: usize,
     /// `k_max` hit --max-cameras: the real limit is higher.
     pub capped: bool,
+    /// With decode: what this machine can carry at all with the sender
+    /// on it, cores / (CPU per camera of decode-only + receive + send),
+    /// the latter two measured by the passthrough mode of the same io.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_cameras: Option<f64>,
     pub steps: Vec<Step>,
 }
 
@@ -264,6 +289,7 @@ pub struct Live {
     pub decode_threads: usize,
     pub uring_available: bool,
     pub uring_note: String,
+    pub decoder: String,
     /// cores x decode-only fps / 30: what decode alone allows.
     pub decode_bound_cameras: f64,
     pub modes: Vec<LiveMode>,
@@ -354,7 +380,7 @@ pub fn load_rtp_frames(path: &Path) -> Result<Vec<Vec<Vec<u8>>>> {
 
 // ------------------------------------------------------------- section 1
 
-fn our_pcap_path(capture: &Path) -> Result<u64> {
+fn our_pcap_path(capture: &Path, decoder: Decoder) -> Result<u64> {
     let args = PcapArgs {
         capture: capture.to_owned(),
         ports: Vec::new(),
@@ -362,6 +388,7 @@ fn our_pcap_path(capture: &Path) -> Result<u64> {
             out: None,
             format: vec![Format::Jpeg],
             decode: true,
+            decoder,
         },
         receiver: ReceiverArgs::default(),
     };
@@ -373,10 +400,13 @@ fn our_pcap_path(capture: &Path) -> Result<u64> {
     Ok(summary.streams.iter().map(|s| s.frames_complete).sum())
 }
 
-fn decode_only(jpegs: &[Vec<u8>]) -> Result<()> {
+/// The floor: the decoder alone, one reused output buffer, as the
+/// runtime's pooled buffers are.
+fn decode_only(decoder: Decoder, jpegs: &[Vec<u8>]) -> Result<()> {
+    let mut decoder = RgbDecoder::new(decoder)?;
     let mut rgb = Vec::new();
     for jpeg in jpegs {
-        decode_rgb_into(jpeg, &mut rgb)?;
+        decoder.decode_into(jpeg, &mut rgb)?;
         black_box(&rgb);
     }
     Ok(())
@@ -434,41 +464,54 @@ fn pcap_to_rgb(
     if n == 0 {
         bail!("{}: no complete frame", capture.display());
     }
-    // Warm the page cache and the decoder's code paths.
+    // Warm the page cache and the decoders' code paths.
     let _ = fs::read(capture)?;
-    decode_only(&jpegs[..1])?;
+    let decoders: Vec<Decoder> = Decoder::available().collect();
+    for &decoder in &decoders {
+        decode_only(decoder, &jpegs[..1])?;
+    }
 
     let per_frame = |d: Duration| ms(d) / n as f64;
-    let (mut ours_cpu, mut ours_wall, mut floor_cpu, mut floor_wall) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // [decoder] -> (ours cpu, ours wall, floor cpu, floor wall) samples;
+    // the contenders take turns within each repetition, so that a burst
+    // of load from elsewhere hits them alike.
+    let mut samples = vec![[Vec::new(), Vec::new(), Vec::new(), Vec::new()]; decoders.len()];
     for _ in 0..repeat {
-        let (cpu, wall, complete) = measure(|| our_pcap_path(capture))?;
-        if complete as usize != n {
-            bail!("pcap path completed {complete} frames, expected {n}");
+        for (&decoder, s) in decoders.iter().zip(&mut samples) {
+            let (cpu, wall, complete) = measure(|| our_pcap_path(capture, decoder))?;
+            if complete as usize != n {
+                bail!("pcap path completed {complete} frames, expected {n}");
+            }
+            s[0].push(per_frame(cpu));
+            s[1].push(per_frame(wall));
+            let (cpu, wall, ()) = measure(|| decode_only(decoder, &jpegs))?;
+            s[2].push(per_frame(cpu));
+            s[3].push(per_frame(wall));
         }
-        ours_cpu.push(per_frame(cpu));
-        ours_wall.push(per_frame(wall));
-        let (cpu, wall, ()) = measure(|| decode_only(&jpegs))?;
-        floor_cpu.push(per_frame(cpu));
-        floor_wall.push(per_frame(wall));
     }
-    let ours = Contender {
-        cpu_ms_per_frame: Spread::of(&ours_cpu),
-        wall_ms_per_frame: Spread::of(&ours_wall),
-    };
-    let floor = Contender {
-        cpu_ms_per_frame: Spread::of(&floor_cpu),
-        wall_ms_per_frame: Spread::of(&floor_wall),
-    };
     let mut result = PcapToRgb {
         threads: 1,
         repeat,
-        ratio_vs_decode_only: ours.cpu_ms_per_frame.ratio(floor.cpu_ms_per_frame),
-        ours,
-        zune_decode_only: floor,
+        decoders: Vec::new(),
         gstreamer: None,
-        ratio_vs_gstreamer: None,
     };
+    for (decoder, [ours_cpu, ours_wall, floor_cpu, floor_wall]) in decoders.iter().zip(samples) {
+        let ours = Contender {
+            cpu_ms_per_frame: Spread::of(&ours_cpu),
+            wall_ms_per_frame: Spread::of(&ours_wall),
+        };
+        let decode_only = Contender {
+            cpu_ms_per_frame: Spread::of(&floor_cpu),
+            wall_ms_per_frame: Spread::of(&floor_wall),
+        };
+        result.decoders.push(DecoderPaths {
+            decoder: decoder.name().to_owned(),
+            ratio_vs_decode_only: ours.cpu_ms_per_frame.ratio(decode_only.cpu_ms_per_frame),
+            ours,
+            decode_only,
+            ratio_vs_gstreamer: None,
+        });
+    }
     if gst {
         match gst_available() {
             None => log::warn!("gst-launch-1.0 not found: GStreamer comparison skipped"),
@@ -495,8 +538,9 @@ fn pcap_to_rgb(
                     wall_ms_per_frame: Spread::of(&wall),
                     startup_cpu_ms: Spread::of(&startup).median,
                 };
-                result.ratio_vs_gstreamer =
-                    Some(result.ours.cpu_ms_per_frame.ratio(g.cpu_ms_per_frame));
+                for d in &mut result.decoders {
+                    d.ratio_vs_gstreamer = Some(d.ours.cpu_ms_per_frame.ratio(g.cpu_ms_per_frame));
+                }
                 result.gstreamer = Some(g);
             }
         }
@@ -591,7 +635,7 @@ fn backend_for(io: Io) -> Box<dyn mjpeg_rtp::ReceiveBackend> {
 fn live_step(
     capture: &Path,
     io: Io,
-    decode: bool,
+    decode: Option<Decoder>,
     cameras: usize,
     frames: usize,
     fps: f64,
@@ -601,7 +645,10 @@ fn live_step(
         decode_threads: 0,
         backend: backend_for(io),
     });
-    client.set_decode(decode);
+    client.set_decode(decode.is_some());
+    if let Some(decoder) = decode {
+        client.set_decoder(decoder)?;
+    }
     let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
     for k in 0..cameras {
         let config = CameraConfig::new(format!("cam{k}"), SocketAddr::new(localhost, 0))
@@ -735,8 +782,15 @@ fn live_mode(
         ..LiveMode::default()
     };
     let run = |k: usize, mode: &mut LiveMode| -> Result<bool> {
-        let (step, backend) =
-            live_step(capture, io, decode, k, frames, args.fps, packets_per_frame)?;
+        let (step, backend) = live_step(
+            capture,
+            io,
+            decode.then_some(args.decoder),
+            k,
+            frames,
+            args.fps,
+            packets_per_frame,
+        )?;
         eprintln!(
             "  live {:<5} {:<11} K={k:<3} {} {}",
             mode.io,
@@ -784,6 +838,19 @@ fn live_mode(
     Ok(mode)
 }
 
+/// cores / (CPU per camera: `decode_cores` + receive + send), the last
+/// two from `passthrough`'s largest passing step.
+fn camera_budget(cores: usize, decode_cores: f64, passthrough: &LiveMode) -> Option<f64> {
+    let step = passthrough
+        .steps
+        .iter()
+        .filter(|s| s.ok)
+        .max_by_key(|s| s.cameras)?;
+    let k = step.cameras as f64;
+    let per_camera = decode_cores + (step.receiver_cpu_cores + step.sender_cpu_cores) / k;
+    Some(cores as f64 / per_camera)
+}
+
 // ------------------------------------------------------------- the run
 
 struct Settings {
@@ -792,6 +859,7 @@ struct Settings {
     fps: f64,
     max_cameras: usize,
     bisect: bool,
+    decoder: Decoder,
 }
 
 fn machine() -> Machine {
@@ -834,6 +902,7 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
             args.max_cameras.max(1)
         },
         bisect: !args.quick,
+        decoder: args.decoder,
     };
     let scratch =
         Scratch(std::env::temp_dir().join(format!("mjpeg-rtp-bench-{}", std::process::id())));
@@ -907,7 +976,14 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
     report.reassembly = reassembly(&frames, 5 * settings.repeat)?;
 
     if !args.no_live {
-        let decode_fps = 1e3 / report.pcap_to_rgb.zune_decode_only.cpu_ms_per_frame.min;
+        let decode_ms = report
+            .pcap_to_rgb
+            .decoder(args.decoder)
+            .context("the live decoder was not measured")?
+            .decode_only
+            .cpu_ms_per_frame
+            .min;
+        let decode_fps = 1e3 / decode_ms;
         let uring = mjpeg_rtp_uring::probe();
         let mut live = Live {
             fps: settings.fps,
@@ -918,6 +994,7 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
                 Ok(()) => "io_uring multishot recvmsg".to_owned(),
                 Err(e) => format!("unavailable ({e}); std ran instead"),
             },
+            decoder: args.decoder.name().to_owned(),
             decode_bound_cameras: report.machine.cpus as f64 * decode_fps / settings.fps,
             modes: Vec::new(),
         };
@@ -931,10 +1008,16 @@ pub fn run(args: &BenchArgs) -> Result<Report> {
             log::set_max_level(log::LevelFilter::Error);
         }
         for &io in &args.io {
-            for decode in [true, false] {
-                live.modes
-                    .push(live_mode(&capture, io, decode, &settings, ppf)?);
-            }
+            // Passthrough first: its receive and send CPU per camera go
+            // into the decode mode's budget.
+            let passthrough = live_mode(&capture, io, false, &settings, ppf)?;
+            let mut decode = live_mode(&capture, io, true, &settings, ppf)?;
+            decode.budget_cameras = camera_budget(
+                report.machine.cpus,
+                decode_ms * settings.fps / 1e3,
+                &passthrough,
+            );
+            live.modes.extend([decode, passthrough]);
         }
         if quiet {
             log::set_max_level(level);
@@ -991,8 +1074,18 @@ fn print_table(r: &Report, capture: &Path) {
             c.wall_ms_per_frame.median
         );
     };
-    row(&mut s, "mjpeg-rtp pcap --decode (full path)", &p.ours);
-    row(&mut s, "zune-jpeg decode only (floor)", &p.zune_decode_only);
+    for d in &p.decoders {
+        row(
+            &mut s,
+            &format!("mjpeg-rtp pcap, {} (full path)", d.decoder),
+            &d.ours,
+        );
+        row(
+            &mut s,
+            &format!("{} decode only (floor)", d.decoder),
+            &d.decode_only,
+        );
+    }
     if let Some(g) = &p.gstreamer {
         row(
             &mut s,
@@ -1011,17 +1104,19 @@ fn print_table(r: &Report, capture: &Path) {
             g.startup_cpu_ms
         );
     }
-    let _ = writeln!(
-        s,
-        "   ratio ours / decode-only CPU: {:.3} (median {:.3})   goal <= 1.10",
-        p.ratio_vs_decode_only.min, p.ratio_vs_decode_only.median
-    );
-    if let Some(g) = p.ratio_vs_gstreamer {
+    for d in &p.decoders {
         let _ = writeln!(
             s,
-            "   ratio ours / GStreamer CPU:   {:.3} (median {:.3})   goal <= 0.60",
-            g.min, g.median
+            "   {:<14} ratio ours / decode-only CPU: {:.3} (median {:.3})   goal <= 1.10",
+            d.decoder, d.ratio_vs_decode_only.min, d.ratio_vs_decode_only.median
         );
+        if let Some(g) = d.ratio_vs_gstreamer {
+            let _ = writeln!(
+                s,
+                "   {:<14} ratio ours / GStreamer CPU:   {:.3} (median {:.3})   goal <= 0.60",
+                d.decoder, g.min, g.median
+            );
+        }
     }
     let a = &r.reassembly;
     let _ = writeln!(s);
@@ -1038,24 +1133,25 @@ fn print_table(r: &Report, capture: &Path) {
         let _ = writeln!(s);
         let _ = writeln!(
             s,
-            "3. live 1080p{:.0} cameras on loopback, zero loss, {} s steps, {} decode threads \
+            "3. live 1080p{:.0} cameras on loopback, zero loss, {} s steps, {} {} decode threads \
              (decode alone bounds at {:.1} cameras)",
-            l.fps, l.step_seconds, l.decode_threads, l.decode_bound_cameras
+            l.fps, l.step_seconds, l.decode_threads, l.decoder, l.decode_bound_cameras
         );
         let _ = writeln!(
             s,
-            "   io     backend  mode          K_max   rx CPU at K_max   rx us/packet   sender CPU"
+            "   io     backend  mode          K_max   budget   rx CPU at K_max   rx us/packet   sender CPU"
         );
         for m in &l.modes {
             let at = m.steps.iter().find(|st| st.cameras == m.k_max);
             let _ = writeln!(
                 s,
-                "   {:<6} {:<8} {:<12} {:>4}{:<2}  {:>10}        {:>8}      {:>8}",
+                "   {:<6} {:<8} {:<12} {:>4}{:<2} {:>7}  {:>10}        {:>8}      {:>8}",
                 m.io,
                 m.backend,
                 if m.decode { "decode" } else { "passthrough" },
                 m.k_max,
                 if m.capped { "+" } else { "" },
+                m.budget_cameras.map_or("-".into(), |b| format!("{b:.1}")),
                 at.map_or("-".into(), |st| format!(
                     "{:.2} cores",
                     st.receiver_cpu_cores
@@ -1067,7 +1163,12 @@ fn print_table(r: &Report, capture: &Path) {
                 at.map_or("-".into(), |st| format!("{:.2} cores", st.sender_cpu_cores)),
             );
         }
-        let _ = writeln!(s, "   (+: stopped at --max-cameras; {})", l.uring_note);
+        let _ = writeln!(
+            s,
+            "   (+: stopped at --max-cameras; budget: cores / CPU per camera of decode-only + \
+             receive + send, the sender sharing this machine; {})",
+            l.uring_note
+        );
     }
     let _ = writeln!(s, "\nbench took {:.0} s", r.seconds);
     eprint!("{s}");

@@ -7,7 +7,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use mjpeg_rtp::decode::{decode_rgb_into, RgbSize};
+use mjpeg_rtp::decode::{RgbDecoder, RgbSize};
 
 use crate::args::{Format, OutputArgs};
 
@@ -32,6 +32,7 @@ pub struct FrameSink {
     out: Option<PathBuf>,
     formats: Vec<Format>,
     decode: bool,
+    decoder: RgbDecoder,
     rgb: Vec<u8>,
     port_dirs: HashSet<u16>,
     /// Last timestamp written per port, to notice senders that stamp
@@ -54,6 +55,7 @@ impl FrameSink {
             out: args.out.clone(),
             formats,
             decode: args.decode,
+            decoder: RgbDecoder::new(args.decoder)?,
             rgb: Vec::new(),
             port_dirs: HashSet::new(),
             last_timestamp: HashMap::new(),
@@ -73,7 +75,7 @@ impl FrameSink {
         let mut size = None;
         if self.wants_rgb() {
             let mut rgb = std::mem::take(&mut self.rgb);
-            match decode_rgb_into(jpeg, &mut rgb) {
+            match self.decoder.decode_into(jpeg, &mut rgb) {
                 Ok(s) => {
                     size = Some(s);
                     outcome.decoded = true;

@@ -37,6 +37,7 @@ pub fn run(args: &RecvArgs) -> Result<Summary> {
         decode_threads: 0,
         backend: receive_backend(args.io),
     });
+    client.set_decoder(args.output.decoder)?;
     for camera in &args.cameras {
         let mut config = CameraConfig::new(camera.name.clone(), camera.bind_addr());
         config.max_frame_bytes = args.receiver.max_frame_bytes;

@@ -30,12 +30,24 @@ fn bench_quick_prints_json() {
     let report: Value = serde_json::from_str(&stdout).expect("stdout is JSON");
     assert_eq!(report["capture"]["width"], 320);
     assert!(report["capture"]["frames"].as_u64().unwrap() > 0);
-    for key in ["ratio_vs_decode_only", "ours", "zune_decode_only"] {
-        assert!(report["pcap_to_rgb"].get(key).is_some(), "{key} missing");
+    let decoders = report["pcap_to_rgb"]["decoders"]
+        .as_array()
+        .expect("decoders");
+    assert_eq!(decoders[0]["decoder"], "zune-jpeg");
+    assert_eq!(decoders.len(), mjpeg_rtp::Decoder::available().count());
+    for d in decoders {
+        for key in ["ratio_vs_decode_only", "ours", "decode_only"] {
+            assert!(d.get(key).is_some(), "{key} missing");
+        }
     }
     assert!(report["reassembly"]["ratio"]["min"].is_number());
     let modes = report["live"]["modes"].as_array().expect("live modes");
     assert_eq!(modes.len(), 2, "std decode and passthrough");
+    assert!(modes[0]["decode"].as_bool().unwrap());
+    assert!(
+        modes[0]["budget_cameras"].is_number(),
+        "decode mode has a budget"
+    );
     assert!(stderr.contains("ratio ours / decode-only CPU"), "{stderr}");
     eprintln!("bench --quick took {:?}", started.elapsed());
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use mjpeg_rtp_core::frame_buffer_len;
 
 use crate::config::CameraConfig;
+use crate::decode::{Decoder, RgbDecoder};
 use crate::error::Error;
 use crate::frame::Frame;
 use crate::ingest::{CameraIngest, CameraSocket, Epoch, ReceiveBackend, StdBackend};
@@ -82,6 +83,8 @@ pub struct Client {
     decode_threads: usize,
     /// Decode to RGB (the default) or pass the JPEG through.
     decode_rgb: bool,
+    /// Which library decodes, when decoding.
+    decoder: Decoder,
     cameras: Vec<Camera>,
     output: Arc<Output>,
     stop: Arc<AtomicBool>,
@@ -118,6 +121,7 @@ impl Client {
             backend: Mutex::new(Some(options.backend)),
             decode_threads,
             decode_rgb: true,
+            decoder: Decoder::default(),
             cameras: Vec::new(),
             output: Arc::new(Output::default()),
             stop: Arc::new(AtomicBool::new(false)),
@@ -135,6 +139,20 @@ impl Client {
         if self.phase() == Phase::Configuring {
             self.decode_rgb = decode_rgb;
         }
+    }
+
+    /// The JPEG decoder ([`Decoder::Zune`] by default). An error when
+    /// this build lacks it ([`Decoder::is_available`]), rather than a
+    /// silent fallback. Only before [`Client::start`]; later calls are
+    /// ignored.
+    pub fn set_decoder(&mut self, decoder: Decoder) -> Result<(), Error> {
+        if !decoder.is_available() {
+            return Err(Error::DecoderUnavailable(decoder));
+        }
+        if self.phase() == Phase::Configuring {
+            self.decoder = decoder;
+        }
+        Ok(())
     }
 
     /// Name of the receive backend in use.
@@ -229,14 +247,16 @@ impl Client {
         // deeper backlog only adds latency.
         let backlog = 4 * self.cameras.len() + self.decode_threads;
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(backlog);
-        let workers = crate::workers::spawn(
-            self.decode_threads,
-            self.decode_rgb,
-            &jobs_rx,
-            &self.output,
-            &self.stop,
-        )
-        .map_err(Error::Spawn)?;
+        let decoders = (0..self.decode_threads)
+            .map(|_| {
+                self.decode_rgb
+                    .then(|| RgbDecoder::new(self.decoder))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Error::Decoder)?;
+        let workers = crate::workers::spawn(decoders, &jobs_rx, &self.output, &self.stop)
+            .map_err(Error::Spawn)?;
         lock(&self.threads).workers = workers;
         drop(jobs_rx);
         let sockets: Vec<CameraSocket> = self

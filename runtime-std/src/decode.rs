@@ -1,15 +1,37 @@
-//! JPEG -> RGB (H x W x 3, u8) with zune-jpeg, into caller buffers.
+//! JPEG -> RGB (H x W x 3, u8), into caller buffers.
+//!
+//! Two decoders: zune-jpeg (pure Rust, always built, the default) and
+//! libjpeg-turbo through its TurboJPEG API (cargo feature `turbojpeg`,
+//! links the system's libturbojpeg). libjpeg-turbo is the faster of the
+//! two on x86-64 (about 0.87x zune-jpeg's CPU per 1080p frame, measured by
+//! `mjpeg-rtp bench`); zune-jpeg needs no C library. Both decode with
+//! accurate integer IDCT and smooth ("fancy") chroma upsampling; their
+//! pixels differ by rounding (within 40 dB PSNR of each other).
 
 use std::fmt;
+use std::str::FromStr;
 
 use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
+/// Largest picture either decoder accepts, per side. RFC 2435 cannot
+/// describe more than 2040 pixels without the ONVIF extension, which
+/// carries 16-bit sizes; this only bounds the output allocation.
+const MAX_SIDE: usize = 16384;
+
 /// Why a JPEG could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {
     message: String,
+}
+
+impl DecodeError {
+    fn new(message: impl Into<String>) -> Self {
+        DecodeError {
+            message: message.into(),
+        }
+    }
 }
 
 impl fmt::Display for DecodeError {
@@ -34,57 +56,279 @@ impl RgbSize {
     }
 }
 
-fn options(max_width: usize, max_height: usize) -> DecoderOptions {
-    DecoderOptions::default()
-        .jpeg_set_out_colorspace(ColorSpace::RGB)
-        .set_max_width(max_width)
-        .set_max_height(max_height)
+/// Which library turns JPEG into RGB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Decoder {
+    /// zune-jpeg: pure Rust, always available.
+    #[default]
+    Zune,
+    /// libjpeg-turbo (TurboJPEG API): only in builds with the `turbojpeg`
+    /// feature; see [`Decoder::is_available`].
+    LibjpegTurbo,
 }
 
-/// Decode `jpeg` to packed RGB into `rgb`, resizing it to exactly H*W*3
-/// (reusing its allocation when large enough, so a pooled buffer costs no
-/// allocation per frame).
-///
-/// A panic inside the decoder is turned into an error: zune-jpeg 0.4 has
-/// `debug_assert!`s that corrupt scan data can trip (its release code
-/// saturates instead), and one bad frame must not take a decode worker
-/// down.
-pub fn decode_rgb_into(jpeg: &[u8], rgb: &mut Vec<u8>) -> Result<RgbSize, DecodeError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_unguarded(jpeg, rgb)))
-        .unwrap_or_else(|_| {
-            Err(DecodeError {
-                message: "decoder panicked on corrupt data".into(),
-            })
-        })
-}
+impl Decoder {
+    /// Every decoder, available in this build or not.
+    pub const ALL: [Decoder; 2] = [Decoder::Zune, Decoder::LibjpegTurbo];
 
-fn decode_unguarded(jpeg: &[u8], rgb: &mut Vec<u8>) -> Result<RgbSize, DecodeError> {
-    let mut decoder = JpegDecoder::new_with_options(jpeg, options(16384, 16384));
-    decoder.decode_headers().map_err(|e| DecodeError {
-        message: format!("{e:?}"),
-    })?;
-    let (width, height) = decoder.dimensions().ok_or_else(|| DecodeError {
-        message: "no dimensions".into(),
-    })?;
-    let size = RgbSize { width, height };
-    let needed = decoder.output_buffer_size().ok_or_else(|| DecodeError {
-        message: "unknown output size".into(),
-    })?;
-    if needed != size.rgb_len() {
-        return Err(DecodeError {
-            message: format!("decoder wants {needed} bytes for {width}x{height} RGB"),
-        });
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Decoder::Zune => "zune-jpeg",
+            Decoder::LibjpegTurbo => "libjpeg-turbo",
+        }
     }
-    rgb.resize(needed, 0);
-    decoder.decode_into(rgb).map_err(|e| DecodeError {
-        message: format!("{e:?}"),
-    })?;
-    Ok(size)
+
+    /// Whether this build can use the decoder.
+    pub fn is_available(self) -> bool {
+        match self {
+            Decoder::Zune => true,
+            Decoder::LibjpegTurbo => cfg!(feature = "turbojpeg"),
+        }
+    }
+
+    /// The decoders this build can use.
+    pub fn available() -> impl Iterator<Item = Decoder> {
+        Decoder::ALL.into_iter().filter(|d| d.is_available())
+    }
 }
 
-/// Decode to a fresh RGB vector.
+impl fmt::Display for Decoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Decoder {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "zune" | "zune-jpeg" => Ok(Decoder::Zune),
+            "turbo" | "libjpeg-turbo" | "turbojpeg" => Ok(Decoder::LibjpegTurbo),
+            _ => Err(format!(
+                "unknown decoder {s:?} (expected zune-jpeg or libjpeg-turbo)"
+            )),
+        }
+    }
+}
+
+/// One thread's decoder. libjpeg-turbo keeps a handle with its working
+/// memory, which is worth creating once per thread rather than per frame.
+pub struct RgbDecoder {
+    state: State,
+}
+
+enum State {
+    Zune,
+    #[cfg(feature = "turbojpeg")]
+    Turbo(turbojpeg::Decompressor),
+}
+
+impl fmt::Debug for RgbDecoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RgbDecoder").field(&self.decoder()).finish()
+    }
+}
+
+impl RgbDecoder {
+    /// A decoder of the given kind; an error when this build lacks it.
+    pub fn new(decoder: Decoder) -> Result<Self, DecodeError> {
+        let state = match decoder {
+            Decoder::Zune => State::Zune,
+            #[cfg(feature = "turbojpeg")]
+            Decoder::LibjpegTurbo => State::Turbo(
+                turbojpeg::Decompressor::new()
+                    .map_err(|e| DecodeError::new(format!("libjpeg-turbo: {e}")))?,
+            ),
+            #[cfg(not(feature = "turbojpeg"))]
+            Decoder::LibjpegTurbo => {
+                return Err(DecodeError::new(
+                    "libjpeg-turbo: this build lacks the `turbojpeg` feature",
+                ))
+            }
+        };
+        Ok(RgbDecoder { state })
+    }
+
+    /// Which decoder this is.
+    pub fn decoder(&self) -> Decoder {
+        match self.state {
+            State::Zune => Decoder::Zune,
+            #[cfg(feature = "turbojpeg")]
+            State::Turbo(_) => Decoder::LibjpegTurbo,
+        }
+    }
+
+    /// Decode `jpeg` to packed RGB into `rgb`, resizing it to exactly
+    /// H*W*3 (reusing its allocation when large enough, so a pooled
+    /// buffer costs no allocation per frame).
+    ///
+    /// A panic inside the decoder is turned into an error: zune-jpeg 0.4
+    /// has `debug_assert!`s that corrupt scan data can trip (its release
+    /// code saturates instead), and one bad frame must not take a decode
+    /// worker down.
+    pub fn decode_into(&mut self, jpeg: &[u8], rgb: &mut Vec<u8>) -> Result<RgbSize, DecodeError> {
+        let state = &mut self.state;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match state {
+            State::Zune => zune_decode(jpeg, rgb),
+            #[cfg(feature = "turbojpeg")]
+            State::Turbo(decompressor) => turbo_decode(decompressor, jpeg, rgb),
+        }))
+        .unwrap_or_else(|_| Err(DecodeError::new("decoder panicked on corrupt data")))
+    }
+}
+
+/// Decode `jpeg` with zune-jpeg into `rgb` (see [`RgbDecoder::decode_into`]).
+pub fn decode_rgb_into(jpeg: &[u8], rgb: &mut Vec<u8>) -> Result<RgbSize, DecodeError> {
+    RgbDecoder { state: State::Zune }.decode_into(jpeg, rgb)
+}
+
+/// Decode with zune-jpeg to a fresh RGB vector.
 pub fn decode_rgb(jpeg: &[u8]) -> Result<(RgbSize, Vec<u8>), DecodeError> {
     let mut rgb = Vec::new();
     let size = decode_rgb_into(jpeg, &mut rgb)?;
     Ok((size, rgb))
+}
+
+fn zune_decode(jpeg: &[u8], rgb: &mut Vec<u8>) -> Result<RgbSize, DecodeError> {
+    let options = DecoderOptions::default()
+        .jpeg_set_out_colorspace(ColorSpace::RGB)
+        .set_max_width(MAX_SIDE)
+        .set_max_height(MAX_SIDE);
+    let mut decoder = JpegDecoder::new_with_options(jpeg, options);
+    decoder
+        .decode_headers()
+        .map_err(|e| DecodeError::new(format!("{e:?}")))?;
+    let (width, height) = decoder
+        .dimensions()
+        .ok_or_else(|| DecodeError::new("no dimensions"))?;
+    let size = RgbSize { width, height };
+    let needed = decoder
+        .output_buffer_size()
+        .ok_or_else(|| DecodeError::new("unknown output size"))?;
+    if needed != size.rgb_len() {
+        return Err(DecodeError::new(format!(
+            "decoder wants {needed} bytes for {width}x{height} RGB"
+        )));
+    }
+    rgb.resize(needed, 0);
+    decoder
+        .decode_into(rgb)
+        .map_err(|e| DecodeError::new(format!("{e:?}")))?;
+    Ok(size)
+}
+
+#[cfg(feature = "turbojpeg")]
+fn turbo_decode(
+    decompressor: &mut turbojpeg::Decompressor,
+    jpeg: &[u8],
+    rgb: &mut Vec<u8>,
+) -> Result<RgbSize, DecodeError> {
+    let header = decompressor
+        .read_header(jpeg)
+        .map_err(|e| DecodeError::new(format!("libjpeg-turbo: {e}")))?;
+    let size = RgbSize {
+        width: header.width,
+        height: header.height,
+    };
+    if size.width == 0 || size.height == 0 || size.width > MAX_SIDE || size.height > MAX_SIDE {
+        return Err(DecodeError::new(format!(
+            "{}x{} is outside 1..={MAX_SIDE} per side",
+            size.width, size.height
+        )));
+    }
+    rgb.resize(size.rgb_len(), 0);
+    let image = turbojpeg::Image {
+        pixels: rgb.as_mut_slice(),
+        width: size.width,
+        pitch: size.width * 3,
+        height: size.height,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    // A warning (say, "premature end of data segment": a truncated scan)
+    // is an error here too: the picture would be partly grey.
+    decompressor
+        .decompress(jpeg, image)
+        .map_err(|e| DecodeError::new(format!("libjpeg-turbo: {e}")))?;
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for decoder in Decoder::ALL {
+            assert_eq!(decoder.name().parse::<Decoder>(), Ok(decoder));
+        }
+        assert!("libpng".parse::<Decoder>().is_err());
+    }
+
+    #[test]
+    fn unavailable_decoder_is_an_error_not_a_fallback() {
+        for decoder in Decoder::ALL {
+            assert_eq!(RgbDecoder::new(decoder).is_ok(), decoder.is_available());
+        }
+        assert!(Decoder::Zune.is_available());
+    }
+
+    /// A small 4:2:0 JPEG from the dev-dependency encoder.
+    fn sample_jpeg() -> Vec<u8> {
+        let (w, h) = (64u16, 48u16);
+        let rgb: Vec<u8> = (0..usize::from(w) * usize::from(h) * 3)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let mut out = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 90);
+        encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+        encoder
+            .encode(&rgb, w, h, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn every_decoder_decodes_and_reuses_the_buffer() {
+        let jpeg = sample_jpeg();
+        for decoder in Decoder::available() {
+            let mut d = RgbDecoder::new(decoder).unwrap();
+            assert_eq!(d.decoder(), decoder);
+            let mut rgb = Vec::with_capacity(64 * 48 * 3);
+            let pointer = rgb.as_ptr();
+            let size = d.decode_into(&jpeg, &mut rgb).unwrap();
+            assert_eq!((size.width, size.height), (64, 48));
+            assert_eq!(rgb.len(), size.rgb_len());
+            assert_eq!(rgb.as_ptr(), pointer, "{decoder}: reallocated");
+        }
+    }
+
+    /// libjpeg-turbo only warns about a scan that ends early (and fills
+    /// the rest grey); such a picture must be an error, not a frame.
+    #[test]
+    fn truncated_scan_is_an_error_for_libjpeg_turbo() {
+        if !Decoder::LibjpegTurbo.is_available() {
+            return;
+        }
+        let jpeg = sample_jpeg();
+        let mut cut = jpeg[..jpeg.len() * 2 / 3].to_vec();
+        cut.extend_from_slice(&[0xFF, 0xD9]);
+        let mut d = RgbDecoder::new(Decoder::LibjpegTurbo).unwrap();
+        let mut rgb = Vec::new();
+        assert!(d.decode_into(&jpeg, &mut rgb).is_ok());
+        assert!(d.decode_into(&cut, &mut rgb).is_err());
+    }
+
+    #[test]
+    fn garbage_is_an_error_for_every_decoder() {
+        for decoder in Decoder::available() {
+            let mut d = RgbDecoder::new(decoder).unwrap();
+            let mut rgb = Vec::new();
+            assert!(d
+                .decode_into(b"\xFF\xD8\xFF\xDBnot a jpeg", &mut rgb)
+                .is_err());
+            assert!(d.decode_into(&[], &mut rgb).is_err());
+        }
+    }
 }

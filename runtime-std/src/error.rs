@@ -43,6 +43,10 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("the {0} decoder is not in this build (cargo feature `turbojpeg`)")]
+    DecoderUnavailable(crate::decode::Decoder),
+    #[error("cannot set up the JPEG decoder")]
+    Decoder(#[source] crate::decode::DecodeError),
     #[error("cannot spawn a thread")]
     Spawn(#[source] io::Error),
 }

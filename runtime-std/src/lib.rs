@@ -3,7 +3,8 @@
 //! Portable runtime for receiving MJPEG over RTP (RFC 2435) from many
 //! cameras: blocking std sockets (Linux, macOS, Windows), the sans-IO
 //! [`mjpeg_rtp_core`] depacketizer, and decode workers turning every
-//! complete frame into RGB (H x W x 3, u8) with zune-jpeg.
+//! complete frame into RGB (H x W x 3, u8) with zune-jpeg (or, with the
+//! `turbojpeg` feature, libjpeg-turbo: [`Client::set_decoder`]).
 //!
 //! - [`Client`]: add cameras ([`CameraConfig`]), [`Client::start`], take
 //!   [`Frame`]s with [`Client::get_frame`] (one camera) or
@@ -37,6 +38,7 @@ mod workers;
 
 pub use client::{Client, ClientOptions};
 pub use config::CameraConfig;
+pub use decode::Decoder;
 pub use error::Error;
 pub use frame::Frame;
 pub use ingest::{CameraIngest, CameraSocket, Epoch, ReceiveBackend, StdBackend};

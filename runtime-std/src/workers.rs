@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use crate::decode::{decode_rgb_into, RgbSize};
+use crate::decode::{RgbDecoder, RgbSize};
 use crate::frame::Frame;
 use crate::ingest::DecodeJob;
 use crate::output::Output;
@@ -18,37 +18,42 @@ use crate::threads::spawn_all;
 /// How long a worker waits for a job before looking at the stop flag.
 const POLL: Duration = Duration::from_millis(50);
 
+/// One worker per decoder; `None`s make passthrough workers.
 pub(crate) fn spawn(
-    count: usize,
-    decode_rgb: bool,
+    decoders: Vec<Option<RgbDecoder>>,
     jobs: &Receiver<DecodeJob>,
     output: &Arc<Output>,
     stop: &Arc<AtomicBool>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     let (jobs, output, stop_flag) = (jobs.clone(), output.clone(), stop.clone());
     spawn_all(
-        0..count,
+        decoders.into_iter().enumerate(),
         stop,
-        |n| format!("decode-{n}"),
-        move |_| work(&jobs, decode_rgb, &output, &stop_flag),
+        |(n, _)| format!("decode-{n}"),
+        move |(_, mut decoder)| work(&jobs, decoder.as_mut(), &output, &stop_flag),
     )
 }
 
-fn work(jobs: &Receiver<DecodeJob>, decode_rgb: bool, output: &Output, stop: &AtomicBool) {
+fn work(
+    jobs: &Receiver<DecodeJob>,
+    mut decoder: Option<&mut RgbDecoder>,
+    output: &Output,
+    stop: &AtomicBool,
+) {
     // Once stopping, frames still waiting are dropped, not decoded, so
     // that stop stays bounded.
     while !stop.load(Ordering::Relaxed) {
         match jobs.recv_timeout(POLL) {
-            Ok(job) if !stop.load(Ordering::Relaxed) => decode(job, decode_rgb, output),
+            Ok(job) if !stop.load(Ordering::Relaxed) => decode(job, decoder.as_deref_mut(), output),
             Ok(_) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
 }
 
-/// Decode one frame (or, with `decode_rgb` false, pass its JPEG through
-/// with empty pixels) and queue it for the consumer.
-fn decode(job: DecodeJob, decode_rgb: bool, output: &Output) {
+/// Decode one frame (or, without a decoder, pass its JPEG through with
+/// empty pixels) and queue it for the consumer.
+fn decode(job: DecodeJob, decoder: Option<&mut RgbDecoder>, output: &Output) {
     let camera = job.camera;
     let jpeg = job
         .jpeg
@@ -57,18 +62,17 @@ fn decode(job: DecodeJob, decode_rgb: bool, output: &Output) {
         .unwrap_or(&[]);
     // Passthrough: an empty buffer, which the pool neither hands out nor
     // keeps.
-    let mut rgb = if decode_rgb {
+    let mut rgb = if decoder.is_some() {
         camera.rgb_pool.get()
     } else {
         Vec::new()
     };
-    let result = if decode_rgb {
-        decode_rgb_into(jpeg, &mut rgb)
-    } else {
-        Ok(RgbSize {
+    let result = match decoder {
+        Some(decoder) => decoder.decode_into(jpeg, &mut rgb),
+        None => Ok(RgbSize {
             width: usize::from(job.info.width),
             height: usize::from(job.info.height),
-        })
+        }),
     };
     let error = match result {
         Ok(size)

@@ -343,3 +343,42 @@ fn a_backend_that_cannot_start_is_a_typed_error() {
     assert!(started.elapsed() < Duration::from_secs(1));
     assert!(matches!(client.start(), Err(Error::Stopped)));
 }
+
+/// With libjpeg-turbo chosen, frames arrive pixel-exact against
+/// libjpeg-turbo's decode of the original, through the same workers.
+#[test]
+fn libjpeg_turbo_decoder_delivers_its_own_exact_pixels() {
+    use mjpeg_rtp::decode::RgbDecoder;
+    use mjpeg_rtp::Decoder;
+
+    let mut client = Client::new(ClientOptions {
+        decode_threads: 2,
+        ..ClientOptions::default()
+    });
+    if !Decoder::LibjpegTurbo.is_available() {
+        assert!(matches!(
+            client.set_decoder(Decoder::LibjpegTurbo),
+            Err(Error::DecoderUnavailable(Decoder::LibjpegTurbo))
+        ));
+        eprintln!("built without the turbojpeg feature: skipping");
+        return;
+    }
+    client.set_decoder(Decoder::LibjpegTurbo).unwrap();
+    client.add_camera(loopback_camera("cam")).unwrap();
+    client.start().unwrap();
+    let mut sender = Sender::new("127.0.0.1:0", client.local_addr("cam").unwrap(), 0x7B0);
+    let mut turbo = RgbDecoder::new(Decoder::LibjpegTurbo).unwrap();
+    for (i, &(w, h, yuv420, restart)) in [(320, 240, true, 0), (330, 250, false, 3)]
+        .iter()
+        .enumerate()
+    {
+        let original = jpeg(w, h, yuv420, restart, i as u32 + 40);
+        sender.send_frame(&original, 3000 * i as u32);
+        let frame = client.get_frame("cam", WAIT).expect("frame");
+        let mut expected = Vec::new();
+        turbo.decode_into(&original, &mut expected).unwrap();
+        assert!(frame.rgb() == &expected[..], "pixels differ in case {i}");
+    }
+    assert_eq!(client.camera_stats("cam").unwrap().decode_errors, 0);
+    client.stop();
+}

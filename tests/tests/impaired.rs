@@ -175,6 +175,7 @@ fn loss_of_first_middle_and_marker_packets() {
             out: Some(out.clone()),
             format: vec![Format::Jpeg, Format::Ppm],
             decode: false,
+            decoder: mjpeg_rtp::Decoder::Zune,
         },
         receiver: ReceiverArgs::default(),
     };
