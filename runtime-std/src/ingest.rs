@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{Sender, TrySendError};
 use mjpeg_rtp_core::{Depacketizer, FrameInfo, InvalidReason, OwnedFrame, Verdict};
 
+use crate::batch::DatagramReceiver;
 use crate::config::CameraConfig;
 use crate::pool::Pooled;
 use crate::ratelimit::RateLimiter;
@@ -368,24 +369,29 @@ pub trait ReceiveBackend: Send {
     ) -> io::Result<Vec<JoinHandle<()>>>;
 }
 
-/// Portable backend: one thread per camera, blocking `recv_from` with a
-/// short read timeout so that `stop` is seen promptly.
+/// Portable backend: one thread per camera, blocking receive with a short
+/// read timeout so that `stop` is seen promptly. On Linux each call takes
+/// up to `batch` queued datagrams (`recvmmsg`); elsewhere one
+/// (`recv_from`).
 #[derive(Debug, Clone)]
 pub struct StdBackend {
     /// Read timeout, which bounds how long a thread takes to see `stop`.
     pub read_timeout: Duration,
+    /// Datagrams per receive call at most (Linux; 1..=256, default 32).
+    /// The call never waits for a batch to fill: it returns with what is
+    /// queued once one datagram is there.
+    pub batch: usize,
 }
 
 impl Default for StdBackend {
     fn default() -> Self {
         StdBackend {
             read_timeout: Duration::from_millis(50),
+            batch: crate::batch::DEFAULT_BATCH,
         }
     }
 }
 
-/// Largest UDP payload.
-const MAX_DATAGRAM: usize = 65_536;
 /// How often the kernel's drop counter is read where that costs a file
 /// read.
 const KERNEL_DROPS_INTERVAL: Duration = Duration::from_secs(1);
@@ -403,29 +409,33 @@ impl ReceiveBackend for StdBackend {
         for camera in &cameras {
             camera.socket.set_read_timeout(Some(self.read_timeout))?;
         }
-        let stop_flag = stop.clone();
+        let (stop_flag, batch) = (stop.clone(), self.batch);
         spawn_all(
             cameras,
             &stop,
             |camera| format!("rx-{}", camera.ingest.camera_id()),
-            move |camera| receive_loop(camera, &stop_flag),
+            move |camera| receive_loop(camera, batch, &stop_flag),
         )
     }
 }
 
-fn receive_loop(camera: CameraSocket, stop: &AtomicBool) {
+fn receive_loop(camera: CameraSocket, batch: usize, stop: &AtomicBool) {
     let CameraSocket { socket, mut ingest } = camera;
-    let mut buffer = vec![0u8; MAX_DATAGRAM];
+    let mut receiver = DatagramReceiver::new(batch);
     let mut errors: RateLimiter<1> = RateLimiter::new(WARN_INTERVAL);
     let mut next_tick = Instant::now();
     let mut next_drops = next_tick;
     while !stop.load(Ordering::Relaxed) {
-        let received = socket.recv_from(&mut buffer);
-        let now = Instant::now();
+        let mut arrived = None;
+        let received = receiver.receive(&socket, |from, bytes| {
+            // A batch shares one arrival time: its datagrams were all
+            // queued by the time the call returned.
+            let now = *arrived.get_or_insert_with(Instant::now);
+            ingest.on_datagram(now, from, bytes);
+        });
+        let now = arrived.unwrap_or_else(Instant::now);
         match received {
-            Ok((len, from)) => {
-                ingest.on_datagram(now, from, buffer.get(..len).unwrap_or(&[]));
-            }
+            Ok(_) => {}
             Err(e) if is_transient(&e) => {}
             Err(e) => {
                 if let Some(more) = errors.allow(0, now) {

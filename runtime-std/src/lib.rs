@@ -22,6 +22,7 @@
 //! warnings at most once per second per kind) and returns typed
 //! [`Error`]s.
 
+mod batch;
 mod client;
 mod config;
 pub mod decode;
