@@ -70,8 +70,9 @@ pub struct BenchArgs {
     /// Seconds per live step.
     #[arg(long, default_value_t = 2.5)]
     pub step: f64,
-    /// Largest camera count tried live.
-    #[arg(long, default_value_t = 64)]
+    /// Largest camera count tried live (high enough that passthrough
+    /// meets the sender's limit on small machines).
+    #[arg(long, default_value_t = 128)]
     pub max_cameras: usize,
     /// Skip the live section.
     #[arg(long)]
@@ -262,6 +263,9 @@ pub struct Step {
     /// Receiver CPU per packet, microseconds.
     pub receiver_cpu_us_per_packet: f64,
     pub sender_cpu_cores: f64,
+    /// The sender failed or could not hold the rate: the step did not
+    /// offer its load, so a failure says nothing about the receiver.
+    pub sender_limited: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -274,6 +278,10 @@ pub struct LiveMode {
     pub k_max: usize,
     /// `k_max` hit --max-cameras: the real limit is higher.
     pub capped: bool,
+    /// What stopped the ramp: "max-cameras", "sender" (the replay
+    /// process could not offer the next step's load on this machine) or
+    /// "receiver" (loss or drops at a load that was offered).
+    pub limited_by: String,
     /// With decode: what this machine can carry at all with the sender
     /// on it, cores / (CPU per camera of decode-only + receive + send),
     /// the latter two measured by the passthrough mode of the same io.
@@ -721,14 +729,17 @@ fn live_step(
             0.0
         },
         sender_cpu_cores: tx_cpu / elapsed,
+        sender_limited: false,
     };
     let interval_ms = 1e3 / fps;
     let mut reasons = Vec::new();
     if !output.status.success() || replay.frames_per_camera != frames {
         reasons.push("sender failed".to_owned());
+        step.sender_limited = true;
     }
     if replay.send_errors > 0 {
         reasons.push(format!("{} send errors", replay.send_errors));
+        step.sender_limited = true;
     }
     if step.packets_lost > 0 || step.kernel_drops > 0 {
         reasons.push(format!(
@@ -756,6 +767,7 @@ fn live_step(
     // could not hold the average rate did not offer the load at all.
     let offered_seconds = frames as f64 / fps + 1.0 / fps;
     if replay.seconds > offered_seconds + 3.0 * interval_ms / 1e3 {
+        step.sender_limited = true;
         reasons.push(format!(
             "sender could not offer {cameras} x {fps} fps here ({:.2} s for {:.2} s of video, \
              up to {:.0} ms late)",
@@ -835,6 +847,18 @@ fn live_mode(
     }
     mode.k_max = good;
     mode.capped = bad.is_none();
+    // The smallest failing step is the one that set the limit.
+    let first_failure = mode
+        .steps
+        .iter()
+        .filter(|s| !s.ok && s.cameras > good)
+        .min_by_key(|s| s.cameras);
+    mode.limited_by = match first_failure {
+        None => "max-cameras",
+        Some(s) if s.sender_limited => "sender",
+        Some(_) => "receiver",
+    }
+    .to_owned();
     Ok(mode)
 }
 
@@ -1139,18 +1163,19 @@ fn print_table(r: &Report, capture: &Path) {
         );
         let _ = writeln!(
             s,
-            "   io     backend  mode          K_max   budget   rx CPU at K_max   rx us/packet   sender CPU"
+            "   io     backend  mode          K_max   limited by    budget   rx CPU at K_max   rx us/packet   sender CPU"
         );
         for m in &l.modes {
             let at = m.steps.iter().find(|st| st.cameras == m.k_max);
             let _ = writeln!(
                 s,
-                "   {:<6} {:<8} {:<12} {:>4}{:<2} {:>7}  {:>10}        {:>8}      {:>8}",
+                "   {:<6} {:<8} {:<12} {:>4}{:<2}  {:<11} {:>7}  {:>10}        {:>8}      {:>8}",
                 m.io,
                 m.backend,
                 if m.decode { "decode" } else { "passthrough" },
                 m.k_max,
                 if m.capped { "+" } else { "" },
+                m.limited_by,
                 m.budget_cameras.map_or("-".into(), |b| format!("{b:.1}")),
                 at.map_or("-".into(), |st| format!(
                     "{:.2} cores",
@@ -1165,8 +1190,10 @@ fn print_table(r: &Report, capture: &Path) {
         }
         let _ = writeln!(
             s,
-            "   (+: stopped at --max-cameras; budget: cores / CPU per camera of decode-only + \
-             receive + send, the sender sharing this machine; {})",
+            "   (+: stopped at --max-cameras; limited by: what failed first above K_max, the \
+             receiver (loss, drops) or the sender process (could not offer the load); budget: \
+             cores / CPU per camera of decode-only + receive + send, the sender sharing this \
+             machine; {})",
             l.uring_note
         );
     }

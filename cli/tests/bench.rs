@@ -48,6 +48,13 @@ fn bench_quick_prints_json() {
         modes[0]["budget_cameras"].is_number(),
         "decode mode has a budget"
     );
+    for m in modes {
+        let limit = m["limited_by"].as_str().unwrap();
+        assert!(
+            ["max-cameras", "sender", "receiver"].contains(&limit),
+            "{limit}"
+        );
+    }
     assert!(stderr.contains("ratio ours / decode-only CPU"), "{stderr}");
     eprintln!("bench --quick took {:?}", started.elapsed());
 }
