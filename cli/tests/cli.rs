@@ -230,6 +230,7 @@ fn bad_arguments_fail_with_one_line() {
         &["pcap", "x.pcap", "--format", "gif"],
         &["pcap", "x.pcap", "--port", "70000"],
         &["pcap", "x.pcap", "--bogus"],
+        &["pcap", "x.pcap", "--decoder", "libpng"],
         &["send", "--to", "127.0.0.1:5004"],
         &["send", "--pattern"],
         &["send", "--pattern", "--to", "127.0.0.1:5004", "--fps", "0"],
@@ -243,6 +244,29 @@ fn bad_arguments_fail_with_one_line() {
     }
     let out = run(&["--help"]);
     assert!(out.status.success());
+}
+
+/// A decoder this build lacks is a usage error naming the feature, not a
+/// silent fallback to another decoder.
+#[test]
+fn decoder_choice_is_checked() {
+    let capture = fixture("gst-420/capture.pcap");
+    let out = run(&[
+        "pcap",
+        capture.to_str().unwrap(),
+        "--decode",
+        "--decoder",
+        "libjpeg-turbo",
+    ]);
+    if mjpeg_rtp::Decoder::LibjpegTurbo.is_available() {
+        assert!(out.status.success());
+        let summary = json(&out);
+        assert_eq!(summary["streams"][0]["decode_errors"], 0);
+    } else {
+        assert_eq!(out.status.code(), Some(2));
+        let line = assert_one_line_failure(&out);
+        assert!(line.contains("turbojpeg"), "{line}");
+    }
 }
 
 #[test]
