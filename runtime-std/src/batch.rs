@@ -79,6 +79,8 @@ impl DatagramReceiver {
         let mut count = 0;
         for message in received {
             count += 1;
+            // A UDP socket's peer is always IPv4 or IPv6; anything else
+            // would be a kernel bug, not traffic to count.
             let Some(from) = message.address.and_then(|a| to_std(&a)) else {
                 continue;
             };
