@@ -2,12 +2,10 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-use mjpeg_rtp_core::frame_buffer_len;
 
 use crate::config::CameraConfig;
 use crate::decode::{Decoder, RgbDecoder};
@@ -15,10 +13,8 @@ use crate::error::Error;
 use crate::frame::Frame;
 use crate::ingest::{CameraIngest, CameraSocket, Epoch, ReceiveBackend, StdBackend};
 use crate::output::Output;
-use crate::pool::BufferPool;
-use crate::ratelimit::RateLimiter;
 use crate::socket::{bind_camera, BoundSocket};
-use crate::stats::{CameraShared, CameraStats, IngestSnapshot};
+use crate::stats::{CameraShared, CameraStats};
 
 /// Client-wide settings.
 pub struct ClientOptions {
@@ -182,26 +178,8 @@ impl Client {
             });
         }
         let socket = bind_camera(&config)?;
-        let frame_len = frame_buffer_len(config.max_frame_bytes);
-        // Spares for every frame that can be outside the depacketizer:
-        // decoding, queued, held by the consumer.
-        let keep = config.queue_depth + config.frames_in_flight + 4;
         let index = self.output.add_camera(config.queue_depth);
-        let shared = Arc::new(CameraShared {
-            index,
-            id: config.id.as_str().into(),
-            local_addr: socket.local_addr,
-            socket_receive_buffer: socket.receive_buffer,
-            queue_depth: config.queue_depth,
-            jpeg_pool: BufferPool::new(frame_len, keep),
-            rgb_pool: BufferPool::new(0, keep),
-            ingest: Mutex::new(IngestSnapshot::default()),
-            decode_errors: AtomicU64::new(0),
-            frames_decoded: AtomicU64::new(0),
-            frames_dropped_queue: AtomicU64::new(0),
-            frames_delivered: AtomicU64::new(0),
-            decode_warnings: Mutex::new(RateLimiter::new(Duration::from_secs(1))),
-        });
+        let shared = CameraShared::new(index, &config, socket.local_addr, socket.receive_buffer);
         log::info!(
             "camera {:?}: listening on {}{}",
             config.id,

@@ -255,7 +255,7 @@ fn turbo_decode(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -274,9 +274,9 @@ mod tests {
         assert!(Decoder::Zune.is_available());
     }
 
-    /// A small 4:2:0 JPEG from the dev-dependency encoder.
-    fn sample_jpeg() -> Vec<u8> {
-        let (w, h) = (64u16, 48u16);
+    /// A 4:2:0 JPEG from the dev-dependency encoder (also the receive
+    /// path's tests' picture).
+    pub(crate) fn sample_jpeg(w: u16, h: u16) -> Vec<u8> {
         let rgb: Vec<u8> = (0..usize::from(w) * usize::from(h) * 3)
             .map(|i| (i * 7 % 251) as u8)
             .collect();
@@ -291,7 +291,7 @@ mod tests {
 
     #[test]
     fn every_decoder_decodes_and_reuses_the_buffer() {
-        let jpeg = sample_jpeg();
+        let jpeg = sample_jpeg(64, 48);
         for decoder in Decoder::available() {
             let mut d = RgbDecoder::new(decoder).unwrap();
             assert_eq!(d.decoder(), decoder);
@@ -311,7 +311,7 @@ mod tests {
         if !Decoder::LibjpegTurbo.is_available() {
             return;
         }
-        let jpeg = sample_jpeg();
+        let jpeg = sample_jpeg(64, 48);
         let mut cut = jpeg[..jpeg.len() * 2 / 3].to_vec();
         cut.extend_from_slice(&[0xFF, 0xD9]);
         let mut d = RgbDecoder::new(Decoder::LibjpegTurbo).unwrap();

@@ -478,14 +478,10 @@ fn is_transient(e: &io::Error) -> bool {
 mod tests {
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::cell::Cell;
-    use std::sync::atomic::AtomicU64;
-    use std::sync::Mutex;
 
     use mjpeg_rtp_core::{Packetizer, PacketizerConfig};
 
     use super::*;
-    use crate::pool::BufferPool;
-    use crate::stats::IngestSnapshot;
 
     /// Counts allocations made by the threads that ask it to.
     struct CountingAllocator;
@@ -533,47 +529,15 @@ mod tests {
         ALLOCATIONS.with(Cell::get)
     }
 
-    fn test_jpeg() -> Vec<u8> {
-        let (w, h) = (640u16, 480u16);
-        let rgb: Vec<u8> = (0..usize::from(w) * usize::from(h) * 3)
-            .map(|i| (i * 31 % 253) as u8)
-            .collect();
-        let mut out = Vec::new();
-        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 85);
-        encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
-        encoder
-            .encode(&rgb, w, h, jpeg_encoder::ColorType::Rgb)
-            .unwrap();
-        out
-    }
-
     /// The rule, checked: once the pools are warm, receiving costs
     /// no allocation, neither per packet nor per complete frame.
     #[test]
     fn warm_receive_path_allocates_nothing() {
         let config = CameraConfig::new("cam", "127.0.0.1:0".parse().unwrap());
-        let keep = config.queue_depth + config.frames_in_flight + 4;
-        let shared = Arc::new(CameraShared {
-            index: 0,
-            id: "cam".into(),
-            local_addr: config.bind,
-            socket_receive_buffer: 0,
-            queue_depth: config.queue_depth,
-            jpeg_pool: BufferPool::new(
-                mjpeg_rtp_core::frame_buffer_len(config.max_frame_bytes),
-                keep,
-            ),
-            rgb_pool: BufferPool::new(0, keep),
-            ingest: Mutex::new(IngestSnapshot::default()),
-            decode_errors: AtomicU64::new(0),
-            frames_decoded: AtomicU64::new(0),
-            frames_dropped_queue: AtomicU64::new(0),
-            frames_delivered: AtomicU64::new(0),
-            decode_warnings: Mutex::new(RateLimiter::new(Duration::from_secs(1))),
-        });
+        let shared = CameraShared::new(0, &config, config.bind, 0);
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(4);
         let mut ingest = CameraIngest::new(&config, shared, Epoch::new(), jobs_tx);
-        let jpeg = test_jpeg();
+        let jpeg = crate::decode::tests::sample_jpeg(640, 480);
         let mut packetizer = Packetizer::new(PacketizerConfig::default());
         let from: SocketAddr = "127.0.0.1:5004".parse().unwrap();
         let mut datagram = vec![0u8; 1500];

@@ -4,9 +4,11 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use mjpeg_rtp_core::{InvalidCounts, StreamStats};
+use mjpeg_rtp_core::{frame_buffer_len, InvalidCounts, StreamStats};
 
+use crate::config::CameraConfig;
 use crate::pool::BufferPool;
 use crate::ratelimit::RateLimiter;
 
@@ -104,6 +106,35 @@ pub(crate) struct CameraShared {
 }
 
 impl CameraShared {
+    /// The shared state of camera `index` (its slot in the client's
+    /// output), bound to `local_addr` with a socket receive buffer of
+    /// `socket_receive_buffer` bytes.
+    pub(crate) fn new(
+        index: usize,
+        config: &CameraConfig,
+        local_addr: SocketAddr,
+        socket_receive_buffer: usize,
+    ) -> Arc<Self> {
+        // Spares for every frame that can be outside the depacketizer:
+        // decoding, queued, held by the consumer.
+        let keep = config.queue_depth + config.frames_in_flight + 4;
+        Arc::new(CameraShared {
+            index,
+            id: config.id.as_str().into(),
+            local_addr,
+            socket_receive_buffer,
+            queue_depth: config.queue_depth,
+            jpeg_pool: BufferPool::new(frame_buffer_len(config.max_frame_bytes), keep),
+            rgb_pool: BufferPool::new(0, keep),
+            ingest: Mutex::new(IngestSnapshot::default()),
+            decode_errors: AtomicU64::new(0),
+            frames_decoded: AtomicU64::new(0),
+            frames_dropped_queue: AtomicU64::new(0),
+            frames_delivered: AtomicU64::new(0),
+            decode_warnings: Mutex::new(RateLimiter::new(Duration::from_secs(1))),
+        })
+    }
+
     pub(crate) fn snapshot(&self) -> CameraStats {
         let ingest = self
             .ingest
