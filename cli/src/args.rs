@@ -1,18 +1,22 @@
-//! Command-line arguments (clap derive). The shapes here are the contract
-//! of DESIGN.md's "The `mjpeg-rtp` command"; `recv` and `demo` take theirs
-//! from this module too.
+//! Command-line arguments (clap derive): the only module that knows clap.
+//! The shapes here are the contract of DESIGN.md's "The `mjpeg-rtp`
+//! command"; each command's arguments convert (`From`) into the plain
+//! options its module takes.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::time::Duration;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mjpeg_rtp::Decoder;
+use mjpeg_rtp::{CameraConfig, Decoder};
+use mjpeg_rtp_uring::Io;
+
+use crate::output::{Format, SinkOptions};
+use crate::{demo, pcap, recv, send};
 
 /// Largest scan data RFC 2435 can describe (24-bit fragment offset).
 pub const MAX_SCAN_BYTES: usize = 1 << 24;
-/// Default largest scan data per frame: ample for 4K MJPEG. Every frame
-/// in flight of every stream holds a buffer this large.
-pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 << 20;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,37 +40,36 @@ pub enum Command {
     /// Send the test pattern to ourselves over loopback, receive, decode,
     /// write a few PNGs and print the summary: proof of life with no camera.
     Demo(DemoArgs),
-    /// Measure: pcap -> RGB against decode-only and GStreamer, reassembly
-    /// against a copy, live camera scaling on loopback (table on stderr,
-    /// JSON on stdout).
-    Bench(crate::bench::BenchArgs),
 }
 
-/// Output file formats of a complete frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
-pub enum Format {
-    /// The rebuilt JPEG, as received (`.jpg`).
-    #[value(alias = "jpg")]
-    Jpeg,
-    /// RGB decode as binary PPM (P6).
-    Ppm,
-    /// RGB decode as PNG.
-    Png,
+impl ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Format::Jpeg, Format::Ppm, Format::Png]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Format::Jpeg => PossibleValue::new("jpeg")
+                .alias("jpg")
+                .help("The rebuilt JPEG, as received (`.jpg`)"),
+            Format::Ppm => PossibleValue::new("ppm").help("RGB decode as binary PPM (P6)"),
+            Format::Png => PossibleValue::new("png").help("RGB decode as PNG"),
+        })
+    }
 }
 
-impl Format {
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Jpeg => "jpg",
-            Format::Ppm => "ppm",
-            Format::Png => "png",
-        }
-    }
-
-    /// Whether writing this format needs the RGB decode.
-    pub fn needs_rgb(self) -> bool {
-        !matches!(self, Format::Jpeg)
-    }
+/// `--io std|uring`, listed in `--help`. A value parser rather than
+/// `ValueEnum` because [`Io`] belongs to the runtime, which knows no clap.
+pub fn io_parser() -> impl TypedValueParser<Value = Io> {
+    PossibleValuesParser::new([
+        PossibleValue::new("std").help("Portable blocking sockets"),
+        PossibleValue::new("uring").help("Linux io_uring multishot receive"),
+    ])
+    // Only the names above get here.
+    .map(|name| match name.as_str() {
+        "uring" => Io::Uring,
+        _ => Io::Std,
+    })
 }
 
 /// Where and how complete frames go: shared by `pcap`, `recv` and `demo`.
@@ -92,6 +95,17 @@ pub struct OutputArgs {
     pub decoder: Decoder,
 }
 
+impl From<&OutputArgs> for SinkOptions {
+    fn from(args: &OutputArgs) -> Self {
+        SinkOptions {
+            out: args.out.clone(),
+            formats: args.format.clone(),
+            decode: args.decode,
+            decoder: args.decoder,
+        }
+    }
+}
+
 /// A decoder this build has; naming one it lacks is a usage error.
 pub fn parse_decoder(s: &str) -> Result<Decoder, String> {
     let decoder: Decoder = s.parse()?;
@@ -111,18 +125,9 @@ pub struct ReceiverArgs {
     #[arg(long, value_name = "PT", value_parser = clap::value_parser!(u8).range(96..=127))]
     pub payload_type: Option<u8>,
     /// Largest JPEG scan data per frame, in bytes; larger frames are dropped.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_FRAME_BYTES,
+    #[arg(long, value_name = "BYTES", default_value_t = CameraConfig::DEFAULT_MAX_FRAME_BYTES,
           value_parser = parse_frame_bytes)]
     pub max_frame_bytes: usize,
-}
-
-impl Default for ReceiverArgs {
-    fn default() -> Self {
-        ReceiverArgs {
-            payload_type: None,
-            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
-        }
-    }
 }
 
 fn parse_frame_bytes(s: &str) -> Result<usize, String> {
@@ -147,14 +152,14 @@ pub struct PcapArgs {
     pub receiver: ReceiverArgs,
 }
 
-/// Receive backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum Io {
-    /// Portable blocking sockets.
-    #[default]
-    Std,
-    /// Linux io_uring multishot receive.
-    Uring,
+impl From<&PcapArgs> for pcap::Options {
+    fn from(args: &PcapArgs) -> Self {
+        pcap::Options {
+            ports: args.ports.clone(),
+            payload_type: args.receiver.payload_type,
+            max_frame_bytes: args.receiver.max_frame_bytes,
+        }
+    }
 }
 
 /// `NAME=[HOST:]PORT`: a camera to listen for. HOST is the local address to
@@ -222,7 +227,7 @@ pub struct RecvArgs {
     #[arg(long = "camera", value_name = "NAME=[HOST:]PORT", required = true)]
     pub cameras: Vec<CameraSpec>,
     /// Receive backend.
-    #[arg(long, value_enum, default_value_t = Io::Std)]
+    #[arg(long, default_value = "std", value_parser = io_parser())]
     pub io: Io,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -234,6 +239,29 @@ pub struct RecvArgs {
     pub duration: Option<f64>,
     #[command(flatten)]
     pub receiver: ReceiverArgs,
+}
+
+impl From<&RecvArgs> for recv::Options {
+    fn from(args: &RecvArgs) -> Self {
+        recv::Options {
+            cameras: args
+                .cameras
+                .iter()
+                .map(|c| recv::Camera {
+                    name: c.name.clone(),
+                    bind: c.bind_addr(),
+                })
+                .collect(),
+            io: args.io,
+            output: (&args.output).into(),
+            frames: args.frames,
+            duration: args
+                .duration
+                .map(|s| Duration::from_secs_f64(s.max(0.0))),
+            payload_type: args.receiver.payload_type,
+            max_frame_bytes: args.receiver.max_frame_bytes,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -277,6 +305,32 @@ pub struct SendArgs {
     pub payload_type: u8,
 }
 
+impl From<&SendArgs> for send::Options {
+    fn from(args: &SendArgs) -> Self {
+        // The "source" group lets exactly one of the two through.
+        let source = if args.pattern {
+            send::Source::Pattern {
+                width: args.width,
+                height: args.height,
+                quality: args.quality,
+            }
+        } else {
+            send::Source::Files(args.inputs.clone())
+        };
+        send::Options {
+            source,
+            to: args.to.clone(),
+            fps: args.fps,
+            mtu: args.mtu,
+            repeat: args.repeat,
+            frames: args.frames,
+            ssrc: args.ssrc,
+            payload_type: args.payload_type,
+        }
+    }
+}
+
+/// Frames per second: finite, in (0, 100000].
 fn parse_fps(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
     if !(v.is_finite() && v > 0.0 && v <= 100_000.0) {
@@ -312,7 +366,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 0)]
     pub port: u16,
     /// Receive backend.
-    #[arg(long, value_enum, default_value_t = Io::Std)]
+    #[arg(long, default_value = "std", value_parser = io_parser())]
     pub io: Io,
     /// Where the PNGs go.
     #[arg(long, value_name = "DIR", default_value = "out/demo")]
@@ -320,6 +374,21 @@ pub struct DemoArgs {
     /// How many received frames to write as PNG.
     #[arg(long, default_value_t = 3)]
     pub png: u64,
+}
+
+impl From<&DemoArgs> for demo::Options {
+    fn from(args: &DemoArgs) -> Self {
+        demo::Options {
+            frames: args.frames,
+            fps: args.fps,
+            width: args.width,
+            height: args.height,
+            port: args.port,
+            io: args.io,
+            out: args.out.clone(),
+            png: args.png,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -379,5 +448,63 @@ mod tests {
         ])
         .is_ok());
         assert_eq!(parse_u32("0x11223344"), Ok(0x1122_3344));
+    }
+
+    #[test]
+    fn arguments_become_options() {
+        let cli = Cli::try_parse_from([
+            "mjpeg-rtp",
+            "recv",
+            "--camera",
+            "a=127.0.0.1:6000",
+            "--io",
+            "uring",
+            "--format",
+            "jpg,png",
+            "--duration",
+            "1.5",
+            "--payload-type",
+            "96",
+        ])
+        .unwrap();
+        let Command::Recv(r) = cli.command else {
+            panic!("not recv")
+        };
+        let options = recv::Options::from(&r);
+        assert_eq!(options.io, Io::Uring);
+        assert_eq!(options.output.formats, [Format::Jpeg, Format::Png]);
+        assert_eq!(options.duration, Some(Duration::from_millis(1500)));
+        assert_eq!(options.payload_type, Some(96));
+        assert_eq!(
+            options.max_frame_bytes,
+            CameraConfig::DEFAULT_MAX_FRAME_BYTES
+        );
+        assert_eq!(
+            options.cameras,
+            [recv::Camera {
+                name: "a".into(),
+                bind: "127.0.0.1:6000".parse().unwrap()
+            }]
+        );
+        assert!(Cli::try_parse_from(["mjpeg-rtp", "demo", "--io", "epoll"]).is_err());
+        let Command::Demo(d) = Cli::try_parse_from(["mjpeg-rtp", "demo"]).unwrap().command else {
+            panic!("not demo")
+        };
+        assert_eq!(demo::Options::from(&d).io, Io::Std);
+        let Command::Send(s) =
+            Cli::try_parse_from(["mjpeg-rtp", "send", "--pattern", "--to", "h:1"])
+                .unwrap()
+                .command
+        else {
+            panic!("not send")
+        };
+        assert_eq!(
+            send::Options::from(&s).source,
+            send::Source::Pattern {
+                width: 640,
+                height: 480,
+                quality: 80
+            }
+        );
     }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,11 +15,11 @@ use anyhow::{anyhow, bail, Context, Result};
 use mjpeg_rtp::decode::{decode_rgb, RgbSize};
 use mjpeg_rtp::{CameraConfig, Client, ClientOptions};
 use mjpeg_rtp_core::{Packetizer, PacketizerConfig};
+use mjpeg_rtp_uring::Io;
 
-use crate::args::{DemoArgs, Format};
-use crate::output::{frame_path, write_png};
+use crate::output::{frame_path, write_png, Format};
 use crate::pattern;
-use crate::recv::{receive_backend, summary};
+use crate::recv::summary;
 use crate::summary::Summary;
 
 const CAMERA: &str = "demo";
@@ -27,16 +28,35 @@ const CLOCK_RATE: f64 = 90_000.0;
 /// How long to wait for the last frames once the sender is done.
 const GRACE: Duration = Duration::from_secs(2);
 
-pub fn run(args: &DemoArgs) -> Result<Summary> {
+/// What the demo sends and receives, and where its PNGs go.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Frames to send and receive.
+    pub frames: u64,
+    pub fps: f64,
+    /// Test pattern size.
+    pub width: u16,
+    pub height: u16,
+    /// Loopback UDP port to receive on (0: any free port).
+    pub port: u16,
+    /// Receive backend.
+    pub io: Io,
+    /// Where the PNGs go.
+    pub out: PathBuf,
+    /// How many received frames to write as PNG.
+    pub png: u64,
+}
+
+pub fn run(options: &Options) -> Result<Summary> {
     let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let mut client = Client::new(ClientOptions {
         decode_threads: 0,
-        backend: receive_backend(args.io),
+        backend: mjpeg_rtp_uring::backend(options.io),
     });
-    let mut config = CameraConfig::new(CAMERA, SocketAddr::new(localhost, args.port))
+    let mut config = CameraConfig::new(CAMERA, SocketAddr::new(localhost, options.port))
         .with_sender(localhost)
         .with_queue_depth(16);
-    config.expected_fps = Some(args.fps as f32);
+    config.expected_fps = Some(options.fps as f32);
     // Plenty for loopback, and within the default limit of most systems.
     config.socket_receive_buffer = 1 << 20;
     client.add_camera(config)?;
@@ -45,10 +65,10 @@ pub fn run(args: &DemoArgs) -> Result<Summary> {
         .local_addr(CAMERA)
         .ok_or_else(|| anyhow!("demo camera has no address"))?;
 
-    let cycle = usize::try_from(args.frames)
+    let cycle = usize::try_from(options.frames)
         .unwrap_or(usize::MAX)
         .clamp(1, pattern::PATTERN_FRAMES);
-    let jpegs = pattern::jpeg_frames(args.width, args.height, 80, cycle)?;
+    let jpegs = pattern::jpeg_frames(options.width, options.height, 80, cycle)?;
     // What each sent frame must decode to, by content.
     let expected: HashMap<u64, usize> = jpegs
         .iter()
@@ -58,13 +78,13 @@ pub fn run(args: &DemoArgs) -> Result<Summary> {
 
     eprintln!(
         "demo: sending {} frames of {}x{} at {} fps to {to} over loopback UDP",
-        args.frames, args.width, args.height, args.fps
+        options.frames, options.width, options.height, options.fps
     );
     let stop = crate::signal::stop_flag();
     let sent_all = Arc::new(AtomicBool::new(false));
     let sender = {
         let (stop, sent_all) = (stop.clone(), sent_all.clone());
-        let (frames, fps) = (args.frames, args.fps);
+        let (frames, fps) = (options.frames, options.fps);
         std::thread::Builder::new()
             .name("demo-send".into())
             .spawn(move || {
@@ -79,7 +99,7 @@ pub fn run(args: &DemoArgs) -> Result<Summary> {
     let mut exact = 0u64;
     let mut pngs = Vec::new();
     let mut idle_since: Option<Instant> = None;
-    while received < args.frames && !stop.load(Ordering::SeqCst) {
+    while received < options.frames && !stop.load(Ordering::SeqCst) {
         match client.next_frame(Duration::from_millis(100)) {
             Some(frame) => {
                 idle_since = None;
@@ -92,8 +112,8 @@ pub fn run(args: &DemoArgs) -> Result<Summary> {
                         frame.timestamp
                     );
                 }
-                if (pngs.len() as u64) < args.png {
-                    let dir = &args.out;
+                if (pngs.len() as u64) < options.png {
+                    let dir = &options.out;
                     let path = frame_path(dir, to.port(), frame.timestamp, Format::Png);
                     if let Some(parent) = path.parent() {
                         std::fs::create_dir_all(parent)
@@ -125,9 +145,9 @@ pub fn run(args: &DemoArgs) -> Result<Summary> {
     eprintln!(
         "demo: sent {} frames ({packets_sent} packets); received {received}, {exact} pixel-exact; \
          wrote {} PNG(s) under {}",
-        args.frames,
+        options.frames,
         pngs.len(),
-        args.out.join(to.port().to_string()).display()
+        options.out.join(to.port().to_string()).display()
     );
     if exact < received {
         bail!(

@@ -1,9 +1,10 @@
-//! The `mjpeg-rtp` command as a library: argument types, capture reading,
-//! pcap replay, frame output, sending, and the JSON summaries. `main.rs`
-//! only parses arguments, dispatches and prints; tests call in here.
+//! The `mjpeg-rtp` command as a library: capture reading, pcap replay,
+//! frame output, live receive, sending, the demo and the JSON summaries,
+//! each taking plain option types. Only [`args`] knows clap and converts
+//! the command line into those options; `main.rs` parses, dispatches and
+//! prints; tests call in here.
 
 pub mod args;
-pub mod bench;
 pub mod capture;
 pub mod demo;
 pub mod output;
@@ -13,4 +14,3 @@ pub mod recv;
 pub mod send;
 pub mod signal;
 pub mod summary;
-pub mod synth;

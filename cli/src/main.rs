@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mjpeg_rtp_cli::args::{Cli, Command};
-use mjpeg_rtp_cli::bench::{self, BenchCommand};
 use mjpeg_rtp_cli::summary::print_json;
 use mjpeg_rtp_cli::{demo, pcap, recv, send};
 
@@ -29,14 +28,14 @@ fn main() -> ExitCode {
 
 fn run(command: &Command) -> anyhow::Result<()> {
     match command {
-        Command::Pcap(args) => print_json(&pcap::run(args)?),
-        Command::Recv(args) => print_json(&recv::run(args)?),
-        Command::Send(args) => print_json(&send::run(args)?),
-        Command::Demo(args) => print_json(&demo::run(args)?),
-        Command::Bench(args) => match &args.command {
-            Some(BenchCommand::Replay(replay)) => print_json(&bench::replay(replay)?),
-            None => print_json(&bench::run(args)?),
-        },
+        Command::Pcap(args) => print_json(&pcap::run(
+            &args.capture,
+            &args.into(),
+            &(&args.output).into(),
+        )?),
+        Command::Recv(args) => print_json(&recv::run(&args.into())?),
+        Command::Send(args) => print_json(&send::run(&args.into())?),
+        Command::Demo(args) => print_json(&demo::run(&args.into())?),
     }
 }
 

@@ -8,8 +8,59 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use mjpeg_rtp::decode::{RgbDecoder, RgbSize};
+use mjpeg_rtp::Decoder;
 
-use crate::args::{Format, OutputArgs};
+/// Output file formats of a complete frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// The rebuilt JPEG, as received (`.jpg`).
+    Jpeg,
+    /// RGB decode as binary PPM (P6).
+    Ppm,
+    /// RGB decode as PNG.
+    Png,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpg",
+            Format::Ppm => "ppm",
+            Format::Png => "png",
+        }
+    }
+
+    /// Whether writing this format needs the RGB decode.
+    pub fn needs_rgb(self) -> bool {
+        !matches!(self, Format::Jpeg)
+    }
+}
+
+/// Where and how complete frames go: shared by `pcap`, `recv` and `demo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkOptions {
+    /// Write every complete frame under this directory; `None`: nothing
+    /// is written.
+    pub out: Option<PathBuf>,
+    /// Formats written for every frame.
+    pub formats: Vec<Format>,
+    /// Decode every frame to RGB even when nothing is written (timing).
+    pub decode: bool,
+    /// The RGB decoder.
+    pub decoder: Decoder,
+}
+
+impl Default for SinkOptions {
+    /// Write nothing, decode nothing; `.jpg` files once `out` is set.
+    fn default() -> Self {
+        SinkOptions {
+            out: None,
+            formats: vec![Format::Jpeg],
+            decode: false,
+            decoder: Decoder::default(),
+        }
+    }
+}
 
 /// The file a frame of `port` with RTP timestamp `timestamp` goes to.
 pub fn frame_path(dir: &Path, port: u16, timestamp: u32, format: Format) -> PathBuf {
@@ -26,7 +77,7 @@ pub struct Outcome {
     pub decode_failed: bool,
 }
 
-/// Writes (and decodes) complete frames as `OutputArgs` asks.
+/// Writes (and decodes) complete frames as [`SinkOptions`] ask.
 #[derive(Debug)]
 pub struct FrameSink {
     out: Option<PathBuf>,
@@ -44,18 +95,18 @@ pub struct FrameSink {
 impl FrameSink {
     /// Creates the output directory now, so that an unwritable one fails
     /// before any work.
-    pub fn new(args: &OutputArgs) -> Result<Self> {
-        if let Some(dir) = &args.out {
+    pub fn new(options: &SinkOptions) -> Result<Self> {
+        if let Some(dir) = &options.out {
             fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create output directory {}", dir.display()))?;
         }
-        let mut formats = args.format.clone();
+        let mut formats = options.formats.clone();
         formats.dedup();
         Ok(FrameSink {
-            out: args.out.clone(),
+            out: options.out.clone(),
             formats,
-            decode: args.decode,
-            decoder: RgbDecoder::new(args.decoder)?,
+            decode: options.decode,
+            decoder: RgbDecoder::new(options.decoder)?,
             rgb: Vec::new(),
             port_dirs: HashSet::new(),
             last_timestamp: HashMap::new(),

@@ -17,13 +17,13 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Result;
+use mjpeg_rtp::CameraConfig;
 use mjpeg_rtp_core::{
     frame_buffer_len, validate, Config, Depacketizer, FrameInfo, Instant, InvalidCounts,
 };
 
-use crate::args::{PcapArgs, ReceiverArgs};
 use crate::capture::{self, Datagram};
-use crate::output::FrameSink;
+use crate::output::{FrameSink, SinkOptions};
 use crate::summary::{invalid_reasons, CaptureSummary, IgnoredPort, StreamSummary, Summary};
 
 /// Frames in flight per stream: room for reordering across frames.
@@ -33,12 +33,28 @@ pub const FRAMES_IN_FLIGHT: usize = 4;
 /// full of random SSRCs cannot exhaust memory.
 pub const MAX_STREAMS: usize = 256;
 
-/// Replay settings.
-#[derive(Debug, Clone, Default)]
-pub struct ReplayOptions {
+/// Which streams of a capture are rebuilt, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
     /// Destination ports to follow; empty: all.
     pub ports: Vec<u16>,
-    pub receiver: ReceiverArgs,
+    /// Dynamic payload type (96..=127) accepted besides the static 26.
+    pub payload_type: Option<u8>,
+    /// Largest JPEG scan data per frame, in bytes; larger frames are
+    /// dropped. Every frame in flight of every stream holds a buffer this
+    /// large.
+    pub max_frame_bytes: usize,
+}
+
+impl Default for Options {
+    /// Every port, payload type 26 only, the runtime's default frame limit.
+    fn default() -> Self {
+        Options {
+            ports: Vec::new(),
+            payload_type: None,
+            max_frame_bytes: CameraConfig::DEFAULT_MAX_FRAME_BYTES,
+        }
+    }
 }
 
 /// A complete frame handed to the caller of [`replay`].
@@ -78,13 +94,13 @@ pub struct Demux {
 }
 
 impl Demux {
-    pub fn new(receiver: &ReceiverArgs) -> Self {
+    /// Every stream gets a depacketizer with `config` and
+    /// [`FRAMES_IN_FLIGHT`] frame buffers of `buffer_len` bytes (see
+    /// [`frame_buffer_len`]).
+    pub fn new(config: Config, buffer_len: usize) -> Self {
         Demux {
-            config: Config {
-                dynamic_payload_type: receiver.payload_type,
-                ..Config::default()
-            },
-            buffer_len: frame_buffer_len(receiver.max_frame_bytes),
+            config,
+            buffer_len,
             ports: HashMap::new(),
             streams: Vec::new(),
             by_key: HashMap::new(),
@@ -204,10 +220,14 @@ impl Demux {
 /// frame in the order they complete.
 pub fn replay(
     path: &Path,
-    options: &ReplayOptions,
+    options: &Options,
     mut on_frame: impl FnMut(ReplayFrame<'_>) -> Result<()>,
 ) -> Result<Summary> {
-    let mut demux = Demux::new(&options.receiver);
+    let config = Config {
+        dynamic_payload_type: options.payload_type,
+        ..Config::default()
+    };
+    let mut demux = Demux::new(config, frame_buffer_len(options.max_frame_bytes));
     let mut capture_summary = CaptureSummary::default();
     let mut filtered = 0;
     capture::read_udp(path, &mut capture_summary, |d: Datagram<'_>| {
@@ -225,15 +245,12 @@ pub fn replay(
     Ok(summary)
 }
 
-/// The `pcap` command: replay, write frames as asked, return the summary.
-pub fn run(args: &PcapArgs) -> Result<Summary> {
-    let mut sink = FrameSink::new(&args.output)?;
-    let options = ReplayOptions {
-        ports: args.ports.clone(),
-        receiver: args.receiver.clone(),
-    };
+/// The `pcap` command: replay `capture`, write (and decode) frames as
+/// `output` asks, return the summary.
+pub fn run(capture: &Path, options: &Options, output: &SinkOptions) -> Result<Summary> {
+    let mut sink = FrameSink::new(output)?;
     let mut decode_errors: Vec<(u16, u32)> = Vec::new();
-    let mut summary = replay(&args.capture, &options, |frame| {
+    let mut summary = replay(capture, options, |frame| {
         let outcome = sink.frame(frame.port, frame.info.timestamp, frame.jpeg)?;
         if outcome.decode_failed {
             decode_errors.push((frame.port, frame.info.ssrc));

@@ -3,15 +3,16 @@
 //! Ctrl-C; then the JSON summary (printed by the caller).
 
 use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use mjpeg_rtp::decode::RgbSize;
-use mjpeg_rtp::{CameraConfig, CameraStats, Client, ClientOptions, Frame, ReceiveBackend};
+use mjpeg_rtp::{CameraConfig, CameraStats, Client, ClientOptions, Frame};
+use mjpeg_rtp_uring::Io;
 
-use crate::args::{Io, RecvArgs};
-use crate::output::FrameSink;
+use crate::output::{FrameSink, SinkOptions};
 use crate::summary::{invalid_reasons, IgnoredPort, ReceiverCounters, StreamSummary, Summary};
 
 /// How long one wait for a frame lasts before the stop conditions are
@@ -20,39 +21,53 @@ const POLL: Duration = Duration::from_millis(100);
 /// Refresh period of the status lines.
 const STATUS_PERIOD: Duration = Duration::from_secs(1);
 
-/// The receive backend for `--io`.
-pub fn receive_backend(io: Io) -> Box<dyn ReceiveBackend> {
-    match io {
-        Io::Std => mjpeg_rtp_uring::backend(mjpeg_rtp_uring::Io::Std),
-        // Falls back to std sockets, with one warning line, where io_uring
-        // cannot be used.
-        Io::Uring => mjpeg_rtp_uring::backend(mjpeg_rtp_uring::Io::Uring),
-    }
+/// A camera to listen for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Camera {
+    pub name: String,
+    /// The local address to bind (a multicast group is joined).
+    pub bind: SocketAddr,
 }
 
-/// Receive until `--frames`, `--duration` or Ctrl-C.
-pub fn run(args: &RecvArgs) -> Result<Summary> {
+/// What `recv` receives, how, and until when.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub cameras: Vec<Camera>,
+    /// Receive backend; io_uring falls back to std sockets, with one
+    /// warning line, where it cannot be used.
+    pub io: Io,
+    pub output: SinkOptions,
+    /// Stop after this many complete frames (over all cameras).
+    pub frames: Option<u64>,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Dynamic payload type (96..=127) accepted besides the static 26.
+    pub payload_type: Option<u8>,
+    /// Largest JPEG scan data per frame, in bytes.
+    pub max_frame_bytes: usize,
+}
+
+/// Receive until `options.frames`, `options.duration` or Ctrl-C.
+pub fn run(options: &Options) -> Result<Summary> {
     let stop = crate::signal::stop_flag();
     let mut client = Client::new(ClientOptions {
         decode_threads: 0,
-        backend: receive_backend(args.io),
+        backend: mjpeg_rtp_uring::backend(options.io),
     });
-    client.set_decoder(args.output.decoder)?;
-    for camera in &args.cameras {
-        let mut config = CameraConfig::new(camera.name.clone(), camera.bind_addr());
-        config.max_frame_bytes = args.receiver.max_frame_bytes;
-        config.dynamic_payload_type = args.receiver.payload_type;
+    client.set_decoder(options.output.decoder)?;
+    for camera in &options.cameras {
+        let mut config = CameraConfig::new(camera.name.clone(), camera.bind);
+        config.max_frame_bytes = options.max_frame_bytes;
+        config.dynamic_payload_type = options.payload_type;
         // Files are written on this thread: allow a little slack.
         config.queue_depth = 8;
         client.add_camera(config)?;
     }
     client.start()?;
-    let mut sink = FrameSink::new(&args.output)?;
+    let mut sink = FrameSink::new(&options.output)?;
     let mut status = StatusLines::new(&client);
-    let deadline = args
-        .duration
-        .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
-    let limit = args.frames;
+    let deadline = options.duration.map(|d| Instant::now() + d);
+    let limit = options.frames;
     let mut frames = 0u64;
     let result = (|| -> Result<()> {
         while !stop.load(Ordering::SeqCst)

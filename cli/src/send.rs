@@ -11,12 +11,44 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use mjpeg_rtp_core::{Packetizer, PacketizerConfig};
 
-use crate::args::SendArgs;
 use crate::pattern;
 use crate::summary::SendSummary;
 
 /// RTP clock rate of RFC 2435.
 const CLOCK_RATE: f64 = 90_000.0;
+
+/// What is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// JPEG files, or directories of them (sent in name order).
+    Files(Vec<PathBuf>),
+    /// The built-in moving colour test pattern.
+    Pattern {
+        width: u16,
+        height: u16,
+        /// JPEG quality, 1..=100.
+        quality: u8,
+    },
+}
+
+/// What `send` sends, where and how fast.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub source: Source,
+    /// Destination `HOST:PORT`, resolved when sending starts.
+    pub to: String,
+    /// Frames per second.
+    pub fps: f64,
+    /// Largest RTP packet in bytes (RTP header included).
+    pub mtu: u16,
+    /// Start over at the end, until interrupted (or `frames`).
+    pub repeat: bool,
+    /// Stop after this many frames.
+    pub frames: Option<u64>,
+    /// RTP SSRC; `None`: random.
+    pub ssrc: Option<u32>,
+    pub payload_type: u8,
+}
 
 /// Resolve `HOST:PORT` (IPv6 as `[addr]:port`).
 pub fn resolve(to: &str) -> Result<SocketAddr> {
@@ -75,76 +107,78 @@ fn random_u32() -> u32 {
 }
 
 /// Frames to send, loaded or generated up front.
-pub fn load_frames(args: &SendArgs) -> Result<Vec<Vec<u8>>> {
-    if args.pattern {
-        let count = args
-            .frames
-            .map_or(pattern::PATTERN_FRAMES, |n| {
-                usize::try_from(n)
-                    .unwrap_or(usize::MAX)
-                    .min(pattern::PATTERN_FRAMES)
-            })
-            .max(1);
-        log::info!(
-            "encoding {count} test pattern frames, {}x{}",
-            args.width,
-            args.height
-        );
-        pattern::jpeg_frames(args.width, args.height, args.quality, count)
-    } else {
-        input_files(&args.inputs)?
+pub fn load_frames(options: &Options) -> Result<Vec<Vec<u8>>> {
+    match &options.source {
+        &Source::Pattern {
+            width,
+            height,
+            quality,
+        } => {
+            let count = options
+                .frames
+                .map_or(pattern::PATTERN_FRAMES, |n| {
+                    usize::try_from(n)
+                        .unwrap_or(usize::MAX)
+                        .min(pattern::PATTERN_FRAMES)
+                })
+                .max(1);
+            log::info!("encoding {count} test pattern frames, {width}x{height}");
+            pattern::jpeg_frames(width, height, quality, count)
+        }
+        Source::Files(inputs) => input_files(inputs)?
             .iter()
             .map(|p| load_jpeg(p))
-            .collect()
+            .collect(),
     }
 }
 
 /// Run the `send` command.
-pub fn run(args: &SendArgs) -> Result<SendSummary> {
-    let to = resolve(&args.to)?;
-    let frames = load_frames(args)?;
+pub fn run(options: &Options) -> Result<SendSummary> {
+    let to = resolve(&options.to)?;
+    let frames = load_frames(options)?;
     let bind: SocketAddr = if to.is_ipv4() {
         "0.0.0.0:0".parse()?
     } else {
         "[::]:0".parse()?
     };
     let socket = UdpSocket::bind(bind).with_context(|| format!("cannot bind {bind}"))?;
-    let ssrc = args.ssrc.unwrap_or_else(random_u32);
+    let ssrc = options.ssrc.unwrap_or_else(random_u32);
     let config = PacketizerConfig {
         ssrc,
-        payload_type: args.payload_type,
-        max_packet: usize::from(args.mtu),
+        payload_type: options.payload_type,
+        max_packet: usize::from(options.mtu),
         initial_sequence: random_u32() as u16,
     };
-    send_frames(&socket, to, &frames, config, args)
+    send_frames(&socket, to, &frames, config, options)
 }
 
-/// Send `frames` (cycled with `--loop`) to `to`, paced at `args.fps`.
+/// Send `frames` (cycled with `options.repeat`) to `to`, paced at
+/// `options.fps`.
 pub fn send_frames(
     socket: &UdpSocket,
     to: SocketAddr,
     frames: &[Vec<u8>],
     config: PacketizerConfig,
-    args: &SendArgs,
+    options: &Options,
 ) -> Result<SendSummary> {
     let stop = crate::signal::stop_flag();
     let mut packetizer = Packetizer::new(config);
     let mut summary = SendSummary::default();
     let mut buf = vec![0u8; config.max_packet];
     let timestamp0 = random_u32();
-    let period = Duration::from_secs_f64(1.0 / args.fps);
+    let period = Duration::from_secs_f64(1.0 / options.fps);
     let start = Instant::now();
     log::info!(
         "sending {} frame(s) to {to}, SSRC 0x{:08x}, {} fps{}",
         frames.len(),
         config.ssrc,
-        args.fps,
-        if args.repeat { ", looping" } else { "" }
+        options.fps,
+        if options.repeat { ", looping" } else { "" }
     );
     let mut k: u64 = 0;
     'frames: loop {
         for (i, jpeg) in frames.iter().enumerate() {
-            if args.frames.is_some_and(|n| k >= n) || stop.load(std::sync::atomic::Ordering::SeqCst)
+            if options.frames.is_some_and(|n| k >= n) || stop.load(std::sync::atomic::Ordering::SeqCst)
             {
                 break 'frames;
             }
@@ -152,7 +186,7 @@ pub fn send_frames(
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            let ticks = (k as f64 * CLOCK_RATE / args.fps).round() as u64;
+            let ticks = (k as f64 * CLOCK_RATE / options.fps).round() as u64;
             let timestamp = timestamp0.wrapping_add(ticks as u32);
             let mut packets = packetizer
                 .frame(jpeg, timestamp)
@@ -175,7 +209,7 @@ pub fn send_frames(
             summary.frames_sent += 1;
             k += 1;
         }
-        if !args.repeat {
+        if !options.repeat {
             break;
         }
     }

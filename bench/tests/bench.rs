@@ -1,4 +1,4 @@
-//! `mjpeg-rtp bench --quick` runs end to end and prints one JSON object.
+//! `mjpeg-rtp-bench --quick` runs end to end and prints one JSON object.
 //! A smoke test of the benchmark machinery, not a benchmark: it asserts
 //! the shape of the report, never a figure (CI machines are noisy).
 
@@ -9,10 +9,9 @@ use serde_json::Value;
 #[test]
 fn bench_quick_prints_json() {
     let started = std::time::Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_mjpeg-rtp"))
+    let out = Command::new(env!("CARGO_BIN_EXE_mjpeg-rtp-bench"))
         .env_remove("RUST_LOG")
         .args([
-            "bench",
             "--quick",
             "--size",
             "320x240",
@@ -22,7 +21,7 @@ fn bench_quick_prints_json() {
             "1",
         ])
         .output()
-        .expect("run mjpeg-rtp bench");
+        .expect("run mjpeg-rtp-bench");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stderr: {stderr}");
     let stdout = String::from_utf8(out.stdout).expect("utf-8 stdout");

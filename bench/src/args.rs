@@ -1,0 +1,329 @@
+//! Command-line arguments (clap derive): the only module that knows clap.
+//! Each form converts into the plain options of the module that runs it;
+//! `--quick` is applied here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use mjpeg_rtp::Decoder;
+use mjpeg_rtp_cli::args::{io_parser, parse_decoder};
+use mjpeg_rtp_uring::{Io, UringOptions};
+
+use crate::live::Ramp;
+use crate::synth::SynthSpec;
+use crate::{replay, run, rx_cpu};
+
+/// What the command line asks for.
+#[derive(Debug, Clone)]
+pub enum Job {
+    /// The whole benchmark: table on stderr, JSON on stdout.
+    Bench(run::Options),
+    /// The replay sender: its summary as JSON on stdout.
+    Replay(replay::Options),
+    /// Receive CPU per packet by backend: table on stdout.
+    RxCpu {
+        options: rx_cpu::Options,
+        /// The io_uring backend's debug lines on stderr.
+        verbose: bool,
+    },
+}
+
+/// Parse this process's command line; exits with clap's message on a
+/// usage error, and for `--help` and `--version`.
+pub fn parse() -> Job {
+    Job::from(&BenchArgs::parse())
+}
+
+/// Measure: pcap -> RGB against decode-only and GStreamer, reassembly
+/// against a copy, live camera scaling on loopback (table on stderr,
+/// JSON on stdout).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "mjpeg-rtp-bench", version, args_conflicts_with_subcommands = true)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
+    /// Use this capture (one RTP/JPEG stream) instead of generating one.
+    #[arg(long, value_name = "PCAP")]
+    pub capture: Option<PathBuf>,
+    /// Frames in the generated capture.
+    #[arg(long, default_value_t = 300)]
+    pub frames: usize,
+    /// Distinct pictures encoded for the generated capture (cycled).
+    #[arg(long, default_value_t = 30)]
+    pub distinct: usize,
+    /// Short run: fewer frames, one repetition, 1 s live steps, no
+    /// bisection.
+    #[arg(long)]
+    pub quick: bool,
+    /// Repetitions of the offline measurements (min and median reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Receive backends for the live section (comma separated).
+    #[arg(long, value_delimiter = ',', default_values = ["std", "uring"], value_parser = io_parser())]
+    pub io: Vec<Io>,
+    /// Seconds per live step.
+    #[arg(long, default_value_t = 2.5)]
+    pub step: f64,
+    /// Largest camera count tried live (high enough that passthrough
+    /// meets the sender's limit on small machines).
+    #[arg(long, default_value_t = 128)]
+    pub max_cameras: usize,
+    /// Skip the live section.
+    #[arg(long)]
+    pub no_live: bool,
+    /// Skip GStreamer.
+    #[arg(long)]
+    pub no_gst: bool,
+    /// Decoder of the live section (section 1 measures every decoder
+    /// this build has).
+    #[arg(long, default_value = "zune-jpeg", value_parser = parse_decoder)]
+    pub decoder: Decoder,
+    /// Picture size of the generated capture (testing aid).
+    #[arg(long, value_name = "WxH", default_value = "1920x1080", value_parser = parse_size, hide = true)]
+    pub size: (u16, u16),
+    /// Where the generated capture is written (default: a temporary file).
+    #[arg(long, value_name = "PATH")]
+    pub keep_capture: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum BenchCommand {
+    /// Sender process of the live section and of rx-cpu: replay a
+    /// capture's frames to many cameras with sendmmsg, paced per camera.
+    #[command(hide = true)]
+    Replay(ReplayArgs),
+    /// Receive CPU per packet: std (one datagram per call, and batched)
+    /// vs io_uring, 1080p over loopback, the sender in its own process.
+    #[command(name = "rx-cpu", alias = "rx_cpu")]
+    RxCpu(RxCpuArgs),
+}
+
+/// What [`replay::argv`] writes.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    #[arg(long, value_name = "PCAP")]
+    pub capture: PathBuf,
+    /// Destinations, one camera each (comma separated).
+    #[arg(long, value_name = "ADDR:PORT", value_delimiter = ',', required = true)]
+    pub to: Vec<SocketAddr>,
+    #[arg(long, default_value_t = 30.0)]
+    pub fps: f64,
+    /// Frames sent to every destination.
+    #[arg(long)]
+    pub frames: usize,
+    /// Share of the frame interval over which a frame's packets are
+    /// spread (0: one burst).
+    #[arg(long, default_value_t = 0.5)]
+    pub spread: f64,
+    /// Share of the frame interval over which the cameras are staggered
+    /// (0: all at once).
+    #[arg(long, default_value_t = 1.0)]
+    pub stagger: f64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RxCpuArgs {
+    /// Cameras received at once.
+    #[arg(long, default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=rx_cpu::MAX_STREAMS as i64))]
+    pub streams: u16,
+    #[arg(long, default_value_t = 30.0)]
+    pub fps: f64,
+    /// Seconds per run.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Runs of each backend, alternating.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+    /// io_uring: completions per wait (UringOptions::batch).
+    #[arg(long, value_name = "N")]
+    pub batch: Option<u32>,
+    /// io_uring: longest wait for a batch, microseconds (0: no batching).
+    #[arg(long, value_name = "US")]
+    pub batch_wait_us: Option<u64>,
+    /// io_uring: buffers in the provided-buffer ring.
+    #[arg(long, value_name = "N")]
+    pub buffers: Option<u16>,
+    /// The io_uring backend's debug lines (waits, completions per wait,
+    /// ENOBUFS re-arms) on stderr.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+fn parse_size(s: &str) -> Result<(u16, u16), String> {
+    let (w, h) = s.split_once('x').ok_or("want WxH")?;
+    let w: u16 = w.parse().map_err(|e| format!("{e}"))?;
+    let h: u16 = h.parse().map_err(|e| format!("{e}"))?;
+    if w < 16 || h < 16 {
+        return Err("at least 16x16".into());
+    }
+    Ok((w, h))
+}
+
+impl From<&BenchArgs> for Job {
+    fn from(args: &BenchArgs) -> Self {
+        match &args.command {
+            None => Job::Bench(run::Options::from(args)),
+            Some(BenchCommand::Replay(replay)) => Job::Replay(replay.into()),
+            Some(BenchCommand::RxCpu(rx)) => Job::RxCpu {
+                options: rx.into(),
+                verbose: rx.verbose,
+            },
+        }
+    }
+}
+
+impl From<&BenchArgs> for run::Options {
+    fn from(args: &BenchArgs) -> Self {
+        let quick = args.quick;
+        run::Options {
+            capture: args.capture.clone(),
+            synth: SynthSpec {
+                width: args.size.0,
+                height: args.size.1,
+                distinct: if quick {
+                    args.distinct.min(3)
+                } else {
+                    args.distinct
+                },
+                frames: if quick {
+                    args.frames.min(30)
+                } else {
+                    args.frames
+                },
+                ..SynthSpec::default()
+            },
+            keep_capture: args.keep_capture.clone(),
+            repeat: if quick { 1 } else { args.repeat.max(1) },
+            gst: !args.no_gst,
+            io: if args.no_live {
+                Vec::new()
+            } else {
+                args.io.clone()
+            },
+            ramp: Ramp {
+                fps: 30.0,
+                step: if quick { 1.0 } else { args.step.max(0.5) },
+                max_cameras: if quick {
+                    args.max_cameras.min(4)
+                } else {
+                    args.max_cameras.max(1)
+                },
+                bisect: !quick,
+                decoder: args.decoder,
+            },
+        }
+    }
+}
+
+impl From<&ReplayArgs> for replay::Options {
+    fn from(args: &ReplayArgs) -> Self {
+        replay::Options {
+            capture: args.capture.clone(),
+            to: args.to.clone(),
+            fps: args.fps,
+            frames: args.frames,
+            spread: args.spread,
+            stagger: args.stagger,
+        }
+    }
+}
+
+impl From<&RxCpuArgs> for rx_cpu::Options {
+    fn from(args: &RxCpuArgs) -> Self {
+        let mut uring = UringOptions::default();
+        if let Some(batch) = args.batch {
+            uring.batch = batch;
+        }
+        if let Some(us) = args.batch_wait_us {
+            uring.batch_wait = Duration::from_micros(us);
+        }
+        if let Some(buffers) = args.buffers {
+            uring.buffers = buffers;
+        }
+        rx_cpu::Options {
+            streams: usize::from(args.streams),
+            fps: args.fps,
+            seconds: args.seconds,
+            rounds: args.rounds as usize,
+            uring,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(argv: &[&str]) -> Job {
+        Job::from(&BenchArgs::try_parse_from(argv).unwrap())
+    }
+
+    #[test]
+    fn quick_shrinks_the_run() {
+        use clap::CommandFactory;
+        BenchArgs::command().debug_assert();
+        let Job::Bench(full) = job(&["b"]) else {
+            panic!("not the bench")
+        };
+        assert_eq!(full.io, [Io::Std, Io::Uring]);
+        assert_eq!((full.repeat, full.synth.frames), (3, 300));
+        assert!(full.ramp.bisect && full.gst);
+        let Job::Bench(quick) = job(&["b", "--quick", "--io", "uring", "--no-gst"]) else {
+            panic!("not the bench")
+        };
+        assert_eq!(quick.io, [Io::Uring]);
+        assert_eq!((quick.repeat, quick.synth.frames), (1, 30));
+        assert_eq!((quick.ramp.step, quick.ramp.max_cameras), (1.0, 4));
+        assert!(!quick.ramp.bisect && !quick.gst);
+        let Job::Bench(no_live) = job(&["b", "--no-live"]) else {
+            panic!("not the bench")
+        };
+        assert!(no_live.io.is_empty());
+        assert!(BenchArgs::try_parse_from(["b", "--io", "epoll"]).is_err());
+    }
+
+    #[test]
+    fn replay_reads_what_argv_writes() {
+        let options = replay::Options {
+            capture: "/tmp/c.pcap".into(),
+            to: vec![
+                "127.0.0.1:5004".parse().unwrap(),
+                "127.1.0.2:6000".parse().unwrap(),
+            ],
+            fps: 29.97,
+            frames: 75,
+            spread: 0.0,
+            stagger: 0.25,
+        };
+        let mut argv = vec!["b".to_owned()];
+        argv.extend(replay::argv(&options));
+        let Job::Replay(back) = Job::from(&BenchArgs::try_parse_from(argv).unwrap()) else {
+            panic!("not replay")
+        };
+        assert_eq!(back, options);
+    }
+
+    #[test]
+    fn rx_cpu_tunes_the_ring() {
+        let Job::RxCpu { options, verbose } = job(&[
+            "b",
+            "rx-cpu",
+            "--streams",
+            "4",
+            "--batch-wait-us",
+            "0",
+            "--verbose",
+        ]) else {
+            panic!("not rx-cpu")
+        };
+        assert!(verbose);
+        assert_eq!((options.streams, options.rounds), (4, 2));
+        assert_eq!(options.uring.batch_wait, Duration::ZERO);
+        assert_eq!(options.uring.buffers, UringOptions::default().buffers);
+        assert!(BenchArgs::try_parse_from(["b", "rx-cpu", "--streams", "0"]).is_err());
+        assert!(BenchArgs::try_parse_from(["b", "rx_cpu", "--rounds", "1"]).is_ok());
+    }
+}

@@ -1,0 +1,107 @@
+//! CPU accounting: user + system time of this process, of its waited-for
+//! children (getrusage), and of single threads (their CPU-time clocks).
+//! Where the platform has none of these, times read as zero.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+/// CPU time (user + system) of this process, or of its waited-for
+/// children.
+#[cfg(unix)]
+pub fn cpu_time(children: bool) -> Duration {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let who = if children {
+        UsageWho::RUSAGE_CHILDREN
+    } else {
+        UsageWho::RUSAGE_SELF
+    };
+    match getrusage(who) {
+        Ok(u) => {
+            let tv = |t: nix::sys::time::TimeVal| {
+                Duration::from_secs(t.tv_sec().max(0) as u64)
+                    + Duration::from_micros(t.tv_usec().max(0) as u64)
+            };
+            tv(u.user_time()) + tv(u.system_time())
+        }
+        Err(_) => Duration::ZERO,
+    }
+}
+
+#[cfg(not(unix))]
+pub fn cpu_time(_children: bool) -> Duration {
+    Duration::ZERO
+}
+
+/// CPU and wall time of `f`.
+pub fn measure<T>(f: impl FnOnce() -> Result<T>) -> Result<(Duration, Duration, T)> {
+    let (c0, t0) = (cpu_time(false), Instant::now());
+    let out = f()?;
+    Ok((cpu_time(false) - c0, t0.elapsed(), out))
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// CPU time of thread `tid` of this process (what
+/// `getrusage(RUSAGE_THREAD)` reports for it), read through its CPU-time
+/// clock: the kernel's MAKE_THREAD_CPUCLOCK(tid, SCHED), as glibc's
+/// pthread_getcpuclockid builds it. `None` once the thread is gone.
+#[cfg(target_os = "linux")]
+pub fn thread_cpu_time(tid: i32) -> Option<Duration> {
+    use nix::time::{clock_gettime, ClockId};
+    let clock = ClockId::from_raw(((!tid) << 3) | 6);
+    let t = clock_gettime(clock).ok()?;
+    Some(Duration::new(
+        t.tv_sec().max(0) as u64,
+        t.tv_nsec().max(0) as u32,
+    ))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn thread_cpu_time(_tid: i32) -> Option<Duration> {
+    None
+}
+
+/// Ids of this process's threads whose name starts with `prefix` (Linux
+/// `/proc`; none elsewhere).
+pub fn threads_named(prefix: &str) -> Vec<i32> {
+    let mut tids = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if name.starts_with(prefix) {
+            if let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) {
+                tids.push(tid);
+            }
+        }
+    }
+    tids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clocks_advance_with_work() {
+        let (cpu, wall, sum) = measure(|| Ok((0..20_000_000u64).map(std::hint::black_box).sum::<u64>()))
+            .unwrap();
+        assert!(sum > 0);
+        assert!(wall > Duration::ZERO);
+        if cfg!(unix) {
+            assert!(cpu > Duration::ZERO, "getrusage saw no CPU time");
+        }
+        if cfg!(target_os = "linux") {
+            // "/proc/thread-self" links to "<pid>/task/<tid>".
+            let link = std::fs::read_link("/proc/thread-self").unwrap();
+            let tid: i32 = link.file_name().unwrap().to_str().unwrap().parse().unwrap();
+            assert!(threads_named("").contains(&tid));
+            assert!(thread_cpu_time(tid).is_some_and(|t| t > Duration::ZERO));
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! `mjpeg-rtp-bench`: the benchmark harness. One run measures the
+//! project against its floors and prints ratios of figures taken in that
+//! same run: a human table on stderr, one JSON object on stdout
+//! (`--help` for the flags). `rx-cpu` compares the receive backends'
+//! CPU per packet.
+//!
+//! Modules, by concern:
+//! - [`args`]: the command line (the only module that knows clap);
+//! - [`run`]: the whole run, section after section;
+//! - [`pcap_to_rgb`], [`reassembly`], [`live`]: sections 1, 2 and 3;
+//! - [`rx_cpu`]: receive CPU per packet by backend;
+//! - [`replay`]: the `sendmmsg` sender both the live section and
+//!   `rx-cpu` run as a child process;
+//! - [`capture`] and [`synth`]: the capture every section reads, given
+//!   or generated;
+//! - [`cpu`]: CPU accounting (getrusage, thread CPU clocks);
+//! - [`report`]: the JSON report and the table.
+
+use std::process::ExitCode;
+
+use mjpeg_rtp_cli::summary::print_json;
+
+use crate::args::Job;
+
+mod args;
+mod capture;
+mod cpu;
+mod live;
+mod pcap_to_rgb;
+mod reassembly;
+mod replay;
+mod report;
+mod run;
+mod rx_cpu;
+mod synth;
+
+fn main() -> ExitCode {
+    let job = args::parse();
+    let mut logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"));
+    logger.target(env_logger::Target::Stderr);
+    if let Job::RxCpu { verbose: true, .. } = job {
+        logger.filter_module("mjpeg_rtp_uring", log::LevelFilter::Debug);
+    }
+    logger.init();
+    let result = match &job {
+        Job::Bench(options) => run::run(options).and_then(|report| print_json(&report)),
+        Job::Replay(options) => replay::replay(options).and_then(|summary| print_json(&summary)),
+        Job::RxCpu { options, .. } => rx_cpu::run(options),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes, outermost first.
+            eprintln!("mjpeg-rtp-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

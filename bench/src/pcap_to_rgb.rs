@@ -1,0 +1,197 @@
+//! Section 1, pcap -> RGB on one thread: CPU (getrusage user+sys) and
+//! wall per frame of the `mjpeg-rtp pcap --decode` path (read capture,
+//! demux, reassemble, decode) with each decoder in the build, against
+//! that decoder alone on the same JPEGs with no RTP at all (the floor),
+//! and against GStreamer's `pcapparse ! rtpjpegdepay ! jpegdec !
+//! videoconvert` (CPU of the child process, `RUSAGE_CHILDREN`). All run
+//! on one thread each: ours decodes on the calling thread, both decoders
+//! are single-threaded, and the gst pipeline has no queue, so one
+//! streaming thread does everything.
+
+use std::fs;
+use std::hint::black_box;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use mjpeg_rtp::decode::RgbDecoder;
+use mjpeg_rtp::Decoder;
+use mjpeg_rtp_cli::output::SinkOptions;
+use mjpeg_rtp_cli::pcap;
+
+use crate::cpu::{cpu_time, measure, ms};
+use crate::report::{Contender, DecoderPaths, Gstreamer, PcapToRgb, Spread};
+use crate::synth;
+
+/// The GStreamer comparison pipeline, with `{}` for the capture.
+/// The GStreamer comparison pipeline, with `{}` for the capture.
+pub const GST_PIPELINE: &str = "filesrc location={} ! pcapparse ! \
+    application/x-rtp,media=video,clock-rate=90000,encoding-name=JPEG,payload=26 ! \
+    rtpjpegdepay ! jpegdec ! videoconvert ! video/x-raw,format=RGB ! fakesink sync=false";
+
+/// The `pcap` command's own code with `--decode --decoder <decoder>`:
+/// the frames it completed.
+fn our_pcap_path(capture: &Path, decoder: Decoder) -> Result<u64> {
+    let output = SinkOptions {
+        decode: true,
+        decoder,
+        ..SinkOptions::default()
+    };
+    let summary = pcap::run(capture, &pcap::Options::default(), &output)?;
+    let errors: u64 = summary.streams.iter().map(|s| s.decode_errors).sum();
+    if errors > 0 {
+        bail!("{errors} frames failed to decode");
+    }
+    Ok(summary.streams.iter().map(|s| s.frames_complete).sum())
+}
+
+/// The floor: the decoder alone, one reused output buffer, as the
+/// runtime's pooled buffers are.
+fn decode_only(decoder: Decoder, jpegs: &[Vec<u8>]) -> Result<()> {
+    let mut decoder = RgbDecoder::new(decoder)?;
+    let mut rgb = Vec::new();
+    for jpeg in jpegs {
+        decoder.decode_into(jpeg, &mut rgb)?;
+        black_box(&rgb);
+    }
+    Ok(())
+}
+
+fn gst_available() -> Option<String> {
+    let out = Command::new("gst-launch-1.0")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(text.lines().next().unwrap_or("").trim().to_owned())
+}
+
+/// Run the comparison pipeline on `capture`: (child CPU, wall).
+fn gst_run(capture: &Path) -> Result<(Duration, Duration)> {
+    let pipeline = GST_PIPELINE.replace("{}", &capture.display().to_string());
+    let (c0, t0) = (cpu_time(true), Instant::now());
+    let out = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(pipeline.split_whitespace())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .context("cannot run gst-launch-1.0")?;
+    let (cpu, wall) = (cpu_time(true) - c0, t0.elapsed());
+    if !out.status.success() {
+        bail!(
+            "gst-launch-1.0 failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok((cpu, wall))
+}
+
+/// Section 1 on `capture`, whose RTP datagrams are `frames`; `scratch`
+/// holds GStreamer's one-frame capture.
+pub fn pcap_to_rgb(
+    capture: &Path,
+    frames: &[Vec<Vec<u8>>],
+    repeat: usize,
+    gst: bool,
+    scratch: &Path,
+) -> Result<PcapToRgb> {
+    // The floor's input: the very JPEGs our path rebuilds.
+    let mut jpegs = Vec::new();
+    pcap::replay(capture, &pcap::Options::default(), |f| {
+        jpegs.push(f.jpeg.to_vec());
+        Ok(())
+    })?;
+    let n = jpegs.len();
+    if n == 0 {
+        bail!("{}: no complete frame", capture.display());
+    }
+    // Warm the page cache and the decoders' code paths.
+    let _ = fs::read(capture)?;
+    let decoders: Vec<Decoder> = Decoder::available().collect();
+    for &decoder in &decoders {
+        decode_only(decoder, &jpegs[..1])?;
+    }
+
+    let per_frame = |d: Duration| ms(d) / n as f64;
+    // [decoder] -> (ours cpu, ours wall, floor cpu, floor wall) samples;
+    // the contenders take turns within each repetition, so that a burst
+    // of load from elsewhere hits them alike.
+    let mut samples = vec![[Vec::new(), Vec::new(), Vec::new(), Vec::new()]; decoders.len()];
+    for _ in 0..repeat {
+        for (&decoder, s) in decoders.iter().zip(&mut samples) {
+            let (cpu, wall, complete) = measure(|| our_pcap_path(capture, decoder))?;
+            if complete as usize != n {
+                bail!("pcap path completed {complete} frames, expected {n}");
+            }
+            s[0].push(per_frame(cpu));
+            s[1].push(per_frame(wall));
+            let (cpu, wall, ()) = measure(|| decode_only(decoder, &jpegs))?;
+            s[2].push(per_frame(cpu));
+            s[3].push(per_frame(wall));
+        }
+    }
+    let mut result = PcapToRgb {
+        threads: 1,
+        repeat,
+        decoders: Vec::new(),
+        gstreamer: None,
+    };
+    for (decoder, [ours_cpu, ours_wall, floor_cpu, floor_wall]) in decoders.iter().zip(samples) {
+        let ours = Contender {
+            cpu_ms_per_frame: Spread::of(&ours_cpu),
+            wall_ms_per_frame: Spread::of(&ours_wall),
+        };
+        let decode_only = Contender {
+            cpu_ms_per_frame: Spread::of(&floor_cpu),
+            wall_ms_per_frame: Spread::of(&floor_wall),
+        };
+        result.decoders.push(DecoderPaths {
+            decoder: decoder.name().to_owned(),
+            ratio_vs_decode_only: ours.cpu_ms_per_frame.ratio(decode_only.cpu_ms_per_frame),
+            ours,
+            decode_only,
+            ratio_vs_gstreamer: None,
+        });
+    }
+    if gst {
+        match gst_available() {
+            None => log::warn!("gst-launch-1.0 not found: GStreamer comparison skipped"),
+            Some(version) => {
+                let one = scratch.join("one-frame.pcap");
+                synth::write_pcap(&one, &frames[..1], 30.0)?;
+                // The first run may rebuild GStreamer's plugin registry.
+                gst_run(&one)?;
+                let mut startup = Vec::new();
+                let (mut raw, mut net, mut wall) = (Vec::new(), Vec::new(), Vec::new());
+                for _ in 0..repeat {
+                    let (c1, _) = gst_run(&one)?;
+                    startup.push(ms(c1));
+                    let (c, w) = gst_run(capture)?;
+                    raw.push(ms(c) / n as f64);
+                    net.push((ms(c) - ms(c1)).max(0.0) / (n - 1).max(1) as f64);
+                    wall.push(ms(w) / n as f64);
+                }
+                let _ = fs::remove_file(&one);
+                let g = Gstreamer {
+                    version,
+                    cpu_ms_per_frame_raw: Spread::of(&raw),
+                    cpu_ms_per_frame: Spread::of(&net),
+                    wall_ms_per_frame: Spread::of(&wall),
+                    startup_cpu_ms: Spread::of(&startup).median,
+                };
+                for d in &mut result.decoders {
+                    d.ratio_vs_gstreamer = Some(d.ours.cpu_ms_per_frame.ratio(g.cpu_ms_per_frame));
+                }
+                result.gstreamer = Some(g);
+            }
+        }
+    }
+    Ok(result)
+}
