@@ -40,7 +40,11 @@ pub fn parse() -> Job {
 /// against a copy, live camera scaling on loopback (table on stderr,
 /// JSON on stdout).
 #[derive(Debug, Clone, Parser)]
-#[command(name = "mjpeg-rtp-bench", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "mjpeg-rtp-bench",
+    version,
+    args_conflicts_with_subcommands = true
+)]
 pub struct BenchArgs {
     #[command(subcommand)]
     pub command: Option<BenchCommand>,

@@ -57,8 +57,7 @@ pub struct Scratch(PathBuf);
 impl Scratch {
     /// `<temp dir>/mjpeg-rtp-<what>-<pid>`.
     pub fn new(what: &str) -> Result<Self> {
-        let dir =
-            std::env::temp_dir().join(format!("mjpeg-rtp-{what}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("mjpeg-rtp-{what}-{}", std::process::id()));
         fs::create_dir_all(&dir)?;
         Ok(Scratch(dir))
     }

@@ -89,8 +89,8 @@ mod tests {
 
     #[test]
     fn clocks_advance_with_work() {
-        let (cpu, wall, sum) = measure(|| Ok((0..20_000_000u64).map(std::hint::black_box).sum::<u64>()))
-            .unwrap();
+        let (cpu, wall, sum) =
+            measure(|| Ok((0..20_000_000u64).map(std::hint::black_box).sum::<u64>())).unwrap();
         assert!(sum > 0);
         assert!(wall > Duration::ZERO);
         if cfg!(unix) {

@@ -286,7 +286,6 @@ impl<'s> Batch<'s> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -335,4 +335,3 @@ pub fn print_table(r: &Report) {
     let _ = writeln!(s, "\nbench took {:.0} s", r.seconds);
     eprint!("{s}");
 }
-

@@ -219,7 +219,9 @@ pub fn run(options: &Options) -> Result<()> {
         let (cpu, packets) = runs
             .iter()
             .filter(|r| r.backend == name)
-            .fold((Duration::ZERO, 0), |(c, p), r| (c + r.rx_cpu, p + r.packets));
+            .fold((Duration::ZERO, 0), |(c, p), r| {
+                (c + r.rx_cpu, p + r.packets)
+            });
         per_packet(cpu, packets)
     };
     let (one_us, std_us, uring_us) = (total("std-1"), total("std"), total("uring"));

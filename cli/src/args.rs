@@ -255,9 +255,7 @@ impl From<&RecvArgs> for recv::Options {
             io: args.io,
             output: (&args.output).into(),
             frames: args.frames,
-            duration: args
-                .duration
-                .map(|s| Duration::from_secs_f64(s.max(0.0))),
+            duration: args.duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
             payload_type: args.receiver.payload_type,
             max_frame_bytes: args.receiver.max_frame_bytes,
         }

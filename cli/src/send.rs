@@ -125,10 +125,7 @@ pub fn load_frames(options: &Options) -> Result<Vec<Vec<u8>>> {
             log::info!("encoding {count} test pattern frames, {width}x{height}");
             pattern::jpeg_frames(width, height, quality, count)
         }
-        Source::Files(inputs) => input_files(inputs)?
-            .iter()
-            .map(|p| load_jpeg(p))
-            .collect(),
+        Source::Files(inputs) => input_files(inputs)?.iter().map(|p| load_jpeg(p)).collect(),
     }
 }
 
@@ -178,7 +175,8 @@ pub fn send_frames(
     let mut k: u64 = 0;
     'frames: loop {
         for (i, jpeg) in frames.iter().enumerate() {
-            if options.frames.is_some_and(|n| k >= n) || stop.load(std::sync::atomic::Ordering::SeqCst)
+            if options.frames.is_some_and(|n| k >= n)
+                || stop.load(std::sync::atomic::Ordering::SeqCst)
             {
                 break 'frames;
             }

@@ -412,12 +412,12 @@ pub struct Replayed {
 /// Run the `pcap` command's replay on a capture; every complete frame and
 /// the summary.
 pub fn replay(path: &Path) -> (Vec<Replayed>, cli::summary::Summary) {
-    replay_with(path, &cli::pcap::ReplayOptions::default())
+    replay_with(path, &cli::pcap::Options::default())
 }
 
 pub fn replay_with(
     path: &Path,
-    options: &cli::pcap::ReplayOptions,
+    options: &cli::pcap::Options,
 ) -> (Vec<Replayed>, cli::summary::Summary) {
     let mut frames = Vec::new();
     let summary = cli::pcap::replay(path, options, |f| {

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mjpeg_rtp_core::validate;
-use mjpeg_rtp_tests::cli::args::{Format, OutputArgs, PcapArgs, ReceiverArgs};
-use mjpeg_rtp_tests::cli::pcap::ReplayOptions;
+use mjpeg_rtp_tests::cli::output::{Format, SinkOptions};
+use mjpeg_rtp_tests::cli::pcap;
 use mjpeg_rtp_tests::cli::summary::{StreamSummary, Summary};
 use mjpeg_rtp_tests::{
     assert_same_pixels, datagrams_to, encode_jpeg_restart, packetizer, replay, replay_with, retime,
@@ -168,18 +168,13 @@ fn loss_of_first_middle_and_marker_packets() {
 
     // Through the command: only complete frames are written.
     let out = dir.path().join("out");
-    let args = PcapArgs {
-        capture: path.clone(),
-        ports: vec![],
-        output: OutputArgs {
-            out: Some(out.clone()),
-            format: vec![Format::Jpeg, Format::Ppm],
-            decode: false,
-            decoder: mjpeg_rtp::Decoder::Zune,
-        },
-        receiver: ReceiverArgs::default(),
+    let output = SinkOptions {
+        out: Some(out.clone()),
+        formats: vec![Format::Jpeg, Format::Ppm],
+        decode: false,
+        decoder: mjpeg_rtp::Decoder::Zune,
     };
-    let summary2 = mjpeg_rtp_tests::cli::pcap::run(&args).expect("pcap run");
+    let summary2 = pcap::run(&path, &pcap::Options::default(), &output).expect("pcap run");
     assert_eq!(summary2.streams, summary.streams);
     let mut files: Vec<String> = std::fs::read_dir(out.join(PORT.to_string()))
         .expect("port dir")
@@ -727,9 +722,9 @@ fn port_filter() {
     let mut ds = datagrams_to(5004, a.all());
     ds.extend(datagrams_to(5008, b.all()));
     let (_dir, path) = temp_capture(&mut ds, CaptureFormat::default());
-    let options = ReplayOptions {
+    let options = pcap::Options {
         ports: vec![5008],
-        receiver: ReceiverArgs::default(),
+        ..pcap::Options::default()
     };
     let (frames, summary) = replay_with(&path, &options);
     b.check(&frames, 5008, &all_frames(3));
@@ -774,7 +769,7 @@ fn sizes_samplings_and_restart_intervals() {
 
 #[test]
 fn streams_are_bounded() {
-    use mjpeg_rtp_tests::cli::pcap::MAX_STREAMS;
+    use pcap::MAX_STREAMS;
     let cam = Camera::new(1, 1, 0, 0);
     let first = &cam.packets[0][0];
     let extra = 10;
@@ -788,12 +783,9 @@ fn streams_are_bounded() {
     let mut datagrams = datagrams_to(PORT, sent);
     let (_dir, path) = temp_capture(&mut datagrams, CaptureFormat::default());
     // Small frame buffers: this test is about the count, not the memory.
-    let options = ReplayOptions {
-        ports: vec![],
-        receiver: ReceiverArgs {
-            max_frame_bytes: 64 << 10,
-            ..ReceiverArgs::default()
-        },
+    let options = pcap::Options {
+        max_frame_bytes: 64 << 10,
+        ..pcap::Options::default()
     };
     let (frames, summary) = replay_with(&path, &options);
     assert!(frames.is_empty());
