@@ -10,6 +10,7 @@ use mjpeg_rtp_cli::capture::read_udp;
 use mjpeg_rtp_cli::summary::CaptureSummary;
 use mjpeg_rtp_core::validate;
 
+use crate::pcap_writer;
 use crate::synth::{self, SynthSpec};
 
 /// The RTP datagrams of the capture's first RTP/JPEG stream (first port
@@ -47,7 +48,7 @@ pub fn load_rtp_frames(path: &Path) -> Result<Vec<Vec<Vec<u8>>>> {
 pub fn generate(spec: &SynthSpec, path: &Path) -> Result<Vec<Vec<Vec<u8>>>> {
     let jpegs = synth::jpegs(spec)?;
     let frames = synth::rtp_frames(&jpegs, spec.frames, spec.fps, spec.mtu)?;
-    synth::write_pcap(path, &frames, spec.fps)?;
+    pcap_writer::write_pcap(path, &frames, spec.fps)?;
     Ok(frames)
 }
 

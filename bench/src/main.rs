@@ -11,8 +11,8 @@
 //! - [`rx_cpu`]: receive CPU per packet by backend;
 //! - [`replay`]: the `sendmmsg` sender both the live section and
 //!   `rx-cpu` run as a child process;
-//! - [`capture`] and [`synth`]: the capture every section reads, given
-//!   or generated;
+//! - [`capture`]: the capture every section reads, given or generated
+//!   from [`synth`]'s pictures and written by [`pcap_writer`];
 //! - [`cpu`]: CPU accounting (getrusage, thread CPU clocks);
 //! - [`report`]: the JSON report and the table.
 
@@ -27,6 +27,7 @@ mod capture;
 mod cpu;
 mod live;
 mod pcap_to_rgb;
+mod pcap_writer;
 mod reassembly;
 mod replay;
 mod report;
@@ -36,8 +37,15 @@ mod synth;
 
 fn main() -> ExitCode {
     let job = args::parse();
+    // rx-cpu overloads its one decode thread on purpose (it measures the
+    // receive threads): the runtime's warnings about that say nothing, so
+    // it logs only what --verbose or RUST_LOG asks for.
+    let default_filter = match job {
+        Job::RxCpu { .. } => "off",
+        _ => "warn",
+    };
     let mut logger =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"));
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter));
     logger.target(env_logger::Target::Stderr);
     if let Job::RxCpu { verbose: true, .. } = job {
         logger.filter_module("mjpeg_rtp_uring", log::LevelFilter::Debug);

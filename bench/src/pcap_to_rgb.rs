@@ -21,8 +21,8 @@ use mjpeg_rtp_cli::output::SinkOptions;
 use mjpeg_rtp_cli::pcap;
 
 use crate::cpu::{cpu_time, measure, ms};
+use crate::pcap_writer;
 use crate::report::{Contender, DecoderPaths, Gstreamer, PcapToRgb, Spread};
-use crate::synth;
 
 /// The GStreamer comparison pipeline, with `{}` for the capture.
 /// The GStreamer comparison pipeline, with `{}` for the capture.
@@ -165,7 +165,7 @@ pub fn pcap_to_rgb(
             None => log::warn!("gst-launch-1.0 not found: GStreamer comparison skipped"),
             Some(version) => {
                 let one = scratch.join("one-frame.pcap");
-                synth::write_pcap(&one, &frames[..1], 30.0)?;
+                pcap_writer::write_pcap(&one, &frames[..1], 30.0)?;
                 // The first run may rebuild GStreamer's plugin registry.
                 gst_run(&one)?;
                 let mut startup = Vec::new();

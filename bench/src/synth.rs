@@ -1,33 +1,22 @@
-//! Deterministic camera-like captures for `mjpeg-rtp bench`.
+//! Deterministic camera-like captures for the bench (`mjpeg-rtp-bench`).
 //!
 //! A picture is what a fixed street camera sees: a sky-to-ground gradient,
 //! static texture (value noise at two scales, so that it compresses like a
 //! real scene rather than like white noise), a few objects moving across
 //! it, and a little sensor grain that changes every frame. Encoded as
 //! baseline 4:2:0 JPEG with the standard Huffman tables (jpeg-encoder),
-//! packetized by the core [`Packetizer`], and written as a classic pcap
-//! (Ethernet / IPv4 / UDP) that GStreamer's `pcapparse` reads too.
+//! packetized by the core [`Packetizer`]; [`pcap_writer`](crate::pcap_writer)
+//! writes them as a capture.
 //!
 //! Everything comes from a fixed seed: the same arguments give the same
 //! bytes.
 
-use std::fs::File;
-use std::io::BufWriter;
-use std::path::Path;
-use std::time::Duration;
-
 use anyhow::{Context, Result};
-use etherparse::PacketBuilder;
 use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 use mjpeg_rtp_core::{Packetizer, PacketizerConfig};
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
-use pcap_file::DataLink;
 
 /// RTP clock of RFC 2435.
 const CLOCK_RATE: u64 = 90_000;
-/// Addresses written into the capture.
-pub const SRC: ([u8; 4], u16) = ([10, 0, 0, 2], 40_000);
-pub const DST: ([u8; 4], u16) = ([10, 0, 0, 1], 5004);
 /// SSRC of the synthetic stream.
 pub const SSRC: u32 = 0x4245_4E43; // "BENC"
 
@@ -229,39 +218,6 @@ pub fn rtp_frames(
         out.push(packets);
     }
     Ok(out)
-}
-
-/// Write the frames as a classic pcap (Ethernet, IPv4, UDP from [`SRC`]
-/// to [`DST`]), frame `n` at `n / fps` seconds, its packets 10 µs apart.
-pub fn write_pcap(path: &Path, frames: &[Vec<Vec<u8>>], fps: f64) -> Result<()> {
-    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let header = PcapHeader {
-        datalink: DataLink::ETHERNET,
-        ..PcapHeader::default()
-    };
-    let mut writer = PcapWriter::with_header(BufWriter::with_capacity(1 << 20, file), header)
-        .context("cannot write pcap header")?;
-    let mut record = Vec::with_capacity(2048);
-    for (n, packets) in frames.iter().enumerate() {
-        let start = Duration::from_secs_f64(n as f64 / fps);
-        for (i, payload) in packets.iter().enumerate() {
-            record.clear();
-            PacketBuilder::ethernet2([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
-                .ipv4(SRC.0, DST.0, 64)
-                .udp(SRC.1, DST.1)
-                .write(&mut record, payload)
-                .context("cannot build packet")?;
-            let time = start + Duration::from_micros(10 * i as u64);
-            writer
-                .write_packet(&PcapPacket::new(time, record.len() as u32, &record))
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-    }
-    writer
-        .into_writer()
-        .into_inner()
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    Ok(())
 }
 
 #[cfg(test)]
