@@ -635,7 +635,7 @@ pub struct ReplaySummary {
     pub seconds: f64,
 }
 
-fn backend_for(io: Io) -> Box<dyn mjpeg_rtp::ReceiveBackend> {
+fn backend_for(io: Io) -> Box<dyn mjpeg_rtp::backend::ReceiveBackend> {
     crate::recv::receive_backend(io)
 }
 

@@ -7,8 +7,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use mjpeg_rtp::backend::ReceiveBackend;
 use mjpeg_rtp::decode::RgbSize;
-use mjpeg_rtp::{CameraConfig, CameraStats, Client, ClientOptions, Frame, ReceiveBackend};
+use mjpeg_rtp::{CameraConfig, CameraStats, Client, ClientOptions, Frame};
 
 use crate::args::{Io, RecvArgs};
 use crate::output::FrameSink;

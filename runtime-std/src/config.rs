@@ -4,7 +4,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::ingest::MAX_FRAMES_IN_FLIGHT;
 
 /// One camera: where to listen and what to expect.
 ///
@@ -52,6 +51,9 @@ pub struct CameraConfig {
 }
 
 impl CameraConfig {
+    /// Largest [`CameraConfig::frames_in_flight`]: the receive path's
+    /// depacketizer has this many frame slots, a compile-time capacity.
+    pub const MAX_FRAMES_IN_FLIGHT: usize = 16;
     pub const DEFAULT_FRAMES_IN_FLIGHT: usize = 4;
     pub const DEFAULT_MAX_FRAME_AGE: Duration = Duration::from_secs(1);
     pub const DEFAULT_SOCKET_RECEIVE_BUFFER: usize = 8 * 1024 * 1024;
@@ -130,7 +132,7 @@ impl CameraConfig {
         if self.id.is_empty() {
             return bad("empty camera id");
         }
-        if !(1..=MAX_FRAMES_IN_FLIGHT).contains(&self.frames_in_flight) {
+        if !(1..=Self::MAX_FRAMES_IN_FLIGHT).contains(&self.frames_in_flight) {
             return bad("frames_in_flight must be 1..=16");
         }
         if self.queue_depth == 0 {

@@ -29,7 +29,8 @@ mod bench {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use mjpeg_rtp::{CameraConfig, Client, ClientOptions, ReceiveBackend, StdBackend};
+    use mjpeg_rtp::backend::{ReceiveBackend, StdBackend};
+    use mjpeg_rtp::{CameraConfig, Client, ClientOptions};
     use mjpeg_rtp_uring::UringBackend;
 
     struct Args {
