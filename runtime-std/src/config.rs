@@ -48,6 +48,10 @@ pub struct CameraConfig {
     /// `dimensions_too_large` before any decode memory is spent on it.
     pub max_width: u16,
     pub max_height: u16,
+    /// Once started, a camera that receives nothing from its sender for
+    /// this long is reported in the log, once, with what to check; its
+    /// first datagrams after that are reported too. Zero never reports.
+    pub silence_warning: Duration,
 }
 
 impl CameraConfig {
@@ -64,6 +68,9 @@ impl CameraConfig {
     /// still fits a decode worker.
     pub const DEFAULT_MAX_WIDTH: u16 = 7680;
     pub const DEFAULT_MAX_HEIGHT: u16 = 4320;
+    /// Long enough for a camera that is still starting up, short enough
+    /// for someone watching the log to be told.
+    pub const DEFAULT_SILENCE_WARNING: Duration = Duration::from_secs(5);
 
     /// A camera with default settings.
     pub fn new(id: impl Into<String>, bind: SocketAddr) -> Self {
@@ -82,6 +89,7 @@ impl CameraConfig {
             reorder_window: Self::DEFAULT_REORDER_WINDOW,
             max_width: Self::DEFAULT_MAX_WIDTH,
             max_height: Self::DEFAULT_MAX_HEIGHT,
+            silence_warning: Self::DEFAULT_SILENCE_WARNING,
         }
     }
 

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Sender, TrySendError};
 use mjpeg_rtp_core::{Depacketizer, FrameInfo, InvalidReason, OwnedFrame, Verdict};
 
+use crate::backend::silence::{Silence, SilenceWatch};
 use crate::camera::CameraShared;
 use crate::config::CameraConfig;
 use crate::epoch::Epoch;
@@ -52,6 +53,10 @@ pub struct CameraIngest {
     depacketizer: Box<Depacketizer<Vec<u8>, { CameraConfig::MAX_FRAMES_IN_FLIGHT }>>,
     epoch: Epoch,
     sender: Option<IpAddr>,
+    /// The address the camera was told to listen on (its port resolved
+    /// when 0 was asked), for messages.
+    bind: SocketAddr,
+    silence: SilenceWatch,
     decode: Sender<DecodeJob>,
     /// Unpublished counters, copied to `shared` every PUBLISH_INTERVAL.
     datagrams: u64,
@@ -90,11 +95,19 @@ impl CameraIngest {
                 Vec::new()
             }
         });
+        // A multicast camera's socket is bound to the wildcard address:
+        // the group says more.
+        let bind = match config.bind.port() {
+            0 => shared.local_addr,
+            _ => config.bind,
+        };
         CameraIngest {
             depacketizer: Box::new(Depacketizer::new(config.core_config(), buffers)),
             shared,
             epoch,
             sender: config.sender.map(|ip| ip.to_canonical()),
+            bind,
+            silence: SilenceWatch::new(config.silence_warning),
             decode,
             datagrams: 0,
             bytes: 0,
@@ -123,6 +136,7 @@ impl CameraIngest {
         self.bytes += bytes.len() as u64;
         if self.sender.is_some_and(|s| s != from.ip().to_canonical()) {
             self.packets_foreign += 1;
+            self.silence.on_foreign(now, from);
             if let Some(more) = self.warnings.allow(WARN_FOREIGN, now) {
                 log::warn!(
                     "camera {:?}: ignoring datagrams from {from} (not the configured sender; \
@@ -131,6 +145,16 @@ impl CameraIngest {
                 );
             }
         } else {
+            if let Some(silent) = self.silence.on_sender(now) {
+                // At the level of the silence line, so that whoever saw
+                // that one sees this one.
+                log::warn!(
+                    "camera {:?}: datagrams from {from} now arrive on {}, {silent:.1?} after \
+                     the camera started",
+                    self.shared.id,
+                    self.bind,
+                );
+            }
             match self.depacketizer.push(self.epoch.to_core(now), bytes) {
                 Verdict::Completed => self.drain(now),
                 Verdict::Invalid(reason) => self.warn_invalid(now, from, reason),
@@ -164,6 +188,9 @@ impl CameraIngest {
     /// complete and publishes counters. Call at least every 100 ms while
     /// idle, or by [`CameraIngest::poll_timeout`].
     pub fn on_tick(&mut self, now: Instant) {
+        if let Some(silence) = self.silence.on_tick(now) {
+            self.warn_silence(silence);
+        }
         self.depacketizer.handle_timeout(self.epoch.to_core(now));
         self.retire_stream();
         self.publish_at(now);
@@ -250,6 +277,26 @@ impl CameraIngest {
                  last warning)",
                 self.shared.id
             );
+        }
+    }
+
+    fn warn_silence(&self, silence: Silence) {
+        let (id, bind, lasted) = (&self.shared.id, self.bind, silence.lasted);
+        match (silence.foreign, self.sender) {
+            (Some(foreign), Some(sender)) => log::warn!(
+                "camera {id:?}: nothing from {sender} on {bind} for {lasted:?}, only datagrams \
+                 from {foreign}, which are ignored: check the camera's expected sender host"
+            ),
+            // Only a sender filter makes a datagram foreign.
+            (_, sender) => log::warn!(
+                "camera {id:?}: no datagram on {bind} for {lasted:?}: check that the camera \
+                 sends to this host's address and port {}, and that no firewall drops UDP to \
+                 it{}",
+                bind.port(),
+                sender
+                    .map(|s| format!("; only datagrams from {s} will be used"))
+                    .unwrap_or_default()
+            ),
         }
     }
 

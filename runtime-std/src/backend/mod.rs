@@ -17,6 +17,7 @@ mod batch;
 mod blocking;
 mod ingest;
 mod receive;
+mod silence;
 
 pub use blocking::StdBackend;
 pub use ingest::CameraIngest;
