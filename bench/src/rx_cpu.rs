@@ -24,7 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use mjpeg_rtp::{CameraConfig, Client, ClientOptions, ReceiveBackend, StdBackend};
+use mjpeg_rtp::backend::{ReceiveBackend, StdBackend};
+use mjpeg_rtp::{CameraConfig, Client, ClientOptions};
 use mjpeg_rtp_uring::{UringBackend, UringOptions};
 
 use crate::capture::{self, Scratch};

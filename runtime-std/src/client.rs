@@ -7,14 +7,16 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::backend::{CameraIngest, CameraSocket, ReceiveBackend, StdBackend};
+use crate::camera::CameraShared;
 use crate::config::CameraConfig;
 use crate::decode::{Decoder, RgbDecoder};
+use crate::epoch::Epoch;
 use crate::error::Error;
 use crate::frame::Frame;
-use crate::ingest::{CameraIngest, CameraSocket, Epoch, ReceiveBackend, StdBackend};
 use crate::output::Output;
 use crate::socket::{bind_camera, BoundSocket};
-use crate::stats::{CameraShared, CameraStats};
+use crate::stats::CameraStats;
 
 /// Client-wide settings.
 pub struct ClientOptions {
@@ -250,6 +252,7 @@ impl Client {
                         self.epoch,
                         jobs_tx.clone(),
                     ),
+                    rxq_ovfl: bound.rxq_ovfl,
                 })
             })
             .collect();
@@ -266,12 +269,9 @@ impl Client {
                 );
                 Ok(())
             }
-            Err(source) => {
+            Err(e) => {
                 self.stop();
-                Err(Error::Backend {
-                    backend: name,
-                    source,
-                })
+                Err(e)
             }
         }
     }

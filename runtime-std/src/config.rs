@@ -4,7 +4,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::ingest::MAX_FRAMES_IN_FLIGHT;
 
 /// One camera: where to listen and what to expect.
 ///
@@ -49,9 +48,16 @@ pub struct CameraConfig {
     /// `dimensions_too_large` before any decode memory is spent on it.
     pub max_width: u16,
     pub max_height: u16,
+    /// Once started, a camera that receives nothing from its sender for
+    /// this long is reported in the log, once, with what to check; its
+    /// first datagrams after that are reported too. Zero never reports.
+    pub silence_warning: Duration,
 }
 
 impl CameraConfig {
+    /// Largest [`CameraConfig::frames_in_flight`]: the receive path's
+    /// depacketizer has this many frame slots, a compile-time capacity.
+    pub const MAX_FRAMES_IN_FLIGHT: usize = 16;
     pub const DEFAULT_FRAMES_IN_FLIGHT: usize = 4;
     pub const DEFAULT_MAX_FRAME_AGE: Duration = Duration::from_secs(1);
     pub const DEFAULT_SOCKET_RECEIVE_BUFFER: usize = 8 * 1024 * 1024;
@@ -62,6 +68,9 @@ impl CameraConfig {
     /// still fits a decode worker.
     pub const DEFAULT_MAX_WIDTH: u16 = 7680;
     pub const DEFAULT_MAX_HEIGHT: u16 = 4320;
+    /// Long enough for a camera that is still starting up, short enough
+    /// for someone watching the log to be told.
+    pub const DEFAULT_SILENCE_WARNING: Duration = Duration::from_secs(5);
 
     /// A camera with default settings.
     pub fn new(id: impl Into<String>, bind: SocketAddr) -> Self {
@@ -80,6 +89,7 @@ impl CameraConfig {
             reorder_window: Self::DEFAULT_REORDER_WINDOW,
             max_width: Self::DEFAULT_MAX_WIDTH,
             max_height: Self::DEFAULT_MAX_HEIGHT,
+            silence_warning: Self::DEFAULT_SILENCE_WARNING,
         }
     }
 
@@ -130,7 +140,7 @@ impl CameraConfig {
         if self.id.is_empty() {
             return bad("empty camera id");
         }
-        if !(1..=MAX_FRAMES_IN_FLIGHT).contains(&self.frames_in_flight) {
+        if !(1..=Self::MAX_FRAMES_IN_FLIGHT).contains(&self.frames_in_flight) {
             return bad("frames_in_flight must be 1..=16");
         }
         if self.queue_depth == 0 {

@@ -4,7 +4,7 @@
 //! libjpeg-turbo through its TurboJPEG API (cargo feature `turbojpeg`,
 //! links the system's libturbojpeg). libjpeg-turbo is the faster of the
 //! two on x86-64 (about 0.87x zune-jpeg's CPU per 1080p frame, measured by
-//! `mjpeg-rtp bench`); zune-jpeg needs no C library. Both decode with
+//! `mjpeg-rtp-bench`); zune-jpeg needs no C library. Both decode with
 //! accurate integer IDCT and smooth ("fancy") chroma upsampling; their
 //! pixels differ by rounding (within 40 dB PSNR of each other).
 

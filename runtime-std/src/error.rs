@@ -37,6 +37,12 @@ pub enum Error {
     Stopped,
     #[error("no camera to start")]
     NoCamera,
+    /// A receive backend's options are unusable (checked when it starts).
+    #[error("{backend} receive backend: {reason}")]
+    BackendConfig {
+        backend: &'static str,
+        reason: &'static str,
+    },
     #[error("{backend} receive backend failed to start")]
     Backend {
         backend: &'static str,

@@ -13,37 +13,48 @@
 //! - Receiving never waits on decoding: each camera's receive path hands
 //!   complete frames to a bounded decode backlog and each camera's output
 //!   queue drops its oldest frame when full; both are counted.
-//! - [`ingest`] is the seam for other receive backends (io_uring in
-//!   `mjpeg-rtp-uring`): a [`ReceiveBackend`] reads sockets and feeds
-//!   [`CameraIngest`].
-//! - [`socket`] holds every socket option used.
+//!
+//! What lives where:
+//! - The crate root: the consumer's API (client, camera settings,
+//!   frames, counters, errors, the choice of decoder).
+//! - [`backend`]: what a receive backend implements and is given, and
+//!   the std backend. A new backend is a file there beside the std one,
+//!   or its own crate like `mjpeg-rtp-uring` when it brings its own
+//!   dependencies; either way it implements [`backend::ReceiveBackend`].
+//! - [`decode`]: JPEG -> RGB into caller buffers, also usable alone. A
+//!   new decoder is a [`Decoder`] variant with its arm in
+//!   [`decode::RgbDecoder`], behind a cargo feature when it links a
+//!   system library.
+//! - Private: socket options (`socket`), the state a camera's threads
+//!   share (`camera`), buffer pools (`pool`), the decode workers
+//!   (`workers`) and the consumer's queues (`output`).
 //!
 //! The library never prints: it logs through the `log` facade (per-packet
 //! warnings at most once per second per kind) and returns typed
 //! [`Error`]s.
 
-mod batch;
+pub mod backend;
+mod camera;
 mod client;
 mod config;
 pub mod decode;
+mod epoch;
 mod error;
 mod frame;
-pub mod ingest;
 mod output;
 mod pool;
 mod ratelimit;
-pub mod socket;
+mod socket;
 mod stats;
 mod threads;
 mod workers;
 
 pub use client::{Client, ClientOptions};
 pub use config::CameraConfig;
-pub use decode::Decoder;
+pub use decode::{DecodeError, Decoder, RgbSize};
 pub use error::Error;
 pub use frame::Frame;
-pub use ingest::{CameraIngest, CameraSocket, Epoch, ReceiveBackend, StdBackend};
 pub use stats::CameraStats;
 
 pub use mjpeg_rtp_core as core;
-pub use mjpeg_rtp_core::{DropReason, InvalidReason, StreamStats};
+pub use mjpeg_rtp_core::{DropReason, InvalidCounts, InvalidReason, StreamStats};

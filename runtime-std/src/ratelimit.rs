@@ -3,15 +3,24 @@
 
 use std::time::{Duration, Instant};
 
+/// The runtime's interval for rate-limited warnings: at most one line per
+/// kind of event per second, per camera.
+pub const WARN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// At most one log line per kind of event per interval.
+///
+/// `K` kinds, numbered `0..K` by the caller; time is passed in, so that a
+/// receive loop uses the arrival time it already has.
 #[derive(Debug, Clone)]
-pub(crate) struct RateLimiter<const K: usize> {
+pub struct RateLimiter<const K: usize> {
     last: [Option<Instant>; K],
     suppressed: [u64; K],
     interval: Duration,
 }
 
 impl<const K: usize> RateLimiter<K> {
-    pub(crate) fn new(interval: Duration) -> Self {
+    /// At most one line per kind per `interval`.
+    pub fn new(interval: Duration) -> Self {
         RateLimiter {
             last: [None; K],
             suppressed: [0; K],
@@ -20,8 +29,9 @@ impl<const K: usize> RateLimiter<K> {
     }
 
     /// `Some(events suppressed since the last line)` when a line may be
-    /// logged for `key` now; `None` (and one more suppressed) otherwise.
-    pub(crate) fn allow(&mut self, key: usize, now: Instant) -> Option<u64> {
+    /// logged for `key` now; `None` (and one more suppressed) otherwise,
+    /// and always `None` for a `key` not below `K`.
+    pub fn allow(&mut self, key: usize, now: Instant) -> Option<u64> {
         let (Some(last), Some(suppressed)) = (self.last.get_mut(key), self.suppressed.get_mut(key))
         else {
             return None;

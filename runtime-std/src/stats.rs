@@ -2,15 +2,8 @@
 //! [`Client::stats`](crate::Client::stats) returns.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
-use mjpeg_rtp_core::{frame_buffer_len, InvalidCounts, StreamStats};
-
-use crate::config::CameraConfig;
-use crate::pool::BufferPool;
-use crate::ratelimit::RateLimiter;
+use mjpeg_rtp_core::{InvalidCounts, StreamStats};
 
 /// Retired streams (SSRC changes) kept per camera; older ones are merged
 /// away so that a sender cycling SSRCs cannot grow memory.
@@ -83,83 +76,4 @@ pub(crate) struct IngestSnapshot {
     pub(crate) packets_foreign: u64,
     pub(crate) kernel_drops: Option<u64>,
     pub(crate) frames_dropped_backlog: u64,
-}
-
-/// State of one camera shared by its receive path, the decode workers and
-/// the client.
-#[derive(Debug)]
-pub(crate) struct CameraShared {
-    pub(crate) index: usize,
-    pub(crate) id: Arc<str>,
-    pub(crate) local_addr: SocketAddr,
-    pub(crate) socket_receive_buffer: usize,
-    pub(crate) queue_depth: usize,
-    pub(crate) jpeg_pool: Arc<BufferPool>,
-    pub(crate) rgb_pool: Arc<BufferPool>,
-    pub(crate) ingest: Mutex<IngestSnapshot>,
-    pub(crate) decode_errors: AtomicU64,
-    pub(crate) frames_decoded: AtomicU64,
-    pub(crate) frames_dropped_queue: AtomicU64,
-    pub(crate) frames_delivered: AtomicU64,
-    /// Decode-side warnings (decode errors, queue drops).
-    pub(crate) decode_warnings: Mutex<RateLimiter<2>>,
-}
-
-impl CameraShared {
-    /// The shared state of camera `index` (its slot in the client's
-    /// output), bound to `local_addr` with a socket receive buffer of
-    /// `socket_receive_buffer` bytes.
-    pub(crate) fn new(
-        index: usize,
-        config: &CameraConfig,
-        local_addr: SocketAddr,
-        socket_receive_buffer: usize,
-    ) -> Arc<Self> {
-        // Spares for every frame that can be outside the depacketizer:
-        // decoding, queued, held by the consumer.
-        let keep = config.queue_depth + config.frames_in_flight + 4;
-        Arc::new(CameraShared {
-            index,
-            id: config.id.as_str().into(),
-            local_addr,
-            socket_receive_buffer,
-            queue_depth: config.queue_depth,
-            jpeg_pool: BufferPool::new(frame_buffer_len(config.max_frame_bytes), keep),
-            rgb_pool: BufferPool::new(0, keep),
-            ingest: Mutex::new(IngestSnapshot::default()),
-            decode_errors: AtomicU64::new(0),
-            frames_decoded: AtomicU64::new(0),
-            frames_dropped_queue: AtomicU64::new(0),
-            frames_delivered: AtomicU64::new(0),
-            decode_warnings: Mutex::new(RateLimiter::new(Duration::from_secs(1))),
-        })
-    }
-
-    pub(crate) fn snapshot(&self) -> CameraStats {
-        let ingest = self
-            .ingest
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let mut streams = ingest.retired;
-        if ingest.current.ssrc.is_some() {
-            streams.push(ingest.current);
-        }
-        CameraStats {
-            camera_id: self.id.to_string(),
-            local_addr: self.local_addr,
-            socket_receive_buffer: self.socket_receive_buffer,
-            streams,
-            invalid: ingest.invalid,
-            datagrams: ingest.datagrams,
-            bytes: ingest.bytes,
-            packets_foreign: ingest.packets_foreign,
-            kernel_drops: ingest.kernel_drops,
-            frames_dropped_backlog: ingest.frames_dropped_backlog,
-            decode_errors: self.decode_errors.load(Ordering::Relaxed),
-            frames_decoded: self.frames_decoded.load(Ordering::Relaxed),
-            frames_dropped_queue: self.frames_dropped_queue.load(Ordering::Relaxed),
-            frames_delivered: self.frames_delivered.load(Ordering::Relaxed),
-        }
-    }
 }

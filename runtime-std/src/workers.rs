@@ -4,13 +4,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
+use crate::backend::DecodeJob;
 use crate::decode::{RgbDecoder, RgbSize};
 use crate::frame::Frame;
-use crate::ingest::DecodeJob;
 use crate::output::Output;
 use crate::pool::Pooled;
 use crate::threads::spawn_all;
@@ -123,7 +123,7 @@ fn decode(job: DecodeJob, decoder: Option<&mut RgbDecoder>, output: &Output) {
         q: job.info.q,
         first_packet_at: job.first_packet_at,
         received_at: job.received_at,
-        received_at_system: job.received_at_system,
+        received_at_system: wall_clock_at(job.received_at),
     };
     camera.frames_decoded.fetch_add(1, Ordering::Relaxed);
     if let Some(dropped) = output.push(camera.index, frame, camera.queue_depth) {
@@ -143,4 +143,12 @@ fn decode(job: DecodeJob, decoder: Option<&mut RgbDecoder>, output: &Output) {
         }
         drop(dropped);
     }
+}
+
+/// The wall-clock time at `at`, a moment a few milliseconds back: the
+/// receive path reads no clock of its own, and reading the wall clock per
+/// frame (not once at start) follows its steps (NTP).
+fn wall_clock_at(at: Instant) -> SystemTime {
+    let now = SystemTime::now();
+    now.checked_sub(at.elapsed()).unwrap_or(now)
 }

@@ -307,19 +307,22 @@ fn multicast_group_is_joined() {
 /// A backend that cannot start: the client reports it and is stopped.
 struct Unavailable;
 
-impl mjpeg_rtp::ReceiveBackend for Unavailable {
+impl mjpeg_rtp::backend::ReceiveBackend for Unavailable {
     fn name(&self) -> &'static str {
         "unavailable"
     }
 
     fn run(
         self: Box<Self>,
-        cameras: Vec<mjpeg_rtp::CameraSocket>,
+        cameras: Vec<mjpeg_rtp::backend::CameraSocket>,
         _stop: Arc<std::sync::atomic::AtomicBool>,
-    ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+    ) -> Result<Vec<std::thread::JoinHandle<()>>, Error> {
         assert_eq!(cameras.len(), 1);
         assert_eq!(cameras[0].ingest.camera_id(), "cam");
-        Err(std::io::Error::other("no such facility"))
+        Err(Error::Backend {
+            backend: "unavailable",
+            source: std::io::Error::other("no such facility"),
+        })
     }
 }
 
@@ -342,6 +345,23 @@ fn a_backend_that_cannot_start_is_a_typed_error() {
     assert!(!client.is_running());
     assert!(started.elapsed() < Duration::from_secs(1));
     assert!(matches!(client.start(), Err(Error::Stopped)));
+}
+
+#[test]
+fn unusable_backend_options_are_a_typed_error() {
+    let mut client = Client::new(ClientOptions {
+        decode_threads: 1,
+        backend: Box::new(mjpeg_rtp::backend::StdBackend {
+            read_timeout: Duration::ZERO,
+            ..Default::default()
+        }),
+    });
+    client.add_camera(loopback_camera("cam")).unwrap();
+    assert!(matches!(
+        client.start(),
+        Err(Error::BackendConfig { backend: "std", .. })
+    ));
+    assert!(!client.is_running());
 }
 
 /// With libjpeg-turbo chosen, frames arrive pixel-exact against

@@ -30,34 +30,41 @@
 //! - A datagram larger than a ring buffer's payload room
 //!   ([`UringOptions::buffer_len`] minus [`BUFFER_OVERHEAD`]) is never
 //!   passed on shortened: it is counted as `rtp_truncated` and dropped.
+//!
+//! What lives where: this file chooses between io_uring and the std
+//! fallback ([`backend`], [`probe`], [`UringBackend`]); `options` sizes
+//! and paces the ring; `ring` is the ring thread (arming, completions,
+//! shutdown); `buf_ring` the provided-buffer ring and its ownership
+//! protocol; `message` reads a received buffer (sender, drop counter).
+//! Of runtime-std it uses only [`mjpeg_rtp::backend`], as any backend
+//! would: another backend with its own dependencies goes in a crate like
+//! this one. Decoding is runtime-std's (`mjpeg_rtp::decode`): a new
+//! decoder goes there, never here.
 
 use std::io;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
-use mjpeg_rtp::{CameraSocket, ReceiveBackend, StdBackend};
+use mjpeg_rtp::backend::{CameraSocket, ReceiveBackend, StdBackend};
+use mjpeg_rtp::Error;
 
 #[cfg(target_os = "linux")]
 mod buf_ring;
 #[cfg(target_os = "linux")]
 mod message;
+mod options;
 #[cfg(target_os = "linux")]
 mod ring;
+
+pub use options::{UringOptions, BUFFER_OVERHEAD};
+
+/// The backend's name in logs and errors.
+const NAME: &str = "uring";
 
 /// Set to anything but `0` or empty to never use io_uring (the std
 /// backend receives, with the usual one warning line).
 pub const DISABLE_ENV: &str = "MJPEG_RTP_URING_DISABLE";
-
-/// Bytes at the start of every ring buffer that are not payload: the
-/// kernel's `io_uring_recvmsg_out` header, the sender address and the
-/// control data room.
-#[cfg(target_os = "linux")]
-pub const BUFFER_OVERHEAD: usize = ring::BUFFER_OVERHEAD;
-/// Bytes at the start of every ring buffer that are not payload.
-#[cfg(not(target_os = "linux"))]
-pub const BUFFER_OVERHEAD: usize = 72;
 
 /// How datagrams are received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -110,58 +117,6 @@ pub fn probe() -> io::Result<()> {
     }
 }
 
-/// Tuning of the ring.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UringOptions {
-    /// Buffers in the provided-buffer ring shared by every camera; a
-    /// power of two up to 32768. When all are in use a camera's request
-    /// ends with `ENOBUFS` and is re-armed at once (datagrams wait in
-    /// the socket buffer meanwhile).
-    pub buffers: u16,
-    /// Bytes per buffer, [`BUFFER_OVERHEAD`] included.
-    pub buffer_len: u32,
-    /// Completions to wait for before waking up, when the kernel can
-    /// bound that wait by [`UringOptions::batch_wait`] (Linux 6.12+);
-    /// otherwise every completion wakes the thread.
-    pub batch: u32,
-    /// Longest extra delay batching may add to a datagram's delivery;
-    /// zero disables batching. Batching is what makes the ring cheaper
-    /// than blocking sockets per packet (one wake-up per burst instead of
-    /// per datagram); half a millisecond is small against a frame
-    /// interval.
-    pub batch_wait: Duration,
-    /// Period of `CameraIngest::on_tick` and of checks of the stop flag.
-    pub tick: Duration,
-}
-
-impl Default for UringOptions {
-    fn default() -> Self {
-        UringOptions {
-            buffers: 4096,
-            buffer_len: 2048,
-            batch: 64,
-            batch_wait: Duration::from_micros(500),
-            tick: Duration::from_millis(50),
-        }
-    }
-}
-
-impl UringOptions {
-    fn check(&self) -> io::Result<()> {
-        let bad = |what: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, what.to_owned()));
-        if !self.buffers.is_power_of_two() {
-            return bad("UringOptions::buffers must be a power of two");
-        }
-        if (self.buffer_len as usize) < BUFFER_OVERHEAD + 64 {
-            return bad("UringOptions::buffer_len leaves less than 64 bytes of payload");
-        }
-        if self.tick.is_zero() || self.tick > Duration::from_millis(100) {
-            return bad("UringOptions::tick must be in (0, 100 ms]");
-        }
-        Ok(())
-    }
-}
-
 /// The io_uring [`ReceiveBackend`]. Its `run` falls back to
 /// [`StdBackend`] (one warning line) when the ring cannot be set up.
 #[derive(Debug, Clone, Default)]
@@ -201,7 +156,7 @@ impl UringBackend {
         reason: &io::Error,
         cameras: Vec<CameraSocket>,
         stop: Arc<AtomicBool>,
-    ) -> io::Result<Vec<JoinHandle<()>>> {
+    ) -> Result<Vec<JoinHandle<()>>, Error> {
         warn_fallback(reason);
         Box::new(self.fallback).run(cameras, stop)
     }
@@ -209,14 +164,14 @@ impl UringBackend {
 
 impl ReceiveBackend for UringBackend {
     fn name(&self) -> &'static str {
-        "uring"
+        NAME
     }
 
     fn run(
         self: Box<Self>,
         cameras: Vec<CameraSocket>,
         stop: Arc<AtomicBool>,
-    ) -> io::Result<Vec<JoinHandle<()>>> {
+    ) -> Result<Vec<JoinHandle<()>>, Error> {
         if self.force_fallback {
             let why = io::Error::other("UringBackend::force_fallback was asked");
             return self.fall_back(&why, cameras, stop);
@@ -225,7 +180,12 @@ impl ReceiveBackend for UringBackend {
             let why = io::Error::other(format!("{DISABLE_ENV} is set"));
             return self.fall_back(&why, cameras, stop);
         }
-        self.options.check()?;
+        self.options
+            .check()
+            .map_err(|reason| Error::BackendConfig {
+                backend: NAME,
+                reason,
+            })?;
         #[cfg(target_os = "linux")]
         {
             // A kernel may accept the ring and fail multishot requests
@@ -238,7 +198,10 @@ impl ReceiveBackend for UringBackend {
                 Ok(handle) => Ok(vec![handle]),
                 // The thread itself could not start: nothing to fall back
                 // with (the cameras went with it), and nothing is running.
-                Err(e) if e.cameras.is_empty() => Err(e.error),
+                Err(e) if e.cameras.is_empty() => Err(Error::Backend {
+                    backend: NAME,
+                    source: e.error,
+                }),
                 Err(e) => self.fall_back(&e.error, e.cameras, stop),
             }
         }
@@ -264,31 +227,6 @@ fn warn_fallback(reason: &io::Error) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn options_are_checked() {
-        assert!(UringOptions::default().check().is_ok());
-        let bad = [
-            UringOptions {
-                buffers: 100,
-                ..UringOptions::default()
-            },
-            UringOptions {
-                buffer_len: BUFFER_OVERHEAD as u32,
-                ..UringOptions::default()
-            },
-            UringOptions {
-                tick: Duration::ZERO,
-                ..UringOptions::default()
-            },
-        ];
-        for options in bad {
-            assert_eq!(
-                options.check().unwrap_err().kind(),
-                io::ErrorKind::InvalidInput
-            );
-        }
-    }
 
     #[test]
     fn io_std_is_the_std_backend() {

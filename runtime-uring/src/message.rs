@@ -15,6 +15,11 @@ const CMSG_HEADER: usize = std::mem::size_of::<libc::cmsghdr>();
 /// drop counter), as `CMSG_SPACE(sizeof(u32))`.
 pub(crate) const CONTROL_LEN: usize = CMSG_HEADER + cmsg_align(std::mem::size_of::<u32>());
 
+/// Bytes of a buffer before the payload: the kernel's
+/// `io_uring_recvmsg_out` header, then the reserved name and control
+/// space.
+pub(crate) const BUFFER_OVERHEAD: usize = 16 + NAME_LEN + CONTROL_LEN;
+
 const fn cmsg_align(len: usize) -> usize {
     let a = std::mem::size_of::<usize>();
     (len + a - 1) & !(a - 1)

@@ -28,26 +28,21 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
-use mjpeg_rtp::{CameraIngest, CameraSocket};
+use mjpeg_rtp::backend::{CameraIngest, CameraSocket, RateLimiter, WARN_INTERVAL};
 
 use crate::buf_ring::BufRing;
-use crate::message::{self, DropCounter, CONTROL_LEN, NAME_LEN};
-use crate::UringOptions;
+use crate::message::{self, DropCounter, BUFFER_OVERHEAD, CONTROL_LEN, NAME_LEN};
+use crate::options::UringOptions;
 
 /// The one buffer group of the ring.
 const BGID: u16 = 0;
 /// User data of cancel requests (camera indexes are far below).
 const CANCEL: u64 = u64::MAX;
-/// Bytes of a buffer before the payload: the kernel's
-/// `io_uring_recvmsg_out` header, then the reserved name and control
-/// space.
-pub(crate) const BUFFER_OVERHEAD: usize = 16 + NAME_LEN + CONTROL_LEN;
 /// How long shutdown waits for the kernel to confirm cancellations.
 const CANCEL_WAIT: Duration = Duration::from_secs(2);
 /// Consecutive failed arms of one socket after which it is retried only
 /// on ticks (a socket error must not turn into a busy loop).
 const MAX_QUICK_REARMS: u32 = 3;
-const WARN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why the ring could not start; the cameras come back for the fallback.
 pub(crate) struct SetupError {
@@ -176,6 +171,8 @@ struct Slot {
     /// Failed arms in a row.
     failures: u32,
     drops: DropCounter,
+    /// `SO_RXQ_OVFL` is on for the socket.
+    rxq_ovfl: bool,
 }
 
 /// Everything a completion touches besides the ring itself.
@@ -185,7 +182,7 @@ struct State {
     slots: Vec<Slot>,
     /// Cameras to re-arm after the current batch.
     rearm: Vec<usize>,
-    warnings: Warnings,
+    warnings: RateLimiter<{ Warning::KINDS }>,
     stopping: bool,
     counts: Counts,
 }
@@ -222,6 +219,7 @@ impl Ring {
                         armed: false,
                         failures: 0,
                         drops: DropCounter::default(),
+                        rxq_ovfl: c.rxq_ovfl,
                     })
                     .collect();
                 let min_wait = uring
@@ -236,7 +234,7 @@ impl Ring {
                         msghdr: template_msghdr(),
                         slots,
                         rearm: Vec::new(),
-                        warnings: Warnings::default(),
+                        warnings: RateLimiter::new(WARN_INTERVAL),
                         stopping: false,
                         counts: Counts::default(),
                     },
@@ -259,6 +257,7 @@ impl Ring {
                             .map(|s| CameraSocket {
                                 socket: s.socket,
                                 ingest: s.ingest,
+                                rxq_ovfl: s.rxq_ovfl,
                             })
                             .collect();
                         Err(SetupError { error, cameras })
@@ -291,22 +290,18 @@ impl Ring {
     /// Arm every socket, then check that the kernel accepted multishot
     /// `recvmsg` (a kernel without it fails the request at once).
     fn arm_all(&mut self) -> io::Result<()> {
+        let now = Instant::now();
         for (index, slot) in self.state.slots.iter_mut().enumerate() {
-            match mjpeg_rtp::socket::enable_rxq_ovfl(&slot.socket) {
-                // Only non-zero counts are reported in control data.
-                Ok(true) => slot.ingest.on_kernel_drops(0),
-                Ok(false) => {}
-                Err(e) => log::debug!(
-                    "camera {:?}: SO_RXQ_OVFL not enabled: {e}",
-                    slot.ingest.camera_id()
-                ),
+            // The kernel attaches a drop count only once there was a drop:
+            // until then it is zero.
+            if slot.rxq_ovfl {
+                slot.ingest.on_kernel_drops(now, 0);
             }
             self.state.rearm.push(index);
         }
         self.push_rearms()?;
         self.uring.submit()?;
         let mut refused = None;
-        let now = Instant::now();
         for cqe in self.uring.completion() {
             let failed = cqe.user_data() != CANCEL
                 && cqe.result() < 0
@@ -369,7 +364,12 @@ impl Ring {
         while !stop.load(Ordering::Relaxed) {
             let timeout = next_tick.saturating_duration_since(Instant::now());
             if let Err(e) = wait(&self.uring, self.want, timeout, self.min_wait) {
-                if self.state.warnings.allow(Warning::Ring, Instant::now()) {
+                if self
+                    .state
+                    .warnings
+                    .allow(Warning::Ring as usize, Instant::now())
+                    .is_some()
+                {
                     log::error!("io_uring wait failed: {e}");
                 }
                 std::thread::sleep(Duration::from_millis(10));
@@ -389,7 +389,12 @@ impl Ring {
                 next_tick = now + self.tick;
             }
             if let Err(e) = self.push_rearms() {
-                if self.state.warnings.allow(Warning::Ring, now) {
+                if self
+                    .state
+                    .warnings
+                    .allow(Warning::Ring as usize, now)
+                    .is_some()
+                {
                     log::error!("io_uring submit failed: {e}");
                 }
             }
@@ -513,7 +518,7 @@ impl State {
                 self.counts.dry += 1;
                 // Every buffer was in use: datagrams wait in the socket
                 // buffer until the request is armed again, just below.
-                if self.warnings.allow(Warning::Dry, now) {
+                if self.warnings.allow(Warning::Dry as usize, now).is_some() {
                     log::debug!(
                         "io_uring buffer ring ran dry ({} buffers); re-arming",
                         self.buffers.count()
@@ -523,7 +528,7 @@ impl State {
             }
             r => {
                 slot.failures += 1;
-                if self.warnings.allow(Warning::Socket, now) {
+                if self.warnings.allow(Warning::Socket as usize, now).is_some() {
                     log::warn!(
                         "camera {:?}: io_uring receive failed: {}",
                         slot.ingest.camera_id(),
@@ -541,7 +546,7 @@ impl State {
 /// Hand one received buffer to its camera.
 fn deliver(
     slot: &mut Slot,
-    warnings: &mut Warnings,
+    warnings: &mut RateLimiter<{ Warning::KINDS }>,
     now: Instant,
     data: &[u8],
     msghdr: &libc::msghdr,
@@ -551,7 +556,7 @@ fn deliver(
     };
     if let Some(count) = message::rxq_ovfl(out.control_data()) {
         if let Some(total) = slot.drops.update(count) {
-            slot.ingest.on_kernel_drops(total);
+            slot.ingest.on_kernel_drops(now, total);
         }
     }
     let from = message::socket_addr(out.name_data())
@@ -560,7 +565,7 @@ fn deliver(
         // Part of the datagram did not fit: never let the core see a
         // shortened packet (a shortened last packet would end a frame
         // early). An empty datagram is counted as `rtp_truncated`.
-        if warnings.allow(Warning::Truncated, now) {
+        if warnings.allow(Warning::Truncated as usize, now).is_some() {
             log::warn!(
                 "camera {:?}: datagram from {from} larger than the io_uring buffer \
                  ({} bytes of payload room); dropped. Raise UringOptions::buffer_len.",
@@ -574,6 +579,7 @@ fn deliver(
     slot.ingest.on_datagram(now, from, out.payload_data());
 }
 
+/// Kinds of rate-limited ring warnings.
 #[derive(Clone, Copy)]
 enum Warning {
     Ring,
@@ -582,25 +588,8 @@ enum Warning {
     Truncated,
 }
 
-/// One log line per kind per second at most.
-#[derive(Default)]
-struct Warnings {
-    last: [Option<Instant>; 4],
-}
-
-impl Warnings {
-    fn allow(&mut self, kind: Warning, now: Instant) -> bool {
-        let Some(last) = self.last.get_mut(kind as usize) else {
-            return false;
-        };
-        match *last {
-            Some(t) if now.saturating_duration_since(t) < WARN_INTERVAL => false,
-            _ => {
-                *last = Some(now);
-                true
-            }
-        }
-    }
+impl Warning {
+    const KINDS: usize = 4;
 }
 
 /// Check that this process can use what the ring thread needs: an

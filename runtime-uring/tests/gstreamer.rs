@@ -17,7 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{client_with, decode, jpeg, loopback_camera, uring_client};
-use mjpeg_rtp::{Client, StdBackend};
+use mjpeg_rtp::backend::StdBackend;
+use mjpeg_rtp::Client;
 
 const FRAMES: usize = 10;
 

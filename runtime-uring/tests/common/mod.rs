@@ -6,7 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use mjpeg_rtp::{CameraConfig, Client, ClientOptions, ReceiveBackend};
+use mjpeg_rtp::backend::ReceiveBackend;
+use mjpeg_rtp::{CameraConfig, Client, ClientOptions};
 
 pub const WAIT: Duration = Duration::from_secs(5);
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);

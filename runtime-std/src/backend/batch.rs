@@ -13,7 +13,7 @@ use std::net::{SocketAddr, UdpSocket};
 /// Largest UDP payload.
 const MAX_DATAGRAM: usize = 65_536;
 
-/// Default of [`crate::StdBackend::batch`]: datagrams taken per
+/// Default of `StdBackend::batch`: datagrams taken per
 /// `recvmmsg` call.
 pub(crate) const DEFAULT_BATCH: usize = 32;
 /// Upper bound of the batch (its buffers are `batch` x 64 KiB of address

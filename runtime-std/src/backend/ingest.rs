@@ -1,73 +1,37 @@
-//! The seam between receiving and everything else.
+//! One camera's receive side: what a backend feeds every datagram to.
 //!
-//! A [`ReceiveBackend`] owns the sockets and the threads that read them;
-//! for every datagram it calls [`CameraIngest::on_datagram`], and that is
-//! all it has to know. [`CameraIngest`] holds the camera's core
-//! [`Depacketizer`], filters senders, counts, and hands complete frames
-//! to the decode workers without ever waiting for them (a full decode
-//! backlog drops the frame, counted). Two backends exist: [`StdBackend`]
-//! here (a blocking socket and a thread per camera, any platform) and
-//! io_uring in `mjpeg-rtp-uring`.
+//! [`CameraIngest`] holds the camera's core [`Depacketizer`], filters
+//! senders, counts, and hands complete frames to the decode workers
+//! without ever waiting for them (a full decode backlog drops the frame,
+//! counted). Like the core it reads no clock: every call that depends on
+//! time takes the `now` its backend read.
 
 use std::fmt;
-use std::io;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
 use mjpeg_rtp_core::{Depacketizer, FrameInfo, InvalidReason, OwnedFrame, Verdict};
 
-use crate::batch::DatagramReceiver;
+use crate::backend::silence::{Silence, SilenceWatch};
+use crate::camera::CameraShared;
 use crate::config::CameraConfig;
+use crate::epoch::Epoch;
 use crate::pool::Pooled;
-use crate::ratelimit::RateLimiter;
-use crate::stats::{CameraShared, MAX_RETIRED_STREAMS};
-use crate::threads::spawn_all;
-
-/// Compile-time maximum of [`CameraConfig::frames_in_flight`].
-pub const MAX_FRAMES_IN_FLIGHT: usize = 16;
+use crate::ratelimit::{RateLimiter, WARN_INTERVAL};
+use crate::stats::MAX_RETIRED_STREAMS;
 
 /// How often the published counters are refreshed while packets flow
 /// (they are also refreshed on every complete frame and every tick).
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(20);
-/// Interval of rate-limited warnings.
-const WARN_INTERVAL: Duration = Duration::from_secs(1);
 
 // Warning kinds besides one per invalid reason.
 const WARN_FOREIGN: usize = InvalidReason::COUNT;
 const WARN_BACKLOG: usize = InvalidReason::COUNT + 1;
 const WARN_KERNEL: usize = InvalidReason::COUNT + 2;
 const WARN_KINDS: usize = InvalidReason::COUNT + 3;
-
-/// The origin against which std [`Instant`]s become the core's
-/// microsecond [`mjpeg_rtp_core::Instant`]s; one per client.
-#[derive(Debug, Clone, Copy)]
-pub struct Epoch(Instant);
-
-impl Epoch {
-    pub fn new() -> Self {
-        Epoch(Instant::now())
-    }
-
-    pub fn to_core(self, t: Instant) -> mjpeg_rtp_core::Instant {
-        let micros = t.saturating_duration_since(self.0).as_micros();
-        mjpeg_rtp_core::Instant::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
-    }
-
-    pub fn to_std(self, t: mjpeg_rtp_core::Instant) -> Instant {
-        self.0 + Duration::from_micros(t.as_micros())
-    }
-}
-
-impl Default for Epoch {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 /// A complete frame on its way to a decode worker.
 pub(crate) struct DecodeJob {
@@ -79,7 +43,6 @@ pub(crate) struct DecodeJob {
     pub(crate) packets_lost: u64,
     pub(crate) first_packet_at: Instant,
     pub(crate) received_at: Instant,
-    pub(crate) received_at_system: SystemTime,
 }
 
 /// One camera's receive-side state: depacketizer, sender filter,
@@ -87,9 +50,13 @@ pub(crate) struct DecodeJob {
 /// thread; dropping it flushes the stream and publishes final counters.
 pub struct CameraIngest {
     shared: Arc<CameraShared>,
-    depacketizer: Box<Depacketizer<Vec<u8>, MAX_FRAMES_IN_FLIGHT>>,
+    depacketizer: Box<Depacketizer<Vec<u8>, { CameraConfig::MAX_FRAMES_IN_FLIGHT }>>,
     epoch: Epoch,
     sender: Option<IpAddr>,
+    /// The address the camera was told to listen on (its port resolved
+    /// when 0 was asked), for messages.
+    bind: SocketAddr,
+    silence: SilenceWatch,
     decode: Sender<DecodeJob>,
     /// Unpublished counters, copied to `shared` every PUBLISH_INTERVAL.
     datagrams: u64,
@@ -97,7 +64,8 @@ pub struct CameraIngest {
     packets_foreign: u64,
     kernel_drops: Option<u64>,
     frames_dropped_backlog: u64,
-    next_publish: Instant,
+    /// `None` until the first datagram, which publishes at once.
+    next_publish: Option<Instant>,
     warnings: RateLimiter<WARN_KINDS>,
     finished: bool,
 }
@@ -120,25 +88,33 @@ impl CameraIngest {
     ) -> Self {
         // Only the first `frames_in_flight` slots are ever used (the core
         // limits active slots); the others stay empty, costing nothing.
-        let buffers: [Vec<u8>; MAX_FRAMES_IN_FLIGHT] = std::array::from_fn(|i| {
+        let buffers: [Vec<u8>; CameraConfig::MAX_FRAMES_IN_FLIGHT] = std::array::from_fn(|i| {
             if i < config.frames_in_flight {
                 shared.jpeg_pool.get()
             } else {
                 Vec::new()
             }
         });
+        // A multicast camera's socket is bound to the wildcard address:
+        // the group says more.
+        let bind = match config.bind.port() {
+            0 => shared.local_addr,
+            _ => config.bind,
+        };
         CameraIngest {
             depacketizer: Box::new(Depacketizer::new(config.core_config(), buffers)),
             shared,
             epoch,
             sender: config.sender.map(|ip| ip.to_canonical()),
+            bind,
+            silence: SilenceWatch::new(config.silence_warning),
             decode,
             datagrams: 0,
             bytes: 0,
             packets_foreign: 0,
             kernel_drops: None,
             frames_dropped_backlog: 0,
-            next_publish: Instant::now(),
+            next_publish: None,
             warnings: RateLimiter::new(WARN_INTERVAL),
             finished: false,
         }
@@ -160,6 +136,7 @@ impl CameraIngest {
         self.bytes += bytes.len() as u64;
         if self.sender.is_some_and(|s| s != from.ip().to_canonical()) {
             self.packets_foreign += 1;
+            self.silence.on_foreign(now, from);
             if let Some(more) = self.warnings.allow(WARN_FOREIGN, now) {
                 log::warn!(
                     "camera {:?}: ignoring datagrams from {from} (not the configured sender; \
@@ -168,6 +145,16 @@ impl CameraIngest {
                 );
             }
         } else {
+            if let Some(silent) = self.silence.on_sender(now) {
+                // At the level of the silence line, so that whoever saw
+                // that one sees this one.
+                log::warn!(
+                    "camera {:?}: datagrams from {from} now arrive on {}, {silent:.1?} after \
+                     the camera started",
+                    self.shared.id,
+                    self.bind,
+                );
+            }
             match self.depacketizer.push(self.epoch.to_core(now), bytes) {
                 Verdict::Completed => self.drain(now),
                 Verdict::Invalid(reason) => self.warn_invalid(now, from, reason),
@@ -175,18 +162,18 @@ impl CameraIngest {
             }
             self.retire_stream();
         }
-        if now >= self.next_publish {
-            self.publish(now);
+        if self.next_publish.is_none_or(|t| now >= t) {
+            self.publish_at(now);
         }
     }
 
     /// The kernel's running count of datagrams dropped for this socket
-    /// (for example from `SO_RXQ_OVFL` control messages).
-    pub fn on_kernel_drops(&mut self, total: u64) {
+    /// (for example from `SO_RXQ_OVFL` control messages), read at `now`.
+    pub fn on_kernel_drops(&mut self, now: Instant, total: u64) {
         let before = self.kernel_drops.unwrap_or(0);
         self.kernel_drops = Some(total);
         if total > before {
-            if let Some(more) = self.warnings.allow(WARN_KERNEL, Instant::now()) {
+            if let Some(more) = self.warnings.allow(WARN_KERNEL, now) {
                 log::warn!(
                     "camera {:?}: the kernel dropped {} datagrams (socket receive buffer \
                      full; {total} in all, {more} warnings suppressed)",
@@ -201,9 +188,12 @@ impl CameraIngest {
     /// complete and publishes counters. Call at least every 100 ms while
     /// idle, or by [`CameraIngest::poll_timeout`].
     pub fn on_tick(&mut self, now: Instant) {
+        if let Some(silence) = self.silence.on_tick(now) {
+            self.warn_silence(silence);
+        }
         self.depacketizer.handle_timeout(self.epoch.to_core(now));
         self.retire_stream();
-        self.publish(now);
+        self.publish_at(now);
     }
 
     /// When the oldest frame in flight expires, if one is in flight.
@@ -222,7 +212,7 @@ impl CameraIngest {
         self.finished = true;
         self.depacketizer.flush();
         self.retire_stream();
-        self.publish(Instant::now());
+        self.publish();
     }
 
     /// Hand every complete frame to the decoders; the depacketizer gets a
@@ -230,7 +220,7 @@ impl CameraIngest {
     fn drain(&mut self, now: Instant) {
         // Publish before the frames leave: a consumer holding a frame then
         // reads counters at least as new as that frame.
-        self.publish(now);
+        self.publish_at(now);
         let backlog_drops = self.frames_dropped_backlog;
         loop {
             let spare = self.shared.jpeg_pool.get();
@@ -243,7 +233,7 @@ impl CameraIngest {
             }
         }
         if self.frames_dropped_backlog != backlog_drops {
-            self.publish(now);
+            self.publish_at(now);
         }
     }
 
@@ -258,7 +248,6 @@ impl CameraIngest {
             packets_lost: stats.packets_lost(),
             first_packet_at: self.epoch.to_std(frame.info.first_arrival),
             received_at: now,
-            received_at_system: SystemTime::now(),
         };
         match self.decode.try_send(job) {
             Ok(()) => {}
@@ -291,6 +280,26 @@ impl CameraIngest {
         }
     }
 
+    fn warn_silence(&self, silence: Silence) {
+        let (id, bind, lasted) = (&self.shared.id, self.bind, silence.lasted);
+        match (silence.foreign, self.sender) {
+            (Some(foreign), Some(sender)) => log::warn!(
+                "camera {id:?}: nothing from {sender} on {bind} for {lasted:?}, only datagrams \
+                 from {foreign}, which are ignored: check the camera's expected sender host"
+            ),
+            // Only a sender filter makes a datagram foreign.
+            (_, sender) => log::warn!(
+                "camera {id:?}: no datagram on {bind} for {lasted:?}: check that the camera \
+                 sends to this host's address and port {}, and that no firewall drops UDP to \
+                 it{}",
+                bind.port(),
+                sender
+                    .map(|s| format!("; only datagrams from {s} will be used"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+
     fn retire_stream(&mut self) {
         let Some(retired) = self.depacketizer.take_retired_stream() else {
             return;
@@ -312,8 +321,14 @@ impl CameraIngest {
         snapshot.retired.push(retired);
     }
 
-    fn publish(&mut self, now: Instant) {
-        self.next_publish = now + PUBLISH_INTERVAL;
+    /// Publish now and next after PUBLISH_INTERVAL.
+    fn publish_at(&mut self, now: Instant) {
+        self.next_publish = Some(now + PUBLISH_INTERVAL);
+        self.publish();
+    }
+
+    /// Copy the counters to where the client reads them.
+    fn publish(&mut self) {
         let mut snapshot = self
             .shared
             .ingest
@@ -333,145 +348,6 @@ impl Drop for CameraIngest {
     fn drop(&mut self) {
         self.finish();
     }
-}
-
-/// A camera's bound socket with its ingest, as handed to a backend.
-#[derive(Debug)]
-pub struct CameraSocket {
-    pub socket: UdpSocket,
-    pub ingest: CameraIngest,
-}
-
-/// A way to receive datagrams for a set of cameras.
-///
-/// Contract for implementations:
-/// - `run` starts the receive threads and returns their handles without
-///   waiting for them; the sockets are bound and configured already
-///   ([`crate::socket`]).
-/// - For every datagram call [`CameraIngest::on_datagram`] with the
-///   arrival time and sender address; call [`CameraIngest::on_tick`] at
-///   least every 100 ms while a socket is idle; report kernel drop counts
-///   with [`CameraIngest::on_kernel_drops`] when known.
-/// - Once `stop` is true, return from every thread within about 100 ms,
-///   dropping each [`CameraIngest`] (that flushes its stream and publishes
-///   final counters).
-/// - If the backend cannot work here (for example no io_uring), fall back
-///   by handing the cameras to [`StdBackend`] and log one line saying so;
-///   if `run` returns an error it must not leave threads running.
-pub trait ReceiveBackend: Send {
-    /// Short name for logs ("std", "uring").
-    fn name(&self) -> &'static str;
-
-    fn run(
-        self: Box<Self>,
-        cameras: Vec<CameraSocket>,
-        stop: Arc<AtomicBool>,
-    ) -> io::Result<Vec<JoinHandle<()>>>;
-}
-
-/// Portable backend: one thread per camera, blocking receive with a short
-/// read timeout so that `stop` is seen promptly. On Linux each call takes
-/// up to `batch` queued datagrams (`recvmmsg`); elsewhere one
-/// (`recv_from`).
-#[derive(Debug, Clone)]
-pub struct StdBackend {
-    /// Read timeout, which bounds how long a thread takes to see `stop`.
-    pub read_timeout: Duration,
-    /// Datagrams per receive call at most (Linux; 1..=256, default 32).
-    /// The call never waits for a batch to fill: it returns with what is
-    /// queued once one datagram is there.
-    pub batch: usize,
-}
-
-impl Default for StdBackend {
-    fn default() -> Self {
-        StdBackend {
-            read_timeout: Duration::from_millis(50),
-            batch: crate::batch::DEFAULT_BATCH,
-        }
-    }
-}
-
-/// How often the kernel's drop counter is read where that costs a file
-/// read.
-const KERNEL_DROPS_INTERVAL: Duration = Duration::from_secs(1);
-
-impl ReceiveBackend for StdBackend {
-    fn name(&self) -> &'static str {
-        "std"
-    }
-
-    fn run(
-        self: Box<Self>,
-        cameras: Vec<CameraSocket>,
-        stop: Arc<AtomicBool>,
-    ) -> io::Result<Vec<JoinHandle<()>>> {
-        for camera in &cameras {
-            camera.socket.set_read_timeout(Some(self.read_timeout))?;
-        }
-        let (stop_flag, batch) = (stop.clone(), self.batch);
-        spawn_all(
-            cameras,
-            &stop,
-            |camera| format!("rx-{}", camera.ingest.camera_id()),
-            move |camera| receive_loop(camera, batch, &stop_flag),
-        )
-    }
-}
-
-fn receive_loop(camera: CameraSocket, batch: usize, stop: &AtomicBool) {
-    let CameraSocket { socket, mut ingest } = camera;
-    let mut receiver = DatagramReceiver::new(batch);
-    let mut errors: RateLimiter<1> = RateLimiter::new(WARN_INTERVAL);
-    let mut next_tick = Instant::now();
-    let mut next_drops = next_tick;
-    while !stop.load(Ordering::Relaxed) {
-        let mut arrived = None;
-        let received = receiver.receive(&socket, |from, bytes| {
-            // A batch shares one arrival time: its datagrams were all
-            // queued by the time the call returned.
-            let now = *arrived.get_or_insert_with(Instant::now);
-            ingest.on_datagram(now, from, bytes);
-        });
-        let now = arrived.unwrap_or_else(Instant::now);
-        match received {
-            Ok(_) => {}
-            Err(e) if is_transient(&e) => {}
-            Err(e) => {
-                if let Some(more) = errors.allow(0, now) {
-                    log::warn!(
-                        "camera {:?}: receive error: {e} ({more} more since the last warning)",
-                        ingest.camera_id()
-                    );
-                }
-                // Do not spin on a persistent error.
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-        if now >= next_tick {
-            ingest.on_tick(now);
-            next_tick = now + Duration::from_millis(50);
-        }
-        if now >= next_drops {
-            if let Some(drops) = crate::socket::kernel_drops(&socket) {
-                ingest.on_kernel_drops(drops);
-            }
-            next_drops = now + KERNEL_DROPS_INTERVAL;
-        }
-    }
-    ingest.finish();
-}
-
-/// Errors that only mean "nothing this time": timeouts, signals, and on
-/// Windows the ICMP port-unreachable echo of an earlier send.
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock
-            | io::ErrorKind::TimedOut
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::ConnectionReset
-    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,144 @@
+//! The portable receive backend: a blocking socket and a thread per
+//! camera.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::backend::batch::{DatagramReceiver, DEFAULT_BATCH};
+use crate::backend::receive::{CameraSocket, ReceiveBackend};
+use crate::error::Error;
+use crate::ratelimit::{RateLimiter, WARN_INTERVAL};
+use crate::socket::kernel_drops;
+use crate::threads::spawn_all;
+
+/// Portable backend: one thread per camera, blocking receive with a short
+/// read timeout so that `stop` is seen promptly. On Linux each call takes
+/// up to `batch` queued datagrams (`recvmmsg`); elsewhere one
+/// (`recv_from`).
+#[derive(Debug, Clone)]
+pub struct StdBackend {
+    /// Read timeout, which bounds how long a thread takes to see `stop`;
+    /// must not be zero.
+    pub read_timeout: Duration,
+    /// Datagrams per receive call at most (Linux; 1..=256, default 32).
+    /// The call never waits for a batch to fill: it returns with what is
+    /// queued once one datagram is there.
+    pub batch: usize,
+}
+
+impl Default for StdBackend {
+    fn default() -> Self {
+        StdBackend {
+            read_timeout: Duration::from_millis(50),
+            batch: DEFAULT_BATCH,
+        }
+    }
+}
+
+/// The backend's name in logs and errors.
+const NAME: &str = "std";
+/// Period of `CameraIngest::on_tick` while packets flow (an idle socket
+/// ticks once per read timeout).
+const TICK: Duration = Duration::from_millis(50);
+/// How often the kernel's drop counter is read where that costs a file
+/// read.
+const KERNEL_DROPS_INTERVAL: Duration = Duration::from_secs(1);
+
+impl ReceiveBackend for StdBackend {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn run(
+        self: Box<Self>,
+        cameras: Vec<CameraSocket>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Vec<JoinHandle<()>>, Error> {
+        // A zero timeout would mean "block forever" to the socket API
+        // (which refuses it), and then `stop` would never be seen.
+        if self.read_timeout.is_zero() {
+            return Err(Error::BackendConfig {
+                backend: NAME,
+                reason: "StdBackend::read_timeout must not be zero",
+            });
+        }
+        let failed = |source| Error::Backend {
+            backend: NAME,
+            source,
+        };
+        for camera in &cameras {
+            camera
+                .socket
+                .set_read_timeout(Some(self.read_timeout))
+                .map_err(failed)?;
+        }
+        let (stop_flag, batch) = (stop.clone(), self.batch);
+        spawn_all(
+            cameras,
+            &stop,
+            |camera| format!("rx-{}", camera.ingest.camera_id()),
+            move |camera| receive_loop(camera, batch, &stop_flag),
+        )
+        .map_err(failed)
+    }
+}
+
+fn receive_loop(camera: CameraSocket, batch: usize, stop: &AtomicBool) {
+    let CameraSocket {
+        socket, mut ingest, ..
+    } = camera;
+    let mut receiver = DatagramReceiver::new(batch);
+    let mut errors: RateLimiter<1> = RateLimiter::new(WARN_INTERVAL);
+    let mut next_tick = Instant::now();
+    let mut next_drops = next_tick;
+    while !stop.load(Ordering::Relaxed) {
+        let mut arrived = None;
+        let received = receiver.receive(&socket, |from, bytes| {
+            // A batch shares one arrival time: its datagrams were all
+            // queued by the time the call returned.
+            let now = *arrived.get_or_insert_with(Instant::now);
+            ingest.on_datagram(now, from, bytes);
+        });
+        let now = arrived.unwrap_or_else(Instant::now);
+        match received {
+            Ok(_) => {}
+            Err(e) if is_transient(&e) => {}
+            Err(e) => {
+                if let Some(more) = errors.allow(0, now) {
+                    log::warn!(
+                        "camera {:?}: receive error: {e} ({more} more since the last warning)",
+                        ingest.camera_id()
+                    );
+                }
+                // Do not spin on a persistent error.
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        if now >= next_tick {
+            ingest.on_tick(now);
+            next_tick = now + TICK;
+        }
+        if now >= next_drops {
+            if let Some(drops) = kernel_drops(&socket) {
+                ingest.on_kernel_drops(now, drops);
+            }
+            next_drops = now + KERNEL_DROPS_INTERVAL;
+        }
+    }
+    ingest.finish();
+}
+
+/// Errors that only mean "nothing this time": timeouts, signals, and on
+/// Windows the ICMP port-unreachable echo of an earlier send.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock
+            | io::ErrorKind::TimedOut
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionReset
+    )
+}

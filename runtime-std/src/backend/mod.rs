@@ -1,0 +1,27 @@
+//! Everything a receive backend needs, and nothing a consumer does.
+//!
+//! A [`ReceiveBackend`] owns the sockets and the threads that read them;
+//! for every datagram it calls [`CameraIngest::on_datagram`] with the
+//! arrival time it read, and that is all it has to know: the ingest does
+//! the rest (core depacketizer, sender filter, counters, handoff to the
+//! decode workers) and reads no clock of its own. Warnings a backend logs
+//! per packet go through a [`RateLimiter`] at [`WARN_INTERVAL`].
+//!
+//! Two backends exist: [`StdBackend`] (`blocking.rs`: a blocking socket
+//! and a thread per camera, any platform) and io_uring in
+//! `mjpeg-rtp-uring`. A new one follows the contract written on
+//! [`ReceiveBackend`] and is handed to
+//! [`ClientOptions::backend`](crate::ClientOptions::backend).
+
+mod batch;
+mod blocking;
+mod ingest;
+mod receive;
+mod silence;
+
+pub use blocking::StdBackend;
+pub use ingest::CameraIngest;
+pub(crate) use ingest::DecodeJob;
+pub use receive::{CameraSocket, ReceiveBackend};
+
+pub use crate::ratelimit::{RateLimiter, WARN_INTERVAL};
