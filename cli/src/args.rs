@@ -7,9 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mjpeg_rtp::Decoder;
+use mjpeg_rtp_core::MAX_SCAN_BYTES;
 
-/// Largest scan data RFC 2435 can describe (24-bit fragment offset).
-pub const MAX_SCAN_BYTES: usize = 1 << 24;
 /// Default largest scan data per frame: ample for 4K MJPEG. Every frame
 /// in flight of every stream holds a buffer this large.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 << 20;

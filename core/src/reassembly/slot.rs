@@ -21,7 +21,9 @@ pub(super) enum SlotState {
     Free,
     Assembling,
     /// Complete; `order` ranks completions for handing out oldest first.
-    Complete { order: u64 },
+    Complete {
+        order: u64,
+    },
 }
 
 /// Fields every fragment of one frame must agree on.
