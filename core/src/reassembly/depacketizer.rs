@@ -20,6 +20,35 @@ const MAX_TIMESTAMP_JUMP: u64 = 10 * 90_000;
 
 /// RTP/JPEG depacketizer and frame reassembler for one stream, with `N`
 /// frames in flight, each in a caller-provided buffer `B`.
+///
+/// It follows one RTP stream (one SSRC at a time). Each packet's scan data
+/// is copied once, straight to its fragment offset in a frame buffer,
+/// behind a reserved gap into which the JPEG headers are written when the
+/// frame completes; the finished JPEG is then one contiguous slice of that
+/// buffer.
+///
+/// Jitter buffering without storing packets or waiting: up to `N` frames
+/// are in flight at once (each in its own buffer), and a bitmap over recent
+/// sequence numbers tells new packets from duplicates. A reordered packet
+/// simply lands at its offset whenever it comes. A frame completes the
+/// moment its received byte ranges cover `0..end` with no hole and the
+/// marker packet fixed `end`; it is dropped, with a
+/// [`DropReason`], once it can no longer complete.
+///
+/// Frames are keyed by SSRC and RTP timestamp, and, for senders that give
+/// consecutive frames one timestamp, by the marker packet's sequence
+/// number. Whatever would reset the stream is believed only when the
+/// packet after it agrees: another SSRC while the current one is alive, a
+/// sequence step of a whole window forwards, a timestamp 10 s away. So one
+/// stray or forged datagram is counted and refused; it cannot tear down the
+/// frames in flight.
+///
+/// Draining contract: after each [`push`](Self::push) (or
+/// [`handle_timeout`](Self::handle_timeout)) call
+/// [`next_frame`](Self::next_frame) or [`take_frame`](Self::take_frame)
+/// until it returns nothing. A complete frame left in its slot is
+/// overwritten (and counted `not_taken`) when the slot is needed for a
+/// newer frame.
 #[derive(Debug)]
 pub struct Depacketizer<B, const N: usize> {
     config: Config,
@@ -37,8 +66,8 @@ pub struct Depacketizer<B, const N: usize> {
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
     /// A depacketizer using `buffers` as its `N` frame buffers. Each should
-    /// be [`frame_buffer_len`] of the largest scan data expected; a frame
-    /// that does not fit is dropped as `too_large`.
+    /// be [`frame_buffer_len`](crate::frame_buffer_len) of the largest scan
+    /// data expected; a frame that does not fit is dropped as `too_large`.
     pub fn new(config: Config, buffers: [B; N]) -> Self {
         const { assert!(N > 0, "at least one frame in flight") };
         Depacketizer {
