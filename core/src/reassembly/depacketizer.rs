@@ -365,7 +365,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         ext_ts: u64,
     ) -> Verdict {
         let timestamp = rtp.timestamp();
-        let shape = FrameShape::of(payload);
         // Frames are told apart by timestamp and, for senders that stamp
         // consecutive frames alike, by the marker: a packet numbered after a
         // frame's marker packet belongs to a later frame.
@@ -402,14 +401,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
                         timestamp,
                         ext_ts,
                         ext_seq,
-                        shape,
+                        FrameShape::of(payload),
                         now,
                     ));
                 }
                 i
             }
         };
-        match self.fill(index, rtp, payload, shape, ext_seq) {
+        match self.fill(index, rtp, payload, ext_seq) {
             Ok(()) => {}
             Err(reason) => {
                 self.drop_slot(index, reason);
@@ -474,12 +473,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         index: usize,
         rtp: &RtpPacket<'_>,
         payload: &JpegPayload<'_>,
-        shape: FrameShape,
         ext_seq: u64,
     ) -> Result<(), DropReason> {
         let stream = self.stream.as_mut().ok_or(DropReason::Inconsistent)?;
         let slot = self.slots.get_mut(index).ok_or(DropReason::Inconsistent)?;
-        slot.fill(stream, rtp, payload, shape, ext_seq)
+        slot.fill(stream, rtp, payload, ext_seq)
     }
 
     /// If the frame is whole, complete it: its JPEG is ready to be taken.

@@ -144,17 +144,21 @@ pub(super) struct Slot<B> {
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>> Slot<B> {
-    /// Copy one fragment (of frame shape `shape`) into the frame and record
-    /// it.
+    /// Copy one fragment into the frame and record it.
+    // This and `try_complete` run for every packet and were inlined into
+    // `push` when they were the depacketizer's own methods; across the
+    // module boundary they are not unless forced (4-8% more instructions
+    // per frame in the reassembly bench).
+    #[inline(always)]
     pub(super) fn fill(
         &mut self,
         stream: &mut StreamState,
         rtp: &RtpPacket<'_>,
         payload: &JpegPayload<'_>,
-        shape: FrameShape,
         ext_seq: u64,
     ) -> Result<(), DropReason> {
         let frame = self.frame.as_mut().ok_or(DropReason::Inconsistent)?;
+        let shape = FrameShape::of(payload);
         if shape != frame.shape {
             return Err(DropReason::Inconsistent);
         }
@@ -198,6 +202,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Slot<B> {
 
     /// If the frame is whole, write its headers (and EOI if missing), mark
     /// it complete with rank `order` and count it in `stream`.
+    #[inline(always)]
     pub(super) fn try_complete(
         &mut self,
         stream: &mut StreamState,
