@@ -10,13 +10,11 @@ use std::time::Duration;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mjpeg_rtp::{CameraConfig, Decoder};
+use mjpeg_rtp_core::MAX_SCAN_BYTES;
 use mjpeg_rtp_uring::Io;
 
 use crate::output::{Format, SinkOptions};
 use crate::{demo, pcap, recv, send};
-
-/// Largest scan data RFC 2435 can describe (24-bit fragment offset).
-pub const MAX_SCAN_BYTES: usize = 1 << 24;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -46,9 +46,6 @@ pub struct StreamSummary {
     /// Extra: interarrival jitter, 90 kHz units (RFC 3550 A.8).
     #[serde(default)]
     pub jitter: u32,
-    /// Extra: packets of frames already dropped.
-    #[serde(default)]
-    pub packets_discarded: u64,
     /// Extra: `frames_dropped` by reason (only non-zero reasons).
     #[serde(default)]
     pub drop_reasons: BTreeMap<String, u64>,
@@ -94,7 +91,6 @@ impl StreamSummary {
             width: stats.width,
             height: stats.height,
             jitter: stats.jitter(),
-            packets_discarded: stats.packets_discarded,
             drop_reasons: stats
                 .frames_dropped
                 .iter()

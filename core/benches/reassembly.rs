@@ -7,7 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
-use mjpeg_rtp_core::rtp::RtpPacket;
+use mjpeg_rtp_core::rtp::{HeaderMut, RtpPacket};
 use mjpeg_rtp_core::{
     frame_buffer_len, Config, Depacketizer, Instant, Packetizer, PacketizerConfig,
 };
@@ -57,9 +57,9 @@ fn packets(jpeg: &[u8]) -> Vec<Vec<u8>> {
 fn restamp(packets: &mut [Vec<u8>], frame: u32) {
     let count = packets.len() as u32;
     for (i, p) in packets.iter_mut().enumerate() {
-        let seq = (frame * count + i as u32) as u16;
-        p[2..4].copy_from_slice(&seq.to_be_bytes());
-        p[4..8].copy_from_slice(&(frame * 3000).to_be_bytes());
+        let mut header = HeaderMut::new_checked(p).expect("RTP header");
+        header.set_sequence((frame * count + i as u32) as u16);
+        header.set_timestamp(frame * 3000);
     }
 }
 

@@ -42,13 +42,27 @@
 //!
 //! ## Layout
 //!
-//! - [`rtp`]: RTP header view and writer.
-//! - [`rfc2435`]: RFC 2435 payload headers and the Appendix A tables.
+//! The wire layer is public, for tools and tests that read or write
+//! packets themselves:
+//!
+//! - [`rtp`]: RTP header view, checked mutable header view and writer.
+//! - [`rfc2435`]: RFC 2435 payload headers, the Appendix A tables and the
+//!   format's limits ([`MAX_SCAN_BYTES`]).
 //! - [`jpeg`]: JPEG headers: rebuild for receiving, read for sending.
-//! - [`seq`]: sequence/timestamp extension and the duplicate window.
-//! - [`reassembly`]: the depacketizer state machine.
-//! - [`packetize`]: the packetizer.
-//! - [`stats`]: counters and the named reasons.
+//!
+//! The rest is internal; what a caller needs is re-exported here:
+//!
+//! - `datagram`: the stateless checks of one datagram ([`validate`],
+//!   [`onvif_frame_size`]).
+//! - `reassembly/`: the depacketizer state machine ([`Depacketizer`], its
+//!   [`Config`] and [`Verdict`], the frame types), one file each for the
+//!   depacketizer, its config, frames, slots, stream state and the
+//!   received-range set.
+//! - `seq`: sequence/timestamp extension and the duplicate window.
+//! - `packetize`: the packetizer ([`Packetizer`]).
+//! - `stats`: counters, the named reasons and which error lands in which
+//!   reason ([`StreamStats`], [`InvalidReason`], [`DropReason`]).
+//! - `time`: the caller's clock ([`Instant`]).
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -63,19 +77,21 @@
 )]
 
 pub mod jpeg;
-pub mod packetize;
-pub mod reassembly;
 pub mod rfc2435;
 pub mod rtp;
-pub mod seq;
-pub mod stats;
-pub mod time;
 
+mod datagram;
+mod packetize;
+mod reassembly;
+mod seq;
+mod stats;
+mod time;
+
+pub use datagram::{onvif_frame_size, validate};
 pub use packetize::{FramePackets, PacketizeError, Packetizer, PacketizerConfig};
 pub use reassembly::{
-    frame_buffer_len, onvif_frame_size, validate, Config, Depacketizer, Frame, FrameInfo,
-    OwnedFrame, Verdict, HEADER_RESERVE,
+    frame_buffer_len, Config, Depacketizer, Frame, FrameInfo, OwnedFrame, Verdict, HEADER_RESERVE,
 };
-pub use rfc2435::{JpegType, Sampling};
+pub use rfc2435::{JpegType, Sampling, MAX_SCAN_BYTES};
 pub use stats::{DropCounts, DropReason, InvalidCounts, InvalidReason, StreamStats};
 pub use time::Instant;

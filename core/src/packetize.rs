@@ -6,7 +6,7 @@ use core::fmt;
 use crate::jpeg::{self, JpegError, JpegInfo};
 use crate::rfc2435::{
     appendix_a_quality, JpegPayload, JpegType, MainHeader, QuantHeader, RestartHeader,
-    MAX_FRAGMENT_OFFSET, MAX_IN_HEADER_DIMENSION, ONVIF_EXTENSION_PROFILES,
+    MAX_FRAGMENT_OFFSET, MAX_IN_HEADER_DIMENSION, MAX_SCAN_BYTES, ONVIF_EXTENSION_PROFILES,
 };
 use crate::rtp::{BufferTooSmall, HeaderExtension, RtpHeader, PAYLOAD_TYPE_JPEG};
 
@@ -48,7 +48,9 @@ impl fmt::Display for PacketizeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PacketizeError::Jpeg(e) => write!(f, "{e}"),
-            PacketizeError::TooLarge => f.write_str("JPEG scan larger than 16 MiB"),
+            PacketizeError::TooLarge => {
+                write!(f, "JPEG scan larger than {} MiB", MAX_SCAN_BYTES >> 20)
+            }
             PacketizeError::PacketTooSmall => f.write_str("maximum packet size too small"),
         }
     }

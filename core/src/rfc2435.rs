@@ -17,6 +17,10 @@ pub const RESTART_HEADER_LEN: usize = 4;
 pub const QUANT_HEADER_LEN: usize = 4;
 /// The fragment offset is 24 bits: no frame can be larger than this.
 pub const MAX_FRAGMENT_OFFSET: u32 = (1 << 24) - 1;
+/// Largest scan data one frame can carry (16 MiB): what the 24-bit
+/// fragment offset addresses. The ceiling for any frame buffer or frame
+/// size limit.
+pub const MAX_SCAN_BYTES: usize = MAX_FRAGMENT_OFFSET as usize + 1;
 /// Width and height are sent in 8-pixel units in one byte; 0 means "larger
 /// than 2040, see elsewhere" (ONVIF extension or out-of-band).
 pub const MAX_IN_HEADER_DIMENSION: u16 = 255 * 8;

@@ -3,7 +3,8 @@
 //!
 //! Every length is checked before any read: `RtpPacket::parse` either
 //! returns a fully validated view whose accessors cannot fail, or a named
-//! [`RtpError`].
+//! [`RtpError`]. [`HeaderMut`] rewrites the fixed header of a packet in
+//! place, its length checked once; [`RtpHeader`] writes a new one.
 
 use core::fmt;
 use core::ops::Range;
@@ -198,6 +199,79 @@ impl<'a> RtpPacket<'a> {
     }
 }
 
+/// A mutable view of the fixed header of a packet already built, for tools
+/// and tests that restamp packets (sequence number, timestamp, SSRC...)
+/// without knowing where the fields lie. The length is checked once, by
+/// [`new_checked`](Self::new_checked); no accessor can fail after it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct HeaderMut<'a> {
+    fixed: &'a mut [u8; HEADER_LEN],
+}
+
+impl<'a> HeaderMut<'a> {
+    /// A view of the fixed header at the start of `packet`, or
+    /// [`RtpError::Truncated`] if `packet` is shorter than [`HEADER_LEN`].
+    /// Nothing else is checked: a test may rewrite a malformed packet.
+    pub fn new_checked(packet: &'a mut [u8]) -> Result<Self, RtpError> {
+        let fixed = packet
+            .first_chunk_mut::<HEADER_LEN>()
+            .ok_or(RtpError::Truncated)?;
+        Ok(HeaderMut { fixed })
+    }
+
+    pub fn marker(&self) -> bool {
+        self.fixed[field::MARKER_PT] & 0x80 != 0
+    }
+
+    pub fn payload_type(&self) -> u8 {
+        self.fixed[field::MARKER_PT] & 0x7F
+    }
+
+    pub fn sequence(&self) -> u16 {
+        u16::from_be_bytes(self.read(field::SEQUENCE))
+    }
+
+    pub fn timestamp(&self) -> u32 {
+        u32::from_be_bytes(self.read(field::TIMESTAMP))
+    }
+
+    pub fn ssrc(&self) -> u32 {
+        u32::from_be_bytes(self.read(field::SSRC))
+    }
+
+    pub fn set_marker(&mut self, marker: bool) {
+        let byte = &mut self.fixed[field::MARKER_PT];
+        *byte = (u8::from(marker) << 7) | (*byte & 0x7F);
+    }
+
+    /// Sets the 7-bit payload type; the high bit of `payload_type` is
+    /// ignored (it is the marker's).
+    pub fn set_payload_type(&mut self, payload_type: u8) {
+        let byte = &mut self.fixed[field::MARKER_PT];
+        *byte = (*byte & 0x80) | (payload_type & 0x7F);
+    }
+
+    pub fn set_sequence(&mut self, sequence: u16) {
+        self.fixed[field::SEQUENCE].copy_from_slice(&sequence.to_be_bytes());
+    }
+
+    pub fn set_timestamp(&mut self, timestamp: u32) {
+        self.fixed[field::TIMESTAMP].copy_from_slice(&timestamp.to_be_bytes());
+    }
+
+    pub fn set_ssrc(&mut self, ssrc: u32) {
+        self.fixed[field::SSRC].copy_from_slice(&ssrc.to_be_bytes());
+    }
+
+    fn read<const N: usize>(&self, range: Range<usize>) -> [u8; N] {
+        // The ranges are constants inside the fixed header: never the zeros.
+        self.fixed
+            .get(range)
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or([0; N])
+    }
+}
+
 /// The fields a sender chooses, for writing a header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RtpHeader {
@@ -246,15 +320,14 @@ impl RtpHeader {
         // An extension of zero words still has its 4-byte header.
         let len = HEADER_LEN + extension.map_or(0, |_| EXTENSION_HEADER_LEN + ext_len);
         let out = out.get_mut(..len).ok_or(BufferTooSmall)?;
-        let flags = (VERSION << 6) | if extension.is_some() { 0x10 } else { 0 };
-        let mut fixed = [0u8; HEADER_LEN];
-        fixed[field::FLAGS] = flags;
-        fixed[field::MARKER_PT] = (u8::from(self.marker) << 7) | (self.payload_type & 0x7F);
-        fixed[field::SEQUENCE].copy_from_slice(&self.sequence.to_be_bytes());
-        fixed[field::TIMESTAMP].copy_from_slice(&self.timestamp.to_be_bytes());
-        fixed[field::SSRC].copy_from_slice(&self.ssrc.to_be_bytes());
         let (head, rest) = out.split_at_mut_checked(HEADER_LEN).ok_or(BufferTooSmall)?;
-        head.copy_from_slice(&fixed);
+        let mut fixed = HeaderMut::new_checked(head).map_err(|_| BufferTooSmall)?;
+        fixed.fixed[field::FLAGS] = (VERSION << 6) | if extension.is_some() { 0x10 } else { 0 };
+        fixed.set_marker(self.marker);
+        fixed.set_payload_type(self.payload_type);
+        fixed.set_sequence(self.sequence);
+        fixed.set_timestamp(self.timestamp);
+        fixed.set_ssrc(self.ssrc);
         if let Some(ext) = extension {
             let (ext_head, ext_data) = rest
                 .split_at_mut_checked(EXTENSION_HEADER_LEN)
@@ -305,6 +378,42 @@ mod tests {
         buf[12..].copy_from_slice(&[0xAA, 0xBB, 0xCC, 0xDD]);
         assert_eq!(buf, PACKET_BYTES);
         assert_eq!(header.emit(None, &mut [0u8; 11]), Err(BufferTooSmall));
+    }
+
+    #[test]
+    fn rewrite_in_place() {
+        let mut bytes = PACKET_BYTES;
+        let mut h = HeaderMut::new_checked(&mut bytes).unwrap();
+        assert_eq!(
+            (h.marker(), h.payload_type(), h.sequence()),
+            (true, 26, 0x1234)
+        );
+        assert_eq!((h.timestamp(), h.ssrc()), (0xDEAD_BEEF, 0x1122_3344));
+        h.set_marker(false);
+        h.set_payload_type(0x80 | 96);
+        h.set_sequence(0xFFFE);
+        h.set_timestamp(7);
+        h.set_ssrc(0xABCD_0123);
+        let p = RtpPacket::parse(&bytes).unwrap();
+        assert!(!p.marker());
+        assert_eq!(p.payload_type(), 96);
+        assert_eq!(p.sequence(), 0xFFFE);
+        assert_eq!(p.timestamp(), 7);
+        assert_eq!(p.ssrc(), 0xABCD_0123);
+        assert_eq!(p.payload(), &PACKET_BYTES[12..]);
+        let mut h = HeaderMut::new_checked(&mut bytes).unwrap();
+        h.set_marker(true);
+        assert_eq!(h.payload_type(), 96);
+        // Only the fixed header is needed, and nothing is validated.
+        let mut v1 = [0x40u8; HEADER_LEN];
+        assert!(HeaderMut::new_checked(&mut v1).is_ok());
+    }
+
+    #[test]
+    fn rewrite_impossible_length() {
+        let mut short = [0u8; HEADER_LEN - 1];
+        assert_eq!(HeaderMut::new_checked(&mut short), Err(RtpError::Truncated));
+        assert_eq!(HeaderMut::new_checked(&mut []), Err(RtpError::Truncated));
     }
 
     #[test]

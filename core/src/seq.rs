@@ -100,11 +100,6 @@ impl SeqWindow {
         }
     }
 
-    /// Highest extended sequence number accepted so far.
-    pub fn highest(&self) -> Option<u64> {
-        self.highest
-    }
-
     /// Classify `seq` and, when it is new, record it.
     #[inline]
     pub fn accept(&mut self, seq: u16) -> SeqVerdict {

@@ -2,6 +2,10 @@
 
 use core::fmt;
 
+use crate::reassembly::RangeError;
+use crate::rfc2435::PayloadError;
+use crate::rtp::RtpError;
+
 macro_rules! reasons {
     (
         $(#[$meta:meta])*
@@ -135,6 +139,45 @@ reasons! {
     }
 }
 
+// Which named reason each error of the layers below counts as, written
+// beside the reasons so that a new error variant meets its counter here.
+
+impl From<RtpError> for InvalidReason {
+    fn from(e: RtpError) -> Self {
+        match e {
+            RtpError::Truncated => InvalidReason::RtpTruncated,
+            RtpError::Version(_) => InvalidReason::RtpVersion,
+            RtpError::CsrcOverrun => InvalidReason::RtpCsrcOverrun,
+            RtpError::ExtensionOverrun => InvalidReason::RtpExtensionOverrun,
+            RtpError::Padding => InvalidReason::RtpPadding,
+        }
+    }
+}
+
+impl From<PayloadError> for InvalidReason {
+    fn from(e: PayloadError) -> Self {
+        match e {
+            PayloadError::Truncated => InvalidReason::JpegTruncated,
+            PayloadError::TypeSpecific(_) => InvalidReason::TypeSpecific,
+            PayloadError::UnsupportedType(_) => InvalidReason::UnsupportedType,
+            PayloadError::RestartHeader => InvalidReason::RestartHeader,
+            PayloadError::QuantLength => InvalidReason::QuantLength,
+            PayloadError::QuantPrecision => InvalidReason::QuantPrecision,
+            PayloadError::QuantMissing => InvalidReason::QuantMissing,
+        }
+    }
+}
+
+impl From<RangeError> for DropReason {
+    fn from(e: RangeError) -> Self {
+        match e {
+            RangeError::Overlap => DropReason::Inconsistent,
+            // A frame with that many holes is too reordered to wait for.
+            RangeError::TooFragmented => DropReason::Lost,
+        }
+    }
+}
+
 /// RFC 3550-style reception statistics of one RTP stream (one SSRC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StreamStats {
@@ -146,8 +189,6 @@ pub struct StreamStats {
     /// Arrived after their frame was finished, or behind the sequence
     /// window.
     pub packets_late: u64,
-    /// Belonged to a frame already dropped for another reason.
-    pub packets_discarded: u64,
     pub frames_complete: u64,
     pub frames_dropped: DropCounts,
     /// Size of the last complete frame.

@@ -6,7 +6,7 @@ mod common;
 
 use common::{assert_same_pixels, encode, packetize, Picture};
 use mjpeg_rtp_core::rfc2435::JpegPayload;
-use mjpeg_rtp_core::rtp::RtpPacket;
+use mjpeg_rtp_core::rtp::{HeaderMut, RtpPacket};
 use mjpeg_rtp_core::{
     frame_buffer_len, Config, Depacketizer, DropReason, Instant, InvalidReason, JpegType,
     PacketizerConfig, Sampling, Verdict,
@@ -316,7 +316,9 @@ fn ssrc_change_without_silence_needs_two_consecutive_packets() {
     // A forged datagram from another SSRC in the middle of A changes
     // nothing...
     let mut forged = b[1].clone();
-    forged[8..12].copy_from_slice(&0xABCD_0123u32.to_be_bytes());
+    HeaderMut::new_checked(&mut forged)
+        .unwrap()
+        .set_ssrc(0xABCD_0123);
     let mut packets = a.clone();
     packets.insert(3, forged);
     // ...while B, following A directly, is believed from its second packet:
@@ -341,9 +343,13 @@ fn a_forged_timestamp_or_sequence_far_away_is_refused() {
     let frames = five_frames();
     let packets = packetize(small_mtu(), &frames);
     let mut far_ts = packets[2].clone();
-    far_ts[4..8].copy_from_slice(&0x7000_0000u32.to_be_bytes());
+    HeaderMut::new_checked(&mut far_ts)
+        .unwrap()
+        .set_timestamp(0x7000_0000);
     let mut far_seq = packets[2].clone();
-    far_seq[2..4].copy_from_slice(&30_000u16.to_be_bytes());
+    HeaderMut::new_checked(&mut far_seq)
+        .unwrap()
+        .set_sequence(30_000);
     let mut mixed = packets.clone();
     mixed.insert(4, far_ts);
     mixed.insert(8, far_seq);
@@ -463,7 +469,7 @@ fn hostile_packets_are_counted_and_harmless() {
     *v.last_mut().unwrap() = 255;
     hostile.push((v, InvalidReason::RtpPadding));
     let mut v = good.clone();
-    v[1] = (v[1] & 0x80) | 33;
+    HeaderMut::new_checked(&mut v).unwrap().set_payload_type(33);
     hostile.push((v, InvalidReason::PayloadType));
     let mut v = good.clone();
     v[12 + 4] = 7; // type 7

@@ -12,8 +12,7 @@ use std::collections::HashMap;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use mjpeg_rtp_core::jpeg::{JpegError, JpegInfo, Segments};
-use mjpeg_rtp_core::reassembly::validate;
-use mjpeg_rtp_core::{frame_buffer_len, Config, Depacketizer, Instant};
+use mjpeg_rtp_core::{frame_buffer_len, validate, Config, Depacketizer, Instant};
 
 const MAX_SCAN: usize = 2048;
 const BUF: usize = frame_buffer_len(MAX_SCAN);

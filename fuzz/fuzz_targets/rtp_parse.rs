@@ -3,8 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mjpeg_rtp_core::onvif_frame_size;
-use mjpeg_rtp_core::reassembly::validate;
+use mjpeg_rtp_core::{onvif_frame_size, validate};
 use mjpeg_rtp_core::rtp::{RtpHeader, RtpPacket, HEADER_LEN};
 
 fuzz_target!(|data: &[u8]| {

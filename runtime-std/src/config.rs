@@ -3,6 +3,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use mjpeg_rtp_core::MAX_SCAN_BYTES;
+
 use crate::error::Error;
 
 /// One camera: where to listen and what to expect.
@@ -146,7 +148,9 @@ impl CameraConfig {
         if self.queue_depth == 0 {
             return bad("queue_depth must be at least 1");
         }
-        if self.max_frame_bytes == 0 || self.max_frame_bytes > 16 * 1024 * 1024 {
+        // The message below spells the limit out: it must stay 16 MiB.
+        const _: () = assert!(MAX_SCAN_BYTES == 16 << 20);
+        if self.max_frame_bytes == 0 || self.max_frame_bytes > MAX_SCAN_BYTES {
             return bad("max_frame_bytes must be 1..=16 MiB (RFC 2435's offset space)");
         }
         if self.max_frame_age.is_zero() {

@@ -1,0 +1,497 @@
+//! The depacketizer: the stream-level decisions (which SSRC, which
+//! sequence numbers, which slot a packet goes to, when a frame is dropped)
+//! over the frames in flight of [`slot`](super::slot).
+
+use crate::datagram::validate;
+use crate::rfc2435::JpegPayload;
+use crate::rtp::RtpPacket;
+use crate::seq::{extend_u32, SeqVerdict, WINDOW_BITS};
+use crate::stats::{DropReason, InvalidCounts, InvalidReason, StreamStats};
+use crate::time::Instant;
+
+use super::config::{Config, Verdict};
+use super::frame::{Frame, OwnedFrame};
+use super::slot::{Assembly, FrameShape, Slot, SlotState};
+use super::stream::StreamState;
+
+/// Largest timestamp step (either way) taken at face value: 10 s at the
+/// 90 kHz RTP clock. Beyond it a packet must be confirmed by its successor.
+const MAX_TIMESTAMP_JUMP: u64 = 10 * 90_000;
+
+/// RTP/JPEG depacketizer and frame reassembler for one stream, with `N`
+/// frames in flight, each in a caller-provided buffer `B`.
+///
+/// It follows one RTP stream (one SSRC at a time). Each packet's scan data
+/// is copied once, straight to its fragment offset in a frame buffer,
+/// behind a reserved gap into which the JPEG headers are written when the
+/// frame completes; the finished JPEG is then one contiguous slice of that
+/// buffer.
+///
+/// Jitter buffering without storing packets or waiting: up to `N` frames
+/// are in flight at once (each in its own buffer), and a bitmap over recent
+/// sequence numbers tells new packets from duplicates. A reordered packet
+/// simply lands at its offset whenever it comes. A frame completes the
+/// moment its received byte ranges cover `0..end` with no hole and the
+/// marker packet fixed `end`; it is dropped, with a
+/// [`DropReason`], once it can no longer complete.
+///
+/// Frames are keyed by SSRC and RTP timestamp, and, for senders that give
+/// consecutive frames one timestamp, by the marker packet's sequence
+/// number. Whatever would reset the stream is believed only when the
+/// packet after it agrees: another SSRC while the current one is alive, a
+/// sequence step of a whole window forwards, a timestamp 10 s away. So one
+/// stray or forged datagram is counted and refused; it cannot tear down the
+/// frames in flight.
+///
+/// Draining contract: after each [`push`](Self::push) (or
+/// [`handle_timeout`](Self::handle_timeout)) call
+/// [`next_frame`](Self::next_frame) or [`take_frame`](Self::take_frame)
+/// until it returns nothing. A complete frame left in its slot is
+/// overwritten (and counted `not_taken`) when the slot is needed for a
+/// newer frame.
+#[derive(Debug)]
+pub struct Depacketizer<B, const N: usize> {
+    config: Config,
+    slots: [Slot<B>; N],
+    stream: Option<StreamState>,
+    retired: Option<StreamStats>,
+    invalid: InvalidCounts,
+    completions: u64,
+    /// Another SSRC on probation, with the sequence number that confirms it.
+    ssrc_candidate: Option<(u32, u16)>,
+    /// No frame in flight expires before this: spares scanning the slots on
+    /// every packet.
+    next_expiry: Option<Instant>,
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
+    /// A depacketizer using `buffers` as its `N` frame buffers. Each should
+    /// be [`frame_buffer_len`](crate::frame_buffer_len) of the largest scan
+    /// data expected; a frame that does not fit is dropped as `too_large`.
+    pub fn new(config: Config, buffers: [B; N]) -> Self {
+        const { assert!(N > 0, "at least one frame in flight") };
+        Depacketizer {
+            config,
+            slots: buffers.map(|buffer| Slot {
+                buffer,
+                state: SlotState::Free,
+                frame: None,
+            }),
+            stream: None,
+            retired: None,
+            invalid: InvalidCounts::default(),
+            completions: 0,
+            ssrc_candidate: None,
+            next_expiry: None,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Statistics of the current stream (default before the first packet).
+    pub fn stats(&self) -> StreamStats {
+        self.stream.as_ref().map(|s| s.stats).unwrap_or_default()
+    }
+
+    /// Datagrams refused, by reason (over the depacketizer's lifetime).
+    pub fn invalid(&self) -> &InvalidCounts {
+        &self.invalid
+    }
+
+    /// Final statistics of the stream an SSRC change replaced, once.
+    pub fn take_retired_stream(&mut self) -> Option<StreamStats> {
+        self.retired.take()
+    }
+
+    /// Feed one datagram received at `now`.
+    pub fn push(&mut self, now: Instant, datagram: &[u8]) -> Verdict {
+        match validate(datagram, self.config.dynamic_payload_type) {
+            Ok((rtp, payload)) => self.push_valid(now, &rtp, &payload),
+            Err(reason) => {
+                self.invalid.add(reason);
+                Verdict::Invalid(reason)
+            }
+        }
+    }
+
+    /// Feed a packet already checked by [`validate`].
+    pub fn push_valid(
+        &mut self,
+        now: Instant,
+        rtp: &RtpPacket<'_>,
+        payload: &JpegPayload<'_>,
+    ) -> Verdict {
+        self.expire(now);
+        let ssrc = rtp.ssrc();
+        if let Some(current) = self.stream.as_ref() {
+            if current.stats.ssrc != Some(ssrc) {
+                let silent =
+                    now.saturating_duration_since(current.last_arrival) >= self.config.ssrc_silence;
+                if !silent && !self.confirm_ssrc(ssrc, rtp.sequence()) {
+                    self.invalid.add(InvalidReason::SsrcUnconfirmed);
+                    return Verdict::Invalid(InvalidReason::SsrcUnconfirmed);
+                }
+                self.change_stream(ssrc, now);
+            }
+        }
+        let stream = self
+            .stream
+            .get_or_insert_with(|| StreamState::new(ssrc, now));
+        // A timestamp far from the stream's is a discontinuity like a
+        // sequence jump: believed only once the next packet follows it.
+        let ts_jump = stream.highest_timestamp.is_some_and(|high| {
+            extend_u32(high, rtp.timestamp()).abs_diff(high) > MAX_TIMESTAMP_JUMP
+        });
+        let verdict = if ts_jump {
+            stream.window.discontinuity(rtp.sequence())
+        } else {
+            stream.window.accept(rtp.sequence())
+        };
+        // After a confirmed jump nothing in flight can complete: whatever it
+        // misses is now behind the window.
+        let discontinuity = matches!(verdict, SeqVerdict::Skip(_) | SeqVerdict::Restart(_));
+        let ext_seq = match verdict {
+            SeqVerdict::New(ext) => {
+                stream.stats.note_sequence(ext);
+                ext
+            }
+            SeqVerdict::Skip(ext) => {
+                // A confirmed gap: the skipped packets count as lost. If the
+                // timestamp jumped, the new one is the reference from now.
+                stream.stats.note_sequence(ext);
+                if ts_jump {
+                    stream.highest_timestamp = None;
+                }
+                ext
+            }
+            SeqVerdict::Restart(ext) => {
+                // The sender restarted its numbering: its clock too.
+                stream.stats.restart_sequence(ext);
+                stream.highest_timestamp = None;
+                ext
+            }
+            SeqVerdict::Duplicate => {
+                stream.stats.packets_duplicate += 1;
+                return Verdict::Duplicate;
+            }
+            SeqVerdict::TooOld => {
+                stream.stats.packets_received += 1;
+                stream.stats.packets_late += 1;
+                return Verdict::Late;
+            }
+            SeqVerdict::Jump => {
+                let reason = if ts_jump {
+                    InvalidReason::TimestampJump
+                } else {
+                    InvalidReason::SequenceJump
+                };
+                self.invalid.add(reason);
+                return Verdict::Invalid(reason);
+            }
+        };
+        stream.stats.packets_received += 1;
+        stream.last_arrival = now;
+        stream
+            .stats
+            .note_arrival(now.to_rtp_90khz(), rtp.timestamp());
+        let reference = stream
+            .highest_timestamp
+            .unwrap_or((1 << 32) | u64::from(rtp.timestamp()));
+        let ext_ts = extend_u32(reference, rtp.timestamp());
+        stream.highest_timestamp = Some(reference.max(ext_ts));
+
+        if discontinuity {
+            self.drop_assembling_where(DropReason::Lost, |_| true);
+        }
+        let verdict = self.place(now, rtp, payload, ext_seq, ext_ts);
+        self.drop_stale_by_sequence(ext_seq);
+        verdict
+    }
+
+    /// Drop frames older than `max_frame_age`. Call when
+    /// [`poll_timeout`](Self::poll_timeout) says so, or whenever convenient.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.expire(now);
+    }
+
+    /// When the oldest frame in flight will expire, if any is in flight.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .filter(|s| s.state == SlotState::Assembling)
+            .filter_map(|s| s.frame.as_ref())
+            .map(|f| f.first_arrival + self.config.max_frame_age)
+            .min()
+    }
+
+    /// The stream ended: every frame still incomplete is dropped as lost.
+    pub fn flush(&mut self) {
+        self.drop_assembling_where(DropReason::Lost, |_| true);
+    }
+
+    /// Whether a complete frame waits to be taken (so that a caller of
+    /// [`take_frame`](Self::take_frame) need not fetch a replacement buffer
+    /// for nothing).
+    pub fn has_complete_frame(&self) -> bool {
+        self.oldest_complete().is_some()
+    }
+
+    /// The oldest complete frame, borrowed. Its slot is free again as soon
+    /// as the borrow ends.
+    #[must_use]
+    pub fn next_frame(&mut self) -> Option<Frame<'_>> {
+        let index = self.oldest_complete()?;
+        let slot = self.slots.get_mut(index)?;
+        slot.state = SlotState::Free;
+        let frame = slot.frame.take()?;
+        let info = frame.info();
+        let jpeg = slot.buffer.as_ref().get(frame.jpeg)?;
+        Some(Frame { info, jpeg })
+    }
+
+    /// The oldest complete frame with its buffer, which `replacement`
+    /// takes over in the slot: zero-copy handoff to another thread. When no
+    /// frame is complete, `replacement` comes back as the error.
+    pub fn take_frame(&mut self, replacement: B) -> Result<OwnedFrame<B>, B> {
+        let Some(index) = self.oldest_complete() else {
+            return Err(replacement);
+        };
+        let Some(slot) = self.slots.get_mut(index) else {
+            return Err(replacement);
+        };
+        let Some(frame) = slot.frame.take() else {
+            return Err(replacement);
+        };
+        slot.state = SlotState::Free;
+        let info = frame.info();
+        let buffer = core::mem::replace(&mut slot.buffer, replacement);
+        Ok(OwnedFrame {
+            info,
+            buffer,
+            jpeg: frame.jpeg,
+        })
+    }
+
+    fn oldest_complete(&self) -> Option<usize> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s.state {
+                SlotState::Complete { order } => Some((order, i)),
+                _ => None,
+            })
+            .min()
+            .map(|(_, i)| i)
+    }
+
+    fn slot_state(&self, index: usize) -> Option<SlotState> {
+        self.slots.get(index).map(|s| s.state)
+    }
+
+    /// Probation of another SSRC: true when `seq` follows the previous
+    /// packet seen from it.
+    fn confirm_ssrc(&mut self, ssrc: u32, seq: u16) -> bool {
+        if self.ssrc_candidate == Some((ssrc, seq)) {
+            self.ssrc_candidate = None;
+            return true;
+        }
+        self.ssrc_candidate = Some((ssrc, seq.wrapping_add(1)));
+        false
+    }
+
+    fn change_stream(&mut self, ssrc: u32, now: Instant) {
+        self.drop_assembling_where(DropReason::SsrcChange, |_| true);
+        self.retired = self.stream.take().map(|s| s.stats);
+        self.stream = Some(StreamState::new(ssrc, now));
+    }
+
+    fn expire(&mut self, now: Instant) {
+        if self.next_expiry.is_none_or(|at| now <= at) {
+            return;
+        }
+        let max_age = self.config.max_frame_age;
+        self.drop_assembling_where(DropReason::Expired, |f| {
+            now.saturating_duration_since(f.first_arrival) > max_age
+        });
+        self.next_expiry = self.poll_timeout();
+    }
+
+    /// A frame that has had no packet among the last `reorder_window`
+    /// packets cannot complete any more: anything it misses would now be
+    /// refused as too late.
+    fn drop_stale_by_sequence(&mut self, newest: u64) {
+        let window = u64::from(self.config.reorder_window).min(WINDOW_BITS);
+        self.drop_assembling_where(DropReason::Lost, |f| {
+            newest.saturating_sub(f.highest_seq) > window
+        });
+    }
+
+    /// Drop, for `reason`, every frame in flight that `doomed` selects.
+    fn drop_assembling_where(&mut self, reason: DropReason, doomed: impl Fn(&Assembly) -> bool) {
+        for i in 0..N {
+            let drop = self.slots.get(i).is_some_and(|s| {
+                s.state == SlotState::Assembling && s.frame.as_ref().is_some_and(&doomed)
+            });
+            if drop {
+                self.drop_slot(i, reason);
+            }
+        }
+    }
+
+    fn drop_slot(&mut self, index: usize, reason: DropReason) {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
+        };
+        slot.state = SlotState::Free;
+        let frame = slot.frame.take();
+        if let Some(stream) = self.stream.as_mut() {
+            stream.stats.frames_dropped.add(reason);
+            if let Some(frame) = frame {
+                stream.remember_finished(frame.timestamp, frame.marker_seq);
+            }
+        }
+    }
+
+    /// Find or open the slot for this packet's frame and place the payload.
+    fn place(
+        &mut self,
+        now: Instant,
+        rtp: &RtpPacket<'_>,
+        payload: &JpegPayload<'_>,
+        ext_seq: u64,
+        ext_ts: u64,
+    ) -> Verdict {
+        let timestamp = rtp.timestamp();
+        // Frames are told apart by timestamp and, for senders that stamp
+        // consecutive frames alike, by the marker: a packet numbered after a
+        // frame's marker packet belongs to a later frame.
+        let existing = self.slots.iter().position(|s| {
+            s.state != SlotState::Free
+                && s.frame.as_ref().is_some_and(|f| {
+                    f.timestamp == timestamp && f.ssrc == rtp.ssrc() && f.claims(ext_seq)
+                })
+        });
+        let index = match existing {
+            Some(i) => {
+                if matches!(self.slot_state(i), Some(SlotState::Complete { .. })) {
+                    return self.late();
+                }
+                i
+            }
+            None => {
+                if self
+                    .stream
+                    .as_ref()
+                    .is_some_and(|s| s.is_finished(timestamp, ext_seq))
+                {
+                    return self.late();
+                }
+                let Some(i) = self.open_slot(ext_ts) else {
+                    return self.late();
+                };
+                let expiry = now + self.config.max_frame_age;
+                self.next_expiry = Some(self.next_expiry.map_or(expiry, |e| e.min(expiry)));
+                if let Some(slot) = self.slots.get_mut(i) {
+                    slot.state = SlotState::Assembling;
+                    slot.frame = Some(Assembly::new(
+                        rtp.ssrc(),
+                        timestamp,
+                        ext_ts,
+                        ext_seq,
+                        FrameShape::of(payload),
+                        now,
+                    ));
+                }
+                i
+            }
+        };
+        match self.fill(index, rtp, payload, ext_seq) {
+            Ok(()) => {}
+            Err(reason) => {
+                self.drop_slot(index, reason);
+                return Verdict::Discarded;
+            }
+        }
+        match self.try_complete(index, now) {
+            Ok(true) => Verdict::Completed,
+            Ok(false) => Verdict::Accepted,
+            Err(reason) => {
+                self.drop_slot(index, reason);
+                Verdict::Discarded
+            }
+        }
+    }
+
+    fn late(&mut self) -> Verdict {
+        if let Some(s) = self.stream.as_mut() {
+            s.stats.packets_late += 1;
+        }
+        Verdict::Late
+    }
+
+    /// A free slot, else one made free: the oldest complete frame nobody
+    /// took, else the oldest frame in flight if the new frame (extended
+    /// timestamp `ext_ts`) is not older still.
+    fn open_slot(&mut self, ext_ts: u64) -> Option<usize> {
+        let active = match self.config.frames_in_flight {
+            0 => N,
+            n => n.min(N),
+        };
+        if let Some(i) = self
+            .slots
+            .iter()
+            .take(active)
+            .position(|s| s.state == SlotState::Free)
+        {
+            return Some(i);
+        }
+        if let Some(i) = self.oldest_complete() {
+            self.drop_slot(i, DropReason::NotTaken);
+            return Some(i);
+        }
+        let (oldest_ts, oldest) = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.frame.as_ref().map(|f| (f.extended_timestamp, i)))
+            .min()?;
+        // A straggler of a frame older than every frame in flight would
+        // push out a newer frame, likelier to complete: refuse it instead.
+        if ext_ts < oldest_ts {
+            return None;
+        }
+        self.drop_slot(oldest, DropReason::Evicted);
+        Some(oldest)
+    }
+
+    /// Copy one fragment into its frame and record it.
+    fn fill(
+        &mut self,
+        index: usize,
+        rtp: &RtpPacket<'_>,
+        payload: &JpegPayload<'_>,
+        ext_seq: u64,
+    ) -> Result<(), DropReason> {
+        let stream = self.stream.as_mut().ok_or(DropReason::Inconsistent)?;
+        let slot = self.slots.get_mut(index).ok_or(DropReason::Inconsistent)?;
+        slot.fill(stream, rtp, payload, ext_seq)
+    }
+
+    /// If the frame is whole, complete it: its JPEG is ready to be taken.
+    fn try_complete(&mut self, index: usize, now: Instant) -> Result<bool, DropReason> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(false);
+        };
+        let Some(slot) = self.slots.get_mut(index) else {
+            return Ok(false);
+        };
+        let completed = slot.try_complete(stream, &self.config, now, self.completions + 1)?;
+        if completed {
+            self.completions += 1;
+        }
+        Ok(completed)
+    }
+}
