@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use mjpeg_rtp_core::rtp::HeaderMut;
 use serde::{Deserialize, Serialize};
 
 use crate::capture::load_rtp_frames;
@@ -149,10 +150,14 @@ fn send(frames: &[Vec<Vec<u8>>], options: &Options) -> Result<ReplaySummary> {
                 let packet = &packets[cam.packet];
                 let ts = (cam.frame as u32).wrapping_mul(ts_step);
                 let ssrc = synth::SSRC.wrapping_add(k as u32);
+                let seq = cam.seq;
                 batch.push(cam.dst, packet, |b| {
-                    b[2..4].copy_from_slice(&cam.seq.to_be_bytes());
-                    b[4..8].copy_from_slice(&ts.to_be_bytes());
-                    b[8..12].copy_from_slice(&ssrc.to_be_bytes());
+                    // Every packet in the capture is a whole RTP packet.
+                    if let Ok(mut header) = HeaderMut::new_checked(b) {
+                        header.set_sequence(seq);
+                        header.set_timestamp(ts);
+                        header.set_ssrc(ssrc);
+                    }
                 })?;
                 cam.seq = cam.seq.wrapping_add(1);
                 cam.packet += 1;
