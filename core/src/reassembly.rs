@@ -331,7 +331,6 @@ impl From<PayloadError> for InvalidReason {
             PayloadError::UnsupportedType(_) => InvalidReason::UnsupportedType,
             PayloadError::RestartHeader => InvalidReason::RestartHeader,
             PayloadError::QuantLength => InvalidReason::QuantLength,
-            PayloadError::QuantPrecision => InvalidReason::QuantPrecision,
             PayloadError::QuantMissing => InvalidReason::QuantMissing,
         }
     }

@@ -90,7 +90,6 @@ reasons! {
         UnsupportedType => "jpeg_unsupported_type",
         RestartHeader => "jpeg_restart_header",
         QuantLength => "jpeg_quant_length",
-        QuantPrecision => "jpeg_quant_precision",
         QuantMissing => "jpeg_quant_missing",
         /// Fragment offset plus length beyond the 24-bit offset space.
         FragmentOffset => "jpeg_fragment_offset",
