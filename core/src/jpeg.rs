@@ -4,7 +4,7 @@
 
 use core::fmt;
 
-use crate::rfc2435::{QuantTables, Sampling};
+use crate::rfc2435::{read_table, table_wire_len, write_table, QuantTables, Sampling};
 use crate::rtp::BufferTooSmall;
 
 /// Marker codes (the byte after 0xFF).
@@ -87,9 +87,10 @@ pub static STANDARD_HUFFMAN_TABLES: [HuffmanTable; 4] = [
 ];
 
 /// Upper bound of what [`write_headers`] emits, for reserving room in front
-/// of the scan data: SOI 2, APP0 18, DQT 2 x 69, SOF0 19, DRI 6, DHT 420,
-/// SOS 14 = 617.
-pub const MAX_HEADER_LEN: usize = 2 + 18 + 2 * 69 + 19 + 6 + DHT_SEGMENTS_LEN + 14;
+/// of the scan data: SOI 2, APP0 18, DQT 2 x 133 (16-bit tables), SOF 19,
+/// DRI 6, DHT 420, SOS 14 = 745.
+pub const MAX_HEADER_LEN: usize =
+    2 + 18 + 2 * dqt_segment_len(true) + 19 + 6 + DHT_SEGMENTS_LEN + 14;
 const DHT_SEGMENTS_LEN: usize = 4 * 4 + 2 * (17 + 12) + 2 * (17 + 162);
 
 /// What the rebuilt headers describe.
@@ -127,9 +128,19 @@ impl Writer<'_> {
     }
 }
 
+/// One DQT segment holding one table: marker and length 4, Pq/Tq 1, the
+/// coefficients.
+const fn dqt_segment_len(sixteen_bit: bool) -> usize {
+    4 + 1 + table_wire_len(sixteen_bit)
+}
+
 /// Exact length [`write_headers`] will write for `params`.
 pub fn headers_len(params: &FrameHeaderParams<'_>) -> usize {
-    let dqt = params.tables.count() * (4 + 65);
+    let dqt: usize = params
+        .tables
+        .iter()
+        .map(|(_, wide)| dqt_segment_len(wide))
+        .sum();
     let dri = if params.restart_interval != 0 { 6 } else { 0 };
     2 + 18 + dqt + 19 + dri + DHT_SEGMENTS_LEN + 14
 }
@@ -137,6 +148,10 @@ pub fn headers_len(params: &FrameHeaderParams<'_>) -> usize {
 /// Write SOI, APP0 (JFIF), DQT, SOF0, DRI (when restart markers are used),
 /// the four standard DHT tables and SOS: everything a decoder needs before
 /// the scan data of an RFC 2435 frame. Returns the length written.
+///
+/// With a 16-bit table the frame is extended sequential, so the SOF is
+/// SOF1 (baseline forbids 16-bit tables; libjpeg-turbo and zune-jpeg both
+/// decode SOF1 with 8-bit samples and Huffman coding like SOF0).
 pub fn write_headers(
     params: &FrameHeaderParams<'_>,
     out: &mut [u8],
@@ -148,17 +163,22 @@ pub fn write_headers(
     w.marker(marker::APP0, 14)?;
     w.put(b"JFIF\0")?;
     w.put(&[1, 1, 0, 0, 1, 0, 1, 0, 0])?;
-    for (id, table) in params.tables.iter().enumerate() {
-        w.marker(marker::DQT, 65)?;
-        w.put(&[id as u8])?; // 8-bit precision, table id
-        w.put(table)?;
+    for (id, (table, wide)) in params.tables.iter().enumerate() {
+        w.marker(marker::DQT, dqt_segment_len(wide) - 4)?;
+        w.put(&[u8::from(wide) << 4 | id as u8])?; // Pq (precision), Tq (id)
+        let out = w.out.get_mut(w.pos..).ok_or(BufferTooSmall)?;
+        w.pos += write_table(table, wide, out)?;
     }
     let chroma_table = u8::from(params.tables.count() > 1);
     let luma_sampling = match params.sampling {
         Sampling::Yuv422 => 0x21,
         Sampling::Yuv420 => 0x22,
     };
-    w.marker(marker::SOF0, 15)?;
+    let sof = match params.tables.precision() {
+        0 => marker::SOF0,
+        _ => marker::SOF1,
+    };
+    w.marker(sof, 15)?;
     let [h_hi, h_lo] = params.height.to_be_bytes();
     let [w_hi, w_lo] = params.width.to_be_bytes();
     w.put(&[8, h_hi, h_lo, w_hi, w_lo, 3])?;
@@ -334,7 +354,8 @@ impl<'a> JpegInfo<'a> {
             [0xFF, marker::SOI, body @ ..] => body,
             _ => return Err(JpegError::Malformed),
         };
-        let mut dqt: [Option<[u8; 64]>; 4] = [None; 4];
+        // (coefficients, 16-bit) per table id.
+        let mut dqt: [Option<([u16; 64], bool)>; 4] = [None; 4];
         let mut frame: Option<(u16, u16, Sampling, [u8; 3])> = None;
         let mut restart_interval = 0;
         let mut segments = Segments::new(body);
@@ -373,8 +394,13 @@ impl<'a> JpegInfo<'a> {
                 .flatten()
                 .ok_or(JpegError::UnsupportedQuantization)
         };
-        let luma = table(luma_id)?;
-        let chroma = table(cb_id)?;
+        let (luma, luma_wide) = table(luma_id)?;
+        let (chroma, chroma_wide) = table(cb_id)?;
+        let tables = QuantTables::new(
+            &[luma, chroma],
+            u8::from(luma_wide) | u8::from(chroma_wide) << 1,
+        )
+        .ok_or(JpegError::UnsupportedQuantization)?;
         let scan_data = body.get(segments.position()..).unwrap_or(&[]);
         let scan = match scan_data {
             [rest @ .., 0xFF, marker::EOI] => rest,
@@ -388,26 +414,27 @@ impl<'a> JpegInfo<'a> {
             height,
             sampling,
             restart_interval,
-            tables: QuantTables::two(luma, chroma),
+            tables,
             scan,
         })
     }
 }
 
-fn read_dqt(mut payload: &[u8], dqt: &mut [Option<[u8; 64]>; 4]) -> Result<(), JpegError> {
+fn read_dqt(mut payload: &[u8], dqt: &mut [Option<([u16; 64], bool)>; 4]) -> Result<(), JpegError> {
     while let [pq_tq, rest @ ..] = payload {
-        if pq_tq >> 4 != 0 {
-            return Err(JpegError::UnsupportedQuantization);
-        }
-        let table: [u8; 64] = rest
-            .get(..64)
-            .and_then(|t| t.try_into().ok())
-            .ok_or(JpegError::Malformed)?;
+        let wide = match pq_tq >> 4 {
+            0 => false,
+            1 => true,
+            _ => return Err(JpegError::UnsupportedQuantization),
+        };
+        let len = table_wire_len(wide);
+        let bytes = rest.get(..len).ok_or(JpegError::Malformed)?;
+        let table = read_table(bytes, wide);
         let slot = dqt
             .get_mut(usize::from(pq_tq & 0x0F))
             .ok_or(JpegError::UnsupportedQuantization)?;
-        *slot = Some(table);
-        payload = rest.get(64..).unwrap_or(&[]);
+        *slot = Some((table, wide));
+        payload = rest.get(len..).unwrap_or(&[]);
     }
     Ok(())
 }

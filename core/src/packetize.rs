@@ -6,7 +6,8 @@ use core::fmt;
 use crate::jpeg::{self, JpegError, JpegInfo};
 use crate::rfc2435::{
     appendix_a_quality, JpegPayload, JpegType, MainHeader, QuantHeader, RestartHeader,
-    MAX_FRAGMENT_OFFSET, MAX_IN_HEADER_DIMENSION, MAX_SCAN_BYTES, ONVIF_EXTENSION_PROFILES,
+    MAX_FRAGMENT_OFFSET, MAX_IN_HEADER_DIMENSION, MAX_SCAN_BYTES, MAX_TABLES_WIRE_LEN,
+    ONVIF_EXTENSION_PROFILES,
 };
 use crate::rtp::{BufferTooSmall, HeaderExtension, RtpHeader, PAYLOAD_TYPE_JPEG};
 
@@ -107,15 +108,17 @@ impl Packetizer {
         let q = appendix_a_quality(&info.tables).unwrap_or(255);
         let fits_header = |v: u16| v <= MAX_IN_HEADER_DIMENSION && v % 8 == 0;
         let onvif_size = !(fits_header(info.width) && fits_header(info.height));
-        let mut tables = [0u8; 128];
-        let (luma, chroma) = tables.split_at_mut(64);
-        luma.copy_from_slice(info.tables.luma());
-        chroma.copy_from_slice(info.tables.chroma());
+        let mut tables = [0u8; MAX_TABLES_WIRE_LEN];
+        let tables_len = info
+            .tables
+            .write_wire(&mut tables)
+            .map_err(|_| PacketizeError::Jpeg(JpegError::UnsupportedQuantization))?;
         let packets = FramePackets {
             packetizer: self,
             info,
             q,
             tables,
+            tables_len,
             onvif_size,
             timestamp,
             offset: 0,
@@ -134,7 +137,9 @@ pub struct FramePackets<'j, 'p> {
     packetizer: &'p mut Packetizer,
     info: JpegInfo<'j>,
     q: u8,
-    tables: [u8; 128],
+    /// The in-band tables (Q 255), `tables_len` bytes of them.
+    tables: [u8; MAX_TABLES_WIRE_LEN],
+    tables_len: usize,
     onvif_size: bool,
     timestamp: u32,
     offset: usize,
@@ -157,8 +162,8 @@ impl FramePackets<'_, '_> {
         });
         let quant = (first && self.q >= 128).then_some(QuantHeader {
             mbz: 0,
-            precision: 0,
-            data: &self.tables,
+            precision: self.info.tables.precision(),
+            data: self.tables.get(..self.tables_len).unwrap_or(&[]),
         });
         let (width, height) = if self.onvif_size {
             (0, 0)

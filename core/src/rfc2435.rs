@@ -127,27 +127,70 @@ pub struct RestartHeader {
     pub count: u16,
 }
 
-/// Up to two 8-bit quantization tables in zig-zag order (luma, chroma).
-/// One table means luma and chroma share it.
+/// Bytes of one table of 64 coefficients on the wire and in DQT: 8-bit or
+/// 16-bit (big-endian) entries.
+pub const fn table_wire_len(sixteen_bit: bool) -> usize {
+    if sixteen_bit {
+        128
+    } else {
+        64
+    }
+}
+
+/// Largest in-band form of the tables a frame uses: two 16-bit tables.
+pub const MAX_TABLES_WIRE_LEN: usize = 2 * table_wire_len(true);
+
+/// Up to two quantization tables in zig-zag order (luma, chroma), each with
+/// 8-bit or 16-bit coefficients. One table means luma and chroma share it.
+///
+/// 16-bit tables (RFC 2435 §3.1.8 Precision bit set) are what libjpeg
+/// writes for very low qualities, where a coefficient exceeds 255; a JPEG
+/// with them is extended sequential (SOF1), not baseline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuantTables {
-    tables: [[u8; 64]; 2],
+    tables: [[u16; 64]; 2],
     count: u8,
+    /// Bit i set: table i has 16-bit coefficients.
+    precision: u8,
 }
 
 impl QuantTables {
-    pub const fn one(shared: [u8; 64]) -> Self {
+    /// One shared 8-bit table.
+    pub fn one(shared: [u8; 64]) -> Self {
+        let widened = widen(&shared);
         QuantTables {
-            tables: [shared, shared],
+            tables: [widened, widened],
             count: 1,
+            precision: 0,
         }
     }
 
-    pub const fn two(luma: [u8; 64], chroma: [u8; 64]) -> Self {
+    /// Two 8-bit tables.
+    pub fn two(luma: [u8; 64], chroma: [u8; 64]) -> Self {
         QuantTables {
-            tables: [luma, chroma],
+            tables: [widen(&luma), widen(&chroma)],
             count: 2,
+            precision: 0,
         }
+    }
+
+    /// One or two tables of either precision: `precision` bit i set means
+    /// table i is 16-bit. `None` when `tables` is empty, longer than two,
+    /// or an 8-bit table holds a value above 255.
+    pub fn new(tables: &[[u16; 64]], precision: u8) -> Option<Self> {
+        let (luma, chroma, count) = match tables {
+            [shared] => (*shared, *shared, 1),
+            [luma, chroma] => (*luma, *chroma, 2),
+            _ => return None,
+        };
+        let precision = precision & if count == 2 { 0b11 } else { 0b01 };
+        let fits = |i: usize, t: &[u16; 64]| precision >> i & 1 == 1 || t.iter().all(|&v| v <= 255);
+        let chroma_fits = count == 1 || fits(1, &chroma);
+        (fits(0, &luma) && chroma_fits).then_some(QuantTables {
+            tables: [luma, chroma],
+            count,
+            precision,
+        })
     }
 
     /// 1 or 2 distinct tables.
@@ -155,25 +198,93 @@ impl QuantTables {
         usize::from(self.count)
     }
 
-    pub fn luma(&self) -> &[u8; 64] {
+    pub fn luma(&self) -> &[u16; 64] {
         let [luma, _] = &self.tables;
         luma
     }
 
-    pub fn chroma(&self) -> &[u8; 64] {
+    pub fn chroma(&self) -> &[u16; 64] {
         let [_, chroma] = &self.tables;
         chroma
     }
 
-    /// The distinct tables, luma first.
-    pub fn iter(&self) -> impl Iterator<Item = &[u8; 64]> {
-        self.tables.iter().take(self.count())
+    /// Whether table `index` (0 luma, 1 chroma) has 16-bit coefficients.
+    pub fn is_16bit(&self, index: usize) -> bool {
+        index < 8 && self.precision >> index & 1 == 1
     }
 
-    /// Bytes of the in-band form (64 per table).
-    pub fn wire_len(&self) -> usize {
-        64 * self.count()
+    /// The Precision field: bit i set for each 16-bit table.
+    pub fn precision(&self) -> u8 {
+        self.precision
     }
+
+    /// The distinct tables, luma first, with whether each is 16-bit.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u16; 64], bool)> {
+        self.tables
+            .iter()
+            .take(self.count())
+            .enumerate()
+            .map(|(i, table)| (table, self.is_16bit(i)))
+    }
+
+    /// Bytes of the in-band form (64 per 8-bit table, 128 per 16-bit one).
+    pub fn wire_len(&self) -> usize {
+        self.iter().map(|(_, wide)| table_wire_len(wide)).sum()
+    }
+
+    /// Write the in-band form (and the DQT table data: the same bytes):
+    /// each table in zig-zag order, 16-bit entries big-endian. Returns the
+    /// length written.
+    pub fn write_wire(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let mut pos = 0;
+        for (table, wide) in self.iter() {
+            pos += write_table(table, wide, out.get_mut(pos..).ok_or(BufferTooSmall)?)?;
+        }
+        Ok(pos)
+    }
+}
+
+/// Write one table's coefficients (8-bit entries keep their low byte,
+/// which [`QuantTables::new`] guarantees is the whole value).
+pub fn write_table(
+    table: &[u16; 64],
+    sixteen_bit: bool,
+    out: &mut [u8],
+) -> Result<usize, BufferTooSmall> {
+    let len = table_wire_len(sixteen_bit);
+    let out = out.get_mut(..len).ok_or(BufferTooSmall)?;
+    if sixteen_bit {
+        for (pair, v) in out.chunks_exact_mut(2).zip(table) {
+            pair.copy_from_slice(&v.to_be_bytes());
+        }
+    } else {
+        for (byte, &v) in out.iter_mut().zip(table) {
+            *byte = v as u8;
+        }
+    }
+    Ok(len)
+}
+
+fn widen(table: &[u8; 64]) -> [u16; 64] {
+    table.map(u16::from)
+}
+
+/// Read one table of `table_wire_len(sixteen_bit)` bytes (DQT and the
+/// in-band form store it alike).
+pub fn read_table(bytes: &[u8], sixteen_bit: bool) -> [u16; 64] {
+    let mut out = [0u16; 64];
+    if sixteen_bit {
+        for (v, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            if let [hi, lo] = pair {
+                *v = u16::from_be_bytes([*hi, *lo]);
+            }
+        }
+    } else {
+        for (v, &b) in out.iter_mut().zip(bytes) {
+            *v = u16::from(b);
+        }
+    }
+    out
 }
 
 /// The quantization table header (RFC 2435 §3.1.8) with its table data.
@@ -189,25 +300,37 @@ pub struct QuantHeader<'a> {
 impl QuantHeader<'_> {
     /// The tables this frame uses, or why they are unusable. Length 0 means
     /// "use the tables cached for this Q" and yields `Ok(None)`.
+    ///
+    /// Table i is 128 bytes when Precision bit i is set, else 64. Two
+    /// tables (luma, chroma) or one shared; a third table (Cr, seen in the
+    /// wild) or more are skipped: the rebuilt frame uses tables 0 and 1.
     pub fn tables(&self) -> Result<Option<QuantTables>, PayloadError> {
-        let table_count = self.data.len() / 64;
-        // 16-bit tables cannot appear in a baseline JPEG, and with them the
-        // data layout is no longer 64 bytes a table: refuse the packet.
-        let used = if table_count >= 2 { 0b11 } else { 0b01 };
-        if self.precision & used != 0 {
-            return Err(PayloadError::QuantPrecision);
+        if self.data.is_empty() {
+            return Ok(None);
         }
-        let table =
-            |i: usize| -> Option<[u8; 64]> { self.data.get(i * 64..(i + 1) * 64)?.try_into().ok() };
-        match (self.data.len(), table(0), table(1)) {
-            (0, _, _) => Ok(None),
-            (len, _, _) if len % 64 != 0 => Err(PayloadError::QuantLength),
-            (64, Some(shared), _) => Ok(Some(QuantTables::one(shared))),
-            // 128 = luma + chroma; 192 (a third table for Cr) has been seen
-            // in the wild: the first two apply.
-            (_, Some(luma), Some(chroma)) => Ok(Some(QuantTables::two(luma, chroma))),
-            _ => Err(PayloadError::QuantLength),
+        let mut found = [[0u16; 64]; 2];
+        let mut count = 0;
+        let mut rest = self.data;
+        for (index, slot) in found.iter_mut().enumerate() {
+            if rest.is_empty() {
+                break;
+            }
+            let wide = self.precision >> index & 1 == 1;
+            let (bytes, after) = rest
+                .split_at_checked(table_wire_len(wide))
+                .ok_or(PayloadError::QuantLength)?;
+            *slot = read_table(bytes, wide);
+            count += 1;
+            rest = after;
         }
+        // Whatever follows the two tables used is skipped; like every
+        // table it comes in whole 64-byte units.
+        if rest.len() % 64 != 0 {
+            return Err(PayloadError::QuantLength);
+        }
+        QuantTables::new(found.get(..count).unwrap_or(&[]), self.precision)
+            .map(Some)
+            .ok_or(PayloadError::QuantLength)
     }
 }
 
@@ -225,8 +348,6 @@ pub enum PayloadError {
     RestartHeader,
     /// Quantization table length not a multiple of 64, or beyond the packet.
     QuantLength,
-    /// 16-bit quantization tables.
-    QuantPrecision,
     /// Q = 255 (tables change every frame) sent without tables.
     QuantMissing,
 }
@@ -239,7 +360,6 @@ impl fmt::Display for PayloadError {
             PayloadError::UnsupportedType(t) => write!(f, "unsupported RFC 2435 type {t}"),
             PayloadError::RestartHeader => f.write_str("invalid restart marker header"),
             PayloadError::QuantLength => f.write_str("invalid quantization table length"),
-            PayloadError::QuantPrecision => f.write_str("16-bit quantization tables"),
             PayloadError::QuantMissing => f.write_str("Q=255 without in-band tables"),
         }
     }
@@ -526,9 +646,11 @@ mod tests {
             JpegPayload::parse(&b),
             Err(PayloadError::UnsupportedType(2))
         );
+        // Precision bit 1 set: table 0 is 64 bytes, table 1 would need 128
+        // but only 64 are left.
         let mut b = packet();
-        b[13] = 1;
-        assert_eq!(JpegPayload::parse(&b), Err(PayloadError::QuantPrecision));
+        b[13] = 0b10;
+        assert_eq!(JpegPayload::parse(&b), Err(PayloadError::QuantLength));
         let mut b = packet();
         b[15] = 100;
         assert_eq!(JpegPayload::parse(&b), Err(PayloadError::QuantLength));
@@ -576,6 +698,56 @@ mod tests {
             data: &three,
         };
         assert!(q.tables().is_ok());
+    }
+
+    #[test]
+    fn sixteen_bit_tables() {
+        // Table 0 16-bit (128 bytes), table 1 8-bit (64 bytes).
+        let mut data = [0u8; 192];
+        for (i, pair) in data[..128].chunks_exact_mut(2).enumerate() {
+            pair.copy_from_slice(&(300 + i as u16).to_be_bytes());
+        }
+        data[128..].fill(7);
+        let q = QuantHeader {
+            mbz: 0,
+            precision: 0b01,
+            data: &data,
+        };
+        let t = q.tables().unwrap().unwrap();
+        assert_eq!(t.count(), 2);
+        assert_eq!((t.luma()[0], t.luma()[63], t.chroma()[0]), (300, 363, 7));
+        assert!(t.is_16bit(0) && !t.is_16bit(1));
+        assert_eq!(t.precision(), 0b01);
+        assert_eq!(t.wire_len(), 192);
+        let mut out = [0u8; 192];
+        assert_eq!(t.write_wire(&mut out), Ok(192));
+        assert_eq!(out, data);
+        assert_eq!(t.write_wire(&mut out[..191]), Err(BufferTooSmall));
+        // One 16-bit table alone: 128 bytes, shared by luma and chroma.
+        let q = QuantHeader {
+            mbz: 0,
+            precision: 0b01,
+            data: &data[..128],
+        };
+        let t = q.tables().unwrap().unwrap();
+        assert_eq!((t.count(), t.precision(), t.wire_len()), (1, 1, 128));
+        // Both 16-bit: 256 bytes; 255 bytes is not whole tables.
+        let wide = [1u8; 256];
+        let q = QuantHeader {
+            mbz: 0,
+            precision: 0b11,
+            data: &wide,
+        };
+        assert_eq!(q.tables().unwrap().unwrap().wire_len(), 256);
+        let q = QuantHeader {
+            mbz: 0,
+            precision: 0b11,
+            data: &wide[..255],
+        };
+        assert_eq!(q.tables(), Err(PayloadError::QuantLength));
+        // An 8-bit table cannot hold a value above 255.
+        assert!(QuantTables::new(&[[256; 64]], 0).is_none());
+        assert!(QuantTables::new(&[[256; 64]], 1).is_some());
     }
 
     #[test]

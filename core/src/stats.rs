@@ -94,7 +94,6 @@ reasons! {
         UnsupportedType => "jpeg_unsupported_type",
         RestartHeader => "jpeg_restart_header",
         QuantLength => "jpeg_quant_length",
-        QuantPrecision => "jpeg_quant_precision",
         QuantMissing => "jpeg_quant_missing",
         /// Fragment offset plus length beyond the 24-bit offset space.
         FragmentOffset => "jpeg_fragment_offset",
@@ -162,7 +161,6 @@ impl From<PayloadError> for InvalidReason {
             PayloadError::UnsupportedType(_) => InvalidReason::UnsupportedType,
             PayloadError::RestartHeader => InvalidReason::RestartHeader,
             PayloadError::QuantLength => InvalidReason::QuantLength,
-            PayloadError::QuantPrecision => InvalidReason::QuantPrecision,
             PayloadError::QuantMissing => InvalidReason::QuantMissing,
         }
     }

@@ -606,3 +606,124 @@ fn frames_stamped_alike_are_told_apart_by_the_marker() {
     assert_eq!(run(&mut rx, &lossy).len(), 4);
     assert_eq!(rx.stats().frames_dropped_total(), 1);
 }
+
+/// `jpeg` (SOF0, 8-bit tables) turned into what libjpeg writes at very low
+/// qualities: the DQT tables whose id bit is set in `wide_ids` become
+/// 16-bit (Pq = 1) with coefficients scaled past 255, and SOF0 becomes
+/// SOF1 (extended sequential). The scan is kept: it decodes, to other
+/// pixels, under the new tables.
+fn with_16bit_tables(jpeg: &[u8], wide_ids: u8) -> Vec<u8> {
+    use mjpeg_rtp_core::jpeg::{marker, Segments};
+    let mut out = vec![0xFF, marker::SOI];
+    let mut segments = Segments::new(&jpeg[2..]);
+    for segment in segments.by_ref() {
+        let segment = segment.unwrap();
+        let mut payload = segment.payload.to_vec();
+        let mut code = segment.marker;
+        if code == marker::DQT {
+            payload.clear();
+            for table in segment.payload.chunks_exact(65) {
+                let id = table[0] & 0x0F;
+                if wide_ids >> id & 1 == 1 {
+                    payload.push(0x10 | id);
+                    for &v in &table[1..] {
+                        payload.extend_from_slice(&(u16::from(v) * 3 + 250).to_be_bytes());
+                    }
+                } else {
+                    payload.extend_from_slice(table);
+                }
+            }
+        }
+        if code == marker::SOF0 {
+            code = marker::SOF1;
+        }
+        out.extend_from_slice(&[0xFF, code]);
+        out.extend_from_slice(&(payload.len() as u16 + 2).to_be_bytes());
+        out.extend_from_slice(&payload);
+    }
+    out.extend_from_slice(&jpeg[2 + segments.position()..]);
+    out
+}
+
+/// The marker codes of a JPEG's segments up to SOS, and the Pq/Tq bytes
+/// of its DQT tables.
+fn markers_and_dqt(jpeg: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    use mjpeg_rtp_core::jpeg::{marker, Segments};
+    let mut markers = Vec::new();
+    let mut pq_tq = Vec::new();
+    for segment in Segments::new(&jpeg[2..]) {
+        let segment = segment.unwrap();
+        markers.push(segment.marker);
+        if segment.marker == marker::DQT {
+            pq_tq.push(segment.payload[0]);
+        }
+    }
+    (markers, pq_tq)
+}
+
+#[test]
+fn sixteen_bit_tables_roundtrip() {
+    use mjpeg_rtp_core::jpeg::marker;
+    // (tables made 16-bit, Precision sent, in-band length)
+    for (wide_ids, precision, length) in [(0b11, 0b11, 256), (0b01, 0b01, 192), (0b10, 0b10, 192)] {
+        for (sampling, restart_interval) in [(Sampling::Yuv420, 0), (Sampling::Yuv422, 2)] {
+            let frames: Vec<_> = (0..3)
+                .map(|seed| {
+                    let jpeg = encode(&Picture {
+                        seed,
+                        sampling,
+                        restart_interval,
+                        ..Picture::new(96, 64)
+                    });
+                    (with_16bit_tables(&jpeg, wide_ids), 3000 * seed)
+                })
+                .collect();
+            let packets = packetize(small_mtu(), &frames);
+            let rtp = RtpPacket::parse(&packets[0]).unwrap();
+            let quant = JpegPayload::parse(rtp.payload()).unwrap().quant.unwrap();
+            assert_eq!((quant.precision, quant.data.len()), (precision, length));
+            let mut rx = receiver(Config::default());
+            let got = run(&mut rx, &packets);
+            assert_eq!(got.len(), 3, "tables {wide_ids:#b}");
+            for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
+                assert_same_pixels(jpeg, original);
+                let (markers, pq_tq) = markers_and_dqt(jpeg);
+                assert!(markers.contains(&marker::SOF1) && !markers.contains(&marker::SOF0));
+                let want: Vec<u8> = (0..2).map(|id| (wide_ids >> id & 1) << 4 | id).collect();
+                assert_eq!(pq_tq, want);
+            }
+            assert_eq!(rx.invalid().total(), 0);
+        }
+    }
+}
+
+#[test]
+fn sixteen_bit_tables_are_cached_per_q_with_their_precision() {
+    let frames: Vec<_> = (0..3)
+        .map(|seed| {
+            let jpeg = encode(&Picture {
+                seed,
+                ..Picture::new(96, 64)
+            });
+            (with_16bit_tables(&jpeg, 0b01), 3000 * seed)
+        })
+        .collect();
+    let packets = packetize(small_mtu(), &frames);
+    let first_of_frame1 = packets
+        .iter()
+        .position(|p| RtpPacket::parse(p).unwrap().timestamp() == 3000)
+        .unwrap();
+    // Frame 0 carries the tables (luma 16-bit) with Q=130; frames 1 and 2
+    // send Length 0 and must be rebuilt with the cached 16-bit luma table.
+    let rewritten: Vec<_> = packets
+        .iter()
+        .enumerate()
+        .map(|(i, p)| with_q(p, 130, i < first_of_frame1))
+        .collect();
+    let mut rx = receiver(Config::default());
+    let got = run(&mut rx, &rewritten);
+    assert_eq!(got.len(), 3);
+    for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
+        assert_same_pixels(jpeg, original);
+    }
+}
