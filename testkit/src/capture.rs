@@ -191,9 +191,7 @@ fn invalid(what: &str) -> io::Error {
 fn write_record<W: Write>(sink: &mut Sink<W>, time: Duration, data: &[u8]) -> io::Result<()> {
     let len = u32::try_from(data.len()).map_err(|_| invalid("record too long"))?;
     match sink {
-        Sink::Pcap(w) => w
-            .write_packet(&PcapPacket::new(time, len, data))
-            .map(drop),
+        Sink::Pcap(w) => w.write_packet(&PcapPacket::new(time, len, data)).map(drop),
         Sink::PcapNg(w) => {
             // The default if_tsresol is microseconds, and pcap-file writes
             // the Duration's nanoseconds as raw units: hand it microseconds
@@ -291,8 +289,8 @@ fn ipv4_fragments(
     let (IpAddr::V4(s), IpAddr::V4(t)) = (src.ip(), dst.ip()) else {
         return Err(invalid("fragments are IPv4 only"));
     };
-    let ip = Ipv4Header::new(0, 64, IpNumber::UDP, s.octets(), t.octets())
-        .map_err(io::Error::other)?;
+    let ip =
+        Ipv4Header::new(0, 64, IpNumber::UDP, s.octets(), t.octets()).map_err(io::Error::other)?;
     let udp = UdpHeader::with_ipv4_checksum(src.port(), dst.port(), &ip, payload)
         .map_err(io::Error::other)?;
     let mut whole = udp.to_bytes().to_vec();

@@ -218,10 +218,7 @@ mod tests {
         ];
         assert_eq!(order(4, &script), [0, 1, 2, 3, 1]);
         // Same place: script order.
-        let both = [
-            Duplicate(0, Place::After(3)),
-            Reorder(1, Place::After(3)),
-        ];
+        let both = [Duplicate(0, Place::After(3)), Reorder(1, Place::After(3))];
         assert_eq!(order(4, &both), [0, 2, 3, 0, 1]);
     }
 

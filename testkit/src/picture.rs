@@ -103,6 +103,25 @@ impl Picture {
     }
 }
 
+/// The test picture as the live tests' cameras send it: quality 85, Annex
+/// K tables.
+pub fn camera_jpeg(
+    width: u16,
+    height: u16,
+    sampling: Sampling,
+    restart_interval: u16,
+    seed: u32,
+) -> Vec<u8> {
+    Picture {
+        sampling,
+        quality: 85,
+        restart_interval,
+        seed,
+        ..Picture::new(width, height)
+    }
+    .encode()
+}
+
 /// RGB decode with zune-jpeg, the runtime's default decoder: (width,
 /// height, pixels).
 pub fn decode(jpeg: &[u8]) -> (usize, usize, Vec<u8>) {
