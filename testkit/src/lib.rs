@@ -50,5 +50,8 @@ pub fn wait_until<T: Debug>(mut poll: impl FnMut() -> T, done: impl Fn(&T) -> bo
 
 /// `tests/fixtures/`: captures from real senders with the JPEGs they sent.
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the testkit sits in the workspace");
+    workspace.join("tests/fixtures")
 }
