@@ -332,3 +332,52 @@ fn ipv4_fragments(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pcap_file::pcap::PcapReader;
+
+    /// What a benchmark does: a classic Ethernet/IPv4/UDP pcap with given
+    /// timestamps, into memory; and a large datagram split into fragments.
+    #[test]
+    fn records_keep_their_times_and_fragments_split() {
+        let src: SocketAddr = "10.0.0.2:40000".parse().unwrap();
+        let dst: SocketAddr = "10.0.0.1:5004".parse().unwrap();
+        let format = CaptureFormat {
+            fragment_above: Some(1000),
+            ..CaptureFormat::default()
+        };
+        let mut writer = CaptureWriter::new(Vec::new(), format).unwrap();
+        let times = [
+            Duration::from_micros(1_500_000),
+            Duration::from_micros(1_500_010),
+        ];
+        writer.write_udp(times[0], src, dst, &[7; 100]).unwrap();
+        writer.write_udp(times[1], src, dst, &[8; 2500]).unwrap();
+        let bytes = writer.finish().unwrap();
+        let mut reader = PcapReader::new(&bytes[..]).unwrap();
+        assert_eq!(reader.header().datalink, DataLink::ETHERNET);
+        let mut records = Vec::new();
+        while let Some(packet) = reader.next_packet() {
+            let packet = packet.unwrap();
+            records.push((packet.timestamp, packet.data.len()));
+        }
+        // Ethernet 14 + IPv4 20 (+ UDP 8 on the first piece); 2508 bytes
+        // of UDP in pieces of at most 1000 (a multiple of 8).
+        assert_eq!(
+            records,
+            [
+                (times[0], 14 + 20 + 8 + 100),
+                (times[1], 14 + 20 + 1000),
+                (times[1], 14 + 20 + 1000),
+                (times[1], 14 + 20 + 508),
+            ]
+        );
+        let mixed = "[::1]:5004".parse().unwrap();
+        assert!(CaptureWriter::new(Vec::new(), CaptureFormat::default())
+            .unwrap()
+            .write_udp(times[0], src, mixed, &[])
+            .is_err());
+    }
+}

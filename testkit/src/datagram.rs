@@ -16,12 +16,12 @@ pub struct Datagram {
 }
 
 /// The camera of [`datagrams_to`] (TEST-NET-1).
-pub const CAMERA: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 40_000);
-/// The receiver's address of [`datagrams_to`] (TEST-NET-2), without the port.
-pub const RECEIVER: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7));
+const CAMERA: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 40_000);
+/// The receiver of [`datagrams_to`] (TEST-NET-2).
+const RECEIVER: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7));
 
-/// Datagrams from [`CAMERA`] to [`RECEIVER`]:`port`, all at time zero
-/// (see [`retime`]).
+/// Datagrams from 192.0.2.1:40000 to 198.51.100.7:`port`, all at time
+/// zero (see [`retime`]).
 pub fn datagrams_to(port: u16, payloads: impl IntoIterator<Item = Vec<u8>>) -> Vec<Datagram> {
     payloads
         .into_iter()

@@ -1,12 +1,13 @@
 //! Test support for every crate of the workspace, used only as a
-//! dev-dependency (and by the benchmark for its capture):
+//! dev-dependency:
 //!
 //! - [`picture`]: the one synthetic picture, its JPEG encodings, RGB decode;
 //! - [`Rng`]: the one seeded random number generator;
 //! - [`rtp`]: packetizing JPEGs with the core, and a UDP sender;
 //! - [`Datagram`]: timed UDP datagrams, [`retime`]d for a capture;
 //! - [`capture`]: the one capture writer (pcap/pcapng, every link type the
-//!   `pcap` command reads, IPv4/IPv6, IP fragments);
+//!   `pcap` command reads, IPv4/IPv6, IP fragments), streaming, so that a
+//!   benchmark can write its long captures with it too;
 //! - [`impair`]: the one network impairment model (loss, reordering,
 //!   duplication, stalls), sans-IO;
 //! - [`wait_until`] for the live tests, and the path of the fixtures from
@@ -27,7 +28,7 @@ use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use datagram::{datagrams_to, retime, Datagram, CAMERA, RECEIVER};
+pub use datagram::{datagrams_to, retime, Datagram};
 pub use rng::Rng;
 
 /// How long a live test waits for something that should take
