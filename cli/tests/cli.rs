@@ -18,9 +18,7 @@ fn bin() -> Command {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(name)
+    mjpeg_rtp_testkit::fixtures_dir().join(name)
 }
 
 fn run(args: &[&str]) -> Output {

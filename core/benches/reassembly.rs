@@ -6,50 +6,33 @@
 //! Run: `cargo bench -p mjpeg-rtp-core --bench reassembly`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 use mjpeg_rtp_core::rtp::{HeaderMut, RtpPacket};
 use mjpeg_rtp_core::{
     frame_buffer_len, Config, Depacketizer, Instant, Packetizer, PacketizerConfig,
 };
+use mjpeg_rtp_testkit::picture::Picture;
+use mjpeg_rtp_testkit::rtp::frame_packets;
 use std::hint::black_box;
 
-/// A 1920x1080 4:2:0 JPEG of roughly 190 KB: smooth gradients with mild
-/// texture, encoded at a quality that lands near typical camera sizes.
+/// jpeg-encoder quality at which the busy test picture lands near typical
+/// camera sizes at 1080p (~190 KB).
+const QUALITY: u8 = 31;
+
+/// A 1920x1080 4:2:0 JPEG of roughly 190 KB.
 fn jpeg_1080p() -> Vec<u8> {
-    let (w, h) = (1920usize, 1080usize);
-    let mut rgb = Vec::with_capacity(w * h * 3);
-    let mut noise = 0x1234_5678u32;
-    for y in 0..h {
-        for x in 0..w {
-            noise ^= noise << 13;
-            noise ^= noise >> 17;
-            noise ^= noise << 5;
-            let n = (noise & 0x1F) as u8;
-            let checker = if (x / 64 + y / 64) % 2 == 0 { 180 } else { 60 };
-            rgb.extend_from_slice(&[(x * 255 / w) as u8 ^ n, (y * 255 / h) as u8, checker + n]);
-        }
+    Picture {
+        quality: QUALITY,
+        ..Picture::new(1920, 1080)
     }
-    let mut out = Vec::new();
-    let mut enc = Encoder::new(&mut out, 82);
-    enc.set_sampling_factor(SamplingFactor::F_2_2);
-    enc.encode(&rgb, w as u16, h as u16, ColorType::Rgb)
-        .expect("encode");
-    out
+    .encode()
 }
 
 fn packets(jpeg: &[u8]) -> Vec<Vec<u8>> {
-    let config = PacketizerConfig {
+    let mut packetizer = Packetizer::new(PacketizerConfig {
         max_packet: 1400,
         ..PacketizerConfig::default()
-    };
-    let mut packetizer = Packetizer::new(config);
-    let mut out = Vec::new();
-    let mut frame = packetizer.frame(jpeg, 0).expect("packetize");
-    let mut buf = vec![0u8; 1400];
-    while let Some(n) = frame.next_into(&mut buf) {
-        out.push(buf[..n.expect("fits")].to_vec());
-    }
-    out
+    });
+    frame_packets(&mut packetizer, jpeg, 0)
 }
 
 /// Restamp so that every iteration is a new frame (new timestamp, next

@@ -2,10 +2,9 @@
 //! changes what comes out; loss never yields a frame with a missing byte;
 //! arbitrary bytes never panic.
 
-mod common;
-
-use common::{encode, packetize, Picture};
 use mjpeg_rtp_core::{frame_buffer_len, Config, Depacketizer, Instant, PacketizerConfig, Sampling};
+use mjpeg_rtp_testkit::picture::Picture;
+use mjpeg_rtp_testkit::rtp::packetize;
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
@@ -25,7 +24,7 @@ fn corpus() -> &'static [(Vec<u8>, u32)] {
                     restart_interval: if i % 3 == 0 { 1 } else { 0 },
                     ..Picture::new(48 + 16 * (i as u16 % 3), 32)
                 };
-                (encode(&picture), 4500 * i)
+                (picture.encode(), 4500 * i)
             })
             .collect()
     })

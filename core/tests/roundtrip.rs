@@ -2,15 +2,14 @@
 //! decodes to exactly the original's pixels — under every impairment the
 //! peers rarely send.
 
-mod common;
-
-use common::{assert_same_pixels, encode, packetize, Picture};
 use mjpeg_rtp_core::rfc2435::JpegPayload;
 use mjpeg_rtp_core::rtp::{HeaderMut, RtpPacket};
 use mjpeg_rtp_core::{
     frame_buffer_len, Config, Depacketizer, DropReason, Instant, InvalidReason, JpegType,
     PacketizerConfig, Sampling, Verdict,
 };
+use mjpeg_rtp_testkit::picture::{assert_same_pixels, Picture};
+use mjpeg_rtp_testkit::rtp::packetize;
 
 type Rx = Depacketizer<Vec<u8>, 4>;
 
@@ -38,7 +37,7 @@ fn frames(pictures: &[Picture]) -> Vec<(Vec<u8>, u32)> {
     pictures
         .iter()
         .enumerate()
-        .map(|(i, p)| (encode(p), 3000 * i as u32))
+        .map(|(i, p)| (p.encode(), 3000 * i as u32))
         .collect()
 }
 
@@ -57,7 +56,7 @@ fn check_all(pictures: &[Picture], config: PacketizerConfig) {
     assert_eq!(got.len(), frames.len());
     for ((ts, jpeg), (original, want_ts)) in got.iter().zip(&frames) {
         assert_eq!(ts, want_ts);
-        assert_same_pixels(jpeg, original);
+        assert_same_pixels(jpeg, original, "rebuilt");
     }
     let stats = rx.stats();
     assert_eq!(stats.packets_received, packets.len() as u64);
@@ -85,10 +84,11 @@ fn yuv420_and_yuv422_at_many_qualities() {
 
 #[test]
 fn low_q_is_sent_without_tables() {
-    let jpeg = encode(&Picture {
+    let jpeg = Picture {
         quality: 42,
         ..Picture::new(64, 48)
-    });
+    }
+    .encode();
     let packets = packetize(small_mtu(), &[(jpeg, 0)]);
     let rtp = RtpPacket::parse(&packets[0]).unwrap();
     let payload = JpegPayload::parse(rtp.payload()).unwrap();
@@ -146,7 +146,7 @@ fn sizes_the_header_cannot_express_use_the_onvif_extension() {
 
 #[test]
 fn zero_size_without_extension_uses_configured_size_or_drops() {
-    let jpeg = encode(&Picture::new(2048, 16));
+    let jpeg = Picture::new(2048, 16).encode();
     let mut packets = packetize(PacketizerConfig::default(), &[(jpeg.clone(), 0)]);
     // Strip the ONVIF extension from the first packet (X bit and 4+20 bytes).
     let first = &mut packets[0];
@@ -162,7 +162,7 @@ fn zero_size_without_extension_uses_configured_size_or_drops() {
     });
     let got = run(&mut rx, &packets);
     assert_eq!(got.len(), 1);
-    assert_same_pixels(&got[0].1, &jpeg);
+    assert_same_pixels(&got[0].1, &jpeg, "rebuilt");
 }
 
 fn five_frames() -> Vec<(Vec<u8>, u32)> {
@@ -190,7 +190,7 @@ fn any_single_lost_packet_drops_exactly_its_frame() {
         for (ts, jpeg) in &got {
             assert_ne!(*ts, lost_ts);
             let original = &frames.iter().find(|(_, t)| t == ts).unwrap().0;
-            assert_same_pixels(jpeg, original);
+            assert_same_pixels(jpeg, original, "rebuilt");
         }
         let stats = rx.stats();
         assert_eq!(stats.frames_dropped_total(), 1, "lost packet {lost}");
@@ -223,7 +223,7 @@ fn reordering_across_frames_and_duplicates() {
     got.sort_by_key(|(ts, _)| *ts);
     assert_eq!(got.len(), 5);
     for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
-        assert_same_pixels(jpeg, original);
+        assert_same_pixels(jpeg, original, "rebuilt");
     }
     let stats = rx.stats();
     assert_eq!(stats.packets_received, packets.len() as u64);
@@ -357,7 +357,7 @@ fn a_forged_timestamp_or_sequence_far_away_is_refused() {
     let got = run(&mut rx, &mixed);
     assert_eq!(got.len(), 5);
     for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
-        assert_same_pixels(jpeg, original);
+        assert_same_pixels(jpeg, original, "rebuilt");
     }
     assert_eq!(rx.invalid().get(InvalidReason::TimestampJump), 1);
     assert_eq!(rx.invalid().get(InvalidReason::SequenceJump), 1);
@@ -433,7 +433,7 @@ fn q128_to_254_tables_are_cached_per_q() {
     let got = run(&mut rx, &rewritten);
     assert_eq!(got.len(), 3);
     for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
-        assert_same_pixels(jpeg, original);
+        assert_same_pixels(jpeg, original, "rebuilt");
     }
 
     // Without the first frame nothing is cached: dropped with a reason.
@@ -492,7 +492,7 @@ fn hostile_packets_are_counted_and_harmless() {
     let got = run(&mut rx, &mixed);
     assert_eq!(got.len(), 5);
     for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
-        assert_same_pixels(jpeg, original);
+        assert_same_pixels(jpeg, original, "rebuilt");
     }
     for (datagram, reason) in &hostile {
         let mut fresh = receiver(Config::default());
@@ -551,7 +551,7 @@ fn take_frame_hands_over_the_buffer() {
     assert_eq!(taken.len(), 5);
     for (frame, (original, ts)) in taken.iter().zip(&frames) {
         assert_eq!(frame.info.timestamp, *ts);
-        assert_same_pixels(frame.jpeg(), original);
+        assert_same_pixels(frame.jpeg(), original, "rebuilt");
     }
 }
 
@@ -594,7 +594,7 @@ fn frames_stamped_alike_are_told_apart_by_the_marker() {
     assert_eq!(got.len(), 5);
     for ((ts, jpeg), (original, _)) in got.iter().zip(&frames) {
         assert_eq!(*ts, 777);
-        assert_same_pixels(jpeg, original);
+        assert_same_pixels(jpeg, original, "rebuilt");
     }
     assert_eq!(rx.stats().packets_late, 0);
     assert_eq!(rx.stats().frames_dropped_total(), 0);
@@ -669,12 +669,13 @@ fn sixteen_bit_tables_roundtrip() {
         for (sampling, restart_interval) in [(Sampling::Yuv420, 0), (Sampling::Yuv422, 2)] {
             let frames: Vec<_> = (0..3)
                 .map(|seed| {
-                    let jpeg = encode(&Picture {
+                    let jpeg = Picture {
                         seed,
                         sampling,
                         restart_interval,
                         ..Picture::new(96, 64)
-                    });
+                    }
+                    .encode();
                     (with_16bit_tables(&jpeg, wide_ids), 3000 * seed)
                 })
                 .collect();
@@ -686,7 +687,7 @@ fn sixteen_bit_tables_roundtrip() {
             let got = run(&mut rx, &packets);
             assert_eq!(got.len(), 3, "tables {wide_ids:#b}");
             for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
-                assert_same_pixels(jpeg, original);
+                assert_same_pixels(jpeg, original, "16-bit tables");
                 let (markers, pq_tq) = markers_and_dqt(jpeg);
                 assert!(markers.contains(&marker::SOF1) && !markers.contains(&marker::SOF0));
                 let want: Vec<u8> = (0..2).map(|id| (wide_ids >> id & 1) << 4 | id).collect();
@@ -701,10 +702,11 @@ fn sixteen_bit_tables_roundtrip() {
 fn sixteen_bit_tables_are_cached_per_q_with_their_precision() {
     let frames: Vec<_> = (0..3)
         .map(|seed| {
-            let jpeg = encode(&Picture {
+            let jpeg = Picture {
                 seed,
                 ..Picture::new(96, 64)
-            });
+            }
+            .encode();
             (with_16bit_tables(&jpeg, 0b01), 3000 * seed)
         })
         .collect();
@@ -724,6 +726,6 @@ fn sixteen_bit_tables_are_cached_per_q_with_their_precision() {
     let got = run(&mut rx, &rewritten);
     assert_eq!(got.len(), 3);
     for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
-        assert_same_pixels(jpeg, original);
+        assert_same_pixels(jpeg, original, "16-bit tables");
     }
 }

@@ -3,49 +3,26 @@
 //! packets, stalls, SSRC changes) between a `Packetizer` and a
 //! `Depacketizer`, over thousands of frames.
 //!
-//! The script decides every impairment up front, so an independent model
-//! knows the exact outcome of every frame and every packet: the test
-//! asserts each counter of every stream exactly, and that every delivered
-//! JPEG is byte-identical to the loss-free reassembly of the same frame.
+//! The script decides every impairment up front (the testkit's impairment
+//! model turns it into arrivals), so an independent model knows the exact
+//! outcome of every frame and every packet: the test asserts each counter
+//! of every stream exactly, and that every delivered JPEG is
+//! byte-identical to the loss-free reassembly of the same frame.
 
 use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
 use std::time::Duration;
 
-use jpeg_encoder::{ColorType, Encoder, QuantizationTableType, SamplingFactor};
 use mjpeg_rtp_core::jpeg::JpegInfo;
 use mjpeg_rtp_core::rtp::RtpPacket;
 use mjpeg_rtp_core::{
     frame_buffer_len, Config, Depacketizer, DropReason, Instant, InvalidReason, Packetizer,
-    PacketizerConfig, StreamStats,
+    PacketizerConfig, Sampling, StreamStats,
 };
-
-/// xorshift64*: tiny, seeded, and the same on every platform.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.max(1))
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = self.below(i + 1);
-            items.swap(i, j);
-        }
-    }
-}
+use mjpeg_rtp_testkit::impair::{self, Arrival, Impairment, Place};
+use mjpeg_rtp_testkit::picture::Picture;
+use mjpeg_rtp_testkit::rtp::frame_packets;
+use mjpeg_rtp_testkit::Rng;
 
 const SLOTS: usize = 4;
 const MAX_SCAN: usize = 16 * 1024;
@@ -63,41 +40,24 @@ const TS_PER_FRAME: u32 = 3000;
 /// (sent as Q 1..=99) and other tables (sent as Q 255 with tables), with and
 /// without restart markers.
 fn jpeg_pool() -> Vec<Vec<u8>> {
-    let mut rng = Rng::new(7);
-    let mut pool = Vec::new();
-    for i in 0..12u16 {
-        let (w, h) = [(128, 96), (96, 64), (160, 64), (112, 112)][usize::from(i % 4)];
-        let mut rgb = Vec::with_capacity(usize::from(w) * usize::from(h) * 3);
-        for y in 0..h {
-            for x in 0..w {
-                let n = (rng.next() & 0x3F) as u8;
-                rgb.extend_from_slice(&[
-                    (x * 4 + i * 20) as u8 ^ n,
-                    (y * 5) as u8,
-                    if (x / 8 + y / 8) % 2 == 0 { 220 } else { 30 } ^ n,
-                ]);
+    (0..12u16)
+        .map(|i| {
+            let (w, h) = [(128, 96), (96, 64), (160, 64), (112, 112)][usize::from(i % 4)];
+            Picture {
+                sampling: if i % 2 == 0 {
+                    Sampling::Yuv420
+                } else {
+                    Sampling::Yuv422
+                },
+                quality: 60 + (i as u8 % 4) * 10,
+                annex_k_tables: i % 3 != 2,
+                restart_interval: if i % 4 == 3 { 2 } else { 0 },
+                seed: u32::from(i),
+                ..Picture::new(w, h)
             }
-        }
-        let mut out = Vec::new();
-        let mut enc = Encoder::new(&mut out, 60 + (i as u8 % 4) * 10);
-        enc.set_sampling_factor(if i % 2 == 0 {
-            SamplingFactor::F_2_2
-        } else {
-            SamplingFactor::F_2_1
-        });
-        if i % 3 == 2 {
-            enc.set_quantization_tables(
-                QuantizationTableType::ImageMagick,
-                QuantizationTableType::ImageMagick,
-            );
-        }
-        if i % 4 == 3 {
-            enc.set_restart_interval(2);
-        }
-        enc.encode(&rgb, w, h, ColorType::Rgb).expect("encode");
-        pool.push(out);
-    }
-    pool
+            .encode()
+        })
+        .collect()
 }
 
 /// What the script does to one frame.
@@ -113,8 +73,8 @@ enum Fate {
     /// One packet held back beyond the reordering window: the frame is
     /// dropped as lost, the straggler counted late.
     Late,
-    /// The clock stalls mid-frame beyond the maximum frame age: dropped as
-    /// expired, the rest of its packets counted late.
+    /// The network stalls mid-frame beyond the maximum frame age: dropped
+    /// as expired, the rest of its packets counted late.
     Stall,
     /// Some packets lost, then the sender changes SSRC: dropped as an SSRC
     /// change.
@@ -129,6 +89,8 @@ enum Fate {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Expected {
     ssrc: u32,
+    /// Its first datagram is refused (see [`Fate::Probation`]).
+    probation: bool,
     /// Extended sequence numbers received (each once).
     received: BTreeSet<u64>,
     duplicate: u64,
@@ -185,17 +147,20 @@ impl Expected {
     }
 }
 
-/// One datagram on the wire, in arrival order.
-struct Arrival {
-    at: Instant,
+/// One datagram as the sender sent it.
+struct Sent {
+    /// Index of its stream (sender epoch) in `Simulation::streams`.
+    stream: usize,
+    at: Duration,
     bytes: Vec<u8>,
 }
 
-/// Frames of one sender epoch (one SSRC), packetized.
+/// One frame, packetized.
 struct SentFrame {
     ssrc: u32,
     timestamp: u32,
-    packets: Vec<Vec<u8>>,
+    /// Indices of its packets in `Simulation::sent`.
+    slots: Range<usize>,
     /// Loss-free reassembly: what a delivered frame must equal.
     reference: Vec<u8>,
     /// The original JPEG, for comparing scan data.
@@ -215,19 +180,14 @@ fn reassemble_clean(packets: &[Vec<u8>]) -> Vec<u8> {
 /// Sequence extension as the receiver does it, for the model: extended
 /// numbers per stream, starting one cycle up like the core (only
 /// differences matter for the counters).
+#[derive(Default)]
 struct SeqExtender {
     highest: Option<u64>,
 }
 
 impl SeqExtender {
     fn extend(&mut self, seq: u16) -> u64 {
-        let ext = self.peek(seq);
-        self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
-        ext
-    }
-
-    fn peek(&self, seq: u16) -> u64 {
-        match self.highest {
+        let ext = match self.highest {
             None => (1 << 16) | u64::from(seq),
             Some(h) => {
                 let cycle = h & !0xFFFF;
@@ -239,25 +199,26 @@ impl SeqExtender {
                 }
                 c
             }
-        }
+        };
+        self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
+        ext
     }
 }
 
 struct Simulation {
     rng: Rng,
     pool: Vec<Vec<u8>>,
+    /// Every datagram in sending order; the script's indices point here.
+    sent: Vec<Sent>,
+    script: Vec<Impairment>,
+    /// What the receiver gets: `schedule` of `sent` through `script`.
     arrivals: Vec<Arrival>,
     streams: Vec<Expected>,
     frames: HashMap<(u32, u32), SentFrame>,
+    /// The sender's clock.
     now_us: u64,
-    /// Packets held back: delivered right after the first packet whose
-    /// extended sequence reaches the given value.
-    held: Vec<(u64, Vec<u8>)>,
-    ext: SeqExtender,
-    /// The next datagram is the first of a new SSRC with no silence before
-    /// it: refused until the following one confirms the SSRC.
-    probation: bool,
-    unconfirmed: u64,
+    /// The slot after which the held-back packet of a `Late` frame arrives.
+    straggler_until: Option<usize>,
 }
 
 impl Simulation {
@@ -265,89 +226,58 @@ impl Simulation {
         Simulation {
             rng: Rng::new(seed),
             pool: jpeg_pool(),
+            sent: Vec::new(),
+            script: Vec::new(),
             arrivals: Vec::new(),
             streams: Vec::new(),
             frames: HashMap::new(),
             now_us: 1_000_000,
-            held: Vec::new(),
-            ext: SeqExtender { highest: None },
-            probation: false,
-            unconfirmed: 0,
+            straggler_until: None,
         }
     }
 
-    /// Put one datagram on the wire: a small random delay after the
-    /// previous one, and any held-back packet whose time has come.
-    fn deliver(&mut self, bytes: Vec<u8>) {
-        self.now_us += 50 + self.rng.below(1500) as u64;
-        if std::mem::take(&mut self.probation) {
-            self.unconfirmed += 1;
-            self.arrivals.push(Arrival {
-                at: Instant::from_micros(self.now_us),
-                bytes,
-            });
-            return;
-        }
-        let seq = RtpPacket::parse(&bytes).expect("rtp").sequence();
-        let ext = self.ext.extend(seq);
-        let stream = self.streams.last_mut().expect("stream");
-        if !stream.received.insert(ext) {
-            stream.duplicate += 1;
-        }
-        self.arrivals.push(Arrival {
-            at: Instant::from_micros(self.now_us),
-            bytes,
-        });
-        let mut due = Vec::new();
-        self.held.retain_mut(|(release, packet)| {
-            if ext >= *release {
-                due.push(std::mem::take(packet));
-                false
-            } else {
-                true
-            }
-        });
-        for p in due {
-            self.deliver(p);
-        }
-    }
-
-    fn packetize(&mut self, packetizer: &mut Packetizer, max_packet: usize, ts: u32) -> SentFrame {
+    /// Send one frame, its packets a small random gap apart.
+    fn send(&mut self, packetizer: &mut Packetizer, ts: u32) -> SentFrame {
         let original = self.rng.below(self.pool.len());
-        let jpeg = &self.pool[original];
-        let mut fp = packetizer.frame(jpeg, ts).expect("packetize");
-        let mut packets = Vec::new();
-        let mut buf = vec![0u8; max_packet];
-        while let Some(n) = fp.next_into(&mut buf) {
-            packets.push(buf[..n.expect("fits")].to_vec());
-        }
+        let packets = frame_packets(packetizer, &self.pool[original], ts);
         let ssrc = RtpPacket::parse(&packets[0]).expect("rtp").ssrc();
         let reference = reassemble_clean(&packets);
+        let start = self.sent.len();
+        let stream = self.streams.len() - 1;
+        for bytes in packets {
+            self.now_us += 50 + self.rng.below(1500) as u64;
+            self.sent.push(Sent {
+                stream,
+                at: Duration::from_micros(self.now_us),
+                bytes,
+            });
+        }
         SentFrame {
             ssrc,
             timestamp: ts,
-            packets,
+            slots: start..self.sent.len(),
             reference,
             original,
         }
     }
 
-    /// Script `frame_count` frames over `epochs` SSRCs.
+    /// Script `frame_count` frames over several SSRCs, then work out what
+    /// arrives and the counters it must produce.
     fn script(&mut self, frame_count: usize) {
         let mut frames_left = frame_count;
         while frames_left > 0 {
             // A new sender epoch: new SSRC, random sequence and timestamp
             // starts (some right before wrap-around), random packet size.
-            let ssrc = self.rng.next() as u32 | 1;
+            let ssrc = self.rng.next_u64() as u32 | 1;
             let initial_sequence = if self.rng.chance(50) {
                 0xFFFF - self.rng.below(200) as u16
             } else {
-                self.rng.next() as u16
+                self.rng.next_u64() as u16
             };
             let mut ts = if self.rng.chance(50) {
                 u32::MAX - self.rng.below(100) as u32 * TS_PER_FRAME
             } else {
-                self.rng.next() as u32
+                self.rng.next_u64() as u32
             };
             let max_packet = 200 + self.rng.below(200);
             let mut packetizer = Packetizer::new(PacketizerConfig {
@@ -365,9 +295,9 @@ impl Simulation {
             }
             self.streams.push(Expected {
                 ssrc,
+                probation,
                 ..Expected::default()
             });
-            self.ext = SeqExtender { highest: None };
             let epoch_len = (60 + self.rng.below(340)).min(frames_left);
             frames_left -= epoch_len;
             // Packets since the last impairment: a new one only once the
@@ -376,10 +306,14 @@ impl Simulation {
             let mut pending: Option<SentFrame> = None;
             for i in 0..epoch_len {
                 let last = i + 1 == epoch_len;
-                let frame = self.packetize(&mut packetizer, max_packet, ts);
+                self.now_us += FRAME_INTERVAL_US;
+                let frame = self.send(&mut packetizer, ts);
                 ts = ts.wrapping_add(TS_PER_FRAME);
+                let straggler_out = self
+                    .straggler_until
+                    .is_none_or(|slot| slot < frame.slots.start);
                 let quiet = calm > usize::from(REORDER_WINDOW) + 4
-                    && self.held.is_empty()
+                    && straggler_out
                     && i + EPOCH_TAIL < epoch_len;
                 let fate = if i == 0 && probation {
                     Fate::Probation
@@ -397,21 +331,28 @@ impl Simulation {
                     }
                 };
                 calm = if fate == Fate::Clean {
-                    calm + frame.packets.len()
+                    calm + frame.slots.len()
                 } else {
                     0
                 };
-                self.now_us += FRAME_INTERVAL_US;
-                self.send_frame(frame, fate, &mut pending, last);
+                self.impair(frame, fate, &mut pending, last);
             }
             if let Some(p) = pending.take() {
-                self.send_clean(p, None);
+                self.impair_clean(p, None);
             }
-            assert!(self.held.is_empty(), "stragglers delivered in the epoch");
+            assert!(
+                self.straggler_until
+                    .is_none_or(|slot| slot < self.sent.len()),
+                "stragglers delivered in the epoch"
+            );
         }
+        let send_times: Vec<Duration> = self.sent.iter().map(|s| s.at).collect();
+        self.arrivals = impair::schedule(&send_times, &self.script);
+        self.count_arrivals();
     }
 
-    fn send_frame(
+    /// The script for one frame, and the frame counters it implies.
+    fn impair(
         &mut self,
         frame: SentFrame,
         fate: Fate,
@@ -419,79 +360,48 @@ impl Simulation {
         last: bool,
     ) {
         let stream = self.streams.len() - 1;
-        let n = frame.packets.len();
+        let slots = frame.slots.clone();
+        let n = slots.len();
         assert!(n >= 3, "pool frames span several packets");
         match fate {
             Fate::Clean => {
                 // Interleave with the next clean frame now and then.
                 if let Some(prev) = pending.take() {
-                    self.send_clean(prev, Some(frame));
+                    self.impair_clean(prev, Some(frame));
                 } else if !last && self.rng.chance(20) {
                     *pending = Some(frame);
                 } else {
-                    self.send_clean(frame, None);
+                    self.impair_clean(frame, None);
                 }
                 return;
             }
             Fate::LoseSome | Fate::LoseThenSsrcChange => {
-                let mut keep: Vec<bool> = (0..n).map(|i| i < 1).collect();
-                self.rng.shuffle(&mut keep);
-                // Keep at least one, lose at least one, the rest at random.
-                for k in keep.iter_mut() {
-                    if !*k && self.rng.chance(40) {
-                        *k = true;
-                    }
-                }
-                if keep.iter().all(|&k| k) {
-                    keep[self.rng.below(n)] = false;
-                }
-                if !keep.iter().any(|&k| k) {
-                    keep[0] = true;
-                }
-                for (p, k) in frame.packets.iter().zip(keep) {
-                    if k {
-                        self.deliver(p.clone());
-                    }
-                }
+                let lost = impair::lose_some(&mut self.rng, slots, 60);
+                self.script.extend(lost);
                 if fate == Fate::LoseSome {
                     self.streams[stream].lost += 1;
                 } else {
                     self.streams[stream].ssrc_change += 1;
                 }
             }
-            Fate::LoseAll => {}
-            Fate::Probation => {
-                self.probation = true;
-                for p in &frame.packets {
-                    self.deliver(p.clone());
-                }
-                self.streams[stream].lost += 1;
-            }
+            Fate::LoseAll => self.script.extend(slots.map(Impairment::Lose)),
+            Fate::Probation => self.streams[stream].lost += 1,
             Fate::Late => {
-                let victim = self.rng.below(n);
-                let mut packets = frame.packets.clone();
-                let straggler = packets.remove(victim);
-                let last_seq = RtpPacket::parse(&frame.packets[n - 1])
-                    .expect("rtp")
-                    .sequence();
+                let victim = slots.start + self.rng.below(n);
                 // Arrives once the window has moved past the whole frame.
-                let release = self.ext.peek(last_seq) + u64::from(REORDER_WINDOW) + 2;
-                for p in packets {
-                    self.deliver(p);
-                }
-                self.held.push((release, straggler));
+                let until = slots.end - 1 + usize::from(REORDER_WINDOW) + 2;
+                self.script
+                    .push(Impairment::Reorder(victim, Place::After(until)));
+                self.straggler_until = Some(until);
                 self.streams[stream].lost += 1;
                 self.streams[stream].late += 1;
             }
             Fate::Stall => {
                 let split = 1 + self.rng.below(n - 1);
-                for p in &frame.packets[..split] {
-                    self.deliver(p.clone());
-                }
-                self.now_us += MAX_FRAME_AGE.as_micros() as u64 + 1_000;
-                for p in &frame.packets[split..] {
-                    self.deliver(p.clone());
-                }
+                self.script.push(Impairment::Stall(
+                    slots.start + split,
+                    MAX_FRAME_AGE + Duration::from_millis(1),
+                ));
                 self.streams[stream].expired += 1;
                 self.streams[stream].late += (n - split) as u64;
             }
@@ -499,45 +409,46 @@ impl Simulation {
         self.frames.insert((frame.ssrc, frame.timestamp), frame);
     }
 
-    /// Deliver a complete frame (optionally interleaved with the next one),
-    /// reordered within the frame and with a few duplicates.
-    fn send_clean(&mut self, frame: SentFrame, next: Option<SentFrame>) {
+    /// A frame that arrives complete (optionally interleaved with the next
+    /// one), reordered within the frame and with a few duplicates.
+    fn impair_clean(&mut self, frame: SentFrame, next: Option<SentFrame>) {
         let stream = self.streams.len() - 1;
-        let mut order: Vec<Vec<u8>> = frame.packets.clone();
-        if let Some(next) = &next {
+        let span = frame.slots.start..next.as_ref().map_or(frame.slots.end, |n| n.slots.end);
+        // A straggler waits for this span's slot: everything here arrives
+        // in turn, so that when it comes the window has certainly moved
+        // past its frame.
+        let in_turn = self
+            .straggler_until
+            .is_some_and(|slot| span.contains(&slot));
+        if let Some(next) = next.as_ref().filter(|_| !in_turn) {
             // The next frame's first packets overtake this frame's last.
             // Within the window: never more than half of it.
-            let most = (next.packets.len() - 1).min(usize::from(REORDER_WINDOW) / 2);
+            let most = (next.slots.len() - 1).min(usize::from(REORDER_WINDOW) / 2);
             let overtake = 1 + self.rng.below(most);
-            let mut tail = order.split_off(order.len() - 1);
-            order.extend(next.packets[..overtake].iter().cloned());
-            order.append(&mut tail);
-            order.extend(next.packets[overtake..].iter().cloned());
+            let marker = frame.slots.end - 1;
+            self.script.push(Impairment::Reorder(
+                marker,
+                Place::After(next.slots.start + overtake - 1),
+            ));
         }
-        if self.rng.chance(30) {
-            // Local reordering: swap a few neighbours (well inside the
-            // window).
-            for _ in 0..1 + self.rng.below(4) {
-                let i = self.rng.below(order.len() - 1);
-                order.swap(i, i + 1);
-            }
+        if !in_turn && self.rng.chance(30) {
+            // Local reordering (well inside the window).
+            let count = 1 + self.rng.below(4);
+            let swaps = impair::swap_neighbours(&mut self.rng, span.clone(), count);
+            self.script.extend(swaps);
         }
         if self.rng.chance(25) {
-            for _ in 0..1 + self.rng.below(3) {
-                let i = self.rng.below(order.len());
-                let copy = order[i].clone();
-                let at = (i + 1 + self.rng.below(5)).min(order.len());
-                order.insert(at, copy);
-            }
+            let count = 1 + self.rng.below(3);
+            let copies = impair::duplicate_nearby(&mut self.rng, span.clone(), count, 4);
+            self.script.extend(copies);
         }
         if self.rng.chance(10) {
             // The whole frame again, shuffled, much later would be late;
-            // a burst of exact duplicates right away is just duplicates.
-            let copy = order[0].clone();
-            order.push(copy);
-        }
-        for p in order {
-            self.deliver(p);
+            // a copy right after the frame is just a duplicate.
+            self.script.push(Impairment::Duplicate(
+                span.start,
+                Place::After(span.end - 1),
+            ));
         }
         self.streams[stream].complete += 1;
         self.frames.insert((frame.ssrc, frame.timestamp), frame);
@@ -545,6 +456,38 @@ impl Simulation {
             self.streams[stream].complete += 1;
             self.frames.insert((next.ssrc, next.timestamp), next);
         }
+    }
+
+    /// The packet counters, from what arrives: each extended sequence
+    /// number is received once, every further copy is a duplicate, and the
+    /// first datagram of a stream on probation is refused.
+    fn count_arrivals(&mut self) {
+        let mut current: Option<(usize, SeqExtender)> = None;
+        for arrival in &self.arrivals {
+            let sent = &self.sent[arrival.sent];
+            let stream = &mut self.streams[sent.stream];
+            if current.as_ref().is_none_or(|(s, _)| *s != sent.stream) {
+                assert!(
+                    current.as_ref().is_none_or(|(s, _)| *s < sent.stream),
+                    "streams arrive one after the other"
+                );
+                current = Some((sent.stream, SeqExtender::default()));
+                if stream.probation {
+                    continue;
+                }
+            }
+            let ext = &mut current.as_mut().expect("a stream").1;
+            let seq = RtpPacket::parse(&sent.bytes).expect("rtp").sequence();
+            if !stream.received.insert(ext.extend(seq)) {
+                stream.duplicate += 1;
+            }
+        }
+    }
+
+    /// Datagrams refused as `ssrc_unconfirmed`: one per stream on
+    /// probation.
+    fn unconfirmed(&self) -> u64 {
+        self.streams.iter().filter(|s| s.probation).count() as u64
     }
 }
 
@@ -563,12 +506,13 @@ fn run(seed: u64, frame_count: usize) -> [u64; 7] {
     let mut delivered: HashMap<u32, u64> = HashMap::new();
     let mut seen = BTreeSet::new();
     for arrival in &sim.arrivals {
-        let _ = rx.push(arrival.at, &arrival.bytes);
+        let now = Instant::from_micros(arrival.at.as_micros() as u64);
+        let _ = rx.push(now, &sim.sent[arrival.sent].bytes);
         if let Some(old) = rx.take_retired_stream() {
             retired.push(old);
         }
-        if rx.poll_timeout().is_some_and(|t| t <= arrival.at) {
-            rx.handle_timeout(arrival.at);
+        if rx.poll_timeout().is_some_and(|t| t <= now) {
+            rx.handle_timeout(now);
         }
         while let Some(frame) = rx.next_frame() {
             let key = (frame.info.ssrc, frame.info.timestamp);
@@ -609,7 +553,8 @@ fn run(seed: u64, frame_count: usize) -> [u64; 7] {
     }
     let unconfirmed = rx.invalid().get(InvalidReason::SsrcUnconfirmed);
     assert_eq!(
-        unconfirmed, sim.unconfirmed,
+        unconfirmed,
+        sim.unconfirmed(),
         "seed {seed}: ssrc_unconfirmed"
     );
     assert_eq!(
@@ -681,13 +626,7 @@ fn complete_frame_survives_ssrc_change() {
             ssrc,
             ..PacketizerConfig::default()
         });
-        let mut fp = p.frame(&pool[0], 1234).expect("packetize");
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 1400];
-        while let Some(n) = fp.next_into(&mut buf) {
-            out.push(buf[..n.expect("fits")].to_vec());
-        }
-        out
+        frame_packets(&mut p, &pool[0], 1234)
     };
     let buffers: [Vec<u8>; 2] = std::array::from_fn(|_| vec![0; frame_buffer_len(MAX_SCAN)]);
     let mut rx: Depacketizer<Vec<u8>, 2> = Depacketizer::new(Config::default(), buffers);
@@ -717,15 +656,7 @@ fn old_straggler_does_not_evict_newer_frame() {
     });
     let frames: Vec<Vec<Vec<u8>>> = [1000u32, 4000, 7000]
         .iter()
-        .map(|&ts| {
-            let mut fp = packetizer.frame(&pool[1], ts).expect("packetize");
-            let mut out = Vec::new();
-            let mut buf = vec![0u8; 300];
-            while let Some(n) = fp.next_into(&mut buf) {
-                out.push(buf[..n.expect("fits")].to_vec());
-            }
-            out
-        })
+        .map(|&ts| frame_packets(&mut packetizer, &pool[1], ts))
         .collect();
     let buffers: [Vec<u8>; 2] = std::array::from_fn(|_| vec![0; frame_buffer_len(MAX_SCAN)]);
     let mut rx: Depacketizer<Vec<u8>, 2> = Depacketizer::new(Config::default(), buffers);

@@ -5,14 +5,14 @@
 //!
 //! Its own test binary so that the peak-memory reading is this test's.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{decode, jpeg, Sender};
 use mjpeg_rtp::{CameraConfig, Client, ClientOptions, InvalidReason};
+use mjpeg_rtp_testkit::picture::{camera_jpeg, decode, Sampling};
+use mjpeg_rtp_testkit::rtp::Sender;
+use mjpeg_rtp_testkit::Rng;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const GOOD_SSRC: u32 = 0x600D_600D;
@@ -35,24 +35,6 @@ impl log::Log for CountingLogger {
     fn flush(&self) {}
 }
 
-/// Deterministic xorshift, so that a failure replays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
-
 /// An RTP header: version 2, PT 26, the given fields.
 fn rtp(flags: u8, marker_pt: u8, seq: u16, ts: u32, ssrc: u32) -> Vec<u8> {
     let mut v = vec![flags, marker_pt];
@@ -64,12 +46,12 @@ fn rtp(flags: u8, marker_pt: u8, seq: u16, ts: u32, ssrc: u32) -> Vec<u8> {
 
 /// One garbage datagram of kind `kind`, built around `template` (a real
 /// packet of the good stream).
-fn garbage(rng: &mut Rng, kind: u64, template: &[u8]) -> Vec<u8> {
-    let seq = rng.next() as u16;
-    let ts = rng.next() as u32;
+fn garbage(rng: &mut Rng, kind: usize, template: &[u8]) -> Vec<u8> {
+    let seq = rng.next_u64() as u16;
+    let ts = rng.next_u64() as u32;
     match kind {
         // Truncated headers.
-        0 => template[..rng.below(12) as usize].to_vec(),
+        0 => template[..rng.below(12)].to_vec(),
         // Wrong versions.
         1 => {
             let mut v = template.to_vec();
@@ -79,7 +61,7 @@ fn garbage(rng: &mut Rng, kind: u64, template: &[u8]) -> Vec<u8> {
         // Absurd CSRC counts.
         2 => {
             let mut v = rtp(0x80 | 0x0F, 26, seq, ts, GOOD_SSRC);
-            let n = rng.below(40) as usize;
+            let n = rng.below(40);
             v.extend(rng.bytes(n));
             v
         }
@@ -87,14 +69,14 @@ fn garbage(rng: &mut Rng, kind: u64, template: &[u8]) -> Vec<u8> {
         3 => {
             let mut v = rtp(0x90, 26, seq, ts, GOOD_SSRC);
             v.extend_from_slice(&[0xFF, 0xD8, 0xFF, 0xFF]);
-            let n = rng.below(100) as usize;
+            let n = rng.below(100);
             v.extend(rng.bytes(n));
             v
         }
         // Padding beyond the payload.
         4 => {
             let mut v = rtp(0xA0, 26, seq, ts, GOOD_SSRC);
-            let n = rng.below(20) as usize;
+            let n = rng.below(20);
             v.extend(rng.bytes(n));
             v.push(255);
             v
@@ -103,13 +85,18 @@ fn garbage(rng: &mut Rng, kind: u64, template: &[u8]) -> Vec<u8> {
         5 => {
             let marker = 0x80 * (rng.below(2) as u8);
             let mut v = rtp(0x80, 26 | marker, seq, ts, GOOD_SSRC);
-            let offset = rng.next() as u32 & 0xFF_FFFF;
+            let offset = rng.next_u64() as u32 & 0xFF_FFFF;
             v.extend_from_slice(&offset.to_be_bytes()[..]);
             v[12] = 0;
-            let header = [rng.below(2) as u8, 255, rng.next() as u8, rng.next() as u8];
+            let header = [
+                rng.below(2) as u8,
+                255,
+                rng.next_u64() as u8,
+                rng.next_u64() as u8,
+            ];
             v.extend_from_slice(&header);
             v.extend_from_slice(&[0, 0, 0, 128]);
-            let n = 128 + rng.below(1200) as usize;
+            let n = 128 + rng.below(1200);
             v.extend(rng.bytes(n));
             v
         }
@@ -118,15 +105,15 @@ fn garbage(rng: &mut Rng, kind: u64, template: &[u8]) -> Vec<u8> {
             let mut v = template.to_vec();
             v[2..4].copy_from_slice(&seq.to_be_bytes());
             v[4..8].copy_from_slice(&ts.to_be_bytes());
-            v[8..12].copy_from_slice(&(rng.next() as u32).to_be_bytes());
+            v[8..12].copy_from_slice(&(rng.next_u64() as u32).to_be_bytes());
             v
         }
         // Random datagrams, up to 64 KB.
         _ => {
             let len = if rng.below(50) == 0 {
-                60_000 + rng.below(5_000) as usize
+                60_000 + rng.below(5_000)
             } else {
-                rng.below(1500) as usize
+                rng.below(1500)
             };
             rng.bytes(len)
         }
@@ -155,10 +142,22 @@ fn garbage_from_the_allowed_host_is_counted_and_harmless() {
     let to = client.local_addr("cam").expect("bound");
 
     let originals: Vec<Vec<u8>> = (0..FRAMES)
-        .map(|i| jpeg(320, 240, i % 2 == 0, 0, i as u32))
+        .map(|i| {
+            camera_jpeg(
+                320,
+                240,
+                if i % 2 == 0 {
+                    Sampling::Yuv420
+                } else {
+                    Sampling::Yuv422
+                },
+                0,
+                i as u32,
+            )
+        })
         .collect();
     let mut sender = Sender::new("127.0.0.1:0", to, GOOD_SSRC);
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     let mut garbage_sent = 0u64;
     for (i, original) in originals.iter().enumerate() {
         let packets = sender.packets(original, 3000 * i as u32);

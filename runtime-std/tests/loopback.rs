@@ -1,16 +1,15 @@
 //! End to end over loopback UDP: packetize, send through real sockets,
 //! receive, reassemble, decode, compare pixels.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{decode, jpeg, wait_stats, Sender};
 use mjpeg_rtp::{CameraConfig, Client, ClientOptions, Error};
+use mjpeg_rtp_testkit::picture::{camera_jpeg, decode, Sampling};
+use mjpeg_rtp_testkit::rtp::Sender;
+use mjpeg_rtp_testkit::{wait_until, WAIT};
 
-const WAIT: Duration = Duration::from_secs(5);
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 fn loopback_camera(id: &str) -> CameraConfig {
@@ -36,17 +35,17 @@ fn frames_arrive_pixel_exact_with_exact_counters() {
     let mut sender = Sender::new("127.0.0.1:0", to, 0x1122_3344);
     // 4:2:0 and 4:2:2, with and without restart markers, one size the
     // main header cannot carry (ONVIF extension).
-    let cases: [(u16, u16, bool, u16); 6] = [
-        (320, 240, true, 0),
-        (320, 240, false, 0),
-        (640, 480, true, 4),
-        (176, 144, false, 2),
-        (330, 250, true, 0),
-        (1280, 720, true, 0),
+    let cases: [(u16, u16, Sampling, u16); 6] = [
+        (320, 240, Sampling::Yuv420, 0),
+        (320, 240, Sampling::Yuv422, 0),
+        (640, 480, Sampling::Yuv420, 4),
+        (176, 144, Sampling::Yuv422, 2),
+        (330, 250, Sampling::Yuv420, 0),
+        (1280, 720, Sampling::Yuv420, 0),
     ];
     let mut frames = 0;
-    for (i, &(w, h, yuv420, restart)) in cases.iter().enumerate() {
-        let original = jpeg(w, h, yuv420, restart, i as u32 + 1);
+    for (i, &(w, h, sampling, restart)) in cases.iter().enumerate() {
+        let original = camera_jpeg(w, h, sampling, restart, i as u32 + 1);
         let timestamp = 3000 * i as u32 + 90_000;
         sender.send_frame(&original, timestamp);
         let frame = client.get_frame("cam", WAIT).expect("frame");
@@ -73,9 +72,10 @@ fn frames_arrive_pixel_exact_with_exact_counters() {
         // The rebuilt JPEG itself decodes the same.
         assert!(decode(frame.jpeg()).2 == expected);
     }
-    let stats = wait_stats(&client, "cam", |s| {
-        s.packets_received() == sender.packets_sent && s.frames_delivered == frames
-    });
+    let stats = wait_until(
+        || client.camera_stats("cam").expect("camera"),
+        |s| s.packets_received() == sender.packets_sent && s.frames_delivered == frames,
+    );
     assert_eq!(stats.streams.len(), 1);
     assert_eq!(stats.packets_lost(), 0);
     assert_eq!(stats.frames_complete(), frames);
@@ -97,12 +97,13 @@ fn frames_arrive_pixel_exact_with_exact_counters() {
 fn datagrams_from_other_hosts_are_ignored_and_counted() {
     let client = client([loopback_camera("cam")]);
     let to = client.local_addr("cam").unwrap();
-    let original = jpeg(160, 120, true, 0, 7);
+    let original = camera_jpeg(160, 120, Sampling::Yuv420, 0, 7);
     let mut stranger = Sender::new("127.0.0.2:0", to, 0xBAD);
     stranger.send_frame(&original, 1000);
-    let stats = wait_stats(&client, "cam", |s| {
-        s.packets_foreign == stranger.packets_sent
-    });
+    let stats = wait_until(
+        || client.camera_stats("cam").expect("camera"),
+        |s| s.packets_foreign == stranger.packets_sent,
+    );
     assert!(stats.streams.is_empty());
     assert!(client
         .get_frame("cam", Duration::from_millis(100))
@@ -125,12 +126,17 @@ fn a_full_queue_drops_its_oldest_frames() {
     let client = client([loopback_camera("cam").with_queue_depth(2)]);
     let to = client.local_addr("cam").unwrap();
     let mut sender = Sender::new("127.0.0.1:0", to, 1);
-    let originals: Vec<Vec<u8>> = (0..5).map(|i| jpeg(160, 120, false, 0, i)).collect();
+    let originals: Vec<Vec<u8>> = (0..5)
+        .map(|i| camera_jpeg(160, 120, Sampling::Yuv422, 0, i))
+        .collect();
     for (i, original) in originals.iter().enumerate() {
         sender.send_frame(original, 1000 * i as u32);
         // One at a time through the decoders, so that the queue (not the
         // decode backlog) is what overflows.
-        wait_stats(&client, "cam", |s| s.frames_decoded == i as u64 + 1);
+        wait_until(
+            || client.camera_stats("cam").expect("camera"),
+            |s| s.frames_decoded == i as u64 + 1,
+        );
     }
     let stats = client.camera_stats("cam").unwrap();
     assert_eq!(stats.frames_dropped_queue, 3);
@@ -151,15 +157,18 @@ fn two_cameras_through_next_frame() {
     let mut right = Sender::new("127.0.0.1:0", client.local_addr("right").unwrap(), 0x5167);
     let mut expected = Vec::new();
     for i in 0..4u32 {
-        let l = jpeg(320, 240, true, 0, 10 + i);
-        let r = jpeg(240, 160, false, 0, 20 + i);
+        let l = camera_jpeg(320, 240, Sampling::Yuv420, 0, 10 + i);
+        let r = camera_jpeg(240, 160, Sampling::Yuv422, 0, 20 + i);
         left.send_frame(&l, 3000 * i);
         right.send_frame(&r, 6000 * i);
         expected.push(("left", 3000 * i, decode(&l).2));
         expected.push(("right", 6000 * i, decode(&r).2));
         // Paced so that slow (debug) decoders never fall behind.
         for id in ["left", "right"] {
-            wait_stats(&client, id, |s| s.frames_decoded == u64::from(i) + 1);
+            wait_until(
+                || client.camera_stats(id).expect("camera"),
+                |s| s.frames_decoded == u64::from(i) + 1,
+            );
         }
     }
     let mut seen = 0;
@@ -232,7 +241,7 @@ fn bad_configurations_are_typed_errors() {
 fn a_new_ssrc_starts_a_new_stream_and_keeps_the_old_counters() {
     let client = client([loopback_camera("cam")]);
     let to = client.local_addr("cam").unwrap();
-    let original = jpeg(160, 120, true, 0, 3);
+    let original = camera_jpeg(160, 120, Sampling::Yuv420, 0, 3);
     let mut first = Sender::new("127.0.0.1:0", to, 0xAAAA);
     first.send_frame(&original, 100);
     assert_eq!(client.get_frame("cam", WAIT).unwrap().ssrc, 0xAAAA);
@@ -242,7 +251,10 @@ fn a_new_ssrc_starts_a_new_stream_and_keeps_the_old_counters() {
     let mut second = Sender::new("127.0.0.1:0", to, 0xBBBB);
     second.send_frame(&original, 200);
     assert_eq!(client.get_frame("cam", WAIT).unwrap().ssrc, 0xBBBB);
-    let stats = wait_stats(&client, "cam", |s| s.streams.len() == 2);
+    let stats = wait_until(
+        || client.camera_stats("cam").expect("camera"),
+        |s| s.streams.len() == 2,
+    );
     assert_eq!(stats.streams[0].ssrc, Some(0xAAAA));
     assert_eq!(stats.streams[0].packets_received, first.packets_sent);
     assert_eq!(stats.streams[1].ssrc, Some(0xBBBB));
@@ -260,7 +272,7 @@ fn ipv6_loopback() {
     let client =
         client([CameraConfig::new("v6", SocketAddr::new(localhost, 0)).with_sender(localhost)]);
     let to = client.local_addr("v6").unwrap();
-    let original = jpeg(160, 120, false, 0, 5);
+    let original = camera_jpeg(160, 120, Sampling::Yuv422, 0, 5);
     let mut sender = Sender::new("[::1]:0", to, 6);
     sender.send_frame(&original, 42);
     let frame = client.get_frame("v6", WAIT).expect("frame over IPv6");
@@ -289,7 +301,7 @@ fn multicast_group_is_joined() {
     let to = SocketAddr::new(group.into(), port);
     let mut sender = Sender::new("0.0.0.0:0", to, 7);
     sender.socket.set_multicast_loop_v4(true).unwrap();
-    let original = jpeg(160, 120, true, 0, 9);
+    let original = camera_jpeg(160, 120, Sampling::Yuv420, 0, 9);
     let packets = sender.packets(&original, 900);
     if packets
         .iter()
@@ -388,11 +400,14 @@ fn libjpeg_turbo_decoder_delivers_its_own_exact_pixels() {
     client.start().unwrap();
     let mut sender = Sender::new("127.0.0.1:0", client.local_addr("cam").unwrap(), 0x7B0);
     let mut turbo = RgbDecoder::new(Decoder::LibjpegTurbo).unwrap();
-    for (i, &(w, h, yuv420, restart)) in [(320, 240, true, 0), (330, 250, false, 3)]
-        .iter()
-        .enumerate()
+    for (i, &(w, h, sampling, restart)) in [
+        (320, 240, Sampling::Yuv420, 0),
+        (330, 250, Sampling::Yuv422, 3),
+    ]
+    .iter()
+    .enumerate()
     {
-        let original = jpeg(w, h, yuv420, restart, i as u32 + 40);
+        let original = camera_jpeg(w, h, sampling, restart, i as u32 + 40);
         sender.send_frame(&original, 3000 * i as u32);
         let frame = client.get_frame("cam", WAIT).expect("frame");
         let mut expected = Vec::new();

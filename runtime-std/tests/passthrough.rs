@@ -1,12 +1,11 @@
 //! `Client::set_decode(false)`: frames arrive with their JPEG and no RGB.
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::{decode, jpeg, Sender};
 use mjpeg_rtp::{CameraConfig, Client, ClientOptions};
+use mjpeg_rtp_testkit::picture::{camera_jpeg, decode, Sampling};
+use mjpeg_rtp_testkit::rtp::Sender;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -25,7 +24,7 @@ fn passthrough_delivers_jpeg_without_rgb() {
     client.set_decode(true);
     let to = client.local_addr("cam").unwrap();
     let mut sender = Sender::new("127.0.0.1:0", to, 0x0BAD_CAFE);
-    let original = jpeg(320, 240, true, 0, 7);
+    let original = camera_jpeg(320, 240, Sampling::Yuv420, 0, 7);
     sender.send_frame(&original, 90_000);
     let frame = client
         .get_frame("cam", Duration::from_secs(5))

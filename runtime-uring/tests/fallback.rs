@@ -6,10 +6,11 @@ mod common;
 
 use std::process::Command;
 
-use common::{
-    capture_log, client_with, decode, jpeg, loopback_camera, warnings_with, Sender, WAIT,
-};
+use common::{capture_log, client_with, loopback_camera, warnings_with};
 use mjpeg_rtp::Client;
+use mjpeg_rtp_testkit::picture::{camera_jpeg, decode, Sampling};
+use mjpeg_rtp_testkit::rtp::Sender;
+use mjpeg_rtp_testkit::WAIT;
 use mjpeg_rtp_uring::{backend, Io, UringBackend, DISABLE_ENV};
 
 const FALLBACK_LINE: &str = "io_uring receive unavailable";
@@ -17,7 +18,7 @@ const FALLBACK_LINE: &str = "io_uring receive unavailable";
 fn frames_flow(client: &Client, seed: u32) {
     let mut sender = Sender::new("127.0.0.1:0", client.local_addr("cam").unwrap(), seed);
     for i in 0..3 {
-        let original = jpeg(320, 240, true, 0, seed + i);
+        let original = camera_jpeg(320, 240, Sampling::Yuv420, 0, seed + i);
         sender.send_frame(&original, 1000 * i);
         let frame = client.get_frame("cam", WAIT).expect("frame");
         assert_eq!(frame.timestamp, 1000 * i);

@@ -16,9 +16,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{client_with, decode, jpeg, loopback_camera, uring_client};
+use common::{client_with, loopback_camera, uring_client};
 use mjpeg_rtp::backend::StdBackend;
 use mjpeg_rtp::Client;
+use mjpeg_rtp_testkit::picture::{camera_jpeg, decode, Sampling};
 
 const FRAMES: usize = 10;
 
@@ -83,11 +84,14 @@ fn two_gstreamer_senders(start: impl FnOnce(Vec<mjpeg_rtp::CameraConfig>) -> Cli
     }
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     // One 4:2:0 camera and one 4:2:2 camera with restart markers.
-    let shapes = [(640u16, 480u16, true, 0u16), (480, 272, false, 3)];
+    let shapes = [
+        (640u16, 480u16, Sampling::Yuv420, 0u16),
+        (480, 272, Sampling::Yuv422, 3),
+    ];
     let mut expected: [Vec<Vec<u8>>; 2] = [Vec::new(), Vec::new()];
-    for (cam, &(w, h, yuv420, restart)) in shapes.iter().enumerate() {
+    for (cam, &(w, h, sampling, restart)) in shapes.iter().enumerate() {
         for i in 0..FRAMES {
-            let original = jpeg(w, h, yuv420, restart, (cam * 100 + i) as u32);
+            let original = camera_jpeg(w, h, sampling, restart, (cam * 100 + i) as u32);
             std::fs::write(dirs[cam].path().join(format!("{i:03}.jpg")), &original).unwrap();
             expected[cam].push(decode(&original).2);
         }

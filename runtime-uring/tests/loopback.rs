@@ -8,10 +8,11 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{
-    client_with, decode, jpeg, loopback_camera, many_camera, uring_client, wait_stats, Sender, WAIT,
-};
+use common::{client_with, loopback_camera, many_camera, uring_client};
 use mjpeg_rtp::InvalidReason;
+use mjpeg_rtp_testkit::picture::{camera_jpeg, decode, Sampling};
+use mjpeg_rtp_testkit::rtp::Sender;
+use mjpeg_rtp_testkit::{wait_until, WAIT};
 use mjpeg_rtp_uring::{UringBackend, UringOptions, BUFFER_OVERHEAD};
 
 #[test]
@@ -20,17 +21,17 @@ fn frames_arrive_pixel_exact_with_exact_counters() {
     assert_eq!(client.backend_name(), "uring");
     let to = client.local_addr("cam").unwrap();
     let mut sender = Sender::new("127.0.0.1:0", to, 0x1122_3344);
-    let cases: [(u16, u16, bool, u16); 6] = [
-        (320, 240, true, 0),
-        (320, 240, false, 0),
-        (640, 480, true, 4),
-        (176, 144, false, 2),
-        (330, 250, true, 0),
-        (1280, 720, true, 0),
+    let cases: [(u16, u16, Sampling, u16); 6] = [
+        (320, 240, Sampling::Yuv420, 0),
+        (320, 240, Sampling::Yuv422, 0),
+        (640, 480, Sampling::Yuv420, 4),
+        (176, 144, Sampling::Yuv422, 2),
+        (330, 250, Sampling::Yuv420, 0),
+        (1280, 720, Sampling::Yuv420, 0),
     ];
     let mut frames = 0;
-    for (i, &(w, h, yuv420, restart)) in cases.iter().enumerate() {
-        let original = jpeg(w, h, yuv420, restart, i as u32 + 1);
+    for (i, &(w, h, sampling, restart)) in cases.iter().enumerate() {
+        let original = camera_jpeg(w, h, sampling, restart, i as u32 + 1);
         let timestamp = 3000 * i as u32 + 90_000;
         sender.send_frame(&original, timestamp);
         let frame = client.get_frame("cam", WAIT).expect("frame");
@@ -43,9 +44,10 @@ fn frames_arrive_pixel_exact_with_exact_counters() {
         assert_eq!(frame.packets_received, sender.packets_sent);
         assert!(frame.rgb() == &expected[..], "pixels differ in case {i}");
     }
-    let stats = wait_stats(&client, "cam", |s| {
-        s.packets_received() == sender.packets_sent && s.frames_delivered == frames
-    });
+    let stats = wait_until(
+        || client.camera_stats("cam").expect("camera"),
+        |s| s.packets_received() == sender.packets_sent && s.frames_delivered == frames,
+    );
     assert_eq!(stats.streams.len(), 1);
     assert_eq!(stats.packets_lost(), 0);
     assert_eq!(stats.frames_complete(), frames);
@@ -63,8 +65,8 @@ fn two_cameras_on_one_ring() {
     let mut left = Sender::new("127.0.0.1:0", client.local_addr("left").unwrap(), 0x1EF7);
     let mut right = Sender::new("127.0.0.1:0", client.local_addr("right").unwrap(), 0x5167);
     for i in 0..6u32 {
-        let l = jpeg(320, 240, true, 0, 10 + i);
-        let r = jpeg(240, 160, false, 0, 20 + i);
+        let l = camera_jpeg(320, 240, Sampling::Yuv420, 0, 10 + i);
+        let r = camera_jpeg(240, 160, Sampling::Yuv422, 0, 20 + i);
         // Interleave the two cameras' packets, as on a busy network.
         let lp = left.packets(&l, 3000 * i);
         let rp = right.packets(&r, 6000 * i);
@@ -107,12 +109,13 @@ fn two_cameras_on_one_ring() {
 fn datagrams_from_other_hosts_are_ignored_and_counted() {
     let client = uring_client([loopback_camera("cam")]);
     let to = client.local_addr("cam").unwrap();
-    let original = jpeg(160, 120, true, 0, 7);
+    let original = camera_jpeg(160, 120, Sampling::Yuv420, 0, 7);
     let mut stranger = Sender::new("127.0.0.2:0", to, 0xBAD);
     stranger.send_frame(&original, 1000);
-    let stats = wait_stats(&client, "cam", |s| {
-        s.packets_foreign == stranger.packets_sent
-    });
+    let stats = wait_until(
+        || client.camera_stats("cam").expect("camera"),
+        |s| s.packets_foreign == stranger.packets_sent,
+    );
     assert!(stats.streams.is_empty());
     assert!(client
         .get_frame("cam", Duration::from_millis(100))
@@ -142,16 +145,27 @@ fn a_ring_that_runs_dry_is_re_armed_without_loss() {
     common::assert_ring_thread(true);
     let mut sender = Sender::new("127.0.0.1:0", client.local_addr("cam").unwrap(), 7);
     for i in 0..8u32 {
-        let original = jpeg(640, 480, i % 2 == 0, 0, 40 + i);
+        let original = camera_jpeg(
+            640,
+            480,
+            if i % 2 == 0 {
+                Sampling::Yuv420
+            } else {
+                Sampling::Yuv422
+            },
+            0,
+            40 + i,
+        );
         sender.send_frame(&original, 3000 * i);
         let frame = client.get_frame("cam", WAIT).expect("frame");
         assert_eq!(frame.timestamp, 3000 * i);
         assert!(frame.rgb() == &decode(&original).2[..]);
     }
     assert!(sender.packets_sent > 8 * 20, "bursts longer than the ring");
-    let stats = wait_stats(&client, "cam", |s| {
-        s.packets_received() == sender.packets_sent
-    });
+    let stats = wait_until(
+        || client.camera_stats("cam").expect("camera"),
+        |s| s.packets_received() == sender.packets_sent,
+    );
     assert_eq!(stats.packets_lost(), 0);
     assert_eq!(stats.kernel_drops, Some(0));
 }
@@ -168,8 +182,11 @@ fn datagrams_larger_than_a_buffer_are_counted_not_cut() {
         [loopback_camera("cam")],
     );
     let mut sender = Sender::new("127.0.0.1:0", client.local_addr("cam").unwrap(), 9);
-    sender.send_frame(&jpeg(320, 240, true, 0, 3), 1000);
-    let stats = wait_stats(&client, "cam", |s| s.datagrams == sender.packets_sent);
+    sender.send_frame(&camera_jpeg(320, 240, Sampling::Yuv420, 0, 3), 1000);
+    let stats = wait_until(
+        || client.camera_stats("cam").expect("camera"),
+        |s| s.datagrams == sender.packets_sent,
+    );
     assert_eq!(
         stats.invalid.get(InvalidReason::RtpTruncated),
         sender.packets_sent
@@ -201,25 +218,23 @@ fn kernel_drops_are_reported_from_so_rxq_ovfl() {
     }
     client.start().unwrap();
     // The drop count is stamped on datagrams queued after the drops.
-    let deadline = Instant::now() + WAIT;
     let mut sent = 500;
-    let stats = loop {
-        sender.send_to(&filler, to).unwrap();
-        sent += 1;
-        let stats = client.camera_stats("cam").unwrap();
-        if stats.kernel_drops.unwrap_or(0) > 0 {
-            break stats;
-        }
-        assert!(Instant::now() < deadline, "no drops reported: {stats:#?}");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let stats = wait_until(
+        || {
+            sender.send_to(&filler, to).unwrap();
+            sent += 1;
+            client.camera_stats("cam").unwrap()
+        },
+        |s| s.kernel_drops.unwrap_or(0) > 0,
+    );
     // A few datagrams fit in the smallest buffer; the rest were dropped.
     let drops = stats.kernel_drops.unwrap();
     assert!((400..sent).contains(&drops), "{drops} of {sent}");
     // Every datagram was either read or dropped by the kernel.
-    wait_stats(&client, "cam", |s| {
-        s.datagrams + s.kernel_drops.unwrap_or(0) == sent
-    });
+    wait_until(
+        || client.camera_stats("cam").expect("camera"),
+        |s| s.datagrams + s.kernel_drops.unwrap_or(0) == sent,
+    );
     client.stop();
 }
 
@@ -230,7 +245,7 @@ fn ipv6_cameras_and_senders() {
         mjpeg_rtp::CameraConfig::new("v6", std::net::SocketAddr::new(v6, 0)).with_sender(v6);
     let client = uring_client([camera]);
     let mut sender = Sender::new("[::1]:0", client.local_addr("v6").unwrap(), 0x66);
-    let original = jpeg(320, 240, false, 0, 66);
+    let original = camera_jpeg(320, 240, Sampling::Yuv422, 0, 66);
     sender.send_frame(&original, 4242);
     let frame = client.get_frame("v6", WAIT).expect("frame over IPv6");
     assert_eq!(frame.timestamp, 4242);
@@ -262,7 +277,9 @@ fn stop_is_bounded_and_wakes_waiters() {
 fn many_cameras_on_one_ring() {
     let ids: Vec<String> = (0..24).map(|i| format!("cam{i}")).collect();
     let client = uring_client(ids.iter().enumerate().map(|(i, id)| many_camera(id, i)));
-    let originals: Vec<Vec<u8>> = (0..3).map(|i| jpeg(160, 120, true, 0, 60 + i)).collect();
+    let originals: Vec<Vec<u8>> = (0..3)
+        .map(|i| camera_jpeg(160, 120, Sampling::Yuv420, 0, 60 + i))
+        .collect();
     let mut senders: Vec<Sender> = ids
         .iter()
         .enumerate()
@@ -295,7 +312,7 @@ fn more_cameras_than_submission_entries() {
             .enumerate()
             .map(|(i, id)| many_camera(id, i).with_socket_receive_buffer(64 * 1024)),
     );
-    let original = jpeg(64, 48, true, 0, 77);
+    let original = camera_jpeg(64, 48, Sampling::Yuv420, 0, 77);
     let expected = decode(&original).2;
     for chunk in ids.chunks(20) {
         for (i, id) in chunk.iter().enumerate() {

@@ -7,11 +7,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{
-    capture_log, client_with, decode, jpeg, loopback_camera, warnings_with, Sender, WAIT,
-};
+use common::{capture_log, client_with, loopback_camera, warnings_with};
 use mjpeg_rtp::backend::StdBackend;
 use mjpeg_rtp::{CameraConfig, Client};
+use mjpeg_rtp_testkit::picture::{camera_jpeg, decode, Sampling};
+use mjpeg_rtp_testkit::rtp::Sender;
+use mjpeg_rtp_testkit::WAIT;
 
 /// Short, so that the test is; the default is 5 s.
 const SILENCE: Duration = Duration::from_millis(300);
@@ -44,7 +45,7 @@ fn silence_then_frames(start: impl FnOnce(Vec<CameraConfig>) -> Client, backend:
     let client = start(vec![quiet_camera(&silent), quiet_camera(&stranger)]);
     let silent_to = client.local_addr(&silent).unwrap();
     let stranger_to = client.local_addr(&stranger).unwrap();
-    let original = jpeg(160, 120, true, 0, 3);
+    let original = camera_jpeg(160, 120, Sampling::Yuv420, 0, 3);
     let mut foreign = Sender::new("127.0.0.2:0", stranger_to, 0xBAD);
     foreign.send_frame(&original, 1000);
 

@@ -8,18 +8,30 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mjpeg_rtp_core::validate;
+use mjpeg_rtp_core::{validate, Packetizer, PacketizerConfig};
+use mjpeg_rtp_testkit::capture::{write_capture, CaptureFormat, Container, Link};
+use mjpeg_rtp_testkit::impair::{self, Impairment, Place};
+use mjpeg_rtp_testkit::picture::{decode, Picture, Sampling};
+use mjpeg_rtp_testkit::rtp::stream_packets;
+use mjpeg_rtp_testkit::{datagrams_to, retime, Datagram, Rng};
 use mjpeg_rtp_tests::cli::output::{Format, SinkOptions};
 use mjpeg_rtp_tests::cli::pcap;
 use mjpeg_rtp_tests::cli::summary::{StreamSummary, Summary};
-use mjpeg_rtp_tests::{
-    assert_same_pixels, datagrams_to, encode_jpeg_restart, packetizer, replay, replay_with, retime,
-    stream_packets, test_jpegs, test_rgb, write_capture, write_pcap, CaptureFormat, Container,
-    Datagram, Link, Replayed, Sampling,
-};
+use mjpeg_rtp_tests::{assert_same_pixels_every_decoder, replay, replay_with, Replayed};
 
 const PORT: u16 = 5004;
 const STEP: u32 = 3000; // 30 fps at 90 kHz
+
+/// `count` different JPEGs (seeds 0, 1, ...) at quality 75.
+fn test_jpegs(count: usize, width: u16, height: u16, sampling: Sampling) -> Vec<Vec<u8>> {
+    Picture {
+        sampling,
+        quality: 75,
+        seed: 0,
+        ..Picture::new(width, height)
+    }
+    .frames(count)
+}
 
 /// One simulated camera: its JPEGs and their packets, `packets[frame][i]`.
 struct Camera {
@@ -41,7 +53,12 @@ impl Camera {
     }
 
     fn with_jpegs(jpegs: Vec<Vec<u8>>, ssrc: u32, seq0: u16, ts0: u32, max_packet: usize) -> Self {
-        let mut p = packetizer(ssrc, seq0, max_packet);
+        let mut p = Packetizer::new(PacketizerConfig {
+            ssrc,
+            initial_sequence: seq0,
+            max_packet,
+            ..PacketizerConfig::default()
+        });
         let packets = stream_packets(&mut p, &jpegs, ts0, STEP);
         let timestamps = (0..jpegs.len())
             .map(|i| ts0.wrapping_add(STEP.wrapping_mul(i as u32)))
@@ -60,6 +77,17 @@ impl Camera {
 
     fn total_packets(&self) -> u64 {
         self.packets.iter().map(|f| f.len() as u64).sum()
+    }
+
+    /// Index in [`all`](Self::all) of packet `packet` of frame `frame`.
+    fn slot(&self, frame: usize, packet: usize) -> usize {
+        assert!(packet < self.packets[frame].len());
+        self.packets[..frame].iter().map(Vec::len).sum::<usize>() + packet
+    }
+
+    /// Index of the last packet (the marker) of frame `frame`.
+    fn marker(&self, frame: usize) -> usize {
+        self.slot(frame, self.packets[frame].len() - 1)
     }
 
     /// Which frame a timestamp belongs to.
@@ -86,7 +114,11 @@ impl Camera {
         );
         for f in mine {
             let i = self.index_of(f.timestamp);
-            assert_same_pixels(&f.jpeg, &self.jpegs[i], &format!("port {port} frame {i}"));
+            assert_same_pixels_every_decoder(
+                &f.jpeg,
+                &self.jpegs[i],
+                &format!("port {port} frame {i}"),
+            );
         }
     }
 }
@@ -144,18 +176,12 @@ fn clean_stream() {
 fn loss_of_first_middle_and_marker_packets() {
     let n = 10;
     let cam = Camera::new(n, 0xCAFE_0001, 5000, 1234);
-    let mut sent = Vec::new();
-    for (i, frame) in cam.packets.iter().enumerate() {
-        for (j, p) in frame.iter().enumerate() {
-            let lost = (i == 2 && j == 0)
-                || (i == 4 && j == frame.len() / 2)
-                || (i == 6 && j == frame.len() - 1);
-            if !lost {
-                sent.push(p.clone());
-            }
-        }
-    }
-    let mut datagrams = datagrams_to(PORT, sent);
+    let script = [
+        Impairment::Lose(cam.slot(2, 0)),
+        Impairment::Lose(cam.slot(4, cam.packets[4].len() / 2)),
+        Impairment::Lose(cam.marker(6)),
+    ];
+    let mut datagrams = impair::apply(&datagrams_to(PORT, cam.all()), &script);
     let (dir, path) = temp_capture(&mut datagrams, CaptureFormat::default());
     let (frames, summary) = replay(&path);
     let complete = [0, 1, 3, 5, 7, 8, 9];
@@ -193,14 +219,11 @@ fn loss_of_first_middle_and_marker_packets() {
     for &i in &complete {
         let t = cam.timestamps[i];
         let jpg = std::fs::read(out.join(format!("{PORT}/{t:010}.jpg"))).unwrap();
-        assert_same_pixels(&jpg, &cam.jpegs[i], "written jpg");
+        assert_same_pixels_every_decoder(&jpg, &cam.jpegs[i], "written jpg");
         let ppm = std::fs::read(out.join(format!("{PORT}/{t:010}.ppm"))).unwrap();
         let header = b"P6\n96 64\n255\n";
         assert!(ppm.starts_with(header));
-        assert_eq!(
-            &ppm[header.len()..],
-            &mjpeg_rtp_tests::decode(&cam.jpegs[i]).2[..]
-        );
+        assert_eq!(&ppm[header.len()..], &decode(&cam.jpegs[i]).2[..]);
     }
 }
 
@@ -208,25 +231,13 @@ fn loss_of_first_middle_and_marker_packets() {
 fn reordering_across_frames() {
     let n = 8;
     let cam = Camera::new(n, 7, 100, 0);
-    let mut f = cam.packets.clone();
-    // Frame 4's first packet overtakes frame 3's marker.
-    let marker3 = f[3].pop().unwrap();
-    let first4 = f[4].remove(0);
-    // A middle packet of frame 5 arrives after all of frame 6.
-    let mid5 = f[5].remove(1);
-    let mut sent = Vec::new();
-    for (i, frame) in f.iter().enumerate() {
-        if i == 4 {
-            sent.push(first4.clone());
-            sent.push(marker3.clone());
-        }
-        sent.extend(frame.iter().cloned());
-        if i == 6 {
-            sent.push(mid5.clone());
-        }
-    }
-    // Whole frames swapped: 1 after 2.
-    let (frames, summary) = run(datagrams_to(PORT, sent));
+    let script = [
+        // Frame 4's first packet overtakes frame 3's marker.
+        Impairment::Reorder(cam.slot(4, 0), Place::Before(cam.marker(3))),
+        // A middle packet of frame 5 arrives after all of frame 6.
+        Impairment::Reorder(cam.slot(5, 1), Place::After(cam.marker(6))),
+    ];
+    let (frames, summary) = run(impair::apply(&datagrams_to(PORT, cam.all()), &script));
     cam.check(&frames, PORT, &all_frames(n));
     let s = only_stream(&summary);
     assert_eq!(
@@ -235,12 +246,12 @@ fn reordering_across_frames() {
     );
     assert_eq!((s.frames_complete, s.frames_dropped), (n as u64, 0));
 
-    // Two whole frames in swapped order.
-    let mut sent = Vec::new();
-    for i in [0, 2, 1, 3] {
-        sent.extend(cam.packets[i].iter().cloned());
-    }
-    let (frames, summary) = run(datagrams_to(PORT, sent));
+    // Two whole frames in swapped order: 1 after 2.
+    let script: Vec<Impairment> = (0..cam.packets[1].len())
+        .map(|j| Impairment::Reorder(cam.slot(1, j), Place::After(cam.marker(2))))
+        .collect();
+    let first_four = datagrams_to(PORT, cam.packets[..4].concat());
+    let (frames, summary) = run(impair::apply(&first_four, &script));
     cam.check(&frames, PORT, &[0, 1, 2, 3]);
     assert_eq!(only_stream(&summary).packets_lost, 0);
 }
@@ -249,25 +260,18 @@ fn reordering_across_frames() {
 fn duplicates_are_counted_once() {
     let n = 6;
     let cam = Camera::new(n, 9, 60000, 77);
-    let mut sent = Vec::new();
-    let mut dups = 0;
-    for (i, frame) in cam.packets.iter().enumerate() {
-        for (j, p) in frame.iter().enumerate() {
-            sent.push(p.clone());
-            // Immediate copies of a middle packet and of a marker.
-            if (i == 1 && j == 1) || (i == 2 && j == frame.len() - 1) {
-                sent.push(p.clone());
-                dups += 1;
-            }
-        }
-        // A copy of an earlier frame's first packet, after that frame is done.
-        if i == 3 {
-            sent.push(cam.packets[2][0].clone());
-            sent.push(cam.packets[3][2].clone());
-            dups += 2;
-        }
-    }
-    let (frames, summary) = run(datagrams_to(PORT, sent));
+    let (mid1, marker2) = (cam.slot(1, 1), cam.marker(2));
+    let script = [
+        // Immediate copies of a middle packet and of a marker.
+        Impairment::Duplicate(mid1, Place::After(mid1)),
+        Impairment::Duplicate(marker2, Place::After(marker2)),
+        // Copies of an earlier frame's first packet and of a middle
+        // packet, after frame 3 is done.
+        Impairment::Duplicate(cam.slot(2, 0), Place::After(cam.marker(3))),
+        Impairment::Duplicate(cam.slot(3, 2), Place::After(cam.marker(3))),
+    ];
+    let dups = script.len() as u64;
+    let (frames, summary) = run(impair::apply(&datagrams_to(PORT, cam.all()), &script));
     cam.check(&frames, PORT, &all_frames(n));
     let s = only_stream(&summary);
     assert_eq!(s.packets_duplicate, dups);
@@ -294,19 +298,18 @@ fn sequence_and_timestamp_wrap() {
 
     // Lose the packet numbered 65535 and the one numbered 0: counted
     // across the wrap.
-    let mut sent = Vec::new();
+    let mut script = Vec::new();
     let mut hit = BTreeSet::new();
     for (i, frame) in cam.packets.iter().enumerate() {
-        for p in frame {
+        for (j, p) in frame.iter().enumerate() {
             let seq = u16::from_be_bytes([p[2], p[3]]);
             if seq == 65535 || seq == 0 {
                 hit.insert(i);
-            } else {
-                sent.push(p.clone());
+                script.push(Impairment::Lose(cam.slot(i, j)));
             }
         }
     }
-    let (frames, summary) = run(datagrams_to(PORT, sent));
+    let (frames, summary) = run(impair::apply(&datagrams_to(PORT, cam.all()), &script));
     let want: Vec<usize> = (0..n).filter(|i| !hit.contains(i)).collect();
     cam.check(&frames, PORT, &want);
     let s = only_stream(&summary);
@@ -318,14 +321,14 @@ fn sequence_and_timestamp_wrap() {
 fn ssrc_change_opens_a_new_stream() {
     let a = Camera::new(5, 0xAAAA_0001, 100, 1000);
     let b = Camera::new(5, 0xBBBB_0002, 40000, 555_555);
-    let mut sent = Vec::new();
-    for (i, frame) in a.packets.iter().enumerate() {
-        // The sender restarts in the middle of its last frame.
-        let keep = if i == 4 { frame.len() / 2 } else { frame.len() };
-        sent.extend(frame[..keep].iter().cloned());
-    }
-    sent.extend(b.all());
-    let (frames, summary) = run(datagrams_to(PORT, sent));
+    // The sender restarts in the middle of its last frame.
+    let cut = a.packets[4].len();
+    let script: Vec<Impairment> = (cut / 2..cut)
+        .map(|j| Impairment::Lose(a.slot(4, j)))
+        .collect();
+    let mut sent = impair::apply(&datagrams_to(PORT, a.all()), &script);
+    sent.extend(datagrams_to(PORT, b.all()));
+    let (frames, summary) = run(sent);
     a.check(&frames, PORT, &[0, 1, 2, 3]);
     b.check(&frames, PORT, &all_frames(5));
     assert_eq!(summary.streams.len(), 2);
@@ -365,28 +368,21 @@ fn several_cameras_interleaved() {
         (5006u16, Camera::new(5, 0x5006, 65000, 4_000_000_000)),
     ];
     // Round-robin one packet from each; port 5006 loses frame 2's second packet.
-    let queues: Vec<Vec<Vec<u8>>> = cams
+    let queues: Vec<Vec<Datagram>> = cams
         .iter()
         .map(|(port, cam)| {
-            let mut all = Vec::new();
-            for (i, f) in cam.packets.iter().enumerate() {
-                for (j, p) in f.iter().enumerate() {
-                    if !(*port == 5006 && i == 2 && j == 1) {
-                        all.push(p.clone());
-                    }
-                }
-            }
-            all
+            let script = if *port == 5006 {
+                vec![Impairment::Lose(cam.slot(2, 1))]
+            } else {
+                vec![]
+            };
+            impair::apply(&datagrams_to(*port, cam.all()), &script)
         })
         .collect();
     let mut datagrams = Vec::new();
     let longest = queues.iter().map(Vec::len).max().unwrap();
     for k in 0..longest {
-        for ((port, _), q) in cams.iter().zip(&queues) {
-            if let Some(p) = q.get(k) {
-                datagrams.extend(datagrams_to(*port, [p.clone()]));
-            }
-        }
+        datagrams.extend(queues.iter().filter_map(|q| q.get(k)).cloned());
     }
     let (frames, summary) = run(datagrams);
     let ports: Vec<u16> = summary.streams.iter().map(|s| s.port).collect();
@@ -410,18 +406,6 @@ fn several_cameras_interleaved() {
     }
     let s5004 = summary.streams.iter().find(|s| s.port == 5004).unwrap();
     assert_eq!((s5004.width, s5004.height), (64, 48));
-}
-
-/// Tiny deterministic generator for the random datagrams.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 /// Datagrams that must all fail validation, built from a real packet.
@@ -477,11 +461,11 @@ fn hostile_datagrams(first: &[u8], middle: &[u8]) -> Vec<Vec<u8>> {
     p[22..24].copy_from_slice(&[0xFF, 0xFF]);
     h.push(p);
     // Random bytes (those that happen to validate are left out).
-    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     for _ in 0..64 {
-        let len = (rng.next() % 200) as usize;
-        let mut p: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-        if rng.next() & 1 == 0 && p.len() > 12 {
+        let len = rng.below(200);
+        let mut p = rng.bytes(len);
+        if rng.chance(50) && p.len() > 12 {
             // Look like RTP/JPEG at first glance.
             p[0] = 0x80;
             p[1] = 26;
@@ -745,21 +729,21 @@ fn sizes_samplings_and_restart_intervals() {
         (128, 96, Sampling::Yuv420, 4),
         (128, 96, Sampling::Yuv422, 3),
     ] {
-        jpegs.push(encode_jpeg_restart(
-            &test_rgb(w, h, u32::from(w)),
-            w,
-            h,
-            70,
-            s,
-            ri,
-        ));
+        let picture = Picture {
+            sampling: s,
+            quality: 70,
+            restart_interval: ri,
+            seed: u32::from(w),
+            ..Picture::new(w, h)
+        };
+        jpegs.push(picture.encode());
     }
     let cam = Camera::with_jpegs(jpegs, 0x5A5A, 65500, 1, 500);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.pcap");
     let mut ds = datagrams_to(PORT, cam.all());
     retime(&mut ds, Duration::from_millis(1));
-    write_pcap(&path, &ds);
+    write_capture(&path, CaptureFormat::default(), &ds);
     let (frames, summary) = replay(&path);
     cam.check(&frames, PORT, &all_frames(5));
     let s = only_stream(&summary);

@@ -8,10 +8,11 @@
 use std::fs;
 use std::time::Duration;
 
-use mjpeg_rtp_tests::{
-    assert_same_pixels, datagrams_to, fixtures_dir, packetizer, replay, retime, stream_packets,
-    write_pcap,
-};
+use mjpeg_rtp_core::{Packetizer, PacketizerConfig};
+use mjpeg_rtp_testkit::capture::{write_capture, CaptureFormat};
+use mjpeg_rtp_testkit::rtp::stream_packets;
+use mjpeg_rtp_testkit::{datagrams_to, fixtures_dir, retime};
+use mjpeg_rtp_tests::{assert_same_pixels_every_decoder, replay};
 
 #[test]
 fn cjpeg_16bit_tables_through_the_pcap_command() {
@@ -20,18 +21,23 @@ fn cjpeg_16bit_tables_through_the_pcap_command() {
         .iter()
         .map(|f| fs::read(dir.join(f)).expect("fixture JPEG"))
         .collect();
-    let mut sender = packetizer(0x1616_1616, 65_530, 300);
+    let mut sender = Packetizer::new(PacketizerConfig {
+        ssrc: 0x1616_1616,
+        initial_sequence: 65_530,
+        max_packet: 300,
+        ..PacketizerConfig::default()
+    });
     let packets = stream_packets(&mut sender, &jpegs, 90_000, 3000);
     let mut datagrams = datagrams_to(5004, packets.concat());
     retime(&mut datagrams, Duration::from_millis(1));
     let tmp = tempfile::tempdir().expect("tempdir");
     let capture = tmp.path().join("q16.pcap");
-    write_pcap(&capture, &datagrams);
+    write_capture(&capture, CaptureFormat::default(), &datagrams);
 
     let (frames, summary) = replay(&capture);
     assert_eq!(frames.len(), jpegs.len());
     for (frame, original) in frames.iter().zip(&jpegs) {
-        assert_same_pixels(&frame.jpeg, original, "16-bit tables");
+        assert_same_pixels_every_decoder(&frame.jpeg, original, "16-bit tables");
     }
     let s = &summary.streams[0];
     assert_eq!(s.packets_received, datagrams.len() as u64);

@@ -1,15 +1,15 @@
-//! Helpers for the uring loopback tests: make JPEGs, packetize, send,
-//! decode, look at threads and logs.
+//! Helpers for the uring tests: clients and cameras on loopback, threads
+//! and logs. Pictures, packetizing, sending and decoding come from the
+//! testkit.
 #![allow(dead_code)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use mjpeg_rtp::backend::ReceiveBackend;
 use mjpeg_rtp::{CameraConfig, Client, ClientOptions};
+use mjpeg_rtp_testkit::wait_until;
 
-pub const WAIT: Duration = Duration::from_secs(5);
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 pub fn loopback_camera(id: &str) -> CameraConfig {
@@ -65,15 +65,7 @@ pub fn thread_names() -> Vec<String> {
 /// Wait until the thread names satisfy `ok` (a new thread names itself
 /// once it runs, so a fresh one may still carry its parent's name).
 pub fn wait_threads(ok: impl Fn(&[String]) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let names = thread_names();
-        if ok(&names) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "threads: {names:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(thread_names, |names| ok(names));
 }
 
 /// Whether the io_uring thread is running (tests in one binary run in
@@ -86,12 +78,6 @@ pub fn assert_ring_thread(expected: bool) {
         "threads: {names:?}"
     );
 }
-
-// Pictures, packetizing, decoding and stats polling: shared with
-// runtime-std's loopback tests rather than written twice.
-#[path = "../../../runtime-std/tests/common/mod.rs"]
-mod shared;
-pub use shared::*;
 
 /// Records every log line of the test binary (install once).
 pub struct CaptureLog {

@@ -1,0 +1,58 @@
+//! Test support for every crate of the workspace, used only as a
+//! dev-dependency:
+//!
+//! - [`picture`]: the one synthetic picture, its JPEG encodings, RGB decode;
+//! - [`Rng`]: the one seeded random number generator;
+//! - [`rtp`]: packetizing JPEGs with the core, and a UDP sender;
+//! - [`Datagram`]: timed UDP datagrams, [`retime`]d for a capture;
+//! - [`capture`]: the one capture writer (pcap/pcapng, every link type the
+//!   `pcap` command reads, IPv4/IPv6, IP fragments), streaming, so that a
+//!   benchmark can write its long captures with it too;
+//! - [`impair`]: the one network impairment model (loss, reordering,
+//!   duplication, stalls), sans-IO;
+//! - [`wait_until`] for the live tests, and the path of the fixtures from
+//!   real senders.
+//!
+//! It depends on the core and not on any runtime, so that the core's tests
+//! build no sockets or threads; helpers that need a runtime or the command
+//! live beside the tests that use them.
+
+pub mod capture;
+mod datagram;
+pub mod impair;
+pub mod picture;
+mod rng;
+pub mod rtp;
+
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub use datagram::{datagrams_to, retime, Datagram};
+pub use rng::Rng;
+
+/// How long a live test waits for something that should take
+/// milliseconds: long enough for a loaded 2-core machine.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// Poll until `done` holds for what `poll` returns, and return that;
+/// panic with the last value after [`WAIT`].
+pub fn wait_until<T: Debug>(mut poll: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let value = poll();
+        if done(&value) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting: {value:#?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `tests/fixtures/`: captures from real senders with the JPEGs they sent.
+pub fn fixtures_dir() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the testkit sits in the workspace");
+    workspace.join("tests/fixtures")
+}
