@@ -2,6 +2,7 @@
 //! changes what comes out; loss never yields a frame with a missing byte;
 //! arbitrary bytes never panic.
 
+use mjpeg_rtp_core::rtp::HeaderMut;
 use mjpeg_rtp_core::{frame_buffer_len, Config, Depacketizer, Instant, PacketizerConfig, Sampling};
 use mjpeg_rtp_testkit::picture::Picture;
 use mjpeg_rtp_testkit::rtp::packetize;
@@ -144,7 +145,9 @@ proptest! {
         for (i, mut d) in datagrams.into_iter().enumerate() {
             if rtp_like && d.len() >= 2 {
                 d[0] = 0x80 | (d[0] & 0x3F);
-                d[1] = (d[1] & 0x80) | 26;
+                if let Ok(mut header) = HeaderMut::new_checked(&mut d) {
+                    header.set_payload_type(26);
+                }
             }
             let _ = rx.push(Instant::from_millis(i as u64), &d);
             while let Some(f) = rx.next_frame() {

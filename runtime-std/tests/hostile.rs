@@ -9,6 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use mjpeg_rtp::core::rtp::HeaderMut;
 use mjpeg_rtp::{CameraConfig, Client, ClientOptions, InvalidReason};
 use mjpeg_rtp_testkit::picture::{camera_jpeg, decode, Sampling};
 use mjpeg_rtp_testkit::rtp::Sender;
@@ -103,9 +104,10 @@ fn garbage(rng: &mut Rng, kind: usize, template: &[u8]) -> Vec<u8> {
         // The same with a random SSRC.
         6 => {
             let mut v = template.to_vec();
-            v[2..4].copy_from_slice(&seq.to_be_bytes());
-            v[4..8].copy_from_slice(&ts.to_be_bytes());
-            v[8..12].copy_from_slice(&(rng.next_u64() as u32).to_be_bytes());
+            let mut header = HeaderMut::new_checked(&mut v).expect("an RTP packet");
+            header.set_sequence(seq);
+            header.set_timestamp(ts);
+            header.set_ssrc(rng.next_u64() as u32);
             v
         }
         // Random datagrams, up to 64 KB.

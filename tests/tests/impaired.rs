@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mjpeg_rtp_core::rtp::HeaderMut;
 use mjpeg_rtp_core::{validate, Packetizer, PacketizerConfig};
 use mjpeg_rtp_testkit::capture::{write_capture, CaptureFormat, Container, Link};
 use mjpeg_rtp_testkit::impair::{self, Impairment, Place};
@@ -452,7 +453,7 @@ fn hostile_datagrams(first: &[u8], middle: &[u8]) -> Vec<Vec<u8>> {
     h.push(p);
     // Payload type not JPEG.
     let mut p = middle.to_vec();
-    p[1] = (p[1] & 0x80) | 96;
+    HeaderMut::new_checked(&mut p).unwrap().set_payload_type(33);
     h.push(p);
     // First packet claiming in-band tables (Q 255) with a table header
     // longer than the packet.
@@ -468,7 +469,9 @@ fn hostile_datagrams(first: &[u8], middle: &[u8]) -> Vec<Vec<u8>> {
         if rng.chance(50) && p.len() > 12 {
             // Look like RTP/JPEG at first glance.
             p[0] = 0x80;
-            p[1] = 26;
+            let mut header = HeaderMut::new_checked(&mut p).unwrap();
+            header.set_marker(false);
+            header.set_payload_type(26);
         }
         h.push(p);
     }
@@ -760,7 +763,7 @@ fn streams_are_bounded() {
     let sent: Vec<Vec<u8>> = (0..(MAX_STREAMS + extra) as u32)
         .map(|ssrc| {
             let mut p = first.clone();
-            p[8..12].copy_from_slice(&ssrc.to_be_bytes());
+            HeaderMut::new_checked(&mut p).unwrap().set_ssrc(ssrc);
             p
         })
         .collect();
