@@ -120,6 +120,8 @@ pub fn parse_decoder(s: &str) -> Result<Decoder, String> {
 #[derive(Debug, Clone, Args)]
 pub struct ReceiverArgs {
     /// Dynamic payload type (96..=127) accepted besides the static 26.
+    /// Without it, the first dynamic type that a few consecutive RFC 2435
+    /// packets of a stream carry is learnt and the others refused.
     #[arg(long, value_name = "PT", value_parser = clap::value_parser!(u8).range(96..=127))]
     pub payload_type: Option<u8>,
     /// Largest JPEG scan data per frame, in bytes; larger frames are dropped.

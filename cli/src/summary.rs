@@ -46,6 +46,13 @@ pub struct StreamSummary {
     /// Extra: interarrival jitter, 90 kHz units (RFC 3550 A.8).
     #[serde(default)]
     pub jitter: u32,
+    /// Extra: RTP payload type of the stream's packets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_type: Option<u8>,
+    /// Extra: the dynamic payload type was learnt from the packets (no
+    /// `--payload-type`), not configured.
+    #[serde(default)]
+    pub payload_type_detected: bool,
     /// Extra: `frames_dropped` by reason (only non-zero reasons).
     #[serde(default)]
     pub drop_reasons: BTreeMap<String, u64>,
@@ -91,6 +98,8 @@ impl StreamSummary {
             width: stats.width,
             height: stats.height,
             jitter: stats.jitter(),
+            payload_type: stats.payload_type,
+            payload_type_detected: stats.payload_type_detected,
             drop_reasons: stats
                 .frames_dropped
                 .iter()

@@ -21,9 +21,14 @@ pub fn onvif_frame_size(extension: &HeaderExtension<'_>) -> Option<(u16, u16)> {
         .filter(|&(w, h)| w != 0 && h != 0)
 }
 
+/// The dynamic payload types (RFC 3551 §6).
+pub const DYNAMIC_PAYLOAD_TYPES: core::ops::RangeInclusive<u8> = 96..=127;
+
 /// Validate a datagram completely (RTP, payload type, RFC 2435 headers)
 /// without touching any state: what a runtime uses to decide whether a
-/// packet may open a new stream.
+/// packet may open a new stream. The payload type is 26 or
+/// `dynamic_payload_type`; with `None` (not known: no SDP), 26 or any
+/// dynamic type, which the depacketizer then locks onto.
 #[inline]
 pub fn validate<'a>(
     datagram: &'a [u8],
@@ -31,7 +36,11 @@ pub fn validate<'a>(
 ) -> Result<(RtpPacket<'a>, JpegPayload<'a>), InvalidReason> {
     let rtp = RtpPacket::parse(datagram)?;
     let pt = rtp.payload_type();
-    if pt != PAYLOAD_TYPE_JPEG && Some(pt) != dynamic_payload_type {
+    let allowed = match dynamic_payload_type {
+        Some(configured) => pt == configured,
+        None => DYNAMIC_PAYLOAD_TYPES.contains(&pt),
+    };
+    if pt != PAYLOAD_TYPE_JPEG && !allowed {
         return Err(InvalidReason::PayloadType);
     }
     let payload = JpegPayload::parse(rtp.payload())?;
@@ -82,15 +91,25 @@ mod tests {
         let n = packet(PAYLOAD_TYPE_JPEG, 0, 4, &mut buf);
         assert!(validate(&buf[..n], None).is_ok());
         let n = packet(96, 0, 4, &mut buf);
-        assert_eq!(
-            validate(&buf[..n], None).err(),
-            Some(InvalidReason::PayloadType)
-        );
+        // Not known: any dynamic type may be the camera's.
+        assert!(validate(&buf[..n], None).is_ok());
         assert!(validate(&buf[..n], Some(96)).is_ok());
         assert_eq!(
             validate(&buf[..n], Some(97)).err(),
             Some(InvalidReason::PayloadType)
         );
+    }
+
+    #[test]
+    fn static_types_other_than_26_are_never_jpeg() {
+        let mut buf = [0u8; 64];
+        for pt in [0, 25, 27, 33, 95] {
+            let n = packet(pt, 0, 4, &mut buf);
+            assert_eq!(
+                validate(&buf[..n], None).err(),
+                Some(InvalidReason::PayloadType)
+            );
+        }
     }
 
     #[test]

@@ -87,10 +87,11 @@ mod seq;
 mod stats;
 mod time;
 
-pub use datagram::{onvif_frame_size, validate};
+pub use datagram::{onvif_frame_size, validate, DYNAMIC_PAYLOAD_TYPES};
 pub use packetize::{FramePackets, PacketizeError, Packetizer, PacketizerConfig};
 pub use reassembly::{
     frame_buffer_len, Config, Depacketizer, Frame, FrameInfo, OwnedFrame, Verdict, HEADER_RESERVE,
+    PAYLOAD_TYPE_LOCK_AFTER,
 };
 pub use rfc2435::{JpegType, Sampling, MAX_SCAN_BYTES};
 pub use stats::{DropCounts, DropReason, InvalidCounts, InvalidReason, StreamStats};

@@ -165,10 +165,14 @@ impl FramePackets<'_, '_> {
             precision: self.info.tables.precision(),
             data: self.tables.get(..self.tables_len).unwrap_or(&[]),
         });
-        let (width, height) = if self.onvif_size {
-            (0, 0)
-        } else {
-            (self.info.width, self.info.height)
+        // ONVIF's rule for sizes the header cannot carry exactly: rounded
+        // up to whole 8-pixel blocks when that fits (1366 -> 1368, so that
+        // a receiver that ignores the extension still gets the right
+        // blocks), else 0; the exact size goes in the extension.
+        let round_up = |v: u16| v.div_ceil(8).saturating_mul(8);
+        let (width, height) = match (round_up(self.info.width), round_up(self.info.height)) {
+            (w, h) if w > MAX_IN_HEADER_DIMENSION || h > MAX_IN_HEADER_DIMENSION => (0, 0),
+            (w, h) => (w, h),
         };
         JpegPayload {
             main: MainHeader {

@@ -192,6 +192,12 @@ pub struct StreamStats {
     /// Size of the last complete frame.
     pub width: u16,
     pub height: u16,
+    /// RTP payload type of the last accepted packet: 26, the configured
+    /// dynamic type, or the one learnt from the stream.
+    pub payload_type: Option<u8>,
+    /// The dynamic payload type was learnt from the packets (no SDP, no
+    /// configuration) rather than configured: the decision, recorded.
+    pub payload_type_detected: bool,
     /// Expected packets of earlier sequence epochs (before a confirmed
     /// sequence restart).
     pub(crate) expected_before: u64,

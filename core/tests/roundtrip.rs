@@ -137,11 +137,33 @@ fn sizes_the_header_cannot_express_use_the_onvif_extension() {
     let pictures = [Picture::new(100, 75), Picture::new(2056, 16)];
     let frames = frames(&pictures);
     let packets = packetize(PacketizerConfig::default(), &frames);
-    let rtp = RtpPacket::parse(&packets[0]).unwrap();
-    assert_eq!(rtp.extension().unwrap().profile, 0xFFD8);
-    let payload = JpegPayload::parse(rtp.payload()).unwrap();
-    assert_eq!((payload.main.width, payload.main.height), (0, 0));
+    let first_of = |ts: u32| {
+        packets
+            .iter()
+            .map(|p| RtpPacket::parse(p).unwrap())
+            .find(|rtp| rtp.timestamp() == ts)
+            .unwrap()
+    };
+    // ONVIF: the header carries the size rounded up to whole blocks where
+    // it can (100x75 as 104x80), else 0; the extension the exact size,
+    // which wins.
+    for (ts, header_size) in [(0, (104, 80)), (3000, (0, 0))] {
+        let rtp = first_of(ts);
+        assert_eq!(rtp.extension().unwrap().profile, 0xFFD8);
+        let payload = JpegPayload::parse(rtp.payload()).unwrap();
+        assert_eq!((payload.main.width, payload.main.height), header_size);
+    }
     check_all(&pictures, PacketizerConfig::default());
+    let mut rx = receiver(Config::default());
+    for (i, p) in packets.iter().enumerate() {
+        let _ = rx.push(Instant::from_millis(i as u64), p);
+        if let Some(f) = rx.next_frame() {
+            assert!(matches!(
+                (f.info.width, f.info.height),
+                (100, 75) | (2056, 16)
+            ));
+        }
+    }
 }
 
 #[test]
@@ -728,4 +750,102 @@ fn sixteen_bit_tables_are_cached_per_q_with_their_precision() {
     for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
         assert_same_pixels(jpeg, original, "16-bit tables");
     }
+}
+
+fn dynamic_pt(payload_type: u8) -> PacketizerConfig {
+    PacketizerConfig {
+        payload_type,
+        ..small_mtu()
+    }
+}
+
+#[test]
+fn a_dynamic_payload_type_is_learnt_without_configuration() {
+    let frames = five_frames();
+    let packets = packetize(dynamic_pt(96), &frames);
+    let mut rx = receiver(Config::default());
+    let got = run(&mut rx, &packets);
+    assert_eq!(got.len(), frames.len());
+    for ((ts, jpeg), (original, want_ts)) in got.iter().zip(&frames) {
+        assert_eq!(ts, want_ts);
+        assert_same_pixels(jpeg, original, "PT 96 learnt");
+    }
+    let stats = rx.stats();
+    assert_eq!(
+        (stats.payload_type, stats.payload_type_detected),
+        (Some(96), true)
+    );
+    assert_eq!(rx.invalid().total(), 0);
+
+    // Configured, the same stream is the same frames, not "detected".
+    let mut rx = receiver(Config {
+        dynamic_payload_type: Some(96),
+        ..Config::default()
+    });
+    assert_eq!(run(&mut rx, &packets).len(), frames.len());
+    assert!(!rx.stats().payload_type_detected);
+}
+
+#[test]
+fn once_learnt_other_dynamic_payload_types_are_refused() {
+    let frames = five_frames();
+    let packets = packetize(dynamic_pt(96), &frames[..3]);
+    // Two more frames from the same stream but on PT 97: refused.
+    let mut later = packetize(dynamic_pt(96), &frames);
+    let tail = later.split_off(packets.len());
+    let mut sent = packets.clone();
+    for mut p in tail.iter().cloned() {
+        HeaderMut::new_checked(&mut p).unwrap().set_payload_type(97);
+        sent.push(p);
+    }
+    let mut rx = receiver(Config::default());
+    let got = run(&mut rx, &sent);
+    assert_eq!(got.len(), 3);
+    assert_eq!(
+        rx.invalid().get(InvalidReason::PayloadType),
+        tail.len() as u64
+    );
+    assert_eq!(rx.stats().payload_type, Some(96));
+}
+
+#[test]
+fn frames_wait_until_the_dynamic_payload_type_is_confirmed() {
+    // A one-packet frame first: it completes before the type is locked,
+    // waits, and comes out (in order) when the next frame's packets lock
+    // it.
+    let tiny = Picture {
+        quality: 10,
+        ..Picture::new(16, 16)
+    }
+    .encode();
+    let mut frames = vec![(tiny, 0)];
+    frames.extend(five_frames().into_iter().map(|(j, ts)| (j, ts + 3000)));
+    let packets = packetize(dynamic_pt(100), &frames);
+    assert!(packets.len() > frames.len() + 2);
+    let mut rx = receiver(Config::default());
+    assert_eq!(rx.push(Instant::ZERO, &packets[0]), Verdict::Completed);
+    assert!(
+        rx.next_frame().is_none(),
+        "held before the type is confirmed"
+    );
+    let got = run(&mut rx, &packets[1..]);
+    assert_eq!(got.len(), frames.len());
+    for ((ts, jpeg), (original, want_ts)) in got.iter().zip(&frames) {
+        assert_eq!(ts, want_ts);
+        assert_same_pixels(jpeg, original, "held then released");
+    }
+}
+
+#[test]
+fn a_lone_datagram_of_a_dynamic_type_never_becomes_a_frame() {
+    let tiny = Picture {
+        quality: 10,
+        ..Picture::new(16, 16)
+    }
+    .encode();
+    let packets = packetize(dynamic_pt(111), &[(tiny.clone(), 0), (tiny, 3000)]);
+    assert_eq!(packets.len(), 2, "two one-packet frames");
+    let mut rx = receiver(Config::default());
+    assert!(run(&mut rx, &packets).is_empty());
+    assert!(!rx.stats().payload_type_detected);
 }

@@ -40,7 +40,11 @@ pub struct CameraConfig {
     /// Decoded frames kept for the consumer; when full the oldest is
     /// dropped (counted as `frames_dropped_queue`).
     pub queue_depth: usize,
-    /// A dynamic RTP payload type (96..=127) accepted besides 26.
+    /// The dynamic RTP payload type (96..=127) accepted besides 26, when
+    /// known (SDP, the camera's settings). `None` learns it from the
+    /// stream: the first dynamic type that a few consecutive RFC 2435
+    /// packets carry is locked (logged once, `payload_type_detected` in the
+    /// stats), others are refused.
     pub dynamic_payload_type: Option<u8>,
     /// How far (in packets) a packet may arrive out of order and still be
     /// used, 1..=512; a frame missing a packet further back is dropped as

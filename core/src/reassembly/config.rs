@@ -8,7 +8,11 @@ use crate::stats::InvalidReason;
 /// Receiver settings. `Default` is safe for any camera up to 4K.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
-    /// A dynamic payload type (96..=127) accepted besides the static 26.
+    /// The dynamic payload type (96..=127) accepted besides the static 26,
+    /// when the SDP or the user names it. `None` (no SDP: plain UDP) learns
+    /// it from the stream: the first dynamic type that
+    /// [`PAYLOAD_TYPE_LOCK_AFTER`](crate::PAYLOAD_TYPE_LOCK_AFTER)
+    /// consecutive RFC 2435 packets carry is locked, others are refused.
     pub dynamic_payload_type: Option<u8>,
     /// Size to use when the header says 0 (wider or taller than 2040) and
     /// no ONVIF extension carries it.

@@ -11,6 +11,7 @@ use crate::time::Instant;
 
 use super::config::{Config, Verdict};
 use super::frame::{Frame, OwnedFrame};
+use super::payload_type::PayloadTypeLock;
 use super::slot::{Assembly, FrameShape, Slot, SlotState};
 use super::stream::StreamState;
 
@@ -59,6 +60,8 @@ pub struct Depacketizer<B, const N: usize> {
     completions: u64,
     /// Another SSRC on probation, with the sequence number that confirms it.
     ssrc_candidate: Option<(u32, u16)>,
+    /// The dynamic payload type: configured, or being learnt.
+    payload_type: PayloadTypeLock,
     /// No frame in flight expires before this: spares scanning the slots on
     /// every packet.
     next_expiry: Option<Instant>,
@@ -82,6 +85,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
             invalid: InvalidCounts::default(),
             completions: 0,
             ssrc_candidate: None,
+            payload_type: PayloadTypeLock::new(config.dynamic_payload_type),
             next_expiry: None,
         }
     }
@@ -124,6 +128,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         payload: &JpegPayload<'_>,
     ) -> Verdict {
         self.expire(now);
+        let pt = rtp.payload_type();
+        let was_confirmed = self.payload_type.confirmed();
+        if let Err(reason) = self.payload_type.admit(pt) {
+            self.invalid.add(reason);
+            return Verdict::Invalid(reason);
+        }
         let ssrc = rtp.ssrc();
         if let Some(current) = self.stream.as_ref() {
             if current.stats.ssrc != Some(ssrc) {
@@ -192,6 +202,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
             }
         };
         stream.stats.packets_received += 1;
+        stream.stats.payload_type = Some(pt);
+        stream.stats.payload_type_detected = self
+            .payload_type
+            .dynamic()
+            .is_some_and(|(_, learnt)| learnt);
         stream.last_arrival = now;
         stream
             .stats
@@ -207,6 +222,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         }
         let verdict = self.place(now, rtp, payload, ext_seq, ext_ts);
         self.drop_stale_by_sequence(ext_seq);
+        // Frames held while the payload type was being learnt are out now:
+        // say so, so that a caller draining on `Completed` takes them.
+        if !was_confirmed && self.payload_type.confirmed() && self.has_complete_frame() {
+            return Verdict::Completed;
+        }
         verdict
     }
 
@@ -276,6 +296,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
     }
 
     fn oldest_complete(&self) -> Option<usize> {
+        // Frames of a dynamic payload type still being learnt wait in their
+        // slots until it is confirmed.
+        if !self.payload_type.confirmed() {
+            return None;
+        }
         self.slots
             .iter()
             .enumerate()

@@ -12,10 +12,13 @@
 //! - `stream`: per-SSRC state (counters, sequence window, finished frames,
 //!   cached tables).
 //! - `ranges`: the received byte ranges of one frame.
+//! - `payload_type`: learning the dynamic payload type of a stream that
+//!   came with no SDP.
 
 mod config;
 mod depacketizer;
 mod frame;
+mod payload_type;
 mod ranges;
 mod slot;
 mod stream;
@@ -23,4 +26,5 @@ mod stream;
 pub use config::{Config, Verdict};
 pub use depacketizer::Depacketizer;
 pub use frame::{frame_buffer_len, Frame, FrameInfo, OwnedFrame, HEADER_RESERVE};
+pub use payload_type::LOCK_AFTER as PAYLOAD_TYPE_LOCK_AFTER;
 pub(crate) use ranges::RangeError;

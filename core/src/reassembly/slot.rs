@@ -66,6 +66,8 @@ pub(super) struct Assembly {
     has_first_fragment: bool,
     /// Picture size once known (header, ONVIF extension).
     size: Option<(u16, u16)>,
+    /// `size` came from an ONVIF extension: final.
+    size_from_onvif: bool,
     first_sequence: u16,
     last_sequence: u16,
     pub(super) highest_seq: u64,
@@ -100,6 +102,7 @@ impl Assembly {
             tables: None,
             has_first_fragment: false,
             size: None,
+            size_from_onvif: false,
             first_sequence: 0,
             last_sequence: 0,
             highest_seq: ext_seq,
@@ -176,12 +179,18 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Slot<B> {
             frame.last_sequence = rtp.sequence();
             frame.marker_seq = Some(ext_seq);
         }
-        // Size: the header, else an ONVIF extension on any fragment.
-        if frame.size.is_none() {
-            frame.size = match (shape.width, shape.height) {
-                (0, _) | (_, 0) => rtp.extension().as_ref().and_then(onvif_frame_size),
-                (w, h) => Some((w, h)),
-            };
+        // Size: an ONVIF extension's SOF on any fragment wins, else the
+        // header's. The ONVIF streaming spec has senders put the size
+        // rounded up to whole 8-pixel blocks in the RFC 2435 header (1366
+        // arrives as 171 blocks, 1368) and the exact size in the extension;
+        // above 2040 the header says 0 and only the extension knows.
+        if !frame.size_from_onvif {
+            if let Some(size) = rtp.extension().as_ref().and_then(onvif_frame_size) {
+                frame.size = Some(size);
+                frame.size_from_onvif = true;
+            } else if frame.size.is_none() && shape.width != 0 && shape.height != 0 {
+                frame.size = Some((shape.width, shape.height));
+            }
         }
         if start == 0 {
             frame.has_first_fragment = true;

@@ -57,6 +57,8 @@ pub struct CameraIngest {
     /// when 0 was asked), for messages.
     bind: SocketAddr,
     silence: SilenceWatch,
+    /// The learnt dynamic payload type has been logged.
+    payload_type_logged: bool,
     decode: Sender<DecodeJob>,
     /// Unpublished counters, copied to `shared` every PUBLISH_INTERVAL.
     datagrams: u64,
@@ -108,6 +110,7 @@ impl CameraIngest {
             sender: config.sender.map(|ip| ip.to_canonical()),
             bind,
             silence: SilenceWatch::new(config.silence_warning),
+            payload_type_logged: false,
             decode,
             datagrams: 0,
             bytes: 0,
@@ -239,6 +242,16 @@ impl CameraIngest {
 
     fn hand_off(&mut self, frame: OwnedFrame<Vec<u8>>, now: Instant) {
         let stats = self.depacketizer.stats();
+        if stats.payload_type_detected && !self.payload_type_logged {
+            self.payload_type_logged = true;
+            log::info!(
+                "camera {:?}: RFC 2435 on dynamic payload type {} (learnt from {} \
+                 consecutive packets; other dynamic types are now refused)",
+                self.shared.id,
+                stats.payload_type.unwrap_or_default(),
+                mjpeg_rtp_core::PAYLOAD_TYPE_LOCK_AFTER,
+            );
+        }
         let job = DecodeJob {
             camera: self.shared.clone(),
             info: frame.info,
