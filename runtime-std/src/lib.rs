@@ -41,7 +41,7 @@ pub use client::{Client, ClientOptions};
 pub use config::CameraConfig;
 pub use decode::Decoder;
 pub use error::Error;
-pub use frame::Frame;
+pub use frame::{Frame, RgbBuffer};
 pub use ingest::{CameraIngest, CameraSocket, Epoch, ReceiveBackend, StdBackend};
 pub use stats::CameraStats;
 
