@@ -379,7 +379,7 @@ impl Client {
         Ok(false)
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let state = match (
             self.started.load(Ordering::Acquire),
             self.stopped.load(Ordering::Acquire),
@@ -388,11 +388,11 @@ impl Client {
             (true, false) => "running",
             (false, false) => "configuring",
         };
-        format!(
-            "<MJPEGRTPClient {state}, cameras {:?}, decoder {}>",
-            self.camera_ids(),
+        Ok(format!(
+            "<MJPEGRTPClient {state}, cameras {}, decoder {}>",
+            self.camera_ids().into_pyobject(py)?.repr()?,
             self.decoder.name()
-        )
+        ))
     }
 }
 

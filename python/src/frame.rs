@@ -197,9 +197,12 @@ impl Frame {
 impl Frame {
     fn __repr__(&self, py: Python<'_>) -> String {
         format!(
-            "Frame(camera_id={:?}, timestamp={}, {}x{}, sequence {}..{}, packets_lost={}, \
+            "Frame(camera_id={}, timestamp={}, {}x{}, sequence {}..{}, packets_lost={}, \
              jpeg_data=<{} bytes>)",
-            self.camera_id.bind(py).to_string(),
+            self.camera_id
+                .bind(py)
+                .repr()
+                .map_or_else(|_| String::new(), |r| r.to_string()),
             self.timestamp,
             self.width,
             self.height,
