@@ -59,7 +59,9 @@ pub struct Client {
     pid: u32,
 }
 
-fn read(lock: &RwLock<Option<mjpeg_rtp::Client>>) -> RwLockReadGuard<'_, Option<mjpeg_rtp::Client>> {
+fn read(
+    lock: &RwLock<Option<mjpeg_rtp::Client>>,
+) -> RwLockReadGuard<'_, Option<mjpeg_rtp::Client>> {
     lock.read().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -309,11 +311,7 @@ impl Client {
     /// JSON summary, summed over the camera's RTP streams, plus the
     /// runtime's own); with no camera_id, a dict of every camera's.
     #[pyo3(signature = (camera_id=None))]
-    fn stats<'py>(
-        &self,
-        py: Python<'py>,
-        camera_id: Option<&str>,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    fn stats<'py>(&self, py: Python<'py>, camera_id: Option<&str>) -> PyResult<Bound<'py, PyDict>> {
         self.check_process(py)?;
         if let Some(id) = camera_id {
             self.check_camera(py, id)?;

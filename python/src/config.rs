@@ -102,18 +102,19 @@ impl CameraConfig {
                 ip => Some(ip),
             },
         };
-        let bind_ip = match &multicast_group {
-            Some(group) => match resolve(py, id, "multicast_group", group)? {
-                ip if ip.is_multicast() => ip,
-                _ => {
-                    return Err(errors::config(
+        let bind_ip =
+            match &multicast_group {
+                Some(group) => match resolve(py, id, "multicast_group", group)? {
+                    ip if ip.is_multicast() => ip,
+                    _ => return Err(errors::config(
                         py,
-                        format!("camera {id:?}: multicast_group {group:?} is not a multicast address"),
-                    ))
-                }
-            },
-            None => resolve(py, id, "bind_address", bind_address)?,
-        };
+                        format!(
+                            "camera {id:?}: multicast_group {group:?} is not a multicast address"
+                        ),
+                    )),
+                },
+                None => resolve(py, id, "bind_address", bind_address)?,
+            };
         let width: u16 = setting(py, id, "width", width, 0, 65535)?;
         let height: u16 = setting(py, id, "height", height, 0, 65535)?;
         if (width == 0) != (height == 0) {
@@ -129,7 +130,8 @@ impl CameraConfig {
             ));
         }
         let age_ms: u64 = setting(py, id, "max_frame_age_ms", max_frame_age_ms, 1, 3_600_000)?;
-        let mut inner = mjpeg_rtp::CameraConfig::new(camera_id.clone(), SocketAddr::new(bind_ip, port));
+        let mut inner =
+            mjpeg_rtp::CameraConfig::new(camera_id.clone(), SocketAddr::new(bind_ip, port));
         inner.sender = sender;
         inner.expected_size = (width > 0).then_some((width, height));
         // Display only, so f32's precision is plenty.
@@ -138,20 +140,30 @@ impl CameraConfig {
         inner.expected_fps = (fps > 0.0).then_some(fps);
         inner.reorder_window = setting(py, id, "jitter_buffer_size", jitter_buffer_size, 1, 512)?;
         inner.max_frame_age = Duration::from_millis(age_ms);
-        inner.socket_receive_buffer =
-            setting(py, id, "socket_buffer_size", socket_buffer_size, 1, i64::from(i32::MAX))?;
+        inner.socket_receive_buffer = setting(
+            py,
+            id,
+            "socket_buffer_size",
+            socket_buffer_size,
+            1,
+            i64::from(i32::MAX),
+        )?;
         inner.queue_depth = setting(py, id, "queue_size", queue_size, 1, 1_000_000)?;
         inner.dynamic_payload_type = payload_type
             .map(|pt| setting(py, id, "payload_type", pt, 96, 127))
             .transpose()?;
         inner.frames_in_flight = setting(py, id, "frames_in_flight", frames_in_flight, 1, 16)?;
-        inner.max_frame_bytes =
-            setting(py, id, "max_frame_bytes", max_frame_bytes, 1, 16 * 1024 * 1024)?;
+        inner.max_frame_bytes = setting(
+            py,
+            id,
+            "max_frame_bytes",
+            max_frame_bytes,
+            1,
+            16 * 1024 * 1024,
+        )?;
         inner.max_width = setting(py, id, "max_width", max_width, 1, 65535)?;
         inner.max_height = setting(py, id, "max_height", max_height, 1, 65535)?;
-        inner
-            .validate()
-            .map_err(|e| errors::from_runtime(py, &e))?;
+        inner.validate().map_err(|e| errors::from_runtime(py, &e))?;
         Ok(CameraConfig {
             inner,
             host,
@@ -279,4 +291,3 @@ impl CameraConfig {
         )
     }
 }
-

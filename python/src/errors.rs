@@ -147,7 +147,11 @@ pub(crate) fn config(py: Python<'_>, message: String) -> PyErr {
 }
 
 pub(crate) fn unknown_camera(py: Python<'_>, camera_id: &str) -> PyErr {
-    raise(py, |c| &c.unknown_camera, format!("no camera {camera_id:?}"))
+    raise(
+        py,
+        |c| &c.unknown_camera,
+        format!("no camera {camera_id:?}"),
+    )
 }
 
 pub(crate) fn state(py: Python<'_>, message: &str) -> PyErr {
@@ -180,9 +184,7 @@ pub(crate) fn from_runtime(py: Python<'_>, error: &mjpeg_rtp::Error) -> PyErr {
         .and_then(|s| s.downcast_ref::<std::io::Error>())
         .and_then(std::io::Error::raw_os_error);
     match error {
-        E::Config { .. } | E::DuplicateCamera(_) | E::DecoderUnavailable(_) => {
-            config(py, message)
-        }
+        E::Config { .. } | E::DuplicateCamera(_) | E::DecoderUnavailable(_) => config(py, message),
         E::Bind { .. } | E::Multicast { .. } => raise(py, |c| &c.bind, (errno, message)),
         E::AlreadyStarted | E::Stopped | E::NoCamera => raise(py, |c| &c.state, message),
         E::Backend { .. } | E::Spawn(_) | E::Decoder(_) => {

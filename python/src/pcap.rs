@@ -151,7 +151,10 @@ fn replay(
         }
         demux.push(port, d.time, d.payload, &mut |frame| {
             let mut rgb = Vec::new();
-            let size = (usize::from(frame.info.width), usize::from(frame.info.height));
+            let size = (
+                usize::from(frame.info.width),
+                usize::from(frame.info.height),
+            );
             match rgb_decoder.decode_into(frame.jpeg, &mut rgb) {
                 Ok(s) if (s.width, s.height) == size => completed.push(Decoded {
                     port,

@@ -24,7 +24,10 @@ pub(crate) fn stats_dict<'py>(py: Python<'py>, s: &CameraStats) -> PyResult<Boun
         s.invalid.iter().map(|(r, n)| (r.name(), n)).collect();
     d.set_item("camera_id", &s.camera_id)?;
     d.set_item("local_address", s.local_addr.to_string())?;
-    d.set_item("ssrc", current.and_then(|c| c.ssrc).map(|x| format!("0x{x:08x}")))?;
+    d.set_item(
+        "ssrc",
+        current.and_then(|c| c.ssrc).map(|x| format!("0x{x:08x}")),
+    )?;
     d.set_item("streams", s.streams.len())?;
     d.set_item("packets_received", s.packets_received())?;
     d.set_item("packets_lost", s.packets_lost())?;

@@ -10,6 +10,7 @@ import textwrap
 import time
 import tracemalloc
 from pathlib import Path
+from typing import List
 
 import numpy as np
 
@@ -122,32 +123,36 @@ def test_memory_bounded_when_the_consumer_stops_taking(tmp_path: Path) -> None:
     # Warm up: the pools and queues at their full size.
     subprocess.run(
         [project_sender(), "send", *map(str, originals), "--to", f"127.0.0.1:{port}",
-         "--fps", "200", "--loop", "--frames", "40"],
+         "--fps", "100", "--loop", "--frames", "40"],
         check=True, stdout=subprocess.DEVNULL,
     )
     assert wait_until(lambda: client.stats("cam")["frames_decoded"] >= 8)
     before = rss_bytes()
     subprocess.run(
         [project_sender(), "send", *map(str, originals), "--to", f"127.0.0.1:{port}",
-         "--fps", "200", "--loop", "--frames", "300"],
+         "--fps", "100", "--loop", "--frames", "300"],
         check=True, stdout=subprocess.DEVNULL,
     )
-    assert wait_until(lambda: client.stats("cam")["frames_decoded"] >= 250, timeout=10)
-    # Until the last frames in flight are decoded.
-    settled = [-1]
+    # Until the last frames in flight are received and decoded.
+    last: List[object] = [None]
 
-    def settled_now() -> bool:
-        decoded = client.stats("cam")["frames_decoded"]
-        if decoded == settled[0]:
+    def settled() -> bool:
+        s = client.stats("cam")
+        now = (s["frames_complete"], s["frames_decoded"])
+        if now == last[0]:
             return True
-        settled[0] = decoded
+        last[0] = now
         time.sleep(0.2)
         return False
 
-    assert wait_until(settled_now, timeout=10)
+    assert wait_until(settled, timeout=10)
     grown = rss_bytes() - before
     stats = client.stats("cam")
-    assert stats["frames_dropped_queue"] >= 250
+    assert stats["frames_complete"] >= 250
+    # Frames went by and were shed, oldest first, by the queue (or, on a
+    # busy machine, before decoding when the decoders fell behind).
+    assert stats["frames_dropped_queue"] >= 100
+    assert stats["frames_dropped_queue"] + stats["frames_dropped_backlog"] >= 250
     # 300 frames of 2.7 MB went by; what stays is bounded by the queue
     # and the pools, already warm.
     assert grown < 16 * 2**20, f"RSS grew {grown / 2**20:.1f} MiB"
