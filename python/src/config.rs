@@ -102,19 +102,20 @@ impl CameraConfig {
                 ip => Some(ip),
             },
         };
-        let bind_ip =
-            match &multicast_group {
-                Some(group) => match resolve(py, id, "multicast_group", group)? {
-                    ip if ip.is_multicast() => ip,
-                    _ => return Err(errors::config(
+        let bind_ip = match &multicast_group {
+            Some(group) => match resolve(py, id, "multicast_group", group)? {
+                ip if ip.is_multicast() => ip,
+                _ => {
+                    return Err(errors::config(
                         py,
                         format!(
                             "camera {id:?}: multicast_group {group:?} is not a multicast address"
                         ),
-                    )),
-                },
-                None => resolve(py, id, "bind_address", bind_address)?,
-            };
+                    ))
+                }
+            },
+            None => resolve(py, id, "bind_address", bind_address)?,
+        };
         let width: u16 = setting(py, id, "width", width, 0, 65535)?;
         let height: u16 = setting(py, id, "height", height, 0, 65535)?;
         if (width == 0) != (height == 0) {

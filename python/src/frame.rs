@@ -26,6 +26,8 @@ pub struct FrameBuffer {
     /// the bytes' contents; this only keeps the allocation alive and
     /// recycles it on drop.
     pixels: Pixels,
+    /// The process that made it (see `Drop`).
+    process: u32,
 }
 
 pub(crate) enum Pixels {
@@ -60,6 +62,20 @@ impl FrameBuffer {
     }
 }
 
+impl Drop for FrameBuffer {
+    fn drop(&mut self) {
+        // In a forked child, the pool's lock may have been held at fork()
+        // by a thread that does not exist there: leak the buffer rather
+        // than risk waiting on that lock forever.
+        if self.process != std::process::id() {
+            std::mem::forget(std::mem::replace(
+                &mut self.pixels,
+                Pixels::Owned(Vec::new()),
+            ));
+        }
+    }
+}
+
 /// The `(height, width, 3)` uint8 array viewing `pixels`, C-contiguous
 /// and writeable, owning them through its base.
 pub(crate) fn rgb_array(
@@ -79,7 +95,13 @@ pub(crate) fn rgb_array(
     let data = bytes.as_mut_ptr();
     // Moving the buffer into the owner moves its handle, not the heap
     // memory `data` points to.
-    let owner = Bound::new(py, FrameBuffer { pixels })?;
+    let owner = Bound::new(
+        py,
+        FrameBuffer {
+            pixels,
+            process: std::process::id(),
+        },
+    )?;
     // SAFETY: `data` points to `height * width * 3` initialized bytes
     // (checked above) on the heap, owned by `owner`, which never touches
     // them again and frees them only when dropped. The array holds

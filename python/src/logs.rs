@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError, TryLockError};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use pyo3::prelude::*;
@@ -68,12 +68,16 @@ pub(crate) fn drain(py: Python<'_>) {
     if !FORWARD.pending.swap(false, Ordering::Acquire) {
         return;
     }
-    let records = std::mem::take(
-        &mut *FORWARD
-            .records
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner),
-    );
+    // Never wait here: a Rust thread holds the lock only to push one
+    // record, but in a forked child a lock held at fork() stays held.
+    let records = match FORWARD.records.try_lock() {
+        Ok(mut records) => std::mem::take(&mut *records),
+        Err(TryLockError::Poisoned(p)) => std::mem::take(&mut *p.into_inner()),
+        Err(TryLockError::WouldBlock) => {
+            FORWARD.pending.store(true, Ordering::Release);
+            return;
+        }
+    };
     let dropped = FORWARD.dropped.swap(0, Ordering::Relaxed);
     let logger = LOGGER.get_or_try_init(py, || {
         py.import("logging")?
