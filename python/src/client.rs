@@ -116,7 +116,7 @@ impl Client {
 
     /// The next frame of `camera_id` (any camera: `None`), waiting until
     /// `deadline`, the GIL released.
-    pub(crate) fn wait_frame(
+    fn wait_frame(
         &self,
         py: Python<'_>,
         camera_id: Option<&str>,

@@ -17,6 +17,8 @@ pub struct CameraConfig {
     pub(crate) inner: mjpeg_rtp::CameraConfig,
     /// As given (None for any host).
     host: Option<String>,
+    /// As given (the runtime keeps an f32).
+    fps: f64,
     bind_address: String,
     multicast_group: Option<String>,
 }
@@ -135,10 +137,10 @@ impl CameraConfig {
             mjpeg_rtp::CameraConfig::new(camera_id.clone(), SocketAddr::new(bind_ip, port));
         inner.sender = sender;
         inner.expected_size = (width > 0).then_some((width, height));
-        // Display only, so f32's precision is plenty.
+        // Informational only, so f32's precision is plenty.
         #[allow(clippy::cast_possible_truncation)]
-        let fps = fps as f32;
-        inner.expected_fps = (fps > 0.0).then_some(fps);
+        let expected_fps = fps as f32;
+        inner.expected_fps = (fps > 0.0).then_some(expected_fps);
         inner.reorder_window = setting(py, id, "jitter_buffer_size", jitter_buffer_size, 1, 512)?;
         inner.max_frame_age = Duration::from_millis(age_ms);
         inner.socket_receive_buffer = setting(
@@ -168,6 +170,7 @@ impl CameraConfig {
         Ok(CameraConfig {
             inner,
             host,
+            fps,
             bind_address: bind_address.to_owned(),
             multicast_group,
         })
@@ -207,7 +210,7 @@ impl CameraConfig {
     /// Expected frame rate (0: not given).
     #[getter]
     fn fps(&self) -> f64 {
-        self.inner.expected_fps.map_or(0.0, f64::from)
+        self.fps
     }
 
     /// Reordering tolerated, in packets.

@@ -119,24 +119,28 @@ pub(crate) fn rgb_array(
 pub struct Frame {
     /// The camera's id (for frames of a capture: the UDP destination port).
     camera_id: Py<PyString>,
-    /// RTP timestamp (90 kHz).
+    /// RTP timestamp (90 kHz clock).
     timestamp: u32,
-    /// RTP sequence numbers of the frame's first and last (marker) packets.
+    /// RTP sequence number of the frame's first packet (fragment offset 0).
     sequence_start: u16,
+    /// RTP sequence number of the frame's last packet (the marker).
     sequence_end: u16,
+    /// Picture width in pixels.
     width: u16,
+    /// Picture height in pixels.
     height: u16,
     /// The rebuilt JPEG, SOI to EOI.
     jpeg_data: Py<PyBytes>,
-    /// The stream so far: distinct packets received, RFC 3550 packets lost.
+    /// Distinct packets the stream delivered so far (this frame's included).
     packets_received: u64,
+    /// Packets the stream lost so far (RFC 3550: expected minus received).
     packets_lost: u64,
     /// When the frame completed, Unix seconds (capture time for a capture).
     receive_time: f64,
     /// When its first packet arrived, Unix seconds.
     first_packet_time: f64,
-    /// When the frame completed on the `time.monotonic()` clock (None for
-    /// a capture).
+    /// When the frame completed on the time.monotonic() clock (None for a
+    /// capture).
     receive_monotonic: Option<f64>,
     /// RTP SSRC of the stream.
     ssrc: u32,
@@ -144,7 +148,7 @@ pub struct Frame {
     extended_timestamp: u64,
     /// Packets the frame was made of.
     packets: u32,
-    /// RFC 2435 Q of the frame.
+    /// RFC 2435 Q of the frame (255: quantization tables sent in-band).
     q: u8,
 }
 
