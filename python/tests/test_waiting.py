@@ -21,7 +21,7 @@ def test_timeout_within_bounds(timeout: float) -> None:
     start = time.monotonic()
     assert client.get_frame("cam", timeout=timeout) is None
     took = time.monotonic() - start
-    assert timeout <= took <= timeout + 0.1
+    assert timeout <= took <= timeout + 0.15
     client.stop()
 
 
@@ -35,7 +35,7 @@ def test_gil_released_while_waiting() -> None:
         while not done.is_set():
             counts[0] += 1
 
-    spinner = threading.Thread(target=spin)
+    spinner = threading.Thread(target=spin, daemon=True)
     spinner.start()
     # Let the spinner start, then see how far it gets during the wait.
     time.sleep(0.05)
@@ -89,7 +89,7 @@ def test_stop_from_another_thread_wakes_every_waiter() -> None:
         results.append(client.get_frame(camera, timeout=None))  # type: ignore[arg-type]
         returned.append(time.monotonic())
 
-    waiters = [threading.Thread(target=wait, args=(c,)) for c in ("cam", None, "cam", None)]
+    waiters = [threading.Thread(target=wait, args=(c,), daemon=True) for c in ("cam", None, "cam", None)]
     for w in waiters:
         w.start()
     time.sleep(0.3)
@@ -115,7 +115,7 @@ def test_threads_share_frames_without_duplicates(small_jpegs: Originals) -> None
             with lock:
                 taken.append(got[1].timestamp)
 
-    consumers = [threading.Thread(target=consume) for _ in range(4)]
+    consumers = [threading.Thread(target=consume, daemon=True) for _ in range(4)]
     for c in consumers:
         c.start()
     send(small_jpegs.paths, port, fps=200)
