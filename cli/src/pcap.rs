@@ -20,6 +20,7 @@ use anyhow::Result;
 use mjpeg_rtp::CameraConfig;
 use mjpeg_rtp_core::{
     frame_buffer_len, validate, Config, Depacketizer, FrameInfo, Instant, InvalidCounts,
+    StreamStats,
 };
 
 use crate::capture::{self, Datagram};
@@ -173,6 +174,13 @@ impl Demux {
             })?;
         }
         Ok(())
+    }
+
+    /// Counters so far of the stream of `port` and `ssrc` (for a frame
+    /// just handed out: the stream as of its completion).
+    pub fn stream_stats(&self, port: u16, ssrc: u32) -> Option<StreamStats> {
+        let index = *self.by_key.get(&(port, ssrc))?;
+        Some(self.streams.get(index)?.depacketizer.stats())
     }
 
     /// Valid datagrams ignored because [`MAX_STREAMS`] streams were open.

@@ -1,7 +1,7 @@
 //! A decoded frame handed to the consumer.
 
 use std::fmt;
-use std::ops::Range;
+use std::ops::{Deref, DerefMut, Range};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -75,6 +75,42 @@ impl Frame {
         let Frame { rgb, .. } = self;
         rgb.into_vec()
     }
+
+    /// Take the pixels out in their pooled buffer, which goes back to the
+    /// camera's pool when the [`RgbBuffer`] is dropped, also after the
+    /// client is stopped or dropped. For consumers that outlive the frame
+    /// but not the pixels (the Python package hands it to numpy as the
+    /// array's owner). The JPEG's buffer goes back now.
+    pub fn into_rgb_buffer(self) -> RgbBuffer {
+        let Frame { rgb, .. } = self;
+        RgbBuffer(rgb)
+    }
+}
+
+/// A frame's RGB pixels, owned apart from the frame (see
+/// [`Frame::into_rgb_buffer`]): H x W x 3 bytes, mutable, recycled on drop.
+pub struct RgbBuffer(Pooled);
+
+impl Deref for RgbBuffer {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+impl DerefMut for RgbBuffer {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.0.as_mut_slice()
+    }
+}
+
+impl fmt::Debug for RgbBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RgbBuffer")
+            .field("len", &self.len())
+            .finish()
+    }
 }
 
 impl fmt::Debug for Frame {
@@ -90,5 +126,23 @@ impl fmt::Debug for Frame {
             .field("packets", &self.packets)
             .field("jpeg_bytes", &self.jpeg_range.len())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::BufferPool;
+
+    #[test]
+    fn an_rgb_buffer_goes_back_to_its_pool() {
+        let pool = BufferPool::new(12, 2);
+        let mut rgb = RgbBuffer(Pooled::new(pool.get(), pool.clone()));
+        rgb[0] = 7;
+        let address = rgb.as_ptr();
+        drop(rgb);
+        assert_eq!(pool.spare(), 1);
+        let again = pool.get();
+        assert_eq!((again.as_ptr(), again[0]), (address, 7));
     }
 }

@@ -53,7 +53,7 @@ pub use client::{Client, ClientOptions};
 pub use config::CameraConfig;
 pub use decode::{DecodeError, Decoder, RgbSize};
 pub use error::Error;
-pub use frame::Frame;
+pub use frame::{Frame, RgbBuffer};
 pub use stats::CameraStats;
 
 pub use mjpeg_rtp_core as core;

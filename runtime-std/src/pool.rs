@@ -67,6 +67,10 @@ impl Pooled {
         &self.buffer
     }
 
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.buffer
+    }
+
     /// Keep the buffer: it will not go back to the pool.
     pub(crate) fn into_vec(mut self) -> Vec<u8> {
         std::mem::take(&mut self.buffer)

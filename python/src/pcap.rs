@@ -1,0 +1,286 @@
+//! `read_pcap`: the frames of a capture file, for building datasets from
+//! recordings.
+//!
+//! The command's own capture reader and demultiplexer
+//! (`mjpeg_rtp_cli::capture`, `mjpeg_rtp_cli::pcap::Demux`) run on one
+//! thread with the decoder, a couple of frames ahead of the consumer
+//! (a bounded channel); the iterator takes them with the GIL released.
+//! Dropping the iterator ends the thread at its next frame.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use mjpeg_rtp::decode::RgbDecoder;
+use mjpeg_rtp::{CameraConfig, Decoder};
+use mjpeg_rtp_cli::capture::{self, Datagram};
+use mjpeg_rtp_cli::pcap::Demux;
+use mjpeg_rtp_cli::summary::CaptureSummary;
+use mjpeg_rtp_core::{frame_buffer_len, Config, FrameInfo, StreamStats};
+use pyo3::prelude::*;
+use pyo3::types::{PyString, PyTuple};
+
+use crate::errors;
+use crate::frame::{rgb_array, Frame, Meta, Pixels};
+use crate::logs;
+
+/// Frames decoded ahead of the consumer.
+const AHEAD: usize = 2;
+/// Longest wait with the GIL released before signal handlers run.
+const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+/// A complete, decoded frame of the capture.
+struct Decoded {
+    port: u16,
+    info: FrameInfo,
+    jpeg: Vec<u8>,
+    rgb: Vec<u8>,
+    /// Its stream's counters as of the frame.
+    stream: StreamStats,
+}
+
+enum Message {
+    Frame(Box<Decoded>),
+    /// The end of the capture, with the command's JSON summary.
+    Done(String),
+    Failed(String),
+}
+
+/// Iterator of `(rgb, meta)` over the frames of a capture; see
+/// `read_pcap`.
+#[pyclass(frozen, module = "mjpeg_rtp", name = "PcapReader")]
+pub struct PcapReader {
+    messages: Mutex<Receiver<Message>>,
+    finished: AtomicBool,
+    summary: Mutex<Option<Py<PyAny>>>,
+}
+
+/// Yield `(rgb, meta)` for every complete frame of the pcap or pcapng
+/// capture at `path`, in the order frames complete: each UDP destination
+/// port (only `port` when given: an int or several) and within it each
+/// SSRC is one stream. `meta.camera_id` is the port as a string;
+/// `meta.receive_time` is the capture time. Frames whose JPEG does not
+/// decode are skipped and counted in the summary (the `pcap` command's
+/// JSON summary as a dict, on the iterator's `summary` once exhausted).
+#[pyfunction]
+#[pyo3(signature = (path, port=None, *, decoder="zune-jpeg", payload_type=None))]
+pub(crate) fn read_pcap(
+    py: Python<'_>,
+    path: PathBuf,
+    port: Option<&Bound<'_, PyAny>>,
+    decoder: &str,
+    payload_type: Option<u8>,
+) -> PyResult<PcapReader> {
+    let decoder: Decoder = decoder.parse().map_err(|e| errors::config(py, e))?;
+    if !decoder.is_available() {
+        return Err(errors::from_runtime(
+            py,
+            &mjpeg_rtp::Error::DecoderUnavailable(decoder),
+        ));
+    }
+    if payload_type.is_some_and(|pt| !(96..=127).contains(&pt)) {
+        return Err(errors::config(py, "payload_type must be 96..=127".into()));
+    }
+    let ports = ports(py, port)?;
+    // An unreadable file raises the usual OSError (FileNotFoundError...)
+    // here rather than at the first frame.
+    std::fs::File::open(&path)?;
+    let (tx, rx) = sync_channel(AHEAD);
+    std::thread::Builder::new()
+        .name("mjpeg-rtp-pcap".into())
+        .spawn(move || {
+            let message = match replay(&path, &ports, decoder, payload_type, &tx) {
+                Ok(summary) => Message::Done(summary),
+                Err(e) => Message::Failed(format!("{e:#}")),
+            };
+            // An error here means the iterator is gone: no one to tell.
+            let _ = tx.send(message);
+        })?;
+    Ok(PcapReader {
+        messages: Mutex::new(rx),
+        finished: AtomicBool::new(false),
+        summary: Mutex::new(None),
+    })
+}
+
+/// `port=` as a list of ports (empty: all).
+fn ports(py: Python<'_>, port: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u16>> {
+    let Some(port) = port else {
+        return Ok(Vec::new());
+    };
+    let values: Vec<i64> = match port.extract::<i64>() {
+        Ok(one) => vec![one],
+        Err(_) => port.extract()?,
+    };
+    values
+        .into_iter()
+        .map(|p| {
+            u16::try_from(p)
+                .map_err(|_| errors::config(py, format!("port must be 0..=65535, not {p}")))
+        })
+        .collect()
+}
+
+/// Read, demultiplex and decode the capture, sending each frame; the
+/// summary as JSON at the end.
+fn replay(
+    path: &Path,
+    ports: &[u16],
+    decoder: Decoder,
+    payload_type: Option<u8>,
+    tx: &SyncSender<Message>,
+) -> anyhow::Result<String> {
+    let mut rgb_decoder = RgbDecoder::new(decoder)?;
+    let config = Config {
+        dynamic_payload_type: payload_type,
+        ..Config::default()
+    };
+    let mut demux = Demux::new(
+        config,
+        frame_buffer_len(CameraConfig::DEFAULT_MAX_FRAME_BYTES),
+    );
+    let mut capture_summary = CaptureSummary::default();
+    let mut filtered = 0;
+    let mut decode_errors: Vec<(u16, u32)> = Vec::new();
+    let mut completed: Vec<Decoded> = Vec::new();
+    capture::read_udp(path, &mut capture_summary, |d: Datagram<'_>| {
+        let port = d.dst.port();
+        if !ports.is_empty() && !ports.contains(&port) {
+            filtered += 1;
+            return Ok(());
+        }
+        demux.push(port, d.time, d.payload, &mut |frame| {
+            let mut rgb = Vec::new();
+            let size = (
+                usize::from(frame.info.width),
+                usize::from(frame.info.height),
+            );
+            match rgb_decoder.decode_into(frame.jpeg, &mut rgb) {
+                Ok(s) if (s.width, s.height) == size => completed.push(Decoded {
+                    port,
+                    info: frame.info,
+                    jpeg: frame.jpeg.to_vec(),
+                    rgb,
+                    stream: StreamStats::default(),
+                }),
+                Ok(_) | Err(_) => decode_errors.push((port, frame.info.ssrc)),
+            }
+            Ok(())
+        })?;
+        // The counters once the datagram is in: those of the frames it
+        // completed (the demultiplexer is busy while it hands them out).
+        for mut frame in completed.drain(..) {
+            frame.stream = demux
+                .stream_stats(port, frame.info.ssrc)
+                .unwrap_or_default();
+            tx.send(Message::Frame(Box::new(frame)))
+                .map_err(|_| anyhow!("the iterator was dropped"))?;
+        }
+        Ok(())
+    })?;
+    capture_summary.filtered = filtered;
+    capture_summary.over_stream_limit = demux.over_stream_limit();
+    let mut summary = demux.finish();
+    summary.capture = Some(capture_summary);
+    for (port, ssrc) in decode_errors {
+        if let Some(s) = summary
+            .streams
+            .iter_mut()
+            .find(|s| s.port == port && s.ssrc_value() == Some(ssrc))
+        {
+            s.decode_errors += 1;
+        }
+    }
+    serde_json::to_string(&summary).context("cannot write the summary")
+}
+
+/// Capture time (Unix microseconds) in seconds.
+fn seconds(t: mjpeg_rtp_core::Instant) -> f64 {
+    // Exact below 2^53 microseconds (year 2255).
+    #[allow(clippy::cast_precision_loss)]
+    let micros = t.as_micros() as f64;
+    micros / 1e6
+}
+
+impl PcapReader {
+    fn frame<'py>(py: Python<'py>, f: Decoded) -> PyResult<Bound<'py, PyTuple>> {
+        let info = &f.info;
+        let meta = Meta {
+            timestamp: info.timestamp,
+            first_sequence: info.first_sequence,
+            last_sequence: info.last_sequence,
+            width: info.width,
+            height: info.height,
+            jpeg: &f.jpeg,
+            packets_received: f.stream.packets_received,
+            packets_lost: f.stream.packets_lost(),
+            receive_time: seconds(info.completed),
+            first_packet_time: seconds(info.first_arrival),
+            receive_monotonic: None,
+            ssrc: info.ssrc,
+            extended_timestamp: info.extended_timestamp,
+            packets: info.packets,
+            q: info.q,
+        };
+        let camera_id = PyString::new(py, &f.port.to_string()).unbind();
+        let meta = Frame::new(py, camera_id, &meta);
+        let rgb = rgb_array(py, Pixels::Owned(f.rgb), info.height, info.width)?;
+        PyTuple::new(py, [rgb.into_any(), Bound::new(py, meta)?.into_any()])
+    }
+}
+
+#[pymethods]
+impl PcapReader {
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        while !self.finished.load(Ordering::Acquire) {
+            let message = py.detach(|| {
+                self.messages
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .recv_timeout(WAIT_SLICE)
+            });
+            logs::drain(py);
+            match message {
+                Ok(Message::Frame(f)) => return Self::frame(py, *f).map(Some),
+                Ok(Message::Done(json)) => {
+                    self.finished.store(true, Ordering::Release);
+                    let summary = py.import("json")?.call_method1("loads", (json,))?;
+                    *self.summary.lock().unwrap_or_else(PoisonError::into_inner) =
+                        Some(summary.unbind());
+                }
+                Ok(Message::Failed(message)) => {
+                    self.finished.store(true, Ordering::Release);
+                    return Err(errors::capture(py, message));
+                }
+                Err(RecvTimeoutError::Timeout) => py.check_signals()?,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.finished.store(true, Ordering::Release);
+                    return Err(errors::capture(
+                        py,
+                        "the capture reader stopped unexpectedly".into(),
+                    ));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The `pcap` command's JSON summary of the capture as a dict (per
+    /// stream counters, decode errors, what else the file held), once
+    /// the iterator is exhausted; None before.
+    #[getter]
+    fn summary(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.summary
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|s| s.clone_ref(py))
+    }
+}
