@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::backend::{CameraIngest, CameraSocket, ReceiveBackend, StdBackend};
 use crate::camera::CameraShared;
-use crate::config::CameraConfig;
+use crate::config::{CameraConfig, RtspTransport};
 use crate::decode::{Decoder, RgbDecoder};
 use crate::epoch::Epoch;
 use crate::error::Error;
@@ -56,6 +56,8 @@ struct Camera {
     shared: Arc<CameraShared>,
     /// Until `start` hands it to the backend.
     socket: Option<BoundSocket>,
+    /// An RTSP camera's RTCP socket, the odd port above `socket`'s.
+    rtcp: Option<std::net::UdpSocket>,
 }
 
 /// Receives, reassembles and decodes frames from any number of cameras.
@@ -179,22 +181,42 @@ impl Client {
                 reason: "another camera of this client is bound to the same address",
             });
         }
-        let socket = bind_camera(&config)?;
+        let (socket, rtcp) = match &config.rtsp {
+            None => (Some(bind_camera(&config)?), None),
+            Some(r) if r.transport == RtspTransport::Tcp => (None, None),
+            Some(_) => {
+                let pair = crate::rtsp::bind_pair(&config)?;
+                (Some(pair.rtp), Some(pair.rtcp))
+            }
+        };
+        // Over TCP there is no local port: the unspecified address says so.
+        let (local_addr, receive_buffer) = socket
+            .as_ref()
+            .map_or((config.bind, 0), |s| (s.local_addr, s.receive_buffer));
         let index = self.output.add_camera(config.queue_depth);
-        let shared = CameraShared::new(index, &config, socket.local_addr, socket.receive_buffer);
-        log::info!(
-            "camera {:?}: listening on {}{}",
-            config.id,
-            socket.local_addr,
-            config
-                .sender
-                .map(|s| format!(" for {s}"))
-                .unwrap_or_default()
-        );
+        let shared = CameraShared::new(index, &config, local_addr, receive_buffer);
+        match &config.rtsp {
+            None => log::info!(
+                "camera {:?}: listening on {local_addr}{}",
+                config.id,
+                config
+                    .sender
+                    .map(|s| format!(" for {s}"))
+                    .unwrap_or_default()
+            ),
+            Some(r) => log::info!(
+                "camera {:?}: RTSP {} ({:?}), RTP port {local_addr}",
+                config.id,
+                url::Url::parse(&r.url)
+                    .map_or_else(|_| "?".into(), |u| mjpeg_rtp_rtsp::headers::redact(&u)),
+                r.transport
+            ),
+        }
         self.cameras.push(Camera {
             config,
             shared,
-            socket: Some(socket),
+            socket,
+            rtcp,
         });
         Ok(())
     }
@@ -223,6 +245,15 @@ impl Client {
         let Some(backend) = lock(&self.backend).take() else {
             return Err(Error::Stopped);
         };
+        // RTSP cameras first: a refused session is this call's error, and
+        // the SDP's payload type configures the depacketizer.
+        let mut playing = match self.establish_rtsp() {
+            Ok(p) => p,
+            Err(e) => {
+                self.stop();
+                return Err(e);
+            }
+        };
         // Room for every camera to have a few frames waiting: a
         // deeper backlog only adds latency.
         let backlog = 4 * self.cameras.len() + self.decode_threads;
@@ -239,28 +270,56 @@ impl Client {
             .map_err(Error::Spawn)?;
         lock(&self.threads).workers = workers;
         drop(jobs_rx);
-        let sockets: Vec<CameraSocket> = self
-            .cameras
-            .iter_mut()
-            .filter_map(|c| {
-                let bound = c.socket.take()?;
-                Some(CameraSocket {
-                    socket: bound.socket,
-                    ingest: CameraIngest::new(
-                        &c.config,
-                        c.shared.clone(),
-                        self.epoch,
-                        jobs_tx.clone(),
-                    ),
-                    rxq_ovfl: bound.rxq_ovfl,
-                })
-            })
-            .collect();
+        let mut sockets = Vec::new();
+        let mut sessions = Vec::new();
+        for (c, playing) in self.cameras.iter_mut().zip(playing.iter_mut()) {
+            let (config, bound, link) = match playing.take() {
+                None => (&c.config, c.socket.take(), None),
+                Some(p) => {
+                    c.config = p.config;
+                    (&c.config, p.pair.map(|p| p.rtp), Some(p.link))
+                }
+            };
+            let ingest = CameraIngest::new(config, c.shared.clone(), self.epoch, jobs_tx.clone());
+            match (bound, link) {
+                (Some(bound), link) => {
+                    sockets.push(CameraSocket {
+                        socket: bound.socket,
+                        ingest,
+                        rxq_ovfl: bound.rxq_ovfl,
+                    });
+                    sessions.extend(link.map(|l| (l, None)));
+                }
+                // Interleaved RTP: the session thread is the receive path.
+                (None, Some(link)) => sessions.push((link, Some(ingest))),
+                (None, None) => {}
+            }
+        }
         drop(jobs_tx);
+        let mut receivers = Vec::new();
+        for (link, ingest) in sessions {
+            let stop = self.stop.clone();
+            let spawned = std::thread::Builder::new()
+                .name("mjpeg-rtp-rtsp".into())
+                .spawn(move || link.run(ingest, stop));
+            match spawned {
+                Ok(handle) => receivers.push(handle),
+                Err(e) => {
+                    lock(&self.threads).receivers = receivers;
+                    self.stop();
+                    return Err(Error::Spawn(e));
+                }
+            }
+        }
         let name = backend.name();
-        match backend.run(sockets, self.stop.clone()) {
+        let run = match sockets.is_empty() {
+            true => Ok(Vec::new()),
+            false => backend.run(sockets, self.stop.clone()),
+        };
+        lock(&self.threads).receivers = receivers;
+        match run {
             Ok(handles) => {
-                lock(&self.threads).receivers = handles;
+                lock(&self.threads).receivers.extend(handles);
                 *lock(&self.phase) = Phase::Running;
                 log::info!(
                     "receiving {} camera(s) with the {name} backend, {} decode thread(s)",
@@ -271,6 +330,59 @@ impl Client {
             }
             Err(e) => {
                 self.stop();
+                Err(e)
+            }
+        }
+    }
+
+    /// Set up every RTSP camera's session (in parallel), up to PLAY: one
+    /// entry per camera, `None` for the others. On an error the sessions
+    /// already set up are torn down.
+    fn establish_rtsp(&mut self) -> Result<Vec<Option<crate::rtsp::Playing>>, Error> {
+        let stop = &*self.stop;
+        let results: Vec<Option<Result<crate::rtsp::Playing, Error>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .cameras
+                .iter_mut()
+                .map(|c| {
+                    c.config.rtsp.as_ref()?;
+                    let config = c.config.clone();
+                    let pair = match (c.socket.take(), c.rtcp.take()) {
+                        (Some(rtp), Some(rtcp)) => Some(crate::rtsp::PortPair { rtp, rtcp }),
+                        _ => None,
+                    };
+                    Some(s.spawn(move || crate::rtsp::establish(&config, pair, stop)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(Error::Spawn(std::io::Error::other("RTSP setup panicked")))
+                        })
+                    })
+                })
+                .collect()
+        });
+        let mut playing = Vec::with_capacity(results.len());
+        let mut first_error = None;
+        for result in results {
+            match result {
+                None => playing.push(None),
+                Some(Ok(p)) => playing.push(Some(p)),
+                Some(Err(e)) => {
+                    first_error.get_or_insert(e);
+                    playing.push(None);
+                }
+            }
+        }
+        match first_error {
+            None => Ok(playing),
+            Some(e) => {
+                for p in playing.iter_mut().flatten() {
+                    p.link.teardown();
+                }
                 Err(e)
             }
         }

@@ -58,7 +58,36 @@ pub struct CameraConfig {
     /// this long is reported in the log, once, with what to check; its
     /// first datagrams after that are reported too. Zero never reports.
     pub silence_warning: Duration,
+    /// Pull the stream from an RTSP server instead of waiting for it to
+    /// be pushed to `bind` ([`CameraConfig::rtsp`]).
+    pub rtsp: Option<RtspSource>,
 }
+
+/// Where and how an RTSP camera is asked for its stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtspSource {
+    /// `rtsp://[user:pass@]host[:port]/path`. Never printed with its
+    /// user info.
+    pub url: String,
+    pub transport: RtspTransport,
+}
+
+/// How RTP travels from an RTSP camera.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RtspTransport {
+    /// RTP/AVP over UDP to an even/odd port pair of ours.
+    Udp,
+    /// Interleaved in the RTSP TCP connection.
+    Tcp,
+    /// UDP, then TCP if the server answers 461 or no RTP arrives within
+    /// [`RTSP_UDP_PROBE`].
+    #[default]
+    Auto,
+}
+
+/// How long `Auto` waits for the first UDP datagram before asking for
+/// TCP instead (a NAT or firewall between camera and client).
+pub const RTSP_UDP_PROBE: Duration = Duration::from_secs(3);
 
 impl CameraConfig {
     /// Largest [`CameraConfig::frames_in_flight`]: the receive path's
@@ -96,7 +125,31 @@ impl CameraConfig {
             max_width: Self::DEFAULT_MAX_WIDTH,
             max_height: Self::DEFAULT_MAX_HEIGHT,
             silence_warning: Self::DEFAULT_SILENCE_WARNING,
+            rtsp: None,
         }
+    }
+
+    /// A camera pulled over RTSP from `url`
+    /// (`rtsp://[user:pass@]host[:port]/path`), transport
+    /// [`RtspTransport::Auto`]. For UDP a port pair is bound on
+    /// `bind`'s address (the wildcard address by default, port chosen by
+    /// the system).
+    pub fn rtsp(id: impl Into<String>, url: impl Into<String>) -> Self {
+        CameraConfig {
+            rtsp: Some(RtspSource {
+                url: url.into(),
+                transport: RtspTransport::Auto,
+            }),
+            ..Self::new(id, SocketAddr::from(([0, 0, 0, 0], 0)))
+        }
+    }
+
+    /// The transport of an RTSP camera (ignored for others).
+    pub fn with_rtsp_transport(mut self, transport: RtspTransport) -> Self {
+        if let Some(r) = self.rtsp.as_mut() {
+            r.transport = transport;
+        }
+        self
     }
 
     /// Accept datagrams only from `host`.
@@ -174,6 +227,15 @@ impl CameraConfig {
         }
         if self.expected_size.is_some_and(|(w, h)| w == 0 || h == 0) {
             return bad("expected_size must be non-zero");
+        }
+        if let Some(r) = &self.rtsp {
+            match url::Url::parse(&r.url) {
+                Ok(u) if u.scheme() == "rtsp" && u.host_str().is_some_and(|h| !h.is_empty()) => {}
+                _ => return bad("the RTSP URL must be rtsp://[user:pass@]host[:port]/path"),
+            }
+            if self.bind.port() != 0 || self.bind.ip().is_multicast() {
+                return bad("an RTSP camera's port is chosen at start: bind port must be 0");
+            }
         }
         Ok(())
     }

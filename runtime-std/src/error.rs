@@ -53,6 +53,20 @@ pub enum Error {
     DecoderUnavailable(crate::decode::Decoder),
     #[error("cannot set up the JPEG decoder")]
     Decoder(#[source] crate::decode::DecodeError),
+    /// The RTSP session failed (status, authentication, SDP, timeout).
+    #[error("camera {camera:?}: RTSP: {error}")]
+    Rtsp {
+        camera: String,
+        error: mjpeg_rtp_rtsp::Error,
+    },
+    /// The RTSP connection failed; `url` is printed without user info.
+    #[error("camera {camera:?}: RTSP connection to {url}")]
+    RtspIo {
+        camera: String,
+        url: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot spawn a thread")]
     Spawn(#[source] io::Error),
 }

@@ -44,13 +44,14 @@ mod frame;
 mod output;
 mod pool;
 mod ratelimit;
+mod rtsp;
 mod socket;
 mod stats;
 mod threads;
 mod workers;
 
 pub use client::{Client, ClientOptions};
-pub use config::CameraConfig;
+pub use config::{CameraConfig, RtspSource, RtspTransport, RTSP_UDP_PROBE};
 pub use decode::{DecodeError, Decoder, RgbSize};
 pub use error::Error;
 pub use frame::{Frame, RgbBuffer};

@@ -1,0 +1,178 @@
+//! The byte stream of an RTSP connection: responses (and the odd request
+//! from the server) mixed with interleaved binary data (RFC 2326 10.12).
+//!
+//! ```text
+//!  0                   1                   2                   3
+//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! | '$' (0x24)    |   channel     |        length (big endian)    |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |  length bytes: one RTP or RTCP packet ...                     |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! ```
+//!
+//! Anything else is an RTSP message, parsed by `rtsp-types`. Bytes that
+//! are neither (a camera that garbles a frame, a truncated message) are
+//! skipped up to the next `$` or `RTSP/`, counted, and never stop the
+//! stream.
+
+use std::ops::Range;
+
+use rtsp_types::{Message, ParseError};
+
+/// Largest RTSP message kept while waiting for its end; a peer sending
+/// more without completing one is out of step and gets resynchronized.
+const MAX_MESSAGE: usize = 256 * 1024;
+
+/// One item of the stream.
+#[derive(Debug)]
+pub enum Item<'a> {
+    /// An interleaved frame: `channel` as the server sent it, `data` one
+    /// RTP or RTCP packet.
+    Data { channel: u8, data: &'a [u8] },
+    /// A response or request, body included.
+    Message(Message<Vec<u8>>),
+}
+
+/// [`Item`] with the data as a range into the framer's buffer.
+#[derive(Debug)]
+pub(crate) enum Raw {
+    Data { channel: u8, range: Range<usize> },
+    Message(Message<Vec<u8>>),
+}
+
+/// Splits an RTSP connection's bytes into [`Item`]s without copying
+/// interleaved data.
+#[derive(Debug, Default)]
+pub struct Framer {
+    buf: Vec<u8>,
+    /// Start of the bytes not consumed yet.
+    start: usize,
+    /// Bytes skipped to resynchronize.
+    skipped: u64,
+}
+
+impl Framer {
+    /// Append bytes read from the connection.
+    pub fn push(&mut self, bytes: &[u8]) {
+        // Compact only when what was consumed dominates, so that a steady
+        // stream of interleaved packets moves each byte about once.
+        if self.start > 0 && self.start >= self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes skipped so far because they were neither a message nor a
+    /// frame.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// The next complete item, or `None` until more bytes arrive.
+    pub fn next_item(&mut self) -> Option<Item<'_>> {
+        Some(match self.next_raw()? {
+            Raw::Data { channel, range } => Item::Data {
+                channel,
+                data: &self.buf[range],
+            },
+            Raw::Message(m) => Item::Message(m),
+        })
+    }
+
+    /// Like [`Framer::next_item`], with data as a range of
+    /// [`Framer::data`], so that a caller can handle a message (borrowing
+    /// itself mutably) or return the data borrowed, in one loop.
+    pub(crate) fn next_raw(&mut self) -> Option<Raw> {
+        loop {
+            let pending = &self.buf[self.start..];
+            match pending.first()? {
+                b'$' => {
+                    let [_, channel, hi, lo] = *pending.get(..4)? else {
+                        return None;
+                    };
+                    let len = usize::from(u16::from_be_bytes([hi, lo]));
+                    pending.get(4..4 + len)?;
+                    let from = self.start + 4;
+                    self.start = from + len;
+                    return Some(Raw::Data {
+                        channel,
+                        range: from..from + len,
+                    });
+                }
+                _ => match Message::<Vec<u8>>::parse(pending) {
+                    // Only a buffer starting with `$` holds a frame, and
+                    // those are taken above; skip rather than trust that.
+                    Ok((Message::Data(_), used)) => {
+                        self.skipped += used as u64;
+                        self.start += used;
+                    }
+                    Ok((message, used)) => {
+                        self.start += used;
+                        return Some(Raw::Message(message));
+                    }
+                    Err(ParseError::Incomplete(_)) if pending.len() <= MAX_MESSAGE => return None,
+                    Err(_) => self.resync(),
+                },
+            }
+        }
+    }
+
+    /// The bytes of a [`Raw::Data`] range, valid until the next push.
+    pub(crate) fn data(&self, range: Range<usize>) -> &[u8] {
+        &self.buf[range]
+    }
+
+    /// Skip at least one byte, up to the next plausible item start.
+    fn resync(&mut self) {
+        let pending = &self.buf[self.start..];
+        let next = (1..pending.len())
+            .find(|&i| pending[i] == b'$' || pending[i..].starts_with(b"RTSP/"))
+            .unwrap_or(pending.len());
+        self.skipped += next as u64;
+        self.start += next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_responses_and_interleaved_frames_across_reads() {
+        let mut stream = Vec::new();
+        stream.extend_from_slice(b"$\x00\x00\x03abc");
+        stream.extend_from_slice(b"RTSP/1.0 200 OK\r\nCSeq: 5\r\nContent-Length: 2\r\n\r\nhi");
+        stream.extend_from_slice(b"$\x01\x00\x00");
+        // Fed one byte at a time: every split point must work.
+        let mut framer = Framer::default();
+        let mut seen = Vec::new();
+        for b in &stream {
+            framer.push(std::slice::from_ref(b));
+            while let Some(item) = framer.next_item() {
+                seen.push(match item {
+                    Item::Data { channel, data } => format!("data {channel} {data:?}"),
+                    Item::Message(Message::Response(r)) => {
+                        format!("{} {:?}", u16::from(r.status()), r.body())
+                    }
+                    Item::Message(_) => "other".into(),
+                });
+            }
+        }
+        assert_eq!(seen, ["data 0 [97, 98, 99]", "200 [104, 105]", "data 1 []"]);
+        assert_eq!(framer.skipped(), 0);
+    }
+
+    #[test]
+    fn garbage_is_skipped_up_to_the_next_item() {
+        let mut framer = Framer::default();
+        framer.push(b"\x00\xffjunk\r\n\r\n$\x02\x00\x01z");
+        match framer.next_item() {
+            Some(Item::Data { channel: 2, data }) => assert_eq!(data, b"z"),
+            other => panic!("{other:?}"),
+        }
+        assert!(framer.skipped() > 0);
+        assert!(framer.next_item().is_none());
+    }
+}

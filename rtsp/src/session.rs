@@ -1,0 +1,607 @@
+//! The client session: OPTIONS, DESCRIBE, SETUP, PLAY, keepalive,
+//! TEARDOWN, as a state machine over bytes and time.
+//!
+//! ```text
+//!  on_connected -> OPTIONS -> DESCRIBE -> SETUP -> PLAY -> Playing --teardown--> TEARDOWN -> Closed
+//!                    |  401: answer the challenge, send again, once  |   keepalive at timeout/2
+//!                    |  3xx: Event::Redirect, wait for on_connected  |
+//!                    |  SETUP 461 over UDP with fallback: SETUP over TCP
+//! ```
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rtsp_types::{headers, Message, Method, Request, Response, StatusCode, Version};
+use url::Url;
+
+use crate::auth::{Authenticator, Credentials};
+use crate::framing::{Framer, Raw};
+use crate::headers::{
+    base_url, join_control, parse_session, parse_transport, redact, SessionHeader,
+};
+use crate::sdp::{describe, JpegTrack};
+use crate::Error;
+
+/// Redirects followed before giving up (a loop between two servers).
+const MAX_REDIRECTS: u32 = 4;
+
+/// What to ask for in SETUP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportRequest {
+    /// RTP/AVP over UDP to this even/odd client port pair; with
+    /// `fallback_to_tcp`, a 461 answer makes the session ask for TCP.
+    Udp {
+        client_port: (u16, u16),
+        fallback_to_tcp: bool,
+    },
+    /// RTP/AVP/TCP interleaved on the RTSP connection.
+    Tcp,
+}
+
+/// How a session is set up.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// `rtsp://[user:pass@]host[:port]/path`; the credentials are taken
+    /// out and never sent in a request line.
+    pub url: Url,
+    pub transport: TransportRequest,
+    /// `User-Agent` of every request.
+    pub user_agent: String,
+    /// A request without an answer for this long fails the session.
+    pub request_timeout: Duration,
+}
+
+impl SessionConfig {
+    pub fn new(url: Url, transport: TransportRequest) -> Self {
+        SessionConfig {
+            url,
+            transport,
+            user_agent: concat!("mjpeg-rtp/", env!("CARGO_PKG_VERSION")).to_owned(),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where the stream flows once playing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Negotiated {
+    /// To the client ports asked for, from the server's `server_port`
+    /// pair (when it said) at `source` (when it said; else the host the
+    /// RTSP connection goes to).
+    Udp {
+        server_port: Option<(u16, u16)>,
+        source: Option<String>,
+        ssrc: Option<u32>,
+    },
+    /// Interleaved on the RTSP connection on these channels.
+    Interleaved {
+        rtp: u8,
+        rtcp: u8,
+        ssrc: Option<u32>,
+    },
+}
+
+/// What the driver must act on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// PLAY succeeded: data flows.
+    Playing {
+        track: JpegTrack,
+        transport: Negotiated,
+        session_timeout: Duration,
+    },
+    /// Close the connection and open one to `url`'s host and port, then
+    /// call [`Session::on_connected`].
+    Redirect { url: Url },
+    /// The session cannot go on; nothing more will be sent.
+    Failed(Error),
+    /// TEARDOWN was answered (or went unanswered in time, or there was no
+    /// session to tear down): the connection may be closed.
+    Closed,
+}
+
+/// An interleaved frame, by the channel it arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interleaved<'a> {
+    Rtp(&'a [u8]),
+    Rtcp(&'a [u8]),
+    /// A channel never set up (some cameras send on others than agreed).
+    Other {
+        channel: u8,
+        len: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for `on_connected`.
+    Connecting,
+    Options,
+    Describe,
+    Setup,
+    Play,
+    Playing,
+    TearingDown,
+    Done,
+}
+
+#[derive(Debug)]
+struct Pending {
+    cseq: u32,
+    method: Method,
+    uri: Url,
+    /// Sent with an answer to a challenge: a second 401 is final.
+    authenticated: bool,
+    deadline: Instant,
+}
+
+/// One RTSP session; see the crate docs for the driving contract.
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    /// `config.url` without credentials.
+    url: Url,
+    credentials: Option<Credentials>,
+    auth: Option<Authenticator>,
+    state: State,
+    framer: Framer,
+    out: VecDeque<Vec<u8>>,
+    events: VecDeque<Event>,
+    cseq: u32,
+    pending: Option<Pending>,
+    redirects: u32,
+    transport: TransportRequest,
+    track: Option<JpegTrack>,
+    setup_url: Option<Url>,
+    play_url: Option<Url>,
+    session: Option<SessionHeader>,
+    negotiated: Option<Negotiated>,
+    /// Whether the server's `Public` allows GET_PARAMETER (assumed until
+    /// told otherwise or until one is answered with an error).
+    get_parameter: bool,
+    next_keepalive: Option<Instant>,
+    /// Interleaved frames on channels never set up.
+    foreign_frames: u64,
+}
+
+impl Session {
+    pub fn new(config: SessionConfig) -> Self {
+        let mut url = config.url.clone();
+        let credentials = (!url.username().is_empty()).then(|| Credentials {
+            username: decode(url.username()),
+            password: decode(url.password().unwrap_or_default()),
+        });
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        Session {
+            transport: config.transport,
+            config,
+            url,
+            credentials,
+            auth: None,
+            state: State::Connecting,
+            framer: Framer::default(),
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            cseq: 0,
+            pending: None,
+            redirects: 0,
+            track: None,
+            setup_url: None,
+            play_url: None,
+            session: None,
+            negotiated: None,
+            get_parameter: true,
+            next_keepalive: None,
+            foreign_frames: 0,
+        }
+    }
+
+    /// The URL requests go to now (after redirects), without credentials.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The connection to [`Session::url`]'s host is open: start.
+    pub fn on_connected(&mut self, now: Instant) {
+        self.framer = Framer::default();
+        self.state = State::Options;
+        let url = self.url.clone();
+        self.send(now, Method::Options, url, false);
+    }
+
+    /// Bytes read from the connection. Call [`Session::poll_input`] until
+    /// it returns `None` before the next call.
+    pub fn handle_input(&mut self, bytes: &[u8]) {
+        self.framer.push(bytes);
+    }
+
+    /// Handle buffered messages; return the next interleaved frame.
+    #[must_use]
+    pub fn poll_input(&mut self, now: Instant) -> Option<Interleaved<'_>> {
+        loop {
+            match self.framer.next_raw()? {
+                Raw::Message(Message::Response(r)) => self.on_response(now, r),
+                Raw::Message(Message::Request(r)) => self.on_server_request(&r),
+                Raw::Message(Message::Data(_)) => {}
+                Raw::Data { channel, range } => {
+                    let len = range.len();
+                    let data = self.framer.data(range);
+                    return Some(match self.negotiated {
+                        Some(Negotiated::Interleaved { rtp, .. }) if channel == rtp => {
+                            Interleaved::Rtp(data)
+                        }
+                        Some(Negotiated::Interleaved { rtcp, .. }) if channel == rtcp => {
+                            Interleaved::Rtcp(data)
+                        }
+                        _ => {
+                            self.foreign_frames += 1;
+                            Interleaved::Other { channel, len }
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    /// The next bytes to write to the connection.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.out.pop_front()
+    }
+
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Session::handle_timeout`] must be called next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let pending = self.pending.as_ref().map(|p| p.deadline);
+        match (pending, self.next_keepalive) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(p) = self.pending.as_ref().filter(|p| now >= p.deadline) {
+            let method = method_name(&p.method);
+            self.pending = None;
+            if self.state == State::TearingDown {
+                self.finish(Event::Closed);
+            } else {
+                self.fail(Error::Timeout { method });
+            }
+            return;
+        }
+        if self.state == State::Playing
+            && self.pending.is_none()
+            && self.next_keepalive.is_some_and(|t| now >= t)
+        {
+            // GET_PARAMETER carries no body and changes nothing; servers
+            // that lack it get OPTIONS, which every server has.
+            let method = match self.get_parameter {
+                true => Method::GetParameter,
+                false => Method::Options,
+            };
+            let uri = self.play_url.clone().unwrap_or_else(|| self.url.clone());
+            self.send(now, method, uri, false);
+            self.next_keepalive = None;
+        }
+    }
+
+    /// End the session: TEARDOWN when one was set up, then
+    /// [`Event::Closed`]. Idempotent.
+    pub fn teardown(&mut self, now: Instant) {
+        if matches!(self.state, State::TearingDown | State::Done) {
+            return;
+        }
+        self.next_keepalive = None;
+        match self.session {
+            Some(_) => {
+                self.state = State::TearingDown;
+                let uri = self.play_url.clone().unwrap_or_else(|| self.url.clone());
+                self.send(now, Method::Teardown, uri, false);
+            }
+            None => self.finish(Event::Closed),
+        }
+    }
+
+    /// Interleaved frames received on channels that were never set up.
+    pub fn foreign_frames(&self) -> u64 {
+        self.foreign_frames
+    }
+
+    /// Bytes of the connection skipped as neither message nor frame.
+    pub fn skipped_bytes(&self) -> u64 {
+        self.framer.skipped()
+    }
+
+    fn send(&mut self, now: Instant, method: Method, uri: Url, authenticated: bool) {
+        self.cseq += 1;
+        let mut b = Request::builder(method.clone(), Version::V1_0)
+            .request_uri(uri.clone())
+            .header(headers::CSEQ, self.cseq.to_string())
+            .header(headers::USER_AGENT, self.config.user_agent.as_str());
+        if let Some(auth) = self.auth.as_mut() {
+            if let Some(value) = auth.respond(method_name(&method), uri.as_str()) {
+                b = b.header(headers::AUTHORIZATION, value);
+            }
+        }
+        if let Some(s) = &self.session {
+            if !matches!(method, Method::Options) {
+                b = b.header(headers::SESSION, s.id.as_str());
+            }
+        }
+        match method {
+            Method::Describe => b = b.header(headers::ACCEPT, "application/sdp"),
+            Method::Setup => b = b.header(headers::TRANSPORT, transport_value(self.transport)),
+            Method::Play => b = b.header(headers::RANGE, "npt=0.000-"),
+            _ => {}
+        }
+        let mut bytes = Vec::new();
+        // Writing to a Vec cannot fail.
+        let _ = b.empty().write(&mut bytes);
+        self.out.push_back(bytes);
+        self.pending = Some(Pending {
+            cseq: self.cseq,
+            method,
+            uri,
+            authenticated,
+            deadline: now + self.config.request_timeout,
+        });
+    }
+
+    fn on_server_request(&mut self, request: &Request<Vec<u8>>) {
+        // Servers may ping with OPTIONS or GET_PARAMETER, or announce;
+        // answer the pings, refuse the rest, never stall on them.
+        let status = match request.method() {
+            Method::Options | Method::GetParameter => StatusCode::Ok,
+            _ => StatusCode::NotImplemented,
+        };
+        let mut b = Response::builder(Version::V1_0, status);
+        if let Some(cseq) = request.header(&headers::CSEQ) {
+            b = b.header(headers::CSEQ, cseq.as_str());
+        }
+        let mut bytes = Vec::new();
+        let _ = b.empty().write(&mut bytes);
+        self.out.push_back(bytes);
+    }
+
+    fn on_response(&mut self, now: Instant, r: Response<Vec<u8>>) {
+        let cseq = header(&r, &headers::CSEQ).and_then(|v| v.trim().parse::<u32>().ok());
+        // Quirk: some cameras answer keepalives with a stale or missing
+        // CSeq. One request is in flight at a time, so an answer is taken
+        // as the answer to it; only an answer to an older request (a
+        // CSeq below the pending one) is dropped.
+        let Some(pending) = self.pending.take_if(|p| cseq.is_none_or(|c| c >= p.cseq)) else {
+            return;
+        };
+        let status = u16::from(r.status());
+        if status == 401 && self.state != State::TearingDown {
+            return self.on_unauthorized(now, &r, pending);
+        }
+        if (300..400).contains(&status) && self.state != State::TearingDown {
+            return self.on_redirect(&r);
+        }
+        match self.state {
+            State::Options => {
+                if let Some(public) = header(&r, &headers::PUBLIC) {
+                    self.get_parameter = public
+                        .split(',')
+                        .any(|m| m.trim().eq_ignore_ascii_case("GET_PARAMETER"));
+                }
+                // An error to OPTIONS is no reason to stop: DESCRIBE decides.
+                self.state = State::Describe;
+                let url = self.url.clone();
+                self.send(now, Method::Describe, url, false);
+            }
+            State::Describe if status == 200 => self.on_described(now, &r, &pending.uri),
+            State::Setup if status == 461 => match self.transport {
+                TransportRequest::Udp {
+                    fallback_to_tcp: true,
+                    ..
+                } => {
+                    self.transport = TransportRequest::Tcp;
+                    self.send(now, Method::Setup, pending.uri, false);
+                }
+                _ => self.fail(Error::UnsupportedTransport),
+            },
+            State::Setup if status == 200 => self.on_setup(now, &r),
+            State::Play if status == 200 => {
+                let session_timeout = self
+                    .session
+                    .as_ref()
+                    .map_or(crate::headers::DEFAULT_SESSION_TIMEOUT, |s| s.timeout);
+                self.state = State::Playing;
+                self.next_keepalive = Some(now + session_timeout / 2);
+                if let (Some(track), Some(transport)) =
+                    (self.track.clone(), self.negotiated.clone())
+                {
+                    self.events.push_back(Event::Playing {
+                        track,
+                        transport,
+                        session_timeout,
+                    });
+                }
+            }
+            State::Playing => {
+                // Quirk: keepalives answered with an error (a GET_PARAMETER
+                // advertised but refused): the server answered, so the
+                // session is alive; use OPTIONS from now on.
+                if status >= 400 && pending.method == Method::GetParameter {
+                    self.get_parameter = false;
+                }
+                let timeout = self
+                    .session
+                    .as_ref()
+                    .map_or(crate::headers::DEFAULT_SESSION_TIMEOUT, |s| s.timeout);
+                self.next_keepalive = Some(now + timeout / 2);
+            }
+            State::TearingDown => self.finish(Event::Closed),
+            State::Connecting | State::Done => {}
+            State::Describe | State::Setup | State::Play => self.fail(Error::Status {
+                method: method_name(&pending.method),
+                status,
+                url: redact(&pending.uri),
+            }),
+        }
+    }
+
+    fn on_unauthorized(&mut self, now: Instant, r: &Response<Vec<u8>>, pending: Pending) {
+        let url = redact(&pending.uri);
+        let Some(credentials) = self.credentials.clone() else {
+            return self.fail(Error::Unauthorized {
+                url,
+                sent_credentials: false,
+            });
+        };
+        // A second 401 to an answered challenge is a wrong password; a
+        // stale nonce would also land here, and one failure is better than
+        // a retry storm that locks the account on some cameras.
+        if pending.authenticated {
+            return self.fail(Error::Unauthorized {
+                url,
+                sent_credentials: true,
+            });
+        }
+        let challenges = header(r, &headers::WWW_AUTHENTICATE).unwrap_or_default();
+        match Authenticator::new(challenges, credentials) {
+            Some(auth) => {
+                self.auth = Some(auth);
+                self.send(now, pending.method, pending.uri, true);
+            }
+            None => self.fail(Error::UnsupportedAuthentication),
+        }
+    }
+
+    fn on_redirect(&mut self, r: &Response<Vec<u8>>) {
+        let location = header(r, &headers::LOCATION).and_then(|l| Url::parse(l.trim()).ok());
+        let Some(mut location) = location.filter(|_| self.redirects < MAX_REDIRECTS) else {
+            return self.fail(Error::Redirect);
+        };
+        self.redirects += 1;
+        let _ = location.set_username("");
+        let _ = location.set_password(None);
+        self.url = location.clone();
+        self.state = State::Connecting;
+        self.session = None;
+        self.auth = None;
+        self.events.push_back(Event::Redirect { url: location });
+    }
+
+    fn on_described(&mut self, now: Instant, r: &Response<Vec<u8>>, request: &Url) {
+        let description = match describe(r.body()) {
+            Ok(d) => d,
+            Err(e) => return self.fail(Error::Sdp(e)),
+        };
+        let base = base_url(
+            header(r, &headers::CONTENT_BASE),
+            header(r, &headers::CONTENT_LOCATION),
+            request,
+        );
+        let setup = join_control(&base, description.track.control.as_deref());
+        let play = join_control(&base, description.session_control.as_deref());
+        let (Some(setup), Some(play)) = (setup, play) else {
+            return self.fail(Error::BadResponse {
+                method: "DESCRIBE",
+                what: "a control URL that does not parse",
+            });
+        };
+        self.track = Some(description.track);
+        self.setup_url = Some(setup.clone());
+        self.play_url = Some(play);
+        self.state = State::Setup;
+        self.send(now, Method::Setup, setup, false);
+    }
+
+    fn on_setup(&mut self, now: Instant, r: &Response<Vec<u8>>) {
+        let Some(session) = header(r, &headers::SESSION).and_then(parse_session) else {
+            return self.fail(Error::BadResponse {
+                method: "SETUP",
+                what: "no Session header",
+            });
+        };
+        let reply = parse_transport(header(r, &headers::TRANSPORT).unwrap_or_default());
+        self.negotiated = Some(match self.transport {
+            TransportRequest::Tcp => {
+                // Quirk: channels absent from the reply; the ones asked for.
+                let (rtp, rtcp) = reply.interleaved.unwrap_or((0, 1));
+                Negotiated::Interleaved {
+                    rtp,
+                    rtcp,
+                    ssrc: reply.ssrc,
+                }
+            }
+            TransportRequest::Udp { .. } => Negotiated::Udp {
+                server_port: reply.server_port,
+                source: reply.source,
+                ssrc: reply.ssrc,
+            },
+        });
+        self.session = Some(session);
+        self.state = State::Play;
+        let play = self.play_url.clone().unwrap_or_else(|| self.url.clone());
+        self.send(now, Method::Play, play, false);
+    }
+
+    fn fail(&mut self, error: Error) {
+        self.finish(Event::Failed(error));
+    }
+
+    fn finish(&mut self, event: Event) {
+        self.state = State::Done;
+        self.pending = None;
+        self.next_keepalive = None;
+        self.events.push_back(event);
+    }
+}
+
+fn header<'a>(r: &'a Response<Vec<u8>>, name: &headers::HeaderName) -> Option<&'a str> {
+    r.header(name).map(|v| v.as_str())
+}
+
+fn transport_value(t: TransportRequest) -> String {
+    match t {
+        TransportRequest::Udp {
+            client_port: (rtp, rtcp),
+            ..
+        } => format!("RTP/AVP;unicast;client_port={rtp}-{rtcp}"),
+        TransportRequest::Tcp => "RTP/AVP/TCP;unicast;interleaved=0-1".to_owned(),
+    }
+}
+
+fn method_name(m: &Method) -> &'static str {
+    match m {
+        Method::Options => "OPTIONS",
+        Method::Describe => "DESCRIBE",
+        Method::Setup => "SETUP",
+        Method::Play => "PLAY",
+        Method::Teardown => "TEARDOWN",
+        Method::GetParameter => "GET_PARAMETER",
+        _ => "request",
+    }
+}
+
+/// Percent-decoded user info (`p%40ss` -> `p@ss`).
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,360 @@
+//! Scripted exchanges with canned camera answers (Hikvision- and
+//! Axis-like), driving the sans-IO session with a virtual clock.
+
+use std::time::{Duration, Instant};
+
+use mjpeg_rtp_rtsp::{
+    Error, Event, Interleaved, Negotiated, Session, SessionConfig, TransportRequest,
+};
+use url::Url;
+
+const SDP: &str = "v=0\r\n\
+o=- 1109162014219182 1109162014219192 IN IP4 192.168.1.64\r\n\
+s=Media Presentation\r\n\
+t=0 0\r\n\
+a=control:rtsp://192.168.1.64:554/Streaming/Channels/102/\r\n\
+m=video 0 RTP/AVP 96\r\n\
+a=rtpmap:96 JPEG/90000\r\n\
+a=x-dimensions:2688,1520\r\n\
+a=control:trackID=1\r\n";
+
+const DIGEST: &str = r#"Digest realm="IP Camera(C6520)", nonce="6b9f0d3f1b0e2a1c", stale="FALSE""#;
+
+/// The camera side: reads what the session sent, answers it.
+struct Camera {
+    session: Session,
+    now: Instant,
+    /// Every request, as text.
+    requests: Vec<String>,
+}
+
+impl Camera {
+    fn new(url: &str, transport: TransportRequest) -> Self {
+        let mut session = Session::new(SessionConfig::new(Url::parse(url).unwrap(), transport));
+        let now = Instant::now();
+        session.on_connected(now);
+        let mut c = Camera {
+            session,
+            now,
+            requests: Vec::new(),
+        };
+        c.drain();
+        c
+    }
+
+    fn drain(&mut self) {
+        while let Some(bytes) = self.session.poll_transmit() {
+            self.requests.push(String::from_utf8(bytes).unwrap());
+        }
+    }
+
+    fn last(&self) -> &str {
+        self.requests.last().unwrap()
+    }
+
+    fn last_method(&self) -> &str {
+        self.last().split(' ').next().unwrap()
+    }
+
+    /// Answer the last request with `status` and `headers` (CSeq added).
+    fn answer(&mut self, status: &str, headers: &str, body: &str) -> Vec<Event> {
+        let cseq = self
+            .last()
+            .lines()
+            .find_map(|l| l.strip_prefix("CSeq: "))
+            .unwrap()
+            .to_owned();
+        let reply = format!(
+            "RTSP/1.0 {status}\r\nCSeq: {cseq}\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.feed(reply.as_bytes())
+    }
+
+    fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
+        self.session.handle_input(bytes);
+        while self.session.poll_input(self.now).is_some() {}
+        self.drain();
+        std::iter::from_fn(|| self.session.poll_event()).collect()
+    }
+
+    fn advance(&mut self, by: Duration) -> Vec<Event> {
+        self.now += by;
+        if self.session.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.session.handle_timeout(self.now);
+        }
+        self.drain();
+        std::iter::from_fn(|| self.session.poll_event()).collect()
+    }
+}
+
+#[test]
+fn digest_tcp_session_keepalive_and_teardown() {
+    let mut cam = Camera::new(
+        "rtsp://admin:p%40ss@192.168.1.64:554/Streaming/Channels/102",
+        TransportRequest::Tcp,
+    );
+    assert!(cam
+        .last()
+        .starts_with("OPTIONS rtsp://192.168.1.64:554/Streaming/Channels/102 RTSP/1.0"));
+    assert!(
+        !cam.last().contains("admin"),
+        "credentials never in a request line"
+    );
+    cam.answer(
+        "200 OK",
+        "Public: OPTIONS, DESCRIBE, PLAY, PAUSE, SETUP, TEARDOWN, SET_PARAMETER, GET_PARAMETER\r\n",
+        "",
+    );
+    assert_eq!(cam.last_method(), "DESCRIBE");
+    assert!(!cam.last().contains("Authorization"));
+    cam.answer(
+        "401 Unauthorized",
+        &format!("WWW-Authenticate: {DIGEST}\r\n"),
+        "",
+    );
+    assert_eq!(cam.last_method(), "DESCRIBE");
+    assert!(
+        cam.last()
+            .contains(r#"Authorization: Digest username="admin", realm="IP Camera(C6520)""#),
+        "{}",
+        cam.last()
+    );
+    cam.answer(
+        "200 OK",
+        "Content-Type: application/sdp\r\nContent-Base: rtsp://192.168.1.64:554/Streaming/Channels/102/\r\n",
+        SDP,
+    );
+    assert!(
+        cam.last()
+            .starts_with("SETUP rtsp://192.168.1.64:554/Streaming/Channels/102/trackID=1 RTSP/1.0"),
+        "{}",
+        cam.last()
+    );
+    assert!(cam
+        .last()
+        .contains("Transport: RTP/AVP/TCP;unicast;interleaved=0-1"));
+    assert!(
+        cam.last().contains("Authorization: Digest"),
+        "every request answers the challenge"
+    );
+    // Quirks: spaces in Session, other channels than asked, hex ssrc.
+    cam.answer("200 OK", "Session:  7A3F2C01 ; timeout = 30\r\nTransport: RTP/AVP/TCP;unicast;interleaved=2-3;ssrc=4B1D2E\r\n", "");
+    assert_eq!(cam.last_method(), "PLAY");
+    assert!(cam.last().contains("Session: 7A3F2C01\r\n"));
+    assert!(cam
+        .last()
+        .starts_with("PLAY rtsp://192.168.1.64:554/Streaming/Channels/102/ RTSP/1.0"));
+    let events = cam.answer(
+        "200 OK",
+        "Session: 7A3F2C01;timeout=30\r\nRTP-Info: url=trackID=1;seq=0;rtptime=0;\r\n",
+        "",
+    );
+    let [Event::Playing {
+        track,
+        transport,
+        session_timeout,
+    }] = &events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!((track.payload_type, track.size), (96, Some((2688, 1520))));
+    assert_eq!(
+        *transport,
+        Negotiated::Interleaved {
+            rtp: 2,
+            rtcp: 3,
+            ssrc: Some(0x4B1D2E)
+        }
+    );
+    assert_eq!(*session_timeout, Duration::from_secs(30));
+
+    // Interleaved data, by channel; a channel never set up is counted.
+    cam.session
+        .handle_input(b"$\x02\x00\x02ab$\x03\x00\x01c$\x07\x00\x00");
+    assert_eq!(
+        cam.session.poll_input(cam.now),
+        Some(Interleaved::Rtp(b"ab"))
+    );
+    assert_eq!(
+        cam.session.poll_input(cam.now),
+        Some(Interleaved::Rtcp(b"c"))
+    );
+    assert_eq!(
+        cam.session.poll_input(cam.now),
+        Some(Interleaved::Other { channel: 7, len: 0 })
+    );
+    assert_eq!(cam.session.poll_input(cam.now), None);
+    assert_eq!(cam.session.foreign_frames(), 1);
+
+    // Keepalive at timeout / 2; an error answer still means alive and
+    // turns later keepalives into OPTIONS.
+    let sent = cam.requests.len();
+    assert!(cam.advance(Duration::from_secs(14)).is_empty());
+    assert_eq!(cam.requests.len(), sent);
+    cam.advance(Duration::from_secs(1));
+    assert_eq!(cam.last_method(), "GET_PARAMETER");
+    assert!(cam.answer("405 Method Not Allowed", "", "").is_empty());
+    cam.advance(Duration::from_secs(15));
+    assert_eq!(cam.last_method(), "OPTIONS");
+    // Quirk: answered with a wrong (newer) CSeq.
+    cam.feed(b"RTSP/1.0 200 OK\r\nCSeq: 999\r\n\r\n");
+    assert!(cam.session.poll_timeout().unwrap() > cam.now + Duration::from_secs(14));
+
+    cam.session.teardown(cam.now);
+    cam.drain();
+    assert_eq!(cam.last_method(), "TEARDOWN");
+    assert!(cam.last().contains("Session: 7A3F2C01"));
+    assert_eq!(cam.answer("200 OK", "", ""), [Event::Closed]);
+}
+
+#[test]
+fn wrong_password_fails_after_one_retry() {
+    let mut cam = Camera::new("rtsp://admin:s3cret@cam/live", TransportRequest::Tcp);
+    cam.answer("200 OK", "", "");
+    cam.answer(
+        "401 Unauthorized",
+        "WWW-Authenticate: Basic realm=\"cam\"\r\n",
+        "",
+    );
+    assert!(cam.last().contains("Authorization: Basic YWRtaW46czNjcmV0"));
+    let events = cam.answer(
+        "401 Unauthorized",
+        "WWW-Authenticate: Basic realm=\"cam\"\r\n",
+        "",
+    );
+    assert_eq!(
+        events,
+        [Event::Failed(Error::Unauthorized {
+            url: "rtsp://cam/live".into(),
+            sent_credentials: true
+        })]
+    );
+    assert!(!events[0].clone().to_string_lossy().contains("s3cret"));
+    assert!(cam.session.poll_transmit().is_none(), "no retry storm");
+}
+
+#[test]
+fn no_credentials_is_a_clear_401() {
+    let mut cam = Camera::new("rtsp://cam/live", TransportRequest::Tcp);
+    cam.answer("200 OK", "", "");
+    let events = cam.answer(
+        "401 Unauthorized",
+        &format!("WWW-Authenticate: {DIGEST}\r\n"),
+        "",
+    );
+    assert!(matches!(
+        &events[..],
+        [Event::Failed(Error::Unauthorized {
+            sent_credentials: false,
+            ..
+        })]
+    ));
+}
+
+#[test]
+fn udp_461_falls_back_to_tcp() {
+    let udp = TransportRequest::Udp {
+        client_port: (50000, 50001),
+        fallback_to_tcp: true,
+    };
+    let mut cam = Camera::new("rtsp://cam/live", udp);
+    cam.answer("200 OK", "", "");
+    cam.answer("200 OK", "Content-Type: application/sdp\r\n", SDP);
+    assert!(cam
+        .last()
+        .contains("Transport: RTP/AVP;unicast;client_port=50000-50001"));
+    cam.answer("461 Unsupported Transport", "", "");
+    assert!(cam
+        .last()
+        .contains("Transport: RTP/AVP/TCP;unicast;interleaved=0-1"));
+    // Quirk: no interleaved= in the reply: the channels asked for.
+    cam.answer("200 OK", "Session: 1\r\nTransport: RTP/AVP/TCP\r\n", "");
+    let events = cam.answer("200 OK", "", "");
+    assert!(
+        matches!(&events[..], [Event::Playing { transport: Negotiated::Interleaved { rtp: 0, rtcp: 1, .. }, session_timeout, .. }] if *session_timeout == Duration::from_secs(60)),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn udp_reply_and_redirect() {
+    let udp = TransportRequest::Udp {
+        client_port: (50000, 50001),
+        fallback_to_tcp: false,
+    };
+    let mut cam = Camera::new("rtsp://u:p@front/live", udp);
+    let events = cam.answer(
+        "302 Moved Temporarily",
+        "Location: rtsp://back:8554/live\r\n",
+        "",
+    );
+    assert_eq!(
+        events,
+        [Event::Redirect {
+            url: Url::parse("rtsp://back:8554/live").unwrap()
+        }]
+    );
+    cam.session.on_connected(cam.now);
+    cam.drain();
+    assert!(cam
+        .last()
+        .starts_with("OPTIONS rtsp://back:8554/live RTSP/1.0"));
+    cam.answer("200 OK", "", "");
+    // Content-Base doubled scheme, static PT 26.
+    let sdp = SDP
+        .replace("RTP/AVP 96", "RTP/AVP 26")
+        .replace("a=rtpmap:96 JPEG/90000\r\n", "");
+    cam.answer(
+        "200 OK",
+        "Content-Base: rtsp://rtsp://back:8554/live/\r\n",
+        &sdp,
+    );
+    assert!(
+        cam.last()
+            .starts_with("SETUP rtsp://back:8554/live/trackID=1 "),
+        "{}",
+        cam.last()
+    );
+    cam.answer("200 OK", "Session: abc;timeout=15\r\nTransport: RTP/AVP;unicast;client_port=50000-50001;server_port=6970-6971;ssrc=0x00C0FFEE\r\n", "");
+    let events = cam.answer("200 OK", "", "");
+    let [Event::Playing {
+        track, transport, ..
+    }] = &events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(track.payload_type, 26);
+    assert_eq!(
+        *transport,
+        Negotiated::Udp {
+            server_port: Some((6970, 6971)),
+            source: None,
+            ssrc: Some(0xC0FFEE)
+        }
+    );
+}
+
+#[test]
+fn unanswered_request_times_out_and_teardown_without_session_closes() {
+    let mut cam = Camera::new("rtsp://cam/live", TransportRequest::Tcp);
+    assert_eq!(
+        cam.advance(Duration::from_secs(11)),
+        [Event::Failed(Error::Timeout { method: "OPTIONS" })]
+    );
+    let mut cam = Camera::new("rtsp://cam/live", TransportRequest::Tcp);
+    cam.session.teardown(cam.now);
+    assert_eq!(cam.session.poll_event(), Some(Event::Closed));
+}
+
+trait Lossy {
+    fn to_string_lossy(self) -> String;
+}
+impl Lossy for Event {
+    fn to_string_lossy(self) -> String {
+        match self {
+            Event::Failed(e) => e.to_string(),
+            other => format!("{other:?}"),
+        }
+    }
+}
