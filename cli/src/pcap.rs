@@ -20,7 +20,7 @@ use anyhow::Result;
 use mjpeg_rtp::CameraConfig;
 use mjpeg_rtp_core::{
     frame_buffer_len, validate, Config, Depacketizer, FrameInfo, Instant, InvalidCounts,
-    StreamStats,
+    StreamStats, Verdict,
 };
 
 use crate::capture::{self, Datagram};
@@ -64,6 +64,8 @@ pub struct ReplayFrame<'a> {
     pub port: u16,
     pub info: FrameInfo,
     pub jpeg: &'a [u8],
+    /// The counters of the frame's stream as of its completion.
+    pub stream: StreamStats,
 }
 
 struct Stream {
@@ -166,21 +168,19 @@ impl Demux {
             rtp.sequence(),
             rtp.timestamp()
         );
+        if verdict != Verdict::Completed {
+            return Ok(());
+        }
+        let counters = stream.depacketizer.stats();
         while let Some(frame) = stream.depacketizer.next_frame() {
             on_frame(ReplayFrame {
                 port,
                 info: frame.info,
                 jpeg: frame.jpeg,
+                stream: counters,
             })?;
         }
         Ok(())
-    }
-
-    /// Counters so far of the stream of `port` and `ssrc` (for a frame
-    /// just handed out: the stream as of its completion).
-    pub fn stream_stats(&self, port: u16, ssrc: u32) -> Option<StreamStats> {
-        let index = *self.by_key.get(&(port, ssrc))?;
-        Some(self.streams.get(index)?.depacketizer.stats())
     }
 
     /// Valid datagrams ignored because [`MAX_STREAMS`] streams were open.
@@ -266,13 +266,7 @@ pub fn run(capture: &Path, options: &Options, output: &SinkOptions) -> Result<Su
         Ok(())
     })?;
     for (port, ssrc) in decode_errors {
-        if let Some(s) = summary
-            .streams
-            .iter_mut()
-            .find(|s| s.port == port && s.ssrc_value() == Some(ssrc))
-        {
-            s.decode_errors += 1;
-        }
+        summary.count_decode_error(port, ssrc);
     }
     Ok(summary)
 }

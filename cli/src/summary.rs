@@ -20,6 +20,19 @@ pub struct Summary {
     pub ignored_ports: Vec<IgnoredPort>,
 }
 
+impl Summary {
+    /// Count a frame of the stream (`port`, `ssrc`) whose RGB decode failed.
+    pub fn count_decode_error(&mut self, port: u16, ssrc: u32) {
+        if let Some(s) = self
+            .streams
+            .iter_mut()
+            .find(|s| s.port == port && s.ssrc_value() == Some(ssrc))
+        {
+            s.decode_errors += 1;
+        }
+    }
+}
+
 /// Counters of one RTP stream: one SSRC on one UDP port.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StreamSummary {

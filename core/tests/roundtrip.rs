@@ -430,6 +430,22 @@ fn with_q(packet: &[u8], q: u8, keep_tables: bool) -> Vec<u8> {
     out
 }
 
+/// The packets of `frames` (the first at timestamp 0, the second at 3000)
+/// sent with Q `q` (128..=254): frame 0 carries its tables, the others
+/// send Length 0 (use the tables cached for this Q).
+fn tables_in_first_frame_only(frames: &[(Vec<u8>, u32)], q: u8) -> Vec<Vec<u8>> {
+    let packets = packetize(small_mtu(), frames);
+    let first_of_frame1 = packets
+        .iter()
+        .position(|p| RtpPacket::parse(p).unwrap().timestamp() == 3000)
+        .unwrap();
+    packets
+        .iter()
+        .enumerate()
+        .map(|(i, p)| with_q(p, q, i < first_of_frame1))
+        .collect()
+}
+
 #[test]
 fn q128_to_254_tables_are_cached_per_q() {
     let pictures: Vec<_> = (0..3)
@@ -440,17 +456,7 @@ fn q128_to_254_tables_are_cached_per_q() {
         })
         .collect();
     let frames = frames(&pictures);
-    let packets = packetize(small_mtu(), &frames);
-    // Frame 0 carries tables with Q=200; frames 1 and 2 send Length 0.
-    let first_of_frame1 = packets
-        .iter()
-        .position(|p| RtpPacket::parse(p).unwrap().timestamp() == 3000)
-        .unwrap();
-    let rewritten: Vec<_> = packets
-        .iter()
-        .enumerate()
-        .map(|(i, p)| with_q(p, 200, i < first_of_frame1))
-        .collect();
+    let rewritten = tables_in_first_frame_only(&frames, 200);
     let mut rx = receiver(Config::default());
     let got = run(&mut rx, &rewritten);
     assert_eq!(got.len(), 3);
@@ -460,6 +466,10 @@ fn q128_to_254_tables_are_cached_per_q() {
 
     // Without the first frame nothing is cached: dropped with a reason.
     let mut rx = receiver(Config::default());
+    let first_of_frame1 = rewritten
+        .iter()
+        .position(|p| RtpPacket::parse(p).unwrap().timestamp() == 3000)
+        .unwrap();
     let got = run(&mut rx, &rewritten[first_of_frame1..]);
     assert!(got.is_empty());
     assert_eq!(rx.stats().frames_dropped.get(DropReason::MissingTables), 2);
@@ -732,18 +742,9 @@ fn sixteen_bit_tables_are_cached_per_q_with_their_precision() {
             (with_16bit_tables(&jpeg, 0b01), 3000 * seed)
         })
         .collect();
-    let packets = packetize(small_mtu(), &frames);
-    let first_of_frame1 = packets
-        .iter()
-        .position(|p| RtpPacket::parse(p).unwrap().timestamp() == 3000)
-        .unwrap();
     // Frame 0 carries the tables (luma 16-bit) with Q=130; frames 1 and 2
     // send Length 0 and must be rebuilt with the cached 16-bit luma table.
-    let rewritten: Vec<_> = packets
-        .iter()
-        .enumerate()
-        .map(|(i, p)| with_q(p, 130, i < first_of_frame1))
-        .collect();
+    let rewritten = tables_in_first_frame_only(&frames, 130);
     let mut rx = receiver(Config::default());
     let got = run(&mut rx, &rewritten);
     assert_eq!(got.len(), 3);

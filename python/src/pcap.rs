@@ -1,8 +1,8 @@
 //! `read_pcap`: the frames of a capture file, for building datasets from
 //! recordings.
 //!
-//! The command's own capture reader and demultiplexer
-//! (`mjpeg_rtp_cli::capture`, `mjpeg_rtp_cli::pcap::Demux`) run on one
+//! The command's own replay (`mjpeg_rtp_cli::pcap::replay`: capture
+//! reader and demultiplexer) runs on one
 //! thread with the decoder, a couple of frames ahead of the consumer
 //! (a bounded channel); the iterator takes them with the GIL released.
 //! Dropping the iterator ends the thread at its next frame.
@@ -15,11 +15,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use mjpeg_rtp::decode::RgbDecoder;
-use mjpeg_rtp::{CameraConfig, Decoder};
-use mjpeg_rtp_cli::capture::{self, Datagram};
-use mjpeg_rtp_cli::pcap::Demux;
-use mjpeg_rtp_cli::summary::CaptureSummary;
-use mjpeg_rtp_core::{frame_buffer_len, Config, FrameInfo, StreamStats};
+use mjpeg_rtp::Decoder;
+use mjpeg_rtp_cli::pcap;
+use mjpeg_rtp_core::{FrameInfo, StreamStats};
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
@@ -134,65 +132,34 @@ fn replay(
     tx: &SyncSender<Message>,
 ) -> anyhow::Result<String> {
     let mut rgb_decoder = RgbDecoder::new(decoder)?;
-    let config = Config {
-        dynamic_payload_type: payload_type,
-        ..Config::default()
+    let options = pcap::Options {
+        ports: ports.to_vec(),
+        payload_type,
+        ..pcap::Options::default()
     };
-    let mut demux = Demux::new(
-        config,
-        frame_buffer_len(CameraConfig::DEFAULT_MAX_FRAME_BYTES),
-    );
-    let mut capture_summary = CaptureSummary::default();
-    let mut filtered = 0;
     let mut decode_errors: Vec<(u16, u32)> = Vec::new();
-    let mut completed: Vec<Decoded> = Vec::new();
-    capture::read_udp(path, &mut capture_summary, |d: Datagram<'_>| {
-        let port = d.dst.port();
-        if !ports.is_empty() && !ports.contains(&port) {
-            filtered += 1;
-            return Ok(());
-        }
-        demux.push(port, d.time, d.payload, &mut |frame| {
-            let mut rgb = Vec::new();
-            let size = (
-                usize::from(frame.info.width),
-                usize::from(frame.info.height),
-            );
-            match rgb_decoder.decode_into(frame.jpeg, &mut rgb) {
-                Ok(s) if (s.width, s.height) == size => completed.push(Decoded {
-                    port,
+    let mut summary = pcap::replay(path, &options, |frame| {
+        let mut rgb = Vec::new();
+        let size = (
+            usize::from(frame.info.width),
+            usize::from(frame.info.height),
+        );
+        match rgb_decoder.decode_into(frame.jpeg, &mut rgb) {
+            Ok(s) if (s.width, s.height) == size => tx
+                .send(Message::Frame(Box::new(Decoded {
+                    port: frame.port,
                     info: frame.info,
                     jpeg: frame.jpeg.to_vec(),
                     rgb,
-                    stream: StreamStats::default(),
-                }),
-                Ok(_) | Err(_) => decode_errors.push((port, frame.info.ssrc)),
-            }
-            Ok(())
-        })?;
-        // The counters once the datagram is in: those of the frames it
-        // completed (the demultiplexer is busy while it hands them out).
-        for mut frame in completed.drain(..) {
-            frame.stream = demux
-                .stream_stats(port, frame.info.ssrc)
-                .unwrap_or_default();
-            tx.send(Message::Frame(Box::new(frame)))
-                .map_err(|_| anyhow!("the iterator was dropped"))?;
+                    stream: frame.stream,
+                })))
+                .map_err(|_| anyhow!("the iterator was dropped"))?,
+            Ok(_) | Err(_) => decode_errors.push((frame.port, frame.info.ssrc)),
         }
         Ok(())
     })?;
-    capture_summary.filtered = filtered;
-    capture_summary.over_stream_limit = demux.over_stream_limit();
-    let mut summary = demux.finish();
-    summary.capture = Some(capture_summary);
     for (port, ssrc) in decode_errors {
-        if let Some(s) = summary
-            .streams
-            .iter_mut()
-            .find(|s| s.port == port && s.ssrc_value() == Some(ssrc))
-        {
-            s.decode_errors += 1;
-        }
+        summary.count_decode_error(port, ssrc);
     }
     serde_json::to_string(&summary).context("cannot write the summary")
 }
