@@ -3,14 +3,16 @@
 //! datagrams of each frame.
 
 use std::fs;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use mjpeg_rtp_cli::capture::read_udp;
 use mjpeg_rtp_cli::summary::CaptureSummary;
 use mjpeg_rtp_core::validate;
+use mjpeg_rtp_testkit::capture::{CaptureFormat, CaptureWriter};
 
-use crate::pcap_writer;
 use crate::synth::{self, SynthSpec};
 
 /// The RTP datagrams of the capture's first RTP/JPEG stream (first port
@@ -48,7 +50,7 @@ pub fn load_rtp_frames(path: &Path) -> Result<Vec<Vec<Vec<u8>>>> {
 pub fn generate(spec: &SynthSpec, path: &Path) -> Result<Vec<Vec<Vec<u8>>>> {
     let jpegs = synth::jpegs(spec)?;
     let frames = synth::rtp_frames(&jpegs, spec.frames, spec.fps, spec.mtu)?;
-    pcap_writer::write_pcap(path, &frames, spec.fps)?;
+    write_pcap(path, &frames, spec.fps)?;
     Ok(frames)
 }
 
@@ -72,6 +74,34 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
     }
+}
+
+/// Address the capture's datagrams come from.
+const SRC: ([u8; 4], u16) = ([10, 0, 0, 2], 40_000);
+/// Address (and port) the capture's datagrams go to.
+const DST: ([u8; 4], u16) = ([10, 0, 0, 1], 5004);
+
+/// Write the frames as a classic pcap (Ethernet, IPv4, UDP from [`SRC`]
+/// to [`DST`]) that GStreamer's `pcapparse` reads too: frame `n` at
+/// `n / fps` seconds, its packets 10 µs apart. The writer is the tests'
+/// ([`mjpeg_rtp_testkit::capture`]): one capture writer in the workspace.
+pub fn write_pcap(path: &Path, frames: &[Vec<Vec<u8>>], fps: f64) -> Result<()> {
+    let to_addr = |(ip, port): ([u8; 4], u16)| SocketAddr::from((ip, port));
+    let mut writer = CaptureWriter::create(path, CaptureFormat::default())
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    for (n, packets) in frames.iter().enumerate() {
+        let start = Duration::from_secs_f64(n as f64 / fps);
+        for (i, payload) in packets.iter().enumerate() {
+            let time = start + Duration::from_micros(10 * i as u64);
+            writer
+                .write_udp(time, to_addr(SRC), to_addr(DST), payload)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    writer
+        .finish()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 #[cfg(test)]

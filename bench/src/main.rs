@@ -12,7 +12,7 @@
 //! - [`replay`]: the `sendmmsg` sender both the live section and
 //!   `rx-cpu` run as a child process;
 //! - [`capture`]: the capture every section reads, given or generated
-//!   from [`synth`]'s pictures and written by [`pcap_writer`];
+//!   from [`synth`]'s pictures and written with the testkit's capture writer;
 //! - [`cpu`]: CPU accounting (getrusage, thread CPU clocks);
 //! - [`report`]: the JSON report and the table.
 
@@ -27,7 +27,6 @@ mod capture;
 mod cpu;
 mod live;
 mod pcap_to_rgb;
-mod pcap_writer;
 mod reassembly;
 mod replay;
 mod report;

@@ -21,7 +21,6 @@ use mjpeg_rtp_cli::output::SinkOptions;
 use mjpeg_rtp_cli::pcap;
 
 use crate::cpu::{cpu_time, measure, ms};
-use crate::pcap_writer;
 use crate::report::{Contender, DecoderPaths, Gstreamer, PcapToRgb, Spread};
 
 /// The GStreamer comparison pipeline, with `{}` for the capture.
@@ -165,7 +164,7 @@ pub fn pcap_to_rgb(
             None => log::warn!("gst-launch-1.0 not found: GStreamer comparison skipped"),
             Some(version) => {
                 let one = scratch.join("one-frame.pcap");
-                pcap_writer::write_pcap(&one, &frames[..1], 30.0)?;
+                crate::capture::write_pcap(&one, &frames[..1], 30.0)?;
                 // The first run may rebuild GStreamer's plugin registry.
                 gst_run(&one)?;
                 let mut startup = Vec::new();
