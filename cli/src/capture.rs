@@ -8,6 +8,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
@@ -311,8 +312,24 @@ fn ip_addresses(net: &NetSlice<'_>) -> Option<(IpAddr, IpAddr)> {
     }
 }
 
-/// Linux cooked capture v2 header length; its protocol type is bytes 0..2.
-const SLL2_HEADER_LEN: usize = 20;
+/// Linux cooked capture headers (libpcap's `sll.h`), as `tcpdump -i any`
+/// writes them. Their hardware type is the interface's ARPHRD type
+/// (loopback 772, tunnels, Wi-Fi, ...; etherparse's SLL parser refuses
+/// all but five), but for IP traffic the protocol field is the EtherType
+/// whatever the hardware, so it alone decides.
+mod cooked {
+    use std::ops::Range;
+
+    /// v1: packet type, ARPHRD type, address length, address (8 bytes),
+    /// protocol.
+    pub const SLL_PROTOCOL: Range<usize> = 14..16;
+    pub const SLL_HEADER_LEN: usize = SLL_PROTOCOL.end;
+    /// v2: protocol, reserved, interface index, ARPHRD type, packet type,
+    /// address length, address (8 bytes).
+    pub const SLL2_PROTOCOL: Range<usize> = 0..2;
+    pub const SLL2_HEADER_LEN: usize = 20;
+}
+
 /// BSD loopback: a 4-byte address family word before the IP header.
 const LOOPBACK_HEADER_LEN: usize = 4;
 
@@ -322,14 +339,8 @@ type SliceResult<'a> = Result<SlicedPacket<'a>, etherparse::err::packet::SliceEr
 fn slice_link(link: DataLink, data: &[u8]) -> Option<SliceResult<'_>> {
     let result = match link {
         DataLink::ETHERNET => SlicedPacket::from_ethernet(data),
-        DataLink::LINUX_SLL => SlicedPacket::from_linux_sll(data),
-        DataLink::LINUX_SLL2 => {
-            let (Some(proto), Some(rest)) = (data.get(..2), data.get(SLL2_HEADER_LEN..)) else {
-                return Some(SlicedPacket::from_ip(&[]));
-            };
-            let ether_type = EtherType(u16::from_be_bytes([proto[0], proto[1]]));
-            SlicedPacket::from_ether_type(ether_type, rest)
-        }
+        DataLink::LINUX_SLL => slice_cooked(data, cooked::SLL_PROTOCOL, cooked::SLL_HEADER_LEN),
+        DataLink::LINUX_SLL2 => slice_cooked(data, cooked::SLL2_PROTOCOL, cooked::SLL2_HEADER_LEN),
         DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 => SlicedPacket::from_ip(data),
         DataLink::NULL | DataLink::LOOP => {
             SlicedPacket::from_ip(data.get(LOOPBACK_HEADER_LEN..).unwrap_or(&[]))
@@ -337,6 +348,17 @@ fn slice_link(link: DataLink, data: &[u8]) -> Option<SliceResult<'_>> {
         _ => return None,
     };
     Some(result)
+}
+
+/// The payload after a cooked header, sliced by the header's protocol field.
+fn slice_cooked(data: &[u8], protocol: Range<usize>, header_len: usize) -> SliceResult<'_> {
+    match (data.get(protocol), data.get(header_len..)) {
+        (Some(&[hi, lo]), Some(payload)) => {
+            SlicedPacket::from_ether_type(EtherType(u16::from_be_bytes([hi, lo])), payload)
+        }
+        // Shorter than its header: etherparse's error for an empty packet.
+        _ => SlicedPacket::from_ip(&[]),
+    }
 }
 
 #[cfg(test)]
