@@ -373,4 +373,28 @@ mod tests {
         assert_eq!(to_instant(3 << 20, 0x80 | 20).as_micros(), 3_000_000);
         assert_eq!(to_instant(u64::MAX, 0x7F).as_micros(), 0);
     }
+
+    /// A cooked record cut anywhere up to the end of its header (IPv4
+    /// protocol, loopback hardware type) is an error, not a panic or an
+    /// empty packet.
+    #[test]
+    fn cooked_headers_cut_short() {
+        let mut sll = [0u8; cooked::SLL_HEADER_LEN];
+        sll[2..4].copy_from_slice(&772u16.to_be_bytes());
+        sll[cooked::SLL_PROTOCOL].copy_from_slice(&0x0800u16.to_be_bytes());
+        let mut sll2 = [0u8; cooked::SLL2_HEADER_LEN];
+        sll2[cooked::SLL2_PROTOCOL].copy_from_slice(&0x0800u16.to_be_bytes());
+        sll2[8..10].copy_from_slice(&772u16.to_be_bytes());
+        for (link, header) in [
+            (DataLink::LINUX_SLL, &sll[..]),
+            (DataLink::LINUX_SLL2, &sll2[..]),
+        ] {
+            for len in 0..=header.len() {
+                assert!(
+                    matches!(slice_link(link, &header[..len]), Some(Err(_))),
+                    "{link:?} cut at {len}"
+                );
+            }
+        }
+    }
 }
