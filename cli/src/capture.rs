@@ -1,7 +1,8 @@
 //! UDP datagrams out of pcap and pcapng captures.
 //!
-//! Link types: Ethernet (with VLAN tags), Linux cooked v1 and v2, raw IP
-//! (DLT_RAW, IPv4, IPv6) and BSD loopback (NULL, LOOP). IPv4 and IPv6.
+//! Link types: Ethernet (with VLAN tags), Linux cooked v1 and v2 (of any
+//! hardware type), raw IP (DLT_RAW, IPv4, IPv6) and BSD loopback (NULL,
+//! LOOP). IPv4 and IPv6.
 //! IP fragments are reassembled (etherparse's defragmentation pool;
 //! unfinished ones are forgotten after [`FRAGMENT_TIMEOUT`] of capture time).
 
@@ -327,7 +328,8 @@ mod cooked {
     /// v2: protocol, reserved, interface index, ARPHRD type, packet type,
     /// address length, address (8 bytes).
     pub const SLL2_PROTOCOL: Range<usize> = 0..2;
-    pub const SLL2_HEADER_LEN: usize = 20;
+    const SLL2_ADDRESS: Range<usize> = 12..20;
+    pub const SLL2_HEADER_LEN: usize = SLL2_ADDRESS.end;
 }
 
 /// BSD loopback: a 4-byte address family word before the IP header.
@@ -380,11 +382,11 @@ mod tests {
     #[test]
     fn cooked_headers_cut_short() {
         let mut sll = [0u8; cooked::SLL_HEADER_LEN];
-        sll[2..4].copy_from_slice(&772u16.to_be_bytes());
+        sll[2..4].copy_from_slice(&772u16.to_be_bytes()); // hardware type
         sll[cooked::SLL_PROTOCOL].copy_from_slice(&0x0800u16.to_be_bytes());
         let mut sll2 = [0u8; cooked::SLL2_HEADER_LEN];
         sll2[cooked::SLL2_PROTOCOL].copy_from_slice(&0x0800u16.to_be_bytes());
-        sll2[8..10].copy_from_slice(&772u16.to_be_bytes());
+        sll2[8..10].copy_from_slice(&772u16.to_be_bytes()); // hardware type
         for (link, header) in [
             (DataLink::LINUX_SLL, &sll[..]),
             (DataLink::LINUX_SLL2, &sll2[..]),
