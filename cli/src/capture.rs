@@ -1,13 +1,15 @@
 //! UDP datagrams out of pcap and pcapng captures.
 //!
-//! Link types: Ethernet (with VLAN tags), Linux cooked v1 and v2, raw IP
-//! (DLT_RAW, IPv4, IPv6) and BSD loopback (NULL, LOOP). IPv4 and IPv6.
+//! Link types: Ethernet (with VLAN tags), Linux cooked v1 and v2 (of any
+//! hardware type), raw IP (DLT_RAW, IPv4, IPv6) and BSD loopback (NULL,
+//! LOOP). IPv4 and IPv6.
 //! IP fragments are reassembled (etherparse's defragmentation pool;
 //! unfinished ones are forgotten after [`FRAGMENT_TIMEOUT`] of capture time).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
@@ -311,8 +313,25 @@ fn ip_addresses(net: &NetSlice<'_>) -> Option<(IpAddr, IpAddr)> {
     }
 }
 
-/// Linux cooked capture v2 header length; its protocol type is bytes 0..2.
-const SLL2_HEADER_LEN: usize = 20;
+/// Linux cooked capture headers (libpcap's `sll.h`), as `tcpdump -i any`
+/// writes them. Their hardware type is the interface's ARPHRD type
+/// (loopback 772, tunnels, Wi-Fi, ...; etherparse's SLL parser refuses
+/// all but five), but for IP traffic the protocol field is the EtherType
+/// whatever the hardware, so it alone decides.
+mod cooked {
+    use std::ops::Range;
+
+    /// v1: packet type, ARPHRD type, address length, address (8 bytes),
+    /// protocol.
+    pub const SLL_PROTOCOL: Range<usize> = 14..16;
+    pub const SLL_HEADER_LEN: usize = SLL_PROTOCOL.end;
+    /// v2: protocol, reserved, interface index, ARPHRD type, packet type,
+    /// address length, address (8 bytes).
+    pub const SLL2_PROTOCOL: Range<usize> = 0..2;
+    const SLL2_ADDRESS: Range<usize> = 12..20;
+    pub const SLL2_HEADER_LEN: usize = SLL2_ADDRESS.end;
+}
+
 /// BSD loopback: a 4-byte address family word before the IP header.
 const LOOPBACK_HEADER_LEN: usize = 4;
 
@@ -322,14 +341,8 @@ type SliceResult<'a> = Result<SlicedPacket<'a>, etherparse::err::packet::SliceEr
 fn slice_link(link: DataLink, data: &[u8]) -> Option<SliceResult<'_>> {
     let result = match link {
         DataLink::ETHERNET => SlicedPacket::from_ethernet(data),
-        DataLink::LINUX_SLL => SlicedPacket::from_linux_sll(data),
-        DataLink::LINUX_SLL2 => {
-            let (Some(proto), Some(rest)) = (data.get(..2), data.get(SLL2_HEADER_LEN..)) else {
-                return Some(SlicedPacket::from_ip(&[]));
-            };
-            let ether_type = EtherType(u16::from_be_bytes([proto[0], proto[1]]));
-            SlicedPacket::from_ether_type(ether_type, rest)
-        }
+        DataLink::LINUX_SLL => slice_cooked(data, cooked::SLL_PROTOCOL, cooked::SLL_HEADER_LEN),
+        DataLink::LINUX_SLL2 => slice_cooked(data, cooked::SLL2_PROTOCOL, cooked::SLL2_HEADER_LEN),
         DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 => SlicedPacket::from_ip(data),
         DataLink::NULL | DataLink::LOOP => {
             SlicedPacket::from_ip(data.get(LOOPBACK_HEADER_LEN..).unwrap_or(&[]))
@@ -337,6 +350,17 @@ fn slice_link(link: DataLink, data: &[u8]) -> Option<SliceResult<'_>> {
         _ => return None,
     };
     Some(result)
+}
+
+/// The payload after a cooked header, sliced by the header's protocol field.
+fn slice_cooked(data: &[u8], protocol: Range<usize>, header_len: usize) -> SliceResult<'_> {
+    match (data.get(protocol), data.get(header_len..)) {
+        (Some(&[hi, lo]), Some(payload)) => {
+            SlicedPacket::from_ether_type(EtherType(u16::from_be_bytes([hi, lo])), payload)
+        }
+        // Shorter than its header: etherparse's error for an empty packet.
+        _ => SlicedPacket::from_ip(&[]),
+    }
 }
 
 #[cfg(test)]
@@ -350,5 +374,29 @@ mod tests {
         assert_eq!(to_instant(15, 1).as_micros(), 1_500_000);
         assert_eq!(to_instant(3 << 20, 0x80 | 20).as_micros(), 3_000_000);
         assert_eq!(to_instant(u64::MAX, 0x7F).as_micros(), 0);
+    }
+
+    /// A cooked record cut anywhere up to the end of its header (IPv4
+    /// protocol, loopback hardware type) is an error, not a panic or an
+    /// empty packet.
+    #[test]
+    fn cooked_headers_cut_short() {
+        let mut sll = [0u8; cooked::SLL_HEADER_LEN];
+        sll[2..4].copy_from_slice(&772u16.to_be_bytes()); // hardware type
+        sll[cooked::SLL_PROTOCOL].copy_from_slice(&0x0800u16.to_be_bytes());
+        let mut sll2 = [0u8; cooked::SLL2_HEADER_LEN];
+        sll2[cooked::SLL2_PROTOCOL].copy_from_slice(&0x0800u16.to_be_bytes());
+        sll2[8..10].copy_from_slice(&772u16.to_be_bytes()); // hardware type
+        for (link, header) in [
+            (DataLink::LINUX_SLL, &sll[..]),
+            (DataLink::LINUX_SLL2, &sll2[..]),
+        ] {
+            for len in 0..=header.len() {
+                assert!(
+                    matches!(slice_link(link, &header[..len]), Some(Err(_))),
+                    "{link:?} cut at {len}"
+                );
+            }
+        }
     }
 }

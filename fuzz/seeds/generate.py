@@ -3,8 +3,8 @@
 
 rtp_parse / rfc2435_parse get real packets of the GStreamer and FFmpeg
 fixture captures plus hand-made edge cases; capture_reader gets the first
-records of the fixture captures (pcap and pcapng) and tiny synthetic
-captures for the other link types and IPv6. The structured targets
+records of the fixture captures (pcap and pcapng, tcpdump -i any's cooked
+ones too) and tiny synthetic captures for the other link types and IPv6. The structured targets
 (reassembly, rebuild_decode) keep a few small inputs picked from a
 minimized fuzzing corpus instead (any bytes are a valid input for them).
 
@@ -125,6 +125,13 @@ def main():
                 rtp_seeds.append((f"{name}-{i}", p[:300]))
         cut = head + b"".join(r + d for r, d in records[:3])
         write("capture_reader", f"{name}.pcap", cut)
+    # tcpdump -i any: Linux cooked v1 and v2 with loopback's hardware type.
+    for version in ("sll", "sll2"):
+        path = os.path.join(FIXTURES, "gst-any", f"capture-{version}.pcap")
+        if os.path.exists(path):
+            head, _, records = pcap_records(path, 3)
+            cut = head + b"".join(r + d for r, d in records)
+            write("capture_reader", f"gst-any-{version}.pcap", cut)
 
     onvif_sof = bytes([0xFF, 0xC0, 0, 17, 8, 0x04, 0x38, 0x0F, 0x00, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0])
     scan = bytes(range(32))

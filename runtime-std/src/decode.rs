@@ -320,6 +320,45 @@ pub(crate) mod tests {
         assert!(d.decode_into(&cut, &mut rgb).is_err());
     }
 
+    /// The `rebuild_decode` fuzz target's minimized input that trips
+    /// zune-jpeg 0.4's `debug_assert!(self.bits_left >= n)` (bitstream.rs,
+    /// `drop_bits`; see fuzz/UPSTREAM-zune-jpeg.md): the core's headers for
+    /// 256x2 4:2:2 at Q 1, then a two-byte scan. Where zune-jpeg is built
+    /// with debug assertions (every crate of a debug build) it panics and
+    /// the panic must come back as an error; without them it decodes.
+    /// Either way the decoder keeps working.
+    #[test]
+    fn decoder_panic_is_an_error_and_the_decoder_survives() {
+        use mjpeg_rtp_core::jpeg::{write_headers, FrameHeaderParams, MAX_HEADER_LEN};
+        use mjpeg_rtp_core::{rfc2435::appendix_a_tables, Sampling};
+
+        let tables = appendix_a_tables(1);
+        let params = FrameHeaderParams {
+            width: 256,
+            height: 2,
+            sampling: Sampling::Yuv422,
+            restart_interval: 0,
+            tables: &tables,
+        };
+        let mut bad = vec![0u8; MAX_HEADER_LEN];
+        let n = write_headers(&params, &mut bad).unwrap();
+        bad.truncate(n);
+        bad.extend_from_slice(&[0xFF, 0x65, 0xFF, 0xD9]);
+        let good = sample_jpeg(64, 48);
+        for decoder in Decoder::available() {
+            let mut d = RgbDecoder::new(decoder).unwrap();
+            let mut rgb = Vec::new();
+            let result = d.decode_into(&bad, &mut rgb);
+            if decoder == Decoder::Zune && cfg!(debug_assertions) {
+                assert_eq!(
+                    result,
+                    Err(DecodeError::new("decoder panicked on corrupt data"))
+                );
+            }
+            assert!(d.decode_into(&good, &mut rgb).is_ok(), "{decoder}");
+        }
+    }
+
     #[test]
     fn garbage_is_an_error_for_every_decoder() {
         for decoder in Decoder::available() {

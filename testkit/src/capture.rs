@@ -43,15 +43,20 @@ pub enum Link {
     LinuxSll2,
     /// BSD loopback: a host-order address family word, then IP.
     Null,
+    /// Linux cooked capture v1 whose hardware type is this ARPHRD value,
+    /// as `tcpdump -i any` writes each interface (loopback 772, ...).
+    LinuxSllHardware(u16),
+    /// The same in Linux cooked capture v2.
+    LinuxSll2Hardware(u16),
 }
 
 impl Link {
     fn datalink(self) -> DataLink {
         match self {
             Link::Ethernet | Link::EthernetVlan => DataLink::ETHERNET,
-            Link::LinuxSll => DataLink::LINUX_SLL,
+            Link::LinuxSll | Link::LinuxSllHardware(_) => DataLink::LINUX_SLL,
             Link::RawIp => DataLink::RAW,
-            Link::LinuxSll2 => DataLink::LINUX_SLL2,
+            Link::LinuxSll2 | Link::LinuxSll2Hardware(_) => DataLink::LINUX_SLL2,
             Link::Null => DataLink::NULL,
         }
     }
@@ -256,24 +261,52 @@ fn build_record(
             _ => return Err(invalid("mixed address families")),
         }
         .map_err(io::Error::other),
-        Link::LinuxSll2 | Link::Null => {
-            // etherparse builds neither header: write it, then raw IP.
+        Link::LinuxSll2 | Link::Null | Link::LinuxSllHardware(_) | Link::LinuxSll2Hardware(_) => {
+            // etherparse builds none of these headers (its SLL builder
+            // knows Ethernet only): write the header, then raw IP.
             let v6 = dst.is_ipv6();
-            if link == Link::Null {
-                let family: u32 = if v6 { 30 } else { 2 };
-                out.extend_from_slice(&family.to_ne_bytes());
-            } else {
-                let proto: u16 = if v6 { 0x86DD } else { 0x0800 };
-                out.extend_from_slice(&proto.to_be_bytes());
-                out.extend_from_slice(&[0, 0]); // reserved
-                out.extend_from_slice(&1u32.to_be_bytes()); // interface index
-                out.extend_from_slice(&1u16.to_be_bytes()); // ARPHRD_ETHER
-                out.push(0); // packet to us
-                out.push(6);
-                out.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0, 0]);
+            let proto: u16 = if v6 { 0x86DD } else { 0x0800 };
+            match link {
+                Link::Null => {
+                    let family: u32 = if v6 { 30 } else { 2 };
+                    out.extend_from_slice(&family.to_ne_bytes());
+                }
+                Link::LinuxSllHardware(hardware) => {
+                    let (len, address) = cooked_address(hardware);
+                    out.extend_from_slice(&0u16.to_be_bytes()); // packet to us
+                    out.extend_from_slice(&hardware.to_be_bytes());
+                    out.extend_from_slice(&u16::from(len).to_be_bytes());
+                    out.extend_from_slice(&address);
+                    out.extend_from_slice(&proto.to_be_bytes());
+                }
+                _ => {
+                    let hardware = match link {
+                        Link::LinuxSll2Hardware(hardware) => hardware,
+                        _ => 1, // ARPHRD_ETHER
+                    };
+                    let (len, address) = cooked_address(hardware);
+                    out.extend_from_slice(&proto.to_be_bytes());
+                    out.extend_from_slice(&[0, 0]); // reserved
+                    out.extend_from_slice(&1u32.to_be_bytes()); // interface index
+                    out.extend_from_slice(&hardware.to_be_bytes());
+                    out.push(0); // packet to us
+                    out.push(len);
+                    out.extend_from_slice(&address);
+                }
             }
             build_record(Link::RawIp, src, dst, payload, out)
         }
+    }
+}
+
+/// A cooked header's address length and 8-byte address field, as Linux
+/// fills them: none for hardware without addresses (ARPHRD_NONE, 65534:
+/// tun, WireGuard), all-zero for loopback (772), a MAC otherwise.
+fn cooked_address(hardware: u16) -> (u8, [u8; 8]) {
+    match hardware {
+        0xFFFE => (0, [0; 8]),
+        772 => (6, [0; 8]),
+        _ => (6, [2, 0, 0, 0, 0, 1, 0, 0]),
     }
 }
 
