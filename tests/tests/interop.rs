@@ -137,3 +137,75 @@ fn tcpdump_any_captures_of_a_gstreamer_stream() {
         assert_eq!((s.port, s.width, s.height), (5014, 192, 144), "{name}");
     }
 }
+
+/// Cameras pushing RTP/JPEG to a plain port with a dynamic payload type
+/// (no SDP, no `--payload-type`): each stream locks onto its own type once
+/// a few packets agree, every frame comes out, the decision is in the
+/// summary; with `--payload-type` the given type alone is taken.
+#[test]
+fn dynamic_payload_types_without_sdp() {
+    let jpegs = Picture::new(96, 64).frames(3);
+    let stream = |ssrc: u32, payload_type: u8| -> Vec<Vec<u8>> {
+        let mut packetizer = Packetizer::new(PacketizerConfig {
+            ssrc,
+            payload_type,
+            max_packet: 500,
+            ..PacketizerConfig::default()
+        });
+        stream_packets(&mut packetizer, &jpegs, 0, 3000)
+            .into_iter()
+            .flatten()
+            .collect()
+    };
+    let (a, b) = (stream(0xA, 96), stream(0xB, 110));
+    let to = |port: u16, payloads: &[Vec<u8>]| -> Vec<Datagram> {
+        payloads
+            .iter()
+            .map(|payload| Datagram {
+                time: Duration::ZERO,
+                src: "192.0.2.1:40000".parse().unwrap(),
+                dst: SocketAddr::from(([198, 51, 100, 7], port)),
+                payload: payload.clone(),
+            })
+            .collect()
+    };
+    // The two cameras interleaved, packet by packet.
+    let mut datagrams: Vec<Datagram> = to(PORT, &a)
+        .into_iter()
+        .zip(to(PORT + 2, &b))
+        .flat_map(|(x, y)| [x, y])
+        .collect();
+    retime(&mut datagrams, Duration::from_millis(1));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("dynamic.pcap");
+    write_capture(&path, CaptureFormat::default(), &datagrams);
+
+    let (frames, summary) = replay(&path);
+    assert_eq!(summary.streams.len(), 2, "{summary:?}");
+    for (s, (payload_type, packets)) in summary.streams.iter().zip([(96, &a), (110, &b)]) {
+        assert_eq!(s.payload_type, Some(payload_type));
+        assert!(s.payload_type_detected);
+        assert_eq!(s.packets_received, packets.len() as u64);
+        assert_eq!((s.packets_invalid, s.packets_lost), (0, 0));
+        assert_eq!(s.frames_complete, jpegs.len() as u64);
+        let got: Vec<_> = frames.iter().filter(|f| f.port == s.port).collect();
+        assert_eq!(got.len(), jpegs.len());
+        for (frame, original) in got.iter().zip(&jpegs) {
+            assert_same_pixels_every_decoder(&frame.jpeg, original, "dynamic PT");
+        }
+    }
+
+    // Told PT 96: camera B's datagrams are all refused, by reason.
+    let options = mjpeg_rtp_tests::cli::pcap::Options {
+        payload_type: Some(96),
+        ..Default::default()
+    };
+    let (frames, summary) = mjpeg_rtp_tests::replay_with(&path, &options);
+    assert_eq!(frames.len(), jpegs.len());
+    assert!(frames.iter().all(|f| f.port == PORT));
+    let s = &summary.streams[0];
+    assert_eq!((s.payload_type, s.payload_type_detected), (Some(96), false));
+    let ignored = &summary.ignored_ports[0];
+    assert_eq!(ignored.port, PORT + 2);
+    assert_eq!(ignored.invalid_reasons["payload_type"], b.len() as u64);
+}
