@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::reassembly::RangeError;
+use crate::reassembly::ranges::RangeError;
 use crate::rfc2435::PayloadError;
 use crate::rtp::RtpError;
 

@@ -19,7 +19,7 @@ mod config;
 mod depacketizer;
 mod frame;
 mod payload_type;
-mod ranges;
+pub(crate) mod ranges;
 mod slot;
 mod stream;
 
@@ -27,4 +27,3 @@ pub use config::{Config, Verdict};
 pub use depacketizer::Depacketizer;
 pub use frame::{frame_buffer_len, Frame, FrameInfo, OwnedFrame, HEADER_RESERVE};
 pub use payload_type::LOCK_AFTER as PAYLOAD_TYPE_LOCK_AFTER;
-pub(crate) use ranges::RangeError;
