@@ -252,6 +252,7 @@ pub fn summary(stats: &[CameraStats]) -> Summary {
                     packets_foreign: camera.packets_foreign,
                     frames_dropped_backlog: camera.frames_dropped_backlog,
                     frames_dropped_queue: camera.frames_dropped_queue,
+                    reconnects: camera.reconnects,
                 });
             }
             summary.streams.push(entry);
