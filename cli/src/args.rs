@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mjpeg_rtp::{CameraConfig, Decoder};
+use mjpeg_rtp::{CameraConfig, Decoder, RtspTransport};
 use mjpeg_rtp_core::MAX_SCAN_BYTES;
 use mjpeg_rtp_uring::Io;
 
@@ -58,6 +58,20 @@ impl ValueEnum for Format {
 
 /// `--io std|uring`, listed in `--help`. A value parser rather than
 /// `ValueEnum` because [`Io`] belongs to the runtime, which knows no clap.
+pub fn rtsp_transport_parser() -> impl TypedValueParser<Value = RtspTransport> {
+    PossibleValuesParser::new([
+        PossibleValue::new("udp").help("RTP/AVP over UDP to a port pair of ours"),
+        PossibleValue::new("tcp").help("Interleaved in the RTSP connection"),
+        PossibleValue::new("auto").help("UDP, then TCP when refused or nothing arrives"),
+    ])
+    // Only the names above get here.
+    .map(|name| match name.as_str() {
+        "udp" => RtspTransport::Udp,
+        "tcp" => RtspTransport::Tcp,
+        _ => RtspTransport::Auto,
+    })
+}
+
 pub fn io_parser() -> impl TypedValueParser<Value = Io> {
     PossibleValuesParser::new([
         PossibleValue::new("std").help("Portable blocking sockets"),
@@ -164,32 +178,76 @@ impl From<&PcapArgs> for pcap::Options {
 
 /// `NAME=[HOST:]PORT`: a camera to listen for. HOST is the local address to
 /// bind (a multicast group is joined); default: every IPv4 address.
+/// `NAME=rtsp://[USER[:PASS]@]HOST[:PORT]/PATH`: a camera to ask for its
+/// stream over RTSP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CameraSpec {
     pub name: String,
-    pub host: Option<IpAddr>,
-    pub port: u16,
+    pub source: CameraSource,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum CameraSource {
+    Udp {
+        host: Option<IpAddr>,
+        port: u16,
+    },
+    /// The URL as given (credentials included).
+    Rtsp(String),
+}
+
+impl std::fmt::Debug for CameraSource {
+    /// Without the URL's user info: argument structs end up in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CameraSource::Udp { host, port } => f
+                .debug_struct("Udp")
+                .field("host", host)
+                .field("port", port)
+                .finish(),
+            CameraSource::Rtsp(url) => f.debug_tuple("Rtsp").field(&recv::redacted(url)).finish(),
+        }
+    }
 }
 
 impl CameraSpec {
-    /// The address to bind.
-    pub fn bind_addr(&self) -> SocketAddr {
-        let ip = self
-            .host
-            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        SocketAddr::new(ip, self.port)
+    /// The address to bind (a UDP camera), or `None` (an RTSP camera).
+    pub fn bind_addr(&self) -> Option<SocketAddr> {
+        match self.source {
+            CameraSource::Udp { host, port } => Some(udp_bind(host, port)),
+            CameraSource::Rtsp(_) => None,
+        }
     }
+}
+
+/// HOST (default: every IPv4 address) and PORT to bind.
+fn udp_bind(host: Option<IpAddr>, port: u16) -> SocketAddr {
+    let ip = host.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    SocketAddr::new(ip, port)
 }
 
 impl std::str::FromStr for CameraSpec {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (name, addr) = s
-            .split_once('=')
-            .ok_or_else(|| format!("expected NAME=[HOST:]PORT, got {s:?}"))?;
+        let (name, addr) = s.split_once('=').ok_or_else(|| {
+            format!(
+                "expected NAME=[HOST:]PORT or NAME=rtsp://..., got {:?}",
+                recv::redacted(s)
+            )
+        })?;
         if name.is_empty() {
-            return Err(format!("empty camera name in {s:?}"));
+            return Err(format!("empty camera name in {:?}", recv::redacted(s)));
+        }
+        if addr.starts_with("rtsp://") {
+            // The name is a directory under --out.
+            if name.contains(['/', '\\']) || name == "." || name == ".." {
+                return Err(format!("camera name {name:?} cannot be a directory name"));
+            }
+            return Ok(CameraSpec {
+                name: name.to_owned(),
+                source: CameraSource::Rtsp(addr.to_owned()),
+            });
         }
         let (host, port) = match addr.rsplit_once(':') {
             Some((host, port)) => (Some(host), port),
@@ -204,8 +262,7 @@ impl std::str::FromStr for CameraSpec {
         };
         Ok(CameraSpec {
             name: name.to_owned(),
-            host,
-            port,
+            source: CameraSource::Udp { host, port },
         })
     }
 }
@@ -223,9 +280,25 @@ fn resolve_host(host: &str) -> Option<IpAddr> {
 
 #[derive(Debug, Clone, Args)]
 pub struct RecvArgs {
-    /// A camera to receive: NAME=[HOST:]PORT (repeatable).
-    #[arg(long = "camera", value_name = "NAME=[HOST:]PORT", required = true)]
+    /// A camera to receive (repeatable): NAME=[HOST:]PORT to listen on a
+    /// UDP port, or NAME=rtsp://[USER[:PASS]@]HOST[:PORT]/PATH to ask an
+    /// RTSP camera (frames under OUT/NAME/). A password left out of the
+    /// URL is read from --rtsp-password-file or the environment variable
+    /// MJPEG_RTP_RTSP_PASSWORD, so that it is not visible in `ps`.
+    #[arg(
+        long = "camera",
+        value_name = "NAME=[HOST:]PORT|NAME=rtsp://...",
+        required = true
+    )]
     pub cameras: Vec<CameraSpec>,
+    /// How RTP travels from RTSP cameras: udp, tcp (interleaved in the
+    /// RTSP connection) or auto (UDP, TCP when refused or nothing arrives).
+    #[arg(long, default_value = "auto", value_parser = rtsp_transport_parser())]
+    pub rtsp_transport: RtspTransport,
+    /// A file whose first line is the password of RTSP URLs that give a
+    /// user and no password.
+    #[arg(long, value_name = "FILE")]
+    pub rtsp_password_file: Option<PathBuf>,
     /// Receive backend.
     #[arg(long, default_value = "std", value_parser = io_parser())]
     pub io: Io,
@@ -249,9 +322,25 @@ impl From<&RecvArgs> for recv::Options {
                 .iter()
                 .map(|c| recv::Camera {
                     name: c.name.clone(),
-                    bind: c.bind_addr(),
+                    source: match &c.source {
+                        CameraSource::Udp { host, port } => {
+                            recv::Source::Udp(udp_bind(*host, *port))
+                        }
+                        CameraSource::Rtsp(url) => recv::Source::Rtsp {
+                            url: url.clone(),
+                            transport: args.rtsp_transport,
+                        },
+                    },
                 })
                 .collect(),
+            rtsp_password: match &args.rtsp_password_file {
+                Some(path) => recv::PasswordSource::File(path.clone()),
+                None => std::env::var(recv::PASSWORD_ENV)
+                    .ok()
+                    .map_or(recv::PasswordSource::None, |p| {
+                        recv::PasswordSource::Given(recv::Password(p))
+                    }),
+            },
             io: args.io,
             output: (&args.output).into(),
             frames: args.frames,
@@ -396,11 +485,29 @@ mod tests {
     #[test]
     fn camera_specs() {
         let c: CameraSpec = "front=5004".parse().unwrap();
-        assert_eq!((c.name.as_str(), c.host, c.port), ("front", None, 5004));
+        assert_eq!(
+            (c.name.as_str(), &c.source),
+            (
+                "front",
+                &CameraSource::Udp {
+                    host: None,
+                    port: 5004
+                }
+            )
+        );
         let c: CameraSpec = "back=127.0.0.1:6000".parse().unwrap();
-        assert_eq!(c.bind_addr(), "127.0.0.1:6000".parse().unwrap());
+        assert_eq!(c.bind_addr(), "127.0.0.1:6000".parse().ok());
         let c: CameraSpec = "v6=[::1]:6000".parse().unwrap();
-        assert_eq!(c.bind_addr(), "[::1]:6000".parse().unwrap());
+        assert_eq!(c.bind_addr(), "[::1]:6000".parse().ok());
+        let c: CameraSpec = "door=rtsp://admin:pw@10.0.0.5:8554/live".parse().unwrap();
+        assert_eq!(
+            c.source,
+            CameraSource::Rtsp("rtsp://admin:pw@10.0.0.5:8554/live".into())
+        );
+        assert_eq!(c.bind_addr(), None);
+        // Printed without the password.
+        assert!(!format!("{c:?}").contains("pw"), "{c:?}");
+        assert!("../x=rtsp://h/p".parse::<CameraSpec>().is_err());
         assert!("noport".parse::<CameraSpec>().is_err());
         assert!("=5004".parse::<CameraSpec>().is_err());
         assert!("a=99999".parse::<CameraSpec>().is_err());
@@ -481,8 +588,35 @@ mod tests {
             options.cameras,
             [recv::Camera {
                 name: "a".into(),
-                bind: "127.0.0.1:6000".parse().unwrap()
+                source: recv::Source::Udp("127.0.0.1:6000".parse().unwrap())
             }]
+        );
+        let Command::Recv(r) = Cli::try_parse_from([
+            "mjpeg-rtp",
+            "recv",
+            "--camera",
+            "door=rtsp://viewer@127.0.0.1:8554/cam",
+            "--rtsp-transport",
+            "tcp",
+            "--rtsp-password-file",
+            "pw.txt",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not recv")
+        };
+        let options = recv::Options::from(&r);
+        assert_eq!(
+            options.cameras[0].source,
+            recv::Source::Rtsp {
+                url: "rtsp://viewer@127.0.0.1:8554/cam".into(),
+                transport: RtspTransport::Tcp
+            }
+        );
+        assert_eq!(
+            options.rtsp_password,
+            recv::PasswordSource::File("pw.txt".into())
         );
         assert!(Cli::try_parse_from(["mjpeg-rtp", "demo", "--io", "epoll"]).is_err());
         let Command::Demo(d) = Cli::try_parse_from(["mjpeg-rtp", "demo"]).unwrap().command else {

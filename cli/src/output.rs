@@ -1,5 +1,7 @@
-//! Writing complete frames: `DIR/<port>/<RTP timestamp, 10 digits>.<ext>`,
-//! `.jpg` the rebuilt JPEG, `.ppm` (P6) and `.png` the RGB decode.
+//! Writing complete frames: `DIR/<port>/<RTP timestamp, 10 digits>.<ext>`
+//! (an RTSP camera's under `DIR/<camera name>/`: its local port is not
+//! chosen by the user), `.jpg` the rebuilt JPEG, `.ppm` (P6) and `.png`
+//! the RGB decode.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -64,7 +66,13 @@ impl Default for SinkOptions {
 
 /// The file a frame of `port` with RTP timestamp `timestamp` goes to.
 pub fn frame_path(dir: &Path, port: u16, timestamp: u32, format: Format) -> PathBuf {
-    dir.join(port.to_string())
+    frame_path_in(dir, &port.to_string(), timestamp, format)
+}
+
+/// The file a frame with RTP timestamp `timestamp` goes to in the
+/// stream's directory `stream_dir` (a port, or an RTSP camera's name).
+pub fn frame_path_in(dir: &Path, stream_dir: &str, timestamp: u32, format: Format) -> PathBuf {
+    dir.join(stream_dir)
         .join(format!("{timestamp:010}.{}", format.extension()))
 }
 
@@ -85,10 +93,11 @@ pub struct FrameSink {
     decode: bool,
     decoder: RgbDecoder,
     rgb: Vec<u8>,
-    port_dirs: HashSet<u16>,
-    /// Last timestamp written per port, to notice senders that stamp
-    /// consecutive frames alike (their files overwrite one another).
-    last_timestamp: HashMap<u16, u32>,
+    stream_dirs: HashSet<String>,
+    /// Last timestamp written per stream directory, to notice senders
+    /// that stamp consecutive frames alike (their files overwrite one
+    /// another).
+    last_timestamp: HashMap<String, u32>,
     warned_repeat: bool,
 }
 
@@ -108,7 +117,7 @@ impl FrameSink {
             decode: options.decode,
             decoder: RgbDecoder::new(options.decoder)?,
             rgb: Vec::new(),
-            port_dirs: HashSet::new(),
+            stream_dirs: HashSet::new(),
             last_timestamp: HashMap::new(),
             warned_repeat: false,
         })
@@ -155,24 +164,39 @@ impl FrameSink {
         jpeg: &[u8],
         rgb: Option<(RgbSize, &[u8])>,
     ) -> Result<usize> {
+        self.write_in(&port.to_string(), timestamp, jpeg, rgb)
+    }
+
+    /// [`FrameSink::write`] into the stream directory `stream_dir` (a
+    /// port, or an RTSP camera's name).
+    pub fn write_in(
+        &mut self,
+        stream_dir: &str,
+        timestamp: u32,
+        jpeg: &[u8],
+        rgb: Option<(RgbSize, &[u8])>,
+    ) -> Result<usize> {
         let Some(dir) = &self.out else {
             return Ok(0);
         };
-        if self.last_timestamp.insert(port, timestamp) == Some(timestamp) && !self.warned_repeat {
+        if self.last_timestamp.insert(stream_dir.to_owned(), timestamp) == Some(timestamp)
+            && !self.warned_repeat
+        {
             self.warned_repeat = true;
             log::warn!(
-                "port {port}: consecutive frames carry the same RTP timestamp {timestamp}; \
+                "{stream_dir}: consecutive frames carry the same RTP timestamp {timestamp}; \
                  each overwrites the previous one's file (the sender does not advance \
                  its timestamps)"
             );
         }
-        if self.port_dirs.insert(port) {
-            let d = dir.join(port.to_string());
+        if !self.stream_dirs.contains(stream_dir) {
+            let d = dir.join(stream_dir);
             fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+            self.stream_dirs.insert(stream_dir.to_owned());
         }
         let mut written = 0;
         for &format in &self.formats {
-            let path = frame_path(dir, port, timestamp, format);
+            let path = frame_path_in(dir, stream_dir, timestamp, format);
             let result = match (format, rgb) {
                 (Format::Jpeg, _) => fs::write(&path, jpeg).map_err(anyhow::Error::from),
                 (Format::Ppm, Some((size, rgb))) => write_ppm(&path, size, rgb),

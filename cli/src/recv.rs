@@ -2,14 +2,16 @@
 //! status line per camera on a terminal, until `--frames`, `--duration` or
 //! Ctrl-C; then the JSON summary (printed by the caller).
 
+use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use mjpeg_rtp::decode::RgbSize;
-use mjpeg_rtp::{CameraConfig, CameraStats, Client, ClientOptions, Frame};
+use mjpeg_rtp::{CameraConfig, CameraStats, Client, ClientOptions, Frame, RtspTransport};
 use mjpeg_rtp_uring::Io;
 
 use crate::output::{FrameSink, SinkOptions};
@@ -21,12 +23,97 @@ const POLL: Duration = Duration::from_millis(100);
 /// Refresh period of the status lines.
 const STATUS_PERIOD: Duration = Duration::from_secs(1);
 
-/// A camera to listen for.
+/// The environment variable a password comes from when an RTSP URL
+/// has a user and no password (and no password file is given).
+pub const PASSWORD_ENV: &str = "MJPEG_RTP_RTSP_PASSWORD";
+
+/// A camera to receive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Camera {
     pub name: String,
-    /// The local address to bind (a multicast group is joined).
-    pub bind: SocketAddr,
+    pub source: Source,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Listen on this local address (a multicast group is joined).
+    Udp(SocketAddr),
+    /// Ask an RTSP server; frames go to `OUT/<camera name>/`.
+    Rtsp {
+        /// `rtsp://[user[:pass]@]host[:port]/path`.
+        url: String,
+        transport: RtspTransport,
+    },
+}
+
+impl std::fmt::Debug for Source {
+    /// Without the URL's user info.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Udp(bind) => f.debug_tuple("Udp").field(bind).finish(),
+            Source::Rtsp { url, transport } => f
+                .debug_struct("Rtsp")
+                .field("url", &redacted(url))
+                .field("transport", transport)
+                .finish(),
+        }
+    }
+}
+
+/// Where the password of RTSP URLs that name a user and no password
+/// comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    None,
+    Given(Password),
+    /// The first line of this file.
+    File(PathBuf),
+}
+
+/// A password, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+/// `text` with any URL user info removed, for messages.
+pub fn redacted(text: &str) -> String {
+    match text.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+                None => text.to_owned(),
+            }
+        }
+        None => text.to_owned(),
+    }
+}
+
+/// `url` with `password` filled in when it names a user and no password.
+fn with_password(url: &str, password: &PasswordSource) -> Result<String> {
+    let mut parsed =
+        url::Url::parse(url).with_context(|| format!("bad RTSP URL {:?}", redacted(url)))?;
+    if parsed.username().is_empty() || parsed.password().is_some() {
+        return Ok(url.to_owned());
+    }
+    let password = match password {
+        PasswordSource::None => return Ok(url.to_owned()),
+        PasswordSource::Given(p) => p.0.clone(),
+        PasswordSource::File(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the password file {}", path.display()))?;
+            text.lines().next().unwrap_or_default().to_owned()
+        }
+    };
+    if parsed.set_password(Some(&password)).is_err() {
+        bail!("cannot set a password in {:?}", redacted(url));
+    }
+    Ok(parsed.into())
 }
 
 /// What `recv` receives, how, and until when.
@@ -45,6 +132,8 @@ pub struct Options {
     pub payload_type: Option<u8>,
     /// Largest JPEG scan data per frame, in bytes.
     pub max_frame_bytes: usize,
+    /// The password of RTSP URLs with a user and no password.
+    pub rtsp_password: PasswordSource,
 }
 
 /// Receive until `options.frames`, `options.duration` or Ctrl-C.
@@ -55,8 +144,16 @@ pub fn run(options: &Options) -> Result<Summary> {
         backend: mjpeg_rtp_uring::backend(options.io),
     });
     client.set_decoder(options.output.decoder)?;
+    let mut rtsp_cameras = HashSet::new();
     for camera in &options.cameras {
-        let mut config = CameraConfig::new(camera.name.clone(), camera.bind);
+        let mut config = match &camera.source {
+            Source::Udp(bind) => CameraConfig::new(camera.name.clone(), *bind),
+            Source::Rtsp { url, transport } => {
+                rtsp_cameras.insert(camera.name.clone());
+                let url = with_password(url, &options.rtsp_password)?;
+                CameraConfig::rtsp(camera.name.clone(), url).with_rtsp_transport(*transport)
+            }
+        };
         config.max_frame_bytes = options.max_frame_bytes;
         config.dynamic_payload_type = options.payload_type;
         // Files are written on this thread: allow a little slack.
@@ -78,7 +175,7 @@ pub fn run(options: &Options) -> Result<Summary> {
                 d.saturating_duration_since(Instant::now()).min(POLL)
             });
             if let Some(frame) = client.next_frame(wait) {
-                write_frame(&client, &mut sink, &frame)?;
+                write_frame(&client, &rtsp_cameras, &mut sink, &frame)?;
                 frames += 1;
             }
             status.update(&client, false);
@@ -94,20 +191,33 @@ pub fn run(options: &Options) -> Result<Summary> {
         let Some(frame) = client.next_frame(Duration::ZERO) else {
             break;
         };
-        write_frame(&client, &mut sink, &frame)?;
+        write_frame(&client, &rtsp_cameras, &mut sink, &frame)?;
         frames += 1;
     }
     Ok(summary(&client.stats()))
 }
 
-fn write_frame(client: &Client, sink: &mut FrameSink, frame: &Frame) -> Result<()> {
-    let port = client.local_addr(frame.camera_id()).map_or(0, |a| a.port());
+/// Into `OUT/<port>/`, or `OUT/<camera name>/` for an RTSP camera (whose
+/// local port the user did not choose, and over TCP there is none).
+fn write_frame(
+    client: &Client,
+    rtsp_cameras: &HashSet<String>,
+    sink: &mut FrameSink,
+    frame: &Frame,
+) -> Result<()> {
+    let stream_dir = match rtsp_cameras.contains(frame.camera_id()) {
+        true => frame.camera_id().to_owned(),
+        false => client
+            .local_addr(frame.camera_id())
+            .map_or(0, |a| a.port())
+            .to_string(),
+    };
     let size = RgbSize {
         width: usize::from(frame.width),
         height: usize::from(frame.height),
     };
-    sink.write(
-        port,
+    sink.write_in(
+        &stream_dir,
         frame.timestamp,
         frame.jpeg(),
         Some((size, frame.rgb())),
@@ -142,6 +252,7 @@ pub fn summary(stats: &[CameraStats]) -> Summary {
                     packets_foreign: camera.packets_foreign,
                     frames_dropped_backlog: camera.frames_dropped_backlog,
                     frames_dropped_queue: camera.frames_dropped_queue,
+                    reconnects: camera.reconnects,
                 });
             }
             summary.streams.push(entry);

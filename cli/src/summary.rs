@@ -93,6 +93,9 @@ pub struct ReceiverCounters {
     pub frames_dropped_backlog: u64,
     /// Decoded frames shed (oldest first) because the consumer was slow.
     pub frames_dropped_queue: u64,
+    /// RTSP sessions set up again after being lost.
+    #[serde(default)]
+    pub reconnects: u64,
 }
 
 impl StreamSummary {

@@ -21,11 +21,13 @@
 //! Modules: [`framing`] splits the connection into messages and `$`
 //! frames, [`sdp`] finds the JPEG track, [`headers`] reads the reply
 //! headers cameras get wrong and joins control URLs, `auth` answers
-//! Basic and Digest challenges, [`session`] is the state machine.
+//! Basic and Digest challenges, [`session`] is the state machine,
+//! [`rtcp`] parses sender reports and builds receiver reports and BYE.
 
 mod auth;
 pub mod framing;
 pub mod headers;
+pub mod rtcp;
 pub mod sdp;
 pub mod session;
 

@@ -28,6 +28,8 @@ pub(crate) struct CameraShared {
     pub(crate) frames_decoded: AtomicU64,
     pub(crate) frames_dropped_queue: AtomicU64,
     pub(crate) frames_delivered: AtomicU64,
+    /// RTSP sessions set up again after being lost.
+    pub(crate) reconnects: AtomicU64,
     /// Decode-side warnings (decode errors, queue drops).
     pub(crate) decode_warnings: Mutex<RateLimiter<2>>,
 }
@@ -58,6 +60,7 @@ impl CameraShared {
             frames_decoded: AtomicU64::new(0),
             frames_dropped_queue: AtomicU64::new(0),
             frames_delivered: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
             decode_warnings: Mutex::new(RateLimiter::new(WARN_INTERVAL)),
         })
     }
@@ -87,6 +90,16 @@ impl CameraShared {
             frames_decoded: self.frames_decoded.load(Ordering::Relaxed),
             frames_dropped_queue: self.frames_dropped_queue.load(Ordering::Relaxed),
             frames_delivered: self.frames_delivered.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
         }
+    }
+
+    /// Datagrams the receive path has published so far (RTP over UDP or
+    /// interleaved), to tell a silent camera.
+    pub(crate) fn datagrams(&self) -> u64 {
+        self.ingest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .datagrams
     }
 }

@@ -288,20 +288,20 @@ impl Client {
                         ingest,
                         rxq_ovfl: bound.rxq_ovfl,
                     });
-                    sessions.extend(link.map(|l| (l, None)));
+                    sessions.extend(link.map(|l| (l, None, c.shared.clone())));
                 }
                 // Interleaved RTP: the session thread is the receive path.
-                (None, Some(link)) => sessions.push((link, Some(ingest))),
+                (None, Some(link)) => sessions.push((link, Some(ingest), c.shared.clone())),
                 (None, None) => {}
             }
         }
         drop(jobs_tx);
         let mut receivers = Vec::new();
-        for (link, ingest) in sessions {
+        for (link, ingest, shared) in sessions {
             let stop = self.stop.clone();
             let spawned = std::thread::Builder::new()
                 .name("mjpeg-rtp-rtsp".into())
-                .spawn(move || link.run(ingest, stop));
+                .spawn(move || link.run(ingest, shared, stop));
             match spawned {
                 Ok(handle) => receivers.push(handle),
                 Err(e) => {

@@ -6,6 +6,13 @@
 //! Setup runs in [`crate::Client::start`], so that a wrong password or an
 //! unreachable camera is an error there and the payload type from the SDP
 //! configures the camera's depacketizer before any packet arrives.
+//!
+//! Once playing, a lost session (the connection dropped, a keepalive
+//! failed, or no RTP for [`RTP_SILENCE_TIMEOUT`]) is torn down (best
+//! effort: TEARDOWN while the connection is up, so that the camera does
+//! not keep it and refuse the next with 453) and set up again after an
+//! exponential backoff with jitter; the camera's receive path and
+//! counters stay, the reconnect is counted.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -19,6 +26,7 @@ use mjpeg_rtp_rtsp::{Event, Interleaved, Negotiated, Session, SessionConfig, Tra
 use url::Url;
 
 use crate::backend::CameraIngest;
+use crate::camera::CameraShared;
 use crate::config::{CameraConfig, RtspTransport, RTSP_UDP_PROBE};
 use crate::error::Error;
 use crate::socket::{bind_camera, BoundSocket};
@@ -30,6 +38,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(50);
 /// TEARDOWN gets this long for its answer when stopping.
 const TEARDOWN_WAIT: Duration = Duration::from_secs(2);
+/// No RTP for this long while playing: the session is taken as lost
+/// (cameras that stop sending without closing the connection).
+pub const RTP_SILENCE_TIMEOUT: Duration = Duration::from_secs(10);
+/// First wait before setting a lost session up again; doubled after
+/// every failed attempt up to [`RECONNECT_BACKOFF_MAX`].
+const RECONNECT_BACKOFF_INITIAL: Duration = Duration::from_millis(500);
+/// Longest wait between attempts: a camera that is down for long is
+/// asked twice a minute, not in a storm.
+const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// An even RTP port and the odd RTCP port above it (RFC 3550 11).
 #[derive(Debug)]
@@ -87,6 +104,32 @@ pub(crate) struct Link {
     peer: SocketAddr,
     /// Kept open so that the camera's RTCP has somewhere to go.
     rtcp: Option<UdpSocket>,
+    /// What a reconnect needs: the configuration, the URL as given
+    /// (credentials included), and the transport that worked.
+    config: CameraConfig,
+    source_url: Url,
+    transport: TransportRequest,
+    /// A handle on the RTP socket (the backend reads it) to open NAT
+    /// again after a reconnect.
+    rtp: Option<UdpSocket>,
+}
+
+/// Why a playing session is given up.
+#[derive(Debug)]
+enum Lost {
+    Connection(io::Error),
+    Session(mjpeg_rtp_rtsp::Error),
+    Silence,
+}
+
+impl std::fmt::Display for Lost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lost::Connection(e) => write!(f, "connection lost: {e}"),
+            Lost::Session(e) => write!(f, "session failed: {e}"),
+            Lost::Silence => write!(f, "no RTP for {RTP_SILENCE_TIMEOUT:?}"),
+        }
+    }
 }
 
 /// Set the session up to PLAY. `pair` is the camera's bound port pair
@@ -137,6 +180,13 @@ pub(crate) fn establish(
             let _ = p.rtp.socket.send_to(&[0; 4], (link.peer.ip(), rtp_port));
             let _ = p.rtcp.send_to(&[0; 4], (link.peer.ip(), rtcp_port));
         }
+        if let TransportRequest::Udp { client_port, .. } = transport {
+            // A reconnect asks for the same ports and does not probe.
+            link.transport = TransportRequest::Udp {
+                client_port,
+                fallback_to_tcp: false,
+            };
+        }
         if source.transport == RtspTransport::Auto && !rtp_arrives(&p.rtp.socket) {
             log::warn!(
                 "camera {:?}: no RTP over UDP within {RTSP_UDP_PROBE:?}; asking for TCP",
@@ -154,6 +204,7 @@ pub(crate) fn establish(
             p.rtp.local_addr.port()
         );
         link.rtcp = Some(p.rtcp.try_clone().map_err(|e| link.io_error(e))?);
+        link.rtp = Some(p.rtp.socket.try_clone().map_err(|e| link.io_error(e))?);
         return Ok(Playing {
             link,
             config: effective,
@@ -186,6 +237,10 @@ impl Link {
             peer: SocketAddr::from(([0, 0, 0, 0], 0)),
             session,
             rtcp: None,
+            config: config.clone(),
+            source_url: url.clone(),
+            transport,
+            rtp: None,
         };
         link.on_connected()?;
         Ok(link)
@@ -301,33 +356,157 @@ impl Link {
     }
 
     /// The camera's session thread: keepalives, interleaved RTP into
-    /// `ingest` (TCP), TEARDOWN once `stop` is set.
-    pub(crate) fn run(mut self, mut ingest: Option<CameraIngest>, stop: Arc<AtomicBool>) {
-        let mut next_tick = Instant::now();
-        while !stop.load(Ordering::Relaxed) {
-            if let Err(e) = self.pump(ingest.as_mut()) {
-                log::error!(
-                    "camera {:?}: RTSP connection to {} lost: {e}",
-                    self.camera,
-                    self.url
-                );
-                return;
-            }
-            let now = Instant::now();
-            if let Some(ingest) = ingest.as_mut().filter(|_| now >= next_tick) {
-                ingest.on_tick(now);
-                next_tick = now + Duration::from_millis(100);
-            }
-            while let Some(event) = self.session.poll_event() {
-                if let Event::Failed(error) = event {
-                    log::error!("camera {:?}: RTSP session ended: {error}", self.camera);
-                    return;
+    /// `ingest` (TCP), reconnects after a lost session, TEARDOWN once
+    /// `stop` is set.
+    pub(crate) fn run(
+        mut self,
+        mut ingest: Option<CameraIngest>,
+        shared: Arc<CameraShared>,
+        stop: Arc<AtomicBool>,
+    ) {
+        while let Some(lost) = self.serve(ingest.as_mut(), &shared, &stop) {
+            log::warn!(
+                "camera {:?}: RTSP session with {} lost ({lost}); setting it up again",
+                self.camera,
+                self.url
+            );
+            // Returns at once when the connection is gone.
+            self.teardown();
+            match self.reconnect(&stop) {
+                Some(link) => {
+                    self = link;
+                    shared.reconnects.fetch_add(1, Ordering::Relaxed);
+                    log::info!(
+                        "camera {:?}: RTSP session with {} again",
+                        self.camera,
+                        self.url
+                    );
                 }
+                None => return,
             }
         }
         self.teardown();
         drop(self.rtcp.take());
     }
+
+    /// Drive the playing session until `stop` (`None`) or until it is
+    /// lost.
+    fn serve(
+        &mut self,
+        mut ingest: Option<&mut CameraIngest>,
+        shared: &CameraShared,
+        stop: &AtomicBool,
+    ) -> Option<Lost> {
+        let mut next_tick = Instant::now();
+        let mut datagrams = shared.datagrams();
+        let mut last_rtp = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            if let Err(e) = self.pump(ingest.as_deref_mut()) {
+                return Some(Lost::Connection(e));
+            }
+            let now = Instant::now();
+            if let Some(ingest) = ingest.as_deref_mut().filter(|_| now >= next_tick) {
+                ingest.on_tick(now);
+                next_tick = now + Duration::from_millis(100);
+            }
+            // Counted by the receive path, whichever transport feeds it.
+            let seen = shared.datagrams();
+            if seen != datagrams {
+                (datagrams, last_rtp) = (seen, now);
+            } else if now - last_rtp >= RTP_SILENCE_TIMEOUT {
+                return Some(Lost::Silence);
+            }
+            while let Some(event) = self.session.poll_event() {
+                match event {
+                    Event::Failed(error) => return Some(Lost::Session(error)),
+                    Event::Closed => {
+                        return Some(Lost::Connection(io::ErrorKind::ConnectionAborted.into()))
+                    }
+                    Event::Playing { .. } | Event::Redirect { .. } => {}
+                }
+            }
+        }
+        None
+    }
+
+    /// Set the session up again, with backoff between attempts, until it
+    /// plays (`Some`) or `stop` is set (`None`).
+    fn reconnect(&self, stop: &AtomicBool) -> Option<Link> {
+        let mut backoff = Backoff::new();
+        loop {
+            if !sleep_unless_stopped(backoff.next_delay(), stop) {
+                return None;
+            }
+            let attempt = Link::connect(&self.config, &self.source_url, self.transport)
+                .and_then(|mut link| link.until_playing(stop).map(|(_, n)| (link, n)));
+            match attempt {
+                Ok((mut link, negotiated)) => {
+                    link.rtcp = self.rtcp.as_ref().and_then(|s| s.try_clone().ok());
+                    link.rtp = self.rtp.as_ref().and_then(|s| s.try_clone().ok());
+                    if let (
+                        Negotiated::Udp {
+                            server_port: Some((rtp, rtcp)),
+                            ..
+                        },
+                        Some(a),
+                        Some(b),
+                    ) = (&negotiated, &link.rtp, &link.rtcp)
+                    {
+                        let _ = a.send_to(&[0; 4], (link.peer.ip(), *rtp));
+                        let _ = b.send_to(&[0; 4], (link.peer.ip(), *rtcp));
+                    }
+                    return Some(link);
+                }
+                Err(e) => log::warn!("camera {:?}: reconnect failed: {e}", self.camera),
+            }
+        }
+    }
+}
+
+/// Exponential backoff with jitter: each delay is drawn from the upper
+/// half of the current step ("equal jitter"), so that cameras that lost
+/// their sessions together do not all come back in the same instant.
+struct Backoff {
+    step: Duration,
+    state: u64,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        // Seeded per instance by std's random hasher keys: no RNG crate
+        // for one number per attempt.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0);
+        Backoff {
+            step: RECONNECT_BACKOFF_INITIAL,
+            state: h.finish() | 1,
+        }
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        // xorshift64
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        let unit = (self.state >> 11) as f64 / (1u64 << 53) as f64;
+        let delay = self.step.mul_f64(0.5 + 0.5 * unit);
+        self.step = (self.step * 2).min(RECONNECT_BACKOFF_MAX);
+        delay
+    }
+}
+
+/// Sleep `delay` in short slices; `false` if `stop` was set meanwhile.
+fn sleep_unless_stopped(delay: Duration, stop: &AtomicBool) -> bool {
+    let end = Instant::now() + delay;
+    while !stop.load(Ordering::Relaxed) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(POLL));
+    }
+    false
 }
 
 /// Open the RTSP connection to `url`'s host (port 554 by default).
@@ -343,4 +522,24 @@ fn connect_to(url: &Url, camera: &str) -> Result<TcpStream, Error> {
         .next()
         .ok_or_else(|| io_err(io::ErrorKind::NotFound.into()))?;
     TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(io_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_with_jitter_in_the_upper_half() {
+        let mut b = Backoff::new();
+        let mut step = RECONNECT_BACKOFF_INITIAL;
+        for _ in 0..12 {
+            let d = b.next_delay();
+            assert!(d >= step / 2 && d <= step, "{d:?} for step {step:?}");
+            step = (step * 2).min(RECONNECT_BACKOFF_MAX);
+        }
+        assert_eq!(b.step, RECONNECT_BACKOFF_MAX);
+        // Two cameras do not draw the same delays.
+        let (mut x, mut y) = (Backoff::new(), Backoff::new());
+        assert!((0..4).any(|_| x.next_delay() != y.next_delay()));
+    }
 }

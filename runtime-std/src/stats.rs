@@ -41,6 +41,9 @@ pub struct CameraStats {
     pub frames_dropped_queue: u64,
     /// Frames the consumer took (`get_frame`/`next_frame`).
     pub frames_delivered: u64,
+    /// RTSP sessions set up again after the connection dropped, a
+    /// keepalive failed or RTP stopped (0 for other cameras).
+    pub reconnects: u64,
 }
 
 impl CameraStats {

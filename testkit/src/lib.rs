@@ -10,6 +10,8 @@
 //!   benchmark can write its long captures with it too;
 //! - [`impair`]: the one network impairment model (loss, reordering,
 //!   duplication, stalls), sans-IO;
+//! - [`rtsp_server`]: gst-rtsp-server serving known JPEGs, for the RTSP
+//!   tests of the runtime and the command;
 //! - [`wait_until`] for the live tests, and the path of the fixtures from
 //!   real senders.
 //!
@@ -23,6 +25,7 @@ pub mod impair;
 pub mod picture;
 mod rng;
 pub mod rtp;
+pub mod rtsp_server;
 
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
