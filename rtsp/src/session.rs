@@ -15,12 +15,12 @@ use rtsp_types::{headers, Message, Method, Request, Response, StatusCode, Versio
 use url::Url;
 
 use crate::auth::{Authenticator, Credentials};
+use crate::error::Error;
 use crate::framing::{Framer, Raw};
 use crate::headers::{
     base_url, join_control, parse_session, parse_transport, redact, SessionHeader,
 };
 use crate::sdp::{describe, JpegTrack};
-use crate::Error;
 
 /// Redirects followed before giving up (a loop between two servers).
 const MAX_REDIRECTS: u32 = 4;
