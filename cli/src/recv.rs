@@ -45,6 +45,8 @@ pub struct Options {
     pub payload_type: Option<u8>,
     /// Largest JPEG scan data per frame, in bytes.
     pub max_frame_bytes: usize,
+    /// Serve the live view (`--http`).
+    pub http: Option<crate::http::HttpOptions>,
 }
 
 /// Receive until `options.frames`, `options.duration` or Ctrl-C.
@@ -65,6 +67,14 @@ pub fn run(options: &Options) -> Result<Summary> {
     }
     client.start()?;
     let mut sink = FrameSink::new(&options.output)?;
+    let mut live = match &options.http {
+        Some(http) => {
+            let live = crate::http::LiveView::start(http, &client)?;
+            eprintln!("mjpeg-rtp: live view on http://{}/", live.local_addr());
+            Some(live)
+        }
+        None => None,
+    };
     let mut status = StatusLines::new(&client);
     let deadline = options.duration.map(|d| Instant::now() + d);
     let limit = options.frames;
@@ -78,14 +88,21 @@ pub fn run(options: &Options) -> Result<Summary> {
                 d.saturating_duration_since(Instant::now()).min(POLL)
             });
             if let Some(frame) = client.next_frame(wait) {
+                if let Some(live) = &live {
+                    live.publish(&frame);
+                }
                 write_frame(&client, &mut sink, &frame)?;
                 frames += 1;
+            }
+            if let Some(live) = &mut live {
+                live.refresh(&client, false);
             }
             status.update(&client, false);
         }
         Ok(())
     })();
     client.stop();
+    drop(live);
     status.update(&client, true);
     result?;
     // Frames decoded before the stop are still worth writing, unless
