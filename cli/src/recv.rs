@@ -57,6 +57,9 @@ pub fn run(options: &Options) -> Result<Summary> {
         backend: mjpeg_rtp_uring::backend(options.io),
     });
     client.set_decoder(options.output.decoder)?;
+    // JPEG passthrough unless something wants the pixels: no decode
+    // backlog can then shed a frame before it is written or shown live.
+    client.set_decode(options.output.wants_rgb());
     for camera in &options.cameras {
         let mut config = CameraConfig::new(camera.name.clone(), camera.bind);
         config.max_frame_bytes = options.max_frame_bytes;
