@@ -312,6 +312,33 @@ pub struct RecvArgs {
     pub duration: Option<f64>,
     #[command(flatten)]
     pub receiver: ReceiverArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
+}
+
+/// The live view of `recv`.
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Serve the live view, JSON stats and Prometheus metrics here.
+    #[arg(long = "http", value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Access token every HTTP endpoint then wants (Bearer header or
+    /// ?token=).
+    #[arg(long = "http-token", value_name = "TOKEN", env = crate::http::TOKEN_ENV, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Concurrent stream.mjpg viewers allowed over all cameras.
+    #[arg(long = "http-max-viewers", value_name = "N", default_value_t = crate::http::DEFAULT_MAX_VIEWERS)]
+    pub max_viewers: usize,
+}
+
+impl From<&HttpArgs> for Option<crate::http::HttpOptions> {
+    fn from(args: &HttpArgs) -> Self {
+        Some(crate::http::HttpOptions {
+            listen: args.listen?,
+            token: args.token.clone(),
+            max_viewers: args.max_viewers,
+        })
+    }
 }
 
 impl From<&RecvArgs> for recv::Options {
@@ -347,6 +374,7 @@ impl From<&RecvArgs> for recv::Options {
             duration: args.duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
             payload_type: args.receiver.payload_type,
             max_frame_bytes: args.receiver.max_frame_bytes,
+            http: (&args.http).into(),
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod args;
 pub mod capture;
 pub mod demo;
+pub mod http;
 pub mod output;
 pub mod pattern;
 pub mod pcap;

@@ -65,6 +65,14 @@ impl Default for SinkOptions {
 }
 
 /// The file a frame of `port` with RTP timestamp `timestamp` goes to.
+impl SinkOptions {
+    /// Whether anything asked for the RGB decode (`--decode`, or a written
+    /// `.ppm`/`.png`).
+    pub fn wants_rgb(&self) -> bool {
+        self.decode || (self.out.is_some() && self.formats.iter().any(|f| f.needs_rgb()))
+    }
+}
+
 pub fn frame_path(dir: &Path, port: u16, timestamp: u32, format: Format) -> PathBuf {
     frame_path_in(dir, &port.to_string(), timestamp, format)
 }

@@ -134,6 +134,8 @@ pub struct Options {
     pub max_frame_bytes: usize,
     /// The password of RTSP URLs with a user and no password.
     pub rtsp_password: PasswordSource,
+    /// Serve the live view (`--http`).
+    pub http: Option<crate::http::HttpOptions>,
 }
 
 /// Receive until `options.frames`, `options.duration` or Ctrl-C.
@@ -145,6 +147,9 @@ pub fn run(options: &Options) -> Result<Summary> {
     });
     client.set_decoder(options.output.decoder)?;
     let mut rtsp_cameras = HashSet::new();
+    // JPEG passthrough unless something wants the pixels: no decode
+    // backlog can then shed a frame before it is written or shown live.
+    client.set_decode(options.output.wants_rgb());
     for camera in &options.cameras {
         let mut config = match &camera.source {
             Source::Udp(bind) => CameraConfig::new(camera.name.clone(), *bind),
@@ -162,6 +167,14 @@ pub fn run(options: &Options) -> Result<Summary> {
     }
     client.start()?;
     let mut sink = FrameSink::new(&options.output)?;
+    let mut live = match &options.http {
+        Some(http) => {
+            let live = crate::http::LiveView::start(http, &client)?;
+            eprintln!("mjpeg-rtp: live view on http://{}/", live.local_addr());
+            Some(live)
+        }
+        None => None,
+    };
     let mut status = StatusLines::new(&client);
     let deadline = options.duration.map(|d| Instant::now() + d);
     let limit = options.frames;
@@ -175,14 +188,21 @@ pub fn run(options: &Options) -> Result<Summary> {
                 d.saturating_duration_since(Instant::now()).min(POLL)
             });
             if let Some(frame) = client.next_frame(wait) {
+                if let Some(live) = &live {
+                    live.publish(&frame);
+                }
                 write_frame(&client, &rtsp_cameras, &mut sink, &frame)?;
                 frames += 1;
+            }
+            if let Some(live) = &mut live {
+                live.refresh(&client, false);
             }
             status.update(&client, false);
         }
         Ok(())
     })();
     client.stop();
+    drop(live);
     status.update(&client, true);
     result?;
     // Frames decoded before the stop are still worth writing, unless

@@ -1,0 +1,195 @@
+//! `recv --http ADDR:PORT`: the live view. A page of every camera, each
+//! camera's newest JPEG and an MJPEG stream of them, the stats as JSON and
+//! as Prometheus metrics, served by `tiny_http` on threads of their own.
+//!
+//! The receive loop owns a [`LiveView`] and calls two cheap methods on it:
+//! [`LiveView::publish`] per delivered frame (one copy of the JPEG into a
+//! shared `Arc<[u8]>`, one short lock) and [`LiveView::refresh`] per loop
+//! turn (a stats copy a few times a second). Nothing it calls waits on
+//! an HTTP client; see [`slot`] for how viewers take frames.
+
+mod metrics;
+mod server;
+pub mod slot;
+pub mod snapshot;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use mjpeg_rtp::{Client, Frame};
+
+use slot::{LatestSlot, ViewerCap};
+use snapshot::{RateTracker, Snapshot, Totals};
+
+/// Concurrent `stream.mjpg` viewers allowed over all cameras by default
+/// (`--http-max-viewers`): each holds a thread and at most one frame.
+pub const DEFAULT_MAX_VIEWERS: usize = 16;
+/// The stats behind `/`, `/api/cameras` and `/metrics` are refreshed this
+/// often.
+const REFRESH_PERIOD: Duration = Duration::from_millis(250);
+/// Environment variable read for the access token when `--http-token` is
+/// not given.
+pub const TOKEN_ENV: &str = "MJPEG_RTP_HTTP_TOKEN";
+
+/// How the live view is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpOptions {
+    pub listen: SocketAddr,
+    /// When set, every endpoint wants it (`Authorization: Bearer TOKEN` or
+    /// `?token=TOKEN`).
+    pub token: Option<String>,
+    pub max_viewers: usize,
+}
+
+/// What the receive loop and the HTTP threads share about one camera.
+#[derive(Debug)]
+struct CameraShared {
+    id: String,
+    slot: LatestSlot,
+    viewers: AtomicUsize,
+}
+
+/// Everything the HTTP threads read.
+#[derive(Debug)]
+struct Shared {
+    cameras: Vec<CameraShared>,
+    snapshot: Mutex<Snapshot>,
+    cap: Arc<ViewerCap>,
+    token: Option<String>,
+    stopping: AtomicBool,
+}
+
+impl Shared {
+    fn camera(&self, id: &str) -> Option<&CameraShared> {
+        self.cameras.iter().find(|c| c.id == id)
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+}
+
+/// The running live view; stops serving when dropped.
+pub struct LiveView {
+    shared: Arc<Shared>,
+    server: Arc<tiny_http::Server>,
+    local_addr: SocketAddr,
+    accept: Option<JoinHandle<()>>,
+    rates: RateTracker,
+    refreshed: Option<Instant>,
+}
+
+impl LiveView {
+    /// Bind `options.listen` and serve the cameras of `client` (started).
+    pub fn start(options: &HttpOptions, client: &Client) -> Result<LiveView> {
+        let server = tiny_http::Server::http(options.listen)
+            .map_err(|e| anyhow!("cannot serve HTTP on {}: {e}", options.listen))?;
+        let local_addr = server
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| anyhow!("HTTP server has no IP address"))?;
+        if !local_addr.ip().is_loopback() {
+            log::warn!(
+                "the live view on {local_addr} is open to the network{}",
+                if options.token.is_some() {
+                    " (access token required)"
+                } else {
+                    ": anyone who can reach it sees every camera (--http-token protects it)"
+                }
+            );
+        }
+        let shared = Arc::new(Shared {
+            cameras: client
+                .camera_ids()
+                .map(|id| CameraShared {
+                    id: id.to_owned(),
+                    slot: LatestSlot::default(),
+                    viewers: AtomicUsize::new(0),
+                })
+                .collect(),
+            snapshot: Mutex::new(Snapshot::default()),
+            cap: Arc::new(ViewerCap::new(options.max_viewers)),
+            token: options.token.clone().filter(|t| !t.is_empty()),
+            stopping: AtomicBool::new(false),
+        });
+        let server = Arc::new(server);
+        let accept = {
+            let (server, shared) = (Arc::clone(&server), Arc::clone(&shared));
+            std::thread::Builder::new()
+                .name("http-accept".into())
+                .spawn(move || server::accept_loop(&server, &shared))?
+        };
+        let mut live = LiveView {
+            shared,
+            server,
+            local_addr,
+            accept: Some(accept),
+            rates: RateTracker::default(),
+            refreshed: None,
+        };
+        live.refresh(client, true);
+        Ok(live)
+    }
+
+    /// The address served (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Make `frame`'s JPEG the newest of its camera (one copy).
+    pub fn publish(&self, frame: &Frame) {
+        if let Some(camera) = self.shared.camera(frame.camera_id()) {
+            camera
+                .slot
+                .publish(frame.timestamp, Arc::from(frame.jpeg()));
+        }
+    }
+
+    /// Take a fresh copy of the stats when the last one is older than
+    /// [`REFRESH_PERIOD`], or now with `force`.
+    pub fn refresh(&mut self, client: &Client, force: bool) {
+        let now = Instant::now();
+        if !force
+            && self
+                .refreshed
+                .is_some_and(|t| now.duration_since(t) < REFRESH_PERIOD)
+        {
+            return;
+        }
+        self.refreshed = Some(now);
+        let stats = client.stats();
+        let totals: Vec<Totals> = stats.iter().map(Totals::of).collect();
+        let rates = self.rates.update(now, &totals);
+        *self
+            .shared
+            .snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Snapshot { stats, rates };
+    }
+}
+
+impl Drop for LiveView {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::Release);
+        self.server.unblock();
+        for camera in &self.shared.cameras {
+            camera.slot.wake_all();
+        }
+        // Viewer threads end at their next frame wait; one blocked in a
+        // write to a stalled client is left to the process exit.
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+    }
+}

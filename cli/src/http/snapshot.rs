@@ -1,0 +1,213 @@
+//! The counters the HTTP endpoints show: a copy of the client's per-camera
+//! stats that the receive loop refreshes a few times a second, with the
+//! rates (fps, kbit/s, loss %) computed over the last seconds. `/`,
+//! `/api/cameras` and `/metrics` all read this one snapshot, so that
+//! they agree with each other.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use mjpeg_rtp::CameraStats;
+use serde::Serialize;
+
+use crate::summary::{ReceiverCounters, StreamSummary};
+
+/// Rates are taken over this much history.
+const RATE_WINDOW: Duration = Duration::from_secs(2);
+
+/// A camera's counters that rates are derived from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    pub frames: u64,
+    pub bytes: u64,
+    pub received: u64,
+    pub lost: u64,
+}
+
+impl Totals {
+    pub fn of(stats: &CameraStats) -> Self {
+        Totals {
+            frames: stats.frames_complete(),
+            bytes: stats.bytes,
+            received: stats.packets_received(),
+            lost: stats.packets_lost(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    at: Instant,
+    totals: Totals,
+}
+
+/// Rates of one camera over the last [`RATE_WINDOW`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Rates {
+    /// Complete frames per second.
+    pub fps: f64,
+    /// Received bytes (RTP payloads with headers), in kbit/s.
+    pub kbit_s: f64,
+    /// Lost packets over expected packets, in percent.
+    pub loss_percent: f64,
+}
+
+/// Per-camera sample history.
+#[derive(Debug, Default)]
+pub struct RateTracker {
+    history: Vec<VecDeque<Sample>>,
+}
+
+impl RateTracker {
+    /// Record every camera's totals taken at `now`, and the rates they give.
+    pub fn update(&mut self, now: Instant, totals: &[Totals]) -> Vec<Rates> {
+        self.history.resize_with(totals.len(), VecDeque::new);
+        totals
+            .iter()
+            .zip(&mut self.history)
+            .map(|(&totals, history)| {
+                history.push_back(Sample { at: now, totals });
+                // Keep one sample at least RATE_WINDOW old as the base.
+                while history.len() > 2 && now.duration_since(history[1].at) >= RATE_WINDOW {
+                    history.pop_front();
+                }
+                let (first, last) = (history[0], history[history.len() - 1]);
+                let seconds = last.at.duration_since(first.at).as_secs_f64();
+                let (first, last) = (first.totals, last.totals);
+                if seconds <= 0.0 {
+                    return Rates::default();
+                }
+                let delta = |a: u64, b: u64| a.saturating_sub(b) as f64;
+                let received = delta(last.received, first.received);
+                let lost = delta(last.lost, first.lost);
+                Rates {
+                    fps: delta(last.frames, first.frames) / seconds,
+                    kbit_s: delta(last.bytes, first.bytes) * 8.0 / 1000.0 / seconds,
+                    loss_percent: if received + lost > 0.0 {
+                        100.0 * lost / (received + lost)
+                    } else {
+                        0.0
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+/// What the endpoints show, as of the last refresh.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub stats: Vec<CameraStats>,
+    pub rates: Vec<Rates>,
+}
+
+/// One camera in `/api/cameras`: the JSON summary's fields summed over
+/// the camera's streams (a camera has several only after SSRC changes),
+/// the live rates, the viewers, and the summary's per-stream entries.
+#[derive(Debug, Clone, Serialize)]
+pub struct CameraView {
+    pub camera: String,
+    pub port: u16,
+    /// SSRC of the current stream.
+    pub ssrc: Option<String>,
+    pub packets_received: u64,
+    pub packets_lost: u64,
+    pub packets_duplicate: u64,
+    pub packets_late: u64,
+    pub packets_invalid: u64,
+    pub frames_complete: u64,
+    pub frames_dropped: u64,
+    /// Size of the last complete frame (0 before one).
+    pub width: u16,
+    pub height: u16,
+    pub drop_reasons: BTreeMap<String, u64>,
+    pub invalid_reasons: BTreeMap<String, u64>,
+    pub decode_errors: u64,
+    /// Datagrams read from the socket, and their bytes.
+    pub datagrams: u64,
+    pub bytes: u64,
+    /// RFC 3550 interarrival jitter of the current stream, 90 kHz units.
+    pub jitter: u32,
+    pub receiver: ReceiverCounters,
+    #[serde(flatten)]
+    pub rates: Rates,
+    /// Stream viewers of this camera now, and frames they skipped.
+    pub viewers: usize,
+    pub viewer_frames_skipped: u64,
+    pub streams: Vec<StreamSummary>,
+}
+
+impl CameraView {
+    pub fn new(stats: &CameraStats, rates: Rates) -> Self {
+        let summary = crate::recv::summary(std::slice::from_ref(stats));
+        let sum = |f: fn(&StreamSummary) -> u64| summary.streams.iter().map(f).sum::<u64>();
+        let mut drop_reasons = BTreeMap::new();
+        for stream in &summary.streams {
+            for (reason, n) in &stream.drop_reasons {
+                *drop_reasons.entry(reason.clone()).or_insert(0) += n;
+            }
+        }
+        let current = summary.streams.last();
+        CameraView {
+            camera: stats.camera_id.clone(),
+            port: stats.local_addr.port(),
+            ssrc: current.and_then(|s| s.ssrc.clone()),
+            packets_received: sum(|s| s.packets_received),
+            packets_lost: sum(|s| s.packets_lost),
+            packets_duplicate: sum(|s| s.packets_duplicate),
+            packets_late: sum(|s| s.packets_late),
+            packets_invalid: stats.invalid.total(),
+            frames_complete: sum(|s| s.frames_complete),
+            frames_dropped: sum(|s| s.frames_dropped),
+            width: current.map_or(0, |s| s.width),
+            height: current.map_or(0, |s| s.height),
+            drop_reasons,
+            invalid_reasons: crate::summary::invalid_reasons(&stats.invalid),
+            decode_errors: stats.decode_errors,
+            datagrams: stats.datagrams,
+            bytes: stats.bytes,
+            jitter: current.map_or(0, |s| s.jitter),
+            receiver: ReceiverCounters {
+                kernel_drops: stats.kernel_drops,
+                packets_foreign: stats.packets_foreign,
+                frames_dropped_backlog: stats.frames_dropped_backlog,
+                frames_dropped_queue: stats.frames_dropped_queue,
+                reconnects: stats.reconnects,
+            },
+            rates,
+            viewers: 0,
+            viewer_frames_skipped: 0,
+            streams: summary.streams,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn totals(frames: u64, bytes: u64, received: u64, lost: u64) -> [Totals; 1] {
+        [Totals {
+            frames,
+            bytes,
+            received,
+            lost,
+        }]
+    }
+
+    #[test]
+    fn rates_over_the_window() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut rates = RateTracker::default();
+        assert_eq!(rates.update(t0, &totals(0, 0, 0, 0))[0], Rates::default());
+        let r = rates.update(at(1), &totals(30, 125_000, 99, 1));
+        assert_eq!(r[0].fps, 30.0);
+        assert_eq!(r[0].kbit_s, 1000.0);
+        assert_eq!(r[0].loss_percent, 1.0);
+        // Old samples leave the window: the rates follow the recent past.
+        rates.update(at(3), &totals(30, 125_000, 99, 1));
+        let r = rates.update(at(5), &totals(30, 125_000, 99, 1));
+        assert_eq!(r[0], Rates::default());
+    }
+}

@@ -1,0 +1,671 @@
+//! `recv --http` over real HTTP while GStreamer senders (`rtpjpegpay`)
+//! stream: the pictures pixel-exact, `/metrics` read by the Python
+//! `prometheus_client` parser and checked against `/api/cameras` and the
+//! final JSON summary, the token, a viewer that stops reading, and the
+//! page in headless Chromium. Without a peer (GStreamer, Debian's
+//! python3-prometheus-client, chromium) a test skips loudly, or fails when
+//! MJPEG_RTP_REQUIRE_PEERS is set (CI installs them all).
+#![cfg(target_os = "linux")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use mjpeg_rtp_testkit::picture::{camera_jpeg, decode, Sampling};
+use serde_json::Value;
+
+const TOKEN: &str = "s3cret-token";
+
+/// Whether `program arg` runs; when not, skip (or fail under
+/// MJPEG_RTP_REQUIRE_PEERS) and say what to install.
+fn peer_present(what: &str, program: &str, args: &[&str]) -> bool {
+    let ok = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("MJPEG_RTP_REQUIRE_PEERS").is_none(),
+            "{what} not found, and MJPEG_RTP_REQUIRE_PEERS is set"
+        );
+        eprintln!("!!!!! SKIPPED: {what} not found");
+    }
+    ok
+}
+
+fn gstreamer_present() -> bool {
+    peer_present("gst-launch-1.0", "gst-launch-1.0", &["--version"])
+        && ["imagesequencesrc", "jpegparse", "rtpjpegpay", "udpsink"]
+            .iter()
+            .all(|e| peer_present(&format!("GStreamer element {e}"), "gst-inspect-1.0", &[e]))
+}
+
+/// Stream `dir/000.jpg ..` (`frames` files) to `port`.
+fn gst_sender(dir: &Path, frames: usize, fps: u32, port: u16) -> Child {
+    Command::new("gst-launch-1.0")
+        .args(["-q", "imagesequencesrc"])
+        .arg(format!("location={}/%03d.jpg", dir.display()))
+        .arg("start-index=0")
+        .arg(format!("stop-index={}", frames - 1))
+        .arg(format!("framerate={fps}/1"))
+        .args([
+            "!",
+            "jpegparse",
+            "!",
+            "rtpjpegpay",
+            "!",
+            "udpsink",
+            "host=127.0.0.1",
+        ])
+        .arg(format!("port={port}"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start gst-launch-1.0")
+}
+
+/// `mjpeg-rtp recv` with a live view on a free loopback port.
+struct Receiver {
+    child: Child,
+    stdout: ChildStdout,
+    http: SocketAddr,
+}
+
+impl Receiver {
+    fn start(cameras: &[&str], extra: &[&str]) -> Receiver {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mjpeg-rtp"));
+        cmd.env_remove("RUST_LOG").arg("recv");
+        for camera in cameras {
+            cmd.arg("--camera").arg(format!("{camera}=127.0.0.1:0"));
+        }
+        let mut child = cmd
+            .args(["--http", "127.0.0.1:0", "--duration", "120"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start mjpeg-rtp recv");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("recv: {line}");
+                if let Some(rest) = line.split("live view on http://").nth(1) {
+                    let _ = tx.send(rest.trim_end_matches('/').parse::<SocketAddr>().unwrap());
+                }
+            }
+        });
+        let http = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("recv prints where the live view is");
+        Receiver {
+            child,
+            stdout,
+            http,
+        }
+    }
+
+    /// Stop it as Ctrl-C would; its JSON summary.
+    fn finish(mut self) -> Value {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let mut out = String::new();
+        self.stdout.read_to_string(&mut out).unwrap();
+        assert!(self.child.wait().unwrap().success());
+        serde_json::from_str(&out).expect("summary JSON")
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.0 GET: (status, headers, body).
+fn get(addr: SocketAddr, path: &str, bearer: Option<&str>) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: test\r\n{auth}\r\n").unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of head");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head, response[split + 4..].to_vec())
+}
+
+fn get_ok(addr: SocketAddr, path: &str) -> Vec<u8> {
+    let (status, head, body) = get(addr, path, Some(TOKEN));
+    assert_eq!(status, 200, "{path}: {head}");
+    body
+}
+
+fn api(addr: SocketAddr) -> Value {
+    serde_json::from_slice(&get_ok(addr, "/api/cameras")).unwrap()
+}
+
+fn camera<'a>(api: &'a Value, name: &str) -> &'a Value {
+    api["cameras"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["camera"] == name)
+        .unwrap()
+}
+
+/// A `stream.mjpg` reader: the response head, then one JPEG per part.
+struct Viewer(BufReader<TcpStream>);
+
+impl Viewer {
+    fn open(stream: TcpStream, addr: SocketAddr, camera: &str) -> Viewer {
+        let mut stream = stream;
+        write!(
+            stream,
+            "GET /cameras/{camera}/stream.mjpg?token={TOKEN} HTTP/1.1\r\nHost: test\r\n\r\n"
+        )
+        .unwrap();
+        let _ = addr;
+        let mut viewer = Viewer(BufReader::new(stream));
+        let head = viewer.head();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(
+            head.contains("multipart/x-mixed-replace; boundary=mjpegrtpframe"),
+            "{head}"
+        );
+        viewer
+    }
+
+    fn connect(addr: SocketAddr, camera: &str) -> Viewer {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Viewer::open(stream, addr, camera)
+    }
+
+    /// Lines up to an empty one.
+    fn head(&mut self) -> String {
+        self.try_head().expect("a complete head")
+    }
+
+    fn try_head(&mut self) -> Option<String> {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            assert!(self.0.read_line(&mut line).ok()? > 0, "connection closed");
+            if line == "\r\n" {
+                return Some(head);
+            }
+            head.push_str(&line);
+        }
+    }
+
+    fn part(&mut self) -> Vec<u8> {
+        self.try_part().expect("a part")
+    }
+
+    /// The next part; `None` when the read times out.
+    fn try_part(&mut self) -> Option<Vec<u8>> {
+        let mut first = String::new();
+        self.0.read_line(&mut first).ok()?;
+        assert_eq!(first, "--mjpegrtpframe\r\n");
+        let head = first + &self.head();
+        assert!(head.starts_with("--mjpegrtpframe\r\n"), "{head}");
+        assert!(head.contains("Content-Type: image/jpeg"), "{head}");
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut jpeg = vec![0; len + 2];
+        self.0.read_exact(&mut jpeg).unwrap();
+        assert_eq!(&jpeg[len..], b"\r\n");
+        jpeg.truncate(len);
+        Some(jpeg)
+    }
+}
+
+/// Write `count` JPEG files cycling through `distinct` pictures; the
+/// decoded pixels of each file.
+fn write_frames(
+    dir: &Path,
+    (w, h, sampling, restart): (u16, u16, Sampling, u16),
+    seed: u32,
+    count: usize,
+    distinct: usize,
+) -> Vec<Vec<u8>> {
+    let pictures: Vec<Vec<u8>> = (0..distinct)
+        .map(|i| camera_jpeg(w, h, sampling, restart, seed + i as u32))
+        .collect();
+    (0..count)
+        .map(|i| {
+            let jpeg = &pictures[i % distinct];
+            std::fs::write(dir.join(format!("{i:03}.jpg")), jpeg).unwrap();
+            decode(jpeg).2
+        })
+        .collect()
+}
+
+/// The exposition parsed by the Python `prometheus_client` parser:
+/// `{sample name: [[labels, value], ...]}`; `None` (skipped) without it.
+fn prometheus_parse(text: &[u8]) -> Option<Value> {
+    const PYTHON: &str = "/usr/bin/python3";
+    if !peer_present(
+        "python3-prometheus-client (Debian)",
+        PYTHON,
+        &["-c", "import prometheus_client.parser"],
+    ) {
+        return None;
+    }
+    let script = "import sys, json\n\
+        from prometheus_client.parser import text_string_to_metric_families\n\
+        out = {}\n\
+        for family in text_string_to_metric_families(sys.stdin.read()):\n\
+        \x20   for s in family.samples:\n\
+        \x20       out.setdefault(s.name, []).append([s.labels, s.value, family.type])\n\
+        print(json.dumps(out))\n";
+    let mut child = Command::new(PYTHON)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(text).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the Prometheus parser refused /metrics"
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// The value of `name` for `camera`, summed over the other labels.
+fn sample(parsed: &Value, name: &str, camera: &str) -> f64 {
+    let samples = parsed[name]
+        .as_array()
+        .unwrap_or_else(|| panic!("no series {name}"));
+    let mine: Vec<&Value> = samples
+        .iter()
+        .filter(|s| s[0]["camera"] == camera)
+        .collect();
+    assert!(!mine.is_empty(), "{name} has no camera={camera}");
+    mine.iter().map(|s| s[1].as_f64().unwrap()).sum()
+}
+
+#[test]
+fn live_view_over_http_while_gstreamer_streams() {
+    if !gstreamer_present() {
+        return;
+    }
+    const FRAMES: usize = 10;
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let shapes = [
+        (640, 480, Sampling::Yuv420, 0),
+        (480, 272, Sampling::Yuv422, 3),
+    ];
+    let expected = [0, 1].map(|cam| {
+        write_frames(
+            dirs[cam].path(),
+            shapes[cam],
+            10 + 40 * cam as u32,
+            FRAMES,
+            FRAMES,
+        )
+    });
+    let names = ["cam0", "cam1"];
+    let recv = Receiver::start(&names, &["--http-token", TOKEN]);
+    let addr = recv.http;
+
+    // The token: absent or wrong, every endpoint says 401.
+    for path in [
+        "/",
+        "/api/cameras",
+        "/metrics",
+        "/cameras/cam0/latest.jpg",
+        "/cameras/cam0/stream.mjpg",
+    ] {
+        assert_eq!(get(addr, path, None).0, 401, "{path} without a token");
+        assert_eq!(
+            get(addr, path, Some("s3cret-tokem")).0,
+            401,
+            "{path}, wrong token"
+        );
+        assert_eq!(
+            get(addr, &format!("{path}?token=nope"), None).0,
+            401,
+            "{path}?token=nope"
+        );
+    }
+    assert_eq!(get(addr, "/api/cameras", Some(TOKEN)).0, 200);
+    assert_eq!(
+        get(addr, &format!("/api/cameras?token={TOKEN}"), None).0,
+        200
+    );
+
+    let before = api(addr);
+    let ports: Vec<u16> = names
+        .iter()
+        .map(|n| camera(&before, n)["port"].as_u64().unwrap() as u16)
+        .collect();
+
+    // One viewer per camera, from before the first frame: every part is
+    // one of the frames sent, in order, up to the last.
+    let viewers: Vec<_> = (0..2)
+        .map(|cam| {
+            let mut viewer = Viewer::connect(addr, names[cam]);
+            let expected = expected[cam].clone();
+            std::thread::spawn(move || {
+                let mut next = 0;
+                let mut parts = 0;
+                while next < FRAMES {
+                    let pixels = decode(&viewer.part()).2;
+                    let i = (next..FRAMES)
+                        .find(|&i| expected[i] == pixels)
+                        .unwrap_or_else(|| {
+                            panic!("part {parts} is not frame {next} or a later one")
+                        });
+                    next = i + 1;
+                    parts += 1;
+                }
+                parts
+            })
+        })
+        .collect();
+    let mut senders: Vec<Child> = (0..2)
+        .map(|cam| gst_sender(dirs[cam].path(), FRAMES, 5, ports[cam]))
+        .collect();
+    for viewer in viewers {
+        let parts = viewer
+            .join()
+            .expect("a viewer saw every frame pixel-exact, in order");
+        assert!(
+            parts >= FRAMES / 2,
+            "a reading viewer got {parts} parts of {FRAMES}"
+        );
+    }
+    for sender in &mut senders {
+        assert!(sender.wait().unwrap().success());
+    }
+    // latest.jpg: the last frame sent.
+    for cam in 0..2 {
+        let jpeg = get_ok(addr, &format!("/cameras/{}/latest.jpg", names[cam]));
+        assert!(
+            decode(&jpeg).2 == expected[cam][FRAMES - 1],
+            "{} latest.jpg",
+            names[cam]
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let api_now = loop {
+        let now = api(addr);
+        if names
+            .iter()
+            .all(|n| camera(&now, n)["frames_complete"] == FRAMES as u64)
+        {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "{now:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    // /metrics through a real Prometheus parser, equal to /api/cameras.
+    let metrics = get_ok(addr, "/metrics");
+    if let Some(parsed) = prometheus_parse(&metrics) {
+        for name in names {
+            let c = camera(&api_now, name);
+            let pairs = [
+                ("mjpeg_rtp_packets_received_total", &c["packets_received"]),
+                ("mjpeg_rtp_packets_lost", &c["packets_lost"]),
+                ("mjpeg_rtp_packets_duplicate_total", &c["packets_duplicate"]),
+                ("mjpeg_rtp_packets_late_total", &c["packets_late"]),
+                ("mjpeg_rtp_packets_invalid_total", &c["packets_invalid"]),
+                ("mjpeg_rtp_frames_complete_total", &c["frames_complete"]),
+                ("mjpeg_rtp_frames_dropped_total", &c["frames_dropped"]),
+                ("mjpeg_rtp_decode_errors_total", &c["decode_errors"]),
+                (
+                    "mjpeg_rtp_socket_kernel_drops_total",
+                    &c["receiver"]["kernel_drops"],
+                ),
+                ("mjpeg_rtp_received_bytes_total", &c["bytes"]),
+                ("mjpeg_rtp_datagrams_total", &c["datagrams"]),
+                ("mjpeg_rtp_frame_width_pixels", &c["width"]),
+                ("mjpeg_rtp_frame_height_pixels", &c["height"]),
+            ];
+            for (series, want) in pairs {
+                assert_eq!(
+                    sample(&parsed, series, name),
+                    want.as_f64().unwrap(),
+                    "{series} {name}"
+                );
+            }
+            sample(&parsed, "mjpeg_rtp_frames_per_second", name);
+            // The viewers above hung up, but a server thread only learns
+            // that at its next write: both endpoints say the same.
+            assert_eq!(
+                sample(&parsed, "mjpeg_rtp_http_viewers", name),
+                c["viewers"].as_f64().unwrap()
+            );
+        }
+        // Every per-camera series carries the camera label.
+        for (series, samples) in parsed.as_object().unwrap() {
+            if !series.starts_with("mjpeg_rtp_http_viewers_") {
+                for s in samples.as_array().unwrap() {
+                    assert!(s[0]["camera"].is_string(), "{series} without camera: {s}");
+                }
+            }
+        }
+    }
+
+    // The page in a real browser.
+    browser_shows_every_camera(addr, &names, &api_now);
+
+    // The final summary agrees with what was served.
+    let summary = recv.finish();
+    for name in names {
+        let c = camera(&api_now, name);
+        let stream = summary["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["camera"] == name)
+            .unwrap();
+        for field in [
+            "port",
+            "ssrc",
+            "packets_received",
+            "packets_lost",
+            "packets_duplicate",
+            "packets_late",
+            "packets_invalid",
+            "frames_complete",
+            "frames_dropped",
+            "width",
+            "height",
+            "decode_errors",
+        ] {
+            assert_eq!(stream[field], c[field], "{name} {field}");
+        }
+        assert_eq!(stream["packets_lost"], 0);
+        assert_eq!(stream["frames_complete"], FRAMES as u64);
+    }
+}
+
+/// Headless Chromium loads `/`: each camera's tile shows a picture (the
+/// pixels in the tile's picture box vary) and its name, size and stats.
+fn browser_shows_every_camera(addr: SocketAddr, names: &[&str], api: &Value) {
+    if !peer_present("chromium", "chromium", &["--version"]) {
+        return;
+    }
+    let url = format!("http://{addr}/?token={TOKEN}");
+    let chromium = |args: &[&str]| {
+        let out = Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--window-size=1000,700",
+            ])
+            .arg("--virtual-time-budget=3000")
+            .args(args)
+            .arg(&url)
+            .stderr(Stdio::null())
+            .output()
+            .expect("run chromium");
+        assert!(out.status.success(), "chromium failed");
+        out.stdout
+    };
+    let dom = String::from_utf8(chromium(&["--dump-dom"])).unwrap();
+    for name in names {
+        let c = camera(api, name);
+        for text in [
+            name.to_string(),
+            format!("{}x{}", c["width"], c["height"]),
+            format!("frames {}", c["frames_complete"]),
+            "fps".into(),
+            "% loss".into(),
+            "kbit/s".into(),
+            "dropped: none".into(),
+        ] {
+            assert!(dom.contains(&text), "{text:?} missing from the page: {dom}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let shot = dir.path().join("page.png");
+    chromium(&[&format!("--screenshot={}", shot.display())]);
+    if let Some(keep) = std::env::var_os("MJPEG_RTP_KEEP_SCREENSHOT") {
+        std::fs::copy(&shot, keep).unwrap();
+    }
+    let decoder = png::Decoder::new(BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    // The page's grid at 1000 px: two 482 px tiles from x = 12 and 506,
+    // the picture box from y = 47 to 407; sample well inside it (a 16:9
+    // picture is letterboxed in the 4:3 box).
+    for (column, name) in names.iter().enumerate() {
+        let x0 = 12 + column * 494 + 40;
+        let (mut n, mut sum, mut sum2) = (0f64, 0f64, 0f64);
+        for y in (110..340).step_by(3) {
+            for x in (x0..x0 + 400).step_by(3) {
+                let p = (y * info.width as usize + x) * channels;
+                let luma = buf[p..p + 3].iter().map(|&v| f64::from(v)).sum::<f64>() / 3.0;
+                n += 1.0;
+                sum += luma;
+                sum2 += luma * luma;
+            }
+        }
+        let variance = sum2 / n - (sum / n).powi(2);
+        assert!(
+            variance > 100.0,
+            "{name}'s tile looks blank (variance {variance:.1})"
+        );
+    }
+}
+
+#[test]
+fn a_stalled_viewer_costs_the_receiver_nothing() {
+    if !gstreamer_present() {
+        return;
+    }
+    const FRAMES: usize = 90;
+    let dir = tempfile::tempdir().unwrap();
+    let expected = write_frames(dir.path(), (1280, 720, Sampling::Yuv420, 0), 7, FRAMES, 6);
+    let recv = Receiver::start(&["big"], &[]);
+    let addr = recv.http;
+    let port = camera(&api(addr), "big")["port"].as_u64().unwrap() as u16;
+
+    // The stalled viewer: a small receive window, and it never reads.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let stalled = Viewer::open(socket.into(), addr, "big");
+    // A healthy viewer beside it keeps getting frames.
+    let mut healthy = Viewer::connect(addr, "big");
+    healthy
+        .0
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let reader = std::thread::spawn(move || {
+        // Until the stream goes quiet after the sender's end: (parts, the
+        // last one's pixels).
+        let mut parts = 0;
+        let mut last = Vec::new();
+        while let Some(jpeg) = healthy.try_part() {
+            last = decode(&jpeg).2;
+            assert!(expected.contains(&last), "part {parts} is no frame sent");
+            parts += 1;
+        }
+        (parts, last == expected[FRAMES - 1])
+    });
+    let mut sender = gst_sender(dir.path(), FRAMES, 30, port);
+    let frames = |api: &Value| camera(api, "big")["frames_complete"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while frames(&api(addr)) < 15 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let warm_rss = recv.rss_kib();
+    assert!(sender.wait().unwrap().success());
+    let (parts, got_last) = reader
+        .join()
+        .expect("the healthy viewer's parts are frames sent");
+    assert!(
+        got_last,
+        "the healthy viewer's last part is not the last frame"
+    );
+    let end = loop {
+        let now = api(addr);
+        if frames(&now) == FRAMES as u64 || Instant::now() > deadline {
+            break now;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let end_rss = recv.rss_kib();
+    let c = camera(&end, "big");
+    assert_eq!(c["viewers"], 2, "{c:#}");
+    assert!(c["viewer_frames_skipped"].as_u64().unwrap() > 0, "{c:#}");
+    // ~90 frames of ~100+ KiB went by: a viewer that queued them would
+    // show here.
+    let bytes = c["bytes"].as_u64().unwrap();
+    assert!(
+        end_rss.saturating_sub(warm_rss) < 8 * 1024,
+        "RSS grew from {warm_rss} KiB to {end_rss} KiB while {bytes} bytes went by"
+    );
+    assert!(bytes > 8 << 20, "too little data to tell: {bytes} bytes");
+    eprintln!(
+        "healthy viewer: {parts} parts; RSS {warm_rss} -> {end_rss} KiB; {bytes} bytes received"
+    );
+    drop(stalled);
+    let summary = recv.finish();
+    let stream = &summary["streams"][0];
+    assert_eq!(stream["frames_complete"], FRAMES as u64, "{summary:#}");
+    assert_eq!(stream["packets_lost"], 0);
+    assert_eq!(stream["frames_dropped"], 0);
+}
