@@ -650,7 +650,11 @@ fn a_stalled_viewer_costs_the_receiver_nothing() {
     let end_rss = recv.rss_kib();
     let c = camera(&end, "big");
     assert_eq!(c["viewers"], 2, "{c:#}");
-    assert!(c["viewer_frames_skipped"].as_u64().unwrap() > 0, "{c:#}");
+    // No assertion on `viewer_frames_skipped`: a viewer counts what it
+    // skipped when it comes back for a frame, and the stalled one may stay
+    // blocked in its write until the end (the slot's unit test checks the
+    // counting). What matters is above and below: every frame complete at
+    // the receiver, the healthy viewer current, memory flat.
     // ~90 frames of ~100+ KiB went by: a viewer that queued them would
     // show here.
     let bytes = c["bytes"].as_u64().unwrap();
