@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use crate::decode::DecodeOptions;
 use crate::error::Error;
 
 /// One camera: where to listen and what to expect.
@@ -52,6 +53,10 @@ pub struct CameraConfig {
     /// this long is reported in the log, once, with what to check; its
     /// first datagrams after that are reported too. Zero never reports.
     pub silence_warning: Duration,
+    /// Size and exactness of this camera's RGB; `None` takes the
+    /// client's ([`Client::set_decode_options`](crate::Client::set_decode_options),
+    /// full size and exact by default).
+    pub decode: Option<DecodeOptions>,
 }
 
 impl CameraConfig {
@@ -90,6 +95,7 @@ impl CameraConfig {
             max_width: Self::DEFAULT_MAX_WIDTH,
             max_height: Self::DEFAULT_MAX_HEIGHT,
             silence_warning: Self::DEFAULT_SILENCE_WARNING,
+            decode: None,
         }
     }
 
@@ -121,6 +127,13 @@ impl CameraConfig {
 
     pub fn with_socket_receive_buffer(mut self, bytes: usize) -> Self {
         self.socket_receive_buffer = bytes;
+        self
+    }
+
+    /// Decode this camera's frames as `options` say (scale, resize,
+    /// fast), whatever the client's default.
+    pub fn with_decode_options(mut self, options: DecodeOptions) -> Self {
+        self.decode = Some(options);
         self
     }
 

@@ -51,7 +51,7 @@ mod workers;
 
 pub use client::{Client, ClientOptions};
 pub use config::CameraConfig;
-pub use decode::{DecodeError, Decoder, RgbSize};
+pub use decode::{DecodeError, DecodeOptions, DecodeOptionsError, Decoder, Resize, RgbSize, Scale};
 pub use error::Error;
 pub use frame::Frame;
 pub use stats::CameraStats;

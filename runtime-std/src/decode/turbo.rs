@@ -1,0 +1,185 @@
+//! libjpeg-turbo through its TurboJPEG C API, called directly: the
+//! `turbojpeg` crate (0.5) always passes `flags = 0` to `tjDecompress2`,
+//! so it can scale (by asking for a smaller output) but cannot ask for
+//! the fast IDCT or fast upsampling. The raw bindings it re-exports
+//! (`turbojpeg::raw`, i.e. `turbojpeg-sys`) can.
+
+use std::ffi::{c_int, c_ulong, CStr};
+use std::ptr::NonNull;
+
+use turbojpeg::raw;
+
+use super::options::DecodeOptions;
+use super::{DecodeError, RgbSize, MAX_SIDE};
+
+/// A TurboJPEG decompression handle (its working memory, kept per
+/// thread).
+///
+/// Invariant: `handle` came from `tjInitDecompress`, is destroyed only
+/// by `Drop`, and is used by one thread at a time (`&mut self`).
+pub(super) struct TurboDecompressor {
+    handle: NonNull<std::ffi::c_void>,
+}
+
+// SAFETY: a TurboJPEG handle holds no thread-local state; it may move
+// between threads as long as one thread uses it at a time, which
+// `&mut self` on every call guarantees.
+unsafe impl Send for TurboDecompressor {}
+
+impl TurboDecompressor {
+    pub(super) fn new() -> Result<Self, DecodeError> {
+        // SAFETY: no arguments; a null return is checked.
+        let handle = unsafe { raw::tjInitDecompress() };
+        NonNull::new(handle)
+            .map(|handle| TurboDecompressor { handle })
+            .ok_or_else(|| DecodeError::new("libjpeg-turbo: cannot create a decompressor"))
+    }
+
+    fn error(&self) -> DecodeError {
+        // SAFETY: the handle is live; tjGetErrorStr2 returns a pointer to
+        // a NUL-terminated string inside the handle (or a static one),
+        // valid until the next call on it, and copied out at once.
+        let message = unsafe { CStr::from_ptr(raw::tjGetErrorStr2(self.handle.as_ptr())) };
+        DecodeError::new(format!("libjpeg-turbo: {}", message.to_string_lossy()))
+    }
+
+    /// The picture size in `jpeg`'s headers.
+    fn read_size(&mut self, jpeg: &[u8]) -> Result<RgbSize, DecodeError> {
+        let len = c_ulong::try_from(jpeg.len()).map_err(|_| DecodeError::new("JPEG too large"))?;
+        let (mut width, mut height, mut subsamp, mut colorspace) = (0, 0, 0, 0);
+        // SAFETY: the handle is live; `jpeg` is readable for `len` bytes;
+        // the four out-pointers are to live locals.
+        let status = unsafe {
+            raw::tjDecompressHeader3(
+                self.handle.as_ptr(),
+                jpeg.as_ptr(),
+                len,
+                &mut width,
+                &mut height,
+                &mut subsamp,
+                &mut colorspace,
+            )
+        };
+        if status != 0 {
+            return Err(self.error());
+        }
+        let side = |v: c_int| {
+            usize::try_from(v)
+                .ok()
+                .filter(|v| (1..=MAX_SIDE).contains(v))
+        };
+        match (side(width), side(height)) {
+            (Some(width), Some(height)) => Ok(RgbSize { width, height }),
+            _ => Err(DecodeError::new(format!(
+                "{width}x{height} is outside 1..={MAX_SIDE} per side"
+            ))),
+        }
+    }
+
+    /// Decode `jpeg` at `options.scale` (DCT-domain scaling), with the
+    /// fast IDCT and upsampling when `options.fast`, into `rgb` (resized
+    /// to the scaled H*W*3). `options.resize` is the caller's step.
+    pub(super) fn decode(
+        &mut self,
+        jpeg: &[u8],
+        options: &DecodeOptions,
+        rgb: &mut Vec<u8>,
+    ) -> Result<RgbSize, DecodeError> {
+        let full = self.read_size(jpeg)?;
+        // Asking tjDecompress2 for a smaller size makes it pick the
+        // largest of its scaling factors (2/1, 15/8, ..., 1/8) whose
+        // TJSCALED size fits: for 1/2, 1/4, 1/8 that is exactly the
+        // factor, as `Scale::apply` rounds the way TJSCALED does.
+        let size = options.scale.apply(full);
+        rgb.resize(size.rgb_len(), 0);
+        let len = c_ulong::try_from(jpeg.len()).map_err(|_| DecodeError::new("JPEG too large"))?;
+        // MAX_SIDE bounds both sides, so these fit in a c_int.
+        let (width, height) = (size.width as c_int, size.height as c_int);
+        let mut flags = 0;
+        if options.fast {
+            flags |= (raw::TJFLAG_FASTDCT | raw::TJFLAG_FASTUPSAMPLE) as c_int;
+        }
+        // SAFETY: the handle is live; `jpeg` is readable for `len` bytes;
+        // `rgb` is writable for exactly pitch * height = width * 3 *
+        // height bytes, and libjpeg-turbo writes at most `height` rows of
+        // `pitch` bytes (the scaled size never exceeds the requested one:
+        // the test `scaled_sizes_are_what_libjpeg_turbo_writes` checks
+        // that the chosen factor gives exactly this size).
+        let status = unsafe {
+            raw::tjDecompress2(
+                self.handle.as_ptr(),
+                jpeg.as_ptr(),
+                len,
+                rgb.as_mut_ptr(),
+                width,
+                width * 3,
+                height,
+                turbojpeg::PixelFormat::RGB as c_int,
+                flags,
+            )
+        };
+        // A warning (say, "premature end of data segment": a truncated
+        // scan) is an error here too: TurboJPEG 2.x returns -1 for it,
+        // and the picture would be partly grey.
+        if status != 0 {
+            return Err(self.error());
+        }
+        Ok(size)
+    }
+}
+
+impl Drop for TurboDecompressor {
+    fn drop(&mut self) {
+        // SAFETY: the handle is live and never used again.
+        unsafe {
+            raw::tjDestroy(self.handle.as_ptr());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::options::Scale;
+    use crate::decode::tests::sample_jpeg;
+
+    /// The buffer handed to tjDecompress2 is exactly the size it fills:
+    /// for odd sizes too, where rounding could differ.
+    #[test]
+    fn scaled_sizes_are_what_libjpeg_turbo_writes() {
+        let mut d = TurboDecompressor::new().unwrap();
+        for (w, h) in [(64, 48), (100, 75), (13, 7), (1, 1)] {
+            let jpeg = sample_jpeg(w, h);
+            for scale in Scale::ALL {
+                let mut rgb = Vec::new();
+                let options = DecodeOptions::default().with_scale(scale);
+                let size = d.decode(&jpeg, &options, &mut rgb).unwrap();
+                let expected = scale.apply(RgbSize {
+                    width: w.into(),
+                    height: h.into(),
+                });
+                assert_eq!(size, expected, "{w}x{h} at {scale}");
+                assert_eq!(rgb.len(), size.rgb_len());
+                // At scale 1, the same bytes as the safe crate's decode
+                // (which passes flags 0).
+                if scale == Scale::Full {
+                    let image = turbojpeg::decompress(&jpeg, turbojpeg::PixelFormat::RGB).unwrap();
+                    assert_eq!(image.pixels, rgb);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_decode_differs_a_little() {
+        let jpeg = sample_jpeg(64, 48);
+        let mut d = TurboDecompressor::new().unwrap();
+        let (mut exact, mut fast) = (Vec::new(), Vec::new());
+        d.decode(&jpeg, &DecodeOptions::default(), &mut exact)
+            .unwrap();
+        d.decode(&jpeg, &DecodeOptions::default().with_fast(true), &mut fast)
+            .unwrap();
+        assert_eq!(exact.len(), fast.len());
+        assert_ne!(exact, fast, "TJFLAG_FASTDCT/FASTUPSAMPLE had no effect");
+    }
+}
