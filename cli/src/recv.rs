@@ -55,6 +55,7 @@ pub fn run(options: &Options) -> Result<Summary> {
         backend: mjpeg_rtp_uring::backend(options.io),
     });
     client.set_decoder(options.output.decoder)?;
+    client.set_decode_options(options.output.decode_options)?;
     for camera in &options.cameras {
         let mut config = CameraConfig::new(camera.name.clone(), camera.bind);
         config.max_frame_bytes = options.max_frame_bytes;
@@ -102,10 +103,9 @@ pub fn run(options: &Options) -> Result<Summary> {
 
 fn write_frame(client: &Client, sink: &mut FrameSink, frame: &Frame) -> Result<()> {
     let port = client.local_addr(frame.camera_id()).map_or(0, |a| a.port());
-    let size = RgbSize {
-        width: usize::from(frame.width),
-        height: usize::from(frame.height),
-    };
+    // The size it was decoded to (scale, resize), not the picture's.
+    let (height, width, _) = frame.shape();
+    let size = RgbSize { width, height };
     sink.write(
         port,
         frame.timestamp,
