@@ -138,6 +138,8 @@ pub struct RgbDecoder {
     scratch: Vec<u8>,
     /// zune-jpeg's full-size picture when both scale and resize follow.
     scratch_full: Vec<u8>,
+    /// Column sums of zune-jpeg's area average.
+    columns: Vec<u16>,
     resizer: fast_image_resize::Resizer,
 }
 
@@ -175,6 +177,7 @@ impl RgbDecoder {
             state,
             scratch: Vec::new(),
             scratch_full: Vec::new(),
+            columns: Vec::new(),
             resizer: fast_image_resize::Resizer::new(),
         }
     }
@@ -228,6 +231,7 @@ impl RgbDecoder {
             state,
             scratch,
             scratch_full,
+            columns,
             resizer,
         } = self;
         // The scaled picture goes straight to `rgb` unless a resize
@@ -242,7 +246,7 @@ impl RgbDecoder {
             State::Zune => {
                 let full = zune_decode(jpeg, scratch_full)?;
                 let factor = options.scale.denominator();
-                resize::area_downsample(scratch_full, full, factor, scaled_into)
+                resize::area_downsample(scratch_full, full, factor, columns, scaled_into)
             }
             #[cfg(feature = "turbojpeg")]
             State::Turbo(decompressor) => decompressor.decode(jpeg, options, scaled_into)?,
