@@ -134,14 +134,21 @@ pub struct DecodeOptions {
     /// (it computes only the low frequencies: 1/4 costs about half of a
     /// full decode). zune-jpeg cannot: it decodes full size and then
     /// averages each 2x2, 4x4 or 8x8 block (area average, no aliasing),
-    /// which costs a little more than a full decode.
+    /// which costs more than a full decode (about 1.5x at 1/4). The two
+    /// methods agree within 49-55 dB PSNR on camera-like pictures; on
+    /// synthetic colour bars down to 18-28 dB (DCT scaling is the sharper
+    /// filter).
     pub scale: Scale,
     /// Then resize to exactly this size, if given.
     pub resize: Option<Resize>,
     /// libjpeg-turbo's fast integer IDCT and fast (replicating) chroma
     /// upsampling: what GStreamer's `jpegdec` and most video players do,
-    /// slightly less exact (about 35-40 dB PSNR against the exact decode
-    /// on camera frames). Only with [`Decoder::LibjpegTurbo`]: zune-jpeg
+    /// slightly less exact (43.7 dB PSNR against the exact decode on the
+    /// bench's camera-like 1080p frames; down to 26 dB on saturated
+    /// colour bars, where replicated chroma shows). At 1/4 and 1/8 of
+    /// 4:2:0 it changes nothing: libjpeg-turbo then scales the chroma
+    /// straight to the output size (no upsampling) and the scaled IDCTs
+    /// have no fast variant. Only with [`Decoder::LibjpegTurbo`]: zune-jpeg
     /// has no fast mode, and asking it for one is an error, not a no-op.
     pub fast: bool,
 }
