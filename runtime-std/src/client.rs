@@ -163,12 +163,10 @@ impl Client {
     /// error from [`Client::start`], once the decoder is settled. Only
     /// before [`Client::start`]; later calls are ignored.
     pub fn set_decode_options(&mut self, options: DecodeOptions) -> Result<(), Error> {
-        options
-            .check(Decoder::LibjpegTurbo)
-            .map_err(|source| Error::DecodeOptions {
-                camera: String::new(),
-                source,
-            })?;
+        options.validate().map_err(|source| Error::DecodeOptions {
+            camera: String::new(),
+            source,
+        })?;
         if self.phase() == Phase::Configuring {
             self.decode_options = options;
         }

@@ -187,11 +187,17 @@ impl DecodeOptions {
         }
     }
 
+    /// Whether any decoder can honour these options.
+    pub fn validate(&self) -> Result<(), DecodeOptionsError> {
+        match self.resize {
+            Some(resize) => resize.check(),
+            None => Ok(()),
+        }
+    }
+
     /// Whether `decoder` can honour these options.
     pub fn check(&self, decoder: Decoder) -> Result<(), DecodeOptionsError> {
-        if let Some(resize) = self.resize {
-            resize.check()?;
-        }
+        self.validate()?;
         if self.fast && decoder != Decoder::LibjpegTurbo {
             return Err(DecodeOptionsError::FastNeedsLibjpegTurbo);
         }

@@ -101,10 +101,12 @@ impl TurboDecompressor {
         }
         // SAFETY: the handle is live; `jpeg` is readable for `len` bytes;
         // `rgb` is writable for exactly pitch * height = width * 3 *
-        // height bytes, and libjpeg-turbo writes at most `height` rows of
-        // `pitch` bytes (the scaled size never exceeds the requested one:
-        // the test `scaled_sizes_are_what_libjpeg_turbo_writes` checks
-        // that the chosen factor gives exactly this size).
+        // height bytes, and tjDecompress2 writes at most `height` rows of
+        // `pitch` bytes: it picks a scaling factor whose output fits the
+        // requested size. (That the factor gives exactly this size, so
+        // that no row is left unwritten, is checked by
+        // `libjpeg_turbo_picks_exactly_the_requested_scale` and, against
+        // djpeg, by cli/tests/scale.rs.)
         let status = unsafe {
             raw::tjDecompress2(
                 self.handle.as_ptr(),
@@ -143,10 +145,38 @@ mod tests {
     use crate::decode::options::Scale;
     use crate::decode::tests::sample_jpeg;
 
-    /// The buffer handed to tjDecompress2 is exactly the size it fills:
-    /// for odd sizes too, where rounding could differ.
+    /// tjDecompress2, asked for `Scale::apply`'s size, picks the largest
+    /// of its factors k/8 (k = 16 down to 1) whose TJSCALED size,
+    /// ceil(dim * k / 8), fits: that factor's size must be exactly the
+    /// requested one, for every scale and awkward sizes too.
     #[test]
-    fn scaled_sizes_are_what_libjpeg_turbo_writes() {
+    fn libjpeg_turbo_picks_exactly_the_requested_scale() {
+        let tj_scaled = |dim: usize, k: usize| (dim * k).div_ceil(8);
+        for w in (1..=64).chain([1919, 1920, 2040, 4095]) {
+            for h in [1, 7, 13, 135, 1080, 1081] {
+                for scale in Scale::ALL {
+                    let want = scale.apply(RgbSize {
+                        width: w,
+                        height: h,
+                    });
+                    let k = (1..=16)
+                        .rev()
+                        .find(|&k| tj_scaled(w, k) <= want.width && tj_scaled(h, k) <= want.height)
+                        .unwrap();
+                    assert_eq!(
+                        (tj_scaled(w, k), tj_scaled(h, k)),
+                        (want.width, want.height),
+                        "{w}x{h} at {scale}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Decoded sizes are `Scale::apply`'s, odd ones included, and full
+    /// size gives the safe crate's bytes (it passes flags 0).
+    #[test]
+    fn scaled_decodes_have_the_requested_size() {
         let mut d = TurboDecompressor::new().unwrap();
         for (w, h) in [(64, 48), (100, 75), (13, 7), (1, 1)] {
             let jpeg = sample_jpeg(w, h);
@@ -160,8 +190,6 @@ mod tests {
                 });
                 assert_eq!(size, expected, "{w}x{h} at {scale}");
                 assert_eq!(rgb.len(), size.rgb_len());
-                // At scale 1, the same bytes as the safe crate's decode
-                // (which passes flags 0).
                 if scale == Scale::Full {
                     let image = turbojpeg::decompress(&jpeg, turbojpeg::PixelFormat::RGB).unwrap();
                     assert_eq!(image.pixels, rgb);
