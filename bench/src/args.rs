@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use mjpeg_rtp::Decoder;
-use mjpeg_rtp_cli::args::{io_parser, parse_decoder};
+use mjpeg_rtp::{DecodeOptions, Decoder};
+use mjpeg_rtp_cli::args::{io_parser, parse_decoder, DecodeArgs};
 use mjpeg_rtp_uring::{Io, UringOptions};
 
 use crate::live::Ramp;
@@ -90,6 +90,14 @@ pub struct BenchArgs {
     /// Where the generated capture is written (default: a temporary file).
     #[arg(long, value_name = "PATH")]
     pub keep_capture: Option<PathBuf>,
+    /// Decode size for section 4 and the live section. Without any of
+    /// these, section 4 measures `--scale 1/4` and `--fast` (the latter
+    /// with libjpeg-turbo only) and the live section decodes full size.
+    #[command(flatten)]
+    pub decode_size: DecodeArgs,
+    /// Skip section 4 (decode at the model's size).
+    #[arg(long)]
+    pub no_decode_size: bool,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -217,6 +225,12 @@ impl From<&BenchArgs> for run::Options {
                 },
                 bisect: !quick,
                 decoder: args.decoder,
+                decode_options: DecodeOptions::from(args.decode_size),
+            },
+            decode_cases: match DecodeOptions::from(args.decode_size) {
+                _ if args.no_decode_size => Vec::new(),
+                o if o == DecodeOptions::default() => crate::decode_size::default_cases(),
+                o => vec![o],
             },
         }
     }
@@ -287,6 +301,20 @@ mod tests {
         };
         assert!(no_live.io.is_empty());
         assert!(BenchArgs::try_parse_from(["b", "--io", "epoll"]).is_err());
+        assert_eq!(full.ramp.decode_options, DecodeOptions::default());
+        assert_eq!(full.decode_cases, crate::decode_size::default_cases());
+        let Job::Bench(quarter) = job(&["b", "--scale", "1/4"]) else {
+            panic!("not the bench")
+        };
+        let q = DecodeOptions::default().with_scale(mjpeg_rtp::Scale::Quarter);
+        assert_eq!(
+            (quarter.ramp.decode_options, quarter.decode_cases),
+            (q, vec![q])
+        );
+        let Job::Bench(none) = job(&["b", "--no-decode-size"]) else {
+            panic!("not the bench")
+        };
+        assert!(none.decode_cases.is_empty());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use mjpeg_rtp::{CameraConfig, CameraStats, Client, ClientOptions, Decoder};
+use mjpeg_rtp::{CameraConfig, CameraStats, Client, ClientOptions, DecodeOptions, Decoder};
 use mjpeg_rtp_uring::Io;
 
 use crate::cpu::cpu_time;
@@ -28,13 +28,15 @@ pub struct Ramp {
     pub bisect: bool,
     /// Decoder of the decode mode.
     pub decoder: Decoder,
+    /// Size and exactness of the decode mode's RGB.
+    pub decode_options: DecodeOptions,
 }
 
 /// One step: `cameras` cameras for `frames` frames each.
 fn live_step(
     capture: &Path,
     io: Io,
-    decode: Option<Decoder>,
+    decode: Option<(Decoder, DecodeOptions)>,
     cameras: usize,
     frames: usize,
     fps: f64,
@@ -44,8 +46,9 @@ fn live_step(
         backend: mjpeg_rtp_uring::backend(io),
     });
     client.set_decode(decode.is_some());
-    if let Some(decoder) = decode {
+    if let Some((decoder, options)) = decode {
         client.set_decoder(decoder)?;
+        client.set_decode_options(options)?;
     }
     let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
     for k in 0..cameras {
@@ -182,7 +185,7 @@ pub fn live_mode(capture: &Path, io: Io, decode: bool, ramp: &Ramp) -> Result<Li
         let (step, backend) = live_step(
             capture,
             io,
-            decode.then_some(ramp.decoder),
+            decode.then_some((ramp.decoder, ramp.decode_options)),
             k,
             frames,
             ramp.fps,

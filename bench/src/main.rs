@@ -7,7 +7,8 @@
 //! Modules, by concern:
 //! - [`args`]: the command line (the only module that knows clap);
 //! - [`run`]: the whole run, section after section;
-//! - [`pcap_to_rgb`], [`reassembly`], [`live`]: sections 1, 2 and 3;
+//! - [`pcap_to_rgb`], [`reassembly`], [`live`], [`decode_size`]:
+//!   sections 1, 2, 3 and 4;
 //! - [`rx_cpu`]: receive CPU per packet by backend;
 //! - [`replay`]: the `sendmmsg` sender both the live section and
 //!   `rx-cpu` run as a child process;
@@ -25,6 +26,7 @@ use crate::args::Job;
 mod args;
 mod capture;
 mod cpu;
+mod decode_size;
 mod live;
 mod pcap_to_rgb;
 mod reassembly;

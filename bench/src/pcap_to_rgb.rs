@@ -24,7 +24,6 @@ use crate::cpu::{cpu_time, measure, ms};
 use crate::report::{Contender, DecoderPaths, Gstreamer, PcapToRgb, Spread};
 
 /// The GStreamer comparison pipeline, with `{}` for the capture.
-/// The GStreamer comparison pipeline, with `{}` for the capture.
 pub const GST_PIPELINE: &str = "filesrc location={} ! pcapparse ! \
     application/x-rtp,media=video,clock-rate=90000,encoding-name=JPEG,payload=26 ! \
     rtpjpegdepay ! jpegdec ! videoconvert ! video/x-raw,format=RGB ! fakesink sync=false";
@@ -57,7 +56,7 @@ fn decode_only(decoder: Decoder, jpegs: &[Vec<u8>]) -> Result<()> {
     Ok(())
 }
 
-fn gst_available() -> Option<String> {
+pub(crate) fn gst_available() -> Option<String> {
     let out = Command::new("gst-launch-1.0")
         .arg("--version")
         .stdin(Stdio::null())
@@ -70,9 +69,9 @@ fn gst_available() -> Option<String> {
     Some(text.lines().next().unwrap_or("").trim().to_owned())
 }
 
-/// Run the comparison pipeline on `capture`: (child CPU, wall).
-fn gst_run(capture: &Path) -> Result<(Duration, Duration)> {
-    let pipeline = GST_PIPELINE.replace("{}", &capture.display().to_string());
+/// Run `pipeline` (`{}` for the capture) on `capture`: (child CPU, wall).
+pub(crate) fn gst_run(pipeline: &str, capture: &Path) -> Result<(Duration, Duration)> {
+    let pipeline = pipeline.replace("{}", &capture.display().to_string());
     let (c0, t0) = (cpu_time(true), Instant::now());
     let out = Command::new("gst-launch-1.0")
         .arg("-q")
@@ -166,13 +165,13 @@ pub fn pcap_to_rgb(
                 let one = scratch.join("one-frame.pcap");
                 crate::capture::write_pcap(&one, &frames[..1], 30.0)?;
                 // The first run may rebuild GStreamer's plugin registry.
-                gst_run(&one)?;
+                gst_run(GST_PIPELINE, &one)?;
                 let mut startup = Vec::new();
                 let (mut raw, mut net, mut wall) = (Vec::new(), Vec::new(), Vec::new());
                 for _ in 0..repeat {
-                    let (c1, _) = gst_run(&one)?;
+                    let (c1, _) = gst_run(GST_PIPELINE, &one)?;
                     startup.push(ms(c1));
-                    let (c, w) = gst_run(capture)?;
+                    let (c, w) = gst_run(GST_PIPELINE, capture)?;
                     raw.push(ms(c) / n as f64);
                     net.push((ms(c) - ms(c1)).max(0.0) / (n - 1).max(1) as f64);
                     wall.push(ms(w) / n as f64);

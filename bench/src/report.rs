@@ -187,6 +187,9 @@ pub struct Report {
     pub reassembly: Reassembly,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<Live>,
+    /// Section 4, one entry per decode options case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decode_size: Vec<crate::decode_size::SizedCase>,
     pub seconds: f64,
 }
 
@@ -332,6 +335,7 @@ pub fn print_table(r: &Report) {
             l.uring_note
         );
     }
+    crate::decode_size::print_table(&mut s, &r.decode_size);
     let _ = writeln!(s, "\nbench took {:.0} s", r.seconds);
     eprint!("{s}");
 }

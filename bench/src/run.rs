@@ -10,6 +10,13 @@
 //!    passthrough, for each receive backend, fed by the replay sender in
 //!    its own process ([`live`](crate::live)).
 //!
+//! 4. Decode at the model's size (`--scale`, `--resize`, `--fast`),
+//!    single-threaded, against the decoder alone at the same options,
+//!    FFmpeg's `-lowres` and GStreamer's decode-then-scale
+//!    ([`decode_size`](crate::decode_size)). Runs before the live
+//!    section, whose decode budget it gives when the live section
+//!    decodes at those options.
+//!
 //! The human table goes to stderr, one JSON object to stdout. Nothing here
 //! judges: goals are printed next to the ratios, never enforced.
 
@@ -18,10 +25,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use mjpeg_rtp::DecodeOptions;
 use mjpeg_rtp_cli::pcap;
 use mjpeg_rtp_uring::Io;
 
 use crate::capture::{self, load_rtp_frames, Scratch};
+use crate::decode_size::decode_size;
 use crate::live::{camera_budget, live_mode, Ramp};
 use crate::pcap_to_rgb::pcap_to_rgb;
 use crate::reassembly::reassembly;
@@ -44,6 +53,8 @@ pub struct Options {
     /// Receive backends of the live section; empty: no live section.
     pub io: Vec<Io>,
     pub ramp: Ramp,
+    /// Section 4's decode options cases; empty: no section 4.
+    pub decode_cases: Vec<DecodeOptions>,
 }
 
 fn machine() -> Machine {
@@ -127,15 +138,40 @@ pub fn run(options: &Options) -> Result<Report> {
     eprintln!("reassembly vs copy...");
     report.reassembly = reassembly(&frames, 5 * options.repeat)?;
 
+    if !options.decode_cases.is_empty() {
+        report.decode_size = decode_size(
+            &capture,
+            &frames,
+            &options.decode_cases,
+            options.repeat,
+            options.gst,
+            scratch.path(),
+        )?;
+    }
+
     if !options.io.is_empty() {
         let ramp = &options.ramp;
-        let decode_ms = report
-            .pcap_to_rgb
-            .decoder(ramp.decoder)
-            .context("the live decoder was not measured")?
-            .decode_only
-            .cpu_ms_per_frame
-            .min;
+        // The live decoder's floor at the live options: section 1's at
+        // full size, section 4's otherwise.
+        let decode_ms = if ramp.decode_options == DecodeOptions::default() {
+            report
+                .pcap_to_rgb
+                .decoder(ramp.decoder)
+                .map(|d| d.decode_only.cpu_ms_per_frame.min)
+        } else {
+            let i = options
+                .decode_cases
+                .iter()
+                .position(|c| *c == ramp.decode_options);
+            i.and_then(|i| {
+                report.decode_size[i]
+                    .decoders
+                    .iter()
+                    .find(|d| d.decoder == ramp.decoder.name())
+                    .map(|d| d.decode_only.cpu_ms_per_frame.min)
+            })
+        }
+        .context("the live decoder was not measured at the live decode options")?;
         let decode_fps = 1e3 / decode_ms;
         let uring = mjpeg_rtp_uring::probe();
         let mut live = Live {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mjpeg_rtp::{CameraConfig, Decoder, RtspTransport};
+use mjpeg_rtp::{CameraConfig, DecodeOptions, Decoder, Resize, RtspTransport, Scale};
 use mjpeg_rtp_core::MAX_SCAN_BYTES;
 use mjpeg_rtp_uring::Io;
 
@@ -105,6 +105,44 @@ pub struct OutputArgs {
     /// builds with the `turbojpeg` feature.
     #[arg(long, default_value = "zune-jpeg", value_parser = parse_decoder)]
     pub decoder: Decoder,
+    #[command(flatten)]
+    pub size: DecodeArgs,
+}
+
+/// Decode size and exactness: shared by `pcap`, `recv` and the bench.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct DecodeArgs {
+    /// Decode at 1/2, 1/4 or 1/8 of the size per side (libjpeg-turbo:
+    /// DCT-domain scaling; zune-jpeg: full decode, then area average).
+    #[arg(long, default_value = "1", value_name = "1/2|1/4|1/8", value_parser = parse_scale)]
+    pub scale: Scale,
+    /// Then resize to exactly WIDTHxHEIGHT (area filter).
+    #[arg(long, value_name = "WxH", value_parser = parse_resize)]
+    pub resize: Option<Resize>,
+    /// Fast IDCT and fast chroma upsampling, like GStreamer's jpegdec
+    /// (libjpeg-turbo only).
+    #[arg(long)]
+    pub fast: bool,
+}
+
+impl From<DecodeArgs> for DecodeOptions {
+    fn from(args: DecodeArgs) -> Self {
+        DecodeOptions {
+            scale: args.scale,
+            resize: args.resize,
+            fast: args.fast,
+        }
+    }
+}
+
+pub fn parse_scale(s: &str) -> Result<Scale, String> {
+    s.parse()
+        .map_err(|e: mjpeg_rtp::DecodeOptionsError| e.to_string())
+}
+
+pub fn parse_resize(s: &str) -> Result<Resize, String> {
+    s.parse()
+        .map_err(|e: mjpeg_rtp::DecodeOptionsError| e.to_string())
 }
 
 impl From<&OutputArgs> for SinkOptions {
@@ -114,6 +152,7 @@ impl From<&OutputArgs> for SinkOptions {
             formats: args.format.clone(),
             decode: args.decode,
             decoder: args.decoder,
+            decode_options: args.size.into(),
         }
     }
 }
@@ -581,6 +620,11 @@ mod tests {
         ])
         .is_ok());
         assert_eq!(parse_u32("0x11223344"), Ok(0x1122_3344));
+        for bad in [["--scale", "1/3"], ["--resize", "0x5"], ["--resize", "big"]] {
+            let mut argv = vec!["mjpeg-rtp", "pcap", "c.pcap"];
+            argv.extend(bad);
+            assert!(Cli::try_parse_from(&argv).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -598,6 +642,10 @@ mod tests {
             "1.5",
             "--payload-type",
             "96",
+            "--scale",
+            "1/4",
+            "--resize",
+            "224x224",
         ])
         .unwrap();
         let Command::Recv(r) = cli.command else {
@@ -608,6 +656,12 @@ mod tests {
         assert_eq!(options.output.formats, [Format::Jpeg, Format::Png]);
         assert_eq!(options.duration, Some(Duration::from_millis(1500)));
         assert_eq!(options.payload_type, Some(96));
+        assert_eq!(
+            options.output.decode_options,
+            DecodeOptions::default()
+                .with_scale(Scale::Quarter)
+                .with_resize(Resize::new(224, 224))
+        );
         assert_eq!(
             options.max_frame_bytes,
             CameraConfig::DEFAULT_MAX_FRAME_BYTES

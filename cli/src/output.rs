@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use mjpeg_rtp::decode::{RgbDecoder, RgbSize};
-use mjpeg_rtp::Decoder;
+use mjpeg_rtp::{DecodeOptions, Decoder};
 
 /// Output file formats of a complete frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,6 +50,8 @@ pub struct SinkOptions {
     pub decode: bool,
     /// The RGB decoder.
     pub decoder: Decoder,
+    /// Size and exactness of the RGB (written files are that size).
+    pub decode_options: DecodeOptions,
 }
 
 impl Default for SinkOptions {
@@ -60,6 +62,7 @@ impl Default for SinkOptions {
             formats: vec![Format::Jpeg],
             decode: false,
             decoder: Decoder::default(),
+            decode_options: DecodeOptions::default(),
         }
     }
 }
@@ -100,6 +103,7 @@ pub struct FrameSink {
     formats: Vec<Format>,
     decode: bool,
     decoder: RgbDecoder,
+    decode_options: DecodeOptions,
     rgb: Vec<u8>,
     stream_dirs: HashSet<String>,
     /// Last timestamp written per stream directory, to notice senders
@@ -117,6 +121,10 @@ impl FrameSink {
             fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create output directory {}", dir.display()))?;
         }
+        options
+            .decode_options
+            .check(options.decoder)
+            .context("decode options")?;
         let mut formats = options.formats.clone();
         formats.dedup();
         Ok(FrameSink {
@@ -124,6 +132,7 @@ impl FrameSink {
             formats,
             decode: options.decode,
             decoder: RgbDecoder::new(options.decoder)?,
+            decode_options: options.decode_options,
             rgb: Vec::new(),
             stream_dirs: HashSet::new(),
             last_timestamp: HashMap::new(),
@@ -143,7 +152,10 @@ impl FrameSink {
         let mut size = None;
         if self.wants_rgb() {
             let mut rgb = std::mem::take(&mut self.rgb);
-            match self.decoder.decode_into(jpeg, &mut rgb) {
+            match self
+                .decoder
+                .decode_with(jpeg, &self.decode_options, &mut rgb)
+            {
                 Ok(s) => {
                     size = Some(s);
                     outcome.decoded = true;

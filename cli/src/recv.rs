@@ -150,6 +150,7 @@ pub fn run(options: &Options) -> Result<Summary> {
     // JPEG passthrough unless something wants the pixels: no decode
     // backlog can then shed a frame before it is written or shown live.
     client.set_decode(options.output.wants_rgb());
+    client.set_decode_options(options.output.decode_options)?;
     for camera in &options.cameras {
         let mut config = match &camera.source {
             Source::Udp(bind) => CameraConfig::new(camera.name.clone(), *bind),
@@ -217,8 +218,6 @@ pub fn run(options: &Options) -> Result<Summary> {
     Ok(summary(&client.stats()))
 }
 
-/// Into `OUT/<port>/`, or `OUT/<camera name>/` for an RTSP camera (whose
-/// local port the user did not choose, and over TCP there is none).
 fn write_frame(
     client: &Client,
     rtsp_cameras: &HashSet<String>,
@@ -232,10 +231,9 @@ fn write_frame(
             .map_or(0, |a| a.port())
             .to_string(),
     };
-    let size = RgbSize {
-        width: usize::from(frame.width),
-        height: usize::from(frame.height),
-    };
+    // The size it was decoded to (scale, resize), not the picture's.
+    let (height, width, _) = frame.shape();
+    let size = RgbSize { width, height };
     sink.write_in(
         &stream_dir,
         frame.timestamp,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::backend::{CameraIngest, CameraSocket, ReceiveBackend, StdBackend};
 use crate::camera::CameraShared;
 use crate::config::{CameraConfig, RtspTransport};
-use crate::decode::{Decoder, RgbDecoder};
+use crate::decode::{DecodeOptions, Decoder, RgbDecoder};
 use crate::epoch::Epoch;
 use crate::error::Error;
 use crate::frame::Frame;
@@ -85,6 +85,8 @@ pub struct Client {
     decode_rgb: bool,
     /// Which library decodes, when decoding.
     decoder: Decoder,
+    /// Size and exactness of cameras that set none of their own.
+    decode_options: DecodeOptions,
     cameras: Vec<Camera>,
     output: Arc<Output>,
     stop: Arc<AtomicBool>,
@@ -122,6 +124,7 @@ impl Client {
             decode_threads,
             decode_rgb: true,
             decoder: Decoder::default(),
+            decode_options: DecodeOptions::default(),
             cameras: Vec::new(),
             output: Arc::new(Output::default()),
             stop: Arc::new(AtomicBool::new(false)),
@@ -151,6 +154,23 @@ impl Client {
         }
         if self.phase() == Phase::Configuring {
             self.decoder = decoder;
+        }
+        Ok(())
+    }
+
+    /// Size and exactness of the RGB of every camera that sets none of
+    /// its own ([`CameraConfig::decode`]): full size, exact by default.
+    /// Options that cannot be honoured at all are an error here; options
+    /// the decoder cannot honour (`fast` without libjpeg-turbo) are an
+    /// error from [`Client::start`], once the decoder is settled. Only
+    /// before [`Client::start`]; later calls are ignored.
+    pub fn set_decode_options(&mut self, options: DecodeOptions) -> Result<(), Error> {
+        options.validate().map_err(|source| Error::DecodeOptions {
+            camera: String::new(),
+            source,
+        })?;
+        if self.phase() == Phase::Configuring {
+            self.decode_options = options;
         }
         Ok(())
     }
@@ -266,8 +286,26 @@ impl Client {
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(Error::Decoder)?;
-        let workers = crate::workers::spawn(decoders, &jobs_rx, &self.output, &self.stop)
-            .map_err(Error::Spawn)?;
+        // Each camera's options, by its index (the decode jobs carry it).
+        let options = self
+            .cameras
+            .iter()
+            .map(|c| {
+                let options = c.config.decode.unwrap_or(self.decode_options);
+                if self.decode_rgb {
+                    options
+                        .check(self.decoder)
+                        .map_err(|source| Error::DecodeOptions {
+                            camera: c.config.id.clone(),
+                            source,
+                        })?;
+                }
+                Ok(options)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let workers =
+            crate::workers::spawn(decoders, options.into(), &jobs_rx, &self.output, &self.stop)
+                .map_err(Error::Spawn)?;
         lock(&self.threads).workers = workers;
         drop(jobs_rx);
         let mut sockets = Vec::new();

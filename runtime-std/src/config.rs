@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use mjpeg_rtp_core::MAX_SCAN_BYTES;
 
+use crate::decode::DecodeOptions;
 use crate::error::Error;
 
 /// One camera: where to listen and what to expect.
@@ -61,6 +62,10 @@ pub struct CameraConfig {
     /// Pull the stream from an RTSP server instead of waiting for it to
     /// be pushed to `bind` ([`CameraConfig::rtsp`]).
     pub rtsp: Option<RtspSource>,
+    /// Size and exactness of this camera's RGB; `None` takes the
+    /// client's ([`Client::set_decode_options`](crate::Client::set_decode_options),
+    /// full size and exact by default).
+    pub decode: Option<DecodeOptions>,
 }
 
 /// Where and how an RTSP camera is asked for its stream.
@@ -126,6 +131,7 @@ impl CameraConfig {
             max_height: Self::DEFAULT_MAX_HEIGHT,
             silence_warning: Self::DEFAULT_SILENCE_WARNING,
             rtsp: None,
+            decode: None,
         }
     }
 
@@ -180,6 +186,13 @@ impl CameraConfig {
 
     pub fn with_socket_receive_buffer(mut self, bytes: usize) -> Self {
         self.socket_receive_buffer = bytes;
+        self
+    }
+
+    /// Decode this camera's frames as `options` say (scale, resize,
+    /// fast), whatever the client's default.
+    pub fn with_decode_options(mut self, options: DecodeOptions) -> Self {
+        self.decode = Some(options);
         self
     }
 

@@ -51,6 +51,16 @@ pub enum Error {
     },
     #[error("the {0} decoder is not in this build (cargo feature `turbojpeg`)")]
     DecoderUnavailable(crate::decode::Decoder),
+    /// Decode options the chosen decoder cannot honour (checked by
+    /// [`Client::set_decode_options`](crate::Client::set_decode_options)
+    /// and, per camera, when the client starts).
+    #[error("camera {camera:?}: decode options")]
+    DecodeOptions {
+        /// Empty for the client's default options.
+        camera: String,
+        #[source]
+        source: crate::decode::DecodeOptionsError,
+    },
     #[error("cannot set up the JPEG decoder")]
     Decoder(#[source] crate::decode::DecodeError),
     /// The RTSP session failed (status, authentication, SDP, timeout).

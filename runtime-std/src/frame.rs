@@ -5,6 +5,7 @@ use std::ops::{Deref, DerefMut, Range};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use crate::decode::RgbSize;
 use crate::pool::Pooled;
 
 /// One complete, decoded frame of one camera.
@@ -15,9 +16,13 @@ use crate::pool::Pooled;
 pub struct Frame {
     pub(crate) camera_id: Arc<str>,
     pub(crate) rgb: Pooled,
+    /// What the pixels were decoded to (the picture's size unless the
+    /// camera's decode options scale or resize).
+    pub(crate) rgb_size: RgbSize,
     pub(crate) jpeg: Pooled,
     pub(crate) jpeg_range: Range<usize>,
-    /// Picture size in pixels.
+    /// Picture size in pixels, as sent (the JPEG's); the RGB may be
+    /// smaller ([`Frame::shape`]).
     pub width: u16,
     pub height: u16,
     /// RTP SSRC of the stream the frame came from.
@@ -57,9 +62,12 @@ impl Frame {
         self.rgb.as_slice()
     }
 
-    /// (height, width, channels) of [`Frame::rgb`].
+    /// (height, width, channels) of [`Frame::rgb`]: the size it was
+    /// decoded to ([`DecodeOptions`](crate::decode::DecodeOptions)), which
+    /// is the picture's size ([`Frame::width`], [`Frame::height`]) unless
+    /// the camera scales or resizes.
     pub fn shape(&self) -> (usize, usize, usize) {
-        (usize::from(self.height), usize::from(self.width), 3)
+        (self.rgb_size.height, self.rgb_size.width, 3)
     }
 
     /// The rebuilt JPEG the pixels were decoded from, SOI to EOI.
@@ -119,6 +127,7 @@ impl fmt::Debug for Frame {
             .field("camera_id", &self.camera_id)
             .field("width", &self.width)
             .field("height", &self.height)
+            .field("shape", &self.shape())
             .field("ssrc", &format_args!("{:#010x}", self.ssrc))
             .field("timestamp", &self.timestamp)
             .field("first_sequence", &self.first_sequence)

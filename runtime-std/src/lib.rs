@@ -10,6 +10,10 @@
 //!   [`Frame`]s with [`Client::get_frame`] (one camera) or
 //!   [`Client::next_frame`] (any camera), read [`Client::stats`],
 //!   [`Client::stop`].
+//! - [`DecodeOptions`] (per camera or client-wide): decode at the size
+//!   the consumer wants (1/2, 1/4, 1/8 while decoding; an exact resize
+//!   after) and, with libjpeg-turbo, the fast IDCT and upsampling;
+//!   [`Frame::shape`] reports the decoded size.
 //! - Receiving never waits on decoding: each camera's receive path hands
 //!   complete frames to a bounded decode backlog and each camera's output
 //!   queue drops its oldest frame when full; both are counted.
@@ -52,7 +56,7 @@ mod workers;
 
 pub use client::{Client, ClientOptions};
 pub use config::{CameraConfig, RtspSource, RtspTransport, RTSP_UDP_PROBE};
-pub use decode::{DecodeError, Decoder, RgbSize};
+pub use decode::{DecodeError, DecodeOptions, DecodeOptionsError, Decoder, Resize, RgbSize, Scale};
 pub use error::Error;
 pub use frame::{Frame, RgbBuffer};
 pub use stats::CameraStats;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::backend::DecodeJob;
-use crate::decode::{RgbDecoder, RgbSize};
+use crate::decode::{DecodeOptions, RgbDecoder, RgbSize};
 use crate::frame::Frame;
 use crate::output::Output;
 use crate::pool::Pooled;
@@ -18,9 +18,11 @@ use crate::threads::spawn_all;
 /// How long a worker waits for a job before looking at the stop flag.
 const POLL: Duration = Duration::from_millis(50);
 
-/// One worker per decoder; `None`s make passthrough workers.
+/// One worker per decoder; `None`s make passthrough workers. `options`
+/// holds each camera's decode options, by camera index.
 pub(crate) fn spawn(
     decoders: Vec<Option<RgbDecoder>>,
+    options: Arc<[DecodeOptions]>,
     jobs: &Receiver<DecodeJob>,
     output: &Arc<Output>,
     stop: &Arc<AtomicBool>,
@@ -30,13 +32,14 @@ pub(crate) fn spawn(
         decoders.into_iter().enumerate(),
         stop,
         |(n, _)| format!("decode-{n}"),
-        move |(_, mut decoder)| work(&jobs, decoder.as_mut(), &output, &stop_flag),
+        move |(_, mut decoder)| work(&jobs, decoder.as_mut(), &options, &output, &stop_flag),
     )
 }
 
 fn work(
     jobs: &Receiver<DecodeJob>,
     mut decoder: Option<&mut RgbDecoder>,
+    options: &[DecodeOptions],
     output: &Output,
     stop: &AtomicBool,
 ) {
@@ -44,7 +47,10 @@ fn work(
     // that stop stays bounded.
     while !stop.load(Ordering::Relaxed) {
         match jobs.recv_timeout(POLL) {
-            Ok(job) if !stop.load(Ordering::Relaxed) => decode(job, decoder.as_deref_mut(), output),
+            Ok(job) if !stop.load(Ordering::Relaxed) => {
+                let options = options.get(job.camera.index).copied().unwrap_or_default();
+                decode(job, decoder.as_deref_mut(), &options, output);
+            }
             Ok(_) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -53,7 +59,12 @@ fn work(
 
 /// Decode one frame (or, without a decoder, pass its JPEG through with
 /// empty pixels) and queue it for the consumer.
-fn decode(job: DecodeJob, decoder: Option<&mut RgbDecoder>, output: &Output) {
+fn decode(
+    job: DecodeJob,
+    decoder: Option<&mut RgbDecoder>,
+    options: &DecodeOptions,
+    output: &Output,
+) {
     let camera = job.camera;
     let jpeg = job
         .jpeg
@@ -67,23 +78,31 @@ fn decode(job: DecodeJob, decoder: Option<&mut RgbDecoder>, output: &Output) {
     } else {
         Vec::new()
     };
+    let picture = RgbSize {
+        width: usize::from(job.info.width),
+        height: usize::from(job.info.height),
+    };
+    // What a JPEG of the size the RTP headers say decodes to: a JPEG
+    // whose own headers disagree is refused, not delivered at a surprise
+    // size.
+    let expected = match decoder {
+        Some(_) => options.output_size(picture),
+        None => picture,
+    };
     let result = match decoder {
-        Some(decoder) => decoder.decode_into(jpeg, &mut rgb),
-        None => Ok(RgbSize {
-            width: usize::from(job.info.width),
-            height: usize::from(job.info.height),
-        }),
+        Some(decoder) => decoder.decode_with(jpeg, options, &mut rgb),
+        None => Ok(picture),
     };
     let error = match result {
-        Ok(size)
-            if size.width == usize::from(job.info.width)
-                && size.height == usize::from(job.info.height) =>
-        {
-            None
-        }
+        Ok(size) if size == expected => None,
         Ok(size) => Some(format!(
-            "decoded {}x{} but the RTP headers say {}x{}",
-            size.width, size.height, job.info.width, job.info.height
+            "decoded {}x{} but the RTP headers say {}x{} ({}x{} expected)",
+            size.width,
+            size.height,
+            job.info.width,
+            job.info.height,
+            expected.width,
+            expected.height
         )),
         Err(e) => Some(e.to_string()),
     };
@@ -108,6 +127,7 @@ fn decode(job: DecodeJob, decoder: Option<&mut RgbDecoder>, output: &Output) {
     let frame = Frame {
         camera_id: camera.id.clone(),
         rgb: Pooled::new(rgb, camera.rgb_pool.clone()),
+        rgb_size: expected,
         jpeg: job.jpeg,
         jpeg_range: job.jpeg_range,
         width: job.info.width,

@@ -417,3 +417,65 @@ fn libjpeg_turbo_decoder_delivers_its_own_exact_pixels() {
     assert_eq!(client.camera_stats("cam").unwrap().decode_errors, 0);
     client.stop();
 }
+
+/// Decode options: the client's default (1/4) and a camera's own (1/2
+/// then an exact resize) give frames of the decoded size, pixel-equal to
+/// the decoder alone, in pooled buffers of that size; `fast` without
+/// libjpeg-turbo is refused when the client starts.
+#[test]
+fn frames_are_decoded_at_each_cameras_size() {
+    use mjpeg_rtp::decode::RgbDecoder;
+    use mjpeg_rtp::{DecodeOptions, Decoder, Resize, Scale};
+
+    let quarter = DecodeOptions::default().with_scale(Scale::Quarter);
+    let resized = DecodeOptions::default()
+        .with_scale(Scale::Half)
+        .with_resize(Resize::new(100, 60));
+    let mut client = Client::new(ClientOptions {
+        decode_threads: 2,
+        ..ClientOptions::default()
+    });
+    client.set_decode_options(quarter).unwrap();
+    client.add_camera(loopback_camera("quarter")).unwrap();
+    client
+        .add_camera(loopback_camera("resized").with_decode_options(resized))
+        .unwrap();
+    client.start().unwrap();
+    let original = camera_jpeg(330, 250, Sampling::Yuv420, 0, 3);
+    let mut reference = RgbDecoder::new(Decoder::Zune).unwrap();
+    for (camera, options, shape) in [
+        ("quarter", quarter, (63, 83, 3)),
+        ("resized", resized, (60, 100, 3)),
+    ] {
+        let mut sender = Sender::new("127.0.0.1:0", client.local_addr(camera).unwrap(), 7);
+        sender.send_frame(&original, 9000);
+        let frame = client.get_frame(camera, WAIT).expect("frame");
+        assert_eq!((frame.width, frame.height), (330, 250));
+        assert_eq!(frame.shape(), shape);
+        assert_eq!(frame.rgb().len(), shape.0 * shape.1 * 3);
+        let mut expected = Vec::new();
+        reference
+            .decode_with(&original, &options, &mut expected)
+            .unwrap();
+        assert!(frame.rgb() == &expected[..], "{camera}: pixels differ");
+    }
+    client.stop();
+
+    let mut zune_fast = Client::new(ClientOptions::default());
+    zune_fast
+        .set_decode_options(DecodeOptions::default().with_fast(true))
+        .unwrap();
+    zune_fast.add_camera(loopback_camera("fast")).unwrap();
+    match zune_fast.start() {
+        Err(Error::DecodeOptions { camera, source }) => {
+            assert_eq!(camera, "fast");
+            assert_eq!(source, mjpeg_rtp::DecodeOptionsError::FastNeedsLibjpegTurbo);
+        }
+        other => panic!("fast with zune-jpeg started: {other:?}"),
+    }
+    let mut bad = Client::new(ClientOptions::default());
+    assert!(matches!(
+        bad.set_decode_options(DecodeOptions::default().with_resize(Resize::new(0, 10))),
+        Err(Error::DecodeOptions { .. })
+    ));
+}

@@ -200,6 +200,7 @@ fn loss_of_first_middle_and_marker_packets() {
         formats: vec![Format::Jpeg, Format::Ppm],
         decode: false,
         decoder: mjpeg_rtp::Decoder::Zune,
+        ..SinkOptions::default()
     };
     let summary2 = pcap::run(&path, &pcap::Options::default(), &output).expect("pcap run");
     assert_eq!(summary2.streams, summary.streams);

@@ -7,6 +7,22 @@
 //! `mjpeg-rtp-bench`); zune-jpeg needs no C library. Both decode with
 //! accurate integer IDCT and smooth ("fancy") chroma upsampling; their
 //! pixels differ by rounding (within 40 dB PSNR of each other).
+//!
+//! [`DecodeOptions`] picks the output size and exactness: a decode-time
+//! [`Scale`] (DCT-domain with libjpeg-turbo, full decode plus area
+//! average with zune-jpeg), an exact [`Resize`] after it, and
+//! libjpeg-turbo's fast IDCT and upsampling.
+//!
+//! What lives where: the decoders and their choice here; the options in
+//! `options`; the libjpeg-turbo calls in `turbo`; shrinking RGB in
+//! `resize`.
+
+mod options;
+mod resize;
+#[cfg(feature = "turbojpeg")]
+mod turbo;
+
+pub use options::{DecodeOptions, DecodeOptionsError, Resize, ResizeFilter, Scale};
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,7 +34,7 @@ use zune_jpeg::JpegDecoder;
 /// Largest picture either decoder accepts, per side. RFC 2435 cannot
 /// describe more than 2040 pixels without the ONVIF extension, which
 /// carries 16-bit sizes; this only bounds the output allocation.
-const MAX_SIDE: usize = 16384;
+pub(crate) const MAX_SIDE: usize = 16384;
 
 /// Why a JPEG could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,15 +130,23 @@ impl FromStr for Decoder {
 }
 
 /// One thread's decoder. libjpeg-turbo keeps a handle with its working
-/// memory, which is worth creating once per thread rather than per frame.
+/// memory, which is worth creating once per thread rather than per frame;
+/// the intermediate pictures of a scaled or resized decode are kept too.
 pub struct RgbDecoder {
     state: State,
+    /// The full-size (zune-jpeg) or scaled picture before the last step.
+    scratch: Vec<u8>,
+    /// zune-jpeg's full-size picture when both scale and resize follow.
+    scratch_full: Vec<u8>,
+    /// Column sums of zune-jpeg's area average.
+    columns: Vec<u16>,
+    resizer: fast_image_resize::Resizer,
 }
 
 enum State {
     Zune,
     #[cfg(feature = "turbojpeg")]
-    Turbo(turbojpeg::Decompressor),
+    Turbo(turbo::TurboDecompressor),
 }
 
 impl fmt::Debug for RgbDecoder {
@@ -137,10 +161,7 @@ impl RgbDecoder {
         let state = match decoder {
             Decoder::Zune => State::Zune,
             #[cfg(feature = "turbojpeg")]
-            Decoder::LibjpegTurbo => State::Turbo(
-                turbojpeg::Decompressor::new()
-                    .map_err(|e| DecodeError::new(format!("libjpeg-turbo: {e}")))?,
-            ),
+            Decoder::LibjpegTurbo => State::Turbo(turbo::TurboDecompressor::new()?),
             #[cfg(not(feature = "turbojpeg"))]
             Decoder::LibjpegTurbo => {
                 return Err(DecodeError::new(
@@ -148,7 +169,17 @@ impl RgbDecoder {
                 ))
             }
         };
-        Ok(RgbDecoder { state })
+        Ok(RgbDecoder::with_state(state))
+    }
+
+    fn with_state(state: State) -> Self {
+        RgbDecoder {
+            state,
+            scratch: Vec::new(),
+            scratch_full: Vec::new(),
+            columns: Vec::new(),
+            resizer: fast_image_resize::Resizer::new(),
+        }
     }
 
     /// Which decoder this is.
@@ -162,26 +193,74 @@ impl RgbDecoder {
 
     /// Decode `jpeg` to packed RGB into `rgb`, resizing it to exactly
     /// H*W*3 (reusing its allocation when large enough, so a pooled
-    /// buffer costs no allocation per frame).
+    /// buffer costs no allocation per frame). Full size, exact.
+    pub fn decode_into(&mut self, jpeg: &[u8], rgb: &mut Vec<u8>) -> Result<RgbSize, DecodeError> {
+        self.decode_with(jpeg, &DecodeOptions::FULL, rgb)
+    }
+
+    /// Decode `jpeg` as `options` say into `rgb` (resized to exactly the
+    /// output's H*W*3, [`DecodeOptions::output_size`]); options this
+    /// decoder cannot honour are an error ([`DecodeOptions::check`]).
     ///
     /// A panic inside the decoder is turned into an error: zune-jpeg 0.4
     /// has `debug_assert!`s that corrupt scan data can trip (its release
     /// code saturates instead), and one bad frame must not take a decode
     /// worker down.
-    pub fn decode_into(&mut self, jpeg: &[u8], rgb: &mut Vec<u8>) -> Result<RgbSize, DecodeError> {
-        let state = &mut self.state;
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match state {
-            State::Zune => zune_decode(jpeg, rgb),
-            #[cfg(feature = "turbojpeg")]
-            State::Turbo(decompressor) => turbo_decode(decompressor, jpeg, rgb),
+    pub fn decode_with(
+        &mut self,
+        jpeg: &[u8],
+        options: &DecodeOptions,
+        rgb: &mut Vec<u8>,
+    ) -> Result<RgbSize, DecodeError> {
+        options
+            .check(self.decoder())
+            .map_err(|e| DecodeError::new(e.to_string()))?;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.decode_unwinding(jpeg, options, rgb)
         }))
         .unwrap_or_else(|_| Err(DecodeError::new("decoder panicked on corrupt data")))
+    }
+
+    fn decode_unwinding(
+        &mut self,
+        jpeg: &[u8],
+        options: &DecodeOptions,
+        rgb: &mut Vec<u8>,
+    ) -> Result<RgbSize, DecodeError> {
+        let RgbDecoder {
+            state,
+            scratch,
+            scratch_full,
+            columns,
+            resizer,
+        } = self;
+        // The scaled picture goes straight to `rgb` unless a resize
+        // follows.
+        let scaled_into = if options.resize.is_some() {
+            &mut *scratch
+        } else {
+            &mut *rgb
+        };
+        let scaled = match state {
+            State::Zune if options.scale == Scale::Full => zune_decode(jpeg, scaled_into)?,
+            State::Zune => {
+                let full = zune_decode(jpeg, scratch_full)?;
+                let factor = options.scale.denominator();
+                resize::area_downsample(scratch_full, full, factor, columns, scaled_into)
+            }
+            #[cfg(feature = "turbojpeg")]
+            State::Turbo(decompressor) => decompressor.decode(jpeg, options, scaled_into)?,
+        };
+        match options.resize {
+            Some(target) => resize::resize_rgb(resizer, scratch, scaled, target, rgb),
+            None => Ok(scaled),
+        }
     }
 }
 
 /// Decode `jpeg` with zune-jpeg into `rgb` (see [`RgbDecoder::decode_into`]).
 pub fn decode_rgb_into(jpeg: &[u8], rgb: &mut Vec<u8>) -> Result<RgbSize, DecodeError> {
-    RgbDecoder { state: State::Zune }.decode_into(jpeg, rgb)
+    RgbDecoder::with_state(State::Zune).decode_into(jpeg, rgb)
 }
 
 /// Decode with zune-jpeg to a fresh RGB vector.
@@ -216,41 +295,6 @@ fn zune_decode(jpeg: &[u8], rgb: &mut Vec<u8>) -> Result<RgbSize, DecodeError> {
     decoder
         .decode_into(rgb)
         .map_err(|e| DecodeError::new(format!("{e:?}")))?;
-    Ok(size)
-}
-
-#[cfg(feature = "turbojpeg")]
-fn turbo_decode(
-    decompressor: &mut turbojpeg::Decompressor,
-    jpeg: &[u8],
-    rgb: &mut Vec<u8>,
-) -> Result<RgbSize, DecodeError> {
-    let header = decompressor
-        .read_header(jpeg)
-        .map_err(|e| DecodeError::new(format!("libjpeg-turbo: {e}")))?;
-    let size = RgbSize {
-        width: header.width,
-        height: header.height,
-    };
-    if size.width == 0 || size.height == 0 || size.width > MAX_SIDE || size.height > MAX_SIDE {
-        return Err(DecodeError::new(format!(
-            "{}x{} is outside 1..={MAX_SIDE} per side",
-            size.width, size.height
-        )));
-    }
-    rgb.resize(size.rgb_len(), 0);
-    let image = turbojpeg::Image {
-        pixels: rgb.as_mut_slice(),
-        width: size.width,
-        pitch: size.width * 3,
-        height: size.height,
-        format: turbojpeg::PixelFormat::RGB,
-    };
-    // A warning (say, "premature end of data segment": a truncated scan)
-    // is an error here too: the picture would be partly grey.
-    decompressor
-        .decompress(jpeg, image)
-        .map_err(|e| DecodeError::new(format!("libjpeg-turbo: {e}")))?;
     Ok(size)
 }
 

@@ -1,0 +1,386 @@
+//! Section 4, decode at the model's size, one thread: the `pcap` path
+//! with `--scale`/`--resize`/`--fast` against the same decoder alone at
+//! the same options (the floor), FFmpeg's own reduced decode
+//! (`-lowres`, same JPEGs, to rgb24) and GStreamer, which cannot decode
+//! reduced and must scale afterwards (`jpegdec ! videoscale !
+//! videoconvert` to the same RGB size; at full size with `--fast`, the
+//! plain `jpegdec ! videoconvert` of section 1, whose shortcuts `--fast`
+//! takes too). Child processes' CPU comes from `RUSAGE_CHILDREN`, their
+//! start-up (the same command on one frame) subtracted.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::hint::black_box;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use mjpeg_rtp::decode::RgbDecoder;
+use mjpeg_rtp::{DecodeOptions, Decoder, RgbSize, Scale};
+use mjpeg_rtp_cli::output::SinkOptions;
+use mjpeg_rtp_cli::pcap;
+use serde::{Deserialize, Serialize};
+
+use crate::cpu::{cpu_time, measure, ms};
+use crate::pcap_to_rgb::{gst_available, gst_run, GST_PIPELINE};
+use crate::report::{Contender, Spread};
+
+/// GStreamer decoding full size and scaling to `{w}`x`{h}` RGB.
+const GST_SCALED_PIPELINE: &str = "filesrc location={} ! pcapparse ! \
+    application/x-rtp,media=video,clock-rate=90000,encoding-name=JPEG,payload=26 ! \
+    rtpjpegdepay ! jpegdec ! videoscale ! videoconvert ! \
+    video/x-raw,format=RGB,width={w},height={h} ! fakesink sync=false";
+
+/// The options measured when the command line names none: the issue's
+/// two goals, 1/4 scale and the fast full-size decode.
+pub fn default_cases() -> Vec<DecodeOptions> {
+    let mut cases = vec![DecodeOptions::default().with_scale(Scale::Quarter)];
+    if Decoder::LibjpegTurbo.is_available() {
+        cases.push(DecodeOptions::default().with_fast(true));
+    }
+    cases
+}
+
+/// One decode options case.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SizedCase {
+    /// `--scale 1/4`, `--fast`, ... as on the command line.
+    pub options: String,
+    pub width: usize,
+    pub height: usize,
+    pub decoders: Vec<SizedDecoder>,
+    /// FFmpeg `-threads 1 -lowres N` to rgb24 (scale only, no resize or fast).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ffmpeg: Option<Contender>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ffmpeg_command: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gstreamer: Option<Contender>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gstreamer_pipeline: Option<String>,
+}
+
+/// One decoder's path and floor at one case.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SizedDecoder {
+    pub decoder: String,
+    pub ours: Contender,
+    pub decode_only: Contender,
+    pub ratio_vs_decode_only: Spread,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_vs_ffmpeg: Option<Spread>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_vs_gstreamer: Option<Spread>,
+}
+
+fn describe(o: &DecodeOptions) -> String {
+    let mut parts = Vec::new();
+    if o.scale != Scale::Full {
+        parts.push(format!("--scale {}", o.scale));
+    }
+    if let Some(r) = o.resize {
+        parts.push(format!("--resize {}x{}", r.width, r.height));
+    }
+    if o.fast {
+        parts.push("--fast".to_owned());
+    }
+    if parts.is_empty() {
+        parts.push("full size".to_owned());
+    }
+    parts.join(" ")
+}
+
+fn our_pcap_path(capture: &Path, decoder: Decoder, options: DecodeOptions) -> Result<u64> {
+    let output = SinkOptions {
+        decode: true,
+        decoder,
+        decode_options: options,
+        ..SinkOptions::default()
+    };
+    let summary = pcap::run(capture, &pcap::Options::default(), &output)?;
+    let errors: u64 = summary.streams.iter().map(|s| s.decode_errors).sum();
+    if errors > 0 {
+        bail!("{errors} frames failed to decode");
+    }
+    Ok(summary.streams.iter().map(|s| s.frames_complete).sum())
+}
+
+fn decode_only(decoder: Decoder, options: DecodeOptions, jpegs: &[Vec<u8>]) -> Result<()> {
+    let mut decoder = RgbDecoder::new(decoder)?;
+    let mut rgb = Vec::new();
+    for jpeg in jpegs {
+        decoder.decode_with(jpeg, &options, &mut rgb)?;
+        black_box(&rgb);
+    }
+    Ok(())
+}
+
+/// FFmpeg's arguments decoding `input` (concatenated JPEGs) reduced by
+/// 2^`lowres` per side to rgb24, discarded; one thread for the decoder
+/// and one for the filters (the pixel format conversion).
+fn ffmpeg_args(input: &Path, lowres: u32) -> Vec<String> {
+    let mut args: Vec<String> = ["-nostdin", "-v", "error", "-threads", "1"]
+        .map(String::from)
+        .to_vec();
+    if lowres > 0 {
+        args.extend(["-lowres".into(), lowres.to_string()]);
+    }
+    args.extend(["-f".into(), "mjpeg".into(), "-i".into()]);
+    args.push(input.display().to_string());
+    args.extend(
+        [
+            "-filter_threads",
+            "1",
+            "-threads",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-y",
+            "/dev/null",
+        ]
+        .map(String::from),
+    );
+    args
+}
+
+/// (child CPU, wall) of one FFmpeg run.
+fn ffmpeg_run(args: &[String]) -> Result<(Duration, Duration)> {
+    let (c0, t0) = (cpu_time(true), Instant::now());
+    let out = Command::new("ffmpeg")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .context("cannot run ffmpeg")?;
+    let (cpu, wall) = (cpu_time(true) - c0, t0.elapsed());
+    if !out.status.success() {
+        bail!(
+            "ffmpeg failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok((cpu, wall))
+}
+
+/// Per-frame CPU and wall of a child command over `n` frames, its
+/// one-frame run's CPU subtracted (start-up), `repeat` times.
+fn child_contender(
+    repeat: usize,
+    n: usize,
+    mut run: impl FnMut(bool) -> Result<(Duration, Duration)>,
+) -> Result<Contender> {
+    // The first run may build caches (GStreamer's registry).
+    run(false)?;
+    let (mut cpu, mut wall) = (Vec::new(), Vec::new());
+    for _ in 0..repeat {
+        let (one, _) = run(false)?;
+        let (c, w) = run(true)?;
+        cpu.push((ms(c) - ms(one)).max(0.0) / (n - 1).max(1) as f64);
+        wall.push(ms(w) / n as f64);
+    }
+    Ok(Contender {
+        cpu_ms_per_frame: Spread::of(&cpu),
+        wall_ms_per_frame: Spread::of(&wall),
+    })
+}
+
+/// Section 4 on `capture` (RTP datagrams `frames`) for each of `cases`.
+pub fn decode_size(
+    capture: &Path,
+    frames: &[Vec<Vec<u8>>],
+    cases: &[DecodeOptions],
+    repeat: usize,
+    gst: bool,
+    scratch: &Path,
+) -> Result<Vec<SizedCase>> {
+    let mut jpegs = Vec::new();
+    let mut picture = RgbSize {
+        width: 0,
+        height: 0,
+    };
+    pcap::replay(capture, &pcap::Options::default(), |f| {
+        jpegs.push(f.jpeg.to_vec());
+        picture = RgbSize {
+            width: usize::from(f.info.width),
+            height: usize::from(f.info.height),
+        };
+        Ok(())
+    })?;
+    let n = jpegs.len();
+    if n == 0 {
+        bail!("{}: no complete frame", capture.display());
+    }
+    let per_frame = |d: Duration| ms(d) / n as f64;
+    // FFmpeg's input: the same JPEGs, back to back, and its first frame.
+    let mjpeg = scratch.join("frames.mjpeg");
+    let one_mjpeg = scratch.join("one-frame.mjpeg");
+    fs::write(&mjpeg, jpegs.concat())?;
+    fs::write(&one_mjpeg, &jpegs[0])?;
+    let one_pcap = scratch.join("one-frame-sized.pcap");
+    crate::capture::write_pcap(&one_pcap, &frames[..1], 30.0)?;
+    let ffmpeg = Command::new("ffmpeg")
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ffmpeg {
+        log::warn!("ffmpeg not found: FFmpeg comparison skipped");
+    }
+    let gst = gst && gst_available().is_some();
+
+    let mut results = Vec::new();
+    for &options in cases {
+        let size = options.output_size(picture);
+        let mut case = SizedCase {
+            options: describe(&options),
+            width: size.width,
+            height: size.height,
+            ..SizedCase::default()
+        };
+        eprintln!(
+            "decode at {} ({}x{})...",
+            case.options, size.width, size.height
+        );
+        let decoders: Vec<Decoder> = Decoder::available()
+            .filter(|&d| options.check(d).is_ok())
+            .collect();
+        for &decoder in &decoders {
+            decode_only(decoder, options, &jpegs[..1])?;
+        }
+        let mut samples = vec![[Vec::new(), Vec::new(), Vec::new(), Vec::new()]; decoders.len()];
+        for _ in 0..repeat {
+            for (&decoder, s) in decoders.iter().zip(&mut samples) {
+                let (cpu, wall, complete) = measure(|| our_pcap_path(capture, decoder, options))?;
+                if complete as usize != n {
+                    bail!("pcap path completed {complete} frames, expected {n}");
+                }
+                s[0].push(per_frame(cpu));
+                s[1].push(per_frame(wall));
+                let (cpu, wall, ()) = measure(|| decode_only(decoder, options, &jpegs))?;
+                s[2].push(per_frame(cpu));
+                s[3].push(per_frame(wall));
+            }
+        }
+        // FFmpeg's lowres is its DCT-domain reduction: comparable only to
+        // a plain exact scale.
+        if ffmpeg && options.resize.is_none() && !options.fast && options.scale != Scale::Full {
+            let lowres = options.scale.denominator().trailing_zeros();
+            let all = ffmpeg_args(&mjpeg, lowres);
+            let one = ffmpeg_args(&one_mjpeg, lowres);
+            case.ffmpeg = Some(child_contender(repeat, n, |whole| {
+                ffmpeg_run(if whole { &all } else { &one })
+            })?);
+            case.ffmpeg_command = Some(format!("ffmpeg {}", all.join(" ")));
+        }
+        if gst {
+            let pipeline = if size == picture {
+                GST_PIPELINE.to_owned()
+            } else {
+                GST_SCALED_PIPELINE
+                    .replace("{w}", &size.width.to_string())
+                    .replace("{h}", &size.height.to_string())
+            };
+            case.gstreamer = Some(child_contender(repeat, n, |whole| {
+                gst_run(&pipeline, if whole { capture } else { &one_pcap })
+            })?);
+            case.gstreamer_pipeline = Some(pipeline);
+        }
+        for (decoder, [ours_cpu, ours_wall, floor_cpu, floor_wall]) in decoders.iter().zip(samples)
+        {
+            let ours = Contender {
+                cpu_ms_per_frame: Spread::of(&ours_cpu),
+                wall_ms_per_frame: Spread::of(&ours_wall),
+            };
+            let floor = Contender {
+                cpu_ms_per_frame: Spread::of(&floor_cpu),
+                wall_ms_per_frame: Spread::of(&floor_wall),
+            };
+            let vs = |c: &Option<Contender>| {
+                c.as_ref()
+                    .map(|c| ours.cpu_ms_per_frame.ratio(c.cpu_ms_per_frame))
+            };
+            case.decoders.push(SizedDecoder {
+                decoder: decoder.name().to_owned(),
+                ratio_vs_decode_only: ours.cpu_ms_per_frame.ratio(floor.cpu_ms_per_frame),
+                ratio_vs_ffmpeg: vs(&case.ffmpeg),
+                ratio_vs_gstreamer: vs(&case.gstreamer),
+                ours,
+                decode_only: floor,
+            });
+        }
+        results.push(case);
+    }
+    for f in [&mjpeg, &one_mjpeg, &one_pcap] {
+        let _ = fs::remove_file(f);
+    }
+    Ok(results)
+}
+
+/// Section 4 of the human table.
+pub fn print_table(s: &mut String, cases: &[SizedCase]) {
+    if cases.is_empty() {
+        return;
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "4. decode at the model's size, one thread, per frame   CPU ms (min / median)   wall ms (min / median)"
+    );
+    let row = |s: &mut String, name: &str, c: &Contender| {
+        let _ = writeln!(
+            s,
+            "   {name:<48} {:>7.3} / {:>7.3}       {:>7.3} / {:>7.3}",
+            c.cpu_ms_per_frame.min,
+            c.cpu_ms_per_frame.median,
+            c.wall_ms_per_frame.min,
+            c.wall_ms_per_frame.median
+        );
+    };
+    for case in cases {
+        let _ = writeln!(
+            s,
+            "   {} -> {}x{} RGB",
+            case.options, case.width, case.height
+        );
+        for d in &case.decoders {
+            row(s, &format!("  mjpeg-rtp pcap, {}", d.decoder), &d.ours);
+            row(s, &format!("  {} alone (floor)", d.decoder), &d.decode_only);
+        }
+        if let Some(f) = &case.ffmpeg {
+            row(s, "  FFmpeg -lowres (start-up subtracted)", f);
+        }
+        if let Some(g) = &case.gstreamer {
+            row(s, "  GStreamer (start-up subtracted)", g);
+        }
+        let fast = case.options.contains("--fast");
+        for d in &case.decoders {
+            let _ = writeln!(
+                s,
+                "     {:<14} ours / floor {:.3} (median {:.3})   goal <= 1.05",
+                d.decoder, d.ratio_vs_decode_only.min, d.ratio_vs_decode_only.median
+            );
+            if let Some(r) = d.ratio_vs_ffmpeg {
+                let _ = writeln!(
+                    s,
+                    "     {:<14} ours / FFmpeg {:.3} (median {:.3})   goal <= 0.70",
+                    d.decoder, r.min, r.median
+                );
+            }
+            if let Some(r) = d.ratio_vs_gstreamer {
+                let _ = writeln!(
+                    s,
+                    "     {:<14} ours / GStreamer {:.3} (median {:.3})   goal <= 0.60{}",
+                    d.decoder,
+                    r.min,
+                    r.median,
+                    if fast { " (like for like)" } else { "" }
+                );
+            }
+        }
+    }
+}
