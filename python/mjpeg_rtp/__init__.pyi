@@ -74,6 +74,8 @@ class CameraConfig:
         max_frame_bytes: int = 4194304,
         max_width: int = 7680,
         max_height: int = 4320,
+        rtsp_url: Optional[str] = None,
+        rtsp_transport: str = "auto",
     ) -> "CameraConfig": ...
     @property
     def camera_id(self) -> str: ...

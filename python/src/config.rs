@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
+use mjpeg_rtp::RtspTransport;
 use pyo3::prelude::*;
 
 use crate::errors;
@@ -71,7 +72,8 @@ impl CameraConfig {
         camera_id, host, port, width=0, height=0, fps=0.0, jitter_buffer_size=30,
         max_frame_age_ms=1000, socket_buffer_size=2_097_152, *, bind_address="0.0.0.0",
         multicast_group=None, queue_size=10, payload_type=None, frames_in_flight=4,
-        max_frame_bytes=4_194_304, max_width=7680, max_height=4320
+        max_frame_bytes=4_194_304, max_width=7680, max_height=4320, rtsp_url=None,
+        rtsp_transport="auto"
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -93,6 +95,8 @@ impl CameraConfig {
         max_frame_bytes: i64,
         max_width: i64,
         max_height: i64,
+        rtsp_url: Option<String>,
+        rtsp_transport: &str,
     ) -> PyResult<Self> {
         let id = camera_id.as_str();
         let port: u16 = setting(py, id, "port", port, 0, 65535)?;
@@ -133,9 +137,33 @@ impl CameraConfig {
             ));
         }
         let age_ms: u64 = setting(py, id, "max_frame_age_ms", max_frame_age_ms, 1, 3_600_000)?;
-        let mut inner =
-            mjpeg_rtp::CameraConfig::new(camera_id.clone(), SocketAddr::new(bind_ip, port));
-        inner.sender = sender;
+        let mut inner = match &rtsp_url {
+            // Pulled from an RTSP server: the runtime binds its own ports
+            // (UDP) or none (TCP), and the server is the only sender.
+            Some(url) => {
+                let transport = match rtsp_transport {
+                    "udp" => RtspTransport::Udp,
+                    "tcp" => RtspTransport::Tcp,
+                    "auto" => RtspTransport::Auto,
+                    other => {
+                        return Err(errors::config(
+                            py,
+                            format!(
+                                "camera {id:?}: rtsp_transport must be \"udp\", \"tcp\" or \"auto\", not {other:?}"
+                            ),
+                        ))
+                    }
+                };
+                mjpeg_rtp::CameraConfig::rtsp(camera_id.clone(), url.clone())
+                    .with_rtsp_transport(transport)
+            }
+            None => {
+                let mut pushed =
+                    mjpeg_rtp::CameraConfig::new(camera_id.clone(), SocketAddr::new(bind_ip, port));
+                pushed.sender = sender;
+                pushed
+            }
+        };
         inner.expected_size = (width > 0).then_some((width, height));
         // Informational only, so f32's precision is plenty.
         #[allow(clippy::cast_possible_truncation)]
