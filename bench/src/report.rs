@@ -193,6 +193,19 @@ pub struct Report {
     pub seconds: f64,
 }
 
+/// One table row: `name` padded to `width`, then `c`'s CPU and wall
+/// per frame (min / median).
+pub(crate) fn contender_row(s: &mut String, width: usize, name: &str, c: &Contender) {
+    let _ = writeln!(
+        s,
+        "   {name:<width$} {:>7.3} / {:>7.3}       {:>7.3} / {:>7.3}",
+        c.cpu_ms_per_frame.min,
+        c.cpu_ms_per_frame.median,
+        c.wall_ms_per_frame.min,
+        c.wall_ms_per_frame.median
+    );
+}
+
 /// The human table, on stderr.
 pub fn print_table(r: &Report) {
     let p = &r.pcap_to_rgb;
@@ -226,16 +239,7 @@ pub fn print_table(r: &Report) {
         s,
         "1. pcap -> RGB, one thread, per frame    CPU ms (min / median)   wall ms (min / median)"
     );
-    let row = |s: &mut String, name: &str, c: &Contender| {
-        let _ = writeln!(
-            s,
-            "   {name:<36} {:>7.3} / {:>7.3}       {:>7.3} / {:>7.3}",
-            c.cpu_ms_per_frame.min,
-            c.cpu_ms_per_frame.median,
-            c.wall_ms_per_frame.min,
-            c.wall_ms_per_frame.median
-        );
-    };
+    let row = |s: &mut String, name: &str, c: &Contender| contender_row(s, 36, name, c);
     for d in &p.decoders {
         row(
             &mut s,
