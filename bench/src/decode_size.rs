@@ -22,7 +22,7 @@ use crate::cpu::{cpu_time, ms};
 use crate::pcap_to_rgb::{
     capture_jpegs, decode_only, gst_available, gst_run, measure_paths, GST_PIPELINE,
 };
-use crate::report::{contender_row, Contender, Spread};
+use crate::report::{contender_row, ratio_row, Contender, Spread};
 
 /// GStreamer decoding full size and scaling to `{w}`x`{h}` RGB.
 const GST_SCALED_PIPELINE: &str = "filesrc location={} ! pcapparse ! \
@@ -285,27 +285,16 @@ pub fn print_table(s: &mut String, cases: &[SizedCase]) {
         }
         let fast = case.options.contains("--fast");
         for d in &case.decoders {
-            let _ = writeln!(
-                s,
-                "     {:<14} ours / floor {:.3} (median {:.3})   goal <= 1.05",
-                d.decoder, d.ratio_vs_decode_only.min, d.ratio_vs_decode_only.median
-            );
+            let ratio = |s: &mut String, what: &str, r: Spread, goal: &str| {
+                ratio_row(s, 5, &d.decoder, what, r, goal);
+            };
+            ratio(s, "ours / floor", d.ratio_vs_decode_only, "1.05");
             if let Some(r) = d.ratio_vs_ffmpeg {
-                let _ = writeln!(
-                    s,
-                    "     {:<14} ours / FFmpeg {:.3} (median {:.3})   goal <= 0.70",
-                    d.decoder, r.min, r.median
-                );
+                ratio(s, "ours / FFmpeg", r, "0.70");
             }
             if let Some(r) = d.ratio_vs_gstreamer {
-                let _ = writeln!(
-                    s,
-                    "     {:<14} ours / GStreamer {:.3} (median {:.3})   goal <= 0.60{}",
-                    d.decoder,
-                    r.min,
-                    r.median,
-                    if fast { " (like for like)" } else { "" }
-                );
+                let goal = if fast { "0.60 (like for like)" } else { "0.60" };
+                ratio(s, "ours / GStreamer", r, goal);
             }
         }
     }
