@@ -10,21 +10,19 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::hint::black_box;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use mjpeg_rtp::decode::RgbDecoder;
-use mjpeg_rtp::{DecodeOptions, Decoder, RgbSize, Scale};
-use mjpeg_rtp_cli::output::SinkOptions;
-use mjpeg_rtp_cli::pcap;
+use mjpeg_rtp::{DecodeOptions, Decoder, Scale};
 use serde::{Deserialize, Serialize};
 
-use crate::cpu::{cpu_time, measure, ms};
-use crate::pcap_to_rgb::{gst_available, gst_run, GST_PIPELINE};
-use crate::report::{Contender, Spread};
+use crate::cpu::{cpu_time, ms};
+use crate::pcap_to_rgb::{
+    capture_jpegs, decode_only, gst_available, gst_run, measure_paths, GST_PIPELINE,
+};
+use crate::report::{contender_row, ratio_row, Contender, Spread};
 
 /// GStreamer decoding full size and scaling to `{w}`x`{h}` RGB.
 const GST_SCALED_PIPELINE: &str = "filesrc location={} ! pcapparse ! \
@@ -89,31 +87,6 @@ fn describe(o: &DecodeOptions) -> String {
         parts.push("full size".to_owned());
     }
     parts.join(" ")
-}
-
-fn our_pcap_path(capture: &Path, decoder: Decoder, options: DecodeOptions) -> Result<u64> {
-    let output = SinkOptions {
-        decode: true,
-        decoder,
-        decode_options: options,
-        ..SinkOptions::default()
-    };
-    let summary = pcap::run(capture, &pcap::Options::default(), &output)?;
-    let errors: u64 = summary.streams.iter().map(|s| s.decode_errors).sum();
-    if errors > 0 {
-        bail!("{errors} frames failed to decode");
-    }
-    Ok(summary.streams.iter().map(|s| s.frames_complete).sum())
-}
-
-fn decode_only(decoder: Decoder, options: DecodeOptions, jpegs: &[Vec<u8>]) -> Result<()> {
-    let mut decoder = RgbDecoder::new(decoder)?;
-    let mut rgb = Vec::new();
-    for jpeg in jpegs {
-        decoder.decode_with(jpeg, &options, &mut rgb)?;
-        black_box(&rgb);
-    }
-    Ok(())
 }
 
 /// FFmpeg's arguments decoding `input` (concatenated JPEGs) reduced by
@@ -197,24 +170,8 @@ pub fn decode_size(
     gst: bool,
     scratch: &Path,
 ) -> Result<Vec<SizedCase>> {
-    let mut jpegs = Vec::new();
-    let mut picture = RgbSize {
-        width: 0,
-        height: 0,
-    };
-    pcap::replay(capture, &pcap::Options::default(), |f| {
-        jpegs.push(f.jpeg.to_vec());
-        picture = RgbSize {
-            width: usize::from(f.info.width),
-            height: usize::from(f.info.height),
-        };
-        Ok(())
-    })?;
+    let (jpegs, picture) = capture_jpegs(capture)?;
     let n = jpegs.len();
-    if n == 0 {
-        bail!("{}: no complete frame", capture.display());
-    }
-    let per_frame = |d: Duration| ms(d) / n as f64;
     // FFmpeg's input: the same JPEGs, back to back, and its first frame.
     let mjpeg = scratch.join("frames.mjpeg");
     let one_mjpeg = scratch.join("one-frame.mjpeg");
@@ -252,20 +209,7 @@ pub fn decode_size(
         for &decoder in &decoders {
             decode_only(decoder, options, &jpegs[..1])?;
         }
-        let mut samples = vec![[Vec::new(), Vec::new(), Vec::new(), Vec::new()]; decoders.len()];
-        for _ in 0..repeat {
-            for (&decoder, s) in decoders.iter().zip(&mut samples) {
-                let (cpu, wall, complete) = measure(|| our_pcap_path(capture, decoder, options))?;
-                if complete as usize != n {
-                    bail!("pcap path completed {complete} frames, expected {n}");
-                }
-                s[0].push(per_frame(cpu));
-                s[1].push(per_frame(wall));
-                let (cpu, wall, ()) = measure(|| decode_only(decoder, options, &jpegs))?;
-                s[2].push(per_frame(cpu));
-                s[3].push(per_frame(wall));
-            }
-        }
+        let paths = measure_paths(capture, &decoders, options, &jpegs, repeat)?;
         // FFmpeg's lowres is its DCT-domain reduction: comparable only to
         // a plain exact scale.
         if ffmpeg && options.resize.is_none() && !options.fast && options.scale != Scale::Full {
@@ -290,16 +234,7 @@ pub fn decode_size(
             })?);
             case.gstreamer_pipeline = Some(pipeline);
         }
-        for (decoder, [ours_cpu, ours_wall, floor_cpu, floor_wall]) in decoders.iter().zip(samples)
-        {
-            let ours = Contender {
-                cpu_ms_per_frame: Spread::of(&ours_cpu),
-                wall_ms_per_frame: Spread::of(&ours_wall),
-            };
-            let floor = Contender {
-                cpu_ms_per_frame: Spread::of(&floor_cpu),
-                wall_ms_per_frame: Spread::of(&floor_wall),
-            };
+        for (decoder, (ours, floor)) in decoders.iter().zip(paths) {
             let vs = |c: &Option<Contender>| {
                 c.as_ref()
                     .map(|c| ours.cpu_ms_per_frame.ratio(c.cpu_ms_per_frame))
@@ -331,16 +266,7 @@ pub fn print_table(s: &mut String, cases: &[SizedCase]) {
         s,
         "4. decode at the model's size, one thread, per frame   CPU ms (min / median)   wall ms (min / median)"
     );
-    let row = |s: &mut String, name: &str, c: &Contender| {
-        let _ = writeln!(
-            s,
-            "   {name:<48} {:>7.3} / {:>7.3}       {:>7.3} / {:>7.3}",
-            c.cpu_ms_per_frame.min,
-            c.cpu_ms_per_frame.median,
-            c.wall_ms_per_frame.min,
-            c.wall_ms_per_frame.median
-        );
-    };
+    let row = |s: &mut String, name: &str, c: &Contender| contender_row(s, 48, name, c);
     for case in cases {
         let _ = writeln!(
             s,
@@ -359,27 +285,16 @@ pub fn print_table(s: &mut String, cases: &[SizedCase]) {
         }
         let fast = case.options.contains("--fast");
         for d in &case.decoders {
-            let _ = writeln!(
-                s,
-                "     {:<14} ours / floor {:.3} (median {:.3})   goal <= 1.05",
-                d.decoder, d.ratio_vs_decode_only.min, d.ratio_vs_decode_only.median
-            );
+            let ratio = |s: &mut String, what: &str, r: Spread, goal: &str| {
+                ratio_row(s, 5, &d.decoder, what, r, goal);
+            };
+            ratio(s, "ours / floor", d.ratio_vs_decode_only, "1.05");
             if let Some(r) = d.ratio_vs_ffmpeg {
-                let _ = writeln!(
-                    s,
-                    "     {:<14} ours / FFmpeg {:.3} (median {:.3})   goal <= 0.70",
-                    d.decoder, r.min, r.median
-                );
+                ratio(s, "ours / FFmpeg", r, "0.70");
             }
             if let Some(r) = d.ratio_vs_gstreamer {
-                let _ = writeln!(
-                    s,
-                    "     {:<14} ours / GStreamer {:.3} (median {:.3})   goal <= 0.60{}",
-                    d.decoder,
-                    r.min,
-                    r.median,
-                    if fast { " (like for like)" } else { "" }
-                );
+                let goal = if fast { "0.60 (like for like)" } else { "0.60" };
+                ratio(s, "ours / GStreamer", r, goal);
             }
         }
     }

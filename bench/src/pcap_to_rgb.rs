@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use mjpeg_rtp::decode::RgbDecoder;
-use mjpeg_rtp::Decoder;
+use mjpeg_rtp::{DecodeOptions, Decoder, RgbSize};
 use mjpeg_rtp_cli::output::SinkOptions;
 use mjpeg_rtp_cli::pcap;
 
@@ -28,12 +28,13 @@ pub const GST_PIPELINE: &str = "filesrc location={} ! pcapparse ! \
     application/x-rtp,media=video,clock-rate=90000,encoding-name=JPEG,payload=26 ! \
     rtpjpegdepay ! jpegdec ! videoconvert ! video/x-raw,format=RGB ! fakesink sync=false";
 
-/// The `pcap` command's own code with `--decode --decoder <decoder>`:
-/// the frames it completed.
-fn our_pcap_path(capture: &Path, decoder: Decoder) -> Result<u64> {
+/// The `pcap` command's own code with `--decode --decoder <decoder>`
+/// and `options`: the frames it completed.
+fn our_pcap_path(capture: &Path, decoder: Decoder, options: DecodeOptions) -> Result<u64> {
     let output = SinkOptions {
         decode: true,
         decoder,
+        decode_options: options,
         ..SinkOptions::default()
     };
     let summary = pcap::run(capture, &pcap::Options::default(), &output)?;
@@ -46,14 +47,85 @@ fn our_pcap_path(capture: &Path, decoder: Decoder) -> Result<u64> {
 
 /// The floor: the decoder alone, one reused output buffer, as the
 /// runtime's pooled buffers are.
-fn decode_only(decoder: Decoder, jpegs: &[Vec<u8>]) -> Result<()> {
+pub(crate) fn decode_only(
+    decoder: Decoder,
+    options: DecodeOptions,
+    jpegs: &[Vec<u8>],
+) -> Result<()> {
     let mut decoder = RgbDecoder::new(decoder)?;
     let mut rgb = Vec::new();
     for jpeg in jpegs {
-        decoder.decode_into(jpeg, &mut rgb)?;
+        decoder.decode_with(jpeg, &options, &mut rgb)?;
         black_box(&rgb);
     }
     Ok(())
+}
+
+/// The JPEGs our path rebuilds from `capture` (the floor's input) and
+/// the size of the last one.
+pub(crate) fn capture_jpegs(capture: &Path) -> Result<(Vec<Vec<u8>>, RgbSize)> {
+    let mut jpegs = Vec::new();
+    let mut picture = RgbSize {
+        width: 0,
+        height: 0,
+    };
+    pcap::replay(capture, &pcap::Options::default(), |f| {
+        jpegs.push(f.jpeg.to_vec());
+        picture = RgbSize {
+            width: usize::from(f.info.width),
+            height: usize::from(f.info.height),
+        };
+        Ok(())
+    })?;
+    if jpegs.is_empty() {
+        bail!("{}: no complete frame", capture.display());
+    }
+    Ok((jpegs, picture))
+}
+
+/// Per decoder, (our pcap path, the decoder alone) at `options`, per
+/// frame of `jpegs` (the frames of `capture`), `repeat` times. The
+/// contenders take turns within each repetition, so that a burst of
+/// load from elsewhere hits them alike.
+pub(crate) fn measure_paths(
+    capture: &Path,
+    decoders: &[Decoder],
+    options: DecodeOptions,
+    jpegs: &[Vec<u8>],
+    repeat: usize,
+) -> Result<Vec<(Contender, Contender)>> {
+    let n = jpegs.len();
+    let per_frame = |d: Duration| ms(d) / n as f64;
+    // [decoder] -> (ours cpu, ours wall, floor cpu, floor wall) samples.
+    let mut samples = vec![[Vec::new(), Vec::new(), Vec::new(), Vec::new()]; decoders.len()];
+    for _ in 0..repeat {
+        for (&decoder, s) in decoders.iter().zip(&mut samples) {
+            let (cpu, wall, complete) = measure(|| our_pcap_path(capture, decoder, options))?;
+            if complete as usize != n {
+                bail!("pcap path completed {complete} frames, expected {n}");
+            }
+            s[0].push(per_frame(cpu));
+            s[1].push(per_frame(wall));
+            let (cpu, wall, ()) = measure(|| decode_only(decoder, options, jpegs))?;
+            s[2].push(per_frame(cpu));
+            s[3].push(per_frame(wall));
+        }
+    }
+    Ok(samples
+        .into_iter()
+        .map(|[ours_cpu, ours_wall, floor_cpu, floor_wall]| {
+            (
+                Contender {
+                    cpu_ms_per_frame: Spread::of(&ours_cpu),
+                    wall_ms_per_frame: Spread::of(&ours_wall),
+                },
+                Contender {
+                    cpu_ms_per_frame: Spread::of(&floor_cpu),
+                    wall_ms_per_frame: Spread::of(&floor_wall),
+                },
+            )
+        })
+        .collect())
 }
 
 pub(crate) fn gst_available() -> Option<String> {
@@ -101,55 +173,23 @@ pub fn pcap_to_rgb(
     scratch: &Path,
 ) -> Result<PcapToRgb> {
     // The floor's input: the very JPEGs our path rebuilds.
-    let mut jpegs = Vec::new();
-    pcap::replay(capture, &pcap::Options::default(), |f| {
-        jpegs.push(f.jpeg.to_vec());
-        Ok(())
-    })?;
+    let (jpegs, _) = capture_jpegs(capture)?;
     let n = jpegs.len();
-    if n == 0 {
-        bail!("{}: no complete frame", capture.display());
-    }
     // Warm the page cache and the decoders' code paths.
     let _ = fs::read(capture)?;
     let decoders: Vec<Decoder> = Decoder::available().collect();
     for &decoder in &decoders {
-        decode_only(decoder, &jpegs[..1])?;
+        decode_only(decoder, DecodeOptions::FULL, &jpegs[..1])?;
     }
 
-    let per_frame = |d: Duration| ms(d) / n as f64;
-    // [decoder] -> (ours cpu, ours wall, floor cpu, floor wall) samples;
-    // the contenders take turns within each repetition, so that a burst
-    // of load from elsewhere hits them alike.
-    let mut samples = vec![[Vec::new(), Vec::new(), Vec::new(), Vec::new()]; decoders.len()];
-    for _ in 0..repeat {
-        for (&decoder, s) in decoders.iter().zip(&mut samples) {
-            let (cpu, wall, complete) = measure(|| our_pcap_path(capture, decoder))?;
-            if complete as usize != n {
-                bail!("pcap path completed {complete} frames, expected {n}");
-            }
-            s[0].push(per_frame(cpu));
-            s[1].push(per_frame(wall));
-            let (cpu, wall, ()) = measure(|| decode_only(decoder, &jpegs))?;
-            s[2].push(per_frame(cpu));
-            s[3].push(per_frame(wall));
-        }
-    }
+    let paths = measure_paths(capture, &decoders, DecodeOptions::FULL, &jpegs, repeat)?;
     let mut result = PcapToRgb {
         threads: 1,
         repeat,
         decoders: Vec::new(),
         gstreamer: None,
     };
-    for (decoder, [ours_cpu, ours_wall, floor_cpu, floor_wall]) in decoders.iter().zip(samples) {
-        let ours = Contender {
-            cpu_ms_per_frame: Spread::of(&ours_cpu),
-            wall_ms_per_frame: Spread::of(&ours_wall),
-        };
-        let decode_only = Contender {
-            cpu_ms_per_frame: Spread::of(&floor_cpu),
-            wall_ms_per_frame: Spread::of(&floor_wall),
-        };
+    for (decoder, (ours, decode_only)) in decoders.iter().zip(paths) {
         result.decoders.push(DecoderPaths {
             decoder: decoder.name().to_owned(),
             ratio_vs_decode_only: ours.cpu_ms_per_frame.ratio(decode_only.cpu_ms_per_frame),

@@ -193,6 +193,36 @@ pub struct Report {
     pub seconds: f64,
 }
 
+/// One table row: `name` padded to `width`, then `c`'s CPU and wall
+/// per frame (min / median).
+pub(crate) fn contender_row(s: &mut String, width: usize, name: &str, c: &Contender) {
+    let _ = writeln!(
+        s,
+        "   {name:<width$} {:>7.3} / {:>7.3}       {:>7.3} / {:>7.3}",
+        c.cpu_ms_per_frame.min,
+        c.cpu_ms_per_frame.median,
+        c.wall_ms_per_frame.min,
+        c.wall_ms_per_frame.median
+    );
+}
+
+/// One ratio line: `indent` spaces, `decoder` padded, `what`, the
+/// ratio (min and median) and its goal.
+pub(crate) fn ratio_row(
+    s: &mut String,
+    indent: usize,
+    decoder: &str,
+    what: &str,
+    r: Spread,
+    goal: &str,
+) {
+    let _ = writeln!(
+        s,
+        "{:indent$}{decoder:<14} {what} {:.3} (median {:.3})   goal <= {goal}",
+        "", r.min, r.median
+    );
+}
+
 /// The human table, on stderr.
 pub fn print_table(r: &Report) {
     let p = &r.pcap_to_rgb;
@@ -226,16 +256,7 @@ pub fn print_table(r: &Report) {
         s,
         "1. pcap -> RGB, one thread, per frame    CPU ms (min / median)   wall ms (min / median)"
     );
-    let row = |s: &mut String, name: &str, c: &Contender| {
-        let _ = writeln!(
-            s,
-            "   {name:<36} {:>7.3} / {:>7.3}       {:>7.3} / {:>7.3}",
-            c.cpu_ms_per_frame.min,
-            c.cpu_ms_per_frame.median,
-            c.wall_ms_per_frame.min,
-            c.wall_ms_per_frame.median
-        );
-    };
+    let row = |s: &mut String, name: &str, c: &Contender| contender_row(s, 36, name, c);
     for d in &p.decoders {
         row(
             &mut s,
@@ -267,17 +288,17 @@ pub fn print_table(r: &Report) {
         );
     }
     for d in &p.decoders {
-        let _ = writeln!(
-            s,
-            "   {:<14} ratio ours / decode-only CPU: {:.3} (median {:.3})   goal <= 1.10",
-            d.decoder, d.ratio_vs_decode_only.min, d.ratio_vs_decode_only.median
+        let ratio = |s: &mut String, what: &str, r: Spread, goal: &str| {
+            ratio_row(s, 3, &d.decoder, what, r, goal);
+        };
+        ratio(
+            &mut s,
+            "ratio ours / decode-only CPU:",
+            d.ratio_vs_decode_only,
+            "1.10",
         );
         if let Some(g) = d.ratio_vs_gstreamer {
-            let _ = writeln!(
-                s,
-                "   {:<14} ratio ours / GStreamer CPU:   {:.3} (median {:.3})   goal <= 0.60",
-                d.decoder, g.min, g.median
-            );
+            ratio(&mut s, "ratio ours / GStreamer CPU:  ", g, "0.60");
         }
     }
     let a = &r.reassembly;

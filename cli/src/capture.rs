@@ -86,14 +86,7 @@ fn read_pcap(
     let mut pcap = PcapReader::new(reader)
         .map_err(|e| anyhow::anyhow!("{}: bad pcap header: {e}", path.display()))?;
     let link = pcap.header().datalink;
-    while let Some(packet) = pcap.next_packet() {
-        let packet = match packet {
-            Ok(p) => p,
-            Err(e) => {
-                damaged(path, summary, &e);
-                break;
-            }
-        };
+    while let Some(packet) = until_damaged(pcap.next_packet(), path, summary) {
         summary.records += 1;
         let time = Instant::from_micros(u64::try_from(packet.timestamp.as_micros()).unwrap_or(0));
         decoder.record(link, time, &packet.data, summary, f)?;
@@ -118,14 +111,7 @@ fn read_pcapng(
         .map_err(|e| anyhow::anyhow!("{}: bad pcapng header: {e}", path.display()))?;
     let mut interfaces: Vec<Interface> = Vec::new();
     let mut last_time = Instant::ZERO;
-    while let Some(block) = pcapng.next_block() {
-        let block = match block {
-            Ok(b) => b,
-            Err(e) => {
-                damaged(path, summary, &e);
-                break;
-            }
-        };
+    while let Some(block) = until_damaged(pcapng.next_block(), path, summary) {
         let (interface_id, raw_time, data) = match &block {
             Block::SectionHeader(_) => {
                 interfaces.clear();
@@ -187,13 +173,25 @@ fn to_instant(raw: u64, tsresol: u8) -> Instant {
     Instant::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
 }
 
-fn damaged(path: &Path, summary: &mut CaptureSummary, e: &dyn std::fmt::Display) {
-    log::warn!(
-        "{}: capture damaged or truncated after {} records ({e}); using what came before",
-        path.display(),
-        summary.records
-    );
-    summary.truncated = true;
+/// The next record of a reader, or `None` at its end or at a damaged or
+/// truncated record (logged, `truncated` set): what came before is kept.
+fn until_damaged<T, E: std::fmt::Display>(
+    next: Option<Result<T, E>>,
+    path: &Path,
+    summary: &mut CaptureSummary,
+) -> Option<T> {
+    match next? {
+        Ok(item) => Some(item),
+        Err(e) => {
+            log::warn!(
+                "{}: capture damaged or truncated after {} records ({e}); using what came before",
+                path.display(),
+                summary.records
+            );
+            summary.truncated = true;
+            None
+        }
+    }
 }
 
 /// Link-layer and IP decoding, with the IP reassembly state.

@@ -6,23 +6,17 @@ use std::fs;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+mod common;
+use common::{bin, run, CONTRACT_FIELDS};
 use std::time::Duration;
 
 use mjpeg_rtp_core::{frame_buffer_len, Config, Depacketizer, Instant};
+use mjpeg_rtp_testkit::picture::psnr;
 use serde_json::Value;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mjpeg-rtp"));
-    c.env_remove("RUST_LOG");
-    c
-}
 
 fn fixture(name: &str) -> PathBuf {
     mjpeg_rtp_testkit::fixtures_dir().join(name)
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run mjpeg-rtp")
 }
 
 /// Exactly one JSON object on stdout.
@@ -44,20 +38,6 @@ fn assert_one_line_failure(out: &Output) -> String {
     assert_eq!(stderr.trim_end().lines().count(), 1, "stderr: {stderr:?}");
     stderr
 }
-
-const CONTRACT_FIELDS: [&str; 11] = [
-    "port",
-    "ssrc",
-    "packets_received",
-    "packets_lost",
-    "packets_duplicate",
-    "packets_late",
-    "packets_invalid",
-    "frames_complete",
-    "frames_dropped",
-    "width",
-    "height",
-];
 
 fn frame_files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
@@ -405,22 +385,6 @@ fn send_errors() {
         "127.0.0.1:9",
     ]));
     assert_one_line_failure(&run(&["send", "--pattern", "--to", "no-port-here"]));
-}
-
-/// PSNR in dB of two equally sized byte images.
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let mse = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
-        .sum::<f64>()
-        / a.len() as f64;
-    if mse == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (255.0f64 * 255.0 / mse).log10()
-    }
 }
 
 /// The PPM body after a `P6\nW H\n255\n` header.

@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 use mjpeg_rtp_testkit::picture::{camera_jpeg, decode, Sampling};
 use serde_json::Value;
 
+mod common;
+use common::{bin, CONTRACT_FIELDS};
+
 const TOKEN: &str = "s3cret-token";
 
 /// Whether `program arg` runs; when not, skip (or fail under
@@ -77,8 +80,8 @@ struct Receiver {
 
 impl Receiver {
     fn start(cameras: &[&str], extra: &[&str]) -> Receiver {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mjpeg-rtp"));
-        cmd.env_remove("RUST_LOG").arg("recv");
+        let mut cmd = bin();
+        cmd.arg("recv");
         for camera in cameras {
             cmd.arg("--camera").arg(format!("{camera}=127.0.0.1:0"));
         }
@@ -494,20 +497,7 @@ fn live_view_over_http_while_gstreamer_streams() {
             .iter()
             .find(|s| s["camera"] == name)
             .unwrap();
-        for field in [
-            "port",
-            "ssrc",
-            "packets_received",
-            "packets_lost",
-            "packets_duplicate",
-            "packets_late",
-            "packets_invalid",
-            "frames_complete",
-            "frames_dropped",
-            "width",
-            "height",
-            "decode_errors",
-        ] {
+        for field in CONTRACT_FIELDS.into_iter().chain(["decode_errors"]) {
             assert_eq!(stream[field], c[field], "{name} {field}");
         }
         assert_eq!(stream["packets_lost"], 0);

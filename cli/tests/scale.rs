@@ -5,9 +5,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use mjpeg_rtp::Decoder;
+use mjpeg_rtp_testkit::picture::psnr;
+
+mod common;
+use common::run;
 
 const FIXTURES: [&str; 5] = [
     "gst-420",
@@ -16,14 +20,6 @@ const FIXTURES: [&str; 5] = [
     "ffmpeg-420",
     "ffmpeg-422",
 ];
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mjpeg-rtp"))
-        .env_remove("RUST_LOG")
-        .args(args)
-        .output()
-        .expect("run mjpeg-rtp")
-}
 
 fn capture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -111,21 +107,6 @@ fn ppm(bytes: &[u8]) -> (usize, usize, &[u8]) {
         fields[2].parse().unwrap(),
         &bytes[at..],
     )
-}
-
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let mse = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
-        .sum::<f64>()
-        / a.len() as f64;
-    if mse == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (255.0f64 * 255.0 / mse).log10()
-    }
 }
 
 /// Each `factor` x `factor` block of packed RGB averaged (partial blocks

@@ -27,8 +27,6 @@ is reported and not counted.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -40,21 +38,14 @@ import mjpeg_rtp
 from mjpeg_rtp import _native
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "python" / "tests"))
+from project_command import project_command  # noqa: E402
 
 
 def sender_binary() -> str:
-    given = os.environ.get("MJPEG_RTP_BIN")
-    if given:
-        return given
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    binary = target / "release" / "mjpeg-rtp"
-    if not binary.exists():
-        if shutil.which("cargo") is None:
-            sys.exit("no mjpeg-rtp command: set MJPEG_RTP_BIN or install cargo")
-        subprocess.run(
-            ["cargo", "build", "--release", "-q", "-p", "mjpeg-rtp-cli"], cwd=REPO, check=True
-        )
-    return str(binary)
+    return project_command(
+        lambda: sys.exit("no mjpeg-rtp command: set MJPEG_RTP_BIN or install cargo")
+    )
 
 
 def drops(client: mjpeg_rtp.MJPEGRTPClient) -> int:

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import mjpeg_rtp
+from project_command import project_command
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -151,17 +152,7 @@ def small_jpegs(tmp_path_factory: pytest.TempPathFactory) -> Originals:
 
 def project_sender() -> str:
     """The `mjpeg-rtp` command (MJPEG_RTP_BIN, or built with cargo)."""
-    given = os.environ.get("MJPEG_RTP_BIN")
-    if given:
-        return given
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    binary = target / "release" / "mjpeg-rtp"
-    if not binary.exists():
-        need(shutil.which("cargo") is not None, "cargo (to build the mjpeg-rtp command)")
-        subprocess.run(
-            ["cargo", "build", "--release", "-q", "-p", "mjpeg-rtp-cli"], cwd=REPO, check=True
-        )
-    return str(binary)
+    return project_command(lambda: need(False, "cargo (to build the mjpeg-rtp command)"))
 
 
 def start_send(files: List[Path], port: int, fps: float = 30.0, *extra: str) -> subprocess.Popen:

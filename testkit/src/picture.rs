@@ -132,6 +132,22 @@ pub fn decode(jpeg: &[u8]) -> (usize, usize, Vec<u8>) {
     (width, height, pixels)
 }
 
+/// PSNR in dB of two equally sized byte images.
+pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
+}
+
 /// Assert that two JPEGs decode to the same size and exactly the same
 /// pixels.
 pub fn assert_same_pixels(got: &[u8], want: &[u8], what: &str) {
