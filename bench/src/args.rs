@@ -13,7 +13,7 @@ use mjpeg_rtp_uring::{Io, UringOptions};
 
 use crate::live::Ramp;
 use crate::synth::SynthSpec;
-use crate::{replay, run, rx_cpu};
+use crate::{replay, run, rx_cpu, viewers};
 
 /// What the command line asks for.
 #[derive(Debug, Clone)]
@@ -28,6 +28,9 @@ pub enum Job {
         /// The io_uring backend's debug lines on stderr.
         verbose: bool,
     },
+    /// `recv` CPU per packet with and without live viewers: table on
+    /// stderr, JSON on stdout.
+    Viewers(viewers::Options),
 }
 
 /// Parse this process's command line; exits with clap's message on a
@@ -110,6 +113,10 @@ pub enum BenchCommand {
     /// vs io_uring, 1080p over loopback, the sender in its own process.
     #[command(name = "rx-cpu", alias = "rx_cpu")]
     RxCpu(RxCpuArgs),
+    /// `mjpeg-rtp recv --http` CPU per received packet, one 1080p camera,
+    /// with 0 and with N viewers of its stream.mjpg, alternating (issue
+    /// 12's goal: <= 1.05x).
+    Viewers(ViewersArgs),
 }
 
 /// What [`replay::argv`] writes.
@@ -164,6 +171,24 @@ pub struct RxCpuArgs {
     pub verbose: bool,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct ViewersArgs {
+    /// Viewers of the camera's stream.mjpg in the "with" case.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub viewers: u16,
+    #[arg(long, default_value_t = 30.0)]
+    pub fps: f64,
+    /// Seconds the sender runs in each case.
+    #[arg(long, default_value_t = 4.0)]
+    pub seconds: f64,
+    /// Rounds of (0 viewers, N viewers).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+    /// The `mjpeg-rtp` binary (default: the one next to this executable).
+    #[arg(long, value_name = "PATH")]
+    pub recv: Option<PathBuf>,
+}
+
 fn parse_size(s: &str) -> Result<(u16, u16), String> {
     let (w, h) = s.split_once('x').ok_or("want WxH")?;
     let w: u16 = w.parse().map_err(|e| format!("{e}"))?;
@@ -183,6 +208,13 @@ impl From<&BenchArgs> for Job {
                 options: rx.into(),
                 verbose: rx.verbose,
             },
+            Some(BenchCommand::Viewers(v)) => Job::Viewers(viewers::Options {
+                viewers: usize::from(v.viewers),
+                fps: v.fps,
+                seconds: v.seconds.max(0.5),
+                rounds: v.rounds as usize,
+                recv: v.recv.clone(),
+            }),
         }
     }
 }
@@ -357,5 +389,27 @@ mod tests {
         assert_eq!(options.uring.buffers, UringOptions::default().buffers);
         assert!(BenchArgs::try_parse_from(["b", "rx-cpu", "--streams", "0"]).is_err());
         assert!(BenchArgs::try_parse_from(["b", "rx_cpu", "--rounds", "1"]).is_ok());
+    }
+
+    #[test]
+    fn viewers_defaults_to_four_viewers_three_rounds() {
+        let Job::Viewers(options) = job(&["b", "viewers"]) else {
+            panic!("not viewers")
+        };
+        assert_eq!(
+            options,
+            viewers::Options {
+                viewers: 4,
+                fps: 30.0,
+                seconds: 4.0,
+                rounds: 3,
+                recv: None,
+            }
+        );
+        let Job::Viewers(options) = job(&["b", "viewers", "--viewers", "2", "--recv", "/x"]) else {
+            panic!("not viewers")
+        };
+        assert_eq!((options.viewers, options.recv), (2, Some("/x".into())));
+        assert!(BenchArgs::try_parse_from(["b", "viewers", "--viewers", "0"]).is_err());
     }
 }

@@ -2,7 +2,8 @@
 //! project against its floors and prints ratios of figures taken in that
 //! same run: a human table on stderr, one JSON object on stdout
 //! (`--help` for the flags). `rx-cpu` compares the receive backends'
-//! CPU per packet.
+//! CPU per packet; `viewers` compares `mjpeg-rtp recv`'s CPU per packet
+//! with and without live viewers.
 //!
 //! Modules, by concern:
 //! - [`args`]: the command line (the only module that knows clap);
@@ -10,8 +11,9 @@
 //! - [`pcap_to_rgb`], [`reassembly`], [`live`], [`decode_size`]:
 //!   sections 1, 2, 3 and 4;
 //! - [`rx_cpu`]: receive CPU per packet by backend;
-//! - [`replay`]: the `sendmmsg` sender both the live section and
-//!   `rx-cpu` run as a child process;
+//! - [`viewers`]: `recv` CPU per packet with 0 and with N live viewers;
+//! - [`replay`]: the `sendmmsg` sender the live section, `rx-cpu` and
+//!   `viewers` run as a child process;
 //! - [`capture`]: the capture every section reads, given or generated
 //!   from [`synth`]'s pictures and written with the testkit's capture writer;
 //! - [`cpu`]: CPU accounting (getrusage, thread CPU clocks);
@@ -35,6 +37,7 @@ mod report;
 mod run;
 mod rx_cpu;
 mod synth;
+mod viewers;
 
 fn main() -> ExitCode {
     let job = args::parse();
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Job::Bench(options) => run::run(options).and_then(|report| print_json(&report)),
         Job::Replay(options) => replay::replay(options).and_then(|summary| print_json(&summary)),
         Job::RxCpu { options, .. } => rx_cpu::run(options),
+        Job::Viewers(options) => viewers::run(options).and_then(|report| print_json(&report)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
