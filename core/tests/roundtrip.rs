@@ -850,3 +850,28 @@ fn a_lone_datagram_of_a_dynamic_type_never_becomes_a_frame() {
     assert!(run(&mut rx, &packets).is_empty());
     assert!(!rx.stats().payload_type_detected);
 }
+
+#[test]
+fn a_stray_dynamic_datagram_does_not_hold_back_a_pt26_stream() {
+    // A one-packet frame on PT 97 (a stray that parses as RFC 2435), then
+    // the camera's PT 26 frames: those all come out, the stray never.
+    let tiny = Picture {
+        quality: 10,
+        ..Picture::new(16, 16)
+    }
+    .encode();
+    let mut frames = vec![(tiny, 0)];
+    frames.extend(five_frames().into_iter().map(|(j, ts)| (j, ts + 3000)));
+    let mut packets = packetize(small_mtu(), &frames);
+    HeaderMut::new_checked(&mut packets[0])
+        .unwrap()
+        .set_payload_type(97);
+    let mut rx = receiver(Config::default());
+    let got = run(&mut rx, &packets);
+    assert_eq!(got.len(), frames.len() - 1);
+    for ((ts, jpeg), (original, want_ts)) in got.iter().zip(&frames[1..]) {
+        assert_eq!(ts, want_ts);
+        assert_same_pixels(jpeg, original, "PT 26 after a stray");
+    }
+    assert_eq!(rx.stats().payload_type, Some(26));
+}

@@ -129,7 +129,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
     ) -> Verdict {
         self.expire(now);
         let pt = rtp.payload_type();
-        let was_confirmed = self.payload_type.confirmed();
+        let was_learnt = self.payload_type.dynamic().is_some();
         if let Err(reason) = self.payload_type.admit(pt) {
             self.invalid.add(reason);
             return Verdict::Invalid(reason);
@@ -224,7 +224,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         self.drop_stale_by_sequence(ext_seq);
         // Frames held while the payload type was being learnt are out now:
         // say so, so that a caller draining on `Completed` takes them.
-        if !was_confirmed && self.payload_type.confirmed() && self.has_complete_frame() {
+        if !was_learnt && self.payload_type.dynamic().is_some() && self.has_complete_frame() {
             return Verdict::Completed;
         }
         verdict
@@ -297,15 +297,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
 
     fn oldest_complete(&self) -> Option<usize> {
         // Frames of a dynamic payload type still being learnt wait in their
-        // slots until it is confirmed.
-        if !self.payload_type.confirmed() {
-            return None;
-        }
+        // slots until it is confirmed (and are overwritten, counted, if it
+        // never is).
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| match s.state {
-                SlotState::Complete { order } => Some((order, i)),
+            .filter_map(|(i, s)| match (s.state, &s.frame) {
+                (SlotState::Complete { order }, Some(frame))
+                    if self.payload_type.releases(frame.payload_type) =>
+                {
+                    Some((order, i))
+                }
                 _ => None,
             })
             .min()
@@ -427,6 +429,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
                         ext_ts,
                         ext_seq,
                         FrameShape::of(payload),
+                        rtp.payload_type(),
                         now,
                     ));
                 }

@@ -6,9 +6,10 @@
 //! [`LOCK_AFTER`] consecutive packets of one dynamic type have parsed as
 //! RFC 2435, that type is locked and every other dynamic type is refused
 //! (`payload_type`). Until then packets of any dynamic type that parse as
-//! RFC 2435 are assembled, but no frame is handed out: a stray datagram
-//! that happens to parse (audio on the same port, garbage from the
-//! accepted host) can never become a frame on its own.
+//! RFC 2435 are assembled, but their frames are not handed out: a stray
+//! datagram that happens to parse (audio on the same port, garbage from
+//! the accepted host) can never become a frame on its own, and frames of
+//! PT 26 are never held back by one.
 
 use crate::rtp::PAYLOAD_TYPE_JPEG;
 use crate::stats::InvalidReason;
@@ -41,10 +42,15 @@ impl PayloadTypeLock {
 
     /// Admit a packet of payload type `pt` that parsed as RFC 2435.
     pub(super) fn admit(&mut self, pt: u8) -> Result<(), InvalidReason> {
-        if pt == PAYLOAD_TYPE_JPEG {
-            return Ok(());
-        }
         match self {
+            // Packets of 26 mean the stream is on the static type: a
+            // dynamic candidate seen before was a stray, forget its run.
+            PayloadTypeLock::Learning { candidate, run } if pt == PAYLOAD_TYPE_JPEG => {
+                *candidate = None;
+                *run = 0;
+                Ok(())
+            }
+            _ if pt == PAYLOAD_TYPE_JPEG => Ok(()),
             PayloadTypeLock::Configured(locked) | PayloadTypeLock::Detected(locked) => {
                 if pt == *locked {
                     Ok(())
@@ -67,16 +73,11 @@ impl PayloadTypeLock {
         }
     }
 
-    /// Whether frames of a packet of payload type `pt` may be handed out:
-    /// not while its dynamic type is still being learnt.
-    pub(super) fn confirmed(&self) -> bool {
-        !matches!(
-            self,
-            PayloadTypeLock::Learning {
-                candidate: Some(_),
-                ..
-            }
-        )
+    /// Whether a frame opened by a packet of payload type `pt` may be
+    /// handed out: 26, or the configured or learnt dynamic type; not a
+    /// dynamic type still being learnt (nor one that lost to another).
+    pub(super) fn releases(&self, pt: u8) -> bool {
+        pt == PAYLOAD_TYPE_JPEG || self.dynamic().is_some_and(|(locked, _)| locked == pt)
     }
 
     /// The dynamic payload type in force, and whether it was learnt.
@@ -99,32 +100,38 @@ mod tests {
         assert_eq!(lock.admit(26), Ok(()));
         assert_eq!(lock.admit(96), Ok(()));
         assert_eq!(lock.admit(97), Err(InvalidReason::PayloadType));
-        assert!(lock.confirmed());
+        assert!(lock.releases(96) && lock.releases(26) && !lock.releases(97));
         assert_eq!(lock.dynamic(), Some((96, false)));
     }
 
     #[test]
     fn learns_after_consecutive_packets_then_refuses_others() {
         let mut lock = PayloadTypeLock::new(None);
-        assert!(
-            lock.confirmed(),
-            "nothing to confirm before a dynamic packet"
-        );
-        assert_eq!(lock.admit(26), Ok(()));
-        assert!(lock.confirmed());
+        assert!(lock.releases(26));
         // A run broken by another dynamic type starts over.
         for pt in [97, 96, 96, 97] {
             assert_eq!(lock.admit(pt), Ok(()));
-            assert!(!lock.confirmed());
+            assert!(!lock.releases(pt));
         }
         for _ in 1..LOCK_AFTER {
             assert_eq!(lock.admit(96), Ok(()));
         }
-        assert!(!lock.confirmed());
+        assert!(!lock.releases(96));
         assert_eq!(lock.admit(96), Ok(()));
-        assert!(lock.confirmed());
+        assert!(lock.releases(96) && !lock.releases(97));
         assert_eq!(lock.dynamic(), Some((96, true)));
         assert_eq!(lock.admit(97), Err(InvalidReason::PayloadType));
         assert_eq!(lock.admit(26), Ok(()));
+    }
+
+    #[test]
+    fn packets_of_26_end_a_dynamic_run() {
+        let mut lock = PayloadTypeLock::new(None);
+        for pt in [97, 97, 26, 97, 97] {
+            assert_eq!(lock.admit(pt), Ok(()));
+        }
+        assert_eq!(lock.dynamic(), None);
+        assert_eq!(lock.admit(97), Ok(()));
+        assert_eq!(lock.dynamic(), Some((97, true)));
     }
 }

@@ -57,6 +57,9 @@ pub(super) struct Assembly {
     pub(super) timestamp: u32,
     pub(super) extended_timestamp: u64,
     shape: FrameShape,
+    /// RTP payload type of the packet that opened the frame: decides
+    /// whether it may be handed out (see `payload_type`).
+    pub(super) payload_type: u8,
     pub(super) first_arrival: Instant,
     received: ReceivedRanges,
     /// End of the scan data, fixed by the marker packet.
@@ -89,6 +92,7 @@ impl Assembly {
         ext_ts: u64,
         ext_seq: u64,
         shape: FrameShape,
+        payload_type: u8,
         now: Instant,
     ) -> Self {
         Assembly {
@@ -96,6 +100,7 @@ impl Assembly {
             timestamp,
             extended_timestamp: ext_ts,
             shape,
+            payload_type,
             first_arrival: now,
             received: ReceivedRanges::default(),
             end: None,
