@@ -91,6 +91,17 @@ pub fn command(options: &Options) -> Result<Command> {
     Ok(command)
 }
 
+/// Run the sender as a child (see [`command`]) to its end; its summary.
+pub fn run_child(options: &Options) -> Result<ReplaySummary> {
+    let output = command(options)?
+        .output()
+        .context("cannot run the replay sender")?;
+    if !output.status.success() {
+        anyhow::bail!("the replay sender failed ({})", output.status);
+    }
+    Ok(ReplaySummary::from_stdout(&output.stdout))
+}
+
 /// Send the capture's frames to every destination, paced per camera at
 /// `fps`, cameras staggered over `stagger` of the frame interval, each
 /// frame's packets spread over `spread` of it. Sequence numbers,

@@ -30,7 +30,7 @@ use mjpeg_rtp_uring::{UringBackend, UringOptions};
 
 use crate::capture::{self, Scratch};
 use crate::cpu::{cpu_time, thread_cpu_time, threads_named};
-use crate::replay::{self, ReplaySummary};
+use crate::replay;
 use crate::synth::SynthSpec;
 
 /// Cameras at most: one loopback address each, 127.1.0.1 up.
@@ -125,20 +125,14 @@ fn measure(
     let (rx0, proc0, packets0): (Duration, _, _) =
         (rx_cpu(&tids), cpu_time(false), datagrams(&client));
 
-    let output = replay::command(&replay::Options {
+    let sent = replay::run_child(&replay::Options {
         capture: capture.to_owned(),
         to,
         fps: options.fps,
         frames: (options.seconds * options.fps).round() as usize,
         spread: 0.0,
         stagger: 0.0,
-    })?
-    .output()
-    .context("cannot run the replay sender")?;
-    if !output.status.success() {
-        bail!("the replay sender failed ({})", output.status);
-    }
-    let sent = ReplaySummary::from_stdout(&output.stdout);
+    })?;
     // The last burst is read within microseconds; allow for a busy
     // machine.
     std::thread::sleep(Duration::from_millis(100));

@@ -33,7 +33,7 @@ use serde::Serialize;
 
 use crate::capture::{self, Scratch};
 use crate::cpu::cpu_time;
-use crate::replay::{self, ReplaySummary};
+use crate::replay;
 use crate::synth::SynthSpec;
 
 /// The camera's name in `recv`.
@@ -228,20 +228,14 @@ fn case(
     // Let the viewers' requests reach their serving threads.
     std::thread::sleep(Duration::from_millis(200));
     let t0 = Instant::now();
-    let output = replay::command(&replay::Options {
+    let sent = replay::run_child(&replay::Options {
         capture: capture.to_owned(),
         to: vec![SocketAddr::from((Ipv4Addr::LOCALHOST, port))],
         fps: options.fps,
         frames: (options.seconds * options.fps).round().max(1.0) as usize,
         spread: 0.5,
         stagger: 1.0,
-    })?
-    .output()
-    .context("cannot run the replay sender")?;
-    if !output.status.success() {
-        bail!("the replay sender failed ({})", output.status);
-    }
-    let sent = ReplaySummary::from_stdout(&output.stdout);
+    })?;
     // The last frame through reassembly and out to the viewers.
     std::thread::sleep(Duration::from_millis(200));
     let seconds = t0.elapsed().as_secs_f64();

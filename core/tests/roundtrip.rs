@@ -809,18 +809,28 @@ fn once_learnt_other_dynamic_payload_types_are_refused() {
     assert_eq!(rx.stats().payload_type, Some(96));
 }
 
+/// A JPEG small enough to travel in one packet.
+fn one_packet_jpeg() -> Vec<u8> {
+    Picture {
+        quality: 10,
+        ..Picture::new(16, 16)
+    }
+    .encode()
+}
+
+/// A one-packet frame at timestamp 0, then [`five_frames`] from 3000.
+fn one_packet_frame_then_five() -> Vec<(Vec<u8>, u32)> {
+    let mut frames = vec![(one_packet_jpeg(), 0)];
+    frames.extend(five_frames().into_iter().map(|(j, ts)| (j, ts + 3000)));
+    frames
+}
+
 #[test]
 fn frames_wait_until_the_dynamic_payload_type_is_confirmed() {
     // A one-packet frame first: it completes before the type is locked,
     // waits, and comes out (in order) when the next frame's packets lock
     // it.
-    let tiny = Picture {
-        quality: 10,
-        ..Picture::new(16, 16)
-    }
-    .encode();
-    let mut frames = vec![(tiny, 0)];
-    frames.extend(five_frames().into_iter().map(|(j, ts)| (j, ts + 3000)));
+    let frames = one_packet_frame_then_five();
     let packets = packetize(dynamic_pt(100), &frames);
     assert!(packets.len() > frames.len() + 2);
     let mut rx = receiver(Config::default());
@@ -839,11 +849,7 @@ fn frames_wait_until_the_dynamic_payload_type_is_confirmed() {
 
 #[test]
 fn a_lone_datagram_of_a_dynamic_type_never_becomes_a_frame() {
-    let tiny = Picture {
-        quality: 10,
-        ..Picture::new(16, 16)
-    }
-    .encode();
+    let tiny = one_packet_jpeg();
     let packets = packetize(dynamic_pt(111), &[(tiny.clone(), 0), (tiny, 3000)]);
     assert_eq!(packets.len(), 2, "two one-packet frames");
     let mut rx = receiver(Config::default());
@@ -855,13 +861,7 @@ fn a_lone_datagram_of_a_dynamic_type_never_becomes_a_frame() {
 fn a_stray_dynamic_datagram_does_not_hold_back_a_pt26_stream() {
     // A one-packet frame on PT 97 (a stray that parses as RFC 2435), then
     // the camera's PT 26 frames: those all come out, the stray never.
-    let tiny = Picture {
-        quality: 10,
-        ..Picture::new(16, 16)
-    }
-    .encode();
-    let mut frames = vec![(tiny, 0)];
-    frames.extend(five_frames().into_iter().map(|(j, ts)| (j, ts + 3000)));
+    let frames = one_packet_frame_then_five();
     let mut packets = packetize(small_mtu(), &frames);
     HeaderMut::new_checked(&mut packets[0])
         .unwrap()
