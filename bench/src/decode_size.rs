@@ -72,7 +72,8 @@ pub struct SizedDecoder {
     pub ratio_vs_gstreamer: Option<Spread>,
 }
 
-fn describe(o: &DecodeOptions) -> String {
+/// How the command line names `o` ("full size" for the default).
+pub(crate) fn describe(o: &DecodeOptions) -> String {
     let mut parts = Vec::new();
     if o.scale != Scale::Full {
         parts.push(format!("--scale {}", o.scale));

@@ -172,20 +172,30 @@ fn live_step(
     Ok((step, backend))
 }
 
-/// Ramp one mode (backend, decode or passthrough) up to its largest
-/// zero-loss camera count.
-pub fn live_mode(capture: &Path, io: Io, decode: bool, ramp: &Ramp) -> Result<LiveMode> {
+/// Ramp one mode (backend; decode at `decode`'s size, or passthrough
+/// with `None`) up to its largest zero-loss camera count.
+pub fn live_mode(
+    capture: &Path,
+    io: Io,
+    decode: Option<DecodeOptions>,
+    ramp: &Ramp,
+) -> Result<LiveMode> {
     let frames = (ramp.step * ramp.fps).round().max(1.0) as usize;
     let mut mode = LiveMode {
         io: format!("{io:?}").to_lowercase(),
-        decode,
+        decode: decode.is_some(),
+        decode_size: decode.as_ref().map(crate::decode_size::describe),
         ..LiveMode::default()
     };
+    let label = mode
+        .decode_size
+        .clone()
+        .unwrap_or_else(|| "passthrough".into());
     let run = |k: usize, mode: &mut LiveMode| -> Result<bool> {
         let (step, backend) = live_step(
             capture,
             io,
-            decode.then_some((ramp.decoder, ramp.decode_options)),
+            decode.map(|options| (ramp.decoder, options)),
             k,
             frames,
             ramp.fps,
@@ -193,7 +203,7 @@ pub fn live_mode(capture: &Path, io: Io, decode: bool, ramp: &Ramp) -> Result<Li
         eprintln!(
             "  live {:<5} {:<11} K={k:<3} {} {}",
             mode.io,
-            if decode { "decode" } else { "passthrough" },
+            label,
             if step.ok { "ok  " } else { "FAIL" },
             step.reason
         );

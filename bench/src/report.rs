@@ -150,6 +150,10 @@ pub struct LiveMode {
     /// The backend that really ran ("uring" may fall back to "std").
     pub backend: String,
     pub decode: bool,
+    /// The decode size and exactness (`--scale 1/4`, `full size`, ...);
+    /// none for passthrough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_size: Option<String>,
     /// Largest camera count carried with zero loss (0: not even one).
     pub k_max: usize,
     /// `k_max` hit --max-cameras: the real limit is higher.
@@ -177,6 +181,10 @@ pub struct Live {
     /// cores x decode-only fps / 30: what decode alone allows.
     pub decode_bound_cameras: f64,
     pub modes: Vec<LiveMode>,
+    /// With a decode size other than full: K_max at that size / K_max at
+    /// full size, per io, both ramps in this run (issue 13's goal: >= 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scaled_vs_full: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -322,16 +330,18 @@ pub fn print_table(r: &Report) {
         );
         let _ = writeln!(
             s,
-            "   io     backend  mode          K_max   limited by    budget   rx CPU at K_max   rx us/packet   sender CPU"
+            "   io     backend  mode                    K_max   limited by    budget   rx CPU at K_max   rx us/packet   sender CPU"
         );
         for m in &l.modes {
             let at = m.steps.iter().find(|st| st.cameras == m.k_max);
             let _ = writeln!(
                 s,
-                "   {:<6} {:<8} {:<12} {:>4}{:<2}  {:<11} {:>7}  {:>10}        {:>8}      {:>8}",
+                "   {:<6} {:<8} {:<22} {:>4}{:<2}  {:<11} {:>7}  {:>10}        {:>8}      {:>8}",
                 m.io,
                 m.backend,
-                if m.decode { "decode" } else { "passthrough" },
+                m.decode_size
+                    .as_ref()
+                    .map_or("passthrough".into(), |size| format!("decode {size}")),
                 m.k_max,
                 if m.capped { "+" } else { "" },
                 m.limited_by,
@@ -355,6 +365,14 @@ pub fn print_table(r: &Report) {
              machine; {})",
             l.uring_note
         );
+        for ratio in &l.scaled_vs_full {
+            let _ = writeln!(
+                s,
+                "   K_max decoding at the chosen size / at full size, this run: {ratio:.2}x \
+                 (goal >= 2){}",
+                if *ratio >= 2.0 { "" } else { " NOT MET" }
+            );
+        }
     }
     crate::decode_size::print_table(&mut s, &r.decode_size);
     let _ = writeln!(s, "\nbench took {:.0} s", r.seconds);

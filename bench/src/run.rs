@@ -153,11 +153,12 @@ pub fn run(options: &Options) -> Result<Report> {
         let ramp = &options.ramp;
         // The live decoder's floor at the live options: section 1's at
         // full size, section 4's otherwise.
+        let full_decode_ms = report
+            .pcap_to_rgb
+            .decoder(ramp.decoder)
+            .map(|d| d.decode_only.cpu_ms_per_frame.min);
         let decode_ms = if ramp.decode_options == DecodeOptions::default() {
-            report
-                .pcap_to_rgb
-                .decoder(ramp.decoder)
-                .map(|d| d.decode_only.cpu_ms_per_frame.min)
+            full_decode_ms
         } else {
             let i = options
                 .decode_cases
@@ -186,6 +187,7 @@ pub fn run(options: &Options) -> Result<Report> {
             decoder: ramp.decoder.name().to_owned(),
             decode_bound_cameras: report.machine.cpus as f64 * decode_fps / ramp.fps,
             modes: Vec::new(),
+            scaled_vs_full: Vec::new(),
         };
         eprintln!("live scaling on loopback ({} s per step)...", ramp.step);
         // Overload is what the ramp looks for: the library's rate-limited
@@ -198,13 +200,24 @@ pub fn run(options: &Options) -> Result<Report> {
         for &io in &options.io {
             // Passthrough first: its receive and send CPU per camera go
             // into the decode mode's budget.
-            let passthrough = live_mode(&capture, io, false, ramp)?;
-            let mut decode = live_mode(&capture, io, true, ramp)?;
+            let passthrough = live_mode(&capture, io, None, ramp)?;
+            let mut decode = live_mode(&capture, io, Some(ramp.decode_options), ramp)?;
             decode.budget_cameras = camera_budget(
                 report.machine.cpus,
                 decode_ms * ramp.fps / 1e3,
                 &passthrough,
             );
+            // A decode size other than full is compared with full size
+            // on the same machine in the same run (issue 13).
+            if ramp.decode_options != DecodeOptions::default() {
+                let mut full = live_mode(&capture, io, Some(DecodeOptions::default()), ramp)?;
+                full.budget_cameras = full_decode_ms.and_then(|ms| {
+                    camera_budget(report.machine.cpus, ms * ramp.fps / 1e3, &passthrough)
+                });
+                live.scaled_vs_full
+                    .push(decode.k_max as f64 / full.k_max.max(1) as f64);
+                live.modes.push(full);
+            }
             live.modes.extend([decode, passthrough]);
         }
         if quiet {
