@@ -32,7 +32,7 @@ use mjpeg_rtp_cli::summary::Summary;
 use serde::Serialize;
 
 use crate::capture::{self, Scratch};
-use crate::cpu::cpu_time;
+use crate::cpu::{cpu_time, loadavg};
 use crate::replay;
 use crate::synth::SynthSpec;
 
@@ -284,12 +284,6 @@ fn case(
         viewer_bytes,
         seconds,
     })
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 /// Run every round, print the table on stderr, return the report.
