@@ -6,6 +6,8 @@
 //! packets in one burst: over UDP one `send_to` per packet, over TCP
 //! every packet `$`-framed and the whole frame in one write (what a
 //! camera's TCP stack makes of it either way: a burst of segments).
+//! Sequence numbers and timestamps are rewritten, so that cycling the
+//! capture's frames stays one continuous stream.
 //! Its CPU is on its own thread, which the bench does not count.
 
 use std::io::{self, Read, Write};
@@ -16,6 +18,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use mjpeg_rtp_core::rtp::HeaderMut;
+
+/// RTP clock of JPEG (RFC 2435).
+const CLOCK_RATE: f64 = 90_000.0;
 
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=bench\r\nt=0 0\r\n\
                    m=video 0 RTP/AVP 26\r\nc=IN IP4 0.0.0.0\r\na=control:track1\r\n";
@@ -79,6 +85,8 @@ fn serve(
     let mut next = 0usize;
     let interval = Duration::from_secs_f64(1.0 / fps);
     let mut frame_buf = Vec::new();
+    let mut seq = 0u16;
+    let ts_step = (CLOCK_RATE / fps).round() as u32;
     loop {
         // Until the next frame is due, or a while when idle.
         let wait = match playing {
@@ -125,21 +133,28 @@ fn serve(
         };
         if next < frames && Instant::now() >= t0 + interval * next as u32 {
             let frame = &packets[next % packets.len()];
-            match sink {
-                Sink::Udp(socket, to) => {
-                    for p in frame {
-                        socket.send_to(p, to)?;
-                    }
+            let ts = (next as u32).wrapping_mul(ts_step);
+            frame_buf.clear();
+            for p in frame {
+                if let Sink::Tcp = sink {
+                    frame_buf.extend_from_slice(&[b'$', 0]);
+                    frame_buf.extend_from_slice(&(p.len() as u16).to_be_bytes());
                 }
-                Sink::Tcp => {
+                let at = frame_buf.len();
+                frame_buf.extend_from_slice(p);
+                // Every packet of the capture is a whole RTP packet.
+                if let Ok(mut header) = HeaderMut::new_checked(&mut frame_buf[at..]) {
+                    header.set_sequence(seq);
+                    header.set_timestamp(ts);
+                }
+                seq = seq.wrapping_add(1);
+                if let Sink::Udp(socket, to) = sink {
+                    socket.send_to(&frame_buf[at..], to)?;
                     frame_buf.clear();
-                    for p in frame {
-                        frame_buf.extend_from_slice(&[b'$', 0]);
-                        frame_buf.extend_from_slice(&(p.len() as u16).to_be_bytes());
-                        frame_buf.extend_from_slice(p);
-                    }
-                    stream.write_all(&frame_buf)?;
                 }
+            }
+            if let Sink::Tcp = sink {
+                stream.write_all(&frame_buf)?;
             }
             sent.fetch_add(frame.len() as u64, Ordering::Relaxed);
             next += 1;

@@ -114,28 +114,33 @@ fn measure(
             }
         })
     };
-    let mut tids = threads_named("rx-");
-    tids.extend(threads_named("mjpeg-rtp-rtsp"));
     let want = if transport == RtspTransport::Udp {
         2
     } else {
         1
     };
+    let receiving = || {
+        let mut tids = threads_named("rx-");
+        tids.extend(threads_named("mjpeg-rtp-rtsp"));
+        tids
+    };
+    // A thread names itself once it runs: wait for all of them.
+    let mut tids = receiving();
+    for _ in 0..500 {
+        if tids.len() == want {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        tids = receiving();
+    }
     if tids.len() != want {
         bail!(
-            "{transport:?}: {} receiving threads, expected {want}",
-            tids.len()
+            "{transport:?}: {} receiving threads, expected {want} (threads: {:?})",
+            tids.len(),
+            thread_names(&threads_named(""))
         );
     }
-    let names = tids
-        .iter()
-        .map(|t| {
-            std::fs::read_to_string(format!("/proc/self/task/{t}/comm"))
-                .unwrap_or_default()
-                .trim()
-                .to_owned()
-        })
-        .collect();
+    let names = thread_names(&tids);
     let rx_cpu =
         |tids: &[i32]| -> Duration { tids.iter().filter_map(|&t| thread_cpu_time(t)).sum() };
     let received = |c: &Client| c.stats().iter().map(|s| s.datagrams).sum::<u64>();
@@ -173,6 +178,17 @@ fn measure(
         rx_cpu_us_per_packet: rx.as_secs_f64() * 1e6 / packets.max(1) as f64,
         threads: names,
     })
+}
+
+fn thread_names(tids: &[i32]) -> Vec<String> {
+    tids.iter()
+        .map(|t| {
+            std::fs::read_to_string(format!("/proc/self/task/{t}/comm"))
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        })
+        .collect()
 }
 
 /// Every round, the report; the table on stderr.
