@@ -13,7 +13,7 @@ use mjpeg_rtp_uring::{Io, UringOptions};
 
 use crate::live::Ramp;
 use crate::synth::SynthSpec;
-use crate::{replay, run, rx_cpu, viewers};
+use crate::{replay, rtsp_transport, run, rx_cpu, viewers};
 
 /// What the command line asks for.
 #[derive(Debug, Clone)]
@@ -31,6 +31,9 @@ pub enum Job {
     /// `recv` CPU per packet with and without live viewers: table on
     /// stderr, JSON on stdout.
     Viewers(viewers::Options),
+    /// An RTSP camera's receive CPU per packet, TCP vs UDP: table on
+    /// stderr, JSON on stdout.
+    RtspTransport(rtsp_transport::Options),
 }
 
 /// Parse this process's command line; exits with clap's message on a
@@ -117,6 +120,10 @@ pub enum BenchCommand {
     /// with 0 and with N viewers of its stream.mjpg, alternating (issue
     /// 12's goal: <= 1.05x).
     Viewers(ViewersArgs),
+    /// Receive CPU per packet of one 1080p RTSP camera over TCP
+    /// interleaved vs UDP, alternating (issue 11's goal: <= 1.3x).
+    #[command(name = "rtsp-transport")]
+    RtspTransport(RtspTransportArgs),
 }
 
 /// What [`replay::argv`] writes.
@@ -189,6 +196,18 @@ pub struct ViewersArgs {
     pub recv: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct RtspTransportArgs {
+    #[arg(long, default_value_t = 30.0)]
+    pub fps: f64,
+    /// Seconds of stream per case.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Rounds of (UDP, TCP).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+}
+
 fn parse_size(s: &str) -> Result<(u16, u16), String> {
     let (w, h) = s.split_once('x').ok_or("want WxH")?;
     let w: u16 = w.parse().map_err(|e| format!("{e}"))?;
@@ -214,6 +233,11 @@ impl From<&BenchArgs> for Job {
                 seconds: v.seconds.max(0.5),
                 rounds: v.rounds as usize,
                 recv: v.recv.clone(),
+            }),
+            Some(BenchCommand::RtspTransport(r)) => Job::RtspTransport(rtsp_transport::Options {
+                fps: r.fps,
+                seconds: r.seconds.max(0.5),
+                rounds: r.rounds as usize,
             }),
         }
     }
@@ -411,5 +435,21 @@ mod tests {
         };
         assert_eq!((options.viewers, options.recv), (2, Some("/x".into())));
         assert!(BenchArgs::try_parse_from(["b", "viewers", "--viewers", "0"]).is_err());
+    }
+
+    #[test]
+    fn rtsp_transport_defaults_to_three_rounds_of_five_seconds() {
+        let Job::RtspTransport(options) = job(&["b", "rtsp-transport"]) else {
+            panic!("not rtsp-transport")
+        };
+        assert_eq!(
+            options,
+            rtsp_transport::Options {
+                fps: 30.0,
+                seconds: 5.0,
+                rounds: 3,
+            }
+        );
+        assert!(BenchArgs::try_parse_from(["b", "rtsp-transport", "--rounds", "0"]).is_err());
     }
 }

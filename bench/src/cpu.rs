@@ -120,6 +120,14 @@ pub struct ThreadTime {
     pub cpu: Duration,
 }
 
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`; empty where
+/// there is none): a shared machine's figures come with them.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,8 @@
 //! same run: a human table on stderr, one JSON object on stdout
 //! (`--help` for the flags). `rx-cpu` compares the receive backends'
 //! CPU per packet; `viewers` compares `mjpeg-rtp recv`'s CPU per packet
-//! with and without live viewers.
+//! with and without live viewers; `rtsp-transport` compares an RTSP
+//! camera's receive CPU per packet over TCP interleaved and over UDP.
 //!
 //! Modules, by concern:
 //! - [`args`]: the command line (the only module that knows clap);
@@ -12,6 +13,8 @@
 //!   sections 1, 2, 3 and 4;
 //! - [`rx_cpu`]: receive CPU per packet by backend;
 //! - [`viewers`]: `recv` CPU per packet with 0 and with N live viewers;
+//! - [`rtsp_transport`]: RTSP receive CPU per packet, TCP vs UDP, against
+//!   [`rtsp_serve`], a minimal in-process RTSP server;
 //! - [`replay`]: the `sendmmsg` sender the live section, `rx-cpu` and
 //!   `viewers` run as a child process;
 //! - [`capture`]: the capture every section reads, given or generated
@@ -34,6 +37,8 @@ mod pcap_to_rgb;
 mod reassembly;
 mod replay;
 mod report;
+mod rtsp_serve;
+mod rtsp_transport;
 mod run;
 mod rx_cpu;
 mod synth;
@@ -60,6 +65,9 @@ fn main() -> ExitCode {
         Job::Replay(options) => replay::replay(options).and_then(|summary| print_json(&summary)),
         Job::RxCpu { options, .. } => rx_cpu::run(options),
         Job::Viewers(options) => viewers::run(options).and_then(|report| print_json(&report)),
+        Job::RtspTransport(options) => {
+            rtsp_transport::run(options).and_then(|report| print_json(&report))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

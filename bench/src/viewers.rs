@@ -37,7 +37,7 @@ use mjpeg_rtp_cli::summary::Summary;
 use serde::Serialize;
 
 use crate::capture::{self, Scratch};
-use crate::cpu::{cpu_time, process_thread_times, ThreadTime};
+use crate::cpu::{cpu_time, loadavg, process_thread_times, ThreadTime};
 use crate::replay;
 use crate::synth::SynthSpec;
 
@@ -314,12 +314,6 @@ fn case(
 /// unnamed threads) or wait for Ctrl-C.
 fn on_receive_path(pid: u32, thread: &ThreadTime) -> bool {
     thread.tid == pid || thread.name.starts_with("rx-") || thread.name.starts_with("decode-")
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 /// Run every round, print the table on stderr, return the report.

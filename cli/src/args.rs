@@ -62,12 +62,14 @@ pub fn rtsp_transport_parser() -> impl TypedValueParser<Value = RtspTransport> {
     PossibleValuesParser::new([
         PossibleValue::new("udp").help("RTP/AVP over UDP to a port pair of ours"),
         PossibleValue::new("tcp").help("Interleaved in the RTSP connection"),
+        PossibleValue::new("multicast").help("A multicast group of the server's choice"),
         PossibleValue::new("auto").help("UDP, then TCP when refused or nothing arrives"),
     ])
     // Only the names above get here.
     .map(|name| match name.as_str() {
         "udp" => RtspTransport::Udp,
         "tcp" => RtspTransport::Tcp,
+        "multicast" => RtspTransport::Multicast,
         _ => RtspTransport::Auto,
     })
 }
@@ -331,7 +333,9 @@ pub struct RecvArgs {
     )]
     pub cameras: Vec<CameraSpec>,
     /// How RTP travels from RTSP cameras: udp, tcp (interleaved in the
-    /// RTSP connection) or auto (UDP, TCP when refused or nothing arrives).
+    /// RTSP connection), multicast (a group the server chooses, joined on
+    /// the interface that reaches it) or auto (UDP, TCP when refused or
+    /// nothing arrives).
     #[arg(long, default_value = "auto", value_parser = rtsp_transport_parser())]
     pub rtsp_transport: RtspTransport,
     /// A file whose first line is the password of RTSP URLs that give a
@@ -700,6 +704,20 @@ mod tests {
             options.rtsp_password,
             recv::PasswordSource::File("pw.txt".into())
         );
+        let Command::Recv(r) = Cli::try_parse_from([
+            "mjpeg-rtp",
+            "recv",
+            "--camera",
+            "door=rtsp://127.0.0.1/cam",
+            "--rtsp-transport",
+            "multicast",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not recv")
+        };
+        assert_eq!(r.rtsp_transport, RtspTransport::Multicast);
         assert!(Cli::try_parse_from(["mjpeg-rtp", "demo", "--io", "epoll"]).is_err());
         let Command::Demo(d) = Cli::try_parse_from(["mjpeg-rtp", "demo"]).unwrap().command else {
             panic!("not demo")

@@ -144,12 +144,13 @@ impl CameraConfig {
                 let transport = match rtsp_transport {
                     "udp" => RtspTransport::Udp,
                     "tcp" => RtspTransport::Tcp,
+                    "multicast" => RtspTransport::Multicast,
                     "auto" => RtspTransport::Auto,
                     other => {
                         return Err(errors::config(
                             py,
                             format!(
-                                "camera {id:?}: rtsp_transport must be \"udp\", \"tcp\" or \"auto\", not {other:?}"
+                                "camera {id:?}: rtsp_transport must be \"udp\", \"tcp\", \"multicast\" or \"auto\", not {other:?}"
                             ),
                         ))
                     }

@@ -86,3 +86,8 @@ def test_rtsp_camera_frames_are_the_served_jpegs(small_jpegs: Originals, transpo
 def test_rtsp_transport_is_checked() -> None:
     with pytest.raises(mjpeg_rtp.ConfigError):
         mjpeg_rtp.CameraConfig("x", None, 0, rtsp_url="rtsp://127.0.0.1/cam", rtsp_transport="sctp")
+
+
+def test_rtsp_transport_accepts_every_transport() -> None:
+    for transport in ("udp", "tcp", "multicast", "auto"):
+        mjpeg_rtp.CameraConfig("x", None, 0, rtsp_url="rtsp://127.0.0.1/cam", rtsp_transport=transport)

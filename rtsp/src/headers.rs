@@ -38,6 +38,14 @@ pub struct TransportReply {
     pub server_port: Option<(u16, u16)>,
     pub source: Option<String>,
     pub ssrc: Option<u32>,
+    /// `multicast` was named (rather than `unicast` or nothing).
+    pub multicast: bool,
+    /// The multicast group (`destination=`), as the server spelled it.
+    pub destination: Option<String>,
+    /// The multicast RTP/RTCP port pair (`port=a-b`).
+    pub port: Option<(u16, u16)>,
+    /// The multicast time-to-live (`ttl=`).
+    pub ttl: Option<u8>,
 }
 
 /// Parse a `Transport` reply by hand: `rtsp-types`' typed parser refuses
@@ -54,6 +62,10 @@ pub fn parse_transport(value: &str) -> TransportReply {
             "server_port" => reply.server_port = pair(val),
             "source" => reply.source = Some(val.to_owned()),
             "ssrc" => reply.ssrc = parse_ssrc(val),
+            "multicast" => reply.multicast = true,
+            "destination" => reply.destination = Some(val.to_owned()).filter(|d| !d.is_empty()),
+            "port" => reply.port = pair(val),
+            "ttl" => reply.ttl = val.parse().ok(),
             _ => {}
         }
     }
@@ -182,6 +194,23 @@ mod tests {
         );
         assert_eq!(parse_transport("RTP/AVP;ssrc=3000000000x").ssrc, None);
         assert_eq!(parse_transport("garbage"), TransportReply::default());
+    }
+
+    #[test]
+    fn multicast_transport_reply() {
+        // gst-rtsp-server's answer to `RTP/AVP;multicast`.
+        let t = parse_transport(
+            "RTP/AVP;multicast;destination=224.3.0.1;ttl=16;port=5000-5001;mode=\"PLAY\"",
+        );
+        assert!(t.multicast);
+        assert_eq!(t.destination.as_deref(), Some("224.3.0.1"));
+        assert_eq!((t.port, t.ttl), (Some((5000, 5001)), Some(16)));
+        // A lone port, spaces, a ttl out of range.
+        let t =
+            parse_transport("RTP/AVP ; multicast ; destination = 239.1.2.3 ; port = 6000; ttl=300");
+        assert_eq!(t.destination.as_deref(), Some("239.1.2.3"));
+        assert_eq!((t.port, t.ttl), (Some((6000, 6001)), None));
+        assert!(!parse_transport("RTP/AVP;unicast;client_port=5000-5001").multicast);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! ```
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use rtsp_types::{headers, Message, Method, Request, Response, StatusCode, Version};
@@ -18,7 +19,7 @@ use crate::auth::{Authenticator, Credentials};
 use crate::error::Error;
 use crate::framing::{Framer, Raw};
 use crate::headers::{
-    base_url, join_control, parse_session, parse_transport, redact, SessionHeader,
+    base_url, join_control, parse_session, parse_transport, redact, SessionHeader, TransportReply,
 };
 use crate::sdp::{describe, JpegTrack};
 
@@ -36,6 +37,15 @@ pub enum TransportRequest {
     },
     /// RTP/AVP/TCP interleaved on the RTSP connection.
     Tcp,
+    /// RTP/AVP to a multicast group. Each field left `None` is the
+    /// server's choice (its address pool); a reconnect asks for the group
+    /// and ports it had before, so that the sockets already joined stay
+    /// right.
+    Multicast {
+        destination: Option<IpAddr>,
+        port: Option<(u16, u16)>,
+        ttl: Option<u8>,
+    },
 }
 
 /// How a session is set up.
@@ -77,6 +87,15 @@ pub enum Negotiated {
     Interleaved {
         rtp: u8,
         rtcp: u8,
+        ssrc: Option<u32>,
+    },
+    /// To the multicast group `destination` on the RTP/RTCP `port` pair:
+    /// join it there. `source` as for [`Negotiated::Udp`].
+    Multicast {
+        destination: IpAddr,
+        port: (u16, u16),
+        ttl: Option<u8>,
+        source: Option<String>,
         ssrc: Option<u32>,
     },
 }
@@ -540,6 +559,15 @@ impl Session {
                 source: reply.source,
                 ssrc: reply.ssrc,
             },
+            TransportRequest::Multicast { .. } => match multicast_reply(self.transport, reply) {
+                Some(negotiated) => negotiated,
+                None => {
+                    return self.fail(Error::BadResponse {
+                        method: "SETUP",
+                        what: "no multicast group and port in its Transport",
+                    })
+                }
+            },
         });
         self.session = Some(session);
         self.state = State::Play;
@@ -570,7 +598,48 @@ fn transport_value(t: TransportRequest) -> String {
             ..
         } => format!("RTP/AVP;unicast;client_port={rtp}-{rtcp}"),
         TransportRequest::Tcp => "RTP/AVP/TCP;unicast;interleaved=0-1".to_owned(),
+        TransportRequest::Multicast {
+            destination,
+            port,
+            ttl,
+        } => {
+            let mut v = "RTP/AVP;multicast".to_owned();
+            if let Some(d) = destination {
+                v += &format!(";destination={d}");
+            }
+            if let Some((rtp, rtcp)) = port {
+                v += &format!(";port={rtp}-{rtcp}");
+            }
+            if let Some(ttl) = ttl {
+                v += &format!(";ttl={ttl}");
+            }
+            v
+        }
     }
+}
+
+/// Where a multicast stream flows: the reply's group and ports, else the
+/// ones asked for. `None` when neither names a multicast group and a
+/// port pair (a server that ignored `multicast` and answered unicast
+/// would send to nobody we listen as).
+fn multicast_reply(asked: TransportRequest, reply: TransportReply) -> Option<Negotiated> {
+    let TransportRequest::Multicast {
+        destination, port, ..
+    } = asked
+    else {
+        return None;
+    };
+    let destination = match reply.destination {
+        Some(d) => d.trim_matches(['[', ']']).parse::<IpAddr>().ok()?,
+        None => destination?,
+    };
+    Some(Negotiated::Multicast {
+        destination: Some(destination).filter(IpAddr::is_multicast)?,
+        port: reply.port.or(port)?,
+        ttl: reply.ttl,
+        source: reply.source,
+        ssrc: reply.ssrc,
+    })
 }
 
 fn method_name(m: &Method) -> &'static str {

@@ -358,3 +358,112 @@ impl Lossy for Event {
         }
     }
 }
+
+/// Drive a session with `transport` to its SETUP and answer it with
+/// `reply` as the `Transport` header; the events of the answer to PLAY
+/// (or of SETUP's answer, when it failed).
+fn multicast_setup(transport: TransportRequest, reply: &str) -> (Camera, Vec<Event>) {
+    let mut cam = Camera::new("rtsp://cam/live", transport);
+    cam.answer("200 OK", "", "");
+    cam.answer("200 OK", "Content-Type: application/sdp\r\n", SDP);
+    assert_eq!(cam.last_method(), "SETUP");
+    let events = cam.answer(
+        "200 OK",
+        &format!("Session: 7\r\nTransport: {reply}\r\n"),
+        "",
+    );
+    if !events.is_empty() {
+        return (cam, events);
+    }
+    assert_eq!(cam.last_method(), "PLAY");
+    let events = cam.answer("200 OK", "", "");
+    (cam, events)
+}
+
+#[test]
+fn multicast_server_chosen_group_and_ports() {
+    let any = TransportRequest::Multicast {
+        destination: None,
+        port: None,
+        ttl: None,
+    };
+    // gst-rtsp-server's reply, with its address pool's choice.
+    let (cam, events) = multicast_setup(
+        any,
+        "RTP/AVP;multicast;destination=224.3.0.1;ttl=16;port=5000-5001;mode=\"PLAY\"",
+    );
+    let setup = &cam.requests[cam.requests.len() - 2];
+    assert!(
+        setup.contains("Transport: RTP/AVP;multicast\r\n"),
+        "{setup}"
+    );
+    assert!(
+        matches!(&events[..], [Event::Playing { transport: Negotiated::Multicast { destination, port: (5000, 5001), ttl: Some(16), .. }, .. }] if destination.to_string() == "224.3.0.1"),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn multicast_asked_group_fills_what_the_reply_leaves_out() {
+    let asked = TransportRequest::Multicast {
+        destination: Some("239.255.0.7".parse().unwrap()),
+        port: Some((6000, 6001)),
+        ttl: Some(4),
+    };
+    let (cam, events) = multicast_setup(asked, "RTP/AVP;multicast;ssrc=1234ABCD");
+    let setup = &cam.requests[cam.requests.len() - 2];
+    assert!(
+        setup.contains(
+            "Transport: RTP/AVP;multicast;destination=239.255.0.7;port=6000-6001;ttl=4\r\n"
+        ),
+        "{setup}"
+    );
+    assert_eq!(
+        events,
+        [Event::Playing {
+            track: events_track(&events),
+            transport: Negotiated::Multicast {
+                destination: "239.255.0.7".parse().unwrap(),
+                port: (6000, 6001),
+                ttl: None,
+                source: None,
+                ssrc: Some(0x1234ABCD),
+            },
+            session_timeout: Duration::from_secs(60),
+        }]
+    );
+}
+
+#[test]
+fn multicast_answered_with_unicast_or_no_port_fails_setup() {
+    let any = TransportRequest::Multicast {
+        destination: None,
+        port: None,
+        ttl: None,
+    };
+    for reply in [
+        // A server that ignored `multicast`.
+        "RTP/AVP;unicast;destination=192.168.1.10;client_port=5000-5001;server_port=6000-6001",
+        // A group but no port.
+        "RTP/AVP;multicast;destination=224.3.0.1",
+        // A group name that is not an address.
+        "RTP/AVP;multicast;destination=cameras.local;port=5000-5001",
+    ] {
+        let (_, events) = multicast_setup(any, reply);
+        assert_eq!(
+            events,
+            [Event::Failed(Error::BadResponse {
+                method: "SETUP",
+                what: "no multicast group and port in its Transport",
+            })],
+            "{reply}"
+        );
+    }
+}
+
+fn events_track(events: &[Event]) -> mjpeg_rtp_rtsp::JpegTrack {
+    match events {
+        [Event::Playing { track, .. }] => track.clone(),
+        _ => panic!("{events:?}"),
+    }
+}

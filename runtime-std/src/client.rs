@@ -203,7 +203,11 @@ impl Client {
         }
         let (socket, rtcp) = match &config.rtsp {
             None => (Some(bind_camera(&config)?), None),
-            Some(r) if r.transport == RtspTransport::Tcp => (None, None),
+            // TCP has no local port; a multicast group's ports are the
+            // server's choice, bound once SETUP names them.
+            Some(r) if matches!(r.transport, RtspTransport::Tcp | RtspTransport::Multicast) => {
+                (None, None)
+            }
             Some(_) => {
                 let pair = crate::rtsp::bind_pair(&config)?;
                 (Some(pair.rtp), Some(pair.rtcp))

@@ -84,6 +84,10 @@ pub enum RtspTransport {
     Udp,
     /// Interleaved in the RTSP TCP connection.
     Tcp,
+    /// RTP/AVP to a multicast group of the server's choice (its address
+    /// pool), joined on the interface that reaches the server; several
+    /// receivers on a host can share it.
+    Multicast,
     /// UDP, then TCP if the server answers 461 or no RTP arrives within
     /// [`RTSP_UDP_PROBE`].
     #[default]

@@ -31,6 +31,8 @@ use crate::config::{CameraConfig, RtspTransport, RTSP_UDP_PROBE};
 use crate::error::Error;
 use crate::socket::{bind_camera, BoundSocket};
 
+mod multicast;
+
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read timeout of the RTSP connection: how often stop, timers and the
@@ -112,6 +114,8 @@ pub(crate) struct Link {
     /// A handle on the RTP socket (the backend reads it) to open NAT
     /// again after a reconnect.
     rtp: Option<UdpSocket>,
+    /// The multicast group `rtp` and `rtcp` joined, left at the end.
+    membership: Option<multicast::Membership>,
 }
 
 /// Why a playing session is given up.
@@ -149,6 +153,11 @@ pub(crate) fn establish(
     };
     let url = Url::parse(&source.url).map_err(|_| bad_url())?;
     let mut transport = match (&pair, source.transport) {
+        (_, RtspTransport::Multicast) => TransportRequest::Multicast {
+            destination: None,
+            port: None,
+            ttl: None,
+        },
         (Some(p), RtspTransport::Udp | RtspTransport::Auto) => TransportRequest::Udp {
             client_port: (p.rtp.local_addr.port(), p.rtp.local_addr.port() + 1),
             fallback_to_tcp: source.transport == RtspTransport::Auto,
@@ -164,6 +173,9 @@ pub(crate) fn establish(
         }
         if effective.expected_size.is_none() {
             effective.expected_size = track.size;
+        }
+        if let Negotiated::Multicast { .. } = negotiated {
+            return multicast::start(link, effective, &negotiated);
         }
         let Negotiated::Udp { server_port, .. } = negotiated else {
             log::info!("camera {:?}: {} playing over TCP", config.id, link.url);
@@ -241,6 +253,7 @@ impl Link {
             source_url: url.clone(),
             transport,
             rtp: None,
+            membership: None,
         };
         link.on_connected()?;
         Ok(link)
@@ -386,6 +399,9 @@ impl Link {
             }
         }
         self.teardown();
+        if let Some(m) = self.membership {
+            m.leave(self.rtp.as_ref(), self.rtcp.as_ref());
+        }
         drop(self.rtcp.take());
     }
 
@@ -443,6 +459,12 @@ impl Link {
                 Ok((mut link, negotiated)) => {
                     link.rtcp = self.rtcp.as_ref().and_then(|s| s.try_clone().ok());
                     link.rtp = self.rtp.as_ref().and_then(|s| s.try_clone().ok());
+                    link.membership = self.membership;
+                    if let Err(e) = multicast::follow(&mut link, &negotiated) {
+                        log::warn!("camera {:?}: reconnect failed: {e}", self.camera);
+                        link.teardown();
+                        continue;
+                    }
                     if let (
                         Negotiated::Udp {
                             server_port: Some((rtp, rtcp)),

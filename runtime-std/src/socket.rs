@@ -1,9 +1,10 @@
 //! Every socket option the runtime uses, in one place: bind (with
-//! `SO_REUSEADDR` for multicast groups only), the receive buffer (and one
-//! warning when the kernel grants less), multicast membership, and on
-//! Linux the kernel's drop counter (`SO_RXQ_OVFL` for backends that read
-//! control messages, the socket's `drops` column of `/proc/net/udp` for
-//! those that do not).
+//! `SO_REUSEADDR` and `IP_MULTICAST_ALL` off for multicast groups only,
+//! joined on a chosen interface for the groups RTSP servers hand out),
+//! the receive buffer (and one warning when the kernel grants less),
+//! multicast membership, and on Linux the kernel's drop counter
+//! (`SO_RXQ_OVFL` for backends that read control messages, the socket's
+//! `drops` column of `/proc/net/udp` for those that do not).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -33,7 +34,47 @@ pub struct BoundSocket {
 
 /// Create, configure and bind the socket for `config`.
 pub fn bind_camera(config: &CameraConfig) -> Result<BoundSocket, Error> {
-    let addr = config.bind;
+    bind_on(config, config.bind, None)
+}
+
+/// Bind `group`'s port (with `SO_REUSEADDR`, so that other receivers on
+/// the host can join too) and join the group on the interface that has
+/// the address `interface` (IPv4; IPv6 joins on the system's choice), for
+/// the multicast groups an RTSP server hands out. The group is left when
+/// the socket closes, or by [`leave_group`].
+pub fn bind_group(
+    config: &CameraConfig,
+    group: SocketAddr,
+    interface: IpAddr,
+) -> Result<BoundSocket, Error> {
+    bind_on(config, group, Some(interface))
+}
+
+/// Join `group` on the interface with the address `interface` (IPv4;
+/// `None`, or an IPv6 group, joins on the system's choice).
+pub fn join_group(socket: &UdpSocket, group: IpAddr, interface: Option<IpAddr>) -> io::Result<()> {
+    match (group, interface) {
+        (IpAddr::V4(g), Some(IpAddr::V4(i))) => socket.join_multicast_v4(&g, &i),
+        (IpAddr::V4(g), _) => socket.join_multicast_v4(&g, &Ipv4Addr::UNSPECIFIED),
+        (IpAddr::V6(g), _) => socket.join_multicast_v6(&g, 0),
+    }
+}
+
+/// Leave the group `bind_group` joined (best effort: the kernel leaves
+/// it anyway when the last handle on the socket closes).
+pub fn leave_group(socket: &UdpSocket, group: IpAddr, interface: Option<IpAddr>) -> io::Result<()> {
+    match (group, interface) {
+        (IpAddr::V4(g), Some(IpAddr::V4(i))) => socket.leave_multicast_v4(&g, &i),
+        (IpAddr::V4(g), _) => socket.leave_multicast_v4(&g, &Ipv4Addr::UNSPECIFIED),
+        (IpAddr::V6(g), _) => socket.leave_multicast_v6(&g, 0),
+    }
+}
+
+fn bind_on(
+    config: &CameraConfig,
+    addr: SocketAddr,
+    interface: Option<IpAddr>,
+) -> Result<BoundSocket, Error> {
     let bind_err = |source: io::Error| Error::Bind {
         camera: config.id.clone(),
         addr,
@@ -48,6 +89,7 @@ pub fn bind_camera(config: &CameraConfig) -> Result<BoundSocket, Error> {
     // error instead.
     if addr.ip().is_multicast() {
         socket.set_reuse_address(true).map_err(bind_err)?;
+        deliver_joined_groups_only(&socket, addr.ip());
     }
     // A multicast group is received on the wildcard address of its
     // family (binding the group address itself does not work on Windows).
@@ -62,20 +104,6 @@ pub fn bind_camera(config: &CameraConfig) -> Result<BoundSocket, Error> {
     };
     socket.bind(&local.into()).map_err(bind_err)?;
     let receive_buffer = set_receive_buffer(&socket, config);
-    let join = match addr.ip() {
-        IpAddr::V4(group) if group.is_multicast() => {
-            Some(socket.join_multicast_v4(&group, &Ipv4Addr::UNSPECIFIED))
-        }
-        IpAddr::V6(group) if group.is_multicast() => Some(socket.join_multicast_v6(&group, 0)),
-        _ => None,
-    };
-    if let Some(Err(source)) = join {
-        return Err(Error::Multicast {
-            camera: config.id.clone(),
-            addr,
-            source,
-        });
-    }
     let rxq_ovfl = match enable_rxq_ovfl(&socket) {
         Ok(on) => on,
         Err(e) => {
@@ -84,6 +112,13 @@ pub fn bind_camera(config: &CameraConfig) -> Result<BoundSocket, Error> {
         }
     };
     let socket: UdpSocket = socket.into();
+    if addr.ip().is_multicast() {
+        join_group(&socket, addr.ip(), interface).map_err(|source| Error::Multicast {
+            camera: config.id.clone(),
+            addr,
+            source,
+        })?;
+    }
     let local_addr = socket.local_addr().map_err(bind_err)?;
     log::debug!(
         "camera {:?}: bound {local_addr}, receive buffer {receive_buffer} bytes",
@@ -95,6 +130,27 @@ pub fn bind_camera(config: &CameraConfig) -> Result<BoundSocket, Error> {
         receive_buffer,
         rxq_ovfl,
     })
+}
+
+/// Linux hands a socket bound to the wildcard address the datagrams of
+/// every group any socket of the host joined on its port
+/// (`IP_MULTICAST_ALL`, on by default): two cameras on different groups
+/// with the same port would each get both streams. Turn it off, so that
+/// a socket gets the groups it joined. Best effort: other systems deliver
+/// only joined groups already.
+fn deliver_joined_groups_only(socket: &Socket, group: IpAddr) {
+    #[cfg(target_os = "linux")]
+    {
+        let set = match group {
+            IpAddr::V4(_) => socket.set_multicast_all_v4(false),
+            IpAddr::V6(_) => socket.set_multicast_all_v6(false),
+        };
+        if let Err(e) = set {
+            log::debug!("IP_MULTICAST_ALL off for {group}: {e}");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (socket, group);
 }
 
 /// Ask for the configured receive buffer, read back what was granted and

@@ -12,6 +12,8 @@
 //!   duplication, stalls), sans-IO;
 //! - [`rtsp_server`]: gst-rtsp-server serving known JPEGs, for the RTSP
 //!   tests of the runtime and the command;
+//! - [`netns`]: two network namespaces joined by a veth pair (Linux,
+//!   root), for the multicast test;
 //! - [`wait_until`] for the live tests, and the path of the fixtures from
 //!   real senders.
 //!
@@ -22,6 +24,8 @@
 pub mod capture;
 mod datagram;
 pub mod impair;
+#[cfg(target_os = "linux")]
+pub mod netns;
 pub mod picture;
 mod rng;
 pub mod rtp;

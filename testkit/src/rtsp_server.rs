@@ -1,9 +1,13 @@
 //! A real RTSP server for the live tests: gst-rtsp-server, driven by
 //! `tests/fixtures/tools/rtsp_server.py` run with the system python3
 //! (Debian `python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp`,
-//! installed by `.ci/run`), serving the gst-420 fixture JPEGs at 5 fps.
+//! installed by `.ci/run`), serving the gst-420 fixture JPEGs at 5 fps;
+//! on loopback, or ([`Server::start_multicast`]) multicast-only from a
+//! network namespace.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,14 +43,16 @@ pub fn skip_if_missing(test: &str) -> bool {
     true
 }
 
-/// A running server at `rtsp://127.0.0.1:PORT/cam`. Killed on drop.
+/// A running server at `rtsp://ADDRESS:PORT/cam`. Killed on drop.
 pub struct Server {
     child: Child,
     pub port: u16,
-    pt: u8,
-    auth: Option<(String, String, String)>,
+    address: IpAddr,
+    /// The command that starts (and restarts) it.
+    argv: Vec<OsString>,
     lines: Arc<Mutex<Vec<String>>>,
-    dir: tempfile::TempDir,
+    /// Holds the served JPEGs; removed on drop.
+    _dir: tempfile::TempDir,
     /// The JPEGs served, in the order they cycle.
     pub originals: Vec<Vec<u8>>,
 }
@@ -55,6 +61,34 @@ impl Server {
     /// Serve with payload type `pt` and, when given, `(basic|digest,
     /// user, password)` authentication.
     pub fn start(pt: u8, auth: Option<(&str, &str, &str)>) -> Server {
+        Self::start_with(pt, auth, Ipv4Addr::LOCALHOST.into(), Vec::new(), Vec::new())
+    }
+
+    /// Serve payload type 26 from network namespace `netns` at `address`,
+    /// over UDP multicast only, to groups of the pool `first..=last`
+    /// (ports 5000-5099, TTL 16) that the server picks.
+    pub fn start_multicast(
+        netns: &str,
+        address: Ipv4Addr,
+        (first, last): (Ipv4Addr, Ipv4Addr),
+    ) -> Server {
+        let prefix = ["ip", "netns", "exec", netns].map(String::from).to_vec();
+        let options = vec![
+            "--address".to_owned(),
+            address.to_string(),
+            "--multicast".to_owned(),
+            format!("{first}-{last}"),
+        ];
+        Self::start_with(26, None, address.into(), prefix, options)
+    }
+
+    fn start_with(
+        pt: u8,
+        auth: Option<(&str, &str, &str)>,
+        address: IpAddr,
+        prefix: Vec<String>,
+        options: Vec<String>,
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let originals: Vec<Vec<u8>> = (0..4)
             .map(|i| std::fs::read(fixtures_dir().join(format!("gst-420/{i:03}.jpg"))).unwrap())
@@ -67,16 +101,27 @@ impl Server {
             .local_addr()
             .unwrap()
             .port();
-        let auth = auth.map(|(s, u, p)| (s.to_owned(), u.to_owned(), p.to_owned()));
+        let mut argv: Vec<OsString> = prefix.into_iter().map(OsString::from).collect();
+        argv.push(PYTHON.into());
+        argv.push(fixtures_dir().join("tools/rtsp_server.py").into());
+        argv.extend(options.into_iter().map(OsString::from));
+        argv.extend([
+            port.to_string().into(),
+            dir.path().join("%03d.jpg").into(),
+            FRAMES.to_string().into(),
+            pt.to_string().into(),
+        ]);
+        if let Some((scheme, user, pass)) = auth {
+            argv.extend([scheme, user, pass].map(OsString::from));
+        }
         let lines = Arc::new(Mutex::new(Vec::new()));
-        let child = spawn(port, &dir, pt, auth.as_ref(), &lines);
         let server = Server {
-            child,
+            child: spawn(&argv, &lines),
             port,
-            pt,
-            auth,
+            address,
+            argv,
             lines,
-            dir,
+            _dir: dir,
             originals,
         };
         server.wait_for("READY", 1);
@@ -93,19 +138,13 @@ impl Server {
     pub fn restart(&mut self) {
         self.kill();
         let ready = self.count("READY");
-        self.child = spawn(
-            self.port,
-            &self.dir,
-            self.pt,
-            self.auth.as_ref(),
-            &self.lines,
-        );
+        self.child = spawn(&self.argv, &self.lines);
         self.wait_for("READY", ready + 1);
     }
 
-    /// `rtsp://{userinfo}127.0.0.1:PORT/cam`.
+    /// `rtsp://{userinfo}ADDRESS:PORT/cam`.
     pub fn url(&self, userinfo: &str) -> String {
-        format!("rtsp://{userinfo}127.0.0.1:{}/cam", self.port)
+        format!("rtsp://{userinfo}{}:{}/cam", self.address, self.port)
     }
 
     /// How many times the server printed `line` ("READY", "TEARDOWN",
@@ -133,24 +172,9 @@ impl Server {
     }
 }
 
-fn spawn(
-    port: u16,
-    dir: &tempfile::TempDir,
-    pt: u8,
-    auth: Option<&(String, String, String)>,
-    lines: &Arc<Mutex<Vec<String>>>,
-) -> Child {
-    let script = fixtures_dir().join("tools/rtsp_server.py");
-    let mut cmd = Command::new(PYTHON);
-    cmd.arg(script)
-        .arg(port.to_string())
-        .arg(dir.path().join("%03d.jpg"))
-        .arg(FRAMES.to_string())
-        .arg(pt.to_string());
-    if let Some((scheme, user, pass)) = auth {
-        cmd.args([scheme, user, pass]);
-    }
-    let mut child = cmd
+fn spawn(argv: &[OsString], lines: &Arc<Mutex<Vec<String>>>) -> Child {
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start rtsp_server.py");

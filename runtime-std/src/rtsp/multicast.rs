@@ -1,0 +1,141 @@
+//! Multicast RTSP streams: the group and RTP/RTCP port pair a server
+//! hands out in its SETUP answer (`destination=`, `port=`) are bound
+//! with `SO_REUSEADDR`, so that other receivers on the host can join the
+//! same group, and joined on the interface of the address the RTSP
+//! connection leaves from (the one that reaches the camera, whatever the
+//! default route says). The group is left when the session ends.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+
+use mjpeg_rtp_rtsp::{Negotiated, TransportRequest};
+
+use super::{Link, Playing, PortPair};
+use crate::config::CameraConfig;
+use crate::error::Error;
+use crate::socket::{bind_group, join_group, leave_group};
+
+/// A joined group, on both ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Membership {
+    group: IpAddr,
+    ports: (u16, u16),
+    interface: IpAddr,
+}
+
+impl Membership {
+    /// What a reconnect asks for: the same group and ports, which the
+    /// receive path's socket is bound to and joined on.
+    fn request(&self) -> TransportRequest {
+        TransportRequest::Multicast {
+            destination: Some(self.group),
+            port: Some(self.ports),
+            ttl: None,
+        }
+    }
+
+    /// Leave the group on both sockets (best effort).
+    pub(super) fn leave(&self, rtp: Option<&UdpSocket>, rtcp: Option<&UdpSocket>) {
+        for socket in [rtp, rtcp].into_iter().flatten() {
+            if let Err(e) = leave_group(socket, self.group, Some(self.interface)) {
+                log::debug!("leaving multicast group {}: {e}", self.group);
+            }
+        }
+    }
+}
+
+/// PLAY was answered with a multicast transport: bind and join the
+/// group's ports and hand the camera's receive path the RTP socket.
+pub(super) fn start(
+    mut link: Link,
+    mut config: CameraConfig,
+    negotiated: &Negotiated,
+) -> Result<Playing, Error> {
+    let &Negotiated::Multicast {
+        destination,
+        port,
+        ref source,
+        ..
+    } = negotiated
+    else {
+        return Err(Error::Config {
+            camera: config.id,
+            reason: "a multicast camera was answered with another transport",
+        });
+    };
+    let interface = link.stream.local_addr().map_err(|e| link.io_error(e))?.ip();
+    let rtp = bind_group(&config, SocketAddr::new(destination, port.0), interface)?;
+    let rtcp = bind_group(&config, SocketAddr::new(destination, port.1), interface)?.socket;
+    let membership = Membership {
+        group: destination,
+        ports: port,
+        interface,
+    };
+    // Anyone on the segment can send to the group: only the server (or
+    // the source it named) is listened to.
+    config.sender = Some(
+        source
+            .as_deref()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(link.peer.ip()),
+    );
+    log::info!(
+        "camera {:?}: {} playing over multicast {destination} ports {}-{}, joined on {interface}",
+        link.camera,
+        link.url,
+        port.0,
+        port.1
+    );
+    link.transport = membership.request();
+    link.membership = Some(membership);
+    link.rtcp = Some(rtcp.try_clone().map_err(|e| link.io_error(e))?);
+    link.rtp = Some(rtp.socket.try_clone().map_err(|e| link.io_error(e))?);
+    Ok(Playing {
+        link,
+        config,
+        pair: Some(PortPair { rtp, rtcp }),
+    })
+}
+
+/// After a reconnect of a multicast session: keep the membership when
+/// the server gave the same group, move to its new group when only the
+/// group changed. New ports cannot be followed (the receive path's socket
+/// is bound to the old ones): an error, and the attempt is retried.
+pub(super) fn follow(link: &mut Link, negotiated: &Negotiated) -> Result<(), String> {
+    let (
+        Some(old),
+        &Negotiated::Multicast {
+            destination, port, ..
+        },
+    ) = (link.membership, negotiated)
+    else {
+        return Ok(());
+    };
+    if port != old.ports {
+        return Err(format!(
+            "the server moved the stream to ports {}-{} (bound: {}-{})",
+            port.0, port.1, old.ports.0, old.ports.1
+        ));
+    }
+    if destination == old.group {
+        return Ok(());
+    }
+    old.leave(link.rtp.as_ref(), link.rtcp.as_ref());
+    let new = Membership {
+        group: destination,
+        ..old
+    };
+    for socket in [link.rtp.as_ref(), link.rtcp.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        join_group(socket, destination, Some(new.interface))
+            .map_err(|e| format!("joining {destination}: {e}"))?;
+    }
+    log::info!(
+        "camera {:?}: multicast group is now {destination}",
+        link.camera
+    );
+    link.transport = new.request();
+    link.membership = Some(new);
+    Ok(())
+}
