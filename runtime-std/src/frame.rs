@@ -53,7 +53,9 @@ pub struct Frame {
     /// sender reports (RTSP cameras, and plain-UDP ones with
     /// [`CameraConfig::rtcp`](crate::CameraConfig::rtcp)). `None` until
     /// two consecutive reports agree, and again after the camera's clock
-    /// jumped until two agree anew. As exact as the camera's clock.
+    /// jumped until two agree anew. Looked up when the frame is decoded,
+    /// so a frame that completed just before the reports agreed may have
+    /// it too. As exact as the camera's clock.
     pub capture_time: Option<SystemTime>,
 }
 
