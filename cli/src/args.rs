@@ -338,6 +338,11 @@ pub struct RecvArgs {
     /// user and no password.
     #[arg(long, value_name = "FILE")]
     pub rtsp_password_file: Option<PathBuf>,
+    /// UDP cameras (NAME=[HOST:]PORT) send RTCP to PORT+1: read their
+    /// sender reports (frame capture times) and answer with receiver
+    /// reports. RTSP cameras always do.
+    #[arg(long)]
+    pub rtcp: bool,
     /// Receive backend.
     #[arg(long, default_value = "std", value_parser = io_parser())]
     pub io: Io,
@@ -414,6 +419,7 @@ impl From<&RecvArgs> for recv::Options {
             payload_type: args.receiver.payload_type,
             max_frame_bytes: args.receiver.max_frame_bytes,
             http: (&args.http).into(),
+            rtcp: args.rtcp,
         }
     }
 }
@@ -656,6 +662,7 @@ mod tests {
         assert_eq!(options.output.formats, [Format::Jpeg, Format::Png]);
         assert_eq!(options.duration, Some(Duration::from_millis(1500)));
         assert_eq!(options.payload_type, Some(96));
+        assert!(!options.rtcp, "RTCP of UDP cameras is opt-in");
         assert_eq!(
             options.output.decode_options,
             DecodeOptions::default()
@@ -682,6 +689,7 @@ mod tests {
             "tcp",
             "--rtsp-password-file",
             "pw.txt",
+            "--rtcp",
         ])
         .unwrap()
         .command
@@ -700,6 +708,7 @@ mod tests {
             options.rtsp_password,
             recv::PasswordSource::File("pw.txt".into())
         );
+        assert!(options.rtcp);
         assert!(Cli::try_parse_from(["mjpeg-rtp", "demo", "--io", "epoll"]).is_err());
         let Command::Demo(d) = Cli::try_parse_from(["mjpeg-rtp", "demo"]).unwrap().command else {
             panic!("not demo")

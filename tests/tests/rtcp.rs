@@ -304,3 +304,82 @@ fn receiver_report_and_bye_before_teardown_to_a_scripted_camera() {
     );
     assert!(stats[0].rtcp.clock_trusted);
 }
+
+/// A plain-UDP camera with `rtcp` on (CameraConfig::rtcp, `recv --rtcp`):
+/// the port above RTP takes its sender reports, frames get their capture
+/// time, and receiver reports and the BYE go back to where the reports
+/// came from.
+#[test]
+fn plain_udp_camera_with_rtcp_on_the_port_above() {
+    let mut client = Client::new(ClientOptions {
+        decode_threads: 1,
+        ..ClientOptions::default()
+    });
+    client
+        .add_camera(CameraConfig::new("plain", "127.0.0.1:0".parse().unwrap()).with_rtcp())
+        .unwrap();
+    let to = client.local_addr("plain").unwrap();
+    let to_rtcp = std::net::SocketAddr::new(to.ip(), to.port() + 1);
+    client.start().unwrap();
+    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rtcp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    rtcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let stream = packets(6);
+    let clock_base = SystemTime::now() - Duration::from_secs(30);
+    let send = |range: std::ops::Range<usize>| {
+        for (_, p) in &stream[range] {
+            rtp.send_to(p, to).unwrap();
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        // Published to the RTCP side within 20 ms.
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let half = stream.len() / 2;
+    send(0..half);
+    for (secs, ticks) in [(0, 0), (1, 90_000)] {
+        let sr = sender_report(
+            SSRC,
+            ntp_of(clock_base + Duration::from_secs(secs)),
+            1_000 + ticks,
+        );
+        rtcp.send_to(&sr, to_rtcp).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    send(half..stream.len());
+    let mut timed = 0;
+    while let Some(frame) = client.next_frame(Duration::from_millis(500)) {
+        if let Some(t) = frame.capture_time {
+            let after =
+                Duration::from_micros(u64::from(frame.timestamp - 1_000) * 1_000_000 / 90_000);
+            let off = t
+                .duration_since(clock_base + after)
+                .unwrap_or_else(|e| e.duration());
+            assert!(off < Duration::from_millis(1), "{off:?}");
+            timed += 1;
+        }
+    }
+    assert!(timed >= 2, "{timed} frames timed: {:?}", client.stats());
+    // The receiver report comes back to the reports' source.
+    let mut buf = [0u8; 1500];
+    let (n, from) = rtcp.recv_from(&mut buf).expect("a receiver report");
+    assert_eq!(from, to_rtcp);
+    let rr = buf[..n].to_vec();
+    assert_eq!(packet_types(&rr), [201, 202]);
+    assert_eq!(word(&rr, 8), SSRC);
+    assert_eq!(word(&rr, 12) & 0x00ff_ffff, 0, "nothing lost");
+    let highest = (u32::from(FIRST_SEQUENCE) + stream.len() as u32 - 1) % 65_536;
+    assert_eq!(
+        word(&rr, 16),
+        (u32::from(FIRST_SEQUENCE) as usize + stream.len() > 65_536) as u32 * 0x1_0000 | highest
+    );
+    client.stop();
+    // Then the BYE (a report may come before it).
+    let bye = loop {
+        let (n, _) = rtcp.recv_from(&mut buf).expect("a BYE");
+        if packet_types(&buf[..n]).contains(&203) {
+            break buf[..n].to_vec();
+        }
+    };
+    assert_eq!(word(&bye, bye.len() - 4), word(&rr, 4), "from our SSRC");
+    assert_eq!(client.stats()[0].rtcp.sender_reports, 2);
+}
