@@ -342,6 +342,11 @@ pub struct RecvArgs {
     /// user and no password.
     #[arg(long, value_name = "FILE")]
     pub rtsp_password_file: Option<PathBuf>,
+    /// UDP cameras (NAME=[HOST:]PORT) send RTCP to PORT+1: read their
+    /// sender reports (frame capture times) and answer with receiver
+    /// reports. RTSP cameras always do.
+    #[arg(long)]
+    pub rtcp: bool,
     /// Receive backend.
     #[arg(long, default_value = "std", value_parser = io_parser())]
     pub io: Io,
@@ -418,6 +423,7 @@ impl From<&RecvArgs> for recv::Options {
             payload_type: args.receiver.payload_type,
             max_frame_bytes: args.receiver.max_frame_bytes,
             http: (&args.http).into(),
+            rtcp: args.rtcp,
         }
     }
 }
@@ -660,6 +666,7 @@ mod tests {
         assert_eq!(options.output.formats, [Format::Jpeg, Format::Png]);
         assert_eq!(options.duration, Some(Duration::from_millis(1500)));
         assert_eq!(options.payload_type, Some(96));
+        assert!(!options.rtcp, "RTCP of UDP cameras is opt-in");
         assert_eq!(
             options.output.decode_options,
             DecodeOptions::default()
@@ -686,6 +693,7 @@ mod tests {
             "tcp",
             "--rtsp-password-file",
             "pw.txt",
+            "--rtcp",
         ])
         .unwrap()
         .command
@@ -704,6 +712,7 @@ mod tests {
             options.rtsp_password,
             recv::PasswordSource::File("pw.txt".into())
         );
+        assert!(options.rtcp);
         let Command::Recv(r) = Cli::try_parse_from([
             "mjpeg-rtp",
             "recv",

@@ -136,6 +136,8 @@ pub struct Options {
     pub rtsp_password: PasswordSource,
     /// Serve the live view (`--http`).
     pub http: Option<crate::http::HttpOptions>,
+    /// Read RTCP on the port above each UDP camera's (`--rtcp`).
+    pub rtcp: bool,
 }
 
 /// Receive until `options.frames`, `options.duration` or Ctrl-C.
@@ -153,7 +155,10 @@ pub fn run(options: &Options) -> Result<Summary> {
     client.set_decode_options(options.output.decode_options)?;
     for camera in &options.cameras {
         let mut config = match &camera.source {
-            Source::Udp(bind) => CameraConfig::new(camera.name.clone(), *bind),
+            Source::Udp(bind) => CameraConfig {
+                rtcp: options.rtcp,
+                ..CameraConfig::new(camera.name.clone(), *bind)
+            },
             Source::Rtsp { url, transport } => {
                 rtsp_cameras.insert(camera.name.clone());
                 let url = with_password(url, &options.rtsp_password)?;

@@ -35,6 +35,12 @@ fn extend(reference: u64, value: u64, bits: u32) -> u64 {
     }
 }
 
+/// Where a stream's extended sequence numbers start: its first sequence
+/// one 16-bit cycle up, so that a little reordering just before it still
+/// extends to a positive value. RFC 3550 counts cycles from 0: subtract
+/// this for its "extended highest sequence number".
+pub const FIRST_CYCLE: u64 = 1 << 16;
+
 /// Number of recent sequence numbers the duplicate detector remembers.
 pub const WINDOW_BITS: u64 = 512;
 const WORDS: usize = (WINDOW_BITS / 64) as usize;
@@ -104,9 +110,7 @@ impl SeqWindow {
     #[inline]
     pub fn accept(&mut self, seq: u16) -> SeqVerdict {
         let Some(highest) = self.highest else {
-            // The first sequence starts one cycle up so that a little
-            // reordering just before it still extends to a positive value.
-            let first = (1u64 << 16) | u64::from(seq);
+            let first = FIRST_CYCLE | u64::from(seq);
             self.restart_at(first);
             return SeqVerdict::New(first);
         };

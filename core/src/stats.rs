@@ -225,6 +225,14 @@ impl StreamStats {
             .saturating_sub(self.packets_received)
     }
 
+    /// RFC 3550's extended highest sequence number received (cycles
+    /// counted from the stream's first packet in the high 16 bits), as a
+    /// receiver report carries it; `None` before the first packet.
+    pub fn extended_highest_sequence(&self) -> Option<u32> {
+        self.highest_seq
+            .map(|h| h.saturating_sub(crate::seq::FIRST_CYCLE) as u32)
+    }
+
     /// Interarrival jitter in 90 kHz timestamp units (RFC 3550 A.8).
     pub fn jitter(&self) -> u32 {
         u32::try_from(self.jitter_x16 >> 4).unwrap_or(u32::MAX)
@@ -287,6 +295,17 @@ mod tests {
         s.packets_received += 1;
         assert_eq!(s.packets_expected(), 7);
         assert_eq!(s.packets_lost(), 2);
+    }
+
+    #[test]
+    fn extended_highest_sequence_counts_cycles_from_zero() {
+        let mut s = StreamStats::default();
+        assert_eq!(s.extended_highest_sequence(), None);
+        // As the sequence window extends them: the first one cycle up.
+        s.note_sequence(crate::seq::FIRST_CYCLE | 65_534);
+        assert_eq!(s.extended_highest_sequence(), Some(65_534));
+        s.note_sequence((2 * crate::seq::FIRST_CYCLE) | 3);
+        assert_eq!(s.extended_highest_sequence(), Some(0x1_0003));
     }
 
     #[test]

@@ -73,7 +73,7 @@ impl CameraConfig {
         max_frame_age_ms=1000, socket_buffer_size=2_097_152, *, bind_address="0.0.0.0",
         multicast_group=None, queue_size=10, payload_type=None, frames_in_flight=4,
         max_frame_bytes=4_194_304, max_width=7680, max_height=4320, rtsp_url=None,
-        rtsp_transport="auto"
+        rtsp_transport="auto", rtcp=false
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -97,6 +97,7 @@ impl CameraConfig {
         max_height: i64,
         rtsp_url: Option<String>,
         rtsp_transport: &str,
+        rtcp: bool,
     ) -> PyResult<Self> {
         let id = camera_id.as_str();
         let port: u16 = setting(py, id, "port", port, 0, 65535)?;
@@ -162,6 +163,7 @@ impl CameraConfig {
                 let mut pushed =
                     mjpeg_rtp::CameraConfig::new(camera_id.clone(), SocketAddr::new(bind_ip, port));
                 pushed.sender = sender;
+                pushed.rtcp = rtcp;
                 pushed
             }
         };
@@ -203,6 +205,14 @@ impl CameraConfig {
             bind_address: bind_address.to_owned(),
             multicast_group,
         })
+    }
+
+    /// RTCP read on the port above a UDP camera's (sender reports give
+    /// frames their capture_time; receiver reports go back). RTSP
+    /// cameras always do it.
+    #[getter]
+    fn rtcp(&self) -> bool {
+        self.inner.rtcp || self.inner.rtsp.is_some()
     }
 
     /// Name used in frames, stats and logs; unique within a client.

@@ -150,6 +150,10 @@ pub struct Frame {
     packets: u32,
     /// RFC 2435 Q of the frame (255: quantization tables sent in-band).
     q: u8,
+    /// When the camera captured the frame, Unix seconds, from its RTCP
+    /// sender reports (RTSP cameras; UDP cameras with rtcp=True); None
+    /// until two of them agree, and for a capture.
+    capture_time: Option<f64>,
 }
 
 /// Everything of a [`Frame`] but the Python objects, from either source.
@@ -169,6 +173,7 @@ pub(crate) struct Meta<'a> {
     pub(crate) extended_timestamp: u64,
     pub(crate) packets: u32,
     pub(crate) q: u8,
+    pub(crate) capture_time: Option<f64>,
 }
 
 impl<'a> Meta<'a> {
@@ -192,6 +197,7 @@ impl<'a> Meta<'a> {
             extended_timestamp: frame.extended_timestamp,
             packets: frame.packets,
             q: frame.q,
+            capture_time: frame.capture_time.map(unix_seconds),
         }
     }
 }
@@ -215,6 +221,7 @@ impl Frame {
             extended_timestamp: meta.extended_timestamp,
             packets: meta.packets,
             q: meta.q,
+            capture_time: meta.capture_time,
         }
     }
 }

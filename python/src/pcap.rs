@@ -191,6 +191,8 @@ impl PcapReader {
             extended_timestamp: info.extended_timestamp,
             packets: info.packets,
             q: info.q,
+            // A capture holds no RTCP the reader follows.
+            capture_time: None,
         };
         let camera_id = PyString::new(py, &f.port.to_string()).unbind();
         let meta = Frame::new(py, camera_id, &meta);

@@ -40,6 +40,10 @@ def test_camera_config_defaults_and_extras() -> None:
     assert (x.host, x.payload_type, x.queue_size, x.frames_in_flight) == (None, 96, 3, 8)
     assert x.multicast_group == "239.1.2.3"
     assert "cam1" in repr(c)
+    # RTCP on the port above: opt-in for UDP cameras, always for RTSP ones.
+    assert c.rtcp is False
+    assert CameraConfig("r", None, 5004, rtcp=True).rtcp is True
+    assert CameraConfig("s", None, 0, rtsp_url="rtsp://127.0.0.1/cam").rtcp is True
 
 
 def test_error_hierarchy() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,9 @@ def test_rtsp_camera_frames_are_the_served_jpegs(small_jpegs: Originals, transpo
                 assert meta.camera_id == "door"
                 assert (meta.width, meta.height) == (320, 240)
                 assert rgb.shape == (240, 320, 3)
+                # From the server's sender reports once two agree (the
+                # same machine's clock), None before.
+                assert meta.capture_time is None or abs(meta.capture_time - time.time()) < 5
             assert seen, "frames came back"
     finally:
         server.terminate()

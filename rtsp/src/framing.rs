@@ -24,6 +24,17 @@ use rtsp_types::{Message, ParseError};
 /// more without completing one is out of step and gets resynchronized.
 const MAX_MESSAGE: usize = 256 * 1024;
 
+/// An interleaved frame to write to the connection: `data` (one RTP or
+/// RTCP packet, at most 65535 bytes; longer is cut) on `channel`.
+pub fn interleaved(channel: u8, data: &[u8]) -> Vec<u8> {
+    let data = &data[..data.len().min(usize::from(u16::MAX))];
+    let mut out = Vec::with_capacity(4 + data.len());
+    out.extend_from_slice(&[b'$', channel]);
+    out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
 /// One item of the stream.
 #[derive(Debug)]
 pub enum Item<'a> {
@@ -174,5 +185,16 @@ mod tests {
         }
         assert!(framer.skipped() > 0);
         assert!(framer.next_item().is_none());
+    }
+
+    #[test]
+    fn an_interleaved_frame_written_is_read_back() {
+        let mut framer = Framer::default();
+        framer.push(&interleaved(3, b"rtcp"));
+        match framer.next_item() {
+            Some(Item::Data { channel: 3, data }) => assert_eq!(data, b"rtcp"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(interleaved(1, &[0; 70_000]).len(), 4 + 65_535);
     }
 }

@@ -10,6 +10,7 @@ use mjpeg_rtp_core::frame_buffer_len;
 use crate::config::CameraConfig;
 use crate::pool::BufferPool;
 use crate::ratelimit::{RateLimiter, WARN_INTERVAL};
+use crate::rtcp::RtcpShared;
 use crate::stats::{CameraStats, IngestSnapshot};
 
 /// State of one camera shared by its receive path, the decode workers and
@@ -32,6 +33,8 @@ pub(crate) struct CameraShared {
     pub(crate) reconnects: AtomicU64,
     /// Decode-side warnings (decode errors, queue drops).
     pub(crate) decode_warnings: Mutex<RateLimiter<2>>,
+    /// The capture clock from the sender's reports, and RTCP counters.
+    pub(crate) rtcp: RtcpShared,
 }
 
 impl CameraShared {
@@ -62,6 +65,7 @@ impl CameraShared {
             frames_delivered: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             decode_warnings: Mutex::new(RateLimiter::new(WARN_INTERVAL)),
+            rtcp: RtcpShared::default(),
         })
     }
 
@@ -91,6 +95,7 @@ impl CameraShared {
             frames_dropped_queue: self.frames_dropped_queue.load(Ordering::Relaxed),
             frames_delivered: self.frames_delivered.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
+            rtcp: self.rtcp.snapshot(),
         }
     }
 

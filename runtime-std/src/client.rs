@@ -56,7 +56,8 @@ struct Camera {
     shared: Arc<CameraShared>,
     /// Until `start` hands it to the backend.
     socket: Option<BoundSocket>,
-    /// An RTSP camera's RTCP socket, the odd port above `socket`'s.
+    /// An RTSP camera's RTCP socket, the odd port above `socket`'s; or a
+    /// plain-UDP camera's with `rtcp` on.
     rtcp: Option<std::net::UdpSocket>,
 }
 
@@ -202,6 +203,10 @@ impl Client {
             });
         }
         let (socket, rtcp) = match &config.rtsp {
+            None if config.rtcp => {
+                let (rtp, rtcp) = crate::rtcp::bind_plain(&config)?;
+                (Some(rtp), Some(rtcp))
+            }
             None => (Some(bind_camera(&config)?), None),
             // TCP has no local port; a multicast group's ports are the
             // server's choice, bound once SETUP names them.
@@ -314,7 +319,13 @@ impl Client {
         drop(jobs_rx);
         let mut sockets = Vec::new();
         let mut sessions = Vec::new();
+        let mut plain_rtcp = Vec::new();
         for (c, playing) in self.cameras.iter_mut().zip(playing.iter_mut()) {
+            if c.config.rtsp.is_none() {
+                if let Some(rtcp) = c.rtcp.take() {
+                    plain_rtcp.push((rtcp, c.config.sender, c.shared.clone()));
+                }
+            }
             let (config, bound, link) = match playing.take() {
                 None => (&c.config, c.socket.take(), None),
                 Some(p) => {
@@ -344,6 +355,20 @@ impl Client {
             let spawned = std::thread::Builder::new()
                 .name("mjpeg-rtp-rtsp".into())
                 .spawn(move || link.run(ingest, shared, stop));
+            match spawned {
+                Ok(handle) => receivers.push(handle),
+                Err(e) => {
+                    lock(&self.threads).receivers = receivers;
+                    self.stop();
+                    return Err(Error::Spawn(e));
+                }
+            }
+        }
+        for (socket, sender, shared) in plain_rtcp {
+            let stop = self.stop.clone();
+            let spawned = std::thread::Builder::new()
+                .name("mjpeg-rtp-rtcp".into())
+                .spawn(move || crate::rtcp::run_plain(socket, sender, shared, stop));
             match spawned {
                 Ok(handle) => receivers.push(handle),
                 Err(e) => {

@@ -66,6 +66,11 @@ pub struct CameraConfig {
     /// client's ([`Client::set_decode_options`](crate::Client::set_decode_options),
     /// full size and exact by default).
     pub decode: Option<DecodeOptions>,
+    /// A plain-UDP camera that sends RTCP to the port above RTP: bind it,
+    /// take the sender reports for [`Frame::capture_time`](crate::Frame::capture_time)
+    /// and answer with receiver reports (and a BYE on stop) to where they
+    /// come from. Off by default; RTSP cameras always do RTCP.
+    pub rtcp: bool,
 }
 
 /// Where and how an RTSP camera is asked for its stream.
@@ -136,6 +141,7 @@ impl CameraConfig {
             silence_warning: Self::DEFAULT_SILENCE_WARNING,
             rtsp: None,
             decode: None,
+            rtcp: false,
         }
     }
 
@@ -200,6 +206,12 @@ impl CameraConfig {
         self
     }
 
+    /// Read the camera's RTCP on the port above RTP ([`CameraConfig::rtcp`]).
+    pub fn with_rtcp(mut self) -> Self {
+        self.rtcp = true;
+        self
+    }
+
     pub fn with_dynamic_payload_type(mut self, pt: u8) -> Self {
         self.dynamic_payload_type = Some(pt);
         self
@@ -244,6 +256,9 @@ impl CameraConfig {
         }
         if self.expected_size.is_some_and(|(w, h)| w == 0 || h == 0) {
             return bad("expected_size must be non-zero");
+        }
+        if self.rtcp && self.rtsp.is_none() && self.bind.ip().is_multicast() {
+            return bad("rtcp is for unicast cameras: a multicast group's RTCP is not read yet");
         }
         if let Some(r) = &self.rtsp {
             match url::Url::parse(&r.url) {

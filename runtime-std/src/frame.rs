@@ -48,6 +48,15 @@ pub struct Frame {
     pub received_at: Instant,
     /// Wall-clock time at which the frame completed.
     pub received_at_system: SystemTime,
+    /// Wall-clock time at which the camera captured the frame: its RTP
+    /// timestamp through the NTP <-> RTP mapping of the sender's RTCP
+    /// sender reports (RTSP cameras, and plain-UDP ones with
+    /// [`CameraConfig::rtcp`](crate::CameraConfig::rtcp)). `None` until
+    /// two consecutive reports agree, and again after the camera's clock
+    /// jumped until two agree anew. Looked up when the frame is decoded,
+    /// so a frame that completed just before the reports agreed may have
+    /// it too. As exact as the camera's clock.
+    pub capture_time: Option<SystemTime>,
 }
 
 impl Frame {

@@ -48,6 +48,7 @@ mod frame;
 mod output;
 mod pool;
 mod ratelimit;
+mod rtcp;
 mod rtsp;
 mod socket;
 mod stats;
@@ -59,6 +60,7 @@ pub use config::{CameraConfig, RtspSource, RtspTransport, RTSP_UDP_PROBE};
 pub use decode::{DecodeError, DecodeOptions, DecodeOptionsError, Decoder, Resize, RgbSize, Scale};
 pub use error::Error;
 pub use frame::{Frame, RgbBuffer};
+pub use rtcp::RtcpStats;
 pub use stats::CameraStats;
 
 pub use mjpeg_rtp_core as core;

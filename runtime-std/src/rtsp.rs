@@ -29,6 +29,7 @@ use crate::backend::CameraIngest;
 use crate::camera::CameraShared;
 use crate::config::{CameraConfig, RtspTransport, RTSP_UDP_PROBE};
 use crate::error::Error;
+use crate::rtcp::{Route, SessionRtcp};
 use crate::socket::{bind_camera, BoundSocket};
 
 mod multicast;
@@ -116,6 +117,10 @@ pub(crate) struct Link {
     rtp: Option<UdpSocket>,
     /// The multicast group `rtp` and `rtcp` joined, left at the end.
     membership: Option<multicast::Membership>,
+    /// Where RTCP goes, from what SETUP negotiated; the session's RTCP
+    /// once the session thread drives it.
+    route: Option<Route>,
+    reports: Option<SessionRtcp>,
 }
 
 /// Why a playing session is given up.
@@ -167,6 +172,7 @@ pub(crate) fn establish(
     loop {
         let mut link = Link::connect(config, &url, transport)?;
         let (track, negotiated) = link.until_playing(stop)?;
+        link.route = Some(Route::of(&negotiated, link.peer));
         let mut effective = config.clone();
         if track.payload_type != JPEG_STATIC_PAYLOAD_TYPE {
             effective.dynamic_payload_type = Some(track.payload_type);
@@ -254,6 +260,8 @@ impl Link {
             transport,
             rtp: None,
             membership: None,
+            route: None,
+            reports: None,
         };
         link.on_connected()?;
         Ok(link)
@@ -336,8 +344,14 @@ impl Link {
         if read > 0 {
             self.session.handle_input(&buf[..read]);
             while let Some(item) = self.session.poll_input(now) {
-                if let (Interleaved::Rtp(data), Some(ingest)) = (item, ingest.as_deref_mut()) {
-                    ingest.on_datagram(now, self.peer, data);
+                match (item, ingest.as_deref_mut(), self.reports.as_mut()) {
+                    (Interleaved::Rtp(data), Some(ingest), _) => {
+                        ingest.on_datagram(now, self.peer, data)
+                    }
+                    (Interleaved::Rtcp(data), _, Some(reports)) => {
+                        reports.on_interleaved(now, data)
+                    }
+                    _ => {}
                 }
             }
         }
@@ -354,6 +368,7 @@ impl Link {
     /// camera frees the session (cameras refuse new ones with 453 while
     /// old ones linger).
     pub(crate) fn teardown(&mut self) {
+        self.say_bye();
         self.session.teardown(Instant::now());
         let deadline = Instant::now() + TEARDOWN_WAIT;
         while Instant::now() < deadline {
@@ -377,6 +392,7 @@ impl Link {
         shared: Arc<CameraShared>,
         stop: Arc<AtomicBool>,
     ) {
+        self.start_reports(&shared);
         while let Some(lost) = self.serve(ingest.as_mut(), &shared, &stop) {
             log::warn!(
                 "camera {:?}: RTSP session with {} lost ({lost}); setting it up again",
@@ -388,6 +404,7 @@ impl Link {
             match self.reconnect(&stop) {
                 Some(link) => {
                     self = link;
+                    self.start_reports(&shared);
                     shared.reconnects.fetch_add(1, Ordering::Relaxed);
                     log::info!(
                         "camera {:?}: RTSP session with {} again",
@@ -417,7 +434,10 @@ impl Link {
         let mut datagrams = shared.datagrams();
         let mut last_rtp = Instant::now();
         while !stop.load(Ordering::Relaxed) {
-            if let Err(e) = self.pump(ingest.as_deref_mut()) {
+            if let Err(e) = self
+                .pump(ingest.as_deref_mut())
+                .and_then(|()| self.exchange_reports())
+            {
                 return Some(Lost::Connection(e));
             }
             let now = Instant::now();
@@ -457,6 +477,7 @@ impl Link {
                 .and_then(|mut link| link.until_playing(stop).map(|(_, n)| (link, n)));
             match attempt {
                 Ok((mut link, negotiated)) => {
+                    link.route = Some(Route::of(&negotiated, link.peer));
                     link.rtcp = self.rtcp.as_ref().and_then(|s| s.try_clone().ok());
                     link.rtp = self.rtp.as_ref().and_then(|s| s.try_clone().ok());
                     link.membership = self.membership;
@@ -481,6 +502,44 @@ impl Link {
                 }
                 Err(e) => log::warn!("camera {:?}: reconnect failed: {e}", self.camera),
             }
+        }
+    }
+}
+
+/// RTCP of the playing session (see [`crate::rtcp`]).
+impl Link {
+    /// Start the session's RTCP on the route SETUP negotiated: a fresh
+    /// SSRC of ours per RTSP session.
+    fn start_reports(&mut self, shared: &Arc<CameraShared>) {
+        if let Some(socket) = &self.rtcp {
+            // Read between RTSP reads, never waiting on it.
+            if let Err(e) = socket.set_nonblocking(true) {
+                log::warn!("camera {:?}: RTCP socket: {e}", self.camera);
+            }
+        }
+        self.reports = self
+            .route
+            .map(|route| SessionRtcp::new(route, shared.clone(), Instant::now()));
+    }
+
+    /// Take the server's RTCP waiting on the UDP socket and send the
+    /// receiver report that is due, if any. Called every [`POLL`] at
+    /// most, which is also how late an SR's arrival can be noted (its
+    /// DLSR is at most that much short).
+    fn exchange_reports(&mut self) -> io::Result<()> {
+        let Some(reports) = self.reports.as_mut() else {
+            return Ok(());
+        };
+        if let Some(socket) = &self.rtcp {
+            reports.read_udp(socket);
+        }
+        reports.send_due(Instant::now(), &mut self.stream, self.rtcp.as_ref())
+    }
+
+    /// RTCP BYE, before TEARDOWN (on stop and before a reconnect).
+    fn say_bye(&mut self) {
+        if let Some(mut reports) = self.reports.take() {
+            reports.send_bye(&mut self.stream, self.rtcp.as_ref());
         }
     }
 }

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 
 use mjpeg_rtp_core::{InvalidCounts, StreamStats};
 
+use crate::rtcp::RtcpStats;
+
 /// Retired streams (SSRC changes) kept per camera; older ones are merged
 /// away so that a sender cycling SSRCs cannot grow memory.
 pub(crate) const MAX_RETIRED_STREAMS: usize = 64;
@@ -44,6 +46,9 @@ pub struct CameraStats {
     /// RTSP sessions set up again after the connection dropped, a
     /// keepalive failed or RTP stopped (0 for other cameras).
     pub reconnects: u64,
+    /// RTCP of an RTSP camera, or of a plain-UDP one with
+    /// [`CameraConfig::rtcp`](crate::CameraConfig::rtcp) (zero otherwise).
+    pub rtcp: RtcpStats,
 }
 
 impl CameraStats {

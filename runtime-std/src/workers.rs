@@ -144,6 +144,7 @@ fn decode(
         first_packet_at: job.first_packet_at,
         received_at: job.received_at,
         received_at_system: wall_clock_at(job.received_at),
+        capture_time: camera.rtcp.capture_time(job.info.ssrc, job.info.timestamp),
     };
     camera.frames_decoded.fetch_add(1, Ordering::Relaxed);
     if let Some(dropped) = output.push(camera.index, frame, camera.queue_depth) {

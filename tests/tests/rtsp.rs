@@ -6,7 +6,7 @@
 //! TEARDOWN on stop; a wrong password is a typed error.
 #![cfg(target_os = "linux")]
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use mjpeg_rtp::{CameraConfig, Client, ClientOptions, Error, RtspTransport};
 use mjpeg_rtp_testkit::rtsp_server::{skip_if_missing, Server};
@@ -179,5 +179,81 @@ fn server_restart_mid_stream_reconnects_and_frames_resume() {
         let torn_down = server.count("TEARDOWN");
         client.stop();
         server.wait_for("TEARDOWN", torn_down + 1);
+    }
+}
+
+/// RTCP with gst-rtsp-server (sender reports every ~0.5 s, see
+/// rtsp_server.py), over TCP and UDP: once two of its sender reports
+/// agree, frames carry the wall-clock time the server stamped them with
+/// (the same machine's clock: within a fraction of a second of their
+/// arrival), and receiver reports went back.
+#[test]
+fn sender_reports_give_frames_a_wall_clock_capture_time() {
+    if skip_if_missing("sender_reports_give_frames_a_wall_clock_capture_time") {
+        return;
+    }
+    for transport in [RtspTransport::Tcp, RtspTransport::Udp] {
+        let server = Server::start(26, None);
+        let mut client = Client::new(ClientOptions {
+            decode_threads: 1,
+            ..ClientOptions::default()
+        });
+        client
+            .add_camera(CameraConfig::rtsp("door", server.url("")).with_rtsp_transport(transport))
+            .unwrap();
+        client.start().expect("RTSP session set up");
+        let started = Instant::now();
+        let (mut timed, mut untimed_late, mut oldest) = (0, 0, Duration::ZERO);
+        let mut previous: Option<(u32, SystemTime)> = None;
+        // The server's 20 pictures last 4 s.
+        while let Some(frame) = client.next_frame(Duration::from_secs(2)) {
+            let Some(captured) = frame.capture_time else {
+                if started.elapsed() > Duration::from_millis(2500) {
+                    untimed_late += 1;
+                }
+                continue;
+            };
+            let now = SystemTime::now();
+            let age = now
+                .duration_since(captured)
+                .unwrap_or_else(|e| e.duration());
+            assert!(
+                age < Duration::from_secs(2),
+                "{transport:?}: captured {age:?} from now"
+            );
+            oldest = oldest.max(age);
+            // The mapping is linear in the RTP timestamp.
+            if let Some((ts, at)) = previous {
+                let rtp = Duration::from_micros(
+                    u64::from(frame.timestamp.wrapping_sub(ts)) * 1_000_000 / 90_000,
+                );
+                let wall = captured.duration_since(at).unwrap();
+                assert!(
+                    wall.abs_diff(rtp) < Duration::from_millis(25),
+                    "{wall:?} {rtp:?}"
+                );
+            }
+            previous = Some((frame.timestamp, captured));
+            timed += 1;
+            if started.elapsed() > Duration::from_secs(4) {
+                break;
+            }
+        }
+        let stats = client.camera_stats("door").unwrap();
+        client.stop();
+        eprintln!(
+            "{transport:?}: {timed} frames with a capture time, at most {oldest:?} from \
+             their arrival; {:?}",
+            stats.rtcp
+        );
+        assert!(
+            timed >= 3,
+            "{transport:?}: {timed} frames timed; {:?}",
+            stats.rtcp
+        );
+        assert_eq!(untimed_late, 0, "{transport:?}: {:?}", stats.rtcp);
+        assert!(stats.rtcp.sender_reports >= 2, "{:?}", stats.rtcp);
+        assert_eq!(stats.rtcp.invalid, 0, "{:?}", stats.rtcp);
+        assert!(stats.rtcp.receiver_reports >= 1, "{:?}", stats.rtcp);
     }
 }

@@ -124,10 +124,13 @@ fn multicast_between_namespaces_two_receivers_pixel_exact_and_group_left() {
             frames_pixel_exact(&a, &originals, 6, "first receiver");
             frames_pixel_exact(&b, &originals, 6, "second receiver");
             for client in [&a, &b] {
-                for stream in &client.stats()[0].streams {
+                let stats = &client.stats()[0];
+                for stream in &stats.streams {
                     // Joining after PLAY may catch the tail of a frame.
                     assert!(stream.frames_dropped_total() <= 1, "{stream:?}");
                 }
+                // The server's sender reports reach the group's RTCP port.
+                assert!(stats.rtcp.sender_reports >= 1, "{:?}", stats.rtcp);
             }
             let torn_down = server.count("TEARDOWN");
             drop((a, b));
