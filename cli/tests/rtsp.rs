@@ -1,7 +1,8 @@
 //! `mjpeg-rtp recv --camera NAME=rtsp://...` end to end against
 //! gst-rtsp-server: the password from the environment, frames under
 //! `OUT/<camera name>/` pixel-exact against the served JPEGs, exit 0,
-//! the JSON naming the camera, no credentials on stdout or stderr.
+//! the JSON naming the camera, no credentials on stdout or stderr; over
+//! UDP through both receive backends.
 #![cfg(target_os = "linux")]
 
 use std::fs;
@@ -13,7 +14,8 @@ use serde_json::Value;
 
 const FRAMES: usize = 6;
 
-fn recv_rtsp(transport: &str) {
+/// `io`: the receive backend (`recv --io`).
+fn recv_rtsp(transport: &str, io: &str) {
     let server = Server::start(26, Some(("digest", "viewer", "s3cret")));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("frames");
@@ -22,7 +24,7 @@ fn recv_rtsp(transport: &str) {
         .env("MJPEG_RTP_RTSP_PASSWORD", "s3cret")
         .args(["recv", "--camera"])
         .arg(format!("door={}", server.url("viewer@")))
-        .args(["--rtsp-transport", transport])
+        .args(["--rtsp-transport", transport, "--io", io])
         .args(["--frames", &FRAMES.to_string(), "--duration", "30", "--out"])
         .arg(&out)
         .output()
@@ -31,6 +33,8 @@ fn recv_rtsp(transport: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "stderr: {stderr}");
     assert!(!stdout.contains("s3cret") && !stderr.contains("s3cret"));
+    // The backend asked for is the one that received.
+    assert!(!stderr.contains("falling back"), "stderr: {stderr}");
     let v: Value = serde_json::from_str(&stdout).expect("stdout is JSON");
     let stream = &v["streams"][0];
     assert_eq!(stream["camera"], "door", "{v}");
@@ -67,7 +71,7 @@ fn recv_rtsp_tcp_writes_pixel_exact_frames_under_the_camera_name() {
     if skip_if_missing("recv_rtsp_tcp_writes_pixel_exact_frames_under_the_camera_name") {
         return;
     }
-    recv_rtsp("tcp");
+    recv_rtsp("tcp", "std");
 }
 
 #[test]
@@ -75,5 +79,15 @@ fn recv_rtsp_udp_writes_pixel_exact_frames_under_the_camera_name() {
     if skip_if_missing("recv_rtsp_udp_writes_pixel_exact_frames_under_the_camera_name") {
         return;
     }
-    recv_rtsp("udp");
+    recv_rtsp("udp", "std");
+}
+
+/// The RTSP session runs on a std thread; the RTP it set up arrives
+/// through io_uring multishot receive like any UDP camera's.
+#[test]
+fn recv_rtsp_udp_through_io_uring_writes_pixel_exact_frames() {
+    if skip_if_missing("recv_rtsp_udp_through_io_uring_writes_pixel_exact_frames") {
+        return;
+    }
+    recv_rtsp("udp", "uring");
 }
