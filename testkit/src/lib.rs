@@ -12,6 +12,8 @@
 //!   duplication, stalls), sans-IO;
 //! - [`rtsp_server`]: gst-rtsp-server serving known JPEGs, for the RTSP
 //!   tests of the runtime and the command;
+//! - [`quirky_rtsp`]: a scripted RTSP server misbehaving like the cameras
+//!   of the field, one switch per quirk;
 //! - [`wait_until`] for the live tests, and the path of the fixtures from
 //!   real senders.
 //!
@@ -23,6 +25,7 @@ pub mod capture;
 mod datagram;
 pub mod impair;
 pub mod picture;
+pub mod quirky_rtsp;
 mod rng;
 pub mod rtp;
 pub mod rtsp_server;
