@@ -22,7 +22,7 @@ use rtsp_types::{Message, ParseError};
 
 /// Largest RTSP message kept while waiting for its end; a peer sending
 /// more without completing one is out of step and gets resynchronized.
-const MAX_MESSAGE: usize = 256 * 1024;
+pub const MAX_MESSAGE: usize = 256 * 1024;
 
 /// One item of the stream.
 #[derive(Debug)]
@@ -68,6 +68,13 @@ impl Framer {
     /// frame.
     pub fn skipped(&self) -> u64 {
         self.skipped
+    }
+
+    /// Bytes held and not yet consumed: at most [`MAX_MESSAGE`] once
+    /// every item has been taken, however the peer misbehaves (a longer
+    /// incomplete message is skipped; a `$` frame is at most 65,539).
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start
     }
 
     /// The next complete item, or `None` until more bytes arrive.

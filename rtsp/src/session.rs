@@ -314,6 +314,12 @@ impl Session {
         self.foreign_frames
     }
 
+    /// Bytes read and not handled yet (bounded: see
+    /// [`Framer::buffered`]).
+    pub fn buffered_bytes(&self) -> usize {
+        self.framer.buffered()
+    }
+
     /// Bytes of the connection skipped as neither message nor frame.
     pub fn skipped_bytes(&self) -> u64 {
         self.framer.skipped()
