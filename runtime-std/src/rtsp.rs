@@ -31,6 +31,9 @@ use crate::config::{CameraConfig, RtspTransport, RTSP_UDP_PROBE};
 use crate::error::Error;
 use crate::socket::{bind_camera, BoundSocket};
 
+/// Interleaved RTP packets kept when they arrive before the receive
+/// path is attached (read together with the PLAY answer).
+const MAX_EARLY_PACKETS: usize = 256;
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read timeout of the RTSP connection: how often stop, timers and the
@@ -112,6 +115,10 @@ pub(crate) struct Link {
     /// A handle on the RTP socket (the backend reads it) to open NAT
     /// again after a reconnect.
     rtp: Option<UdpSocket>,
+    /// Interleaved RTP read before there was an ingest to feed: servers
+    /// send the first frame right behind the PLAY answer, often in the
+    /// same read. Fed first when serving starts.
+    early: Vec<Vec<u8>>,
 }
 
 /// Why a playing session is given up.
@@ -241,6 +248,7 @@ impl Link {
             source_url: url.clone(),
             transport,
             rtp: None,
+            early: Vec::new(),
         };
         link.on_connected()?;
         Ok(link)
@@ -323,8 +331,14 @@ impl Link {
         if read > 0 {
             self.session.handle_input(&buf[..read]);
             while let Some(item) = self.session.poll_input(now) {
-                if let (Interleaved::Rtp(data), Some(ingest)) = (item, ingest.as_deref_mut()) {
-                    ingest.on_datagram(now, self.peer, data);
+                match (item, ingest.as_deref_mut()) {
+                    (Interleaved::Rtp(data), Some(ingest)) => {
+                        ingest.on_datagram(now, self.peer, data)
+                    }
+                    (Interleaved::Rtp(data), None) if self.early.len() < MAX_EARLY_PACKETS => {
+                        self.early.push(data.to_vec())
+                    }
+                    _ => {}
                 }
             }
         }
@@ -397,6 +411,12 @@ impl Link {
         shared: &CameraShared,
         stop: &AtomicBool,
     ) -> Option<Lost> {
+        if let Some(ingest) = ingest.as_deref_mut() {
+            let now = Instant::now();
+            for packet in self.early.drain(..) {
+                ingest.on_datagram(now, self.peer, &packet);
+            }
+        }
         let mut next_tick = Instant::now();
         let mut datagrams = shared.datagrams();
         let mut last_rtp = Instant::now();

@@ -396,6 +396,10 @@ fn q_above_127_without_tables_before_the_first_frame_that_carries_them() {
 
     let stats = client.stats();
     client.stop();
+    // Exactly the three without tables: frame 0, which the server writes
+    // in the same TCP segment as the PLAY answer, reached the
+    // depacketizer too (it used to be lost with the read that carried the
+    // answer).
     let drops = &stats[0].streams[0].frames_dropped;
     assert_eq!(
         drops.get(DropReason::MissingTables),

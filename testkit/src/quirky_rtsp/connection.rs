@@ -38,6 +38,8 @@ pub(super) struct Connection {
     peer: SocketAddr,
     pictures: Vec<Vec<u8>>,
     buf: Vec<u8>,
+    /// What is written at the end of the round.
+    written: Vec<u8>,
     session: Option<String>,
     out: Option<Out>,
     playing: bool,
@@ -68,6 +70,7 @@ impl Connection {
             peer,
             pictures,
             buf: Vec::new(),
+            written: Vec::new(),
             session: None,
             out: None,
             playing: false,
@@ -91,7 +94,13 @@ impl Connection {
             }
             while let Some(request) = self.next_request() {
                 self.last_request = Instant::now();
-                if !self.answer(request) {
+                let was_playing = self.playing;
+                let keep = self.answer(request);
+                if self.playing && !was_playing {
+                    next_frame = Instant::now();
+                }
+                if !keep {
+                    let _ = self.stream.write_all(&self.written);
                     return;
                 }
             }
@@ -111,6 +120,13 @@ impl Connection {
                 }
                 next_frame += FRAME_INTERVAL;
             }
+            // One write per round: the PLAY answer and the first frame
+            // behind it arrive together, as from gst-rtsp-server and many
+            // cameras, so a client must not lose data read with an answer.
+            if self.stream.write_all(&self.written).is_err() {
+                return;
+            }
+            self.written.clear();
         }
     }
 
@@ -268,7 +284,8 @@ impl Connection {
             headers: r.headers,
             status,
         });
-        self.stream.write_all(reply.as_bytes()).is_ok() && keep
+        self.written.extend_from_slice(reply.as_bytes());
+        keep
     }
 
     /// The base SETUP URLs are joined to, as the quirk implies.
@@ -359,8 +376,8 @@ impl Connection {
             // RTP-looking junk: a camera's second stream on a channel the
             // client never set up.
             let junk = [0x80, 26, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4, 0xFF, 0xD8];
-            self.stream
-                .write_all(&[&[b'$', channel, 0, junk.len() as u8][..], &junk].concat())?;
+            self.written
+                .extend_from_slice(&[&[b'$', channel, 0, junk.len() as u8][..], &junk].concat());
         }
         for p in &packets {
             self.send(false, p)?;
@@ -375,8 +392,9 @@ impl Connection {
             Some(Out::Interleaved { rtp, rtcp: c }) => {
                 let channel = if rtcp { *c } else { *rtp };
                 let [hi, lo] = (packet.len() as u16).to_be_bytes();
-                self.stream
-                    .write_all(&[&[b'$', channel, hi, lo][..], packet].concat())
+                self.written.extend_from_slice(&[b'$', channel, hi, lo]);
+                self.written.extend_from_slice(packet);
+                Ok(())
             }
             Some(Out::Udp {
                 socket,
