@@ -65,10 +65,12 @@ pub fn describe(body: &[u8]) -> Result<Description, SdpError> {
 }
 
 fn jpeg_track(media: &Media) -> Option<JpegTrack> {
+    // RTP payload types are 7 bits: a format of 128..=255 cannot be one.
     let formats: Vec<u8> = media
         .fmt
         .split_ascii_whitespace()
         .filter_map(|f| f.parse().ok())
+        .filter(|&pt: &u8| pt < 128)
         .collect();
     let rtpmaps = rtpmaps(media);
     // An explicit JPEG/90000 mapping wins; a static 26 listed without one
@@ -272,6 +274,10 @@ a=control:track1\n";
         let h264 = "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=x\r\nt=0 0\r\n\
 m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
         assert_eq!(describe(h264.as_bytes()), Err(SdpError::NoJpegTrack));
+        // A JPEG mapping on a "payload type" no RTP header can carry.
+        let wide = "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=x\r\nt=0 0\r\n\
+m=video 0 RTP/AVP 200\r\na=rtpmap:200 JPEG/90000\r\n";
+        assert_eq!(describe(wide.as_bytes()), Err(SdpError::NoJpegTrack));
         assert!(describe(b"\x00\x01garbage").is_err());
     }
 }
