@@ -50,6 +50,10 @@ pub struct Framer {
     start: usize,
     /// Bytes skipped to resynchronize.
     skipped: u64,
+    /// Skipping garbage that ran to the end of what was read: the next
+    /// item starts at the next `$` or `RTSP/` of a later read, not at the
+    /// start of it (or a read boundary would decide what is a message).
+    resyncing: bool,
 }
 
 impl Framer {
@@ -93,6 +97,12 @@ impl Framer {
     /// itself mutably) or return the data borrowed, in one loop.
     pub(crate) fn next_raw(&mut self) -> Option<Raw> {
         loop {
+            if self.resyncing {
+                self.resync(0);
+                if self.resyncing {
+                    return None;
+                }
+            }
             let pending = &self.buf[self.start..];
             match pending.first()? {
                 b'$' => {
@@ -120,7 +130,7 @@ impl Framer {
                         return Some(Raw::Message(message));
                     }
                     Err(ParseError::Incomplete(_)) if pending.len() <= MAX_MESSAGE => return None,
-                    Err(_) => self.resync(),
+                    Err(_) => self.resync(1),
                 },
             }
         }
@@ -131,12 +141,20 @@ impl Framer {
         &self.buf[range]
     }
 
-    /// Skip at least one byte, up to the next plausible item start.
-    fn resync(&mut self) {
+    /// Skip up to the next plausible item start at or after `from`.
+    fn resync(&mut self, from: usize) {
         let pending = &self.buf[self.start..];
-        let next = (1..pending.len())
-            .find(|&i| pending[i] == b'$' || pending[i..].starts_with(b"RTSP/"))
-            .unwrap_or(pending.len());
+        // A tail that may be the start of `RTSP/` cut short by the read
+        // is kept: the rest of the answer comes with the next read (found
+        // by the rtsp_framing fuzz target: the answer was lost when the
+        // bytes came in pieces, kept when they came at once).
+        let found = (from..pending.len()).find(|&i| {
+            pending[i] == b'$'
+                || pending[i..].starts_with(b"RTSP/")
+                || b"RTSP/".starts_with(&pending[i..])
+        });
+        self.resyncing = found.is_none();
+        let next = found.unwrap_or(pending.len());
         self.skipped += next as u64;
         self.start += next;
     }
@@ -169,6 +187,25 @@ mod tests {
         }
         assert_eq!(seen, ["data 0 [97, 98, 99]", "200 [104, 105]", "data 1 []"]);
         assert_eq!(framer.skipped(), 0);
+    }
+
+    #[test]
+    fn an_answer_cut_after_garbage_is_not_lost() {
+        // Minimized from the rtsp_framing fuzz target: cut inside
+        // `RTSP/`, the answer was lost; cut inside the garbage, its rest
+        // (`X * RTSP/1.0`...) was taken for a request.
+        let stream = b"GET_PARAMETER * RTSPT_X * RTSP/1.0\r\nCSeq: 9\r\n\r\nRTSP/1.0 200 OK\r\nCSeq: 4\r\n\r\n";
+        for cut in 1..stream.len() {
+            let mut framer = Framer::default();
+            let mut items = Vec::new();
+            for part in [&stream[..cut], &stream[cut..]] {
+                framer.push(part);
+                while let Some(item) = framer.next_item() {
+                    items.push(matches!(item, Item::Message(Message::Response(_))));
+                }
+            }
+            assert_eq!(items, [true], "cut at {cut}");
+        }
     }
 
     #[test]
