@@ -153,8 +153,12 @@ impl Framer {
                 || pending[i..].starts_with(b"RTSP/")
                 || b"RTSP/".starts_with(&pending[i..])
         });
-        self.resyncing = found.is_none();
         let next = found.unwrap_or(pending.len());
+        // Still skipping unless an item start is certain: the end of the
+        // garbage, or a tail that is only the beginning of `RTSP/`, is
+        // decided by the bytes still to come.
+        self.resyncing =
+            pending[next..].first() != Some(&b'$') && !pending[next..].starts_with(b"RTSP/");
         self.skipped += next as u64;
         self.start += next;
     }
@@ -193,8 +197,10 @@ mod tests {
     fn an_answer_cut_after_garbage_is_not_lost() {
         // Minimized from the rtsp_framing fuzz target: cut inside
         // `RTSP/`, the answer was lost; cut inside the garbage, its rest
-        // (`X * RTSP/1.0`...) was taken for a request.
-        let stream = b"GET_PARAMETER * RTSPT_X * RTSP/1.0\r\nCSeq: 9\r\n\r\nRTSP/1.0 200 OK\r\nCSeq: 4\r\n\r\n";
+        // (`X * RTSP/1.0`...) was taken for a request; cut after the `R`
+        // of `R x RTSP/1.0`, that was.
+        let stream = b"GET_PARAMETER * RTSPT_X * RTSP/1.0\r\nCSeq: 9\r\n\r\n\
+            \x00R x RTSP/1.0\r\nCSeq: 5\r\n\r\nRTSP/1.0 200 OK\r\nCSeq: 4\r\n\r\n";
         for cut in 1..stream.len() {
             let mut framer = Framer::default();
             let mut items = Vec::new();
