@@ -68,7 +68,19 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(found.len(), 1);
     let f = found[0];
     assert_eq!(
-        (f.ssrc, f.ntp, f.rtp_timestamp, f.packet_count, f.octet_count),
-        (sr[0], (u64::from(sr[1]) << 32) | u64::from(sr[2]), sr[3], sr[4], sr[5])
+        (
+            f.ssrc,
+            f.ntp,
+            f.rtp_timestamp,
+            f.packet_count,
+            f.octet_count
+        ),
+        (
+            sr[0],
+            (u64::from(sr[1]) << 32) | u64::from(sr[2]),
+            sr[3],
+            sr[4],
+            sr[5]
+        )
     );
 });

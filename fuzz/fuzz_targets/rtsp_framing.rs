@@ -17,7 +17,9 @@ fn describe(item: Item<'_>) -> String {
     match item {
         Item::Data { channel, data } => format!("${channel} {data:?}"),
         Item::Message(rtsp_types::Message::Response(r)) => {
-            let cseq = r.header(&rtsp_types::headers::CSEQ).map(|v| v.as_str().to_owned());
+            let cseq = r
+                .header(&rtsp_types::headers::CSEQ)
+                .map(|v| v.as_str().to_owned());
             format!("{} {cseq:?} {:?}", u16::from(r.status()), r.body())
         }
         Item::Message(m) => format!("{m:?}"),
@@ -68,8 +70,11 @@ fuzz_target!(|data: &[u8]| {
             want.push(format!("${} {body:?}", kind / 2));
         } else {
             stream.extend_from_slice(
-                format!("RTSP/1.0 200 OK\r\nCSeq: {kind}\r\nContent-Length: {}\r\n\r\n", body.len())
-                    .as_bytes(),
+                format!(
+                    "RTSP/1.0 200 OK\r\nCSeq: {kind}\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
             );
             stream.extend_from_slice(body);
             want.push(format!("200 {:?} {body:?}", Some(kind.to_string())));
