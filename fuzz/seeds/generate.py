@@ -163,6 +163,118 @@ def main():
     write("capture_reader", "synthetic-raw-ipv6.pcapng", pcapng(101, [ipv6_udp(p) for p in pkts]))
     sll = b"\x00\x00\x00\x01\x00\x06\x00\x11\x22\x33\x44\x55\x00\x00\x08\x00"
     write("capture_reader", "synthetic-sll.pcap", pcap(113, [sll + ethernet_ipv4_udp(p)[14:] for p in pkts]))
+    rtsp_seeds()
+
+
+# RTSP: a camera's side of a conversation with the session (CSeq 1, 2,
+# ... as the session numbers its requests), its SDP, its headers, RTCP.
+SDP_HIKVISION = (
+    b"v=0\r\no=- 1109162014219182 1109162014219192 IN IP4 192.168.1.64\r\n"
+    b"s=Media Presentation\r\ne=NONE\r\nb=AS:5050\r\nt=0 0\r\n"
+    b"a=control:rtsp://192.168.1.64:554/Streaming/Channels/102/?transportmode=unicast\r\n"
+    b"m=video 0 RTP/AVP 26\r\nb=AS:5000\r\na=recvonly\r\na=x-dimensions:640,480\r\n"
+    b"a=control:rtsp://192.168.1.64:554/Streaming/Channels/102/trackID=1?transportmode=unicast\r\n"
+)
+SDP_AXIS = (
+    b"v=0\r\no=- 1234567890 1 IN IP4 192.168.0.90\r\ns=Session streamed with GStreamer\r\n"
+    b"t=0 0\r\na=control:*\r\nm=audio 0 RTP/AVP 97\r\nc=IN IP4 0.0.0.0\r\n"
+    b"a=rtpmap:97 MPEG4-GENERIC/16000/1\r\na=control:stream=1\r\n"
+    b"m=video 0 RTP/AVP 96\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:96 JPEG/90000\r\n"
+    b"a=framesize:96 2592-1944\r\na=control:stream=0\r\n"
+)
+SDP_BROKEN = b"v=0\no=- 0 0 IN\ns=\nc=IN IP4\n\na=control:*\nm=video 0 RTP/AVP 26\na=control:track1\n"
+SDP_OUT_OF_ORDER = (
+    b"v=0\r\no=- 1 1 IN IP4 EXTRA 127.0.0.1\r\ns=Quirks\r\na=control:*\r\n"
+    b"m=video 0 RTP/AVP 96\r\na=control:/video\r\na=framesize:96 192-144\r\n"
+    b"a=rtpmap:96 JPEG/90000\r\nb=AS:2000\r\nc=IN IP4 0.0.0.0\r\n"
+)
+DIGEST = b'WWW-Authenticate: Basic realm="cam"\r\nWWW-Authenticate: Digest realm="cam", nonce="6b9f", algorithm=SHA-256, qop="auth"\r\n'
+
+
+def reply(cseq, status=b"200 OK", headers=b"", body=b""):
+    return (b"RTSP/1.0 " + status + b"\r\nCSeq: " + str(cseq).encode() + b"\r\n" + headers
+            + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def interleaved(channel, data):
+    return b"$" + bytes([channel]) + struct.pack(">H", len(data)) + data
+
+
+def sender_report(ssrc, ntp_hi, ntp_lo, rtp):
+    return struct.pack(">BBHIIIIII", 0x80, 200, 6, ssrc, ntp_hi, ntp_lo, rtp, 10, 1000)
+
+
+def session_records(records):
+    """rtsp_session's records: ("feed", bytes) | ("wait", ms) | ("teardown",)."""
+    out = b""
+    for r in records:
+        if r[0] == "feed":
+            out += b"\x00" + struct.pack(">H", len(r[1])) + r[1]
+        elif r[0] == "wait":
+            out += b"\x01" + struct.pack(">H", r[1])
+        else:
+            out += b"\x02\x00\x00"
+    return out
+
+
+def rtsp_seeds():
+    rtp = rtp_header(1, 3000, 0x11223344, marker=True) + jpeg_header(0, 1, 80, 8, 6) + bytes(range(32))
+    sr = sender_report(0x11223344, 0xE8000000, 0x80000000, 3000)
+    base = b"Content-Base: rtsp://192.0.2.7/cam/\r\nContent-Type: application/sdp\r\n"
+    tcp = [
+        ("feed", reply(1, headers=b"Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER\r\n")),
+        ("feed", reply(2, b"401 Unauthorized", DIGEST)),
+        ("feed", reply(3, headers=base, body=SDP_AXIS)),
+        ("feed", reply(4, headers=b"Session:  7A3F2C01 ; timeout = 30\r\nTransport: RTP/AVP/TCP;unicast;interleaved=2-3;ssrc=4B1D2E\r\n")),
+        ("feed", reply(5, headers=b"Session: 7A3F2C01\r\nRTP-Info: url=trackID=1;seq=0;rtptime=0;\r\n")
+            + interleaved(2, rtp) + interleaved(3, sr) + interleaved(7, b"junk")),
+        ("wait", 15000),
+        ("feed", reply(5, b"405 Method Not Allowed")),
+        ("wait", 15000),
+        ("feed", b"OPTIONS * RTSP/1.0\r\nCSeq: 99\r\n\r\n" + reply(7)),
+        ("teardown",),
+        ("feed", reply(8)),
+    ]
+    write("rtsp_session", "tcp-digest-keepalive-teardown", b"\x03" + session_records(tcp))
+    udp = [
+        ("feed", reply(1, b"501 Not Implemented")),
+        ("feed", reply(2, headers=b"Content-Location: 192.0.2.7/cam/\r\n", body=SDP_HIKVISION)),
+        ("feed", reply(3, b"461 Unsupported Transport")),
+        ("feed", reply(4, headers=b"Session: 12345678\r\nTransport: RTP/AVP/TCP\r\n")),
+        ("feed", reply(5)),
+        ("wait", 30000),
+        ("wait", 10000),
+    ]
+    write("rtsp_session", "udp-461-tcp-timeout", b"\x00" + session_records(udp))
+    redirect = [
+        ("feed", reply(1, b"302 Found", b"Location: rtsp://192.0.2.8/other\r\n")),
+        ("feed", reply(2, headers=b"Content-Base: rtsp://rtsp://192.0.2.8/other/\r\n", body=SDP_BROKEN)),
+    ]
+    write("rtsp_session", "redirect-broken-sdp", b"\x01" + session_records(redirect))
+
+    write("rtsp_framing", "replies-and-frames",
+          b"\x2a" + reply(1) + interleaved(0, rtp) + reply(2, headers=base, body=SDP_AXIS)
+          + b"\x00garbage\r\n" + interleaved(1, sr) + b"GET_PARAMETER * RTSP/1.0\r\nCSeq: 4\r\n\r\n")
+    write("rtsp_framing", "split-body", b"\x07" + reply(3, headers=base, body=SDP_HIKVISION) + interleaved(2, b""))
+
+    for name, sdp in [("hikvision", SDP_HIKVISION), ("axis", SDP_AXIS), ("broken", SDP_BROKEN),
+                      ("out-of-order", SDP_OUT_OF_ORDER)]:
+        write("rtsp_sdp", name, sdp)
+
+    write("rtsp_headers", "hikvision",
+          b"7A3F2C01 ; timeout = 30\nRTP/AVP;unicast;client_port=50000-50001;server_port=8000-8001;ssrc=4B1D2E\n"
+          b"rtsp://192.168.1.64:554/Streaming/Channels/102/\n\ntrackID=1")
+    write("rtsp_headers", "onvif-query",
+          b"12345678\nRTP/AVP/TCP;unicast;interleaved=4;ssrc=0x1234ABCD\n\nrtsp://rtsp://10.0.0.2/onvif?channel=1&proto=Onvif\n/video")
+    write("rtsp_headers", "no-scheme", b" ;timeout=5\nRTP/AVP;ssrc=98765432\n10.0.0.2/y/\n\n*")
+
+    def rtcp_input(flags, words, cname, raw):
+        return bytes([flags, len(cname)]) + struct.pack(">14I", *words) + cname + raw
+    words = [0x5155_4952, 0x11223344, 12, 3, 70000, 45, 0xE8000000 >> 16, 65536,
+             0x11223344, 0xE8000000, 0x80000000, 3000, 10, 1000]
+    write("rtcp", "receiver-report", rtcp_input(2, words, b"mjpeg-rtp@host", sr + sr))
+    write("rtcp", "bye", rtcp_input(1, words, b"x", sender_report(1, 2, 3, 4)[:20]))
+    write("rtcp", "empty-rr", rtcp_input(0, words, b"", b"\x81\xc9\x00\x07" + bytes(28) + sr))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ use rtsp_types::{Message, ParseError};
 
 /// Largest RTSP message kept while waiting for its end; a peer sending
 /// more without completing one is out of step and gets resynchronized.
-const MAX_MESSAGE: usize = 256 * 1024;
+pub const MAX_MESSAGE: usize = 256 * 1024;
 
 /// An interleaved frame to write to the connection: `data` (one RTP or
 /// RTCP packet, at most 65535 bytes; longer is cut) on `channel`.
@@ -61,6 +61,10 @@ pub struct Framer {
     start: usize,
     /// Bytes skipped to resynchronize.
     skipped: u64,
+    /// Skipping garbage that ran to the end of what was read: the next
+    /// item starts at the next `$` or `RTSP/` of a later read, not at the
+    /// start of it (or a read boundary would decide what is a message).
+    resyncing: bool,
 }
 
 impl Framer {
@@ -81,6 +85,13 @@ impl Framer {
         self.skipped
     }
 
+    /// Bytes held and not yet consumed: at most [`MAX_MESSAGE`] once
+    /// every item has been taken, however the peer misbehaves (a longer
+    /// incomplete message is skipped; a `$` frame is at most 65,539).
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
     /// The next complete item, or `None` until more bytes arrive.
     pub fn next_item(&mut self) -> Option<Item<'_>> {
         Some(match self.next_raw()? {
@@ -97,6 +108,12 @@ impl Framer {
     /// itself mutably) or return the data borrowed, in one loop.
     pub(crate) fn next_raw(&mut self) -> Option<Raw> {
         loop {
+            if self.resyncing {
+                self.resync(0);
+                if self.resyncing {
+                    return None;
+                }
+            }
             let pending = &self.buf[self.start..];
             match pending.first()? {
                 b'$' => {
@@ -124,7 +141,7 @@ impl Framer {
                         return Some(Raw::Message(message));
                     }
                     Err(ParseError::Incomplete(_)) if pending.len() <= MAX_MESSAGE => return None,
-                    Err(_) => self.resync(),
+                    Err(_) => self.resync(1),
                 },
             }
         }
@@ -135,12 +152,24 @@ impl Framer {
         &self.buf[range]
     }
 
-    /// Skip at least one byte, up to the next plausible item start.
-    fn resync(&mut self) {
+    /// Skip up to the next plausible item start at or after `from`.
+    fn resync(&mut self, from: usize) {
         let pending = &self.buf[self.start..];
-        let next = (1..pending.len())
-            .find(|&i| pending[i] == b'$' || pending[i..].starts_with(b"RTSP/"))
-            .unwrap_or(pending.len());
+        // A tail that may be the start of `RTSP/` cut short by the read
+        // is kept: the rest of the answer comes with the next read (found
+        // by the rtsp_framing fuzz target: the answer was lost when the
+        // bytes came in pieces, kept when they came at once).
+        let found = (from..pending.len()).find(|&i| {
+            pending[i] == b'$'
+                || pending[i..].starts_with(b"RTSP/")
+                || b"RTSP/".starts_with(&pending[i..])
+        });
+        let next = found.unwrap_or(pending.len());
+        // Still skipping unless an item start is certain: the end of the
+        // garbage, or a tail that is only the beginning of `RTSP/`, is
+        // decided by the bytes still to come.
+        self.resyncing =
+            pending[next..].first() != Some(&b'$') && !pending[next..].starts_with(b"RTSP/");
         self.skipped += next as u64;
         self.start += next;
     }
@@ -173,6 +202,27 @@ mod tests {
         }
         assert_eq!(seen, ["data 0 [97, 98, 99]", "200 [104, 105]", "data 1 []"]);
         assert_eq!(framer.skipped(), 0);
+    }
+
+    #[test]
+    fn an_answer_cut_after_garbage_is_not_lost() {
+        // Minimized from the rtsp_framing fuzz target: cut inside
+        // `RTSP/`, the answer was lost; cut inside the garbage, its rest
+        // (`X * RTSP/1.0`...) was taken for a request; cut after the `R`
+        // of `R x RTSP/1.0`, that was.
+        let stream = b"GET_PARAMETER * RTSPT_X * RTSP/1.0\r\nCSeq: 9\r\n\r\n\
+            \x00R x RTSP/1.0\r\nCSeq: 5\r\n\r\nRTSP/1.0 200 OK\r\nCSeq: 4\r\n\r\n";
+        for cut in 1..stream.len() {
+            let mut framer = Framer::default();
+            let mut items = Vec::new();
+            for part in [&stream[..cut], &stream[cut..]] {
+                framer.push(part);
+                while let Some(item) = framer.next_item() {
+                    items.push(matches!(item, Item::Message(Message::Response(_))));
+                }
+            }
+            assert_eq!(items, [true], "cut at {cut}");
+        }
     }
 
     #[test]

@@ -45,9 +45,14 @@ pub enum SdpError {
 
 /// Find the JPEG track in an SDP body.
 pub fn describe(body: &[u8]) -> Result<Description, SdpError> {
-    let session = Session::parse(body)
-        .or_else(|_| Session::parse(&repair(body)))
-        .map_err(|_| SdpError::Unparsable)?;
+    let parse = |sdp: &[u8]| {
+        well_formed_lines(sdp)
+            .then(|| Session::parse(sdp).ok())
+            .flatten()
+    };
+    let session = parse(body)
+        .or_else(|| parse(&repair(body)))
+        .ok_or(SdpError::Unparsable)?;
     let track = session
         .medias
         .iter()
@@ -65,10 +70,12 @@ pub fn describe(body: &[u8]) -> Result<Description, SdpError> {
 }
 
 fn jpeg_track(media: &Media) -> Option<JpegTrack> {
+    // RTP payload types are 7 bits: a format of 128..=255 cannot be one.
     let formats: Vec<u8> = media
         .fmt
         .split_ascii_whitespace()
         .filter_map(|f| f.parse().ok())
+        .filter(|&pt: &u8| pt < 128)
         .collect();
     let rtpmaps = rtpmaps(media);
     // An explicit JPEG/90000 mapping wins; a static 26 listed without one
@@ -128,6 +135,26 @@ fn size_attribute(media: &Media, payload_type: u8) -> Option<(u16, u16)> {
             ("x-dimensions", Some(v)) => pair(v, ','),
             _ => None,
         })
+}
+
+/// Whether every line is `k=...`. sdp-types 0.1.8 panics (an
+/// `assert_eq!` that holds in release builds too, `parser.rs:374`) when a
+/// line it cannot split into key and value follows a media section, so
+/// such input never reaches it: the repair drops those lines. Found by
+/// the `rtsp_sdp` fuzz target.
+fn well_formed_lines(sdp: &[u8]) -> bool {
+    let mut lines = sdp.split(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        // sdp-types takes `\r\n` and `\n` as line ends, a lone `\r` not.
+        let line = match line.strip_suffix(b"\r") {
+            Some(l) if lines.peek().is_some() => l,
+            _ => line,
+        };
+        if !line.is_empty() && line.iter().position(|&b| b == b'=') != Some(1) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Rewrite what cameras get wrong into SDP `sdp-types` accepts.
@@ -268,10 +295,30 @@ a=control:track1\n";
     }
 
     #[test]
+    fn a_line_without_key_after_the_media_does_not_reach_sdp_types() {
+        // Minimized from the rtsp_sdp fuzz target: sdp-types panicked on
+        // the NUL line after the m= section.
+        let crash = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=x\r\n\
+m=video 0 RTP/AVP 96\r\na=control:/video\r\n\0\0\0a=rtpmap:96 JPEG/90000\r\n\
+b=AS:2000\r\nc=IN IP4 0.0.0.0\r\n";
+        assert!(!well_formed_lines(crash.as_bytes()));
+        // Repaired: the keyless line is dropped; no rtpmap is left, and
+        // 96 is no static type.
+        assert_eq!(describe(crash.as_bytes()), Err(SdpError::NoJpegTrack));
+        assert!(well_formed_lines(b"v=0\r\n\r\nx=y\n\n"));
+        assert!(!well_formed_lines(b"v=0\r\nab=c\r\n"));
+        assert!(!well_formed_lines(b"v=0\r\nx\r"));
+    }
+
+    #[test]
     fn no_jpeg_track() {
         let h264 = "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=x\r\nt=0 0\r\n\
 m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
         assert_eq!(describe(h264.as_bytes()), Err(SdpError::NoJpegTrack));
+        // A JPEG mapping on a "payload type" no RTP header can carry.
+        let wide = "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=x\r\nt=0 0\r\n\
+m=video 0 RTP/AVP 200\r\na=rtpmap:200 JPEG/90000\r\n";
+        assert_eq!(describe(wide.as_bytes()), Err(SdpError::NoJpegTrack));
         assert!(describe(b"\x00\x01garbage").is_err());
     }
 }

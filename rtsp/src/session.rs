@@ -333,6 +333,12 @@ impl Session {
         self.foreign_frames
     }
 
+    /// Bytes read and not handled yet (bounded: see
+    /// [`Framer::buffered`]).
+    pub fn buffered_bytes(&self) -> usize {
+        self.framer.buffered()
+    }
+
     /// Bytes of the connection skipped as neither message nor frame.
     pub fn skipped_bytes(&self) -> u64 {
         self.framer.skipped()
@@ -392,10 +398,14 @@ impl Session {
     fn on_response(&mut self, now: Instant, r: Response<Vec<u8>>) {
         let cseq = header(&r, &headers::CSEQ).and_then(|v| v.trim().parse::<u32>().ok());
         // Quirk: some cameras answer keepalives with a stale or missing
-        // CSeq. One request is in flight at a time, so an answer is taken
-        // as the answer to it; only an answer to an older request (a
-        // CSeq below the pending one) is dropped.
-        let Some(pending) = self.pending.take_if(|p| cseq.is_none_or(|c| c >= p.cseq)) else {
+        // CSeq (the PLAY's, say). One request is in flight at a time, so
+        // an answer is taken as the answer to it; only during setup is an
+        // answer to an older request (a CSeq below the pending one)
+        // dropped. While playing, every earlier request has had its
+        // answer, so a stale CSeq can only be the keepalive's.
+        let playing = self.state == State::Playing;
+        let answers = |p: &mut Pending| playing || cseq.is_none_or(|c| c >= p.cseq);
+        let Some(pending) = self.pending.take_if(answers) else {
             return;
         };
         let status = u16::from(r.status());

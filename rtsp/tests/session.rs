@@ -200,6 +200,19 @@ fn digest_tcp_session_keepalive_and_teardown() {
     // Quirk: answered with a wrong (newer) CSeq.
     cam.feed(b"RTSP/1.0 200 OK\r\nCSeq: 999\r\n\r\n");
     assert!(cam.session.poll_timeout().unwrap() > cam.now + Duration::from_secs(14));
+    // Quirk: answered with a stale CSeq (the PLAY's) or none: still the
+    // keepalive's answer, and the next one follows at timeout / 2 (not a
+    // request timeout 10 s later).
+    for stale in ["CSeq: 4\r\n", ""] {
+        cam.advance(Duration::from_secs(15));
+        assert_eq!(cam.last_method(), "OPTIONS");
+        cam.feed(format!("RTSP/1.0 200 OK\r\n{stale}\r\n").as_bytes());
+        assert_eq!(
+            cam.session.poll_timeout(),
+            Some(cam.now + Duration::from_secs(15)),
+            "{stale:?}"
+        );
+    }
 
     cam.session.teardown(cam.now);
     cam.drain();

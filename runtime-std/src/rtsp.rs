@@ -34,6 +34,10 @@ use crate::socket::{bind_camera, BoundSocket};
 
 mod multicast;
 
+/// Interleaved RTP packets kept when they arrive before the receive
+/// path is attached (read together with the PLAY answer).
+const MAX_EARLY_PACKETS: usize = 256;
+
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read timeout of the RTSP connection: how often stop, timers and the
@@ -121,6 +125,10 @@ pub(crate) struct Link {
     /// once the session thread drives it.
     route: Option<Route>,
     reports: Option<SessionRtcp>,
+    /// Interleaved RTP read before there was an ingest to feed: servers
+    /// send the first frame right behind the PLAY answer, often in the
+    /// same read. Fed first when serving starts.
+    early: Vec<Vec<u8>>,
 }
 
 /// Why a playing session is given up.
@@ -262,6 +270,7 @@ impl Link {
             membership: None,
             route: None,
             reports: None,
+            early: Vec::new(),
         };
         link.on_connected()?;
         Ok(link)
@@ -348,6 +357,9 @@ impl Link {
                     (Interleaved::Rtp(data), Some(ingest), _) => {
                         ingest.on_datagram(now, self.peer, data)
                     }
+                    (Interleaved::Rtp(data), None, _) if self.early.len() < MAX_EARLY_PACKETS => {
+                        self.early.push(data.to_vec())
+                    }
                     (Interleaved::Rtcp(data), _, Some(reports)) => {
                         reports.on_interleaved(now, data)
                     }
@@ -430,6 +442,12 @@ impl Link {
         shared: &CameraShared,
         stop: &AtomicBool,
     ) -> Option<Lost> {
+        if let Some(ingest) = ingest.as_deref_mut() {
+            let now = Instant::now();
+            for packet in self.early.drain(..) {
+                ingest.on_datagram(now, self.peer, &packet);
+            }
+        }
         let mut next_tick = Instant::now();
         let mut datagrams = shared.datagrams();
         let mut last_rtp = Instant::now();

@@ -14,6 +14,8 @@
 //!   tests of the runtime and the command;
 //! - [`netns`]: two network namespaces joined by a veth pair (Linux,
 //!   root), for the multicast test;
+//! - [`quirky_rtsp`]: a scripted RTSP server misbehaving like the cameras
+//!   of the field, one switch per quirk;
 //! - [`wait_until`] for the live tests, and the path of the fixtures from
 //!   real senders.
 //!
@@ -27,6 +29,7 @@ pub mod impair;
 #[cfg(target_os = "linux")]
 pub mod netns;
 pub mod picture;
+pub mod quirky_rtsp;
 mod rng;
 pub mod rtp;
 pub mod rtsp_server;

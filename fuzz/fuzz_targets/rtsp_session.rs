@@ -1,0 +1,87 @@
+//! A whole `Session` after `on_connected`, fed arbitrary server bytes in
+//! arbitrary pieces with the clock moving and the odd TEARDOWN: never
+//! panics, and keeps bounded memory (what it buffers, what it queues to
+//! send, the events it queues), whatever the server says.
+//!
+//! Input: a flags byte (bit 0: TCP, else UDP with fallback; bit 1:
+//! credentials in the URL), then records `op, len_hi, len_lo, bytes`:
+//! op 0 feeds `len` bytes, op 1 advances the clock by `len` ms (then
+//! runs due timers), op 2 asks for TEARDOWN, anything else feeds too.
+#![no_main]
+
+use std::time::{Duration, Instant};
+
+use libfuzzer_sys::fuzz_target;
+use mjpeg_rtp_rtsp::framing::MAX_MESSAGE;
+use mjpeg_rtp_rtsp::{Interleaved, Session, SessionConfig, TransportRequest};
+use url::Url;
+
+/// Requests and answers queued between two drains: one request, one
+/// answer per server request in a read, bounded by the bytes read.
+const MAX_QUEUED: usize = 4096;
+
+fn drain(session: &mut Session, now: Instant) {
+    while let Some(item) = session.poll_input(now) {
+        match item {
+            Interleaved::Rtp(d) | Interleaved::Rtcp(d) => assert!(d.len() <= 65_535),
+            Interleaved::Other { len, .. } => assert!(len <= 65_535),
+        }
+    }
+    let mut sent = 0;
+    while let Some(bytes) = session.poll_transmit() {
+        assert!(!bytes.is_empty());
+        sent += 1;
+        assert!(sent <= MAX_QUEUED);
+    }
+    let mut events = 0;
+    while session.poll_event().is_some() {
+        events += 1;
+        assert!(events <= MAX_QUEUED);
+    }
+    assert!(session.buffered_bytes() <= MAX_MESSAGE);
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&flags, mut rest)) = data.split_first() else {
+        return;
+    };
+    let url = if flags & 2 != 0 {
+        "rtsp://admin:12345@192.0.2.7:554/Streaming/Channels/102"
+    } else {
+        "rtsp://192.0.2.7/cam"
+    };
+    let transport = if flags & 1 != 0 {
+        TransportRequest::Tcp
+    } else {
+        TransportRequest::Udp {
+            client_port: (50_000, 50_001),
+            fallback_to_tcp: true,
+        }
+    };
+    let mut session = Session::new(SessionConfig::new(Url::parse(url).unwrap(), transport));
+    let mut now = Instant::now();
+    session.on_connected(now);
+    drain(&mut session, now);
+    while let [op, hi, lo, tail @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+        match op {
+            1 => {
+                now += Duration::from_millis(len as u64);
+                if session.poll_timeout().is_some_and(|t| t <= now) {
+                    session.handle_timeout(now);
+                }
+                rest = tail;
+            }
+            2 => {
+                session.teardown(now);
+                rest = tail;
+            }
+            _ => {
+                let (bytes, after) = tail.split_at(len.min(tail.len()));
+                session.handle_input(bytes);
+                rest = after;
+            }
+        }
+        drain(&mut session, now);
+    }
+});

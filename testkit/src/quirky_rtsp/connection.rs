@@ -1,0 +1,425 @@
+//! One client connection of the scripted server: requests answered as
+//! the quirks say, the stream sent over TCP interleaved or UDP.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mjpeg_rtp_core::{Packetizer, PacketizerConfig};
+
+use super::wire::{
+    authorized, dqt_tables, join, reason, sdp, sender_report, session_header, with_q,
+};
+use super::{
+    stream_ssrc, Channels, ContentBase, KeepaliveCseq, Quirks, Seen, Shared, SsrcForm,
+    FIRST_SEQUENCE, FOREIGN_SSRC, FRAME_INTERVAL, POLL, TIMESTAMP_BASE, TIMESTAMP_STEP,
+};
+use crate::rtp::frame_packets;
+
+/// Where the stream goes once playing.
+enum Out {
+    Interleaved {
+        rtp: u8,
+        rtcp: u8,
+    },
+    Udp {
+        socket: UdpSocket,
+        rtp: SocketAddr,
+        rtcp: SocketAddr,
+    },
+}
+
+pub(super) struct Connection {
+    s: Arc<Shared>,
+    n: u32,
+    stream: TcpStream,
+    peer: SocketAddr,
+    pictures: Vec<Vec<u8>>,
+    buf: Vec<u8>,
+    /// What is written at the end of the round.
+    written: Vec<u8>,
+    session: Option<String>,
+    out: Option<Out>,
+    playing: bool,
+    play_cseq: String,
+    last_request: Instant,
+    packetizer: Packetizer,
+    frame: usize,
+}
+
+impl Connection {
+    pub(super) fn new(
+        s: Arc<Shared>,
+        n: u32,
+        stream: TcpStream,
+        peer: SocketAddr,
+        pictures: Vec<Vec<u8>>,
+    ) -> Self {
+        Connection {
+            packetizer: Packetizer::new(PacketizerConfig {
+                ssrc: stream_ssrc(&s.quirks, n),
+                max_packet: 1000,
+                initial_sequence: FIRST_SEQUENCE,
+                ..PacketizerConfig::default()
+            }),
+            s,
+            n,
+            stream,
+            peer,
+            pictures,
+            buf: Vec::new(),
+            written: Vec::new(),
+            session: None,
+            out: None,
+            playing: false,
+            play_cseq: "0".into(),
+            last_request: Instant::now(),
+            frame: 0,
+        }
+    }
+
+    pub(super) fn run(mut self) {
+        let _ = self.stream.set_nonblocking(false);
+        let _ = self.stream.set_read_timeout(Some(POLL));
+        let mut next_frame = Instant::now();
+        while !self.s.stop.load(Ordering::Relaxed) {
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => return,
+            }
+            while let Some(request) = self.next_request() {
+                self.last_request = Instant::now();
+                let was_playing = self.playing;
+                let keep = self.answer(request);
+                if self.playing && !was_playing {
+                    next_frame = Instant::now();
+                }
+                if !keep {
+                    let _ = self.stream.write_all(&self.written);
+                    return;
+                }
+            }
+            let q = &self.s.quirks;
+            let timeout = Duration::from_secs(q.timeout.unwrap_or(60).into());
+            if q.enforce_timeout && self.session.is_some() && self.last_request.elapsed() > timeout
+            {
+                self.s.expired.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            if self.playing && Instant::now() >= next_frame {
+                if self.n == 0 && q.close_after_frames.is_some_and(|n| self.frame >= n) {
+                    return;
+                }
+                if self.send_frame().is_err() {
+                    return;
+                }
+                next_frame += FRAME_INTERVAL;
+            }
+            // One write per round: the PLAY answer and the first frame
+            // behind it arrive together, as from gst-rtsp-server and many
+            // cameras, so a client must not lose data read with an answer.
+            if self.stream.write_all(&self.written).is_err() {
+                return;
+            }
+            self.written.clear();
+        }
+    }
+
+    /// The next complete request of the buffer (interleaved `$` frames
+    /// from the client, such as receiver reports, are skipped).
+    fn next_request(&mut self) -> Option<Request> {
+        loop {
+            if self.buf.first() == Some(&b'$') {
+                let len = usize::from(u16::from_be_bytes([*self.buf.get(2)?, *self.buf.get(3)?]));
+                if self.buf.len() < 4 + len {
+                    return None;
+                }
+                self.buf.drain(..4 + len);
+                continue;
+            }
+            let end = self.buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+            let text = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+            let mut lines = text.split("\r\n");
+            let mut first = lines.next().unwrap_or_default().split(' ');
+            let method = first.next().unwrap_or_default().to_owned();
+            let uri = first.next().unwrap_or_default().to_owned();
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+                .collect();
+            let body = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            if self.buf.len() < end + body {
+                return None;
+            }
+            self.buf.drain(..end + body);
+            return Some(Request {
+                method,
+                uri,
+                headers,
+            });
+        }
+    }
+
+    /// Answer one request; `false` to close the connection.
+    fn answer(&mut self, r: Request) -> bool {
+        let q = self.s.quirks.clone();
+        let base = format!("rtsp://127.0.0.1:{}{}", self.s.port, q.path);
+        let track = join(&self.base_path(&base), &q.control);
+        let cseq = r.header("CSeq").unwrap_or("0").to_owned();
+        let mut headers: Vec<(String, String)> = Vec::new();
+        let mut body = String::new();
+        let mut keep = true;
+        let status = 'status: {
+            if let Some(from) = &q.redirect_from {
+                if r.uri.ends_with(from.as_str()) {
+                    headers.push(("Location".into(), base.clone()));
+                    break 'status 302;
+                }
+            }
+            if let Some(auth) = &q.auth {
+                if r.method != "OPTIONS" && !authorized(auth, &r) {
+                    for c in &auth.challenges {
+                        headers.push(("WWW-Authenticate".into(), c.clone()));
+                    }
+                    break 'status 401;
+                }
+            }
+            let needs_session = matches!(r.method.as_str(), "PLAY" | "GET_PARAMETER" | "TEARDOWN");
+            if needs_session && r.header("Session").map(str::trim) != self.session.as_deref() {
+                break 'status 454;
+            }
+            match r.method.as_str() {
+                "OPTIONS" => {
+                    headers.push(("Public".into(), q.public.clone()));
+                    200
+                }
+                "DESCRIBE" if r.uri != base => 404,
+                "DESCRIBE" => {
+                    match q.content_base {
+                        ContentBase::Proper => {
+                            headers.push(("Content-Base".into(), format!("{base}/")))
+                        }
+                        ContentBase::Missing => {}
+                        ContentBase::LocationOnly => headers.push((
+                            "Content-Location".into(),
+                            format!("rtsp://127.0.0.1:{}/located/", self.s.port),
+                        )),
+                        ContentBase::NoScheme => headers.push((
+                            "Content-Base".into(),
+                            format!("127.0.0.1:{}{}/", self.s.port, q.path),
+                        )),
+                        ContentBase::Doubled => {
+                            headers.push(("Content-Base".into(), format!("rtsp://{base}/")))
+                        }
+                    }
+                    headers.push(("Content-Type".into(), "application/sdp".into()));
+                    body = sdp(q.sdp, &q.control);
+                    200
+                }
+                "SETUP" if r.uri != track => 404,
+                "SETUP" => {
+                    let transport = r.header("Transport").unwrap_or_default().to_owned();
+                    match self.setup(&q, &transport) {
+                        Some(reply) => {
+                            headers.push(("Transport".into(), reply));
+                            if q.new_session_id_per_setup || self.session.is_none() {
+                                let id = self.s.sessions.fetch_add(1, Ordering::Relaxed);
+                                self.session = Some(format!("QS{id:04}"));
+                            }
+                            200
+                        }
+                        None => 461,
+                    }
+                }
+                "PLAY" => {
+                    self.play_cseq = cseq.clone();
+                    if let Some(info) = &q.rtp_info {
+                        let info = info.replace("{url}", &track).replace("{rel}", &q.control);
+                        headers.push(("RTP-Info".into(), info));
+                    }
+                    self.playing = self.out.is_some();
+                    200
+                }
+                "GET_PARAMETER" => q.get_parameter_status,
+                "TEARDOWN" => {
+                    keep = false;
+                    200
+                }
+                _ => 501,
+            }
+        };
+        let keepalive = self.playing && matches!(r.method.as_str(), "GET_PARAMETER" | "OPTIONS");
+        let cseq = match (keepalive, q.keepalive_cseq) {
+            (true, KeepaliveCseq::Stale) => Some(self.play_cseq.clone()),
+            (true, KeepaliveCseq::Missing) => None,
+            _ => Some(cseq),
+        };
+        let mut reply = format!("RTSP/1.0 {status} {}\r\n", reason(status));
+        if let Some(cseq) = cseq {
+            reply += &format!("CSeq: {cseq}\r\n");
+        }
+        if let Some(id) = &self.session {
+            if status == 200 && r.method != "OPTIONS" {
+                reply += &session_header(id, &q);
+            }
+        }
+        for (n, v) in &headers {
+            reply += &format!("{n}: {v}\r\n");
+        }
+        reply += &format!("Content-Length: {}\r\n\r\n{body}", body.len());
+        self.s.seen.lock().unwrap().push(Seen {
+            at: Instant::now(),
+            connection: self.n,
+            method: r.method,
+            uri: r.uri,
+            headers: r.headers,
+            status,
+        });
+        self.written.extend_from_slice(reply.as_bytes());
+        keep
+    }
+
+    /// The base SETUP URLs are joined to, as the quirk implies.
+    fn base_path(&self, base: &str) -> String {
+        match self.s.quirks.content_base {
+            ContentBase::LocationOnly => format!("rtsp://127.0.0.1:{}/located/", self.s.port),
+            ContentBase::Missing => base.to_owned(),
+            _ => format!("{base}/"),
+        }
+    }
+
+    /// The Transport answer, or `None` for 461.
+    fn setup(&mut self, q: &Quirks, transport: &str) -> Option<String> {
+        let ssrc = stream_ssrc(q, self.n);
+        let ssrc = match q.ssrc {
+            SsrcForm::None => String::new(),
+            SsrcForm::Hex => format!(";ssrc={ssrc:08X}"),
+            SsrcForm::Hex0x => format!(";ssrc=0x{ssrc:08x}"),
+            SsrcForm::OddHex => format!(";ssrc={ssrc:X}"),
+            SsrcForm::Decimal => format!(";ssrc={ssrc}"),
+        };
+        if transport.contains("RTP/AVP/TCP") {
+            let (rtp, rtcp, said) = match q.channels {
+                Channels::AsAsked => {
+                    let asked = transport
+                        .split(';')
+                        .find_map(|p| p.trim().strip_prefix("interleaved="))
+                        .and_then(|v| v.split_once('-'))
+                        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                        .unwrap_or((0, 1));
+                    (asked.0, asked.1, true)
+                }
+                Channels::Other(a, b) => (a, b, true),
+                Channels::Absent => (0, 1, false),
+            };
+            self.out = Some(Out::Interleaved { rtp, rtcp });
+            let channels = if said {
+                format!(";interleaved={rtp}-{rtcp}")
+            } else {
+                String::new()
+            };
+            return Some(format!("RTP/AVP/TCP;unicast{channels}{ssrc}"));
+        }
+        if q.refuse_udp {
+            return None;
+        }
+        let client = transport
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("client_port="))?;
+        let (a, b) = client.split_once('-')?;
+        let (a, b): (u16, u16) = (a.parse().ok()?, b.parse().ok()?);
+        let socket = UdpSocket::bind("127.0.0.1:0").ok()?;
+        let port = socket.local_addr().ok()?.port();
+        let ip = self.peer.ip();
+        self.out = Some(Out::Udp {
+            socket,
+            rtp: SocketAddr::new(ip, a),
+            rtcp: SocketAddr::new(ip, b),
+        });
+        Some(format!(
+            "RTP/AVP;unicast;client_port={a}-{b};server_port={port}-{}{ssrc}",
+            port + 1
+        ))
+    }
+
+    fn send_frame(&mut self) -> std::io::Result<()> {
+        let q = self.s.quirks.clone();
+        let n = self.frame;
+        let timestamp = TIMESTAMP_BASE.wrapping_add((n as u32).wrapping_mul(TIMESTAMP_STEP));
+        let jpeg = &self.pictures[n % self.pictures.len()];
+        let mut packets = frame_packets(&mut self.packetizer, jpeg, timestamp);
+        if let Some((q_value, tables_from)) = q.q_tables {
+            let tables = if n == tables_from {
+                dqt_tables(jpeg)
+            } else {
+                Vec::new()
+            };
+            for p in packets.iter_mut() {
+                *p = with_q(p, q_value, &tables);
+            }
+        }
+        if q.foreign_sender_reports && n % 3 == 0 {
+            self.send(true, &sender_report(FOREIGN_SSRC, timestamp))?;
+            let ssrc = stream_ssrc(&q, self.n);
+            self.send(true, &sender_report(ssrc, timestamp))?;
+        }
+        if let Some(channel) = q.foreign_channel {
+            // RTP-looking junk: a camera's second stream on a channel the
+            // client never set up.
+            let junk = [0x80, 26, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4, 0xFF, 0xD8];
+            self.written
+                .extend_from_slice(&[&[b'$', channel, 0, junk.len() as u8][..], &junk].concat());
+        }
+        for p in &packets {
+            self.send(false, p)?;
+        }
+        self.frame += 1;
+        self.s.frames.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn send(&mut self, rtcp: bool, packet: &[u8]) -> std::io::Result<()> {
+        match &self.out {
+            Some(Out::Interleaved { rtp, rtcp: c }) => {
+                let channel = if rtcp { *c } else { *rtp };
+                let [hi, lo] = (packet.len() as u16).to_be_bytes();
+                self.written.extend_from_slice(&[b'$', channel, hi, lo]);
+                self.written.extend_from_slice(packet);
+                Ok(())
+            }
+            Some(Out::Udp {
+                socket,
+                rtp,
+                rtcp: c,
+            }) => {
+                let _ = socket.send_to(packet, if rtcp { *c } else { *rtp });
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+pub(super) struct Request {
+    pub(super) method: String,
+    pub(super) uri: String,
+    pub(super) headers: Vec<(String, String)>,
+}
+
+impl Request {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}

@@ -1,0 +1,459 @@
+//! The camera quirks of issue 11, live: the runtime's RTSP client against
+//! testkit's scripted misbehaving server (`quirky_rtsp`), one scenario
+//! per quirk. Every scenario receives frames and checks each one
+//! pixel-exact (every decoder in the build) against the picture the
+//! server cut it from, then checks what the quirk implies (keepalives in
+//! time, the URL SETUP went to, no reconnect, the drop reason...).
+//! Session timeouts are announced scaled down (`timeout=2`) so that the
+//! file runs in seconds.
+#![cfg(target_os = "linux")]
+
+use std::time::{Duration, Instant};
+
+use mjpeg_rtp::{CameraConfig, Client, ClientOptions, RtspTransport};
+use mjpeg_rtp_core::DropReason;
+use mjpeg_rtp_testkit::quirky_rtsp::{
+    digest_challenge, stream_ssrc, Auth, Channels, ContentBase, KeepaliveCseq, Quirks,
+    QuirkyServer, Sdp, SsrcForm,
+};
+use mjpeg_rtp_tests::assert_same_pixels_every_decoder;
+
+fn client_for(url: String, transport: RtspTransport) -> Client {
+    let mut client = Client::new(ClientOptions {
+        decode_threads: 1,
+        ..ClientOptions::default()
+    });
+    client
+        .add_camera(CameraConfig::rtsp("quirky", url).with_rtsp_transport(transport))
+        .unwrap();
+    client.start().expect("RTSP session set up");
+    client
+}
+
+/// Take `want` frames, each pixel-exact against its picture; their
+/// (SSRC, frame number).
+fn receive(server: &QuirkyServer, client: &Client, want: usize, what: &str) -> Vec<(u32, usize)> {
+    (0..want)
+        .map(|n| {
+            let frame = client
+                .next_frame(Duration::from_secs(5))
+                .unwrap_or_else(|| panic!("{what}: frame {n} never came: {:?}", client.stats()));
+            assert_same_pixels_every_decoder(
+                frame.jpeg(),
+                server.original_for(frame.timestamp),
+                &format!("{what}: frame {n}"),
+            );
+            (frame.ssrc, QuirkyServer::frame_index(frame.timestamp))
+        })
+        .collect()
+}
+
+/// Receive frames for `period`, each pixel-exact.
+fn receive_for(server: &QuirkyServer, client: &Client, period: Duration, what: &str) {
+    let end = Instant::now() + period;
+    let mut n = 0;
+    while Instant::now() < end {
+        let frame = client
+            .next_frame(Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("{what}: frame {n} never came: {:?}", client.stats()));
+        assert_same_pixels_every_decoder(
+            frame.jpeg(),
+            server.original_for(frame.timestamp),
+            &format!("{what}: frame {n}"),
+        );
+        n += 1;
+    }
+    assert!(n >= 10, "{what}: only {n} frames in {period:?}");
+}
+
+/// No frame dropped by the depacketizer so far (taken before stopping:
+/// the frame in flight when the stream ends is dropped as `lost`); stop;
+/// TEARDOWN answered 200 (so with the right session id).
+fn stop(server: &QuirkyServer, client: Client, what: &str) {
+    let stats = client.stats();
+    assert_eq!(stats[0].frames_dropped(), 0, "{what}: {stats:?}");
+    client.stop();
+    let teardown = server.requests_of("TEARDOWN");
+    assert!(
+        teardown.last().is_some_and(|t| t.status == 200),
+        "{what}: {teardown:?}"
+    );
+}
+
+/// One scenario, TCP: set up, 8 exact frames, stop.
+fn scenario(quirks: Quirks, what: &str) -> QuirkyServer {
+    scenario_over(quirks, RtspTransport::Tcp, what)
+}
+
+fn scenario_over(quirks: Quirks, transport: RtspTransport, what: &str) -> QuirkyServer {
+    let server = QuirkyServer::start(quirks);
+    let client = client_for(server.url(""), transport);
+    receive(&server, &client, 8, what);
+    stop(&server, client, what);
+    server
+}
+
+/// Keepalives (GET_PARAMETER or OPTIONS after PLAY) of connection `n`,
+/// with the PLAY before them.
+fn keepalives(server: &QuirkyServer) -> (Instant, Vec<mjpeg_rtp_testkit::quirky_rtsp::Seen>) {
+    let requests = server.requests();
+    let play = requests
+        .iter()
+        .rposition(|r| r.method == "PLAY")
+        .expect("PLAY");
+    let after: Vec<_> = requests[play + 1..]
+        .iter()
+        .filter(|r| matches!(r.method.as_str(), "GET_PARAMETER" | "OPTIONS"))
+        .cloned()
+        .collect();
+    (requests[play].at, after)
+}
+
+/// Every gap between PLAY and the keepalives after it under `limit`.
+fn assert_kept_alive(server: &QuirkyServer, limit: Duration, at_least: usize, what: &str) {
+    let (play, kept) = keepalives(server);
+    assert!(kept.len() >= at_least, "{what}: {kept:#?}");
+    let mut last = play;
+    for k in &kept {
+        assert!(k.at - last < limit, "{what}: keepalive late: {kept:#?}");
+        last = k.at;
+    }
+    assert_eq!(
+        server.expired(),
+        0,
+        "{what}: the server expired the session"
+    );
+}
+
+#[test]
+fn keepalive_advertised_but_refused_falls_back_to_options_and_stays_alive() {
+    let server = QuirkyServer::start(Quirks {
+        timeout: Some(2),
+        get_parameter_status: 405,
+        enforce_timeout: true,
+        ..Quirks::default()
+    });
+    let client = client_for(server.url(""), RtspTransport::Tcp);
+    receive_for(
+        &server,
+        &client,
+        Duration::from_millis(3600),
+        "405 keepalive",
+    );
+    assert_kept_alive(&server, Duration::from_secs(2), 3, "405 keepalive");
+    let (_, kept) = keepalives(&server);
+    assert_eq!(kept[0].method, "GET_PARAMETER");
+    assert!(kept[1..].iter().all(|k| k.method == "OPTIONS"), "{kept:#?}");
+    assert_eq!(client.camera_stats("quirky").unwrap().reconnects, 0);
+    stop(&server, client, "405 keepalive");
+}
+
+#[test]
+fn keepalive_answered_with_a_stale_or_missing_cseq_keeps_the_session() {
+    for cseq in [KeepaliveCseq::Stale, KeepaliveCseq::Missing] {
+        let what = format!("{cseq:?} CSeq");
+        let server = QuirkyServer::start(Quirks {
+            timeout: Some(2),
+            keepalive_cseq: cseq,
+            enforce_timeout: true,
+            ..Quirks::default()
+        });
+        let client = client_for(server.url(""), RtspTransport::Tcp);
+        receive_for(&server, &client, Duration::from_millis(3600), &what);
+        assert_kept_alive(&server, Duration::from_secs(2), 3, &what);
+        assert_eq!(client.camera_stats("quirky").unwrap().reconnects, 0);
+        stop(&server, client, &what);
+    }
+}
+
+#[test]
+fn session_with_extra_spaces_and_a_short_timeout_is_kept_alive_in_time() {
+    let server = QuirkyServer::start(Quirks {
+        timeout: Some(2),
+        session_spaces: true,
+        enforce_timeout: true,
+        ..Quirks::default()
+    });
+    let client = client_for(server.url(""), RtspTransport::Tcp);
+    receive_for(&server, &client, Duration::from_millis(3600), "spaces");
+    // The server answers 454 to a Session id with the spaces left in.
+    assert_kept_alive(&server, Duration::from_secs(2), 3, "spaces");
+    let (_, kept) = keepalives(&server);
+    assert!(kept.iter().all(|k| k.status == 200), "{kept:#?}");
+    assert_eq!(client.camera_stats("quirky").unwrap().reconnects, 0);
+    stop(&server, client, "spaces");
+}
+
+#[test]
+fn session_without_timeout_assumes_60_s() {
+    let server = QuirkyServer::start(Quirks {
+        timeout: None,
+        ..Quirks::default()
+    });
+    let client = client_for(server.url(""), RtspTransport::Tcp);
+    // A client that took the missing timeout for 0 or a few seconds would
+    // keepalive in a storm; 60 s means the first one at 30 s.
+    receive_for(&server, &client, Duration::from_millis(2500), "no timeout");
+    let (_, kept) = keepalives(&server);
+    assert!(kept.is_empty(), "{kept:#?}");
+    stop(&server, client, "no timeout");
+}
+
+#[test]
+fn session_id_changing_between_setups_is_followed() {
+    // A fresh id at every SETUP; the first connection dropped after 10
+    // frames, so that the session is set up again and the keepalives and
+    // TEARDOWN of the new one must carry the new id (454 otherwise).
+    let server = QuirkyServer::start(Quirks {
+        timeout: Some(2),
+        new_session_id_per_setup: true,
+        close_after_frames: Some(10),
+        ..Quirks::default()
+    });
+    let client = client_for(server.url(""), RtspTransport::Tcp);
+    let got = receive(&server, &client, 30, "new id");
+    let ssrcs: Vec<u32> = got.iter().map(|(s, _)| *s).collect();
+    assert!(
+        ssrcs.contains(&stream_ssrc(&Quirks::default(), 1)),
+        "{got:?}"
+    );
+    receive_for(&server, &client, Duration::from_millis(2500), "new id");
+    let setups = server.requests_of("SETUP");
+    assert!(setups.len() >= 2, "{setups:#?}");
+    assert_eq!(client.camera_stats("quirky").unwrap().reconnects, 1);
+    let (_, kept) = keepalives(&server);
+    assert!(
+        !kept.is_empty() && kept.iter().all(|k| k.status == 200 && k.connection == 1),
+        "{kept:#?}"
+    );
+
+    client.stop();
+    let teardown = server.requests_of("TEARDOWN");
+    assert_eq!(
+        teardown.last().map(|t| t.status),
+        Some(200),
+        "{teardown:#?}"
+    );
+    assert_eq!(
+        teardown.last().and_then(|t| t.header("Session")),
+        Some("QS0001")
+    );
+}
+
+#[test]
+fn content_base_missing_schemeless_doubled_or_only_a_location() {
+    for base in [
+        ContentBase::Missing,
+        ContentBase::NoScheme,
+        ContentBase::Doubled,
+        ContentBase::LocationOnly,
+    ] {
+        let what = format!("{base:?}");
+        let server = scenario(
+            Quirks {
+                content_base: base,
+                ..Quirks::default()
+            },
+            &what,
+        );
+        // The server 404s a SETUP anywhere but where the base leads.
+        let setup = server.requests_of("SETUP");
+        assert_eq!(setup.len(), 1, "{what}: {setup:#?}");
+        let want = match base {
+            ContentBase::LocationOnly => "/located/track1",
+            _ => "/cam/track1",
+        };
+        assert!(setup[0].uri.ends_with(want), "{what}: {setup:#?}");
+    }
+}
+
+#[test]
+fn control_is_joined_to_a_query_by_concatenation() {
+    let server = scenario(
+        Quirks {
+            path: "/onvif?channel=1&proto=Onvif".into(),
+            control: "/video".into(),
+            content_base: ContentBase::Missing,
+            ..Quirks::default()
+        },
+        "onvif query",
+    );
+    let setup = server.requests_of("SETUP");
+    assert!(
+        setup[0].uri.ends_with("/onvif?channel=1&proto=Onvif/video"),
+        "{setup:#?}"
+    );
+}
+
+#[test]
+fn interleaved_channels_other_than_asked_or_absent_and_data_on_foreign_channels() {
+    for (channels, foreign) in [
+        (Channels::Other(4, 5), None),
+        (Channels::Absent, None),
+        (Channels::AsAsked, Some(7)),
+        (Channels::Other(2, 3), Some(0)),
+    ] {
+        scenario(
+            Quirks {
+                channels,
+                foreign_channel: foreign,
+                ..Quirks::default()
+            },
+            &format!("{channels:?}, junk on {foreign:?}"),
+        );
+    }
+}
+
+#[test]
+fn ssrc_in_hex_with_or_without_0x_odd_length_or_decimal() {
+    for form in [
+        SsrcForm::Hex,
+        SsrcForm::Hex0x,
+        SsrcForm::OddHex,
+        SsrcForm::Decimal,
+    ] {
+        for transport in [RtspTransport::Tcp, RtspTransport::Udp] {
+            let what = format!("{form:?} over {transport:?}");
+            let quirks = Quirks {
+                ssrc: form,
+                ..Quirks::default()
+            };
+            let server = QuirkyServer::start(quirks.clone());
+            let client = client_for(server.url(""), transport);
+            let got = receive(&server, &client, 6, &what);
+            let want = stream_ssrc(&quirks, 0);
+            assert!(got.iter().all(|(s, _)| *s == want), "{what}: {got:x?}");
+            stop(&server, client, &what);
+        }
+    }
+}
+
+#[test]
+fn rtp_info_with_seq_0_rtptime_0_trailing_semicolon_and_relative_url() {
+    for info in [
+        "url={url};seq=0;rtptime=0;",
+        "url={rel};seq=0;rtptime=0",
+        "url=trackID=0;seq=0;rtptime=0;,",
+    ] {
+        scenario(
+            Quirks {
+                rtp_info: Some(info.into()),
+                ..Quirks::default()
+            },
+            info,
+        );
+    }
+}
+
+#[test]
+fn broken_sdp_is_repaired() {
+    for sdp in [
+        Sdp::TruncatedOrigin,
+        Sdp::TruncatedConnection,
+        Sdp::ExtraOriginField,
+        Sdp::AttributesOutOfOrder,
+        Sdp::NoTime,
+    ] {
+        scenario(
+            Quirks {
+                sdp,
+                ..Quirks::default()
+            },
+            &format!("{sdp:?}"),
+        );
+    }
+}
+
+#[test]
+fn sender_reports_for_an_unknown_ssrc_break_nothing() {
+    for transport in [RtspTransport::Tcp, RtspTransport::Udp] {
+        scenario_over(
+            Quirks {
+                foreign_sender_reports: true,
+                ..Quirks::default()
+            },
+            transport,
+            &format!("foreign SR over {transport:?}"),
+        );
+    }
+}
+
+#[test]
+fn q_above_127_without_tables_before_the_first_frame_that_carries_them() {
+    const FIRST_WITH_TABLES: usize = 3;
+    let server = QuirkyServer::start(Quirks {
+        q_tables: Some((200, FIRST_WITH_TABLES)),
+        ..Quirks::default()
+    });
+    let client = client_for(server.url(""), RtspTransport::Tcp);
+    let got = receive(&server, &client, 8, "Q 200");
+    let first = got.first().map(|(_, n)| *n);
+    assert_eq!(first, Some(FIRST_WITH_TABLES), "{got:?}");
+    // Later frames (no tables, Q 200 cached) complete and exact; the
+    // consumer may skip some (the decoded-frame queue drops the oldest
+    // while this test decodes each frame again with every decoder).
+    assert!(got.windows(2).all(|w| w[0].1 < w[1].1), "{got:?}");
+
+    let stats = client.stats();
+    client.stop();
+    // Exactly the three without tables: frame 0, which the server writes
+    // in the same TCP segment as the PLAY answer, reached the
+    // depacketizer too (it used to be lost with the read that carried the
+    // answer).
+    let drops = &stats[0].streams[0].frames_dropped;
+    assert_eq!(
+        drops.get(DropReason::MissingTables),
+        FIRST_WITH_TABLES as u64,
+        "{stats:?}"
+    );
+    assert_eq!(drops.total(), FIRST_WITH_TABLES as u64, "{stats:?}");
+}
+
+#[test]
+fn several_digest_challenges_md5_sha256_qop_and_no_qop() {
+    for challenges in [
+        vec![
+            digest_challenge("MD5", false),
+            digest_challenge("SHA-256", true),
+        ],
+        vec![
+            "Basic realm=\"quirks\"".to_owned(),
+            digest_challenge("MD5", true),
+        ],
+        vec![digest_challenge("MD5", false)],
+    ] {
+        let what = format!("{challenges:?}");
+        let server = QuirkyServer::start(Quirks {
+            auth: Some(Auth {
+                challenges,
+                user: "viewer".into(),
+                password: "s3cret".into(),
+            }),
+            ..Quirks::default()
+        });
+        let client = client_for(server.url("viewer:s3cret@"), RtspTransport::Tcp);
+        receive(&server, &client, 6, &what);
+        stop(&server, client, &what);
+        let refused = server.requests().iter().filter(|r| r.status == 401).count();
+        assert_eq!(refused, 1, "{what}: answered once, then accepted");
+    }
+}
+
+#[test]
+fn redirect_is_followed() {
+    let quirks = Quirks {
+        redirect_from: Some("/old".into()),
+        ..Quirks::default()
+    };
+    let server = QuirkyServer::start(quirks);
+    let client = client_for(server.url_of("", "/old"), RtspTransport::Tcp);
+    receive(&server, &client, 8, "redirect");
+    stop(&server, client, "redirect");
+    let requests = server.requests();
+    assert_eq!(requests[0].status, 302, "{requests:#?}");
+    assert!(server.connections() >= 2);
+    assert!(
+        requests[1..].iter().all(|r| r.uri.contains("/cam")),
+        "{requests:#?}"
+    );
+}
