@@ -13,12 +13,16 @@
 //! - [`rtsp_server`]: gst-rtsp-server serving known JPEGs, for the RTSP
 //!   tests of the runtime and the command;
 //! - [`wait_until`] for the live tests, and the path of the fixtures from
-//!   real senders.
+//!   real senders;
+//! - `backend_tests` (feature `backend-tests`): the loopback scenarios
+//!   every receive backend runs, with their client and camera helpers.
 //!
-//! It depends on the core and not on any runtime, so that the core's tests
-//! build no sockets or threads; helpers that need a runtime or the command
-//! live beside the tests that use them.
+//! Without that feature it depends on the core and not on any runtime, so
+//! that the core's tests build no sockets or threads; other helpers that
+//! need a runtime or the command live beside the tests that use them.
 
+#[cfg(feature = "backend-tests")]
+pub mod backend_tests;
 pub mod capture;
 mod datagram;
 pub mod impair;
