@@ -33,6 +33,15 @@ fn run(rx: &mut Rx, packets: &[Vec<u8>]) -> Vec<(u32, Vec<u8>)> {
     out
 }
 
+/// `got` is `frames`, in order: the same timestamps and pixels.
+fn assert_rebuilt(got: &[(u32, Vec<u8>)], frames: &[(Vec<u8>, u32)], what: &str) {
+    assert_eq!(got.len(), frames.len(), "{what}");
+    for ((ts, jpeg), (original, want_ts)) in got.iter().zip(frames) {
+        assert_eq!(ts, want_ts);
+        assert_same_pixels(jpeg, original, what);
+    }
+}
+
 fn frames(pictures: &[Picture]) -> Vec<(Vec<u8>, u32)> {
     pictures
         .iter()
@@ -53,11 +62,7 @@ fn check_all(pictures: &[Picture], config: PacketizerConfig) {
     let packets = packetize(config, &frames);
     let mut rx = receiver(Config::default());
     let got = run(&mut rx, &packets);
-    assert_eq!(got.len(), frames.len());
-    for ((ts, jpeg), (original, want_ts)) in got.iter().zip(&frames) {
-        assert_eq!(ts, want_ts);
-        assert_same_pixels(jpeg, original, "rebuilt");
-    }
+    assert_rebuilt(&got, &frames, "rebuilt");
     let stats = rx.stats();
     assert_eq!(stats.packets_received, packets.len() as u64);
     assert_eq!(stats.packets_lost(), 0);
@@ -766,11 +771,7 @@ fn a_dynamic_payload_type_is_learnt_without_configuration() {
     let packets = packetize(dynamic_pt(96), &frames);
     let mut rx = receiver(Config::default());
     let got = run(&mut rx, &packets);
-    assert_eq!(got.len(), frames.len());
-    for ((ts, jpeg), (original, want_ts)) in got.iter().zip(&frames) {
-        assert_eq!(ts, want_ts);
-        assert_same_pixels(jpeg, original, "PT 96 learnt");
-    }
+    assert_rebuilt(&got, &frames, "PT 96 learnt");
     let stats = rx.stats();
     assert_eq!(
         (stats.payload_type, stats.payload_type_detected),
@@ -840,11 +841,7 @@ fn frames_wait_until_the_dynamic_payload_type_is_confirmed() {
         "held before the type is confirmed"
     );
     let got = run(&mut rx, &packets[1..]);
-    assert_eq!(got.len(), frames.len());
-    for ((ts, jpeg), (original, want_ts)) in got.iter().zip(&frames) {
-        assert_eq!(ts, want_ts);
-        assert_same_pixels(jpeg, original, "held then released");
-    }
+    assert_rebuilt(&got, &frames, "held then released");
 }
 
 #[test]
@@ -868,10 +865,6 @@ fn a_stray_dynamic_datagram_does_not_hold_back_a_pt26_stream() {
         .set_payload_type(97);
     let mut rx = receiver(Config::default());
     let got = run(&mut rx, &packets);
-    assert_eq!(got.len(), frames.len() - 1);
-    for ((ts, jpeg), (original, want_ts)) in got.iter().zip(&frames[1..]) {
-        assert_eq!(ts, want_ts);
-        assert_same_pixels(jpeg, original, "PT 26 after a stray");
-    }
+    assert_rebuilt(&got, &frames[1..], "PT 26 after a stray");
     assert_eq!(rx.stats().payload_type, Some(26));
 }
