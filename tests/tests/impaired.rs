@@ -80,6 +80,16 @@ impl Camera {
         self.packets.iter().map(|f| f.len() as u64).sum()
     }
 
+    /// `s` counts every packet of this camera and every frame complete:
+    /// none lost, none dropped.
+    fn assert_all_counted(&self, s: &StreamSummary) {
+        assert_eq!(s.packets_received, self.total_packets());
+        assert_eq!(
+            (s.packets_lost, s.frames_complete, s.frames_dropped),
+            (0, self.packets.len() as u64, 0)
+        );
+    }
+
     /// Index in [`all`](Self::all) of packet `packet` of frame `frame`.
     fn slot(&self, frame: usize, packet: usize) -> usize {
         assert!(packet < self.packets[frame].len());
@@ -277,11 +287,7 @@ fn duplicates_are_counted_once() {
     cam.check(&frames, PORT, &all_frames(n));
     let s = only_stream(&summary);
     assert_eq!(s.packets_duplicate, dups);
-    assert_eq!(s.packets_received, cam.total_packets());
-    assert_eq!(
-        (s.packets_lost, s.frames_complete, s.frames_dropped),
-        (0, n as u64, 0)
-    );
+    cam.assert_all_counted(s);
 }
 
 #[test]
@@ -505,11 +511,7 @@ fn hostile_datagrams_are_counted_and_harmless() {
         s.invalid_reasons.values().sum::<u64>(),
         hostile.len() as u64
     );
-    assert_eq!(s.packets_received, cam.total_packets());
-    assert_eq!(
-        (s.packets_lost, s.frames_complete, s.frames_dropped),
-        (0, n as u64, 0)
-    );
+    cam.assert_all_counted(s);
 }
 
 #[test]
