@@ -2,9 +2,10 @@
 //! children (getrusage), and of single threads (their CPU-time clocks).
 //! Where the platform has none of these, times read as zero.
 
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 
 /// CPU time (user + system) of this process, or of its waited-for
 /// children.
@@ -38,6 +39,27 @@ pub fn measure<T>(f: impl FnOnce() -> Result<T>) -> Result<(Duration, Duration, 
     let (c0, t0) = (cpu_time(false), Instant::now());
     let out = f()?;
     Ok((cpu_time(false) - c0, t0.elapsed(), out))
+}
+
+/// Children's CPU and wall time of one run of `command` (no stdin, stdout
+/// discarded); a failed run is an error with its stderr.
+pub fn measure_child(command: &mut Command) -> Result<(Duration, Duration)> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let (c0, t0) = (cpu_time(true), Instant::now());
+    let out = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("cannot run {program}"))?;
+    let (cpu, wall) = (cpu_time(true) - c0, t0.elapsed());
+    if !out.status.success() {
+        bail!(
+            "{program} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok((cpu, wall))
 }
 
 pub fn ms(d: Duration) -> f64 {

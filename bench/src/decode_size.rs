@@ -12,13 +12,13 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use mjpeg_rtp::{DecodeOptions, Decoder, Scale};
 use serde::{Deserialize, Serialize};
 
-use crate::cpu::{cpu_time, ms};
+use crate::cpu::{measure_child, ms};
 use crate::pcap_to_rgb::{
     capture_jpegs, decode_only, gst_available, gst_run, measure_paths, GST_PIPELINE,
 };
@@ -122,22 +122,7 @@ fn ffmpeg_args(input: &Path, lowres: u32) -> Vec<String> {
 
 /// (child CPU, wall) of one FFmpeg run.
 fn ffmpeg_run(args: &[String]) -> Result<(Duration, Duration)> {
-    let (c0, t0) = (cpu_time(true), Instant::now());
-    let out = Command::new("ffmpeg")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .context("cannot run ffmpeg")?;
-    let (cpu, wall) = (cpu_time(true) - c0, t0.elapsed());
-    if !out.status.success() {
-        bail!(
-            "ffmpeg failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok((cpu, wall))
+    measure_child(Command::new("ffmpeg").args(args))
 }
 
 /// Per-frame CPU and wall of a child command over `n` frames, its

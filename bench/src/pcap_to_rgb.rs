@@ -12,15 +12,15 @@ use std::fs;
 use std::hint::black_box;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use mjpeg_rtp::decode::RgbDecoder;
 use mjpeg_rtp::{DecodeOptions, Decoder, RgbSize};
 use mjpeg_rtp_cli::output::SinkOptions;
 use mjpeg_rtp_cli::pcap;
 
-use crate::cpu::{cpu_time, measure, ms};
+use crate::cpu::{measure, measure_child, ms};
 use crate::report::{Contender, DecoderPaths, Gstreamer, PcapToRgb, Spread};
 
 /// The GStreamer comparison pipeline, with `{}` for the capture.
@@ -144,23 +144,11 @@ pub(crate) fn gst_available() -> Option<String> {
 /// Run `pipeline` (`{}` for the capture) on `capture`: (child CPU, wall).
 pub(crate) fn gst_run(pipeline: &str, capture: &Path) -> Result<(Duration, Duration)> {
     let pipeline = pipeline.replace("{}", &capture.display().to_string());
-    let (c0, t0) = (cpu_time(true), Instant::now());
-    let out = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(pipeline.split_whitespace())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .context("cannot run gst-launch-1.0")?;
-    let (cpu, wall) = (cpu_time(true) - c0, t0.elapsed());
-    if !out.status.success() {
-        bail!(
-            "gst-launch-1.0 failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok((cpu, wall))
+    measure_child(
+        Command::new("gst-launch-1.0")
+            .arg("-q")
+            .args(pipeline.split_whitespace()),
+    )
 }
 
 /// Section 1 on `capture`, whose RTP datagrams are `frames`; `scratch`

@@ -45,6 +45,18 @@ const PCAP_MAGICS: [[u8; 4]; 4] = [
     [0x4D, 0x3C, 0xB2, 0xA1],
 ];
 
+impl<'a> Datagram<'a> {
+    /// The datagram `udp` between the addresses of its IP header.
+    fn of(udp: &UdpSlice<'a>, time: Instant, src_ip: IpAddr, dst_ip: IpAddr) -> Self {
+        Datagram {
+            time,
+            src: SocketAddr::new(src_ip, udp.source_port()),
+            dst: SocketAddr::new(dst_ip, udp.destination_port()),
+            payload: udp.payload(),
+        }
+    }
+}
+
 /// Call `f` for every UDP datagram of the capture at `path`, in file order.
 /// A damaged or truncated tail ends the reading with a warning (and
 /// `truncated` set); a file that cannot be opened or is no capture at all
@@ -66,32 +78,28 @@ pub fn read_udp(
             path.display()
         ),
     };
-    let mut decoder = LinkDecoder::default();
+    let mut records = Records {
+        path,
+        summary,
+        decoder: LinkDecoder::default(),
+        f: &mut f,
+    };
     if magic == PCAPNG_MAGIC {
-        read_pcapng(path, reader, summary, &mut decoder, &mut f)
+        records.pcapng(reader)
     } else if PCAP_MAGICS.contains(&magic) {
-        read_pcap(path, reader, summary, &mut decoder, &mut f)
+        records.pcap(reader)
     } else {
         bail!("{} is not a pcap or pcapng capture", path.display())
     }
 }
 
-fn read_pcap(
-    path: &Path,
-    reader: impl Read,
-    summary: &mut CaptureSummary,
-    decoder: &mut LinkDecoder,
-    f: &mut dyn FnMut(Datagram<'_>) -> Result<()>,
-) -> Result<()> {
-    let mut pcap = PcapReader::new(reader)
-        .map_err(|e| anyhow::anyhow!("{}: bad pcap header: {e}", path.display()))?;
-    let link = pcap.header().datalink;
-    while let Some(packet) = until_damaged(pcap.next_packet(), path, summary) {
-        summary.records += 1;
-        let time = Instant::from_micros(u64::try_from(packet.timestamp.as_micros()).unwrap_or(0));
-        decoder.record(link, time, &packet.data, summary, f)?;
-    }
-    Ok(())
+/// One capture being read: its path (for messages), what it counts, the
+/// link decoder, and where its datagrams go.
+struct Records<'a> {
+    path: &'a Path,
+    summary: &'a mut CaptureSummary,
+    decoder: LinkDecoder,
+    f: &'a mut dyn FnMut(Datagram<'_>) -> Result<()>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -100,61 +108,94 @@ struct Interface {
     tsresol: u8,
 }
 
-fn read_pcapng(
-    path: &Path,
-    reader: impl Read,
-    summary: &mut CaptureSummary,
-    decoder: &mut LinkDecoder,
-    f: &mut dyn FnMut(Datagram<'_>) -> Result<()>,
-) -> Result<()> {
-    let mut pcapng = PcapNgReader::new(reader)
-        .map_err(|e| anyhow::anyhow!("{}: bad pcapng header: {e}", path.display()))?;
-    let mut interfaces: Vec<Interface> = Vec::new();
-    let mut last_time = Instant::ZERO;
-    while let Some(block) = until_damaged(pcapng.next_block(), path, summary) {
-        let (interface_id, raw_time, data) = match &block {
-            Block::SectionHeader(_) => {
-                interfaces.clear();
-                continue;
-            }
-            Block::InterfaceDescription(idb) => {
-                let tsresol = idb
-                    .options
-                    .iter()
-                    .find_map(|o| match o {
-                        InterfaceDescriptionOption::IfTsResol(r) => Some(*r),
-                        _ => None,
-                    })
-                    .unwrap_or(6);
-                interfaces.push(Interface {
-                    link: idb.linktype,
-                    tsresol,
-                });
-                continue;
-            }
-            // pcap-file hands the raw timestamp units over as nanoseconds.
-            Block::EnhancedPacket(epb) => (
-                epb.interface_id,
-                Some(u64::try_from(epb.timestamp.as_nanos()).unwrap_or(u64::MAX)),
-                &epb.data,
-            ),
-            Block::Packet(pb) => (u32::from(pb.interface_id), Some(pb.timestamp), &pb.data),
-            Block::SimplePacket(spb) => (0, None, &spb.data),
-            _ => continue,
-        };
-        summary.records += 1;
-        let Some(interface) = usize::try_from(interface_id)
-            .ok()
-            .and_then(|i| interfaces.get(i))
-        else {
-            summary.undecodable += 1;
-            continue;
-        };
-        let time = raw_time.map_or(last_time, |t| to_instant(t, interface.tsresol));
-        last_time = time;
-        decoder.record(interface.link, time, data, summary, f)?;
+impl Records<'_> {
+    fn pcap(&mut self, reader: impl Read) -> Result<()> {
+        let mut pcap = PcapReader::new(reader)
+            .map_err(|e| anyhow::anyhow!("{}: bad pcap header: {e}", self.path.display()))?;
+        let link = pcap.header().datalink;
+        while let Some(packet) = self.until_damaged(pcap.next_packet()) {
+            self.summary.records += 1;
+            let time =
+                Instant::from_micros(u64::try_from(packet.timestamp.as_micros()).unwrap_or(0));
+            self.record(link, time, &packet.data)?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    fn pcapng(&mut self, reader: impl Read) -> Result<()> {
+        let mut pcapng = PcapNgReader::new(reader)
+            .map_err(|e| anyhow::anyhow!("{}: bad pcapng header: {e}", self.path.display()))?;
+        let mut interfaces: Vec<Interface> = Vec::new();
+        let mut last_time = Instant::ZERO;
+        while let Some(block) = self.until_damaged(pcapng.next_block()) {
+            let (interface_id, raw_time, data) = match &block {
+                Block::SectionHeader(_) => {
+                    interfaces.clear();
+                    continue;
+                }
+                Block::InterfaceDescription(idb) => {
+                    let tsresol = idb
+                        .options
+                        .iter()
+                        .find_map(|o| match o {
+                            InterfaceDescriptionOption::IfTsResol(r) => Some(*r),
+                            _ => None,
+                        })
+                        .unwrap_or(6);
+                    interfaces.push(Interface {
+                        link: idb.linktype,
+                        tsresol,
+                    });
+                    continue;
+                }
+                // pcap-file hands the raw timestamp units over as nanoseconds.
+                Block::EnhancedPacket(epb) => (
+                    epb.interface_id,
+                    Some(u64::try_from(epb.timestamp.as_nanos()).unwrap_or(u64::MAX)),
+                    &epb.data,
+                ),
+                Block::Packet(pb) => (u32::from(pb.interface_id), Some(pb.timestamp), &pb.data),
+                Block::SimplePacket(spb) => (0, None, &spb.data),
+                _ => continue,
+            };
+            self.summary.records += 1;
+            let Some(interface) = usize::try_from(interface_id)
+                .ok()
+                .and_then(|i| interfaces.get(i))
+            else {
+                self.summary.undecodable += 1;
+                continue;
+            };
+            let time = raw_time.map_or(last_time, |t| to_instant(t, interface.tsresol));
+            last_time = time;
+            self.record(interface.link, time, data)?;
+        }
+        Ok(())
+    }
+
+    /// The next record of a reader, or `None` at its end or at a damaged
+    /// or truncated record (logged, `truncated` set): what came before is
+    /// kept.
+    fn until_damaged<T, E: std::fmt::Display>(&mut self, next: Option<Result<T, E>>) -> Option<T> {
+        match next? {
+            Ok(item) => Some(item),
+            Err(e) => {
+                log::warn!(
+                    "{}: capture damaged or truncated after {} records ({e}); using what came \
+                     before",
+                    self.path.display(),
+                    self.summary.records
+                );
+                self.summary.truncated = true;
+                None
+            }
+        }
+    }
+
+    /// Decode one record's link and IP layers and hand on its UDP datagram.
+    fn record(&mut self, link: DataLink, time: Instant, data: &[u8]) -> Result<()> {
+        self.decoder.record(link, time, data, self.summary, self.f)
+    }
 }
 
 /// A pcapng timestamp in `if_tsresol` units as microseconds.
@@ -171,27 +212,6 @@ fn to_instant(raw: u64, tsresol: u8) -> Instant {
         (raw * 1_000_000).checked_shr(exp).unwrap_or(0)
     };
     Instant::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
-}
-
-/// The next record of a reader, or `None` at its end or at a damaged or
-/// truncated record (logged, `truncated` set): what came before is kept.
-fn until_damaged<T, E: std::fmt::Display>(
-    next: Option<Result<T, E>>,
-    path: &Path,
-    summary: &mut CaptureSummary,
-) -> Option<T> {
-    match next? {
-        Ok(item) => Some(item),
-        Err(e) => {
-            log::warn!(
-                "{}: capture damaged or truncated after {} records ({e}); using what came before",
-                path.display(),
-                summary.records
-            );
-            summary.truncated = true;
-            None
-        }
-    }
 }
 
 /// Link-layer and IP decoding, with the IP reassembly state.
@@ -241,12 +261,7 @@ impl LinkDecoder {
                             Ok(udp) => {
                                 summary.ip_reassembled += 1;
                                 summary.udp_datagrams += 1;
-                                f(Datagram {
-                                    time,
-                                    src: SocketAddr::new(src_ip, udp.source_port()),
-                                    dst: SocketAddr::new(dst_ip, udp.destination_port()),
-                                    payload: udp.payload(),
-                                })
+                                f(Datagram::of(&udp, time, src_ip, dst_ip))
                             }
                             Err(_) => {
                                 summary.undecodable += 1;
@@ -271,12 +286,7 @@ impl LinkDecoder {
         match &sliced.transport {
             Some(TransportSlice::Udp(udp)) => {
                 summary.udp_datagrams += 1;
-                f(Datagram {
-                    time,
-                    src: SocketAddr::new(src_ip, udp.source_port()),
-                    dst: SocketAddr::new(dst_ip, udp.destination_port()),
-                    payload: udp.payload(),
-                })
+                f(Datagram::of(udp, time, src_ip, dst_ip))
             }
             _ => {
                 summary.not_udp += 1;

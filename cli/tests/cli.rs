@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{bin, run, CONTRACT_FIELDS};
+use common::{bin, pcap_jpeg_ppm, run, CONTRACT_FIELDS};
 use std::time::Duration;
 
 use mjpeg_rtp_core::{frame_buffer_len, Config, Depacketizer, Instant};
+use mjpeg_rtp_testkit::peer_missing;
 use mjpeg_rtp_testkit::picture::psnr;
 use serde_json::Value;
 
@@ -24,6 +25,17 @@ fn json(out: &Output) -> Value {
     let stdout = String::from_utf8(out.stdout.clone()).expect("utf-8 stdout");
     assert_eq!(stdout.lines().count(), 1, "stdout: {stdout:?}");
     serde_json::from_str(&stdout).expect("stdout is JSON")
+}
+
+/// Succeeded (else fail with its stderr), with exactly one JSON object on
+/// stdout.
+fn success_json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(out)
 }
 
 /// Failed with a non-zero code, nothing on stdout, one line on stderr.
@@ -64,12 +76,7 @@ fn pcap_json_contract_and_out_layout() {
         .env("RUST_LOG", "debug")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json(&out);
+    let v = success_json(&out);
     let streams = v["streams"].as_array().expect("streams array");
     assert_eq!(streams.len(), 1);
     let s = &streams[0];
@@ -156,18 +163,12 @@ fn pcap_reads_pcapng_and_decodes() {
         "--port",
         &port,
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json(&out);
+    let v = success_json(&out);
     assert_eq!(v["streams"][0]["frames_complete"], manifest["frames"]);
     assert_eq!(v["streams"][0]["decode_errors"], 0);
     // A port with nothing on it: no streams, still success.
     let out = run(&["pcap", capture.to_str().unwrap(), "--port", "1"]);
-    assert!(out.status.success());
-    assert_eq!(json(&out)["streams"], Value::Array(vec![]));
+    assert_eq!(success_json(&out)["streams"], Value::Array(vec![]));
 }
 
 #[test]
@@ -193,8 +194,7 @@ fn truncated_capture_keeps_what_came_before() {
     let cut = dir.path().join("cut.pcap");
     fs::write(&cut, &whole[..whole.len() - 100]).unwrap();
     let out = run(&["pcap", cut.to_str().unwrap()]);
-    assert!(out.status.success());
-    let v = json(&out);
+    let v = success_json(&out);
     assert_eq!(v["capture"]["truncated"], true);
     let s = &v["streams"][0];
     assert!(s["frames_complete"].as_u64().unwrap() >= 1);
@@ -237,8 +237,7 @@ fn decoder_choice_is_checked() {
         "libjpeg-turbo",
     ]);
     if mjpeg_rtp::Decoder::LibjpegTurbo.is_available() {
-        assert!(out.status.success());
-        let summary = json(&out);
+        let summary = success_json(&out);
         assert_eq!(summary["streams"][0]["decode_errors"], 0);
     } else {
         assert_eq!(out.status.code(), Some(2));
@@ -284,13 +283,19 @@ fn receive_frames(socket: &UdpSocket, expected_packets: u64) -> (u64, Vec<Vec<u8
     (received, frames)
 }
 
-#[test]
-fn send_pattern_over_loopback() {
+/// A loopback UDP socket for `send` to send to, and its address.
+fn receiver() -> (UdpSocket, String) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     let to = socket.local_addr().unwrap().to_string();
+    (socket, to)
+}
+
+#[test]
+fn send_pattern_over_loopback() {
+    let (socket, to) = receiver();
     let out = run(&[
         "send",
         "--pattern",
@@ -307,12 +312,7 @@ fn send_pattern_over_loopback() {
         "--mtu",
         "500",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json(&out);
+    let v = success_json(&out);
     assert_eq!(v["frames_sent"], 6);
     let packets = v["packets_sent"].as_u64().unwrap();
     assert!(packets >= 6);
@@ -329,11 +329,7 @@ fn send_pattern_over_loopback() {
 
 #[test]
 fn send_directory_pixel_exact() {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let to = socket.local_addr().unwrap().to_string();
+    let (socket, to) = receiver();
     let dir = fixture("gst-422");
     let out = run(&[
         "send",
@@ -345,12 +341,7 @@ fn send_directory_pixel_exact() {
         "--mtu",
         "800",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json(&out);
+    let v = success_json(&out);
     let count = fs::read_dir(&dir)
         .unwrap()
         .filter(|e| {
@@ -405,20 +396,12 @@ fn ppm_pixels(ppm: &[u8]) -> &[u8] {
 #[test]
 fn rgb_output_against_djpeg() {
     if Command::new("djpeg").arg("-version").output().is_err() {
-        assert!(
-            std::env::var_os("MJPEG_RTP_REQUIRE_PEERS").is_none(),
-            "djpeg not found, and MJPEG_RTP_REQUIRE_PEERS is set"
-        );
-        eprintln!("djpeg (libjpeg-turbo-progs) not installed: skipping");
+        peer_missing("djpeg (libjpeg-turbo-progs) not found", "skipping");
         return;
     }
     let turbo = mjpeg_rtp::Decoder::LibjpegTurbo;
     if !turbo.is_available() {
-        assert!(
-            std::env::var_os("MJPEG_RTP_REQUIRE_PEERS").is_none(),
-            "built without the turbojpeg feature, and MJPEG_RTP_REQUIRE_PEERS is set"
-        );
-        eprintln!("built without the turbojpeg feature: zune-jpeg only");
+        peer_missing("built without the turbojpeg feature", "zune-jpeg only");
     }
     let dir = tempfile::tempdir().unwrap();
     let fixtures = [
@@ -434,17 +417,7 @@ fn rgb_output_against_djpeg() {
         let capture = fixture(&format!("{name}/capture.pcap"));
         assert!(capture.is_file(), "{} missing", capture.display());
         let out_dir = dir.path().join(decoder.name()).join(name);
-        let out = run(&[
-            "pcap",
-            capture.to_str().unwrap(),
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--format",
-            "jpeg,ppm",
-            "--decoder",
-            decoder.name(),
-        ]);
-        assert!(out.status.success());
+        pcap_jpeg_ppm(&capture, &out_dir, &["--decoder", decoder.name()]);
         let mut compared = 0;
         for port in frame_files(&out_dir) {
             for f in frame_files(&out_dir.join(&port)) {

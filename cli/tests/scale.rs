@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mjpeg_rtp::Decoder;
+use mjpeg_rtp_testkit::peer_missing;
 use mjpeg_rtp_testkit::picture::psnr;
 
 mod common;
-use common::run;
+use common::{pcap_jpeg_ppm, run};
 
 const FIXTURES: [&str; 5] = [
     "gst-420",
@@ -34,43 +35,20 @@ fn have(tool: &str, version_arg: &str) -> bool {
     if Command::new(tool).arg(version_arg).output().is_ok() {
         return true;
     }
-    assert!(
-        std::env::var_os("MJPEG_RTP_REQUIRE_PEERS").is_none(),
-        "{tool} not found, and MJPEG_RTP_REQUIRE_PEERS is set"
-    );
-    eprintln!("{tool} not installed: skipping");
+    peer_missing(&format!("{tool} not found"), "skipping");
     false
 }
 
 fn turbo_required() {
     if !Decoder::LibjpegTurbo.is_available() {
-        assert!(
-            std::env::var_os("MJPEG_RTP_REQUIRE_PEERS").is_none(),
-            "built without the turbojpeg feature, and MJPEG_RTP_REQUIRE_PEERS is set"
-        );
-        eprintln!("built without the turbojpeg feature: zune-jpeg only");
+        peer_missing("built without the turbojpeg feature", "zune-jpeg only");
     }
 }
 
 /// Replay `name`'s capture with `args`, writing jpeg+ppm; returns each
 /// frame's (rebuilt JPEG path, our PPM bytes).
 fn frames(out: &Path, name: &str, args: &[&str]) -> Vec<(PathBuf, Vec<u8>)> {
-    let capture = capture(name);
-    let mut argv = vec![
-        "pcap",
-        capture.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--format",
-        "jpeg,ppm",
-    ];
-    argv.extend(args);
-    let result = run(&argv);
-    assert!(
-        result.status.success(),
-        "{argv:?}: {}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    pcap_jpeg_ppm(&capture(name), out, args);
     let mut found = Vec::new();
     for port in fs::read_dir(out).unwrap() {
         for file in fs::read_dir(port.unwrap().path()).unwrap() {

@@ -35,13 +35,16 @@ pub struct HuffmanTable {
     pub symbols: &'static [u8],
 }
 
+/// Both DC tables' symbols: the difference categories 0 to 11, in order.
+const DC_SYMBOLS: [u8; 12] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+
 /// The four tables of ITU T.81 Annex K.3, which RFC 2435 implies for every
 /// frame (the RTP payload has no room for others).
 pub static STANDARD_HUFFMAN_TABLES: [HuffmanTable; 4] = [
     HuffmanTable {
         class_id: 0x00,
         counts: [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0],
-        symbols: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+        symbols: &DC_SYMBOLS,
     },
     HuffmanTable {
         class_id: 0x10,
@@ -64,7 +67,7 @@ pub static STANDARD_HUFFMAN_TABLES: [HuffmanTable; 4] = [
     HuffmanTable {
         class_id: 0x01,
         counts: [0, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0],
-        symbols: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+        symbols: &DC_SYMBOLS,
     },
     HuffmanTable {
         class_id: 0x11,

@@ -671,32 +671,29 @@ mod tests {
         assert_eq!(p.data, &[9]);
     }
 
+    /// A quantization table header (MBZ 0) over `data`.
+    fn quant(precision: u8, data: &[u8]) -> QuantHeader<'_> {
+        QuantHeader {
+            mbz: 0,
+            precision,
+            data,
+        }
+    }
+
     #[test]
     fn table_lengths_64_and_192() {
         let one = [5u8; 64];
-        let q = QuantHeader {
-            mbz: 0,
-            precision: 0,
-            data: &one,
-        };
+        let q = quant(0, &one);
         assert_eq!(q.tables().unwrap().unwrap().count(), 1);
         let mut three = [0u8; 192];
         three[..64].fill(1);
         three[64..128].fill(2);
         three[128..].fill(3);
-        let q = QuantHeader {
-            mbz: 0,
-            precision: 0,
-            data: &three,
-        };
+        let q = quant(0, &three);
         let t = q.tables().unwrap().unwrap();
         assert_eq!((t.luma()[0], t.chroma()[0], t.count()), (1, 2, 2));
         // precision on the unused third table does not matter
-        let q = QuantHeader {
-            mbz: 0,
-            precision: 0b100,
-            data: &three,
-        };
+        let q = quant(0b100, &three);
         assert!(q.tables().is_ok());
     }
 
@@ -708,11 +705,7 @@ mod tests {
             pair.copy_from_slice(&(300 + i as u16).to_be_bytes());
         }
         data[128..].fill(7);
-        let q = QuantHeader {
-            mbz: 0,
-            precision: 0b01,
-            data: &data,
-        };
+        let q = quant(0b01, &data);
         let t = q.tables().unwrap().unwrap();
         assert_eq!(t.count(), 2);
         assert_eq!((t.luma()[0], t.luma()[63], t.chroma()[0]), (300, 363, 7));
@@ -724,26 +717,14 @@ mod tests {
         assert_eq!(out, data);
         assert_eq!(t.write_wire(&mut out[..191]), Err(BufferTooSmall));
         // One 16-bit table alone: 128 bytes, shared by luma and chroma.
-        let q = QuantHeader {
-            mbz: 0,
-            precision: 0b01,
-            data: &data[..128],
-        };
+        let q = quant(0b01, &data[..128]);
         let t = q.tables().unwrap().unwrap();
         assert_eq!((t.count(), t.precision(), t.wire_len()), (1, 1, 128));
         // Both 16-bit: 256 bytes; 255 bytes is not whole tables.
         let wide = [1u8; 256];
-        let q = QuantHeader {
-            mbz: 0,
-            precision: 0b11,
-            data: &wide,
-        };
+        let q = quant(0b11, &wide);
         assert_eq!(q.tables().unwrap().unwrap().wire_len(), 256);
-        let q = QuantHeader {
-            mbz: 0,
-            precision: 0b11,
-            data: &wide[..255],
-        };
+        let q = quant(0b11, &wide[..255]);
         assert_eq!(q.tables(), Err(PayloadError::QuantLength));
         // An 8-bit table cannot hold a value above 255.
         assert!(QuantTables::new(&[[256; 64]], 0).is_none());

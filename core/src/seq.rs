@@ -252,16 +252,28 @@ mod tests {
         assert_eq!(extend_u32(0x3_0000_0000, 0x8000_0000), 0x3_8000_0000);
     }
 
+    /// Feed `script`'s sequence numbers to `w` in order: each must get
+    /// the verdict beside it.
+    fn assert_verdicts(w: &mut SeqWindow, script: &[(u16, SeqVerdict)]) {
+        for &(seq, want) in script {
+            assert_eq!(w.accept(seq), want, "sequence {seq}");
+        }
+    }
+
     #[test]
     fn window_detects_duplicates_and_reordering() {
-        let mut w = SeqWindow::new();
-        assert_eq!(w.accept(10), SeqVerdict::New(0x1_000A));
-        assert_eq!(w.accept(12), SeqVerdict::New(0x1_000C));
-        assert_eq!(w.accept(11), SeqVerdict::New(0x1_000B));
-        assert_eq!(w.accept(11), SeqVerdict::Duplicate);
-        assert_eq!(w.accept(12), SeqVerdict::Duplicate);
-        assert_eq!(w.accept(10), SeqVerdict::Duplicate);
-        assert_eq!(w.accept(9), SeqVerdict::New(0x1_0009));
+        assert_verdicts(
+            &mut SeqWindow::new(),
+            &[
+                (10, SeqVerdict::New(0x1_000A)),
+                (12, SeqVerdict::New(0x1_000C)),
+                (11, SeqVerdict::New(0x1_000B)),
+                (11, SeqVerdict::Duplicate),
+                (12, SeqVerdict::Duplicate),
+                (10, SeqVerdict::Duplicate),
+                (9, SeqVerdict::New(0x1_0009)),
+            ],
+        );
     }
 
     #[test]
@@ -286,15 +298,22 @@ mod tests {
     #[test]
     fn window_shift_across_words() {
         let mut w = SeqWindow::new();
-        w.accept(0);
-        w.accept(70);
-        w.accept(200);
-        assert_eq!(w.accept(0), SeqVerdict::Duplicate);
-        assert_eq!(w.accept(70), SeqVerdict::Duplicate);
-        assert_eq!(w.accept(69), SeqVerdict::New(0x1_0045));
+        for seq in [0, 70, 200] {
+            w.accept(seq);
+        }
+        assert_verdicts(
+            &mut w,
+            &[
+                (0, SeqVerdict::Duplicate),
+                (70, SeqVerdict::Duplicate),
+                (69, SeqVerdict::New(0x1_0045)),
+            ],
+        );
         w.accept(600);
-        assert_eq!(w.accept(0), SeqVerdict::TooOld);
-        assert_eq!(w.accept(200), SeqVerdict::Duplicate);
+        assert_verdicts(
+            &mut w,
+            &[(0, SeqVerdict::TooOld), (200, SeqVerdict::Duplicate)],
+        );
     }
 
     #[test]
@@ -318,11 +337,16 @@ mod tests {
     fn confirmed_forward_jump_keeps_numbering() {
         let mut w = SeqWindow::new();
         w.accept(100);
-        assert_eq!(w.accept(1100), SeqVerdict::Jump);
-        assert_eq!(w.accept(1101), SeqVerdict::Skip(0x1_0000 + 1101));
-        assert_eq!(w.accept(1101), SeqVerdict::Duplicate);
-        assert_eq!(w.accept(1102), SeqVerdict::New(0x1_0000 + 1102));
-        // Steps below the threshold need no confirmation.
-        assert_eq!(w.accept(1102 + 511), SeqVerdict::New(0x1_0000 + 1613));
+        assert_verdicts(
+            &mut w,
+            &[
+                (1100, SeqVerdict::Jump),
+                (1101, SeqVerdict::Skip(0x1_0000 + 1101)),
+                (1101, SeqVerdict::Duplicate),
+                (1102, SeqVerdict::New(0x1_0000 + 1102)),
+                // Steps below the threshold need no confirmation.
+                (1102 + 511, SeqVerdict::New(0x1_0000 + 1613)),
+            ],
+        );
     }
 }

@@ -33,6 +33,22 @@ fn run(rx: &mut Rx, packets: &[Vec<u8>]) -> Vec<(u32, Vec<u8>)> {
     out
 }
 
+/// A copy of RTP `packet` with its header changed by `edit`.
+fn edited(packet: &[u8], edit: impl FnOnce(&mut HeaderMut<'_>)) -> Vec<u8> {
+    let mut copy = packet.to_vec();
+    edit(&mut HeaderMut::new_checked(&mut copy).expect("an RTP packet"));
+    copy
+}
+
+/// `got` is `frames`, in order: the same timestamps and pixels.
+fn assert_rebuilt(got: &[(u32, Vec<u8>)], frames: &[(Vec<u8>, u32)], what: &str) {
+    assert_eq!(got.len(), frames.len(), "{what}");
+    for ((ts, jpeg), (original, want_ts)) in got.iter().zip(frames) {
+        assert_eq!(ts, want_ts);
+        assert_same_pixels(jpeg, original, what);
+    }
+}
+
 fn frames(pictures: &[Picture]) -> Vec<(Vec<u8>, u32)> {
     pictures
         .iter()
@@ -53,11 +69,7 @@ fn check_all(pictures: &[Picture], config: PacketizerConfig) {
     let packets = packetize(config, &frames);
     let mut rx = receiver(Config::default());
     let got = run(&mut rx, &packets);
-    assert_eq!(got.len(), frames.len());
-    for ((ts, jpeg), (original, want_ts)) in got.iter().zip(&frames) {
-        assert_eq!(ts, want_ts);
-        assert_same_pixels(jpeg, original, "rebuilt");
-    }
+    assert_rebuilt(&got, &frames, "rebuilt");
     let stats = rx.stats();
     assert_eq!(stats.packets_received, packets.len() as u64);
     assert_eq!(stats.packets_lost(), 0);
@@ -243,10 +255,7 @@ fn reordering_across_frames_and_duplicates() {
     let mut rx = receiver(Config::default());
     let mut got = run(&mut rx, &with_dups);
     got.sort_by_key(|(ts, _)| *ts);
-    assert_eq!(got.len(), 5);
-    for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
-        assert_same_pixels(jpeg, original, "rebuilt");
-    }
+    assert_rebuilt(&got, &frames, "rebuilt");
     let stats = rx.stats();
     assert_eq!(stats.packets_received, packets.len() as u64);
     assert_eq!(
@@ -337,10 +346,7 @@ fn ssrc_change_without_silence_needs_two_consecutive_packets() {
     let (a, b) = two_streams();
     // A forged datagram from another SSRC in the middle of A changes
     // nothing...
-    let mut forged = b[1].clone();
-    HeaderMut::new_checked(&mut forged)
-        .unwrap()
-        .set_ssrc(0xABCD_0123);
+    let forged = edited(&b[1], |h| h.set_ssrc(0xABCD_0123));
     let mut packets = a.clone();
     packets.insert(3, forged);
     // ...while B, following A directly, is believed from its second packet:
@@ -364,23 +370,14 @@ fn ssrc_change_without_silence_needs_two_consecutive_packets() {
 fn a_forged_timestamp_or_sequence_far_away_is_refused() {
     let frames = five_frames();
     let packets = packetize(small_mtu(), &frames);
-    let mut far_ts = packets[2].clone();
-    HeaderMut::new_checked(&mut far_ts)
-        .unwrap()
-        .set_timestamp(0x7000_0000);
-    let mut far_seq = packets[2].clone();
-    HeaderMut::new_checked(&mut far_seq)
-        .unwrap()
-        .set_sequence(30_000);
+    let far_ts = edited(&packets[2], |h| h.set_timestamp(0x7000_0000));
+    let far_seq = edited(&packets[2], |h| h.set_sequence(30_000));
     let mut mixed = packets.clone();
     mixed.insert(4, far_ts);
     mixed.insert(8, far_seq);
     let mut rx = receiver(Config::default());
     let got = run(&mut rx, &mixed);
-    assert_eq!(got.len(), 5);
-    for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
-        assert_same_pixels(jpeg, original, "rebuilt");
-    }
+    assert_rebuilt(&got, &frames, "rebuilt");
     assert_eq!(rx.invalid().get(InvalidReason::TimestampJump), 1);
     assert_eq!(rx.invalid().get(InvalidReason::SequenceJump), 1);
     assert_eq!(rx.stats().packets_lost(), 0);
@@ -459,10 +456,7 @@ fn q128_to_254_tables_are_cached_per_q() {
     let rewritten = tables_in_first_frame_only(&frames, 200);
     let mut rx = receiver(Config::default());
     let got = run(&mut rx, &rewritten);
-    assert_eq!(got.len(), 3);
-    for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
-        assert_same_pixels(jpeg, original, "rebuilt");
-    }
+    assert_rebuilt(&got, &frames, "rebuilt");
 
     // Without the first frame nothing is cached: dropped with a reason.
     let mut rx = receiver(Config::default());
@@ -500,9 +494,10 @@ fn hostile_packets_are_counted_and_harmless() {
     v.truncate(len.min(200));
     *v.last_mut().unwrap() = 255;
     hostile.push((v, InvalidReason::RtpPadding));
-    let mut v = good.clone();
-    HeaderMut::new_checked(&mut v).unwrap().set_payload_type(33);
-    hostile.push((v, InvalidReason::PayloadType));
+    hostile.push((
+        edited(good, |h| h.set_payload_type(33)),
+        InvalidReason::PayloadType,
+    ));
     let mut v = good.clone();
     v[12 + 4] = 7; // type 7
     hostile.push((v, InvalidReason::UnsupportedType));
@@ -522,10 +517,7 @@ fn hostile_packets_are_counted_and_harmless() {
     }
     let mut rx = receiver(Config::default());
     let got = run(&mut rx, &mixed);
-    assert_eq!(got.len(), 5);
-    for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
-        assert_same_pixels(jpeg, original, "rebuilt");
-    }
+    assert_rebuilt(&got, &frames, "rebuilt");
     for (datagram, reason) in &hostile {
         let mut fresh = receiver(Config::default());
         assert_eq!(
@@ -747,10 +739,7 @@ fn sixteen_bit_tables_are_cached_per_q_with_their_precision() {
     let rewritten = tables_in_first_frame_only(&frames, 130);
     let mut rx = receiver(Config::default());
     let got = run(&mut rx, &rewritten);
-    assert_eq!(got.len(), 3);
-    for ((_, jpeg), (original, _)) in got.iter().zip(&frames) {
-        assert_same_pixels(jpeg, original, "16-bit tables");
-    }
+    assert_rebuilt(&got, &frames, "16-bit tables");
 }
 
 fn dynamic_pt(payload_type: u8) -> PacketizerConfig {
@@ -766,11 +755,7 @@ fn a_dynamic_payload_type_is_learnt_without_configuration() {
     let packets = packetize(dynamic_pt(96), &frames);
     let mut rx = receiver(Config::default());
     let got = run(&mut rx, &packets);
-    assert_eq!(got.len(), frames.len());
-    for ((ts, jpeg), (original, want_ts)) in got.iter().zip(&frames) {
-        assert_eq!(ts, want_ts);
-        assert_same_pixels(jpeg, original, "PT 96 learnt");
-    }
+    assert_rebuilt(&got, &frames, "PT 96 learnt");
     let stats = rx.stats();
     assert_eq!(
         (stats.payload_type, stats.payload_type_detected),
@@ -795,9 +780,8 @@ fn once_learnt_other_dynamic_payload_types_are_refused() {
     let mut later = packetize(dynamic_pt(96), &frames);
     let tail = later.split_off(packets.len());
     let mut sent = packets.clone();
-    for mut p in tail.iter().cloned() {
-        HeaderMut::new_checked(&mut p).unwrap().set_payload_type(97);
-        sent.push(p);
+    for p in &tail {
+        sent.push(edited(p, |h| h.set_payload_type(97)));
     }
     let mut rx = receiver(Config::default());
     let got = run(&mut rx, &sent);
@@ -840,11 +824,7 @@ fn frames_wait_until_the_dynamic_payload_type_is_confirmed() {
         "held before the type is confirmed"
     );
     let got = run(&mut rx, &packets[1..]);
-    assert_eq!(got.len(), frames.len());
-    for ((ts, jpeg), (original, want_ts)) in got.iter().zip(&frames) {
-        assert_eq!(ts, want_ts);
-        assert_same_pixels(jpeg, original, "held then released");
-    }
+    assert_rebuilt(&got, &frames, "held then released");
 }
 
 #[test]
@@ -863,15 +843,9 @@ fn a_stray_dynamic_datagram_does_not_hold_back_a_pt26_stream() {
     // the camera's PT 26 frames: those all come out, the stray never.
     let frames = one_packet_frame_then_five();
     let mut packets = packetize(small_mtu(), &frames);
-    HeaderMut::new_checked(&mut packets[0])
-        .unwrap()
-        .set_payload_type(97);
+    packets[0] = edited(&packets[0], |h| h.set_payload_type(97));
     let mut rx = receiver(Config::default());
     let got = run(&mut rx, &packets);
-    assert_eq!(got.len(), frames.len() - 1);
-    for ((ts, jpeg), (original, want_ts)) in got.iter().zip(&frames[1..]) {
-        assert_eq!(ts, want_ts);
-        assert_same_pixels(jpeg, original, "PT 26 after a stray");
-    }
+    assert_rebuilt(&got, &frames[1..], "PT 26 after a stray");
     assert_eq!(rx.stats().payload_type, Some(26));
 }

@@ -12,10 +12,15 @@ Run from anywhere: python3 fuzz/seeds/generate.py
 """
 import os
 import struct
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+
+# The fixtures' own capture tool knows the link layers of their captures.
+sys.path.insert(0, os.path.join(FIXTURES, "tools"))
+from rtpjpeg_inspect import udp_payload  # noqa: E402
 
 
 def write(target, name, data):
@@ -37,24 +42,6 @@ def pcap_records(path, limit):
         out.append((raw[pos:pos + 16], raw[pos + 16:pos + 16 + incl]))
         pos += 16 + incl
     return raw[:24], link, out
-
-
-def udp_payload(link, frame):
-    """The UDP payload of an Ethernet / cooked / raw IPv4 frame, or None."""
-    if link == 1:
-        ip = frame[14:]
-    elif link == 113:
-        ip = frame[16:]
-    elif link == 276:
-        ip = frame[20:]
-    elif link in (101, 228, 12):
-        ip = frame
-    else:
-        return None
-    if ip[0] >> 4 != 4 or ip[9] != 17:
-        return None
-    ihl = (ip[0] & 0x0F) * 4
-    return ip[ihl + 8:]
 
 
 def rtp_header(seq, ts, ssrc, marker=False, pt=26, ext=None, csrcs=(), pad=0):
@@ -119,10 +106,10 @@ def main():
             continue
         head, link, records = pcap_records(path, 4)
         for i, (_, data) in enumerate(records[:2]):
-            p = udp_payload(link, data)
-            if p is not None and len(p) >= 12:
+            udp = udp_payload(link, data)  # (port, payload) or None
+            if udp is not None and len(udp[1]) >= 12:
                 # Keep seeds small: the headers and a little scan data.
-                rtp_seeds.append((f"{name}-{i}", p[:300]))
+                rtp_seeds.append((f"{name}-{i}", udp[1][:300]))
         cut = head + b"".join(r + d for r, d in records[:3])
         write("capture_reader", f"{name}.pcap", cut)
     # tcpdump -i any: Linux cooked v1 and v2 with loopback's hardware type.

@@ -20,6 +20,14 @@ a=control:trackID=1\r\n";
 
 const DIGEST: &str = r#"Digest realm="IP Camera(C6520)", nonce="6b9f0d3f1b0e2a1c", stale="FALSE""#;
 
+/// RTP over UDP to client ports 50000-50001, falling back to TCP if asked.
+fn udp(fallback_to_tcp: bool) -> TransportRequest {
+    TransportRequest::Udp {
+        client_port: (50000, 50001),
+        fallback_to_tcp,
+    }
+}
+
 /// The camera side: reads what the session sent, answers it.
 struct Camera {
     session: Session,
@@ -75,6 +83,10 @@ impl Camera {
         self.session.handle_input(bytes);
         while self.session.poll_input(self.now).is_some() {}
         self.drain();
+        self.events()
+    }
+
+    fn events(&mut self) -> Vec<Event> {
         std::iter::from_fn(|| self.session.poll_event()).collect()
     }
 
@@ -84,7 +96,7 @@ impl Camera {
             self.session.handle_timeout(self.now);
         }
         self.drain();
-        std::iter::from_fn(|| self.session.poll_event()).collect()
+        self.events()
     }
 }
 
@@ -267,11 +279,7 @@ fn no_credentials_is_a_clear_401() {
 
 #[test]
 fn udp_461_falls_back_to_tcp() {
-    let udp = TransportRequest::Udp {
-        client_port: (50000, 50001),
-        fallback_to_tcp: true,
-    };
-    let mut cam = Camera::new("rtsp://cam/live", udp);
+    let mut cam = Camera::new("rtsp://cam/live", udp(true));
     cam.answer("200 OK", "", "");
     cam.answer("200 OK", "Content-Type: application/sdp\r\n", SDP);
     assert!(cam
@@ -292,11 +300,7 @@ fn udp_461_falls_back_to_tcp() {
 
 #[test]
 fn udp_reply_and_redirect() {
-    let udp = TransportRequest::Udp {
-        client_port: (50000, 50001),
-        fallback_to_tcp: false,
-    };
-    let mut cam = Camera::new("rtsp://u:p@front/live", udp);
+    let mut cam = Camera::new("rtsp://u:p@front/live", udp(false));
     let events = cam.answer(
         "302 Moved Temporarily",
         "Location: rtsp://back:8554/live\r\n",

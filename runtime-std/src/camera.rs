@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use mjpeg_rtp_core::frame_buffer_len;
 
@@ -31,10 +32,19 @@ pub(crate) struct CameraShared {
     pub(crate) frames_delivered: AtomicU64,
     /// RTSP sessions set up again after being lost.
     pub(crate) reconnects: AtomicU64,
-    /// Decode-side warnings (decode errors, queue drops).
-    pub(crate) decode_warnings: Mutex<RateLimiter<2>>,
+    /// Decode-side warnings, one kind each: [`DecodeWarning`].
+    decode_warnings: Mutex<RateLimiter<2>>,
     /// The capture clock from the sender's reports, and RTCP counters.
     pub(crate) rtcp: RtcpShared,
+}
+
+/// What the decode side warns about, each kind rate-limited on its own.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DecodeWarning {
+    /// A frame failed to decode and was not delivered.
+    DecodeError = 0,
+    /// The consumer's queue was full and lost its oldest frame.
+    QueueFull = 1,
 }
 
 impl CameraShared {
@@ -97,6 +107,15 @@ impl CameraShared {
             reconnects: self.reconnects.load(Ordering::Relaxed),
             rtcp: self.rtcp.snapshot(),
         }
+    }
+
+    /// Whether a warning of `kind` may be logged now, and if so how many
+    /// were held back since the last one ([`RateLimiter::allow`]).
+    pub(crate) fn allow_warning(&self, kind: DecodeWarning) -> Option<u64> {
+        self.decode_warnings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .allow(kind as usize, Instant::now())
     }
 
     /// Datagrams the receive path has published so far (RTP over UDP or

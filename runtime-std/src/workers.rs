@@ -2,13 +2,14 @@
 //! output queue.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::backend::DecodeJob;
+use crate::camera::DecodeWarning;
 use crate::decode::{DecodeOptions, RgbDecoder, RgbSize};
 use crate::frame::Frame;
 use crate::output::Output;
@@ -109,12 +110,7 @@ fn decode(
     if let Some(error) = error {
         camera.rgb_pool.put(rgb);
         camera.decode_errors.fetch_add(1, Ordering::Relaxed);
-        let allowed = camera
-            .decode_warnings
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .allow(0, Instant::now());
-        if let Some(more) = allowed {
+        if let Some(more) = camera.allow_warning(DecodeWarning::DecodeError) {
             log::warn!(
                 "camera {:?}: frame at RTP timestamp {} not delivered: {error} ({more} more \
                  since the last warning)",
@@ -149,12 +145,7 @@ fn decode(
     camera.frames_decoded.fetch_add(1, Ordering::Relaxed);
     if let Some(dropped) = output.push(camera.index, frame, camera.queue_depth) {
         camera.frames_dropped_queue.fetch_add(1, Ordering::Relaxed);
-        let allowed = camera
-            .decode_warnings
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .allow(1, Instant::now());
-        if let Some(more) = allowed {
+        if let Some(more) = camera.allow_warning(DecodeWarning::QueueFull) {
             log::debug!(
                 "camera {:?}: consumer behind, oldest queued frame (RTP timestamp {}) \
                  dropped ({more} more since the last message)",

@@ -5,120 +5,26 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mjpeg_rtp::backend::StdBackend;
 use mjpeg_rtp::{CameraConfig, Client, ClientOptions, Error};
+use mjpeg_rtp_testkit::backend_tests::{self, client_with, loopback_camera, stats_when};
 use mjpeg_rtp_testkit::picture::{camera_jpeg, decode, Sampling};
 use mjpeg_rtp_testkit::rtp::Sender;
-use mjpeg_rtp_testkit::{wait_until, WAIT};
-
-const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-
-fn loopback_camera(id: &str) -> CameraConfig {
-    CameraConfig::new(id, SocketAddr::new(LOCALHOST, 0)).with_sender(LOCALHOST)
-}
+use mjpeg_rtp_testkit::WAIT;
 
 fn client(cameras: impl IntoIterator<Item = CameraConfig>) -> Client {
-    let mut client = Client::new(ClientOptions {
-        decode_threads: 2,
-        ..ClientOptions::default()
-    });
-    for camera in cameras {
-        client.add_camera(camera).expect("add camera");
-    }
-    client.start().expect("start");
-    client
+    client_with(Box::new(StdBackend::default()), cameras)
 }
 
 #[test]
 fn frames_arrive_pixel_exact_with_exact_counters() {
-    let client = client([loopback_camera("cam")]);
-    let to = client.local_addr("cam").unwrap();
-    let mut sender = Sender::new("127.0.0.1:0", to, 0x1122_3344);
-    // 4:2:0 and 4:2:2, with and without restart markers, one size the
-    // main header cannot carry (ONVIF extension).
-    let cases: [(u16, u16, Sampling, u16); 6] = [
-        (320, 240, Sampling::Yuv420, 0),
-        (320, 240, Sampling::Yuv422, 0),
-        (640, 480, Sampling::Yuv420, 4),
-        (176, 144, Sampling::Yuv422, 2),
-        (330, 250, Sampling::Yuv420, 0),
-        (1280, 720, Sampling::Yuv420, 0),
-    ];
-    let mut frames = 0;
-    for (i, &(w, h, sampling, restart)) in cases.iter().enumerate() {
-        let original = camera_jpeg(w, h, sampling, restart, i as u32 + 1);
-        let timestamp = 3000 * i as u32 + 90_000;
-        sender.send_frame(&original, timestamp);
-        let frame = client.get_frame("cam", WAIT).expect("frame");
-        frames += 1;
-        let (ew, eh, expected) = decode(&original);
-        assert_eq!(
-            (usize::from(frame.width), usize::from(frame.height)),
-            (ew, eh)
-        );
-        assert_eq!(frame.shape(), (eh, ew, 3));
-        assert_eq!(frame.camera_id(), "cam");
-        assert_eq!(frame.timestamp, timestamp);
-        assert_eq!(frame.ssrc, 0x1122_3344);
-        assert_eq!(frame.packets_lost, 0);
-        assert_eq!(frame.packets_received, sender.packets_sent);
-        assert_eq!(
-            frame.last_sequence,
-            frame
-                .first_sequence
-                .wrapping_add(frame.packets as u16)
-                .wrapping_sub(1)
-        );
-        assert!(frame.rgb() == &expected[..], "pixels differ in case {i}");
-        // The rebuilt JPEG itself decodes the same.
-        assert!(decode(frame.jpeg()).2 == expected);
-    }
-    let stats = wait_until(
-        || client.camera_stats("cam").expect("camera"),
-        |s| s.packets_received() == sender.packets_sent && s.frames_delivered == frames,
-    );
-    assert_eq!(stats.streams.len(), 1);
-    assert_eq!(stats.packets_lost(), 0);
-    assert_eq!(stats.frames_complete(), frames);
-    assert_eq!(stats.frames_dropped(), 0);
-    assert_eq!(stats.invalid.total(), 0);
-    assert_eq!(stats.packets_foreign, 0);
-    assert_eq!(stats.decode_errors, 0);
-    assert_eq!(stats.frames_dropped_queue, 0);
-    assert_eq!(stats.frames_dropped_backlog, 0);
-    assert_eq!(stats.frames_decoded, frames);
-    assert_eq!(stats.datagrams, sender.packets_sent);
-    #[cfg(target_os = "linux")]
-    assert_eq!(stats.kernel_drops, Some(0));
-    client.stop();
+    backend_tests::frames_arrive_pixel_exact_with_exact_counters(&client);
 }
 
 #[cfg(target_os = "linux")] // 127.0.0.0/8 is all loopback on Linux only
 #[test]
 fn datagrams_from_other_hosts_are_ignored_and_counted() {
-    let client = client([loopback_camera("cam")]);
-    let to = client.local_addr("cam").unwrap();
-    let original = camera_jpeg(160, 120, Sampling::Yuv420, 0, 7);
-    let mut stranger = Sender::new("127.0.0.2:0", to, 0xBAD);
-    stranger.send_frame(&original, 1000);
-    let stats = wait_until(
-        || client.camera_stats("cam").expect("camera"),
-        |s| s.packets_foreign == stranger.packets_sent,
-    );
-    assert!(stats.streams.is_empty());
-    assert!(client
-        .get_frame("cam", Duration::from_millis(100))
-        .is_none());
-
-    let mut camera = Sender::new("127.0.0.1:0", to, 0x600D);
-    camera.send_frame(&original, 2000);
-    let frame = client
-        .get_frame("cam", WAIT)
-        .expect("frame from the sender");
-    assert_eq!(frame.ssrc, 0x600D);
-    assert!(frame.rgb() == &decode(&original).2[..]);
-    let stats = client.camera_stats("cam").unwrap();
-    assert_eq!(stats.packets_foreign, stranger.packets_sent);
-    assert_eq!(stats.packets_received(), camera.packets_sent);
+    backend_tests::datagrams_from_other_hosts_are_ignored_and_counted(&client);
 }
 
 #[test]
@@ -133,10 +39,7 @@ fn a_full_queue_drops_its_oldest_frames() {
         sender.send_frame(original, 1000 * i as u32);
         // One at a time through the decoders, so that the queue (not the
         // decode backlog) is what overflows.
-        wait_until(
-            || client.camera_stats("cam").expect("camera"),
-            |s| s.frames_decoded == i as u64 + 1,
-        );
+        stats_when(&client, "cam", |s| s.frames_decoded == i as u64 + 1);
     }
     let stats = client.camera_stats("cam").unwrap();
     assert_eq!(stats.frames_dropped_queue, 3);
@@ -152,65 +55,12 @@ fn a_full_queue_drops_its_oldest_frames() {
 
 #[test]
 fn two_cameras_through_next_frame() {
-    let client = client([loopback_camera("left"), loopback_camera("right")]);
-    let mut left = Sender::new("127.0.0.1:0", client.local_addr("left").unwrap(), 0x1EF7);
-    let mut right = Sender::new("127.0.0.1:0", client.local_addr("right").unwrap(), 0x5167);
-    let mut expected = Vec::new();
-    for i in 0..4u32 {
-        let l = camera_jpeg(320, 240, Sampling::Yuv420, 0, 10 + i);
-        let r = camera_jpeg(240, 160, Sampling::Yuv422, 0, 20 + i);
-        left.send_frame(&l, 3000 * i);
-        right.send_frame(&r, 6000 * i);
-        expected.push(("left", 3000 * i, decode(&l).2));
-        expected.push(("right", 6000 * i, decode(&r).2));
-        // Paced so that slow (debug) decoders never fall behind.
-        for id in ["left", "right"] {
-            wait_until(
-                || client.camera_stats(id).expect("camera"),
-                |s| s.frames_decoded == u64::from(i) + 1,
-            );
-        }
-    }
-    let mut seen = 0;
-    while seen < expected.len() {
-        let frame = client.next_frame(WAIT).expect("frame from either camera");
-        let (_, _, rgb) = expected
-            .iter()
-            .find(|(id, ts, _)| *id == frame.camera_id() && *ts == frame.timestamp)
-            .expect("a frame that was sent");
-        assert!(frame.rgb() == &rgb[..]);
-        seen += 1;
-    }
-    let stats = client.stats();
-    assert_eq!(stats.len(), 2);
-    for s in &stats {
-        assert_eq!(s.frames_delivered, 4);
-        assert_eq!(s.packets_lost(), 0);
-        assert_eq!(s.frames_dropped_queue, 0);
-    }
-    assert_eq!(stats[0].packets_received(), left.packets_sent);
-    assert_eq!(stats[1].packets_received(), right.packets_sent);
+    backend_tests::two_cameras_interleaved_through_next_frame(&client);
 }
 
 #[test]
 fn stop_is_bounded_and_wakes_waiters() {
-    let client = Arc::new(client([loopback_camera("a"), loopback_camera("b")]));
-    let waiter = {
-        let client = client.clone();
-        std::thread::spawn(move || client.get_frame("a", Duration::from_secs(30)))
-    };
-    std::thread::sleep(Duration::from_millis(100));
-    let started = Instant::now();
-    client.stop();
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(waiter.join().unwrap().is_none());
-    assert!(!client.is_running());
-    // Idempotent, and the ports are free again.
-    client.stop();
+    backend_tests::stop_is_bounded_and_wakes_waiters(&client, Duration::from_secs(1));
 }
 
 #[test]
@@ -251,10 +101,7 @@ fn a_new_ssrc_starts_a_new_stream_and_keeps_the_old_counters() {
     let mut second = Sender::new("127.0.0.1:0", to, 0xBBBB);
     second.send_frame(&original, 200);
     assert_eq!(client.get_frame("cam", WAIT).unwrap().ssrc, 0xBBBB);
-    let stats = wait_until(
-        || client.camera_stats("cam").expect("camera"),
-        |s| s.streams.len() == 2,
-    );
+    let stats = stats_when(&client, "cam", |s| s.streams.len() == 2);
     assert_eq!(stats.streams[0].ssrc, Some(0xAAAA));
     assert_eq!(stats.streams[0].packets_received, first.packets_sent);
     assert_eq!(stats.streams[1].ssrc, Some(0xBBBB));

@@ -117,6 +117,34 @@ fn new_uring(sq_entries: u32, cq_entries: u32) -> io::Result<IoUring> {
     Ok(ring)
 }
 
+/// A new io_uring ([`new_uring`]) with a ring of `count` buffers of
+/// `buffer_len` bytes registered as group [`BGID`]. The caller keeps the
+/// buffers alive for as long as they are registered: [`Ring`] unregisters
+/// them (or destroys the ring) before dropping them, and only after every
+/// request that may use them has ended; [`probe`] awaits the end of its
+/// one request, or leaks both.
+fn uring_with_buffers(
+    sq_entries: u32,
+    cq_entries: u32,
+    count: u16,
+    buffer_len: u32,
+) -> io::Result<(IoUring, BufRing)> {
+    let uring = new_uring(sq_entries, cq_entries)?;
+    let buffers = BufRing::new(count, buffer_len)?;
+    // SAFETY: the entry array is a live mapping of `count` entries owned
+    // by `buffers`, which the caller keeps alive while it is registered
+    // (above).
+    unsafe {
+        uring.submitter().register_buf_ring_with_flags(
+            buffers.ring_addr(),
+            buffers.count(),
+            BGID,
+            0,
+        )?;
+    }
+    Ok((uring, buffers))
+}
+
 /// The `msghdr` every multishot `recvmsg` is armed with: only the name
 /// and control lengths matter (they reserve that much room at the start
 /// of each buffer).
@@ -270,21 +298,12 @@ impl Ring {
 
     fn setup(options: &UringOptions) -> io::Result<(IoUring, BufRing)> {
         let count = options.buffers;
-        let uring = new_uring(256, u32::from(count).max(256) * 2)?;
-        let buffers = BufRing::new(count, options.buffer_len)?;
-        // SAFETY: the entry array is a live mapping of `count` entries
-        // owned by `buffers`, which outlives its registration: `Ring`
-        // unregisters it (or destroys the ring) before dropping it, and
-        // only after every request that may use it has ended.
-        unsafe {
-            uring.submitter().register_buf_ring_with_flags(
-                buffers.ring_addr(),
-                buffers.count(),
-                BGID,
-                0,
-            )?;
-        }
-        Ok((uring, buffers))
+        uring_with_buffers(
+            256,
+            u32::from(count).max(256) * 2,
+            count,
+            options.buffer_len,
+        )
     }
 
     /// Arm every socket, then check that the kernel accepted multishot
@@ -596,18 +615,7 @@ impl Warning {
 /// io_uring, a registered buffer ring and multishot `recvmsg`, by
 /// receiving one datagram on loopback.
 pub(crate) fn probe() -> io::Result<()> {
-    let mut uring = new_uring(8, 16)?;
-    let buffers = BufRing::new(2, 256)?;
-    // SAFETY: as in `Ring::setup`: `buffers` stays alive until the only
-    // request using it has ended (or is leaked with the ring below).
-    unsafe {
-        uring.submitter().register_buf_ring_with_flags(
-            buffers.ring_addr(),
-            buffers.count(),
-            BGID,
-            0,
-        )?;
-    }
+    let (mut uring, buffers) = uring_with_buffers(8, 16, 2, 256)?;
     let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
     let msghdr = template_msghdr();
     let entry = recv_entry(socket.as_raw_fd(), &msghdr, 0);

@@ -16,13 +16,17 @@
 //!   root), for the multicast test;
 //! - [`quirky_rtsp`]: a scripted RTSP server misbehaving like the cameras
 //!   of the field, one switch per quirk;
-//! - [`wait_until`] for the live tests, and the path of the fixtures from
-//!   real senders.
+//! - [`wait_until`] for the live tests, [`peer_missing`] for those a
+//!   missing peer skips, and the path of the fixtures from real senders;
+//! - `backend_tests` (feature `backend-tests`): the loopback scenarios
+//!   every receive backend runs, with their client and camera helpers.
 //!
-//! It depends on the core and not on any runtime, so that the core's tests
-//! build no sockets or threads; helpers that need a runtime or the command
-//! live beside the tests that use them.
+//! Without that feature it depends on the core and not on any runtime, so
+//! that the core's tests build no sockets or threads; other helpers that
+//! need a runtime or the command live beside the tests that use them.
 
+#[cfg(feature = "backend-tests")]
+pub mod backend_tests;
 pub mod capture;
 mod datagram;
 pub mod impair;
@@ -57,6 +61,18 @@ pub fn wait_until<T: Debug>(mut poll: impl FnMut() -> T, done: impl Fn(&T) -> bo
         assert!(Instant::now() < deadline, "timed out waiting: {value:#?}");
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// For a test whose peer (a tool, a library, a server) is `missing`:
+/// panics when `MJPEG_RTP_REQUIRE_PEERS` is set (CI installs every peer
+/// and sets it, so that a skip cannot pass for a success there); else
+/// says on stderr what is missing and what the test does `without_it`.
+pub fn peer_missing(missing: &str, without_it: &str) {
+    assert!(
+        std::env::var_os("MJPEG_RTP_REQUIRE_PEERS").is_none(),
+        "{missing}, and MJPEG_RTP_REQUIRE_PEERS is set"
+    );
+    eprintln!("!!!!! {missing}: {without_it}");
 }
 
 /// `tests/fixtures/`: captures from real senders with the JPEGs they sent.

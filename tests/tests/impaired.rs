@@ -80,6 +80,16 @@ impl Camera {
         self.packets.iter().map(|f| f.len() as u64).sum()
     }
 
+    /// `s` counts every packet of this camera and every frame complete:
+    /// none lost, none dropped.
+    fn assert_all_counted(&self, s: &StreamSummary) {
+        assert_eq!(s.packets_received, self.total_packets());
+        assert_eq!(
+            (s.packets_lost, s.frames_complete, s.frames_dropped),
+            (0, self.packets.len() as u64, 0)
+        );
+    }
+
     /// Index in [`all`](Self::all) of packet `packet` of frame `frame`.
     fn slot(&self, frame: usize, packet: usize) -> usize {
         assert!(packet < self.packets[frame].len());
@@ -277,11 +287,7 @@ fn duplicates_are_counted_once() {
     cam.check(&frames, PORT, &all_frames(n));
     let s = only_stream(&summary);
     assert_eq!(s.packets_duplicate, dups);
-    assert_eq!(s.packets_received, cam.total_packets());
-    assert_eq!(
-        (s.packets_lost, s.frames_complete, s.frames_dropped),
-        (0, n as u64, 0)
-    );
+    cam.assert_all_counted(s);
 }
 
 #[test]
@@ -410,6 +416,13 @@ fn several_cameras_interleaved() {
     assert_eq!((s5004.width, s5004.height), (64, 48));
 }
 
+/// A copy of `packet` changed by `edit`.
+fn edited(packet: &[u8], edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
+    let mut copy = packet.to_vec();
+    edit(&mut copy);
+    copy
+}
+
 /// Datagrams that must all fail validation, built from a real packet.
 fn hostile_datagrams(first: &[u8], middle: &[u8]) -> Vec<Vec<u8>> {
     let mut h = Vec::new();
@@ -418,50 +431,42 @@ fn hostile_datagrams(first: &[u8], middle: &[u8]) -> Vec<Vec<u8>> {
     h.push(middle[..15].to_vec());
     h.push(Vec::new());
     // RTP version 1.
-    let mut p = middle.to_vec();
-    p[0] = (p[0] & 0x3F) | 0x40;
-    h.push(p);
+    h.push(edited(middle, |p| p[0] = (p[0] & 0x3F) | 0x40));
     // Fifteen CSRCs announced in a short packet.
-    let mut p = middle[..40].to_vec();
-    p[0] |= 0x0F;
-    h.push(p);
+    h.push(edited(&middle[..40], |p| p[0] |= 0x0F));
     // Header extension claiming 65535 words.
-    let mut p = middle.to_vec();
-    p[0] |= 0x10;
-    p[12..16].copy_from_slice(&[0xBE, 0xDE, 0xFF, 0xFF]);
-    h.push(p);
+    h.push(edited(middle, |p| {
+        p[0] |= 0x10;
+        p[12..16].copy_from_slice(&[0xBE, 0xDE, 0xFF, 0xFF]);
+    }));
     // Padding longer than the payload.
-    let mut p = middle[..60].to_vec();
-    p[0] |= 0x20;
-    *p.last_mut().unwrap() = 255;
-    h.push(p);
+    h.push(edited(&middle[..60], |p| {
+        p[0] |= 0x20;
+        *p.last_mut().unwrap() = 255;
+    }));
     // Padding count 0.
-    let mut p = middle.to_vec();
-    p[0] |= 0x20;
-    *p.last_mut().unwrap() = 0;
-    h.push(p);
+    h.push(edited(middle, |p| {
+        p[0] |= 0x20;
+        *p.last_mut().unwrap() = 0;
+    }));
     // Fragment offset near 2^24 with data running past it.
-    let mut p = middle.to_vec();
-    p[13..16].copy_from_slice(&[0xFF, 0xFF, 0xF0]);
-    h.push(p);
+    h.push(edited(middle, |p| {
+        p[13..16].copy_from_slice(&[0xFF, 0xFF, 0xF0]);
+    }));
     // Unsupported RFC 2435 type.
-    let mut p = middle.to_vec();
-    p[16] = 5;
-    h.push(p);
+    h.push(edited(middle, |p| p[16] = 5));
     // Restart-marker type in a packet too short for the restart header.
-    let mut p = middle[..22].to_vec();
-    p[16] = 65;
-    h.push(p);
+    h.push(edited(&middle[..22], |p| p[16] = 65));
     // Payload type not JPEG.
-    let mut p = middle.to_vec();
-    HeaderMut::new_checked(&mut p).unwrap().set_payload_type(33);
-    h.push(p);
+    h.push(edited(middle, |p| {
+        HeaderMut::new_checked(p).unwrap().set_payload_type(33);
+    }));
     // First packet claiming in-band tables (Q 255) with a table header
     // longer than the packet.
-    let mut p = first.to_vec();
-    p[17] = 255;
-    p[22..24].copy_from_slice(&[0xFF, 0xFF]);
-    h.push(p);
+    h.push(edited(first, |p| {
+        p[17] = 255;
+        p[22..24].copy_from_slice(&[0xFF, 0xFF]);
+    }));
     // Random bytes (those that happen to validate are left out).
     let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     for _ in 0..64 {
@@ -505,11 +510,7 @@ fn hostile_datagrams_are_counted_and_harmless() {
         s.invalid_reasons.values().sum::<u64>(),
         hostile.len() as u64
     );
-    assert_eq!(s.packets_received, cam.total_packets());
-    assert_eq!(
-        (s.packets_lost, s.frames_complete, s.frames_dropped),
-        (0, n as u64, 0)
-    );
+    cam.assert_all_counted(s);
 }
 
 #[test]

@@ -1,20 +1,14 @@
-//! Helpers for the uring tests: clients and cameras on loopback, threads
-//! and logs. Pictures, packetizing, sending and decoding come from the
-//! testkit.
+//! Helpers for the uring tests: clients on the ring, many cameras,
+//! threads and logs. Pictures, packetizing, sending, decoding and the
+//! loopback camera and client come from the testkit.
 #![allow(dead_code)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Mutex;
 
-use mjpeg_rtp::backend::ReceiveBackend;
-use mjpeg_rtp::{CameraConfig, Client, ClientOptions};
+use mjpeg_rtp::{CameraConfig, Client};
+pub use mjpeg_rtp_testkit::backend_tests::{client_with, loopback_camera, LOCALHOST};
 use mjpeg_rtp_testkit::wait_until;
-
-pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-
-pub fn loopback_camera(id: &str) -> CameraConfig {
-    CameraConfig::new(id, SocketAddr::new(LOCALHOST, 0)).with_sender(LOCALHOST)
-}
 
 /// Camera `i` of a many-camera test, on its own loopback address
 /// 127.1.x.y (Linux routes all of 127/8 to lo), so that hundreds of
@@ -24,27 +18,12 @@ pub fn many_camera(id: &str, i: usize) -> CameraConfig {
     CameraConfig::new(id, SocketAddr::new(IpAddr::V4(ip), 0)).with_sender(LOCALHOST)
 }
 
-/// A started client with `backend` and `cameras`.
-pub fn client_with(
-    backend: Box<dyn ReceiveBackend>,
-    cameras: impl IntoIterator<Item = CameraConfig>,
-) -> Client {
-    let mut client = Client::new(ClientOptions {
-        decode_threads: 2,
-        backend,
-    });
-    for camera in cameras {
-        client.add_camera(camera).expect("add camera");
-    }
-    client.start().expect("start");
-    client
-}
-
 /// A started client on the io_uring backend; panics when io_uring is not
 /// usable here, since then these tests would prove nothing about it.
 pub fn uring_client(cameras: impl IntoIterator<Item = CameraConfig>) -> Client {
     mjpeg_rtp_uring::probe().expect("io_uring must be usable for these tests");
     let client = client_with(Box::new(mjpeg_rtp_uring::UringBackend::new()), cameras);
+    assert_eq!(client.backend_name(), "uring");
     assert_ring_thread(true);
     client
 }

@@ -1,4 +1,6 @@
-"""Type stubs of mjpeg_rtp (hand-written; checked by mypy.stubtest)."""
+"""Type stubs of mjpeg_rtp._native, the compiled part of the package
+(hand-written; checked by mypy.stubtest). The package's typed
+`__init__.py` re-exports it, so nothing here is said twice."""
 
 import os
 from types import TracebackType
@@ -8,26 +10,6 @@ import numpy as np
 import numpy.typing as npt
 
 __version__: str
-
-__all__ = [
-    "BindError",
-    "CameraConfig",
-    "CaptureError",
-    "Client",
-    "ConfigError",
-    "Frame",
-    "FrameBuffer",
-    "FrameIterator",
-    "MJPEGRTPClient",
-    "MjpegRtpError",
-    "PcapReader",
-    "StartError",
-    "StateError",
-    "UnknownCameraError",
-    "__version__",
-    "decoders",
-    "read_pcap",
-]
 
 _RGB = npt.NDArray[np.uint8]
 
@@ -221,7 +203,6 @@ class MJPEGRTPClient:
         *_args: Union[Optional[Type[BaseException]], Optional[BaseException], Optional[TracebackType]],
     ) -> bool: ...
 
-Client = MJPEGRTPClient
 
 @final
 class PcapReader:
@@ -238,3 +219,5 @@ def read_pcap(
     payload_type: Optional[int] = None,
 ) -> PcapReader: ...
 def decoders() -> List[str]: ...
+# The package benchmark's baseline (python/bench/bench_client.py).
+def _take_frames_in_rust(client: MJPEGRTPClient, count: int, timeout: float) -> int: ...

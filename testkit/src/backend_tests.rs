@@ -1,0 +1,210 @@
+//! What every receive backend must do, over loopback UDP through real
+//! sockets: the scenarios the std backend's and the io_uring backend's
+//! tests both run, each given a way to start a client on its backend.
+//!
+//! Behind the `backend-tests` feature, so that the core's tests (which
+//! use the rest of the testkit) build no runtime.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mjpeg_rtp::backend::ReceiveBackend;
+use mjpeg_rtp::{CameraConfig, CameraStats, Client, ClientOptions};
+
+use crate::picture::{camera_jpeg, decode, Sampling};
+use crate::rtp::Sender;
+use crate::{wait_until, WAIT};
+
+pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// How a backend's tests start a client: the cameras in, the started
+/// client out.
+pub type Start<'a> = &'a dyn Fn(Vec<CameraConfig>) -> Client;
+
+/// A camera on an ephemeral loopback port that accepts only loopback.
+pub fn loopback_camera(id: &str) -> CameraConfig {
+    CameraConfig::new(id, SocketAddr::new(LOCALHOST, 0)).with_sender(LOCALHOST)
+}
+
+/// A started client with two decode threads, `backend` and `cameras`.
+pub fn client_with(
+    backend: Box<dyn ReceiveBackend>,
+    cameras: impl IntoIterator<Item = CameraConfig>,
+) -> Client {
+    let mut client = Client::new(ClientOptions {
+        decode_threads: 2,
+        backend,
+    });
+    for camera in cameras {
+        client.add_camera(camera).expect("add camera");
+    }
+    client.start().expect("start");
+    client
+}
+
+/// Poll camera `id`'s counters until `done` holds for them, and return
+/// them; panic with the last ones after [`WAIT`].
+pub fn stats_when(client: &Client, id: &str, done: impl Fn(&CameraStats) -> bool) -> CameraStats {
+    wait_until(|| client.camera_stats(id).expect("camera"), done)
+}
+
+/// Pictures of every shape the wire carries (4:2:0 and 4:2:2, with and
+/// without restart markers, one size the main header cannot carry: ONVIF
+/// extension) arrive pixel-exact, with exact frame and camera counters.
+pub fn frames_arrive_pixel_exact_with_exact_counters(start: Start<'_>) {
+    let client = start(vec![loopback_camera("cam")]);
+    let to = client.local_addr("cam").unwrap();
+    let mut sender = Sender::new("127.0.0.1:0", to, 0x1122_3344);
+    let cases: [(u16, u16, Sampling, u16); 6] = [
+        (320, 240, Sampling::Yuv420, 0),
+        (320, 240, Sampling::Yuv422, 0),
+        (640, 480, Sampling::Yuv420, 4),
+        (176, 144, Sampling::Yuv422, 2),
+        (330, 250, Sampling::Yuv420, 0),
+        (1280, 720, Sampling::Yuv420, 0),
+    ];
+    let mut frames = 0;
+    for (i, &(w, h, sampling, restart)) in cases.iter().enumerate() {
+        let original = camera_jpeg(w, h, sampling, restart, i as u32 + 1);
+        let timestamp = 3000 * i as u32 + 90_000;
+        sender.send_frame(&original, timestamp);
+        let frame = client.get_frame("cam", WAIT).expect("frame");
+        frames += 1;
+        let (ew, eh, expected) = decode(&original);
+        assert_eq!(
+            (usize::from(frame.width), usize::from(frame.height)),
+            (ew, eh)
+        );
+        assert_eq!(frame.shape(), (eh, ew, 3));
+        assert_eq!(frame.camera_id(), "cam");
+        assert_eq!(frame.timestamp, timestamp);
+        assert_eq!(frame.ssrc, 0x1122_3344);
+        assert_eq!(frame.packets_lost, 0);
+        assert_eq!(frame.packets_received, sender.packets_sent);
+        assert_eq!(
+            frame.last_sequence,
+            frame
+                .first_sequence
+                .wrapping_add(frame.packets as u16)
+                .wrapping_sub(1)
+        );
+        assert!(frame.rgb() == &expected[..], "pixels differ in case {i}");
+        // The rebuilt JPEG itself decodes the same.
+        assert!(decode(frame.jpeg()).2 == expected);
+    }
+    let stats = stats_when(&client, "cam", |s| {
+        s.packets_received() == sender.packets_sent && s.frames_delivered == frames
+    });
+    assert_eq!(stats.streams.len(), 1);
+    assert_eq!(stats.packets_lost(), 0);
+    assert_eq!(stats.frames_complete(), frames);
+    assert_eq!(stats.frames_dropped(), 0);
+    assert_eq!(stats.invalid.total(), 0);
+    assert_eq!(stats.packets_foreign, 0);
+    assert_eq!(stats.decode_errors, 0);
+    assert_eq!(stats.frames_dropped_queue, 0);
+    assert_eq!(stats.frames_dropped_backlog, 0);
+    assert_eq!(stats.frames_decoded, frames);
+    assert_eq!(stats.datagrams, sender.packets_sent);
+    #[cfg(target_os = "linux")]
+    assert_eq!(stats.kernel_drops, Some(0));
+    client.stop();
+}
+
+/// Datagrams from another loopback address (127.0.0.2: Linux only, where
+/// all of 127.0.0.0/8 is loopback) open no stream and are counted; the
+/// configured sender's frames still arrive.
+pub fn datagrams_from_other_hosts_are_ignored_and_counted(start: Start<'_>) {
+    let client = start(vec![loopback_camera("cam")]);
+    let to = client.local_addr("cam").unwrap();
+    let original = camera_jpeg(160, 120, Sampling::Yuv420, 0, 7);
+    let mut stranger = Sender::new("127.0.0.2:0", to, 0xBAD);
+    stranger.send_frame(&original, 1000);
+    let stats = stats_when(&client, "cam", |s| {
+        s.packets_foreign == stranger.packets_sent
+    });
+    assert!(stats.streams.is_empty());
+    assert!(client
+        .get_frame("cam", Duration::from_millis(100))
+        .is_none());
+
+    let mut camera = Sender::new("127.0.0.1:0", to, 0x600D);
+    camera.send_frame(&original, 2000);
+    let frame = client
+        .get_frame("cam", WAIT)
+        .expect("frame from the sender");
+    assert_eq!(frame.ssrc, 0x600D);
+    assert!(frame.rgb() == &decode(&original).2[..]);
+    let stats = client.camera_stats("cam").unwrap();
+    assert_eq!(stats.packets_foreign, stranger.packets_sent);
+    assert_eq!(stats.packets_received(), camera.packets_sent);
+}
+
+/// `stop` returns within `bound`, wakes a consumer blocked in
+/// `get_frame`, and may be called again.
+pub fn stop_is_bounded_and_wakes_waiters(start: Start<'_>, bound: Duration) {
+    let client = Arc::new(start(vec![loopback_camera("a"), loopback_camera("b")]));
+    let waiter = {
+        let client = client.clone();
+        std::thread::spawn(move || client.get_frame("a", Duration::from_secs(30)))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    client.stop();
+    assert!(started.elapsed() < bound, "{:?}", started.elapsed());
+    assert!(waiter.join().unwrap().is_none());
+    assert!(!client.is_running());
+    // Idempotent, and the ports are free again.
+    client.stop();
+}
+
+/// Two cameras whose packets interleave, as on a busy network: each
+/// frame arrives whole and pixel-exact through `next_frame`, with each
+/// camera's counters its own.
+pub fn two_cameras_interleaved_through_next_frame(start: Start<'_>) {
+    let client = start(vec![loopback_camera("left"), loopback_camera("right")]);
+    let mut left = Sender::new("127.0.0.1:0", client.local_addr("left").unwrap(), 0x1EF7);
+    let mut right = Sender::new("127.0.0.1:0", client.local_addr("right").unwrap(), 0x5167);
+    for i in 0..6u32 {
+        let l = camera_jpeg(320, 240, Sampling::Yuv420, 0, 10 + i);
+        let r = camera_jpeg(240, 160, Sampling::Yuv422, 0, 20 + i);
+        let lp = left.packets(&l, 3000 * i);
+        let rp = right.packets(&r, 6000 * i);
+        for k in 0..lp.len().max(rp.len()) {
+            if let Some(p) = lp.get(k) {
+                left.socket.send_to(p, left.to).unwrap();
+                left.packets_sent += 1;
+            }
+            if let Some(p) = rp.get(k) {
+                right.socket.send_to(p, right.to).unwrap();
+                right.packets_sent += 1;
+            }
+        }
+        // Two frames at a time, so that slow (debug) decoders never fall
+        // behind: the decode backlog (two per camera) is not under test.
+        let expected = [
+            ("left", 3000 * i, decode(&l).2),
+            ("right", 6000 * i, decode(&r).2),
+        ];
+        for _ in 0..2 {
+            let frame = client.next_frame(WAIT).expect("frame from either camera");
+            let (_, _, rgb) = expected
+                .iter()
+                .find(|(id, ts, _)| *id == frame.camera_id() && *ts == frame.timestamp)
+                .expect("a frame that was sent");
+            assert!(frame.rgb() == &rgb[..]);
+        }
+    }
+    let stats = client.stats();
+    assert_eq!(stats.len(), 2);
+    for s in &stats {
+        assert_eq!(s.frames_delivered, 6);
+        assert_eq!(s.packets_lost(), 0);
+        assert_eq!(s.frames_dropped_queue, 0);
+        #[cfg(target_os = "linux")]
+        assert_eq!(s.kernel_drops, Some(0));
+    }
+    assert_eq!(stats[0].packets_received(), left.packets_sent);
+    assert_eq!(stats[1].packets_received(), right.packets_sent);
+}
