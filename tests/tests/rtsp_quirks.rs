@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use mjpeg_rtp::{CameraConfig, Client, ClientOptions, RtspTransport};
+use mjpeg_rtp::{CameraConfig, Client, ClientOptions, Frame, RtspTransport};
 use mjpeg_rtp_core::DropReason;
 use mjpeg_rtp_testkit::quirky_rtsp::{
     digest_challenge, stream_ssrc, Auth, Channels, ContentBase, KeepaliveCseq, Quirks,
@@ -30,19 +30,25 @@ fn client_for(url: String, transport: RtspTransport) -> Client {
     client
 }
 
+/// Frame `n`, pixel-exact against the picture the server cut it from.
+fn next_exact(server: &QuirkyServer, client: &Client, n: usize, what: &str) -> Frame {
+    let frame = client
+        .next_frame(Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("{what}: frame {n} never came: {:?}", client.stats()));
+    assert_same_pixels_every_decoder(
+        frame.jpeg(),
+        server.original_for(frame.timestamp),
+        &format!("{what}: frame {n}"),
+    );
+    frame
+}
+
 /// Take `want` frames, each pixel-exact against its picture; their
 /// (SSRC, frame number).
 fn receive(server: &QuirkyServer, client: &Client, want: usize, what: &str) -> Vec<(u32, usize)> {
     (0..want)
         .map(|n| {
-            let frame = client
-                .next_frame(Duration::from_secs(5))
-                .unwrap_or_else(|| panic!("{what}: frame {n} never came: {:?}", client.stats()));
-            assert_same_pixels_every_decoder(
-                frame.jpeg(),
-                server.original_for(frame.timestamp),
-                &format!("{what}: frame {n}"),
-            );
+            let frame = next_exact(server, client, n, what);
             (frame.ssrc, QuirkyServer::frame_index(frame.timestamp))
         })
         .collect()
@@ -53,14 +59,7 @@ fn receive_for(server: &QuirkyServer, client: &Client, period: Duration, what: &
     let end = Instant::now() + period;
     let mut n = 0;
     while Instant::now() < end {
-        let frame = client
-            .next_frame(Duration::from_secs(5))
-            .unwrap_or_else(|| panic!("{what}: frame {n} never came: {:?}", client.stats()));
-        assert_same_pixels_every_decoder(
-            frame.jpeg(),
-            server.original_for(frame.timestamp),
-            &format!("{what}: frame {n}"),
-        );
+        next_exact(server, client, n, what);
         n += 1;
     }
     assert!(n >= 10, "{what}: only {n} frames in {period:?}");
