@@ -29,7 +29,8 @@ use crate::capture::{self, Scratch};
 use crate::cpu::{loadavg, threads_cpu_time, threads_named, wait_for_threads};
 use crate::drain::FrameDrain;
 use crate::rtsp_serve;
-use crate::synth::SynthSpec;
+// The same stream as `rx-cpu` sends, so that the two compare.
+use crate::rx_cpu::frames_spec;
 
 /// Issue 11's goal for receive CPU per packet, TCP / UDP.
 pub const GOAL: f64 = 1.3;
@@ -76,16 +77,6 @@ pub struct RtspTransportReport {
     pub rx_cpu_us_per_packet_tcp: f64,
     pub ratio: f64,
     pub goal: f64,
-}
-
-/// The bench's 1080p scene, four distinct pictures, as `rx-cpu` sends.
-fn frames_spec() -> SynthSpec {
-    SynthSpec {
-        distinct: 4,
-        frames: 4,
-        quality: 92,
-        ..SynthSpec::default()
-    }
 }
 
 fn measure(

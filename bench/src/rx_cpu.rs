@@ -53,7 +53,7 @@ pub struct Options {
 /// The frames sent: the bench's synthetic 1080p scene, four distinct
 /// pictures at the quality that gives what the figures in the READMEs
 /// were measured with: ~250 packets of 1400 bytes per frame (q92: 244).
-fn frames_spec() -> SynthSpec {
+pub fn frames_spec() -> SynthSpec {
     SynthSpec {
         distinct: 4,
         frames: 4,
