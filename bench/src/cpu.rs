@@ -86,6 +86,27 @@ pub fn thread_cpu_time(_tid: i32) -> Option<Duration> {
     None
 }
 
+/// CPU time of threads `tids` of this process together (one gone counts
+/// nothing).
+pub fn threads_cpu_time(tids: &[i32]) -> Duration {
+    tids.iter().filter_map(|&t| thread_cpu_time(t)).sum()
+}
+
+/// The threads `find` lists once there are `want` of them: a thread names
+/// itself once it runs, so a client just started may not show all of its
+/// own yet. Waits up to 5 s; then what `find` lists last.
+pub fn wait_for_threads(want: usize, find: impl Fn() -> Vec<i32>) -> Vec<i32> {
+    let mut tids = find();
+    for _ in 0..500 {
+        if tids.len() == want {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        tids = find();
+    }
+    tids
+}
+
 /// Ids of this process's threads whose name starts with `prefix` (Linux
 /// `/proc`; none elsewhere).
 pub fn threads_named(prefix: &str) -> Vec<i32> {

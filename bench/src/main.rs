@@ -20,6 +20,7 @@
 //! - [`capture`]: the capture every section reads, given or generated
 //!   from [`synth`]'s pictures and written with the testkit's capture writer;
 //! - [`cpu`]: CPU accounting (getrusage, thread CPU clocks);
+//! - [`drain`]: a client's frames taken while its receiving is measured;
 //! - [`report`]: the JSON report and the table.
 
 use std::process::ExitCode;
@@ -32,6 +33,7 @@ mod args;
 mod capture;
 mod cpu;
 mod decode_size;
+mod drain;
 mod live;
 mod pcap_to_rgb;
 mod reassembly;

@@ -17,7 +17,7 @@
 //!
 //! The table goes to stderr, one JSON object to stdout.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,9 +26,11 @@ use mjpeg_rtp::{CameraConfig, Client, ClientOptions, RtspTransport};
 use serde::Serialize;
 
 use crate::capture::{self, Scratch};
-use crate::cpu::{loadavg, thread_cpu_time, threads_named};
+use crate::cpu::{loadavg, threads_cpu_time, threads_named, wait_for_threads};
+use crate::drain::FrameDrain;
 use crate::rtsp_serve;
-use crate::synth::SynthSpec;
+// The same stream as `rx-cpu` sends, so that the two compare.
+use crate::rx_cpu::frames_spec;
 
 /// Issue 11's goal for receive CPU per packet, TCP / UDP.
 pub const GOAL: f64 = 1.3;
@@ -77,16 +79,6 @@ pub struct RtspTransportReport {
     pub goal: f64,
 }
 
-/// The bench's 1080p scene, four distinct pictures, as `rx-cpu` sends.
-fn frames_spec() -> SynthSpec {
-    SynthSpec {
-        distinct: 4,
-        frames: 4,
-        quality: 92,
-        ..SynthSpec::default()
-    }
-}
-
 fn measure(
     round: usize,
     transport: RtspTransport,
@@ -105,15 +97,7 @@ fn measure(
         .start()
         .context("RTSP session with the bench's server")?;
     let client = Arc::new(client);
-    let done = Arc::new(AtomicBool::new(false));
-    let drain = {
-        let (client, done) = (client.clone(), done.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                let _ = client.next_frame(Duration::from_millis(50));
-            }
-        })
-    };
+    let drain = FrameDrain::start(client.clone());
     let want = if transport == RtspTransport::Udp {
         2
     } else {
@@ -124,15 +108,7 @@ fn measure(
         tids.extend(threads_named("mjpeg-rtp-rtsp"));
         tids
     };
-    // A thread names itself once it runs: wait for all of them.
-    let mut tids = receiving();
-    for _ in 0..500 {
-        if tids.len() == want {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        tids = receiving();
-    }
+    let tids = wait_for_threads(want, receiving);
     if tids.len() != want {
         bail!(
             "{transport:?}: {} receiving threads, expected {want} (threads: {:?})",
@@ -141,10 +117,8 @@ fn measure(
         );
     }
     let names = thread_names(&tids);
-    let rx_cpu =
-        |tids: &[i32]| -> Duration { tids.iter().filter_map(|&t| thread_cpu_time(t)).sum() };
     let received = |c: &Client| c.stats().iter().map(|s| s.datagrams).sum::<u64>();
-    let (cpu0, packets0) = (rx_cpu(&tids), received(&client));
+    let (cpu0, packets0) = (threads_cpu_time(&tids), received(&client));
     // Until every packet sent is read (or a second after the last frame
     // was due: then some were lost).
     let end = Instant::now() + Duration::from_secs_f64(options.seconds + 1.0);
@@ -155,10 +129,9 @@ fn measure(
     {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let (cpu1, packets1) = (rx_cpu(&tids), received(&client));
+    let (cpu1, packets1) = (threads_cpu_time(&tids), received(&client));
     let stats = client.stats();
-    done.store(true, Ordering::Relaxed);
-    let _ = drain.join();
+    drain.stop();
     let sent = server.sent.load(Ordering::Relaxed);
     client.stop();
     server.join()?;

@@ -19,7 +19,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +28,8 @@ use mjpeg_rtp::{CameraConfig, Client, ClientOptions};
 use mjpeg_rtp_uring::{UringBackend, UringOptions};
 
 use crate::capture::{self, Scratch};
-use crate::cpu::{cpu_time, thread_cpu_time, threads_named};
+use crate::cpu::{cpu_time, threads_cpu_time, threads_named, wait_for_threads};
+use crate::drain::FrameDrain;
 use crate::replay;
 use crate::synth::SynthSpec;
 
@@ -53,7 +53,7 @@ pub struct Options {
 /// The frames sent: the bench's synthetic 1080p scene, four distinct
 /// pictures at the quality that gives what the figures in the READMEs
 /// were measured with: ~250 packets of 1400 bytes per frame (q92: 244).
-fn frames_spec() -> SynthSpec {
+pub fn frames_spec() -> SynthSpec {
     SynthSpec {
         distinct: 4,
         frames: 4,
@@ -94,36 +94,18 @@ fn measure(
     }
     client.start()?;
     let client = Arc::new(client);
-    // Take frames as they come, so that queues never matter.
-    let done = Arc::new(AtomicBool::new(false));
-    let drain = {
-        let (client, done) = (client.clone(), done.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                let _ = client.next_frame(Duration::from_millis(50));
-            }
-        })
-    };
-    // A thread names itself once it runs: wait for all of them.
+    let drain = FrameDrain::start(client.clone());
     let expected = if name == "uring" { 1 } else { options.streams };
-    let mut tids = threads_named("rx-");
-    for _ in 0..500 {
-        if tids.len() == expected {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        tids = threads_named("rx-");
-    }
+    let tids = wait_for_threads(expected, || threads_named("rx-"));
     if tids.len() != expected {
         bail!(
             "the {name} backend runs {} receive threads, expected {expected}",
             tids.len()
         );
     }
-    let rx_cpu = |tids: &[i32]| tids.iter().filter_map(|&t| thread_cpu_time(t)).sum();
     let datagrams = |c: &Client| c.stats().iter().map(|s| s.datagrams).sum::<u64>();
     let (rx0, proc0, packets0): (Duration, _, _) =
-        (rx_cpu(&tids), cpu_time(false), datagrams(&client));
+        (threads_cpu_time(&tids), cpu_time(false), datagrams(&client));
 
     let sent = replay::run_child(&replay::Options {
         capture: capture.to_owned(),
@@ -137,10 +119,9 @@ fn measure(
     // machine.
     std::thread::sleep(Duration::from_millis(100));
     let (rx1, proc1, packets1): (Duration, _, _) =
-        (rx_cpu(&tids), cpu_time(false), datagrams(&client));
+        (threads_cpu_time(&tids), cpu_time(false), datagrams(&client));
     let stats = client.stats();
-    done.store(true, Ordering::Relaxed);
-    let _ = drain.join();
+    drain.stop();
     client.stop();
     Ok(Run {
         backend: name,

@@ -17,6 +17,7 @@ use crate::frame::Frame;
 use crate::output::Output;
 use crate::socket::{bind_camera, BoundSocket};
 use crate::stats::CameraStats;
+use crate::threads::spawn_all;
 
 /// Client-wide settings.
 pub struct ClientOptions {
@@ -349,35 +350,27 @@ impl Client {
             }
         }
         drop(jobs_tx);
-        let mut receivers = Vec::new();
+        // The session and plain-RTCP threads, all or none.
+        type Run = Box<dyn FnOnce() + Send>;
+        let mut threads: Vec<(&str, Run)> = Vec::new();
         for (link, ingest, shared) in sessions {
             let stop = self.stop.clone();
-            let spawned = std::thread::Builder::new()
-                .name("mjpeg-rtp-rtsp".into())
-                .spawn(move || link.run(ingest, shared, stop));
-            match spawned {
-                Ok(handle) => receivers.push(handle),
-                Err(e) => {
-                    lock(&self.threads).receivers = receivers;
-                    self.stop();
-                    return Err(Error::Spawn(e));
-                }
-            }
+            let run = move || link.run(ingest, shared, stop);
+            threads.push(("mjpeg-rtp-rtsp", Box::new(run)));
         }
         for (socket, sender, shared) in plain_rtcp {
             let stop = self.stop.clone();
-            let spawned = std::thread::Builder::new()
-                .name("mjpeg-rtp-rtcp".into())
-                .spawn(move || crate::rtcp::run_plain(socket, sender, shared, stop));
-            match spawned {
-                Ok(handle) => receivers.push(handle),
-                Err(e) => {
-                    lock(&self.threads).receivers = receivers;
-                    self.stop();
-                    return Err(Error::Spawn(e));
-                }
-            }
+            let run = move || crate::rtcp::run_plain(socket, sender, shared, stop);
+            threads.push(("mjpeg-rtp-rtcp", Box::new(run)));
         }
+        let spawned = spawn_all(threads, &self.stop, |t| t.0.into(), |(_, run)| run());
+        let receivers = match spawned {
+            Ok(receivers) => receivers,
+            Err(e) => {
+                self.stop();
+                return Err(Error::Spawn(e));
+            }
+        };
         let name = backend.name();
         let run = match sockets.is_empty() {
             true => Ok(Vec::new()),

@@ -569,6 +569,8 @@ pub(crate) fn run_plain(
 mod tests {
     use mjpeg_rtp_core::{Config, Depacketizer, Packetizer, PacketizerConfig};
     use mjpeg_rtp_rtsp::rtcp::{PT_RR, RTP_CLOCK_HZ};
+    // Core types only: the testkit's runtime is another build of this crate.
+    use mjpeg_rtp_testkit::rtp::timed_packets;
 
     use super::*;
 
@@ -585,16 +587,7 @@ mod tests {
             initial_sequence: first,
             ..PacketizerConfig::default()
         });
-        let mut out = Vec::new();
-        let mut buf = [0u8; 1500];
-        for f in 0..frames {
-            let timestamp = f * 3000;
-            let mut packets = packetizer.frame(&jpeg, timestamp).unwrap();
-            while let Some(n) = packets.next_into(&mut buf) {
-                out.push((timestamp, buf[..n.unwrap()].to_vec()));
-            }
-        }
-        out
+        timed_packets(&mut packetizer, &jpeg, (0..frames).map(|f| f * 3000))
     }
 
     /// The counters after pushing `packets` (all but the indices in

@@ -29,6 +29,22 @@ pub fn packetize(config: PacketizerConfig, frames: &[(Vec<u8>, u32)]) -> Vec<Vec
         .collect()
 }
 
+/// The packets of `jpeg` sent once per timestamp in `timestamps`, each
+/// with the RTP timestamp of its frame, in sending order.
+pub fn timed_packets(
+    packetizer: &mut Packetizer,
+    jpeg: &[u8],
+    timestamps: impl IntoIterator<Item = u32>,
+) -> Vec<(u32, Vec<u8>)> {
+    timestamps
+        .into_iter()
+        .flat_map(|timestamp| {
+            let packets = frame_packets(packetizer, jpeg, timestamp);
+            packets.into_iter().map(move |p| (timestamp, p))
+        })
+        .collect()
+}
+
 /// The packets of `jpegs` frame by frame, `result[frame][packet]`, the RTP
 /// timestamp starting at `first_timestamp` and advancing by
 /// `timestamp_step` (wrapping).

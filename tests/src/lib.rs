@@ -1,9 +1,11 @@
 //! What the integration tests in `tests/tests/` need beyond the testkit:
 //! the `pcap` command's replay (the testkit must not depend on the
-//! command) and a pixel comparison with every decoder in the build (nor on
-//! the runtime). Fixtures from real senders are in `tests/fixtures/`.
+//! command), a pixel comparison with every decoder in the build and the
+//! live servers' frames checked with it (nor on the runtime). Fixtures
+//! from real senders are in `tests/fixtures/`.
 
 use std::path::Path;
+use std::time::Duration;
 
 use mjpeg_rtp_testkit::picture::assert_same_pixels_with;
 
@@ -55,4 +57,38 @@ pub fn assert_same_pixels_every_decoder(got: &[u8], want: &[u8], what: &str) {
         };
         assert_same_pixels_with(decode, got, want, &format!("{what} ({decoder})"));
     }
+}
+
+/// Which of `originals` `jpeg` decodes to pixel for pixel under every
+/// decoder in the build, if any: a live server streams its pictures in a
+/// loop, so a frame's own is not known in advance.
+pub fn served_picture(jpeg: &[u8], originals: &[Vec<u8>]) -> Option<usize> {
+    originals.iter().position(|o| {
+        std::panic::catch_unwind(|| assert_same_pixels_every_decoder(jpeg, o, "")).is_ok()
+    })
+}
+
+/// Receive `want` frames from `client`, each pixel-exact against one of
+/// the server's `originals`, and more than one of them seen (the stream
+/// moves). Not all: on a loaded machine gst-rtsp-server drops late
+/// pictures (its sink's QoS), so a given one is not guaranteed.
+pub fn receive_served_pictures(
+    client: &mjpeg_rtp::Client,
+    originals: &[Vec<u8>],
+    want: usize,
+    who: &str,
+) {
+    let mut seen = vec![false; originals.len()];
+    for n in 0..want {
+        let frame = client
+            .next_frame(Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("{who}: frame {n} never came: {:?}", client.stats()));
+        let which = served_picture(frame.jpeg(), originals)
+            .unwrap_or_else(|| panic!("{who}: frame {n} matches no served picture"));
+        seen[which] = true;
+    }
+    assert!(
+        seen.iter().filter(|&&s| s).count() >= 2,
+        "{who}: the stream moves: {seen:?}"
+    );
 }

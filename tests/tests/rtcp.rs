@@ -15,6 +15,7 @@ use mjpeg_rtp::{CameraConfig, Client, ClientOptions, RtspTransport};
 use mjpeg_rtp_core::{Packetizer, PacketizerConfig};
 use mjpeg_rtp_rtsp::framing::interleaved;
 use mjpeg_rtp_testkit::fixtures_dir;
+use mjpeg_rtp_testkit::rtp::timed_packets;
 
 const SSRC: u32 = 0x1122_3344;
 const FIRST_SEQUENCE: u16 = 65_500;
@@ -37,16 +38,11 @@ fn packets(frames: u32) -> Vec<(u32, Vec<u8>)> {
         initial_sequence: FIRST_SEQUENCE,
         ..PacketizerConfig::default()
     });
-    let mut out = Vec::new();
-    let mut buf = [0u8; 1500];
-    for f in 0..frames {
-        let ts = 1_000 + f * 9_000;
-        let mut frame = packetizer.frame(&jpeg, ts).unwrap();
-        while let Some(n) = frame.next_into(&mut buf) {
-            out.push((ts, buf[..n.unwrap()].to_vec()));
-        }
-    }
-    out
+    timed_packets(
+        &mut packetizer,
+        &jpeg,
+        (0..frames).map(|f| 1_000 + f * 9_000),
+    )
 }
 
 /// A compound SR (no blocks) of `ssrc`.

@@ -11,29 +11,26 @@
 #![cfg(target_os = "linux")]
 
 use std::net::Ipv4Addr;
-use std::time::Duration;
 
 use mjpeg_rtp::{CameraConfig, Client, ClientOptions, RtspTransport};
 use mjpeg_rtp_testkit::netns::NetnsPair;
+use mjpeg_rtp_testkit::peer_missing;
 use mjpeg_rtp_testkit::rtsp_server::{skip_if_missing, Server};
-use mjpeg_rtp_tests::assert_same_pixels_every_decoder;
+use mjpeg_rtp_tests::receive_served_pictures;
 
 const POOL: (Ipv4Addr, Ipv4Addr) = (Ipv4Addr::new(224, 3, 0, 1), Ipv4Addr::new(224, 3, 0, 10));
 
 /// The namespaces, or `None` (after saying so) when they cannot be made
 /// (not root, no iproute2) and the run does not require peers.
 fn namespaces_or_skip(test: &str) -> Option<NetnsPair> {
-    match NetnsPair::create("m") {
-        Ok(pair) => Some(pair),
-        Err(e) => {
-            assert!(
-                std::env::var_os("MJPEG_RTP_REQUIRE_PEERS").is_none(),
-                "network namespaces for {test}: {e}, and MJPEG_RTP_REQUIRE_PEERS is set"
-            );
-            eprintln!("!!!!! SKIPPED {test}: cannot create network namespaces (needs root and iproute2): {e}");
-            None
-        }
-    }
+    NetnsPair::create("m")
+        .map_err(|e| {
+            peer_missing(
+                &format!("network namespaces for {test}: {e}"),
+                &format!("{test} SKIPPED (needs root and iproute2)"),
+            )
+        })
+        .ok()
 }
 
 /// The IPv4 groups joined in the calling thread's network namespace, by
@@ -60,33 +57,6 @@ fn joined_groups() -> Vec<(String, Ipv4Addr)> {
 
 fn in_pool(group: Ipv4Addr) -> bool {
     (POOL.0..=POOL.1).contains(&group)
-}
-
-/// Receive `want` frames, each pixel-exact against a served picture.
-fn frames_pixel_exact(client: &Client, originals: &[Vec<u8>], want: usize, who: &str) {
-    let mut seen = [false; 4];
-    for n in 0..want {
-        let frame = client
-            .next_frame(Duration::from_secs(10))
-            .unwrap_or_else(|| panic!("{who}: frame {n} never came: {:?}", client.stats()));
-        let which = originals
-            .iter()
-            .position(|o| {
-                std::panic::catch_unwind(|| assert_same_pixels_every_decoder(frame.jpeg(), o, ""))
-                    .is_ok()
-            })
-            .unwrap_or_else(|| panic!("{who}: frame {n} matches no served picture"));
-        assert_same_pixels_every_decoder(
-            frame.jpeg(),
-            &originals[which],
-            &format!("{who} frame {n}"),
-        );
-        seen[which] = true;
-    }
-    assert!(
-        seen.iter().filter(|&&s| s).count() >= 2,
-        "{who}: the stream moves: {seen:?}"
-    );
 }
 
 #[test]
@@ -121,8 +91,8 @@ fn multicast_between_namespaces_two_receivers_pixel_exact_and_group_left() {
             };
             let (a, b) = (start("door"), start("door-again"));
             let joined = joined_groups();
-            frames_pixel_exact(&a, &originals, 6, "first receiver");
-            frames_pixel_exact(&b, &originals, 6, "second receiver");
+            receive_served_pictures(&a, &originals, 6, "first receiver");
+            receive_served_pictures(&b, &originals, 6, "second receiver");
             for client in [&a, &b] {
                 let stats = &client.stats()[0];
                 for stream in &stats.streams {

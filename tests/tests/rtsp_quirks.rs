@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use mjpeg_rtp::{CameraConfig, Client, ClientOptions, RtspTransport};
+use mjpeg_rtp::{CameraConfig, Client, ClientOptions, Frame, RtspTransport};
 use mjpeg_rtp_core::DropReason;
 use mjpeg_rtp_testkit::quirky_rtsp::{
     digest_challenge, stream_ssrc, Auth, Channels, ContentBase, KeepaliveCseq, Quirks,
@@ -30,19 +30,25 @@ fn client_for(url: String, transport: RtspTransport) -> Client {
     client
 }
 
+/// Frame `n`, pixel-exact against the picture the server cut it from.
+fn next_exact(server: &QuirkyServer, client: &Client, n: usize, what: &str) -> Frame {
+    let frame = client
+        .next_frame(Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("{what}: frame {n} never came: {:?}", client.stats()));
+    assert_same_pixels_every_decoder(
+        frame.jpeg(),
+        server.original_for(frame.timestamp),
+        &format!("{what}: frame {n}"),
+    );
+    frame
+}
+
 /// Take `want` frames, each pixel-exact against its picture; their
 /// (SSRC, frame number).
 fn receive(server: &QuirkyServer, client: &Client, want: usize, what: &str) -> Vec<(u32, usize)> {
     (0..want)
         .map(|n| {
-            let frame = client
-                .next_frame(Duration::from_secs(5))
-                .unwrap_or_else(|| panic!("{what}: frame {n} never came: {:?}", client.stats()));
-            assert_same_pixels_every_decoder(
-                frame.jpeg(),
-                server.original_for(frame.timestamp),
-                &format!("{what}: frame {n}"),
-            );
+            let frame = next_exact(server, client, n, what);
             (frame.ssrc, QuirkyServer::frame_index(frame.timestamp))
         })
         .collect()
@@ -53,14 +59,7 @@ fn receive_for(server: &QuirkyServer, client: &Client, period: Duration, what: &
     let end = Instant::now() + period;
     let mut n = 0;
     while Instant::now() < end {
-        let frame = client
-            .next_frame(Duration::from_secs(5))
-            .unwrap_or_else(|| panic!("{what}: frame {n} never came: {:?}", client.stats()));
-        assert_same_pixels_every_decoder(
-            frame.jpeg(),
-            server.original_for(frame.timestamp),
-            &format!("{what}: frame {n}"),
-        );
+        next_exact(server, client, n, what);
         n += 1;
     }
     assert!(n >= 10, "{what}: only {n} frames in {period:?}");
@@ -125,62 +124,70 @@ fn assert_kept_alive(server: &QuirkyServer, limit: Duration, at_least: usize, wh
     );
 }
 
-#[test]
-fn keepalive_advertised_but_refused_falls_back_to_options_and_stays_alive() {
+/// `quirks` on a server that expires a session 2 s after its last
+/// request: a TCP client receives exact frames for 3.6 s (past the
+/// timeout) with its keepalives in time and no reconnect. The caller
+/// checks what its quirk implies, then stops.
+fn kept_alive_scenario(quirks: Quirks, what: &str) -> (QuirkyServer, Client) {
     let server = QuirkyServer::start(Quirks {
         timeout: Some(2),
-        get_parameter_status: 405,
         enforce_timeout: true,
-        ..Quirks::default()
+        ..quirks
     });
     let client = client_for(server.url(""), RtspTransport::Tcp);
-    receive_for(
-        &server,
-        &client,
-        Duration::from_millis(3600),
-        "405 keepalive",
+    receive_for(&server, &client, Duration::from_millis(3600), what);
+    assert_kept_alive(&server, Duration::from_secs(2), 3, what);
+    assert_eq!(
+        client.camera_stats("quirky").unwrap().reconnects,
+        0,
+        "{what}"
     );
-    assert_kept_alive(&server, Duration::from_secs(2), 3, "405 keepalive");
+    (server, client)
+}
+
+#[test]
+fn keepalive_advertised_but_refused_falls_back_to_options_and_stays_alive() {
+    let what = "405 keepalive";
+    let (server, client) = kept_alive_scenario(
+        Quirks {
+            get_parameter_status: 405,
+            ..Quirks::default()
+        },
+        what,
+    );
     let (_, kept) = keepalives(&server);
     assert_eq!(kept[0].method, "GET_PARAMETER");
     assert!(kept[1..].iter().all(|k| k.method == "OPTIONS"), "{kept:#?}");
-    assert_eq!(client.camera_stats("quirky").unwrap().reconnects, 0);
-    stop(&server, client, "405 keepalive");
+    stop(&server, client, what);
 }
 
 #[test]
 fn keepalive_answered_with_a_stale_or_missing_cseq_keeps_the_session() {
     for cseq in [KeepaliveCseq::Stale, KeepaliveCseq::Missing] {
         let what = format!("{cseq:?} CSeq");
-        let server = QuirkyServer::start(Quirks {
-            timeout: Some(2),
-            keepalive_cseq: cseq,
-            enforce_timeout: true,
-            ..Quirks::default()
-        });
-        let client = client_for(server.url(""), RtspTransport::Tcp);
-        receive_for(&server, &client, Duration::from_millis(3600), &what);
-        assert_kept_alive(&server, Duration::from_secs(2), 3, &what);
-        assert_eq!(client.camera_stats("quirky").unwrap().reconnects, 0);
+        let (server, client) = kept_alive_scenario(
+            Quirks {
+                keepalive_cseq: cseq,
+                ..Quirks::default()
+            },
+            &what,
+        );
         stop(&server, client, &what);
     }
 }
 
 #[test]
 fn session_with_extra_spaces_and_a_short_timeout_is_kept_alive_in_time() {
-    let server = QuirkyServer::start(Quirks {
-        timeout: Some(2),
-        session_spaces: true,
-        enforce_timeout: true,
-        ..Quirks::default()
-    });
-    let client = client_for(server.url(""), RtspTransport::Tcp);
-    receive_for(&server, &client, Duration::from_millis(3600), "spaces");
     // The server answers 454 to a Session id with the spaces left in.
-    assert_kept_alive(&server, Duration::from_secs(2), 3, "spaces");
+    let (server, client) = kept_alive_scenario(
+        Quirks {
+            session_spaces: true,
+            ..Quirks::default()
+        },
+        "spaces",
+    );
     let (_, kept) = keepalives(&server);
     assert!(kept.iter().all(|k| k.status == 200), "{kept:#?}");
-    assert_eq!(client.camera_stats("quirky").unwrap().reconnects, 0);
     stop(&server, client, "spaces");
 }
 
