@@ -136,7 +136,8 @@ pub struct Options {
     pub rtsp_password: PasswordSource,
     /// Serve the live view (`--http`).
     pub http: Option<crate::http::HttpOptions>,
-    /// Read RTCP on the port above each UDP camera's (`--rtcp`).
+    /// Read RTCP on the port above each unicast UDP camera's (`--rtcp`;
+    /// a multicast group's RTCP is not read, and says so).
     pub rtcp: bool,
 }
 
@@ -155,10 +156,19 @@ pub fn run(options: &Options) -> Result<Summary> {
     client.set_decode_options(options.output.decode_options)?;
     for camera in &options.cameras {
         let mut config = match &camera.source {
-            Source::Udp(bind) => CameraConfig {
-                rtcp: options.rtcp,
-                ..CameraConfig::new(camera.name.clone(), *bind)
-            },
+            Source::Udp(bind) => {
+                let multicast = bind.ip().is_multicast();
+                if options.rtcp && multicast {
+                    log::warn!(
+                        "camera {:?}: --rtcp does not apply to a multicast group; its RTCP is not read",
+                        camera.name
+                    );
+                }
+                CameraConfig {
+                    rtcp: options.rtcp && !multicast,
+                    ..CameraConfig::new(camera.name.clone(), *bind)
+                }
+            }
             Source::Rtsp { url, transport } => {
                 rtsp_cameras.insert(camera.name.clone());
                 let url = with_password(url, &options.rtsp_password)?;

@@ -3,8 +3,9 @@
 //! panics, and keeps bounded memory (what it buffers, what it queues to
 //! send, the events it queues), whatever the server says.
 //!
-//! Input: a flags byte (bit 0: TCP, else UDP with fallback; bit 1:
-//! credentials in the URL), then records `op, len_hi, len_lo, bytes`:
+//! Input: a flags byte (bits 0 and 2: UDP with fallback, TCP, multicast
+//! of the server's choice, or multicast to a named group as a reconnect
+//! asks; bit 1: credentials in the URL), then records `op, len_hi, len_lo, bytes`:
 //! op 0 feeds `len` bytes, op 1 advances the clock by `len` ms (then
 //! runs due timers), op 2 asks for TEARDOWN, anything else feeds too.
 #![no_main]
@@ -50,13 +51,22 @@ fuzz_target!(|data: &[u8]| {
     } else {
         "rtsp://192.0.2.7/cam"
     };
-    let transport = if flags & 1 != 0 {
-        TransportRequest::Tcp
-    } else {
-        TransportRequest::Udp {
+    let transport = match flags & 0b101 {
+        0b001 => TransportRequest::Tcp,
+        0b100 => TransportRequest::Multicast {
+            destination: None,
+            port: None,
+            ttl: None,
+        },
+        0b101 => TransportRequest::Multicast {
+            destination: Some("239.1.2.3".parse().unwrap()),
+            port: Some((5000, 5001)),
+            ttl: Some(4),
+        },
+        _ => TransportRequest::Udp {
             client_port: (50_000, 50_001),
             fallback_to_tcp: true,
-        }
+        },
     };
     let mut session = Session::new(SessionConfig::new(Url::parse(url).unwrap(), transport));
     let mut now = Instant::now();

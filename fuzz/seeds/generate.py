@@ -238,6 +238,17 @@ def rtsp_seeds():
         ("feed", reply(2, headers=b"Content-Base: rtsp://rtsp://192.0.2.8/other/\r\n", body=SDP_BROKEN)),
     ]
     write("rtsp_session", "redirect-broken-sdp", b"\x01" + session_records(redirect))
+    multicast = [
+        ("feed", reply(1)),
+        ("feed", reply(2, headers=base, body=SDP_AXIS)),
+        ("feed", reply(3, headers=b"Session: 99\r\nTransport: RTP/AVP;multicast;destination=224.3.0.1;ttl=16;port=5000-5001\r\n")),
+        ("feed", reply(4, headers=b"Session: 99\r\n")),
+        ("wait", 35000),
+        ("wait", 35000),
+        ("teardown",),
+        ("feed", reply(6)),
+    ]
+    write("rtsp_session", "multicast-server-group", b"\x04" + session_records(multicast))
 
     write("rtsp_framing", "replies-and-frames",
           b"\x2a" + reply(1) + interleaved(0, rtp) + reply(2, headers=base, body=SDP_AXIS)

@@ -639,6 +639,12 @@ fn multicast_reply(asked: TransportRequest, reply: TransportReply) -> Option<Neg
     else {
         return None;
     };
+    // An answer naming neither `multicast` nor a group is some other
+    // transport (a server that ignored the request), not the group asked
+    // for on a reconnect.
+    if !reply.multicast && reply.destination.is_none() {
+        return None;
+    }
     let destination = match reply.destination {
         Some(d) => d.trim_matches(['[', ']']).parse::<IpAddr>().ok()?,
         None => destination?,

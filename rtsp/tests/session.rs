@@ -476,6 +476,18 @@ fn multicast_answered_with_unicast_or_no_port_fails_setup() {
             "{reply}"
         );
     }
+    // A reconnect names the old group and ports: a unicast answer that
+    // names no group is still not that group.
+    let again = TransportRequest::Multicast {
+        destination: Some("224.3.0.1".parse().unwrap()),
+        port: Some((5000, 5001)),
+        ttl: None,
+    };
+    let (_, events) = multicast_setup(
+        again,
+        "RTP/AVP;unicast;client_port=5000-5001;server_port=6000-6001",
+    );
+    assert!(matches!(&events[..], [Event::Failed(_)]), "{events:?}");
 }
 
 fn events_track(events: &[Event]) -> mjpeg_rtp_rtsp::JpegTrack {

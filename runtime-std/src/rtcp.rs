@@ -55,8 +55,8 @@ pub struct RtcpStats {
     pub invalid: u64,
     /// Sender reports of the stream's sender, taken for the capture clock.
     pub sender_reports: u64,
-    /// Sender reports for another SSRC than the stream's (or before its
-    /// first RTP packet), or from another host: ignored.
+    /// Sender reports ignored: for another SSRC than the stream's, before
+    /// its first RTP packet, or from another host than the camera's.
     pub sender_reports_ignored: u64,
     /// Receiver reports sent to the camera.
     pub receiver_reports: u64,
@@ -279,13 +279,16 @@ impl Reporter {
         received
     }
 
-    /// An RTCP packet from a host other than the camera's.
-    pub(crate) fn on_foreign(&self, shared: &CameraShared) {
+    /// An RTCP packet from a host other than the camera's: the sender
+    /// reports in it are ignored and counted; the rest (another member's
+    /// receiver reports, on a multicast group) is nobody's business here.
+    pub(crate) fn on_foreign(&self, bytes: &[u8], shared: &CameraShared) {
         shared.rtcp.packets.fetch_add(1, Ordering::Relaxed);
+        let reports = sender_reports(bytes).map_or(0, |r| r.len());
         shared
             .rtcp
             .sender_reports_ignored
-            .fetch_add(1, Ordering::Relaxed);
+            .fetch_add(reports as u64, Ordering::Relaxed);
     }
 
     /// The compound receiver report due at `now`, if one is, and the
@@ -444,7 +447,7 @@ impl SessionRtcp {
         while let Ok((n, from)) = socket.recv_from(&mut buf) {
             let now = Instant::now();
             if from.ip().to_canonical() != host.to_canonical() {
-                self.reporter.on_foreign(&self.shared);
+                self.reporter.on_foreign(&buf[..n], &self.shared);
             } else if self.reporter.on_rtcp(now, &buf[..n], &self.shared)
                 == Received::StreamSenderReport
                 && !matches!(self.route, Route::Multicast { .. })
@@ -548,7 +551,7 @@ pub(crate) fn run_plain(
         if let Ok((n, from)) = socket.recv_from(&mut buf) {
             let now = Instant::now();
             if sender.is_some_and(|s| s.to_canonical() != from.ip().to_canonical()) {
-                reporter.on_foreign(&shared);
+                reporter.on_foreign(&buf[..n], &shared);
             } else if reporter.on_rtcp(now, &buf[..n], &shared) == Received::StreamSenderReport {
                 to = Some(from);
             }

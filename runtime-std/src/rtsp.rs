@@ -34,9 +34,10 @@ use crate::socket::{bind_camera, BoundSocket};
 
 mod multicast;
 
-/// Interleaved RTP packets kept when they arrive before the receive
-/// path is attached (read together with the PLAY answer).
-const MAX_EARLY_PACKETS: usize = 256;
+/// Interleaved RTP bytes kept when they arrive before the receive path
+/// is attached (read together with the PLAY answer): a frame or two of a
+/// large camera; a server that sends more before we serve loses the rest.
+const MAX_EARLY_BYTES: usize = 1 << 20;
 
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -125,10 +126,24 @@ pub(crate) struct Link {
     /// once the session thread drives it.
     route: Option<Route>,
     reports: Option<SessionRtcp>,
-    /// Interleaved RTP read before there was an ingest to feed: servers
-    /// send the first frame right behind the PLAY answer, often in the
-    /// same read. Fed first when serving starts.
-    early: Vec<Vec<u8>>,
+    /// Interleaved RTP read before there was an ingest to feed, with its
+    /// arrival time: servers send the first frame right behind the PLAY
+    /// answer, often in the same read. Fed first when serving starts;
+    /// never kept once it has (the teardown's reads feed nothing).
+    early: Vec<(Instant, Vec<u8>)>,
+    early_bytes: usize,
+    served: bool,
+    /// [`Link::teardown`] ran: dropping the link says nothing more.
+    torn_down: bool,
+}
+
+/// A link dropped on an error path (a failed bind after PLAY, a thread
+/// that could not start) still ends its session: the camera would keep
+/// it and refuse the next with 453.
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.teardown();
+    }
 }
 
 /// Why a playing session is given up.
@@ -271,6 +286,9 @@ impl Link {
             route: None,
             reports: None,
             early: Vec::new(),
+            early_bytes: 0,
+            served: false,
+            torn_down: false,
         };
         link.on_connected()?;
         Ok(link)
@@ -357,8 +375,11 @@ impl Link {
                     (Interleaved::Rtp(data), Some(ingest), _) => {
                         ingest.on_datagram(now, self.peer, data)
                     }
-                    (Interleaved::Rtp(data), None, _) if self.early.len() < MAX_EARLY_PACKETS => {
-                        self.early.push(data.to_vec())
+                    (Interleaved::Rtp(data), None, _)
+                        if !self.served && self.early_bytes + data.len() <= MAX_EARLY_BYTES =>
+                    {
+                        self.early_bytes += data.len();
+                        self.early.push((now, data.to_vec()))
                     }
                     (Interleaved::Rtcp(data), _, Some(reports)) => {
                         reports.on_interleaved(now, data)
@@ -380,6 +401,9 @@ impl Link {
     /// camera frees the session (cameras refuse new ones with 453 while
     /// old ones linger).
     pub(crate) fn teardown(&mut self) {
+        if std::mem::replace(&mut self.torn_down, true) {
+            return;
+        }
         self.say_bye();
         self.session.teardown(Instant::now());
         let deadline = Instant::now() + TEARDOWN_WAIT;
@@ -442,12 +466,14 @@ impl Link {
         shared: &CameraShared,
         stop: &AtomicBool,
     ) -> Option<Lost> {
+        self.served = true;
         if let Some(ingest) = ingest.as_deref_mut() {
-            let now = Instant::now();
-            for packet in self.early.drain(..) {
-                ingest.on_datagram(now, self.peer, &packet);
+            for (arrived, packet) in self.early.drain(..) {
+                ingest.on_datagram(arrived, self.peer, &packet);
             }
         }
+        self.early = Vec::new();
+        self.early_bytes = 0;
         let mut next_tick = Instant::now();
         let mut datagrams = shared.datagrams();
         let mut last_rtp = Instant::now();

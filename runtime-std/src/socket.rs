@@ -70,6 +70,26 @@ pub fn leave_group(socket: &UdpSocket, group: IpAddr, interface: Option<IpAddr>)
     }
 }
 
+/// Make `socket`'s datagrams to a multicast group leave from the
+/// interface with the address `interface`, with `ttl` (hops), and not
+/// loop back to this host's own members (our reports are not news to
+/// us, nor to the other receivers on this host).
+pub fn multicast_sender(socket: &UdpSocket, interface: IpAddr, ttl: u32) -> io::Result<()> {
+    let socket = socket2::SockRef::from(socket);
+    match interface {
+        IpAddr::V4(address) => {
+            socket.set_multicast_if_v4(&address)?;
+            socket.set_multicast_ttl_v4(ttl)?;
+            socket.set_multicast_loop_v4(false)
+        }
+        // The interface index is the system's choice, as for the join.
+        IpAddr::V6(_) => {
+            socket.set_multicast_hops_v6(ttl)?;
+            socket.set_multicast_loop_v6(false)
+        }
+    }
+}
+
 fn bind_on(
     config: &CameraConfig,
     addr: SocketAddr,

@@ -624,10 +624,14 @@ pub(crate) fn probe() -> io::Result<()> {
     // are leaked.
     unsafe { uring.submission().push(&entry) }
         .map_err(|_| io::Error::other("submission queue full"))?;
-    uring.submit()?;
-    socket.send_to(b"probe", socket.local_addr()?)?;
+    // From here on no early return: every way out either awaits the end
+    // of the request or leaks what it may write into (below).
+    let sent = uring
+        .submit()
+        .and_then(|_| socket.local_addr())
+        .and_then(|to| socket.send_to(b"probe", to));
     let deadline = Instant::now() + Duration::from_secs(1);
-    let mut verdict: Option<io::Result<()>> = None;
+    let mut verdict: Option<io::Result<()>> = sent.err().map(Err);
     let mut armed = true;
     while armed && Instant::now() < deadline {
         if let Err(e) = wait(&uring, 1, Duration::from_millis(100), None) {
@@ -666,7 +670,10 @@ pub(crate) fn probe() -> io::Result<()> {
             let cancel = opcode::AsyncCancel::new(0).build().user_data(CANCEL);
             // SAFETY: a cancel request refers to no memory.
             let _ = unsafe { uring.submission().push(&cancel) };
-            uring.submit()?;
+            if let Err(e) = uring.submit() {
+                verdict = Some(Err(e));
+                break;
+            }
         }
     }
     if armed {

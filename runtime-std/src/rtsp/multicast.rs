@@ -12,7 +12,11 @@ use mjpeg_rtp_rtsp::{Negotiated, TransportRequest};
 use super::{Link, Playing, PortPair};
 use crate::config::CameraConfig;
 use crate::error::Error;
-use crate::socket::{bind_group, join_group, leave_group};
+use crate::socket::{bind_group, join_group, leave_group, multicast_sender};
+
+/// TTL of our RTCP to the group when the server named none (the data's
+/// own TTL is the server's business).
+const DEFAULT_RTCP_TTL: u32 = 16;
 
 /// A joined group, on both ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +57,7 @@ pub(super) fn start(
     let &Negotiated::Multicast {
         destination,
         port,
+        ttl,
         ref source,
         ..
     } = negotiated
@@ -65,6 +70,10 @@ pub(super) fn start(
     let interface = link.stream.local_addr().map_err(|e| link.io_error(e))?.ip();
     let rtp = bind_group(&config, SocketAddr::new(destination, port.0), interface)?;
     let rtcp = bind_group(&config, SocketAddr::new(destination, port.1), interface)?.socket;
+    // Receiver reports and the BYE go to the group from the interface that
+    // reaches the server, as far as the server said the stream goes.
+    let ttl = ttl.map_or(DEFAULT_RTCP_TTL, u32::from);
+    multicast_sender(&rtcp, interface, ttl).map_err(|e| link.io_error(e))?;
     let membership = Membership {
         group: destination,
         ports: port,
@@ -119,18 +128,26 @@ pub(super) fn follow(link: &mut Link, negotiated: &Negotiated) -> Result<(), Str
     if destination == old.group {
         return Ok(());
     }
+    // Join the new group before leaving the old one, and undo a partial
+    // join: a failed attempt leaves the sockets in the membership
+    // `link.membership` still names, so the next attempt starts from it.
+    let sockets: Vec<&UdpSocket> = [link.rtp.as_ref(), link.rtcp.as_ref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    for (i, socket) in sockets.iter().enumerate() {
+        if let Err(e) = join_group(socket, destination, Some(old.interface)) {
+            for joined in &sockets[..i] {
+                let _ = leave_group(joined, destination, Some(old.interface));
+            }
+            return Err(format!("joining {destination}: {e}"));
+        }
+    }
     old.leave(link.rtp.as_ref(), link.rtcp.as_ref());
     let new = Membership {
         group: destination,
         ..old
     };
-    for socket in [link.rtp.as_ref(), link.rtcp.as_ref()]
-        .into_iter()
-        .flatten()
-    {
-        join_group(socket, destination, Some(new.interface))
-            .map_err(|e| format!("joining {destination}: {e}"))?;
-    }
     log::info!(
         "camera {:?}: multicast group is now {destination}",
         link.camera
