@@ -224,11 +224,13 @@ impl SenderClock {
 }
 
 /// RFC 3550 6.3.1 / A.7: the randomised interval to the next report of
-/// a receiver among `members`, with `rtcp_bandwidth` bytes/s for RTCP
-/// (5% of the session's) and `avg_rtcp_size` bytes; `unit` is a uniform
-/// random number in [0, 1).
+/// a receiver (one that has not sent RTP) among `members`, `senders` of
+/// them sending, with `rtcp_bandwidth` bytes/s for RTCP (5% of the
+/// session's) and `avg_rtcp_size` bytes; `unit` is a uniform random
+/// number in [0, 1).
 pub fn report_interval(
     members: u32,
+    senders: u32,
     rtcp_bandwidth: f64,
     avg_rtcp_size: f64,
     initial: bool,
@@ -238,9 +240,16 @@ pub fn report_interval(
         true => MIN_REPORT_INTERVAL / 2,
         false => MIN_REPORT_INTERVAL,
     };
-    // Receivers share 75% of the RTCP bandwidth.
+    // Receivers share 75% of the RTCP bandwidth among themselves while
+    // senders are at most a quarter of the members; else everyone shares
+    // all of it.
+    let members = members.max(1);
+    let (share, n) = match f64::from(senders) <= 0.25 * f64::from(members) {
+        true => (0.75, members - senders.min(members - 1)),
+        false => (1.0, members),
+    };
     let deterministic = match rtcp_bandwidth > 0.0 {
-        true => f64::from(members.max(1)) * avg_rtcp_size / (0.75 * rtcp_bandwidth),
+        true => f64::from(n) * avg_rtcp_size / (share * rtcp_bandwidth),
         false => 0.0,
     };
     let t = minimum.as_secs_f64().max(deterministic);
@@ -345,17 +354,20 @@ mod tests {
     #[test]
     fn report_interval_follows_rfc3550() {
         // Two members at a tiny RTCP bandwidth: the 5 s minimum, randomised.
-        let lo = report_interval(2, 1000.0, 100.0, false, 0.0);
-        let hi = report_interval(2, 1000.0, 100.0, false, 0.999);
+        let lo = report_interval(2, 1, 1000.0, 100.0, false, 0.0);
+        let hi = report_interval(2, 1, 1000.0, 100.0, false, 0.999);
         let e = std::f64::consts::E - 1.5;
         assert!((lo.as_secs_f64() - 2.5 / e).abs() < 1e-6, "{lo:?}");
         assert!(
             hi.as_secs_f64() < 7.5 / e && hi.as_secs_f64() > 7.4 / e,
             "{hi:?}"
         );
-        assert!(report_interval(2, 1000.0, 100.0, true, 0.0) < lo);
-        // Many members: the bandwidth share decides.
-        let big = report_interval(1000, 1000.0, 100.0, false, 0.5);
-        assert!((big.as_secs_f64() - 1000.0 * 100.0 / 750.0 / e).abs() < 1e-3);
+        assert!(report_interval(2, 1, 1000.0, 100.0, true, 0.0) < lo);
+        // Many members, one sender: the receivers' 75% share decides.
+        let big = report_interval(1000, 1, 1000.0, 100.0, false, 0.5);
+        assert!((big.as_secs_f64() - 999.0 * 100.0 / 750.0 / e).abs() < 1e-3);
+        // Senders over a quarter of the members: all share all of it.
+        let many = report_interval(1000, 400, 1000.0, 100.0, false, 0.5);
+        assert!((many.as_secs_f64() - 1000.0 * 100.0 / 1000.0 / e).abs() < 1e-3);
     }
 }

@@ -233,8 +233,10 @@ impl Reporter {
 
     fn interval(&mut self, rtcp_bandwidth: f64, initial: bool) -> Duration {
         let unit = (xorshift(&mut self.rng) >> 11) as f64 / (1u64 << 53) as f64;
-        // Two members: the sender and us.
-        report_interval(2, rtcp_bandwidth, self.avg_rtcp_size, initial, unit)
+        // Two members, the camera sending: unicast, or a multicast group
+        // whose other receivers we do not count (the 5 s minimum rules at
+        // MJPEG rates whatever their number).
+        report_interval(2, 1, rtcp_bandwidth, self.avg_rtcp_size, initial, unit)
     }
 
     fn note_size(&mut self, len: usize) {
