@@ -92,14 +92,25 @@ impl NetnsPair {
     /// opens from now on, and the threads it spawns, live there. Call it
     /// on a thread of its own.
     pub fn enter_client(&self) -> io::Result<()> {
-        let ns = File::open(format!("/run/netns/{}", self.client))?;
-        // SAFETY: `ns` is an open namespace file for the duration of the
-        // call; setns changes only the calling thread's network namespace.
-        let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-        match rc {
-            0 => Ok(()),
-            _ => Err(io::Error::last_os_error()),
-        }
+        enter(&self.client)
+    }
+
+    /// Move the calling thread into the server namespace (as
+    /// [`NetnsPair::enter_client`]).
+    pub fn enter_server(&self) -> io::Result<()> {
+        enter(&self.server)
+    }
+}
+
+/// Move the calling thread into the network namespace `name`.
+fn enter(name: &str) -> io::Result<()> {
+    let ns = File::open(format!("/run/netns/{name}"))?;
+    // SAFETY: `ns` is an open namespace file for the duration of the
+    // call; setns changes only the calling thread's network namespace.
+    let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+    match rc {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
     }
 }
 
