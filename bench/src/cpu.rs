@@ -110,20 +110,33 @@ pub fn wait_for_threads(want: usize, find: impl Fn() -> Vec<i32>) -> Vec<i32> {
 /// Ids of this process's threads whose name starts with `prefix` (Linux
 /// `/proc`; none elsewhere).
 pub fn threads_named(prefix: &str) -> Vec<i32> {
-    let mut tids = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if name.starts_with(prefix) {
-            if let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) {
-                tids.push(tid);
-            }
-        }
-    }
-    tids
+    tasks("self")
+        .filter(|task| task.name.starts_with(prefix))
+        .filter_map(|task| i32::try_from(task.tid).ok())
+        .collect()
+}
+
+/// One live thread of a process, from `/proc/PROCESS/task/`.
+struct Task {
+    tid: u32,
+    /// `comm`, without its newline.
+    name: String,
+    dir: std::path::PathBuf,
+}
+
+/// The live threads of `/proc/<process>` (`self` or a pid); none off
+/// Linux.
+fn tasks(process: &str) -> impl Iterator<Item = Task> {
+    let dir = std::fs::read_dir(format!("/proc/{process}/task"));
+    dir.into_iter().flatten().flatten().filter_map(|entry| {
+        let tid = entry.file_name().to_str()?.parse().ok()?;
+        let name = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+        Some(Task {
+            tid,
+            name: name.trim_end().to_owned(),
+            dir: entry.path(),
+        })
+    })
 }
 
 /// On-CPU time of every live thread of process `pid`, with its name:
@@ -131,27 +144,17 @@ pub fn threads_named(prefix: &str) -> Vec<i32> {
 /// and system, exact; a thread CPU clock cannot be read across
 /// processes). Threads that have exited are not listed. Empty off Linux.
 pub fn process_thread_times(pid: u32) -> Vec<ThreadTime> {
-    let mut threads = Vec::new();
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"));
-    for task in tasks.into_iter().flatten().flatten() {
-        let read = |file: &str| std::fs::read_to_string(task.path().join(file));
-        let (Ok(name), Ok(schedstat)) = (read("comm"), read("schedstat")) else {
-            continue;
-        };
-        let tid = task.file_name().to_str().and_then(|t| t.parse().ok());
-        let ns = schedstat
-            .split_whitespace()
-            .next()
-            .and_then(|n| n.parse().ok());
-        if let (Some(tid), Some(ns)) = (tid, ns) {
-            threads.push(ThreadTime {
-                tid,
-                name: name.trim_end().to_owned(),
+    tasks(&pid.to_string())
+        .filter_map(|task| {
+            let schedstat = std::fs::read_to_string(task.dir.join("schedstat")).ok()?;
+            let ns = schedstat.split_whitespace().next()?.parse().ok()?;
+            Some(ThreadTime {
+                tid: task.tid,
+                name: task.name,
                 cpu: Duration::from_nanos(ns),
-            });
-        }
-    }
-    threads
+            })
+        })
+        .collect()
 }
 
 /// One thread's CPU time so far.
