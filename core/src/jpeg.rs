@@ -107,6 +107,26 @@ pub struct FrameHeaderParams<'a> {
     pub tables: &'a QuantTables,
 }
 
+impl<'a> FrameHeaderParams<'a> {
+    /// A picture without restart markers ([`Self::with_restart_interval`]
+    /// adds them).
+    pub const fn new(width: u16, height: u16, sampling: Sampling, tables: &'a QuantTables) -> Self {
+        FrameHeaderParams {
+            width,
+            height,
+            sampling,
+            restart_interval: 0,
+            tables,
+        }
+    }
+
+    /// Restart markers every `interval` MCUs (0: none).
+    pub const fn with_restart_interval(mut self, interval: u16) -> Self {
+        self.restart_interval = interval;
+        self
+    }
+}
+
 /// Sequential writer over a caller buffer.
 struct Writer<'a> {
     out: &'a mut [u8],
@@ -494,13 +514,8 @@ mod tests {
     fn header_length_is_exact() {
         let tables = appendix_a_tables(50);
         for restart_interval in [0, 4] {
-            let params = FrameHeaderParams {
-                width: 64,
-                height: 48,
-                sampling: Sampling::Yuv420,
-                restart_interval,
-                tables: &tables,
-            };
+            let params = FrameHeaderParams::new(64, 48, Sampling::Yuv420, &tables)
+                .with_restart_interval(restart_interval);
             let mut buf = [0u8; MAX_HEADER_LEN];
             let n = write_headers(&params, &mut buf).unwrap();
             assert_eq!(n, headers_len(&params));
@@ -515,13 +530,8 @@ mod tests {
     #[test]
     fn rebuilt_headers_parse_back() {
         let tables = appendix_a_tables(75);
-        let params = FrameHeaderParams {
-            width: 1920,
-            height: 1080,
-            sampling: Sampling::Yuv422,
-            restart_interval: 8,
-            tables: &tables,
-        };
+        let params =
+            FrameHeaderParams::new(1920, 1080, Sampling::Yuv422, &tables).with_restart_interval(8);
         let mut buf = [0u8; MAX_HEADER_LEN + 4];
         let n = write_headers(&params, &mut buf).unwrap();
         buf[n..n + 4].copy_from_slice(&[0x12, 0x34, 0xFF, marker::EOI]);

@@ -42,17 +42,15 @@ fuzz_target!(|input: Input| {
         Tables::AppendixA(q) => appendix_a_tables(q % 99 + 1),
         Tables::Custom(l, c) => QuantTables::two(**l, **c),
     };
-    let params = FrameHeaderParams {
-        width: u16::from(input.width) + 1,
-        height: u16::from(input.height) + 1,
-        sampling: if input.yuv420 {
-            Sampling::Yuv420
-        } else {
-            Sampling::Yuv422
-        },
-        restart_interval: u16::from(input.restart_interval % 8),
-        tables: &tables,
+    let sampling = if input.yuv420 {
+        Sampling::Yuv420
+    } else {
+        Sampling::Yuv422
     };
+    let width = u16::from(input.width) + 1;
+    let height = u16::from(input.height) + 1;
+    let params = FrameHeaderParams::new(width, height, sampling, &tables)
+        .with_restart_interval(u16::from(input.restart_interval % 8));
     let mut jpeg = vec![0u8; MAX_HEADER_LEN];
     let n = write_headers(&params, &mut jpeg).expect("headers fit");
     jpeg.truncate(n);

@@ -168,41 +168,8 @@ impl CameraConfig {
         self
     }
 
-    /// Accept datagrams only from `host`.
-    pub fn with_sender(mut self, host: IpAddr) -> Self {
-        self.sender = Some(host);
-        self
-    }
-
     pub fn with_expected_size(mut self, width: u16, height: u16) -> Self {
         self.expected_size = Some((width, height));
-        self
-    }
-
-    pub fn with_queue_depth(mut self, depth: usize) -> Self {
-        self.queue_depth = depth;
-        self
-    }
-
-    pub fn with_frames_in_flight(mut self, frames: usize) -> Self {
-        self.frames_in_flight = frames;
-        self
-    }
-
-    pub fn with_max_frame_bytes(mut self, bytes: usize) -> Self {
-        self.max_frame_bytes = bytes;
-        self
-    }
-
-    pub fn with_socket_receive_buffer(mut self, bytes: usize) -> Self {
-        self.socket_receive_buffer = bytes;
-        self
-    }
-
-    /// Decode this camera's frames as `options` say (scale, resize,
-    /// fast), whatever the client's default.
-    pub fn with_decode_options(mut self, options: DecodeOptions) -> Self {
-        self.decode = Some(options);
         self
     }
 
@@ -212,9 +179,17 @@ impl CameraConfig {
         self
     }
 
-    pub fn with_dynamic_payload_type(mut self, pt: u8) -> Self {
-        self.dynamic_payload_type = Some(pt);
-        self
+    setters! {
+        /// Accept datagrams only from `sender` (a host).
+        with_sender(sender: IpAddr) => Some;
+        with_queue_depth(queue_depth: usize);
+        with_frames_in_flight(frames_in_flight: usize);
+        with_max_frame_bytes(max_frame_bytes: usize);
+        with_socket_receive_buffer(socket_receive_buffer: usize);
+        /// Decode this camera's frames as `decode` says (scale, resize,
+        /// fast), whatever the client's default.
+        with_decode_options(decode: DecodeOptions) => Some;
+        with_dynamic_payload_type(dynamic_payload_type: u8) => Some;
     }
 
     /// Check the settings a camera cannot work without.

@@ -37,6 +37,22 @@
 //! warnings at most once per second per kind) and returns typed
 //! [`Error`]s.
 
+/// Builder methods that set one public field each, written once:
+/// `with_x(x: T);` emits `pub fn with_x(mut self, x: T) -> Self`, and
+/// `with_x(x: T) => Some;` stores `Some(x)` in an optional field. Doc
+/// comments above an entry go to its method.
+macro_rules! setters {
+    ($($(#[$attr:meta])* $name:ident($field:ident: $ty:ty) $(=> $wrap:ident)?;)*) => {
+        $(
+            $(#[$attr])*
+            pub fn $name(mut self, $field: $ty) -> Self {
+                self.$field = $($wrap)?($field);
+                self
+            }
+        )*
+    };
+}
+
 pub mod backend;
 mod camera;
 mod client;

@@ -44,9 +44,8 @@
 use std::io;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
-use mjpeg_rtp::backend::{CameraSocket, ReceiveBackend, StdBackend};
+use mjpeg_rtp::backend::{CameraSocket, ReceiveBackend, SpawnResult, StdBackend};
 use mjpeg_rtp::Error;
 
 #[cfg(target_os = "linux")]
@@ -156,7 +155,7 @@ impl UringBackend {
         reason: &io::Error,
         cameras: Vec<CameraSocket>,
         stop: Arc<AtomicBool>,
-    ) -> Result<Vec<JoinHandle<()>>, Error> {
+    ) -> SpawnResult {
         warn_fallback(reason);
         Box::new(self.fallback).run(cameras, stop)
     }
@@ -167,11 +166,7 @@ impl ReceiveBackend for UringBackend {
         NAME
     }
 
-    fn run(
-        self: Box<Self>,
-        cameras: Vec<CameraSocket>,
-        stop: Arc<AtomicBool>,
-    ) -> Result<Vec<JoinHandle<()>>, Error> {
+    fn run(self: Box<Self>, cameras: Vec<CameraSocket>, stop: Arc<AtomicBool>) -> SpawnResult {
         if self.force_fallback {
             let why = io::Error::other("UringBackend::force_fallback was asked");
             return self.fall_back(&why, cameras, stop);

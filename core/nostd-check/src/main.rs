@@ -49,13 +49,7 @@ pub extern "C" fn rust_eh_personality() {}
 pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     // A JPEG: rebuilt-style headers around a deterministic scan blob.
     let tables = appendix_a_tables(75);
-    let params = FrameHeaderParams {
-        width: 64,
-        height: 48,
-        sampling: Sampling::Yuv420,
-        restart_interval: 0,
-        tables: &tables,
-    };
+    let params = FrameHeaderParams::new(64, 48, Sampling::Yuv420, &tables);
     let mut jpeg = [0u8; MAX_HEADER_LEN + SCAN_LEN + 2];
     let Ok(header_len) = write_headers(&params, &mut jpeg) else {
         return 2;

@@ -436,12 +436,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
                 i
             }
         };
-        match self.fill(index, rtp, payload, ext_seq) {
-            Ok(()) => {}
-            Err(reason) => {
-                self.drop_slot(index, reason);
-                return Verdict::Discarded;
-            }
+        // Copy the fragment into its frame and record it.
+        let filled = match (self.stream.as_mut(), self.slots.get_mut(index)) {
+            (Some(stream), Some(slot)) => slot.fill(stream, rtp, payload, ext_seq),
+            _ => Err(DropReason::Inconsistent),
+        };
+        if let Err(reason) = filled {
+            self.drop_slot(index, reason);
+            return Verdict::Discarded;
         }
         match self.try_complete(index, now) {
             Ok(true) => Verdict::Completed,
@@ -493,19 +495,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         }
         self.drop_slot(oldest, DropReason::Evicted);
         Some(oldest)
-    }
-
-    /// Copy one fragment into its frame and record it.
-    fn fill(
-        &mut self,
-        index: usize,
-        rtp: &RtpPacket<'_>,
-        payload: &JpegPayload<'_>,
-        ext_seq: u64,
-    ) -> Result<(), DropReason> {
-        let stream = self.stream.as_mut().ok_or(DropReason::Inconsistent)?;
-        let slot = self.slots.get_mut(index).ok_or(DropReason::Inconsistent)?;
-        slot.fill(stream, rtp, payload, ext_seq)
     }
 
     /// If the frame is whole, complete it: its JPEG is ready to be taken.

@@ -249,13 +249,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Slot<B> {
             .jpeg_type
             .sampling()
             .ok_or(DropReason::Inconsistent)?;
-        let params = FrameHeaderParams {
-            width,
-            height,
-            sampling,
-            restart_interval: frame.shape.restart_interval,
-            tables: &tables,
-        };
+        let params = FrameHeaderParams::new(width, height, sampling, &tables)
+            .with_restart_interval(frame.shape.restart_interval);
         let buffer = self.buffer.as_mut();
         let data_end = HEADER_RESERVE + end as usize;
         let has_eoi = buffer

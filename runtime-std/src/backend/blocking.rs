@@ -4,11 +4,10 @@
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::backend::batch::{DatagramReceiver, DEFAULT_BATCH};
-use crate::backend::receive::{CameraSocket, ReceiveBackend};
+use crate::backend::receive::{CameraSocket, ReceiveBackend, SpawnResult};
 use crate::error::Error;
 use crate::ratelimit::{RateLimiter, WARN_INTERVAL};
 use crate::socket::kernel_drops;
@@ -52,11 +51,7 @@ impl ReceiveBackend for StdBackend {
         NAME
     }
 
-    fn run(
-        self: Box<Self>,
-        cameras: Vec<CameraSocket>,
-        stop: Arc<AtomicBool>,
-    ) -> Result<Vec<JoinHandle<()>>, Error> {
+    fn run(self: Box<Self>, cameras: Vec<CameraSocket>, stop: Arc<AtomicBool>) -> SpawnResult {
         // A zero timeout would mean "block forever" to the socket API
         // (which refuses it), and then `stop` would never be seen.
         if self.read_timeout.is_zero() {

@@ -21,6 +21,10 @@ pub struct CameraSocket {
     pub rxq_ovfl: bool,
 }
 
+/// What [`ReceiveBackend::run`] returns: the handles of the receive
+/// threads it started, or why it started none.
+pub type SpawnResult = Result<Vec<JoinHandle<()>>, Error>;
+
 /// A way to receive datagrams for a set of cameras.
 ///
 /// Contract for implementations:
@@ -43,9 +47,5 @@ pub trait ReceiveBackend: Send {
     /// Short name for logs ("std", "uring").
     fn name(&self) -> &'static str;
 
-    fn run(
-        self: Box<Self>,
-        cameras: Vec<CameraSocket>,
-        stop: Arc<AtomicBool>,
-    ) -> Result<Vec<JoinHandle<()>>, Error>;
+    fn run(self: Box<Self>, cameras: Vec<CameraSocket>, stop: Arc<AtomicBool>) -> SpawnResult;
 }

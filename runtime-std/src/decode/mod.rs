@@ -377,13 +377,7 @@ pub(crate) mod tests {
         use mjpeg_rtp_core::{rfc2435::appendix_a_tables, Sampling};
 
         let tables = appendix_a_tables(1);
-        let params = FrameHeaderParams {
-            width: 256,
-            height: 2,
-            sampling: Sampling::Yuv422,
-            restart_interval: 0,
-            tables: &tables,
-        };
+        let params = FrameHeaderParams::new(256, 2, Sampling::Yuv422, &tables);
         let mut bad = vec![0u8; MAX_HEADER_LEN];
         let n = write_headers(&params, &mut bad).unwrap();
         bad.truncate(n);

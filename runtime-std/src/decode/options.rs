@@ -161,19 +161,10 @@ impl DecodeOptions {
         fast: false,
     };
 
-    pub fn with_scale(mut self, scale: Scale) -> Self {
-        self.scale = scale;
-        self
-    }
-
-    pub fn with_resize(mut self, resize: Resize) -> Self {
-        self.resize = Some(resize);
-        self
-    }
-
-    pub fn with_fast(mut self, fast: bool) -> Self {
-        self.fast = fast;
-        self
+    setters! {
+        with_scale(scale: Scale);
+        with_resize(resize: Resize) => Some;
+        with_fast(fast: bool);
     }
 
     /// The size a `source` picture decodes to with these options.
