@@ -54,10 +54,13 @@ pub fn parse() -> Job {
 pub struct BenchArgs {
     #[command(subcommand)]
     pub command: Option<BenchCommand>,
-    /// Use this capture (one RTP/JPEG stream) instead of generating one.
+    /// Use this capture (pcap or pcapng, any link type the `pcap` command
+    /// reads) instead of generating one: its first RTP/JPEG stream is
+    /// measured, rewritten as a plain pcap that every contender reads.
     #[arg(long, value_name = "PCAP")]
     pub capture: Option<PathBuf>,
-    /// Frames in the generated capture.
+    /// Frames in the generated capture; a given capture with fewer
+    /// frames is played again until it has this many.
     #[arg(long, default_value_t = 300)]
     pub frames: usize,
     /// Distinct pictures encoded for the generated capture (cycled).
@@ -93,7 +96,8 @@ pub struct BenchArgs {
     /// Picture size of the generated capture (testing aid).
     #[arg(long, value_name = "WxH", default_value = "1920x1080", value_parser = parse_size, hide = true)]
     pub size: (u16, u16),
-    /// Where the generated capture is written (default: a temporary file).
+    /// Where the generated capture, or the rewrite of a given one, is
+    /// written (default: a temporary file).
     #[arg(long, value_name = "PATH")]
     pub keep_capture: Option<PathBuf>,
     /// Decode size for section 4 and the live section. Without any of

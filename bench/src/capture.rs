@@ -1,6 +1,14 @@
 //! The capture every section reads: one RTP/JPEG stream, either given or
 //! generated ([`synth`]) into a scratch directory, and loaded as the RTP
 //! datagrams of each frame.
+//!
+//! A given capture is first rewritten ([`normalize`]): its first RTP/JPEG
+//! stream alone, looped up to the frame count asked for, as a plain
+//! Ethernet/IPv4/UDP pcap. Every contender then reads the same datagrams
+//! whatever the user captured: GStreamer's `pcapparse` knows neither
+//! pcapng nor `tcpdump -i any`'s Linux cooked v2, other streams or other
+//! UDP traffic would reach its depayloader unfiltered, and a capture of a
+//! few frames would measure start-up rather than decoding.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -10,6 +18,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use mjpeg_rtp_cli::capture::read_udp;
 use mjpeg_rtp_cli::summary::CaptureSummary;
+use mjpeg_rtp_core::rtp::{HeaderMut, RtpPacket};
 use mjpeg_rtp_core::validate;
 use mjpeg_rtp_testkit::capture::{CaptureFormat, CaptureWriter};
 
@@ -43,6 +52,106 @@ pub fn load_rtp_frames(path: &Path) -> Result<Vec<Vec<Vec<u8>>>> {
         bail!("{}: no RTP/JPEG stream", path.display());
     }
     Ok(frames)
+}
+
+/// A given capture rewritten for the bench ([`normalize`]).
+#[derive(Debug)]
+pub struct Normalized {
+    /// Frames of the stream in the given capture.
+    pub source_frames: usize,
+    /// Times the stream was played to reach the frame count (1: as is).
+    pub passes: usize,
+    /// Frame rate the rewrite is timed at: the stream's own (median RTP
+    /// timestamp step between frames), 30 when it has one frame.
+    pub fps: f64,
+}
+
+/// Rewrite the first RTP/JPEG stream of `given` to `path` as a plain pcap
+/// ([`write_pcap`]), played again until it has at least `min_frames`
+/// frames ([`loop_frames`]).
+pub fn normalize(given: &Path, min_frames: usize, path: &Path) -> Result<Normalized> {
+    let source = load_rtp_frames(given)?;
+    let fps = stream_fps(&source);
+    let frames = loop_frames(&source, min_frames, fps);
+    write_pcap(path, &frames, fps)?;
+    Ok(Normalized {
+        source_frames: source.len(),
+        passes: frames.len().div_ceil(source.len()),
+        fps,
+    })
+}
+
+/// RTP clock of RFC 2435.
+const CLOCK_RATE: f64 = 90_000.0;
+
+fn first_header(frame: &[Vec<u8>]) -> Option<RtpPacket<'_>> {
+    RtpPacket::parse(frame.first()?).ok()
+}
+
+/// The stream's frame rate: 90 kHz over the median timestamp step
+/// between consecutive frames; 30 without two frames.
+fn stream_fps(frames: &[Vec<Vec<u8>>]) -> f64 {
+    let stamps: Vec<u32> = frames
+        .iter()
+        .filter_map(|f| first_header(f).map(|h| h.timestamp()))
+        .collect();
+    let mut steps: Vec<u32> = stamps
+        .windows(2)
+        .map(|w| w[1].wrapping_sub(w[0]))
+        .filter(|&step| step > 0 && step < 1 << 31)
+        .collect();
+    steps.sort_unstable();
+    match steps.get(steps.len() / 2) {
+        Some(&step) => CLOCK_RATE / f64::from(step),
+        None => 30.0,
+    }
+}
+
+/// `frames` (one stream as captured) played again and again until there
+/// are at least `min_frames`. Each pass after the first moves every
+/// sequence number by the span of the capture's sequence numbers and
+/// every timestamp by the span of its timestamps plus one frame at `fps`,
+/// so the stream runs on without a jump and keeps the capture's own
+/// gaps, order and duplicates: a frame that was incomplete in the capture
+/// is incomplete in every pass.
+pub fn loop_frames(frames: &[Vec<Vec<u8>>], min_frames: usize, fps: f64) -> Vec<Vec<Vec<u8>>> {
+    let headers = || {
+        frames
+            .iter()
+            .flatten()
+            .filter_map(|p| RtpPacket::parse(p).ok())
+    };
+    let (Some(first), Some(first_frame)) = (headers().next(), frames.first()) else {
+        return frames.to_vec();
+    };
+    let first_ts = first_header(first_frame).map_or(first.timestamp(), |h| h.timestamp());
+    let seq_span = headers()
+        .map(|h| u32::from(h.sequence().wrapping_sub(first.sequence())) + 1)
+        .max()
+        .unwrap_or(1);
+    let ts_span = headers()
+        .map(|h| h.timestamp().wrapping_sub(first_ts))
+        .filter(|&d| d < 1 << 31)
+        .max()
+        .unwrap_or(0)
+        .wrapping_add((CLOCK_RATE / fps).round() as u32);
+    let passes = min_frames.div_ceil(frames.len()).max(1);
+    let mut looped = Vec::with_capacity(passes * frames.len());
+    for pass in 0..passes as u32 {
+        for frame in frames {
+            let mut frame = frame.clone();
+            for packet in &mut frame {
+                if let Ok(mut header) = HeaderMut::new_checked(packet) {
+                    let seq = header.sequence();
+                    let ts = header.timestamp();
+                    header.set_sequence(seq.wrapping_add(pass.wrapping_mul(seq_span) as u16));
+                    header.set_timestamp(ts.wrapping_add(pass.wrapping_mul(ts_span)));
+                }
+            }
+            looped.push(frame);
+        }
+    }
+    looped
 }
 
 /// Generate the capture `spec` describes at `path`; returns its RTP
@@ -107,6 +216,86 @@ pub fn write_pcap(path: &Path, frames: &[Vec<Vec<u8>>], fps: f64) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `tcpdump -i any` capture (Linux cooked v2, which GStreamer's
+    /// `pcapparse` refuses) of four GStreamer frames, rewritten to ten:
+    /// three passes, sequence numbers and timestamps running on, and
+    /// every pass rebuilding the very JPEGs of the original.
+    #[test]
+    fn a_short_cooked_capture_is_rewritten_and_looped() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+        let given = fixtures.join("gst-any/capture-sll2.pcap");
+        let scratch = Scratch::new("normalize-test").unwrap();
+        let path = scratch.path().join("n.pcap");
+        let normalized = normalize(&given, 10, &path).unwrap();
+        assert_eq!((normalized.source_frames, normalized.passes), (4, 3));
+        let frames = load_rtp_frames(&path).unwrap();
+        assert_eq!(frames.len(), 12);
+        let headers: Vec<RtpPacket<'_>> = frames
+            .iter()
+            .flatten()
+            .map(|p| RtpPacket::parse(p).unwrap())
+            .collect();
+        for pair in headers.windows(2) {
+            assert_eq!(pair[1].sequence(), pair[0].sequence().wrapping_add(1));
+            assert!(pair[1].timestamp().wrapping_sub(pair[0].timestamp()) < 1 << 31);
+        }
+        let rebuilt = |capture: &Path| {
+            let mut jpegs = Vec::new();
+            mjpeg_rtp_cli::pcap::replay(capture, &Default::default(), |f| {
+                jpegs.push(f.jpeg.to_vec());
+                Ok(())
+            })
+            .unwrap();
+            jpegs
+        };
+        let (originals, looped) = (rebuilt(&given), rebuilt(&path));
+        assert_eq!((originals.len(), looped.len()), (4, 12));
+        for (n, jpeg) in looped.iter().enumerate() {
+            assert!(jpeg == &originals[n % 4], "pass {} frame {}", n / 4, n % 4);
+        }
+    }
+
+    /// A lost packet (12) and a sequence wrap stay what they were in
+    /// every pass: the loop moves numbers, it never closes a gap.
+    #[test]
+    fn looping_keeps_the_capture_s_gaps() {
+        let packet = |seq: u16, ts: u32| {
+            let mut p = vec![0x80, 26];
+            p.extend_from_slice(&seq.to_be_bytes());
+            p.extend_from_slice(&ts.to_be_bytes());
+            p.extend_from_slice(&[0, 0, 0, 7, 0xAA]);
+            p
+        };
+        let frames = vec![
+            vec![packet(65534, 0), packet(65535, 0)],
+            vec![packet(1, 3000)],
+        ];
+        let looped = loop_frames(&frames, 5, 30.0);
+        let seqs: Vec<(u16, u32)> = looped
+            .iter()
+            .flatten()
+            .map(|p| {
+                let h = RtpPacket::parse(p).unwrap();
+                (h.sequence(), h.timestamp())
+            })
+            .collect();
+        // Span: 4 sequence numbers (65534..=1), 6000 ticks (two frames).
+        assert_eq!(
+            seqs,
+            [
+                (65534, 0),
+                (65535, 0),
+                (1, 3000),
+                (2, 6000),
+                (3, 6000),
+                (5, 9000),
+                (6, 12000),
+                (7, 12000),
+                (9, 15000),
+            ]
+        );
+    }
 
     #[test]
     fn generated_capture_loads_back() {

@@ -52,8 +52,18 @@ pub struct Machine {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CaptureInfo {
+    /// The capture every section read.
     pub path: String,
     pub generated: bool,
+    /// The capture given with `--capture`, which `path` is rewritten
+    /// from (its first RTP/JPEG stream, looped: `capture::normalize`).
+    #[serde(default)]
+    pub given: Option<String>,
+    /// Frames of that stream, and times it was played to make `frames`.
+    #[serde(default)]
+    pub source_frames: usize,
+    #[serde(default)]
+    pub passes: usize,
     pub frames: usize,
     pub packets: usize,
     pub width: u16,
@@ -247,11 +257,13 @@ pub fn print_table(r: &Report) {
     let _ = writeln!(
         s,
         "capture: {} ({}), {} frames {}x{}, {} packets, mean JPEG {:.0} KB",
-        r.capture.path,
-        if r.capture.generated {
-            "generated"
-        } else {
-            "given"
+        r.capture.given.as_deref().unwrap_or(&r.capture.path),
+        match &r.capture.given {
+            None => "generated".to_owned(),
+            Some(_) => format!(
+                "given: its first RTP/JPEG stream, {} frames, played {} times",
+                r.capture.source_frames, r.capture.passes
+            ),
         },
         r.capture.frames,
         r.capture.width,

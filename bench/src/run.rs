@@ -88,9 +88,24 @@ pub fn run(options: &Options) -> Result<Report> {
     // The capture.
     let t0 = Instant::now();
     let capture = match &options.capture {
-        Some(path) => {
+        Some(given) => {
+            let path = options
+                .keep_capture
+                .clone()
+                .unwrap_or_else(|| scratch.path().join("given-normalized.pcap"));
+            let normalized = capture::normalize(given, options.synth.frames, &path)?;
+            eprintln!(
+                "capture {}: first RTP/JPEG stream, {} frames at {:.1} fps, played {} times",
+                given.display(),
+                normalized.source_frames,
+                normalized.fps,
+                normalized.passes
+            );
             report.capture.generated = false;
-            path.clone()
+            report.capture.given = Some(given.display().to_string());
+            report.capture.source_frames = normalized.source_frames;
+            report.capture.passes = normalized.passes;
+            path
         }
         None => {
             let spec = &options.synth;
