@@ -26,19 +26,19 @@ fn assert_clean(
 ) {
     assert_eq!(summary.streams.len(), 1, "{what}: {summary:?}");
     let s = &summary.streams[0];
-    assert_eq!(s.packets_received, packets, "{what}");
+    assert_eq!(s.counters.packets_received, packets, "{what}");
     assert_eq!(
         (
-            s.packets_lost,
-            s.packets_duplicate,
-            s.packets_late,
-            s.packets_invalid
+            s.counters.packets_lost,
+            s.counters.packets_duplicate,
+            s.counters.packets_late,
+            s.counters.packets_invalid
         ),
         (0, 0, 0, 0),
         "{what}"
     );
-    assert_eq!(s.frames_complete, jpegs.len() as u64, "{what}");
-    assert_eq!(s.frames_dropped, 0, "{what}: {:?}", s.drop_reasons);
+    assert_eq!(s.counters.frames_complete, jpegs.len() as u64, "{what}");
+    assert_eq!(s.counters.frames_dropped, 0, "{what}: {:?}", s.drop_reasons);
     let capture = summary.capture.as_ref().expect("capture summary");
     assert_eq!(capture.records, packets, "{what}: {capture:?}");
     assert_eq!(capture.udp_datagrams, packets, "{what}: {capture:?}");
@@ -134,7 +134,11 @@ fn tcpdump_any_captures_of_a_gstreamer_stream() {
         // rtpjpegpay mtu=600: 8 packets per 192x144 frame here.
         assert_clean(name, &frames, &summary, &originals, 32);
         let s = &summary.streams[0];
-        assert_eq!((s.port, s.width, s.height), (5014, 192, 144), "{name}");
+        assert_eq!(
+            (s.counters.port, s.counters.width, s.counters.height),
+            (5014, 192, 144),
+            "{name}"
+        );
     }
 }
 
@@ -185,10 +189,16 @@ fn dynamic_payload_types_without_sdp() {
     for (s, (payload_type, packets)) in summary.streams.iter().zip([(96, &a), (110, &b)]) {
         assert_eq!(s.payload_type, Some(payload_type));
         assert!(s.payload_type_detected);
-        assert_eq!(s.packets_received, packets.len() as u64);
-        assert_eq!((s.packets_invalid, s.packets_lost), (0, 0));
-        assert_eq!(s.frames_complete, jpegs.len() as u64);
-        let got: Vec<_> = frames.iter().filter(|f| f.port == s.port).collect();
+        assert_eq!(s.counters.packets_received, packets.len() as u64);
+        assert_eq!(
+            (s.counters.packets_invalid, s.counters.packets_lost),
+            (0, 0)
+        );
+        assert_eq!(s.counters.frames_complete, jpegs.len() as u64);
+        let got: Vec<_> = frames
+            .iter()
+            .filter(|f| f.port == s.counters.port)
+            .collect();
         assert_eq!(got.len(), jpegs.len());
         for (frame, original) in got.iter().zip(&jpegs) {
             assert_same_pixels_every_decoder(&frame.jpeg, original, "dynamic PT");

@@ -80,14 +80,14 @@ macro_rules! per_camera {
 
 per_camera! {
     /// Distinct RTP packets received (late ones included)
-    "packets_received" => Counter(|v| Some(v.packets_received)),
+    "packets_received" => Counter(|v| Some(v.counters.packets_received)),
     /// RFC 3550 cumulative packets lost (expected minus received): a gauge,
     /// since a late packet lowers it
-    "packets_lost" => Gauge(|v| v.packets_lost as f64),
+    "packets_lost" => Gauge(|v| v.counters.packets_lost as f64),
     /// RTP packets received more than once
-    "packets_duplicate" => Counter(|v| Some(v.packets_duplicate)),
+    "packets_duplicate" => Counter(|v| Some(v.counters.packets_duplicate)),
     /// RTP packets that arrived after their frame was given up
-    "packets_late" => Counter(|v| Some(v.packets_late)),
+    "packets_late" => Counter(|v| Some(v.counters.packets_late)),
     /// Datagrams refused by validation, by reason
     "packets_invalid" => ByReason(|v| {
         every_reason(InvalidReason::ALL.iter().map(|r| r.name()), &v.invalid_reasons)
@@ -102,7 +102,7 @@ per_camera! {
     /// reports it)
     "socket_kernel_drops" => Counter(|v| v.receiver.kernel_drops),
     /// Frames rebuilt whole
-    "frames_complete" => Counter(|v| Some(v.frames_complete)),
+    "frames_complete" => Counter(|v| Some(v.counters.frames_complete)),
     /// Frames given up by the depacketizer, by reason
     "frames_dropped" => ByReason(|v| {
         every_reason(DropReason::ALL.iter().map(|r| r.name()), &v.drop_reasons)
@@ -120,9 +120,9 @@ per_camera! {
     /// RFC 3550 interarrival jitter of the current stream
     "jitter" in Unit::Seconds => Gauge(|v| f64::from(v.jitter) / RTP_CLOCK_HZ),
     /// Width of the last complete frame
-    "frame_width" in Unit::Other("pixels".into()) => Gauge(|v| f64::from(v.width)),
+    "frame_width" in Unit::Other("pixels".into()) => Gauge(|v| f64::from(v.counters.width)),
     /// Height of the last complete frame
-    "frame_height" in Unit::Other("pixels".into()) => Gauge(|v| f64::from(v.height)),
+    "frame_height" in Unit::Other("pixels".into()) => Gauge(|v| f64::from(v.counters.height)),
     /// Clients watching the camera's stream.mjpg now
     "http_viewers" => Gauge(|v| v.viewers as f64),
     /// Frames a stream viewer skipped because a newer one replaced them
