@@ -170,24 +170,21 @@ fn clean_stream() {
     );
     let (frames, summary) = run(datagrams_to(PORT, cam.all()));
     cam.check(&frames, PORT, &all_frames(6));
-    let s = only_stream(&summary);
-    assert_eq!(s.counters.port, PORT);
-    assert_eq!(s.counters.ssrc.as_deref(), Some("0x11223344"));
-    assert_eq!(s.counters.packets_received, cam.total_packets());
+    let s = &only_stream(&summary).counters;
+    assert_eq!(s.port, PORT);
+    assert_eq!(s.ssrc.as_deref(), Some("0x11223344"));
+    assert_eq!(s.packets_received, cam.total_packets());
     assert_eq!(
         (
-            s.counters.packets_lost,
-            s.counters.packets_duplicate,
-            s.counters.packets_late,
-            s.counters.packets_invalid
+            s.packets_lost,
+            s.packets_duplicate,
+            s.packets_late,
+            s.packets_invalid
         ),
         (0, 0, 0, 0)
     );
-    assert_eq!(
-        (s.counters.frames_complete, s.counters.frames_dropped),
-        (6, 0)
-    );
-    assert_eq!((s.counters.width, s.counters.height), (96, 64));
+    assert_eq!((s.frames_complete, s.frames_dropped), (6, 0));
+    assert_eq!((s.width, s.height), (96, 64));
 }
 
 #[test]
@@ -204,17 +201,11 @@ fn loss_of_first_middle_and_marker_packets() {
     let (frames, summary) = replay(&path);
     let complete = [0, 1, 3, 5, 7, 8, 9];
     cam.check(&frames, PORT, &complete);
-    let s = only_stream(&summary);
-    assert_eq!(s.counters.packets_lost, 3);
-    assert_eq!(s.counters.packets_received, cam.total_packets() - 3);
-    assert_eq!(
-        (s.counters.frames_complete, s.counters.frames_dropped),
-        (7, 3)
-    );
-    assert_eq!(
-        (s.counters.packets_duplicate, s.counters.packets_invalid),
-        (0, 0)
-    );
+    let s = &only_stream(&summary).counters;
+    assert_eq!(s.packets_lost, 3);
+    assert_eq!(s.packets_received, cam.total_packets() - 3);
+    assert_eq!((s.frames_complete, s.frames_dropped), (7, 3));
+    assert_eq!((s.packets_duplicate, s.packets_invalid), (0, 0));
 
     // Through the command: only complete frames are written.
     let out = dir.path().join("out");
@@ -265,18 +256,12 @@ fn reordering_across_frames() {
     let (frames, summary) = run(impair::apply(&datagrams_to(PORT, cam.all()), &script));
     cam.check(&frames, PORT, &all_frames(n));
     let s = only_stream(&summary);
+    let c = &s.counters;
     assert_eq!(
-        (
-            s.counters.packets_lost,
-            s.counters.packets_late,
-            s.counters.packets_duplicate
-        ),
+        (c.packets_lost, c.packets_late, c.packets_duplicate),
         (0, 0, 0)
     );
-    assert_eq!(
-        (s.counters.frames_complete, s.counters.frames_dropped),
-        (n as u64, 0)
-    );
+    assert_eq!((c.frames_complete, c.frames_dropped), (n as u64, 0));
 
     // Two whole frames in swapped order: 1 after 2.
     let script: Vec<Impairment> = (0..cam.packets[1].len())
@@ -306,7 +291,8 @@ fn duplicates_are_counted_once() {
     let (frames, summary) = run(impair::apply(&datagrams_to(PORT, cam.all()), &script));
     cam.check(&frames, PORT, &all_frames(n));
     let s = only_stream(&summary);
-    assert_eq!(s.counters.packets_duplicate, dups);
+    let c = &s.counters;
+    assert_eq!(c.packets_duplicate, dups);
     cam.assert_all_counted(s);
 }
 
@@ -321,11 +307,9 @@ fn sequence_and_timestamp_wrap() {
     let (frames, summary) = run(datagrams_to(PORT, cam.all()));
     cam.check(&frames, PORT, &all_frames(n));
     let s = only_stream(&summary);
-    assert_eq!(
-        (s.counters.packets_lost, s.counters.frames_complete),
-        (0, n as u64)
-    );
-    assert_eq!(s.counters.ssrc.as_deref(), Some("0xffffffff"));
+    let c = &s.counters;
+    assert_eq!((c.packets_lost, c.frames_complete), (0, n as u64));
+    assert_eq!(c.ssrc.as_deref(), Some("0xffffffff"));
 
     // Lose the packet numbered 65535 and the one numbered 0: counted
     // across the wrap.
@@ -343,9 +327,9 @@ fn sequence_and_timestamp_wrap() {
     let (frames, summary) = run(impair::apply(&datagrams_to(PORT, cam.all()), &script));
     let want: Vec<usize> = (0..n).filter(|i| !hit.contains(i)).collect();
     cam.check(&frames, PORT, &want);
-    let s = only_stream(&summary);
-    assert_eq!(s.counters.packets_lost, 2);
-    assert_eq!(s.counters.frames_dropped, hit.len() as u64);
+    let s = &only_stream(&summary).counters;
+    assert_eq!(s.packets_lost, 2);
+    assert_eq!(s.frames_dropped, hit.len() as u64);
 }
 
 #[test]
@@ -552,7 +536,8 @@ fn hostile_datagrams_are_counted_and_harmless() {
     let (frames, summary) = run(datagrams_to(PORT, sent));
     cam.check(&frames, PORT, &all_frames(n));
     let s = only_stream(&summary);
-    assert_eq!(s.counters.packets_invalid, hostile.len() as u64);
+    let c = &s.counters;
+    assert_eq!(c.packets_invalid, hostile.len() as u64);
     assert_eq!(
         s.invalid_reasons.values().sum::<u64>(),
         hostile.len() as u64
@@ -573,8 +558,8 @@ fn garbage_alone_opens_no_stream() {
     datagrams.extend(datagrams_to(PORT, cam.all()));
     let (frames, summary) = run(datagrams);
     cam.check(&frames, PORT, &all_frames(3));
-    let s = only_stream(&summary);
-    assert_eq!((s.counters.port, s.counters.packets_invalid), (PORT, 0));
+    let s = &only_stream(&summary).counters;
+    assert_eq!((s.port, s.packets_invalid), (PORT, 0));
     let ignored: Vec<(u16, u64)> = summary
         .ignored_ports
         .iter()
@@ -604,13 +589,14 @@ fn corrupted_fragments_never_yield_a_frame() {
     let (frames, summary) = run(datagrams_to(PORT, sent));
     cam.check(&frames, PORT, &[0, 5]);
     let s = only_stream(&summary);
+    let c = &s.counters;
     assert_eq!(
-        (s.counters.frames_complete, s.counters.frames_dropped),
+        (c.frames_complete, c.frames_dropped),
         (2, 4),
         "{:?}",
         s.drop_reasons
     );
-    assert_eq!(s.counters.packets_lost, 0);
+    assert_eq!(c.packets_lost, 0);
 }
 
 #[test]

@@ -40,14 +40,11 @@ fn cjpeg_16bit_tables_through_the_pcap_command() {
         assert_same_pixels_every_decoder(&frame.jpeg, original, "16-bit tables");
     }
     let s = &summary.streams[0];
-    assert_eq!(s.counters.packets_received, datagrams.len() as u64);
+    let c = &s.counters;
+    assert_eq!(c.packets_received, datagrams.len() as u64);
     assert_eq!(
-        (
-            s.counters.packets_invalid,
-            s.counters.packets_lost,
-            s.counters.frames_dropped
-        ),
+        (c.packets_invalid, c.packets_lost, c.frames_dropped),
         (0, 0, 0)
     );
-    assert_eq!(s.counters.frames_complete, 2);
+    assert_eq!(c.frames_complete, 2);
 }
