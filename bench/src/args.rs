@@ -339,41 +339,53 @@ mod tests {
         Job::from(&BenchArgs::try_parse_from(argv).unwrap())
     }
 
+    /// The options of the job `argv` parses to, which must be a `$job`.
+    macro_rules! parsed {
+        ($job:path, $argv:expr) => {
+            match job($argv) {
+                $job(options) => options,
+                other => panic!("{:?}: not {}: {other:?}", $argv, stringify!($job)),
+            }
+        };
+    }
+
+    /// Values out of their range are refused by clap, before any job.
+    #[test]
+    fn out_of_range_values_are_refused() {
+        for argv in [
+            &["b", "--io", "epoll"][..],
+            &["b", "rx-cpu", "--streams", "0"],
+            &["b", "viewers", "--viewers", "0"],
+            &["b", "rtsp-transport", "--rounds", "0"],
+        ] {
+            assert!(BenchArgs::try_parse_from(argv).is_err(), "{argv:?}");
+        }
+    }
+
     #[test]
     fn quick_shrinks_the_run() {
         use clap::CommandFactory;
         BenchArgs::command().debug_assert();
-        let Job::Bench(full) = job(&["b"]) else {
-            panic!("not the bench")
-        };
+        let full = parsed!(Job::Bench, &["b"]);
         assert_eq!(full.io, [Io::Std, Io::Uring]);
         assert_eq!((full.repeat, full.synth.frames), (3, 300));
         assert!(full.ramp.bisect && full.gst);
-        let Job::Bench(quick) = job(&["b", "--quick", "--io", "uring", "--no-gst"]) else {
-            panic!("not the bench")
-        };
+        let quick = parsed!(Job::Bench, &["b", "--quick", "--io", "uring", "--no-gst"]);
         assert_eq!(quick.io, [Io::Uring]);
         assert_eq!((quick.repeat, quick.synth.frames), (1, 30));
         assert_eq!((quick.ramp.step, quick.ramp.max_cameras), (1.0, 4));
         assert!(!quick.ramp.bisect && !quick.gst);
-        let Job::Bench(no_live) = job(&["b", "--no-live"]) else {
-            panic!("not the bench")
-        };
+        let no_live = parsed!(Job::Bench, &["b", "--no-live"]);
         assert!(no_live.io.is_empty());
-        assert!(BenchArgs::try_parse_from(["b", "--io", "epoll"]).is_err());
         assert_eq!(full.ramp.decode_options, DecodeOptions::default());
         assert_eq!(full.decode_cases, crate::decode_size::default_cases());
-        let Job::Bench(quarter) = job(&["b", "--scale", "1/4"]) else {
-            panic!("not the bench")
-        };
+        let quarter = parsed!(Job::Bench, &["b", "--scale", "1/4"]);
         let q = DecodeOptions::default().with_scale(mjpeg_rtp::Scale::Quarter);
         assert_eq!(
             (quarter.ramp.decode_options, quarter.decode_cases),
             (q, vec![q])
         );
-        let Job::Bench(none) = job(&["b", "--no-decode-size"]) else {
-            panic!("not the bench")
-        };
+        let none = parsed!(Job::Bench, &["b", "--no-decode-size"]);
         assert!(none.decode_cases.is_empty());
     }
 
@@ -392,9 +404,8 @@ mod tests {
         };
         let mut argv = vec!["b".to_owned()];
         argv.extend(replay::argv(&options));
-        let Job::Replay(back) = Job::from(&BenchArgs::try_parse_from(argv).unwrap()) else {
-            panic!("not replay")
-        };
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let back = parsed!(Job::Replay, &argv);
         assert_eq!(back, options);
     }
 
@@ -415,45 +426,24 @@ mod tests {
         assert_eq!((options.streams, options.rounds), (4, 2));
         assert_eq!(options.uring.batch_wait, Duration::ZERO);
         assert_eq!(options.uring.buffers, UringOptions::default().buffers);
-        assert!(BenchArgs::try_parse_from(["b", "rx-cpu", "--streams", "0"]).is_err());
         assert!(BenchArgs::try_parse_from(["b", "rx_cpu", "--rounds", "1"]).is_ok());
     }
 
     #[test]
     fn viewers_defaults_to_four_viewers_three_rounds() {
-        let Job::Viewers(options) = job(&["b", "viewers"]) else {
-            panic!("not viewers")
-        };
-        assert_eq!(
-            options,
-            viewers::Options {
-                viewers: 4,
-                fps: 30.0,
-                seconds: 4.0,
-                rounds: 3,
-                recv: None,
-            }
+        let o = parsed!(Job::Viewers, &["b", "viewers"]);
+        assert_eq!((o.viewers, o.fps, o.seconds, o.rounds), (4, 30.0, 4.0, 3));
+        assert_eq!(o.recv, None);
+        let options = parsed!(
+            Job::Viewers,
+            &["b", "viewers", "--viewers", "2", "--recv", "/x"]
         );
-        let Job::Viewers(options) = job(&["b", "viewers", "--viewers", "2", "--recv", "/x"]) else {
-            panic!("not viewers")
-        };
         assert_eq!((options.viewers, options.recv), (2, Some("/x".into())));
-        assert!(BenchArgs::try_parse_from(["b", "viewers", "--viewers", "0"]).is_err());
     }
 
     #[test]
     fn rtsp_transport_defaults_to_three_rounds_of_five_seconds() {
-        let Job::RtspTransport(options) = job(&["b", "rtsp-transport"]) else {
-            panic!("not rtsp-transport")
-        };
-        assert_eq!(
-            options,
-            rtsp_transport::Options {
-                fps: 30.0,
-                seconds: 5.0,
-                rounds: 3,
-            }
-        );
-        assert!(BenchArgs::try_parse_from(["b", "rtsp-transport", "--rounds", "0"]).is_err());
+        let o = parsed!(Job::RtspTransport, &["b", "rtsp-transport"]);
+        assert_eq!((o.fps, o.seconds, o.rounds), (30.0, 5.0, 3));
     }
 }

@@ -42,7 +42,11 @@ fn our_pcap_path(capture: &Path, decoder: Decoder, options: DecodeOptions) -> Re
     if errors > 0 {
         bail!("{errors} frames failed to decode");
     }
-    Ok(summary.streams.iter().map(|s| s.frames_complete).sum())
+    Ok(summary
+        .streams
+        .iter()
+        .map(|s| s.counters.frames_complete)
+        .sum())
 }
 
 /// The floor: the decoder alone, one reused output buffer, as the

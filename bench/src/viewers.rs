@@ -283,7 +283,7 @@ fn case(
     let sum = |f: fn(&mjpeg_rtp_cli::summary::StreamSummary) -> u64| {
         summary.streams.iter().map(f).sum::<u64>()
     };
-    let packets = sum(|s| s.packets_received);
+    let packets = sum(|s| s.counters.packets_received);
     if packets == 0 {
         bail!("mjpeg-rtp recv received nothing on port {port}");
     }
@@ -297,8 +297,8 @@ fn case(
         viewers,
         packets_sent: sent.packets_sent,
         packets_received: packets,
-        packets_lost: sum(|s| s.packets_lost),
-        frames_complete: sum(|s| s.frames_complete),
+        packets_lost: sum(|s| s.counters.packets_lost),
+        frames_complete: sum(|s| s.counters.frames_complete),
         receive_cpu_ms: receive_ms,
         receive_cpu_us_per_packet: receive_ms * 1e3 / packets as f64,
         recv_cpu_ms: cpu_ms,

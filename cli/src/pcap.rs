@@ -204,7 +204,7 @@ impl Demux {
             })
             .collect();
         // Stable: first appearance order is kept within a port.
-        streams.sort_by_key(|s| s.port);
+        streams.sort_by_key(|s| s.counters.port);
         let mut ignored_ports: Vec<IgnoredPort> = self
             .ports
             .iter()

@@ -26,7 +26,7 @@ impl Summary {
         if let Some(s) = self
             .streams
             .iter_mut()
-            .find(|s| s.port == port && s.ssrc_value() == Some(ssrc))
+            .find(|s| s.counters.port == port && s.ssrc_value() == Some(ssrc))
         {
             s.decode_errors += 1;
         }
@@ -39,23 +39,9 @@ pub struct StreamSummary {
     /// Extra: the camera name (`recv`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub camera: Option<String>,
-    pub port: u16,
-    /// `"0x%08x"`.
-    pub ssrc: Option<String>,
-    /// Distinct packets (a duplicate counts once), late ones included.
-    pub packets_received: u64,
-    /// RFC 3550: expected (highest - first sequence + 1) minus received.
-    pub packets_lost: u64,
-    pub packets_duplicate: u64,
-    pub packets_late: u64,
-    /// Datagrams refused by validation (not RTP/JPEG, malformed headers,
-    /// unconfirmed sequence jumps).
-    pub packets_invalid: u64,
-    pub frames_complete: u64,
-    pub frames_dropped: u64,
-    /// Size of the last complete frame (0 before one).
-    pub width: u16,
-    pub height: u16,
+    /// The contract's fields.
+    #[serde(flatten)]
+    pub counters: StreamCounters,
     /// Extra: interarrival jitter, 90 kHz units (RFC 3550 A.8).
     #[serde(default)]
     pub jitter: u32,
@@ -82,6 +68,30 @@ pub struct StreamSummary {
     pub receiver: Option<ReceiverCounters>,
 }
 
+/// The per-stream fields of DESIGN.md's contract, in its order: each
+/// entry of the summary holds them, and so does each camera of
+/// `/api/cameras` (summed over the camera's streams there).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamCounters {
+    pub port: u16,
+    /// `"0x%08x"`.
+    pub ssrc: Option<String>,
+    /// Distinct packets (a duplicate counts once), late ones included.
+    pub packets_received: u64,
+    /// RFC 3550: expected (highest - first sequence + 1) minus received.
+    pub packets_lost: u64,
+    pub packets_duplicate: u64,
+    pub packets_late: u64,
+    /// Datagrams refused by validation (not RTP/JPEG, malformed headers,
+    /// unconfirmed sequence jumps).
+    pub packets_invalid: u64,
+    pub frames_complete: u64,
+    pub frames_dropped: u64,
+    /// Size of the last complete frame (0 before one).
+    pub width: u16,
+    pub height: u16,
+}
+
 /// Per-camera counters of the live runtime, outside any RTP stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceiverCounters {
@@ -102,17 +112,19 @@ impl StreamSummary {
     pub fn new(port: u16, stats: &StreamStats, invalid: &InvalidCounts) -> Self {
         StreamSummary {
             camera: None,
-            port,
-            ssrc: stats.ssrc.map(format_ssrc),
-            packets_received: stats.packets_received,
-            packets_lost: stats.packets_lost(),
-            packets_duplicate: stats.packets_duplicate,
-            packets_late: stats.packets_late,
-            packets_invalid: invalid.total(),
-            frames_complete: stats.frames_complete,
-            frames_dropped: stats.frames_dropped_total(),
-            width: stats.width,
-            height: stats.height,
+            counters: StreamCounters {
+                port,
+                ssrc: stats.ssrc.map(format_ssrc),
+                packets_received: stats.packets_received,
+                packets_lost: stats.packets_lost(),
+                packets_duplicate: stats.packets_duplicate,
+                packets_late: stats.packets_late,
+                packets_invalid: invalid.total(),
+                frames_complete: stats.frames_complete,
+                frames_dropped: stats.frames_dropped_total(),
+                width: stats.width,
+                height: stats.height,
+            },
             jitter: stats.jitter(),
             payload_type: stats.payload_type,
             payload_type_detected: stats.payload_type_detected,
@@ -129,7 +141,7 @@ impl StreamSummary {
 
     /// The SSRC as a number, if there is one.
     pub fn ssrc_value(&self) -> Option<u32> {
-        let hex = self.ssrc.as_deref()?.strip_prefix("0x")?;
+        let hex = self.counters.ssrc.as_deref()?.strip_prefix("0x")?;
         u32::from_str_radix(hex, 16).ok()
     }
 }
@@ -193,4 +205,46 @@ pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     writeln!(out)?;
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The contract's fields, flattened from [`StreamCounters`], stand
+    /// where DESIGN.md lists them: after the camera, before the extras.
+    #[test]
+    fn a_stream_entry_lists_the_contract_fields_in_order() {
+        let entry = StreamSummary {
+            camera: Some("door".into()),
+            counters: StreamCounters {
+                port: 5004,
+                ssrc: Some(format_ssrc(0x1122_3344)),
+                packets_received: 1,
+                packets_lost: 2,
+                packets_duplicate: 3,
+                packets_late: 4,
+                packets_invalid: 5,
+                frames_complete: 6,
+                frames_dropped: 7,
+                width: 640,
+                height: 480,
+            },
+            jitter: 8,
+            payload_type: Some(96),
+            payload_type_detected: true,
+            decode_errors: 9,
+            ..StreamSummary::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&entry).unwrap(),
+            concat!(
+                r#"{"camera":"door","port":5004,"ssrc":"0x11223344","packets_received":1,"#,
+                r#""packets_lost":2,"packets_duplicate":3,"packets_late":4,"packets_invalid":5,"#,
+                r#""frames_complete":6,"frames_dropped":7,"width":640,"height":480,"jitter":8,"#,
+                r#""payload_type":96,"payload_type_detected":true,"drop_reasons":{},"#,
+                r#""invalid_reasons":{},"decode_errors":9}"#
+            )
+        );
+    }
 }

@@ -15,15 +15,58 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
-struct Classes {
-    base: Py<PyType>,
-    bind: Py<PyType>,
-    config: Py<PyType>,
-    unknown_camera: Py<PyType>,
-    state: Py<PyType>,
-    start: Py<PyType>,
-    capture: Py<PyType>,
+/// Declares [`Class`]: each variant's doc comment is also the Python
+/// class's `__doc__` (the lines joined by one space), so that the text is
+/// written once.
+macro_rules! classes {
+    ($($(#[doc = $doc:literal])+ $variant:ident = $name:literal ($builtin:ty),)+) => {
+        /// The exception classes, in the order the module lists them; the
+        /// first, `MjpegRtpError`, is the base of all the others.
+        #[derive(Clone, Copy)]
+        enum Class {
+            $($(#[doc = $doc])+ $variant,)+
+        }
+
+        impl Class {
+            const ALL: &[Class] = &[$(Class::$variant),+];
+
+            /// The class's name, the built-in it also is, and its doc string.
+            fn spec(self, py: Python<'_>) -> (&'static str, Bound<'_, PyType>, &'static str) {
+                match self {
+                    $(Class::$variant => (
+                        $name,
+                        py.get_type::<$builtin>(),
+                        concat!($($doc),+).trim_start(),
+                    ),)+
+                }
+            }
+        }
+    };
 }
+
+classes! {
+    /// Base class of every error raised by mjpeg_rtp.
+    Base = "MjpegRtpError" (PyException),
+    /// A camera's socket cannot be bound or cannot join its multicast group
+    /// (errno is set: EADDRINUSE for a port in use).
+    Bind = "BindError" (PyOSError),
+    /// A setting is invalid: a bad host or port, a value out of range, a
+    /// duplicate camera id, a decoder this build lacks.
+    Config = "ConfigError" (PyValueError),
+    /// No camera with this id was added to the client.
+    UnknownCamera = "UnknownCameraError" (PyKeyError),
+    /// The call does not fit the client's state: start() twice, add_camera()
+    /// after start(), get_frame() before start(), a client used in a forked
+    /// child.
+    State = "StateError" (PyRuntimeError),
+    /// The receive or decode threads could not be started.
+    Start = "StartError" (PyOSError),
+    /// A file given to read_pcap() is not a readable pcap or pcapng capture.
+    Capture = "CaptureError" (PyValueError),
+}
+
+/// The made classes, one per [`Class::ALL`] entry, indexed by [`Class`].
+struct Classes(Vec<Py<PyType>>);
 
 static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
 
@@ -42,53 +85,19 @@ fn new_class<'py>(
     Ok(class.cast_into::<PyType>()?.unbind())
 }
 
+/// Each class in [`Class::ALL`]'s order: the base first, so that every
+/// other one can derive from it.
 fn create(py: Python<'_>) -> PyResult<Classes> {
-    let base = new_class(
-        py,
-        "MjpegRtpError",
-        &[py.get_type::<PyException>()],
-        "Base class of every error raised by mjpeg_rtp.",
-    )?;
-    let with = |name: &str, builtin: Bound<'_, PyType>, doc: &str| {
-        new_class(py, name, &[base.bind(py).clone(), builtin], doc)
-    };
-    Ok(Classes {
-        bind: with(
-            "BindError",
-            py.get_type::<PyOSError>(),
-            "A camera's socket cannot be bound or cannot join its multicast group \
-             (errno is set: EADDRINUSE for a port in use).",
-        )?,
-        config: with(
-            "ConfigError",
-            py.get_type::<PyValueError>(),
-            "A setting is invalid: a bad host or port, a value out of range, a \
-             duplicate camera id, a decoder this build lacks.",
-        )?,
-        unknown_camera: with(
-            "UnknownCameraError",
-            py.get_type::<PyKeyError>(),
-            "No camera with this id was added to the client.",
-        )?,
-        state: with(
-            "StateError",
-            py.get_type::<PyRuntimeError>(),
-            "The call does not fit the client's state: start() twice, add_camera() \
-             after start(), get_frame() before start(), a client used in a forked \
-             child.",
-        )?,
-        start: with(
-            "StartError",
-            py.get_type::<PyOSError>(),
-            "The receive or decode threads could not be started.",
-        )?,
-        capture: with(
-            "CaptureError",
-            py.get_type::<PyValueError>(),
-            "A file given to read_pcap() is not a readable pcap or pcapng capture.",
-        )?,
-        base,
-    })
+    let mut made: Vec<Py<PyType>> = Vec::with_capacity(Class::ALL.len());
+    for class in Class::ALL {
+        let (name, builtin, doc) = class.spec(py);
+        let bases = match made.first() {
+            Some(base) => vec![base.bind(py).clone(), builtin],
+            None => vec![builtin],
+        };
+        made.push(new_class(py, name, &bases, doc)?);
+    }
+    Ok(Classes(made))
 }
 
 fn classes(py: Python<'_>) -> PyResult<&Classes> {
@@ -98,25 +107,16 @@ fn classes(py: Python<'_>) -> PyResult<&Classes> {
 /// Add the classes to the module.
 pub(crate) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = module.py();
-    let c = classes(py)?;
-    for class in [
-        &c.base,
-        &c.bind,
-        &c.config,
-        &c.unknown_camera,
-        &c.state,
-        &c.start,
-        &c.capture,
-    ] {
+    for class in &classes(py)?.0 {
         let class = class.bind(py);
         module.add(class.name()?, class)?;
     }
     Ok(())
 }
 
-fn raise(py: Python<'_>, class: fn(&Classes) -> &Py<PyType>, args: impl IntoArgs) -> PyErr {
+fn raise(py: Python<'_>, class: Class, args: impl IntoArgs) -> PyErr {
     match classes(py) {
-        Ok(c) => args.into_err(class(c).bind(py).clone()),
+        Ok(c) => args.into_err(c.0[class as usize].bind(py).clone()),
         Err(e) => e,
     }
 }
@@ -143,23 +143,19 @@ impl IntoArgs for (Option<i32>, String) {
 }
 
 pub(crate) fn config(py: Python<'_>, message: String) -> PyErr {
-    raise(py, |c| &c.config, message)
+    raise(py, Class::Config, message)
 }
 
 pub(crate) fn unknown_camera(py: Python<'_>, camera_id: &str) -> PyErr {
-    raise(
-        py,
-        |c| &c.unknown_camera,
-        format!("no camera {camera_id:?}"),
-    )
+    raise(py, Class::UnknownCamera, format!("no camera {camera_id:?}"))
 }
 
 pub(crate) fn state(py: Python<'_>, message: &str) -> PyErr {
-    raise(py, |c| &c.state, message.to_owned())
+    raise(py, Class::State, message.to_owned())
 }
 
 pub(crate) fn capture(py: Python<'_>, message: String) -> PyErr {
-    raise(py, |c| &c.capture, message)
+    raise(py, Class::Capture, message)
 }
 
 /// `error` and its sources, one after the other: the Rust errors keep
@@ -185,11 +181,11 @@ pub(crate) fn from_runtime(py: Python<'_>, error: &mjpeg_rtp::Error) -> PyErr {
         .and_then(std::io::Error::raw_os_error);
     match error {
         E::Config { .. } | E::DuplicateCamera(_) | E::DecoderUnavailable(_) => config(py, message),
-        E::Bind { .. } | E::Multicast { .. } => raise(py, |c| &c.bind, (errno, message)),
-        E::AlreadyStarted | E::Stopped | E::NoCamera => raise(py, |c| &c.state, message),
+        E::Bind { .. } | E::Multicast { .. } => raise(py, Class::Bind, (errno, message)),
+        E::AlreadyStarted | E::Stopped | E::NoCamera => raise(py, Class::State, message),
         E::Backend { .. } | E::Spawn(_) | E::Decoder(_) => {
-            raise(py, |c| &c.start, (errno, message))
+            raise(py, Class::Start, (errno, message))
         }
-        _ => raise(py, |c| &c.base, message),
+        _ => raise(py, Class::Base, message),
     }
 }

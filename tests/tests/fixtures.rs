@@ -47,20 +47,21 @@ fn check_capture(dir: &Path, capture: &Path) {
 
     assert_eq!(summary.streams.len(), 1, "{name}: {summary:?}");
     let s = &summary.streams[0];
-    assert_eq!(s.packets_lost, 0, "{name}");
-    assert_eq!(s.packets_invalid, 0, "{name}");
-    assert_eq!(s.packets_duplicate, 0, "{name}");
-    assert_eq!(s.packets_late, 0, "{name}");
-    assert_eq!(s.frames_dropped, 0, "{name}: {:?}", s.drop_reasons);
-    assert_eq!(s.frames_complete, originals.len() as u64, "{name}");
+    let c = &s.counters;
+    assert_eq!(c.packets_lost, 0, "{name}");
+    assert_eq!(c.packets_invalid, 0, "{name}");
+    assert_eq!(c.packets_duplicate, 0, "{name}");
+    assert_eq!(c.packets_late, 0, "{name}");
+    assert_eq!(c.frames_dropped, 0, "{name}: {:?}", s.drop_reasons);
+    assert_eq!(c.frames_complete, originals.len() as u64, "{name}");
     assert_eq!(frames.len(), originals.len(), "{name}");
     if let Some(m) = &manifest {
-        assert_eq!(s.frames_complete, m["frames"].as_u64().unwrap(), "{name}");
-        assert_eq!(s.packets_received, m["packets"].as_u64().unwrap(), "{name}");
-        assert_eq!(u64::from(s.port), m["port"].as_u64().unwrap(), "{name}");
-        assert_eq!(s.ssrc.as_deref(), m["ssrc"].as_str(), "{name}");
-        assert_eq!(u64::from(s.width), m["width"].as_u64().unwrap(), "{name}");
-        assert_eq!(u64::from(s.height), m["height"].as_u64().unwrap(), "{name}");
+        assert_eq!(c.frames_complete, m["frames"].as_u64().unwrap(), "{name}");
+        assert_eq!(c.packets_received, m["packets"].as_u64().unwrap(), "{name}");
+        assert_eq!(u64::from(c.port), m["port"].as_u64().unwrap(), "{name}");
+        assert_eq!(c.ssrc.as_deref(), m["ssrc"].as_str(), "{name}");
+        assert_eq!(u64::from(c.width), m["width"].as_u64().unwrap(), "{name}");
+        assert_eq!(u64::from(c.height), m["height"].as_u64().unwrap(), "{name}");
     }
     // Completion order is timestamp order here (no reordering on loopback).
     for pair in frames.windows(2) {

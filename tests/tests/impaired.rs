@@ -83,9 +83,13 @@ impl Camera {
     /// `s` counts every packet of this camera and every frame complete:
     /// none lost, none dropped.
     fn assert_all_counted(&self, s: &StreamSummary) {
-        assert_eq!(s.packets_received, self.total_packets());
+        assert_eq!(s.counters.packets_received, self.total_packets());
         assert_eq!(
-            (s.packets_lost, s.frames_complete, s.frames_dropped),
+            (
+                s.counters.packets_lost,
+                s.counters.frames_complete,
+                s.counters.frames_dropped
+            ),
             (0, self.packets.len() as u64, 0)
         );
     }
@@ -166,7 +170,7 @@ fn clean_stream() {
     );
     let (frames, summary) = run(datagrams_to(PORT, cam.all()));
     cam.check(&frames, PORT, &all_frames(6));
-    let s = only_stream(&summary);
+    let s = &only_stream(&summary).counters;
     assert_eq!(s.port, PORT);
     assert_eq!(s.ssrc.as_deref(), Some("0x11223344"));
     assert_eq!(s.packets_received, cam.total_packets());
@@ -197,7 +201,7 @@ fn loss_of_first_middle_and_marker_packets() {
     let (frames, summary) = replay(&path);
     let complete = [0, 1, 3, 5, 7, 8, 9];
     cam.check(&frames, PORT, &complete);
-    let s = only_stream(&summary);
+    let s = &only_stream(&summary).counters;
     assert_eq!(s.packets_lost, 3);
     assert_eq!(s.packets_received, cam.total_packets() - 3);
     assert_eq!((s.frames_complete, s.frames_dropped), (7, 3));
@@ -252,11 +256,12 @@ fn reordering_across_frames() {
     let (frames, summary) = run(impair::apply(&datagrams_to(PORT, cam.all()), &script));
     cam.check(&frames, PORT, &all_frames(n));
     let s = only_stream(&summary);
+    let c = &s.counters;
     assert_eq!(
-        (s.packets_lost, s.packets_late, s.packets_duplicate),
+        (c.packets_lost, c.packets_late, c.packets_duplicate),
         (0, 0, 0)
     );
-    assert_eq!((s.frames_complete, s.frames_dropped), (n as u64, 0));
+    assert_eq!((c.frames_complete, c.frames_dropped), (n as u64, 0));
 
     // Two whole frames in swapped order: 1 after 2.
     let script: Vec<Impairment> = (0..cam.packets[1].len())
@@ -265,7 +270,7 @@ fn reordering_across_frames() {
     let first_four = datagrams_to(PORT, cam.packets[..4].concat());
     let (frames, summary) = run(impair::apply(&first_four, &script));
     cam.check(&frames, PORT, &[0, 1, 2, 3]);
-    assert_eq!(only_stream(&summary).packets_lost, 0);
+    assert_eq!(only_stream(&summary).counters.packets_lost, 0);
 }
 
 #[test]
@@ -286,7 +291,8 @@ fn duplicates_are_counted_once() {
     let (frames, summary) = run(impair::apply(&datagrams_to(PORT, cam.all()), &script));
     cam.check(&frames, PORT, &all_frames(n));
     let s = only_stream(&summary);
-    assert_eq!(s.packets_duplicate, dups);
+    let c = &s.counters;
+    assert_eq!(c.packets_duplicate, dups);
     cam.assert_all_counted(s);
 }
 
@@ -301,8 +307,9 @@ fn sequence_and_timestamp_wrap() {
     let (frames, summary) = run(datagrams_to(PORT, cam.all()));
     cam.check(&frames, PORT, &all_frames(n));
     let s = only_stream(&summary);
-    assert_eq!((s.packets_lost, s.frames_complete), (0, n as u64));
-    assert_eq!(s.ssrc.as_deref(), Some("0xffffffff"));
+    let c = &s.counters;
+    assert_eq!((c.packets_lost, c.frames_complete), (0, n as u64));
+    assert_eq!(c.ssrc.as_deref(), Some("0xffffffff"));
 
     // Lose the packet numbered 65535 and the one numbered 0: counted
     // across the wrap.
@@ -320,7 +327,7 @@ fn sequence_and_timestamp_wrap() {
     let (frames, summary) = run(impair::apply(&datagrams_to(PORT, cam.all()), &script));
     let want: Vec<usize> = (0..n).filter(|i| !hit.contains(i)).collect();
     cam.check(&frames, PORT, &want);
-    let s = only_stream(&summary);
+    let s = &only_stream(&summary).counters;
     assert_eq!(s.packets_lost, 2);
     assert_eq!(s.frames_dropped, hit.len() as u64);
 }
@@ -342,21 +349,29 @@ fn ssrc_change_opens_a_new_stream() {
     assert_eq!(summary.streams.len(), 2);
     let (sa, sb) = (&summary.streams[0], &summary.streams[1]);
     assert_eq!(
-        sa.ssrc.as_deref(),
+        sa.counters.ssrc.as_deref(),
         Some("0xaaaa0001"),
         "first appearance first"
     );
-    assert_eq!(sb.ssrc.as_deref(), Some("0xbbbb0002"));
-    assert_eq!((sa.port, sb.port), (PORT, PORT));
+    assert_eq!(sb.counters.ssrc.as_deref(), Some("0xbbbb0002"));
+    assert_eq!((sa.counters.port, sb.counters.port), (PORT, PORT));
     assert_eq!(
-        (sa.frames_complete, sa.frames_dropped, sa.packets_lost),
+        (
+            sa.counters.frames_complete,
+            sa.counters.frames_dropped,
+            sa.counters.packets_lost
+        ),
         (4, 1, 0)
     );
     assert_eq!(
-        (sb.frames_complete, sb.frames_dropped, sb.packets_lost),
+        (
+            sb.counters.frames_complete,
+            sb.counters.frames_dropped,
+            sb.counters.packets_lost
+        ),
         (5, 0, 0)
     );
-    assert_eq!(sb.packets_received, b.total_packets());
+    assert_eq!(sb.counters.packets_received, b.total_packets());
 }
 
 #[test]
@@ -393,27 +408,43 @@ fn several_cameras_interleaved() {
         datagrams.extend(queues.iter().filter_map(|q| q.get(k)).cloned());
     }
     let (frames, summary) = run(datagrams);
-    let ports: Vec<u16> = summary.streams.iter().map(|s| s.port).collect();
+    let ports: Vec<u16> = summary.streams.iter().map(|s| s.counters.port).collect();
     assert_eq!(ports, [5004, 5006, 6000], "sorted by port");
     for (port, cam) in &cams {
-        let s = summary.streams.iter().find(|s| s.port == *port).unwrap();
+        let s = summary
+            .streams
+            .iter()
+            .find(|s| s.counters.port == *port)
+            .unwrap();
         assert_eq!(s.ssrc_value(), Some(cam.ssrc));
         if *port == 5006 {
             cam.check(&frames, *port, &[0, 1, 3, 4]);
             assert_eq!(
-                (s.packets_lost, s.frames_complete, s.frames_dropped),
+                (
+                    s.counters.packets_lost,
+                    s.counters.frames_complete,
+                    s.counters.frames_dropped
+                ),
                 (1, 4, 1)
             );
         } else {
             cam.check(&frames, *port, &all_frames(5));
             assert_eq!(
-                (s.packets_lost, s.frames_complete, s.frames_dropped),
+                (
+                    s.counters.packets_lost,
+                    s.counters.frames_complete,
+                    s.counters.frames_dropped
+                ),
                 (0, 5, 0)
             );
         }
     }
-    let s5004 = summary.streams.iter().find(|s| s.port == 5004).unwrap();
-    assert_eq!((s5004.width, s5004.height), (64, 48));
+    let s5004 = summary
+        .streams
+        .iter()
+        .find(|s| s.counters.port == 5004)
+        .unwrap();
+    assert_eq!((s5004.counters.width, s5004.counters.height), (64, 48));
 }
 
 /// A copy of `packet` changed by `edit`.
@@ -505,7 +536,8 @@ fn hostile_datagrams_are_counted_and_harmless() {
     let (frames, summary) = run(datagrams_to(PORT, sent));
     cam.check(&frames, PORT, &all_frames(n));
     let s = only_stream(&summary);
-    assert_eq!(s.packets_invalid, hostile.len() as u64);
+    let c = &s.counters;
+    assert_eq!(c.packets_invalid, hostile.len() as u64);
     assert_eq!(
         s.invalid_reasons.values().sum::<u64>(),
         hostile.len() as u64
@@ -526,7 +558,7 @@ fn garbage_alone_opens_no_stream() {
     datagrams.extend(datagrams_to(PORT, cam.all()));
     let (frames, summary) = run(datagrams);
     cam.check(&frames, PORT, &all_frames(3));
-    let s = only_stream(&summary);
+    let s = &only_stream(&summary).counters;
     assert_eq!((s.port, s.packets_invalid), (PORT, 0));
     let ignored: Vec<(u16, u64)> = summary
         .ignored_ports
@@ -557,13 +589,14 @@ fn corrupted_fragments_never_yield_a_frame() {
     let (frames, summary) = run(datagrams_to(PORT, sent));
     cam.check(&frames, PORT, &[0, 5]);
     let s = only_stream(&summary);
+    let c = &s.counters;
     assert_eq!(
-        (s.frames_complete, s.frames_dropped),
+        (c.frames_complete, c.frames_dropped),
         (2, 4),
         "{:?}",
         s.drop_reasons
     );
-    assert_eq!(s.packets_lost, 0);
+    assert_eq!(c.packets_lost, 0);
 }
 
 #[test]
@@ -718,7 +751,7 @@ fn port_filter() {
     let (frames, summary) = replay_with(&path, &options);
     b.check(&frames, 5008, &all_frames(3));
     assert!(frames.iter().all(|f| f.port == 5008));
-    assert_eq!(only_stream(&summary).port, 5008);
+    assert_eq!(only_stream(&summary).counters.port, 5008);
     assert_eq!(summary.capture.unwrap().filtered, a.total_packets());
 }
 
@@ -752,8 +785,11 @@ fn sizes_samplings_and_restart_intervals() {
     let (frames, summary) = replay(&path);
     cam.check(&frames, PORT, &all_frames(5));
     let s = only_stream(&summary);
-    assert_eq!((s.frames_complete, s.packets_lost), (5, 0));
-    assert_eq!((s.width, s.height), (128, 96));
+    assert_eq!(
+        (s.counters.frames_complete, s.counters.packets_lost),
+        (5, 0)
+    );
+    assert_eq!((s.counters.width, s.counters.height), (128, 96));
 }
 
 #[test]
@@ -780,5 +816,8 @@ fn streams_are_bounded() {
     assert!(frames.is_empty());
     assert_eq!(summary.streams.len(), MAX_STREAMS);
     assert_eq!(summary.capture.unwrap().over_stream_limit, extra as u64);
-    assert!(summary.streams.iter().all(|s| s.frames_dropped == 1));
+    assert!(summary
+        .streams
+        .iter()
+        .all(|s| s.counters.frames_dropped == 1));
 }

@@ -26,19 +26,20 @@ fn assert_clean(
 ) {
     assert_eq!(summary.streams.len(), 1, "{what}: {summary:?}");
     let s = &summary.streams[0];
-    assert_eq!(s.packets_received, packets, "{what}");
+    let c = &s.counters;
+    assert_eq!(c.packets_received, packets, "{what}");
     assert_eq!(
         (
-            s.packets_lost,
-            s.packets_duplicate,
-            s.packets_late,
-            s.packets_invalid
+            c.packets_lost,
+            c.packets_duplicate,
+            c.packets_late,
+            c.packets_invalid
         ),
         (0, 0, 0, 0),
         "{what}"
     );
-    assert_eq!(s.frames_complete, jpegs.len() as u64, "{what}");
-    assert_eq!(s.frames_dropped, 0, "{what}: {:?}", s.drop_reasons);
+    assert_eq!(c.frames_complete, jpegs.len() as u64, "{what}");
+    assert_eq!(c.frames_dropped, 0, "{what}: {:?}", s.drop_reasons);
     let capture = summary.capture.as_ref().expect("capture summary");
     assert_eq!(capture.records, packets, "{what}: {capture:?}");
     assert_eq!(capture.udp_datagrams, packets, "{what}: {capture:?}");
@@ -134,7 +135,8 @@ fn tcpdump_any_captures_of_a_gstreamer_stream() {
         // rtpjpegpay mtu=600: 8 packets per 192x144 frame here.
         assert_clean(name, &frames, &summary, &originals, 32);
         let s = &summary.streams[0];
-        assert_eq!((s.port, s.width, s.height), (5014, 192, 144), "{name}");
+        let c = &s.counters;
+        assert_eq!((c.port, c.width, c.height), (5014, 192, 144), "{name}");
     }
 }
 
@@ -185,10 +187,11 @@ fn dynamic_payload_types_without_sdp() {
     for (s, (payload_type, packets)) in summary.streams.iter().zip([(96, &a), (110, &b)]) {
         assert_eq!(s.payload_type, Some(payload_type));
         assert!(s.payload_type_detected);
-        assert_eq!(s.packets_received, packets.len() as u64);
-        assert_eq!((s.packets_invalid, s.packets_lost), (0, 0));
-        assert_eq!(s.frames_complete, jpegs.len() as u64);
-        let got: Vec<_> = frames.iter().filter(|f| f.port == s.port).collect();
+        let c = &s.counters;
+        assert_eq!(c.packets_received, packets.len() as u64);
+        assert_eq!((c.packets_invalid, c.packets_lost), (0, 0));
+        assert_eq!(c.frames_complete, jpegs.len() as u64);
+        let got: Vec<_> = frames.iter().filter(|f| f.port == c.port).collect();
         assert_eq!(got.len(), jpegs.len());
         for (frame, original) in got.iter().zip(&jpegs) {
             assert_same_pixels_every_decoder(&frame.jpeg, original, "dynamic PT");

@@ -40,10 +40,11 @@ fn cjpeg_16bit_tables_through_the_pcap_command() {
         assert_same_pixels_every_decoder(&frame.jpeg, original, "16-bit tables");
     }
     let s = &summary.streams[0];
-    assert_eq!(s.packets_received, datagrams.len() as u64);
+    let c = &s.counters;
+    assert_eq!(c.packets_received, datagrams.len() as u64);
     assert_eq!(
-        (s.packets_invalid, s.packets_lost, s.frames_dropped),
+        (c.packets_invalid, c.packets_lost, c.frames_dropped),
         (0, 0, 0)
     );
-    assert_eq!(s.frames_complete, 2);
+    assert_eq!(c.frames_complete, 2);
 }

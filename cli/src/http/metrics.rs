@@ -13,7 +13,8 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::{Metric, Registry, Unit};
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 
 use mjpeg_rtp::{DropReason, InvalidReason};
@@ -37,130 +38,175 @@ struct ReasonLabel {
 }
 
 type Counters<L> = Family<L, Counter<u64>>;
-type Gauges<L> = Family<L, Gauge<f64, AtomicU64>>;
+type Gauges = Family<CameraLabel, Gauge<f64, AtomicU64>>;
 
-/// Register a family of counters (`name` gets `_total`).
-fn counters<L>(registry: &mut Registry, name: &str, help: &str) -> Counters<L>
-where
-    L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
-{
-    let family = Counters::<L>::default();
-    registry.register(name, help, family.clone());
-    family
+/// How a per-camera family takes its values from a view.
+enum Series {
+    /// A counter (`_total` is appended to its name); `None` leaves the
+    /// camera out of the family.
+    Counter(fn(&CameraView) -> Option<u64>),
+    /// Counters with a `reason` label: every (reason, count) of the view.
+    ByReason(fn(&CameraView) -> Vec<(&'static str, u64)>),
+    Gauge(fn(&CameraView) -> f64),
 }
 
-fn gauges(
-    registry: &mut Registry,
-    name: &str,
-    help: &str,
+/// One per-camera family of the exposition.
+struct PerCamera {
+    /// After the `mjpeg_rtp_` prefix, before the unit.
+    name: &'static str,
+    help: &'static str,
     unit: Option<Unit>,
-) -> Gauges<CameraLabel> {
-    let family = Gauges::<CameraLabel>::default();
-    match unit {
-        Some(unit) => registry.register_with_unit(name, help, unit, family.clone()),
-        None => registry.register(name, help, family.clone()),
+    series: Series,
+}
+
+/// Declares `per_camera()`, every per-camera family in the order of the
+/// exposition: `NAME [in UNIT] => SERIES`, under a doc comment that is the
+/// family's HELP text (its lines joined by one space).
+macro_rules! per_camera {
+    (@unit) => { None };
+    (@unit $unit:expr) => { Some($unit) };
+    ($($(#[doc = $help:literal])+ $name:literal $(in $unit:expr)? => $series:expr,)+) => {
+        fn per_camera() -> Vec<PerCamera> {
+            use Series::{ByReason, Counter, Gauge};
+            vec![$(PerCamera {
+                name: $name,
+                help: concat!($($help),+).trim_start(),
+                unit: per_camera!(@unit $($unit)?),
+                series: $series,
+            }),+]
+        }
+    };
+}
+
+per_camera! {
+    /// Distinct RTP packets received (late ones included)
+    "packets_received" => Counter(|v| Some(v.counters.packets_received)),
+    /// RFC 3550 cumulative packets lost (expected minus received): a gauge,
+    /// since a late packet lowers it
+    "packets_lost" => Gauge(|v| v.counters.packets_lost as f64),
+    /// RTP packets received more than once
+    "packets_duplicate" => Counter(|v| Some(v.counters.packets_duplicate)),
+    /// RTP packets that arrived after their frame was given up
+    "packets_late" => Counter(|v| Some(v.counters.packets_late)),
+    /// Datagrams refused by validation, by reason
+    "packets_invalid" => ByReason(|v| {
+        every_reason(InvalidReason::ALL.iter().map(|r| r.name()), &v.invalid_reasons)
+    }),
+    /// Datagrams from a host other than the expected sender
+    "packets_foreign" => Counter(|v| Some(v.receiver.packets_foreign)),
+    /// Datagrams read from the socket
+    "datagrams" => Counter(|v| Some(v.datagrams)),
+    /// Bytes of the datagrams read from the socket
+    "received" in Unit::Bytes => Counter(|v| Some(v.bytes)),
+    /// Datagrams the kernel dropped on the socket (where the platform
+    /// reports it)
+    "socket_kernel_drops" => Counter(|v| v.receiver.kernel_drops),
+    /// Frames rebuilt whole
+    "frames_complete" => Counter(|v| Some(v.counters.frames_complete)),
+    /// Frames given up by the depacketizer, by reason
+    "frames_dropped" => ByReason(|v| {
+        every_reason(DropReason::ALL.iter().map(|r| r.name()), &v.drop_reasons)
+    }),
+    /// Complete frames shed by the runtime: decode_backlog (decoders behind)
+    /// or consumer_queue (consumer behind)
+    "frames_shed" => ByReason(|v| vec![
+        ("decode_backlog", v.receiver.frames_dropped_backlog),
+        ("consumer_queue", v.receiver.frames_dropped_queue),
+    ]),
+    /// Complete frames whose JPEG failed to decode
+    "decode_errors" => Counter(|v| Some(v.decode_errors)),
+    /// Complete frames per second over the last seconds
+    "frames_per_second" => Gauge(|v| v.rates.fps),
+    /// RFC 3550 interarrival jitter of the current stream
+    "jitter" in Unit::Seconds => Gauge(|v| f64::from(v.jitter) / RTP_CLOCK_HZ),
+    /// Width of the last complete frame
+    "frame_width" in Unit::Other("pixels".into()) => Gauge(|v| f64::from(v.counters.width)),
+    /// Height of the last complete frame
+    "frame_height" in Unit::Other("pixels".into()) => Gauge(|v| f64::from(v.counters.height)),
+    /// Clients watching the camera's stream.mjpg now
+    "http_viewers" => Gauge(|v| v.viewers as f64),
+    /// Frames a stream viewer skipped because a newer one replaced them
+    /// before it could send
+    "http_viewer_frames_skipped" => Counter(|v| Some(v.viewer_frames_skipped)),
+}
+
+/// Every reason in `names`, with its count in `counts` (zero when absent).
+fn every_reason(
+    names: impl Iterator<Item = &'static str>,
+    counts: &BTreeMap<String, u64>,
+) -> Vec<(&'static str, u64)> {
+    names
+        .map(|name| (name, counts.get(name).copied().unwrap_or(0)))
+        .collect()
+}
+
+/// A registered family, and how it reads a view.
+enum Registered {
+    Counter(Counters<CameraLabel>, fn(&CameraView) -> Option<u64>),
+    ByReason(
+        Counters<ReasonLabel>,
+        fn(&CameraView) -> Vec<(&'static str, u64)>,
+    ),
+    Gauge(Gauges, fn(&CameraView) -> f64),
+}
+
+impl PerCamera {
+    fn register(self, registry: &mut Registry) -> Registered {
+        match self.series {
+            Series::Counter(value) => Registered::Counter(self.family(registry), value),
+            Series::ByReason(values) => Registered::ByReason(self.family(registry), values),
+            Series::Gauge(value) => Registered::Gauge(self.family(registry), value),
+        }
     }
-    family
+
+    /// A new family, registered under this one's name, help and unit.
+    fn family<M: Metric + Clone + Default>(&self, registry: &mut Registry) -> M {
+        let family = M::default();
+        match &self.unit {
+            Some(unit) => {
+                registry.register_with_unit(self.name, self.help, unit.clone(), family.clone())
+            }
+            None => registry.register(self.name, self.help, family.clone()),
+        }
+        family
+    }
+}
+
+impl Registered {
+    /// Set the series of `view`'s camera.
+    fn observe(&self, view: &CameraView) {
+        let camera = || CameraLabel {
+            camera: view.camera.clone(),
+        };
+        match self {
+            Registered::Counter(family, value) => {
+                if let Some(n) = value(view) {
+                    family.get_or_create(&camera()).inc_by(n);
+                }
+            }
+            Registered::ByReason(family, values) => {
+                for (reason, n) in values(view) {
+                    let label = ReasonLabel {
+                        camera: view.camera.clone(),
+                        reason: reason.to_owned(),
+                    };
+                    family.get_or_create(&label).inc_by(n);
+                }
+            }
+            Registered::Gauge(family, value) => {
+                family.get_or_create(&camera()).set(value(view));
+            }
+        }
+    }
 }
 
 /// The exposition of `cameras`, and of the viewer cap's counters.
 pub fn render(cameras: &[CameraView], viewers_refused: u64, viewers_max: usize) -> String {
     let mut registry = Registry::with_prefix("mjpeg_rtp");
-    let received = counters(
-        &mut registry,
-        "packets_received",
-        "Distinct RTP packets received (late ones included)",
-    );
-    let lost = gauges(
-        &mut registry,
-        "packets_lost",
-        "RFC 3550 cumulative packets lost (expected minus received): a gauge, since a late packet lowers it",
-        None,
-    );
-    let duplicate = counters(
-        &mut registry,
-        "packets_duplicate",
-        "RTP packets received more than once",
-    );
-    let late = counters(
-        &mut registry,
-        "packets_late",
-        "RTP packets that arrived after their frame was given up",
-    );
-    let invalid = counters::<ReasonLabel>(
-        &mut registry,
-        "packets_invalid",
-        "Datagrams refused by validation, by reason",
-    );
-    let foreign = counters(
-        &mut registry,
-        "packets_foreign",
-        "Datagrams from a host other than the expected sender",
-    );
-    let datagrams = counters(&mut registry, "datagrams", "Datagrams read from the socket");
-    let bytes = Counters::<CameraLabel>::default();
-    registry.register_with_unit(
-        "received",
-        "Bytes of the datagrams read from the socket",
-        Unit::Bytes,
-        bytes.clone(),
-    );
-    let kernel = counters(
-        &mut registry,
-        "socket_kernel_drops",
-        "Datagrams the kernel dropped on the socket (where the platform reports it)",
-    );
-    let complete = counters(&mut registry, "frames_complete", "Frames rebuilt whole");
-    let dropped = counters::<ReasonLabel>(
-        &mut registry,
-        "frames_dropped",
-        "Frames given up by the depacketizer, by reason",
-    );
-    let shed = counters::<ReasonLabel>(
-        &mut registry,
-        "frames_shed",
-        "Complete frames shed by the runtime: decode_backlog (decoders behind) or consumer_queue (consumer behind)",
-    );
-    let decode_errors = counters(
-        &mut registry,
-        "decode_errors",
-        "Complete frames whose JPEG failed to decode",
-    );
-    let fps = gauges(
-        &mut registry,
-        "frames_per_second",
-        "Complete frames per second over the last seconds",
-        None,
-    );
-    let jitter = gauges(
-        &mut registry,
-        "jitter",
-        "RFC 3550 interarrival jitter of the current stream",
-        Some(Unit::Seconds),
-    );
-    let width = gauges(
-        &mut registry,
-        "frame_width",
-        "Width of the last complete frame",
-        Some(Unit::Other("pixels".into())),
-    );
-    let height = gauges(
-        &mut registry,
-        "frame_height",
-        "Height of the last complete frame",
-        Some(Unit::Other("pixels".into())),
-    );
-    let viewers = gauges(
-        &mut registry,
-        "http_viewers",
-        "Clients watching the camera's stream.mjpg now",
-        None,
-    );
-    let skipped = counters(
-        &mut registry,
-        "http_viewer_frames_skipped",
-        "Frames a stream viewer skipped because a newer one replaced them before it could send",
-    );
+    let families: Vec<Registered> = per_camera()
+        .into_iter()
+        .map(|family| family.register(&mut registry))
+        .collect();
     let refused = Counter::<u64>::default();
     registry.register(
         "http_viewers_refused",
@@ -175,55 +221,9 @@ pub fn render(cameras: &[CameraView], viewers_refused: u64, viewers_max: usize) 
     );
 
     for view in cameras {
-        let camera = CameraLabel {
-            camera: view.camera.clone(),
-        };
-        let reason = |reason: &str| ReasonLabel {
-            camera: view.camera.clone(),
-            reason: reason.to_owned(),
-        };
-        received
-            .get_or_create(&camera)
-            .inc_by(view.packets_received);
-        lost.get_or_create(&camera).set(view.packets_lost as f64);
-        duplicate
-            .get_or_create(&camera)
-            .inc_by(view.packets_duplicate);
-        late.get_or_create(&camera).inc_by(view.packets_late);
-        for r in InvalidReason::ALL {
-            let n = view.invalid_reasons.get(r.name()).copied().unwrap_or(0);
-            invalid.get_or_create(&reason(r.name())).inc_by(n);
+        for family in &families {
+            family.observe(view);
         }
-        foreign
-            .get_or_create(&camera)
-            .inc_by(view.receiver.packets_foreign);
-        datagrams.get_or_create(&camera).inc_by(view.datagrams);
-        bytes.get_or_create(&camera).inc_by(view.bytes);
-        if let Some(n) = view.receiver.kernel_drops {
-            kernel.get_or_create(&camera).inc_by(n);
-        }
-        complete.get_or_create(&camera).inc_by(view.frames_complete);
-        for r in DropReason::ALL {
-            let n = view.drop_reasons.get(r.name()).copied().unwrap_or(0);
-            dropped.get_or_create(&reason(r.name())).inc_by(n);
-        }
-        shed.get_or_create(&reason("decode_backlog"))
-            .inc_by(view.receiver.frames_dropped_backlog);
-        shed.get_or_create(&reason("consumer_queue"))
-            .inc_by(view.receiver.frames_dropped_queue);
-        decode_errors
-            .get_or_create(&camera)
-            .inc_by(view.decode_errors);
-        fps.get_or_create(&camera).set(view.rates.fps);
-        jitter
-            .get_or_create(&camera)
-            .set(f64::from(view.jitter) / RTP_CLOCK_HZ);
-        width.get_or_create(&camera).set(f64::from(view.width));
-        height.get_or_create(&camera).set(f64::from(view.height));
-        viewers.get_or_create(&camera).set(view.viewers as f64);
-        skipped
-            .get_or_create(&camera)
-            .inc_by(view.viewer_frames_skipped);
     }
     refused.inc_by(viewers_refused);
     cap.set(i64::try_from(viewers_max).unwrap_or(i64::MAX));

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mjpeg_rtp::CameraStats;
 use serde::Serialize;
 
-use crate::summary::{ReceiverCounters, StreamSummary};
+use crate::summary::{ReceiverCounters, StreamCounters, StreamSummary};
 
 /// Rates are taken over this much history.
 const RATE_WINDOW: Duration = Duration::from_secs(2);
@@ -107,19 +107,11 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Serialize)]
 pub struct CameraView {
     pub camera: String,
-    pub port: u16,
-    /// SSRC of the current stream.
-    pub ssrc: Option<String>,
-    pub packets_received: u64,
-    pub packets_lost: u64,
-    pub packets_duplicate: u64,
-    pub packets_late: u64,
-    pub packets_invalid: u64,
-    pub frames_complete: u64,
-    pub frames_dropped: u64,
-    /// Size of the last complete frame (0 before one).
-    pub width: u16,
-    pub height: u16,
+    /// Summed over the streams, but for the current stream's `ssrc`,
+    /// `width` and `height`, and the camera's `packets_invalid` (which
+    /// counts datagrams that belong to no stream too).
+    #[serde(flatten)]
+    pub counters: StreamCounters,
     pub drop_reasons: BTreeMap<String, u64>,
     pub invalid_reasons: BTreeMap<String, u64>,
     pub decode_errors: u64,
@@ -140,7 +132,9 @@ pub struct CameraView {
 impl CameraView {
     pub fn new(stats: &CameraStats, rates: Rates) -> Self {
         let summary = crate::recv::summary(std::slice::from_ref(stats));
-        let sum = |f: fn(&StreamSummary) -> u64| summary.streams.iter().map(f).sum::<u64>();
+        let sum = |f: fn(&StreamCounters) -> u64| {
+            summary.streams.iter().map(|s| f(&s.counters)).sum::<u64>()
+        };
         let mut drop_reasons = BTreeMap::new();
         for stream in &summary.streams {
             for (reason, n) in &stream.drop_reasons {
@@ -150,17 +144,19 @@ impl CameraView {
         let current = summary.streams.last();
         CameraView {
             camera: stats.camera_id.clone(),
-            port: stats.local_addr.port(),
-            ssrc: current.and_then(|s| s.ssrc.clone()),
-            packets_received: sum(|s| s.packets_received),
-            packets_lost: sum(|s| s.packets_lost),
-            packets_duplicate: sum(|s| s.packets_duplicate),
-            packets_late: sum(|s| s.packets_late),
-            packets_invalid: stats.invalid.total(),
-            frames_complete: sum(|s| s.frames_complete),
-            frames_dropped: sum(|s| s.frames_dropped),
-            width: current.map_or(0, |s| s.width),
-            height: current.map_or(0, |s| s.height),
+            counters: StreamCounters {
+                port: stats.local_addr.port(),
+                ssrc: current.and_then(|s| s.counters.ssrc.clone()),
+                packets_received: sum(|s| s.packets_received),
+                packets_lost: sum(|s| s.packets_lost),
+                packets_duplicate: sum(|s| s.packets_duplicate),
+                packets_late: sum(|s| s.packets_late),
+                packets_invalid: stats.invalid.total(),
+                frames_complete: sum(|s| s.frames_complete),
+                frames_dropped: sum(|s| s.frames_dropped),
+                width: current.map_or(0, |s| s.counters.width),
+                height: current.map_or(0, |s| s.counters.height),
+            },
             drop_reasons,
             invalid_reasons: crate::summary::invalid_reasons(&stats.invalid),
             decode_errors: stats.decode_errors,
@@ -209,5 +205,45 @@ mod tests {
         rates.update(at(3), &totals(30, 125_000, 99, 1));
         let r = rates.update(at(5), &totals(30, 125_000, 99, 1));
         assert_eq!(r[0], Rates::default());
+    }
+
+    /// `/api/cameras` lists the contract's fields right after the camera
+    /// name, as the summary's entries do.
+    #[test]
+    fn a_camera_view_lists_the_contract_fields_in_order() {
+        let view = CameraView {
+            camera: "door".into(),
+            counters: StreamCounters {
+                port: 5004,
+                ssrc: None,
+                width: 640,
+                height: 480,
+                ..StreamCounters::default()
+            },
+            drop_reasons: BTreeMap::new(),
+            invalid_reasons: BTreeMap::new(),
+            decode_errors: 1,
+            datagrams: 2,
+            bytes: 3,
+            jitter: 4,
+            receiver: ReceiverCounters::default(),
+            rates: Rates::default(),
+            viewers: 5,
+            viewer_frames_skipped: 6,
+            streams: Vec::new(),
+        };
+        assert_eq!(
+            serde_json::to_string(&view).unwrap(),
+            concat!(
+                r#"{"camera":"door","port":5004,"ssrc":null,"packets_received":0,"#,
+                r#""packets_lost":0,"packets_duplicate":0,"packets_late":0,"packets_invalid":0,"#,
+                r#""frames_complete":0,"frames_dropped":0,"width":640,"height":480,"#,
+                r#""drop_reasons":{},"invalid_reasons":{},"decode_errors":1,"datagrams":2,"#,
+                r#""bytes":3,"jitter":4,"receiver":{"kernel_drops":null,"packets_foreign":0,"#,
+                r#""frames_dropped_backlog":0,"frames_dropped_queue":0,"reconnects":0},"#,
+                r#""fps":0.0,"kbit_s":0.0,"loss_percent":0.0,"viewers":5,"#,
+                r#""viewer_frames_skipped":6,"streams":[]}"#
+            )
+        );
     }
 }
