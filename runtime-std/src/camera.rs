@@ -89,17 +89,18 @@ impl CameraShared {
         if ingest.current.ssrc.is_some() {
             streams.push(ingest.current);
         }
+        let counters = ingest.counters;
         CameraStats {
             camera_id: self.id.to_string(),
             local_addr: self.local_addr,
             socket_receive_buffer: self.socket_receive_buffer,
             streams,
             invalid: ingest.invalid,
-            datagrams: ingest.datagrams,
-            bytes: ingest.bytes,
-            packets_foreign: ingest.packets_foreign,
-            kernel_drops: ingest.kernel_drops,
-            frames_dropped_backlog: ingest.frames_dropped_backlog,
+            datagrams: counters.datagrams,
+            bytes: counters.bytes,
+            packets_foreign: counters.packets_foreign,
+            kernel_drops: counters.kernel_drops,
+            frames_dropped_backlog: counters.frames_dropped_backlog,
             decode_errors: self.decode_errors.load(Ordering::Relaxed),
             frames_decoded: self.frames_decoded.load(Ordering::Relaxed),
             frames_dropped_queue: self.frames_dropped_queue.load(Ordering::Relaxed),
@@ -124,6 +125,7 @@ impl CameraShared {
         self.ingest
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .counters
             .datagrams
     }
 }

@@ -301,7 +301,7 @@ impl Reporter {
         }
         let (stats, bytes) = {
             let s = shared.ingest.lock().unwrap_or_else(PoisonError::into_inner);
-            (s.current, s.bytes)
+            (s.current, s.counters.bytes)
         };
         let block = report_block(&stats, self.prior, self.last_sr, now);
         let mut out = Vec::with_capacity(64);

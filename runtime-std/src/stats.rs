@@ -73,15 +73,23 @@ impl CameraStats {
     }
 }
 
+/// What the receive path counts itself (the depacketizer counts the
+/// rest), kept by the ingest and published as a whole; the fields of the
+/// same names in [`CameraStats`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ReceiveCounters {
+    pub(crate) datagrams: u64,
+    pub(crate) bytes: u64,
+    pub(crate) packets_foreign: u64,
+    pub(crate) kernel_drops: Option<u64>,
+    pub(crate) frames_dropped_backlog: u64,
+}
+
 /// What the receive path publishes about its camera.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct IngestSnapshot {
     pub(crate) current: StreamStats,
     pub(crate) retired: Vec<StreamStats>,
     pub(crate) invalid: InvalidCounts,
-    pub(crate) datagrams: u64,
-    pub(crate) bytes: u64,
-    pub(crate) packets_foreign: u64,
-    pub(crate) kernel_drops: Option<u64>,
-    pub(crate) frames_dropped_backlog: u64,
+    pub(crate) counters: ReceiveCounters,
 }

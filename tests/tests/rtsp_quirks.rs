@@ -14,7 +14,7 @@ use mjpeg_rtp::{CameraConfig, Client, ClientOptions, Frame, RtspTransport};
 use mjpeg_rtp_core::DropReason;
 use mjpeg_rtp_testkit::quirky_rtsp::{
     digest_challenge, stream_ssrc, Auth, Channels, ContentBase, KeepaliveCseq, Quirks,
-    QuirkyServer, Sdp, SsrcForm,
+    QuirkyServer, Sdp, SessionQuirks, SsrcForm,
 };
 use mjpeg_rtp_tests::assert_same_pixels_every_decoder;
 
@@ -124,14 +124,25 @@ fn assert_kept_alive(server: &QuirkyServer, limit: Duration, at_least: usize, wh
     );
 }
 
+/// A well-behaved camera but for how it keeps its sessions.
+fn with_session(session: SessionQuirks) -> Quirks {
+    Quirks {
+        session,
+        ..Quirks::default()
+    }
+}
+
 /// `quirks` on a server that expires a session 2 s after its last
 /// request: a TCP client receives exact frames for 3.6 s (past the
 /// timeout) with its keepalives in time and no reconnect. The caller
 /// checks what its quirk implies, then stops.
 fn kept_alive_scenario(quirks: Quirks, what: &str) -> (QuirkyServer, Client) {
     let server = QuirkyServer::start(Quirks {
-        timeout: Some(2),
-        enforce_timeout: true,
+        session: SessionQuirks {
+            timeout: Some(2),
+            enforce_timeout: true,
+            ..quirks.session
+        },
         ..quirks
     });
     let client = client_for(server.url(""), RtspTransport::Tcp);
@@ -166,10 +177,10 @@ fn keepalive_answered_with_a_stale_or_missing_cseq_keeps_the_session() {
     for cseq in [KeepaliveCseq::Stale, KeepaliveCseq::Missing] {
         let what = format!("{cseq:?} CSeq");
         let (server, client) = kept_alive_scenario(
-            Quirks {
+            with_session(SessionQuirks {
                 keepalive_cseq: cseq,
-                ..Quirks::default()
-            },
+                ..SessionQuirks::default()
+            }),
             &what,
         );
         stop(&server, client, &what);
@@ -180,10 +191,10 @@ fn keepalive_answered_with_a_stale_or_missing_cseq_keeps_the_session() {
 fn session_with_extra_spaces_and_a_short_timeout_is_kept_alive_in_time() {
     // The server answers 454 to a Session id with the spaces left in.
     let (server, client) = kept_alive_scenario(
-        Quirks {
-            session_spaces: true,
-            ..Quirks::default()
-        },
+        with_session(SessionQuirks {
+            spaces: true,
+            ..SessionQuirks::default()
+        }),
         "spaces",
     );
     let (_, kept) = keepalives(&server);
@@ -193,10 +204,10 @@ fn session_with_extra_spaces_and_a_short_timeout_is_kept_alive_in_time() {
 
 #[test]
 fn session_without_timeout_assumes_60_s() {
-    let server = QuirkyServer::start(Quirks {
+    let server = QuirkyServer::start(with_session(SessionQuirks {
         timeout: None,
-        ..Quirks::default()
-    });
+        ..SessionQuirks::default()
+    }));
     let client = client_for(server.url(""), RtspTransport::Tcp);
     // A client that took the missing timeout for 0 or a few seconds would
     // keepalive in a storm; 60 s means the first one at 30 s.
@@ -212,8 +223,11 @@ fn session_id_changing_between_setups_is_followed() {
     // frames, so that the session is set up again and the keepalives and
     // TEARDOWN of the new one must carry the new id (454 otherwise).
     let server = QuirkyServer::start(Quirks {
-        timeout: Some(2),
-        new_session_id_per_setup: true,
+        session: SessionQuirks {
+            timeout: Some(2),
+            new_id_per_setup: true,
+            ..SessionQuirks::default()
+        },
         close_after_frames: Some(10),
         ..Quirks::default()
     });

@@ -21,7 +21,7 @@ use crate::config::CameraConfig;
 use crate::epoch::Epoch;
 use crate::pool::Pooled;
 use crate::ratelimit::{RateLimiter, WARN_INTERVAL};
-use crate::stats::MAX_RETIRED_STREAMS;
+use crate::stats::{ReceiveCounters, MAX_RETIRED_STREAMS};
 
 /// How often the published counters are refreshed while packets flow
 /// (they are also refreshed on every complete frame and every tick).
@@ -61,11 +61,7 @@ pub struct CameraIngest {
     payload_type_logged: bool,
     decode: Sender<DecodeJob>,
     /// Unpublished counters, copied to `shared` every PUBLISH_INTERVAL.
-    datagrams: u64,
-    bytes: u64,
-    packets_foreign: u64,
-    kernel_drops: Option<u64>,
-    frames_dropped_backlog: u64,
+    counters: ReceiveCounters,
     /// `None` until the first datagram, which publishes at once.
     next_publish: Option<Instant>,
     warnings: RateLimiter<WARN_KINDS>,
@@ -112,11 +108,7 @@ impl CameraIngest {
             silence: SilenceWatch::new(config.silence_warning),
             payload_type_logged: false,
             decode,
-            datagrams: 0,
-            bytes: 0,
-            packets_foreign: 0,
-            kernel_drops: None,
-            frames_dropped_backlog: 0,
+            counters: ReceiveCounters::default(),
             next_publish: None,
             warnings: RateLimiter::new(WARN_INTERVAL),
             finished: false,
@@ -135,10 +127,10 @@ impl CameraIngest {
 
     /// One datagram received at `now` from `from`.
     pub fn on_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
-        self.datagrams += 1;
-        self.bytes += bytes.len() as u64;
+        self.counters.datagrams += 1;
+        self.counters.bytes += bytes.len() as u64;
         if self.sender.is_some_and(|s| s != from.ip().to_canonical()) {
-            self.packets_foreign += 1;
+            self.counters.packets_foreign += 1;
             self.silence.on_foreign(now, from);
             if let Some(more) = self.warnings.allow(WARN_FOREIGN, now) {
                 log::warn!(
@@ -173,8 +165,8 @@ impl CameraIngest {
     /// The kernel's running count of datagrams dropped for this socket
     /// (for example from `SO_RXQ_OVFL` control messages), read at `now`.
     pub fn on_kernel_drops(&mut self, now: Instant, total: u64) {
-        let before = self.kernel_drops.unwrap_or(0);
-        self.kernel_drops = Some(total);
+        let before = self.counters.kernel_drops.unwrap_or(0);
+        self.counters.kernel_drops = Some(total);
         if total > before {
             if let Some(more) = self.warnings.allow(WARN_KERNEL, now) {
                 log::warn!(
@@ -224,7 +216,7 @@ impl CameraIngest {
         // Publish before the frames leave: a consumer holding a frame then
         // reads counters at least as new as that frame.
         self.publish_at(now);
-        let backlog_drops = self.frames_dropped_backlog;
+        let backlog_drops = self.counters.frames_dropped_backlog;
         loop {
             let spare = self.shared.jpeg_pool.get();
             match self.depacketizer.take_frame(spare) {
@@ -235,7 +227,7 @@ impl CameraIngest {
                 }
             }
         }
-        if self.frames_dropped_backlog != backlog_drops {
+        if self.counters.frames_dropped_backlog != backlog_drops {
             self.publish_at(now);
         }
     }
@@ -265,7 +257,7 @@ impl CameraIngest {
         match self.decode.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                self.frames_dropped_backlog += 1;
+                self.counters.frames_dropped_backlog += 1;
                 if let Some(more) = self.warnings.allow(WARN_BACKLOG, now) {
                     log::warn!(
                         "camera {:?}: decoders are behind, frame dropped ({more} more since \
@@ -349,11 +341,7 @@ impl CameraIngest {
             .unwrap_or_else(PoisonError::into_inner);
         snapshot.current = self.depacketizer.stats();
         snapshot.invalid = *self.depacketizer.invalid();
-        snapshot.datagrams = self.datagrams;
-        snapshot.bytes = self.bytes;
-        snapshot.packets_foreign = self.packets_foreign;
-        snapshot.kernel_drops = self.kernel_drops;
-        snapshot.frames_dropped_backlog = self.frames_dropped_backlog;
+        snapshot.counters = self.counters;
     }
 }
 

@@ -105,8 +105,10 @@ impl Connection {
                 }
             }
             let q = &self.s.quirks;
-            let timeout = Duration::from_secs(q.timeout.unwrap_or(60).into());
-            if q.enforce_timeout && self.session.is_some() && self.last_request.elapsed() > timeout
+            let timeout = Duration::from_secs(q.session.timeout.unwrap_or(60).into());
+            if q.session.enforce_timeout
+                && self.session.is_some()
+                && self.last_request.elapsed() > timeout
             {
                 self.s.expired.fetch_add(1, Ordering::Relaxed);
                 return;
@@ -231,7 +233,7 @@ impl Connection {
                     match self.setup(&q, &transport) {
                         Some(reply) => {
                             headers.push(("Transport".into(), reply));
-                            if q.new_session_id_per_setup || self.session.is_none() {
+                            if q.session.new_id_per_setup || self.session.is_none() {
                                 let id = self.s.sessions.fetch_add(1, Ordering::Relaxed);
                                 self.session = Some(format!("QS{id:04}"));
                             }
@@ -258,7 +260,7 @@ impl Connection {
             }
         };
         let keepalive = self.playing && matches!(r.method.as_str(), "GET_PARAMETER" | "OPTIONS");
-        let cseq = match (keepalive, q.keepalive_cseq) {
+        let cseq = match (keepalive, q.session.keepalive_cseq) {
             (true, KeepaliveCseq::Stale) => Some(self.play_cseq.clone()),
             (true, KeepaliveCseq::Missing) => None,
             _ => Some(cseq),

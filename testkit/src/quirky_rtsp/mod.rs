@@ -8,7 +8,7 @@
 //! The server is also strict where a real camera is: a SETUP to a URL
 //! other than the one the quirk implies is a 404, a request with a stale
 //! `Session` id a 454, a wrong Digest answer a 401, and with
-//! [`Quirks::enforce_timeout`] a session not kept alive within its
+//! [`SessionQuirks::enforce_timeout`] a session not kept alive within its
 //! timeout is dropped. Everything a client sent is recorded
 //! ([`QuirkyServer::requests`]) for the tests to assert on.
 //!
@@ -134,6 +134,33 @@ pub fn digest_challenge(algorithm: &str, qop: bool) -> String {
     format!("Digest realm=\"quirks\", nonce=\"5eed{algorithm}\", algorithm={algorithm}{qop}")
 }
 
+/// How the server keeps (and numbers, and expires) its sessions.
+#[derive(Debug, Clone)]
+pub struct SessionQuirks {
+    /// `;timeout=` of the Session header (`None`: left out).
+    pub timeout: Option<u32>,
+    /// `Session:   ID ;  timeout = N`.
+    pub spaces: bool,
+    /// Close the connection when no request came within the timeout
+    /// (60 s when none was announced), like a camera expiring a session.
+    pub enforce_timeout: bool,
+    /// A fresh session id at every SETUP (and 454 for a stale one).
+    pub new_id_per_setup: bool,
+    pub keepalive_cseq: KeepaliveCseq,
+}
+
+impl Default for SessionQuirks {
+    fn default() -> Self {
+        SessionQuirks {
+            timeout: Some(60),
+            spaces: false,
+            enforce_timeout: false,
+            new_id_per_setup: false,
+            keepalive_cseq: KeepaliveCseq::Echo,
+        }
+    }
+}
+
 /// One switch per quirk; `Quirks::default()` is a well-behaved camera.
 #[derive(Debug, Clone)]
 pub struct Quirks {
@@ -149,16 +176,7 @@ pub struct Quirks {
     /// Status of a GET_PARAMETER answer (200, or an error although it is
     /// advertised).
     pub get_parameter_status: u16,
-    pub keepalive_cseq: KeepaliveCseq,
-    /// `;timeout=` of the Session header (`None`: left out).
-    pub timeout: Option<u32>,
-    /// `Session:   ID ;  timeout = N`.
-    pub session_spaces: bool,
-    /// Close the connection when no request came within the timeout
-    /// (60 s when none was announced), like a camera expiring a session.
-    pub enforce_timeout: bool,
-    /// A fresh session id at every SETUP (and 454 for a stale one).
-    pub new_session_id_per_setup: bool,
+    pub session: SessionQuirks,
     pub channels: Channels,
     /// Also send junk `$` frames on this channel, never set up.
     pub foreign_channel: Option<u8>,
@@ -192,11 +210,7 @@ impl Default for Quirks {
             sdp: Sdp::Proper,
             public: "OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER".into(),
             get_parameter_status: 200,
-            keepalive_cseq: KeepaliveCseq::Echo,
-            timeout: Some(60),
-            session_spaces: false,
-            enforce_timeout: false,
-            new_session_id_per_setup: false,
+            session: SessionQuirks::default(),
             channels: Channels::AsAsked,
             foreign_channel: None,
             ssrc: SsrcForm::None,

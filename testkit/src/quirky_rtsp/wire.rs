@@ -21,7 +21,7 @@ pub(super) fn reason(status: u16) -> &'static str {
 }
 
 pub(super) fn session_header(id: &str, q: &Quirks) -> String {
-    match (q.timeout, q.session_spaces) {
+    match (q.session.timeout, q.session.spaces) {
         (Some(t), true) => format!("Session:   {id} ;  timeout = {t}  \r\n"),
         (Some(t), false) => format!("Session: {id};timeout={t}\r\n"),
         (None, true) => format!("Session:    {id}   \r\n"),
