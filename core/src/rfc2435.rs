@@ -4,10 +4,8 @@
 use core::fmt;
 
 use nom::bytes::complete::take;
-use nom::combinator::map;
 use nom::number::complete::{be_u16, be_u24, be_u8};
-use nom::sequence::tuple;
-use nom::{IResult, Parser};
+use nom::IResult;
 
 use crate::rtp::BufferTooSmall;
 
@@ -384,45 +382,54 @@ type NomError<'a> = nom::error::Error<&'a [u8]>;
 
 #[inline]
 fn main_header(input: &[u8]) -> IResult<&[u8], MainHeader, NomError<'_>> {
-    let fields = tuple((be_u8, be_u24, be_u8, be_u8, be_u8, be_u8));
-    map(
-        fields,
-        |(type_specific, fragment_offset, jpeg_type, q, width, height)| MainHeader {
+    let (input, type_specific) = be_u8(input)?;
+    let (input, fragment_offset) = be_u24(input)?;
+    let (input, jpeg_type) = be_u8(input)?;
+    let (input, q) = be_u8(input)?;
+    let (input, width) = be_u8(input)?;
+    let (input, height) = be_u8(input)?;
+    Ok((
+        input,
+        MainHeader {
             type_specific,
             fragment_offset,
             jpeg_type: JpegType::from(jpeg_type),
             q,
-            // The header counts 8-pixel blocks.
             width: u16::from(width) * 8,
             height: u16::from(height) * 8,
         },
-    )
-    .parse(input)
+    ))
 }
 
 #[inline]
 fn restart_header(input: &[u8]) -> IResult<&[u8], RestartHeader, NomError<'_>> {
-    map(tuple((be_u16, be_u16)), |(interval, flags_count)| {
+    let (input, interval) = be_u16(input)?;
+    let (input, flags_count) = be_u16(input)?;
+    Ok((
+        input,
         RestartHeader {
             interval,
             first: flags_count & 0x8000 != 0,
             last: flags_count & 0x4000 != 0,
             count: flags_count & 0x3FFF,
-        }
-    })
-    .parse(input)
+        },
+    ))
 }
 
 #[inline]
 fn quant_header(input: &[u8]) -> IResult<&[u8], QuantHeader<'_>, NomError<'_>> {
-    let (input, (mbz, precision, length)) = tuple((be_u8, be_u8, be_u16))(input)?;
+    let (input, mbz) = be_u8(input)?;
+    let (input, precision) = be_u8(input)?;
+    let (input, length) = be_u16(input)?;
     let (input, data) = take(length)(input)?;
-    let quant = QuantHeader {
-        mbz,
-        precision,
-        data,
-    };
-    Ok((input, quant))
+    Ok((
+        input,
+        QuantHeader {
+            mbz,
+            precision,
+            data,
+        },
+    ))
 }
 
 impl<'a> JpegPayload<'a> {
