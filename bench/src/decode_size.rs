@@ -8,7 +8,6 @@
 //! takes too). Child processes' CPU comes from `RUSAGE_CHILDREN`, their
 //! start-up (the same command on one frame) subtracted.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -16,13 +15,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 use mjpeg_rtp::{DecodeOptions, Decoder, Scale};
-use serde::{Deserialize, Serialize};
 
 use crate::cpu::{measure_child, ms};
 use crate::pcap_to_rgb::{
     capture_jpegs, decode_only, gst_available, gst_run, measure_paths, GST_PIPELINE,
 };
-use crate::report::{contender_row, ratio_row, Contender, Spread};
+use crate::report::{Contender, DecoderPaths, PeerRun, SizedCase, Spread};
 
 /// GStreamer decoding full size and scaling to `{w}`x`{h}` RGB.
 const GST_SCALED_PIPELINE: &str = "filesrc location={} ! pcapparse ! \
@@ -38,38 +36,6 @@ pub fn default_cases() -> Vec<DecodeOptions> {
         cases.push(DecodeOptions::default().with_fast(true));
     }
     cases
-}
-
-/// One decode options case.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SizedCase {
-    /// `--scale 1/4`, `--fast`, ... as on the command line.
-    pub options: String,
-    pub width: usize,
-    pub height: usize,
-    pub decoders: Vec<SizedDecoder>,
-    /// FFmpeg `-threads 1 -lowres N` to rgb24 (scale only, no resize or fast).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ffmpeg: Option<Contender>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ffmpeg_command: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gstreamer: Option<Contender>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gstreamer_pipeline: Option<String>,
-}
-
-/// One decoder's path and floor at one case.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SizedDecoder {
-    pub decoder: String,
-    pub ours: Contender,
-    pub decode_only: Contender,
-    pub ratio_vs_decode_only: Spread,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ratio_vs_ffmpeg: Option<Spread>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ratio_vs_gstreamer: Option<Spread>,
 }
 
 /// How the command line names `o` ("full size" for the default).
@@ -202,10 +168,12 @@ pub fn decode_size(
             let lowres = options.scale.denominator().trailing_zeros();
             let all = ffmpeg_args(&mjpeg, lowres);
             let one = ffmpeg_args(&one_mjpeg, lowres);
-            case.ffmpeg = Some(child_contender(repeat, n, |whole| {
-                ffmpeg_run(if whole { &all } else { &one })
-            })?);
-            case.ffmpeg_command = Some(format!("ffmpeg {}", all.join(" ")));
+            case.ffmpeg = Some(PeerRun {
+                cost: child_contender(repeat, n, |whole| {
+                    ffmpeg_run(if whole { &all } else { &one })
+                })?,
+                command: format!("ffmpeg {}", all.join(" ")),
+            });
         }
         if gst {
             let pipeline = if size == picture {
@@ -215,17 +183,19 @@ pub fn decode_size(
                     .replace("{w}", &size.width.to_string())
                     .replace("{h}", &size.height.to_string())
             };
-            case.gstreamer = Some(child_contender(repeat, n, |whole| {
-                gst_run(&pipeline, if whole { capture } else { &one_pcap })
-            })?);
-            case.gstreamer_pipeline = Some(pipeline);
+            case.gstreamer = Some(PeerRun {
+                cost: child_contender(repeat, n, |whole| {
+                    gst_run(&pipeline, if whole { capture } else { &one_pcap })
+                })?,
+                command: pipeline,
+            });
         }
         for (decoder, (ours, floor)) in decoders.iter().zip(paths) {
-            let vs = |c: &Option<Contender>| {
-                c.as_ref()
-                    .map(|c| ours.cpu_ms_per_frame.ratio(c.cpu_ms_per_frame))
+            let vs = |peer: &Option<PeerRun>| {
+                peer.as_ref()
+                    .map(|p| ours.cpu_ms_per_frame.ratio(p.cost.cpu_ms_per_frame))
             };
-            case.decoders.push(SizedDecoder {
+            case.decoders.push(DecoderPaths {
                 decoder: decoder.name().to_owned(),
                 ratio_vs_decode_only: ours.cpu_ms_per_frame.ratio(floor.cpu_ms_per_frame),
                 ratio_vs_ffmpeg: vs(&case.ffmpeg),
@@ -240,48 +210,4 @@ pub fn decode_size(
         let _ = fs::remove_file(f);
     }
     Ok(results)
-}
-
-/// Section 4 of the human table.
-pub fn print_table(s: &mut String, cases: &[SizedCase]) {
-    if cases.is_empty() {
-        return;
-    }
-    let _ = writeln!(s);
-    let _ = writeln!(
-        s,
-        "4. decode at the model's size, one thread, per frame   CPU ms (min / median)   wall ms (min / median)"
-    );
-    let row = |s: &mut String, name: &str, c: &Contender| contender_row(s, 48, name, c);
-    for case in cases {
-        let _ = writeln!(
-            s,
-            "   {} -> {}x{} RGB",
-            case.options, case.width, case.height
-        );
-        for d in &case.decoders {
-            row(s, &format!("  mjpeg-rtp pcap, {}", d.decoder), &d.ours);
-            row(s, &format!("  {} alone (floor)", d.decoder), &d.decode_only);
-        }
-        if let Some(f) = &case.ffmpeg {
-            row(s, "  FFmpeg -lowres (start-up subtracted)", f);
-        }
-        if let Some(g) = &case.gstreamer {
-            row(s, "  GStreamer (start-up subtracted)", g);
-        }
-        let fast = case.options.contains("--fast");
-        for d in &case.decoders {
-            let ratio = |s: &mut String, what: &str, r: Spread, goal: &str| {
-                ratio_row(s, 5, &d.decoder, what, r, goal);
-            };
-            ratio(s, "ours / floor", d.ratio_vs_decode_only, "1.05");
-            if let Some(r) = d.ratio_vs_ffmpeg {
-                ratio(s, "ours / FFmpeg", r, "0.70");
-            }
-            if let Some(r) = d.ratio_vs_gstreamer {
-                let goal = if fast { "0.60 (like for like)" } else { "0.60" };
-                ratio(s, "ours / GStreamer", r, goal);
-            }
-        }
-    }
 }

@@ -187,6 +187,7 @@ pub fn pcap_to_rgb(
             ratio_vs_decode_only: ours.cpu_ms_per_frame.ratio(decode_only.cpu_ms_per_frame),
             ours,
             decode_only,
+            ratio_vs_ffmpeg: None,
             ratio_vs_gstreamer: None,
         });
     }

@@ -90,7 +90,9 @@ pub struct Gstreamer {
     pub startup_cpu_ms: f64,
 }
 
-/// Our full path with one decoder, against that decoder alone.
+/// Our full path with one decoder, against that decoder alone and the
+/// other programs of the section, at one decode options case (section 1:
+/// full size; section 4: each [`SizedCase`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DecoderPaths {
     pub decoder: String,
@@ -98,8 +100,12 @@ pub struct DecoderPaths {
     pub ours: Contender,
     /// The same decoder on the same JPEGs, no RTP at all (the floor).
     pub decode_only: Contender,
-    /// ours / decode-only CPU (goal <= 1.10).
+    /// ours / decode-only CPU (goal <= 1.10 at full size, <= 1.05 at
+    /// the model's size).
     pub ratio_vs_decode_only: Spread,
+    /// ours / FFmpeg `-lowres` CPU (section 4, plain scales; goal <= 0.70).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_vs_ffmpeg: Option<Spread>,
     /// ours / GStreamer CPU (goal <= 0.60).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratio_vs_gstreamer: Option<Spread>,
@@ -197,6 +203,30 @@ pub struct Live {
     pub scaled_vs_full: Vec<f64>,
 }
 
+/// One decode options case.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SizedCase {
+    /// `--scale 1/4`, `--fast`, ... as on the command line.
+    pub options: String,
+    pub width: usize,
+    pub height: usize,
+    pub decoders: Vec<DecoderPaths>,
+    /// FFmpeg `-threads 1 -lowres N` to rgb24; `null` when not measured:
+    /// not installed, or no `-lowres` matches the case (resize, fast).
+    pub ffmpeg: Option<PeerRun>,
+    /// `null` when not measured (not installed, or `--no-gst`).
+    pub gstreamer: Option<PeerRun>,
+}
+
+/// Another program measured on the same input: what ran, and its cost.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PeerRun {
+    /// The command line (FFmpeg) or pipeline (GStreamer).
+    pub command: String,
+    #[serde(flatten)]
+    pub cost: Contender,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Report {
     pub machine: Machine,
@@ -207,7 +237,7 @@ pub struct Report {
     pub live: Option<Live>,
     /// Section 4, one entry per decode options case.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub decode_size: Vec<crate::decode_size::SizedCase>,
+    pub decode_size: Vec<SizedCase>,
     pub seconds: f64,
 }
 
@@ -386,7 +416,51 @@ pub fn print_table(r: &Report) {
             );
         }
     }
-    crate::decode_size::print_table(&mut s, &r.decode_size);
+    print_sized_table(&mut s, &r.decode_size);
     let _ = writeln!(s, "\nbench took {:.0} s", r.seconds);
     eprint!("{s}");
+}
+
+/// Section 4 of the human table.
+fn print_sized_table(s: &mut String, cases: &[SizedCase]) {
+    if cases.is_empty() {
+        return;
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "4. decode at the model's size, one thread, per frame   CPU ms (min / median)   wall ms (min / median)"
+    );
+    let row = |s: &mut String, name: &str, c: &Contender| contender_row(s, 48, name, c);
+    for case in cases {
+        let _ = writeln!(
+            s,
+            "   {} -> {}x{} RGB",
+            case.options, case.width, case.height
+        );
+        for d in &case.decoders {
+            row(s, &format!("  mjpeg-rtp pcap, {}", d.decoder), &d.ours);
+            row(s, &format!("  {} alone (floor)", d.decoder), &d.decode_only);
+        }
+        if let Some(f) = &case.ffmpeg {
+            row(s, "  FFmpeg -lowres (start-up subtracted)", &f.cost);
+        }
+        if let Some(g) = &case.gstreamer {
+            row(s, "  GStreamer (start-up subtracted)", &g.cost);
+        }
+        let fast = case.options.contains("--fast");
+        for d in &case.decoders {
+            let ratio = |s: &mut String, what: &str, r: Spread, goal: &str| {
+                ratio_row(s, 5, &d.decoder, what, r, goal);
+            };
+            ratio(s, "ours / floor", d.ratio_vs_decode_only, "1.05");
+            if let Some(r) = d.ratio_vs_ffmpeg {
+                ratio(s, "ours / FFmpeg", r, "0.70");
+            }
+            if let Some(r) = d.ratio_vs_gstreamer {
+                let goal = if fast { "0.60 (like for like)" } else { "0.60" };
+                ratio(s, "ours / GStreamer", r, goal);
+            }
+        }
+    }
 }

@@ -5,7 +5,7 @@
 //! real scene rather than like white noise), a few objects moving across
 //! it, and a little sensor grain that changes every frame. Encoded as
 //! baseline 4:2:0 JPEG with the standard Huffman tables (jpeg-encoder),
-//! packetized by the core [`Packetizer`]; [`capture`](crate::capture)
+//! packetized by the core [`Packetizer`]; `capture.rs`
 //! writes them as a capture.
 //!
 //! Everything comes from a fixed seed: the same arguments give the same

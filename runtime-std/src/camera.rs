@@ -11,7 +11,7 @@ use mjpeg_rtp_core::frame_buffer_len;
 use crate::config::CameraConfig;
 use crate::pool::BufferPool;
 use crate::ratelimit::{RateLimiter, WARN_INTERVAL};
-use crate::rtcp::RtcpShared;
+use crate::rtcp::shared::RtcpShared;
 use crate::stats::{CameraStats, IngestSnapshot};
 
 /// State of one camera shared by its receive path, the decode workers and

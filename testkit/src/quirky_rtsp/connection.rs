@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mjpeg_rtp_core::{Packetizer, PacketizerConfig};
 
 use super::wire::{
-    authorized, dqt_tables, join, reason, sdp, sender_report, session_header, with_q,
+    authorized, dqt_tables, join, reason, sdp, sender_report, session_header, with_q, Request,
 };
 use super::{
     stream_ssrc, Channels, ContentBase, KeepaliveCseq, Quirks, Seen, Shared, SsrcForm,
@@ -408,20 +408,5 @@ impl Connection {
             }
             None => Ok(()),
         }
-    }
-}
-
-pub(super) struct Request {
-    pub(super) method: String,
-    pub(super) uri: String,
-    pub(super) headers: Vec<(String, String)>,
-}
-
-impl Request {
-    pub(super) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
     }
 }

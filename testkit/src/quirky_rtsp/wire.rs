@@ -1,12 +1,27 @@
-//! What the scripted server writes and checks: status lines, Session
-//! headers, SDP, RTP/JPEG rewritten to Q 128..=254, RTCP sender reports,
-//! Digest answers.
+//! What the scripted server reads, writes and checks: requests, status
+//! lines, Session headers, SDP, RTP/JPEG rewritten to Q 128..=254, RTCP
+//! sender reports, Digest answers.
 
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
-use super::connection::Request;
 use super::{Auth, Quirks, Sdp};
+
+/// A request as read off the connection.
+pub(super) struct Request {
+    pub(super) method: String,
+    pub(super) uri: String,
+    pub(super) headers: Vec<(String, String)>,
+}
+
+impl Request {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
 
 pub(super) fn reason(status: u16) -> &'static str {
     match status {

@@ -1,33 +1,16 @@
-//! The runtime's RTCP (RFC 3550 6) for one camera, on the sans-IO pieces
-//! of [`mjpeg_rtp_rtsp::rtcp`]: sender reports of the stream's sender set
-//! the wall-clock capture time of its frames; receiver reports go back at
-//! RFC 3550 intervals with the figures of the core's counters; a BYE
-//! ends the session.
-//!
-//! Two halves, because two kinds of threads need them:
-//! - [`RtcpShared`] (in the camera's shared state): the capture clock,
-//!   read by the decode workers once per frame, and the counters.
-//! - [`Reporter`]: the sending side's state, owned by the one thread that
-//!   reads and writes the camera's RTCP (the RTSP session thread, or
-//!   [`run_plain`] for a plain-UDP camera with `rtcp` on).
-//!
-//! The figures of a report come from the counters the receive path
-//! publishes (every 20 ms), so neither backend's per-packet path does any
-//! RTCP work: the core already keeps the extended highest sequence, the
-//! expected and received counts and the interarrival jitter (RFC 3550
-//! A.8, from the arrival time the backend passes in).
+//! The reporting half of a camera's RTCP: reading the camera's RTCP,
+//! receiver reports at RFC 3550 intervals and the BYE ([`super`]).
 
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
 use mjpeg_rtp_core::StreamStats;
 use mjpeg_rtp_rtsp::framing::interleaved;
 use mjpeg_rtp_rtsp::rtcp::{
-    emit_bye, emit_receiver_report, report_interval, sender_reports, ReceptionReport, SenderClock,
-    SenderReport,
+    emit_bye, emit_receiver_report, report_interval, sender_reports, ReceptionReport,
 };
 use mjpeg_rtp_rtsp::Negotiated;
 
@@ -44,77 +27,6 @@ const IP_UDP_OVERHEAD: usize = 28;
 const RTCP_BANDWIDTH_SHARE: f64 = 0.05;
 /// How often [`run_plain`] looks at the stop flag and the report timer.
 const PLAIN_POLL: Duration = Duration::from_millis(50);
-
-/// RTCP counters of one camera.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RtcpStats {
-    /// Compound RTCP packets received (any sender, any type).
-    pub packets: u64,
-    /// Compound packets refused as malformed (truncated, not version 2).
-    pub invalid: u64,
-    /// Sender reports of the stream's sender, taken for the capture clock.
-    pub sender_reports: u64,
-    /// Sender reports ignored: for another SSRC than the stream's, before
-    /// its first RTP packet, or from another host than the camera's.
-    pub sender_reports_ignored: u64,
-    /// Receiver reports sent to the camera.
-    pub receiver_reports: u64,
-    /// Whether frames get a capture time now: two consecutive sender
-    /// reports agreed and no clock jump withdrew it since.
-    pub clock_trusted: bool,
-}
-
-/// The sender clock of the stream whose SSRC it was fed.
-#[derive(Debug, Default)]
-struct CaptureClock {
-    ssrc: Option<u32>,
-    clock: SenderClock,
-}
-
-/// The RTCP state a camera's threads share.
-#[derive(Debug, Default)]
-pub(crate) struct RtcpShared {
-    clock: Mutex<CaptureClock>,
-    packets: AtomicU64,
-    invalid: AtomicU64,
-    sender_reports: AtomicU64,
-    sender_reports_ignored: AtomicU64,
-    receiver_reports: AtomicU64,
-}
-
-impl RtcpShared {
-    /// Wall-clock capture time of RTP timestamp `timestamp` of stream
-    /// `ssrc`, once its sender's reports agree.
-    pub(crate) fn capture_time(&self, ssrc: u32, timestamp: u32) -> Option<SystemTime> {
-        let c = self.clock.lock().unwrap_or_else(PoisonError::into_inner);
-        c.ssrc
-            .filter(|&s| s == ssrc)
-            .and_then(|_| c.clock.capture_time(timestamp))
-    }
-
-    fn on_sender_report(&self, sr: SenderReport) {
-        let mut c = self.clock.lock().unwrap_or_else(PoisonError::into_inner);
-        if c.ssrc != Some(sr.ssrc) {
-            // A new stream: its clock starts unproven.
-            *c = CaptureClock::default();
-            c.ssrc = Some(sr.ssrc);
-        }
-        c.clock.on_sender_report(sr);
-    }
-
-    pub(crate) fn snapshot(&self) -> RtcpStats {
-        let c = self.clock.lock().unwrap_or_else(PoisonError::into_inner);
-        RtcpStats {
-            packets: self.packets.load(Ordering::Relaxed),
-            invalid: self.invalid.load(Ordering::Relaxed),
-            sender_reports: self.sender_reports.load(Ordering::Relaxed),
-            sender_reports_ignored: self.sender_reports_ignored.load(Ordering::Relaxed),
-            receiver_reports: self.receiver_reports.load(Ordering::Relaxed),
-            clock_trusted: c.ssrc.is_some() && c.clock.capture_time(0).is_some(),
-        }
-    }
-}
 
 /// Counts of the stream at the last report, for "fraction lost since".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -578,6 +490,7 @@ mod tests {
     use mjpeg_rtp_testkit::rtp::timed_packets;
 
     use super::*;
+    use std::time::SystemTime;
 
     const SSRC: u32 = 0x1122_3344;
     /// 2024-ish NTP seconds.
