@@ -60,7 +60,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "PCAP")]
     pub capture: Option<PathBuf>,
     /// Frames in the generated capture; a given capture with fewer
-    /// frames is played again until it has this many.
+    /// frames is played again until it has at least this many.
     #[arg(long, default_value_t = 300)]
     pub frames: usize,
     /// Distinct pictures encoded for the generated capture (cycled).
@@ -431,9 +431,14 @@ mod tests {
 
     #[test]
     fn viewers_defaults_to_four_viewers_three_rounds() {
-        let o = parsed!(Job::Viewers, &["b", "viewers"]);
-        assert_eq!((o.viewers, o.fps, o.seconds, o.rounds), (4, 30.0, 4.0, 3));
-        assert_eq!(o.recv, None);
+        let defaults = viewers::Options {
+            viewers: 4,
+            fps: 30.0,
+            seconds: 4.0,
+            rounds: 3,
+            recv: None,
+        };
+        assert_eq!(parsed!(Job::Viewers, &["b", "viewers"]), defaults);
         let options = parsed!(
             Job::Viewers,
             &["b", "viewers", "--viewers", "2", "--recv", "/x"]
@@ -443,7 +448,14 @@ mod tests {
 
     #[test]
     fn rtsp_transport_defaults_to_three_rounds_of_five_seconds() {
-        let o = parsed!(Job::RtspTransport, &["b", "rtsp-transport"]);
-        assert_eq!((o.fps, o.seconds, o.rounds), (30.0, 5.0, 3));
+        let defaults = rtsp_transport::Options {
+            fps: 30.0,
+            seconds: 5.0,
+            rounds: 3,
+        };
+        assert_eq!(
+            parsed!(Job::RtspTransport, &["b", "rtsp-transport"]),
+            defaults
+        );
     }
 }

@@ -68,22 +68,27 @@ pub struct Normalized {
 
 /// Rewrite the first RTP/JPEG stream of `given` to `path` as a plain pcap
 /// ([`write_pcap`]), played again until it has at least `min_frames`
-/// frames ([`loop_frames`]).
+/// frames ([`loop_frames`]). `path` must not be `given`.
 pub fn normalize(given: &Path, min_frames: usize, path: &Path) -> Result<Normalized> {
+    if fs::canonicalize(given).ok() == fs::canonicalize(path).ok() && path.exists() {
+        bail!(
+            "{}: the rewrite would overwrite the given capture",
+            path.display()
+        );
+    }
     let source = load_rtp_frames(given)?;
     let fps = stream_fps(&source);
-    let frames = loop_frames(&source, min_frames, fps);
+    let (frames, passes) = loop_frames(&source, min_frames, fps);
     write_pcap(path, &frames, fps)?;
     Ok(Normalized {
         source_frames: source.len(),
-        passes: frames.len().div_ceil(source.len()),
+        passes,
         fps,
     })
 }
 
-/// RTP clock of RFC 2435.
-const CLOCK_RATE: f64 = 90_000.0;
-
+/// The RTP header of a frame's first packet (every packet of a loaded
+/// stream parses: [`load_rtp_frames`] keeps no other).
 fn first_header(frame: &[Vec<u8>]) -> Option<RtpPacket<'_>> {
     RtpPacket::parse(frame.first()?).ok()
 }
@@ -102,56 +107,84 @@ fn stream_fps(frames: &[Vec<Vec<u8>>]) -> f64 {
         .collect();
     steps.sort_unstable();
     match steps.get(steps.len() / 2) {
-        Some(&step) => CLOCK_RATE / f64::from(step),
+        Some(&step) => synth::CLOCK_RATE as f64 / f64::from(step),
         None => 30.0,
     }
 }
 
+/// Lowest and highest of a wrapping counter over `values`, unwrapped:
+/// each value is taken as the step from the one before it closest to
+/// zero (a 16-bit sequence number going from 65535 to 0 moves up by one,
+/// a packet arriving before its predecessor moves down), so that the
+/// span is right whatever the first value and the order are.
+fn unwrapped_range(values: impl Iterator<Item = (u32, u32)>) -> Option<(i64, i64)> {
+    let mut range: Option<(i64, i64)> = None;
+    let mut previous: Option<(u32, i64)> = None;
+    for (value, bits) in values {
+        let at = match previous {
+            None => 0,
+            Some((before, at)) => {
+                let modulus = 1i64 << bits;
+                let step = (i64::from(value) - i64::from(before)).rem_euclid(modulus);
+                at + if step >= modulus / 2 {
+                    step - modulus
+                } else {
+                    step
+                }
+            }
+        };
+        previous = Some((value, at));
+        range = Some(range.map_or((at, at), |(lo, hi)| (lo.min(at), hi.max(at))));
+    }
+    range
+}
+
 /// `frames` (one stream as captured) played again and again until there
-/// are at least `min_frames`. Each pass after the first moves every
-/// sequence number by the span of the capture's sequence numbers and
-/// every timestamp by the span of its timestamps plus one frame at `fps`,
-/// so the stream runs on without a jump and keeps the capture's own
-/// gaps, order and duplicates: a frame that was incomplete in the capture
-/// is incomplete in every pass.
-pub fn loop_frames(frames: &[Vec<Vec<u8>>], min_frames: usize, fps: f64) -> Vec<Vec<Vec<u8>>> {
+/// are at least `min_frames`, and how many times it was played. Each pass
+/// after the first moves every sequence number by the span of the
+/// capture's sequence numbers and every timestamp by the span of its
+/// timestamps plus one frame at `fps`, so the stream runs on without a
+/// jump and keeps the capture's own gaps, order and duplicates: a frame
+/// that was incomplete in the capture is incomplete in every pass.
+pub fn loop_frames(
+    frames: &[Vec<Vec<u8>>],
+    min_frames: usize,
+    fps: f64,
+) -> (Vec<Vec<Vec<u8>>>, usize) {
     let headers = || {
         frames
             .iter()
             .flatten()
             .filter_map(|p| RtpPacket::parse(p).ok())
     };
-    let (Some(first), Some(first_frame)) = (headers().next(), frames.first()) else {
-        return frames.to_vec();
+    let seq = unwrapped_range(headers().map(|h| (u32::from(h.sequence()), 16)));
+    let ts = unwrapped_range(headers().map(|h| (h.timestamp(), 32)));
+    let (Some((seq_lo, seq_hi)), Some((ts_lo, ts_hi))) = (seq, ts) else {
+        return (frames.to_vec(), 1);
     };
-    let first_ts = first_header(first_frame).map_or(first.timestamp(), |h| h.timestamp());
-    let seq_span = headers()
-        .map(|h| u32::from(h.sequence().wrapping_sub(first.sequence())) + 1)
-        .max()
-        .unwrap_or(1);
-    let ts_span = headers()
-        .map(|h| h.timestamp().wrapping_sub(first_ts))
-        .filter(|&d| d < 1 << 31)
-        .max()
-        .unwrap_or(0)
-        .wrapping_add((CLOCK_RATE / fps).round() as u32);
+    let frame_ticks = (synth::CLOCK_RATE as f64 / fps).round() as i64;
+    // The header fields are the counters modulo their width, and so are
+    // the shifts: `as` keeps the low bits.
+    let seq_span = (seq_hi - seq_lo + 1) as u16;
+    let ts_span = (ts_hi - ts_lo + frame_ticks) as u32;
     let passes = min_frames.div_ceil(frames.len()).max(1);
     let mut looped = Vec::with_capacity(passes * frames.len());
-    for pass in 0..passes as u32 {
+    for pass in 0..passes {
+        let seq_shift = seq_span.wrapping_mul(pass as u16);
+        let ts_shift = ts_span.wrapping_mul(pass as u32);
         for frame in frames {
             let mut frame = frame.clone();
             for packet in &mut frame {
                 if let Ok(mut header) = HeaderMut::new_checked(packet) {
-                    let seq = header.sequence();
-                    let ts = header.timestamp();
-                    header.set_sequence(seq.wrapping_add(pass.wrapping_mul(seq_span) as u16));
-                    header.set_timestamp(ts.wrapping_add(pass.wrapping_mul(ts_span)));
+                    let (seq, ts) = (header.sequence(), header.timestamp());
+                    header.set_sequence(seq.wrapping_add(seq_shift));
+                    header.set_timestamp(ts.wrapping_add(ts_shift));
                 }
             }
             looped.push(frame);
         }
     }
-    looped
+    (looped, passes)
 }
 
 /// Generate the capture `spec` describes at `path`; returns its RTP
@@ -218,8 +251,8 @@ mod tests {
     use super::*;
 
     /// A `tcpdump -i any` capture (Linux cooked v2, which GStreamer's
-    /// `pcapparse` refuses) of four GStreamer frames, rewritten to ten:
-    /// three passes, sequence numbers and timestamps running on, and
+    /// `pcapparse` refuses) of four GStreamer frames, rewritten to at
+    /// least ten: three passes, 12 frames, sequence numbers and timestamps running on, and
     /// every pass rebuilding the very JPEGs of the original.
     #[test]
     fn a_short_cooked_capture_is_rewritten_and_looped() {
@@ -256,23 +289,19 @@ mod tests {
         }
     }
 
-    /// A lost packet (12) and a sequence wrap stay what they were in
-    /// every pass: the loop moves numbers, it never closes a gap.
-    #[test]
-    fn looping_keeps_the_capture_s_gaps() {
-        let packet = |seq: u16, ts: u32| {
-            let mut p = vec![0x80, 26];
-            p.extend_from_slice(&seq.to_be_bytes());
-            p.extend_from_slice(&ts.to_be_bytes());
-            p.extend_from_slice(&[0, 0, 0, 7, 0xAA]);
-            p
-        };
-        let frames = vec![
-            vec![packet(65534, 0), packet(65535, 0)],
-            vec![packet(1, 3000)],
-        ];
-        let looped = loop_frames(&frames, 5, 30.0);
-        let seqs: Vec<(u16, u32)> = looped
+    fn packet(seq: u16, ts: u32) -> Vec<u8> {
+        let mut p = vec![0x80, 26];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&ts.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 7, 0xAA]);
+        p
+    }
+
+    /// (sequence, timestamp) of every packet of `frames` looped to
+    /// `min_frames`, and the passes.
+    fn looped(frames: &[Vec<Vec<u8>>], min_frames: usize) -> (Vec<(u16, u32)>, usize) {
+        let (looped, passes) = loop_frames(frames, min_frames, 30.0);
+        let numbers = looped
             .iter()
             .flatten()
             .map(|p| {
@@ -280,21 +309,48 @@ mod tests {
                 (h.sequence(), h.timestamp())
             })
             .collect();
-        // Span: 4 sequence numbers (65534..=1), 6000 ticks (two frames).
+        (numbers, passes)
+    }
+
+    /// A lost packet (sequence 0) and the wraps of both counters stay
+    /// what they were in every pass: the loop moves numbers, it never
+    /// closes a gap.
+    #[test]
+    fn looping_keeps_the_capture_s_gaps_across_wraps() {
+        let frames = vec![
+            vec![packet(65534, u32::MAX - 999), packet(65535, u32::MAX - 999)],
+            vec![packet(1, 2000)],
+        ];
+        // Spans: 4 sequence numbers (65534..=1), 3000 ticks plus a frame.
+        let (numbers, passes) = looped(&frames, 5);
+        assert_eq!(passes, 3);
         assert_eq!(
-            seqs,
+            numbers,
             [
-                (65534, 0),
-                (65535, 0),
-                (1, 3000),
-                (2, 6000),
-                (3, 6000),
-                (5, 9000),
-                (6, 12000),
-                (7, 12000),
-                (9, 15000),
+                (65534, u32::MAX - 999),
+                (65535, u32::MAX - 999),
+                (1, 2000),
+                (2, 5000),
+                (3, 5000),
+                (5, 8000),
+                (6, 11000),
+                (7, 11000),
+                (9, 14000),
             ]
         );
+    }
+
+    /// A capture that starts with its first two packets swapped: the span
+    /// is counted from the lowest number, not the first one seen, so the
+    /// next pass starts right after the highest.
+    #[test]
+    fn looping_counts_the_span_from_the_lowest_number() {
+        let frames = vec![vec![packet(101, 0), packet(100, 0), packet(102, 0)]];
+        let (numbers, passes) = looped(&frames, 2);
+        assert_eq!(passes, 2);
+        let seqs: Vec<u16> = numbers.iter().map(|&(s, _)| s).collect();
+        assert_eq!(seqs, [101, 100, 102, 104, 103, 105]);
+        assert_eq!(numbers[3].1, 3000, "one frame later");
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! The bench's report: what one run measured, as one JSON object on
 //! stdout (the field names are the format; keep them) and as the human
-//! table on stderr.
+//! table on stderr. (Changed once, in section 4: the command FFmpeg or
+//! GStreamer ran is `command` inside its entry, which is `null` when the
+//! program was not measured; it was `ffmpeg_command`/`gstreamer_pipeline`
+//! beside it, left out when not measured.)
 
 use std::fmt::Write as _;
 

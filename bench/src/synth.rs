@@ -5,7 +5,7 @@
 //! real scene rather than like white noise), a few objects moving across
 //! it, and a little sensor grain that changes every frame. Encoded as
 //! baseline 4:2:0 JPEG with the standard Huffman tables (jpeg-encoder),
-//! packetized by the core [`Packetizer`]; `capture.rs`
+//! packetized by the core [`Packetizer`]; [`capture`](crate::capture)
 //! writes them as a capture.
 //!
 //! Everything comes from a fixed seed: the same arguments give the same
@@ -16,7 +16,7 @@ use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 use mjpeg_rtp_core::{Packetizer, PacketizerConfig};
 
 /// RTP clock of RFC 2435.
-const CLOCK_RATE: u64 = 90_000;
+pub(crate) const CLOCK_RATE: u64 = 90_000;
 /// SSRC of the synthetic stream.
 pub const SSRC: u32 = 0x4245_4E43; // "BENC"
 

@@ -291,8 +291,7 @@ fn duplicates_are_counted_once() {
     let (frames, summary) = run(impair::apply(&datagrams_to(PORT, cam.all()), &script));
     cam.check(&frames, PORT, &all_frames(n));
     let s = only_stream(&summary);
-    let c = &s.counters;
-    assert_eq!(c.packets_duplicate, dups);
+    assert_eq!(s.counters.packets_duplicate, dups);
     cam.assert_all_counted(s);
 }
 
@@ -347,31 +346,23 @@ fn ssrc_change_opens_a_new_stream() {
     a.check(&frames, PORT, &[0, 1, 2, 3]);
     b.check(&frames, PORT, &all_frames(5));
     assert_eq!(summary.streams.len(), 2);
-    let (sa, sb) = (&summary.streams[0], &summary.streams[1]);
+    let (sa, sb) = (&summary.streams[0].counters, &summary.streams[1].counters);
     assert_eq!(
-        sa.counters.ssrc.as_deref(),
+        sa.ssrc.as_deref(),
         Some("0xaaaa0001"),
         "first appearance first"
     );
-    assert_eq!(sb.counters.ssrc.as_deref(), Some("0xbbbb0002"));
-    assert_eq!((sa.counters.port, sb.counters.port), (PORT, PORT));
+    assert_eq!(sb.ssrc.as_deref(), Some("0xbbbb0002"));
+    assert_eq!((sa.port, sb.port), (PORT, PORT));
     assert_eq!(
-        (
-            sa.counters.frames_complete,
-            sa.counters.frames_dropped,
-            sa.counters.packets_lost
-        ),
+        (sa.frames_complete, sa.frames_dropped, sa.packets_lost),
         (4, 1, 0)
     );
     assert_eq!(
-        (
-            sb.counters.frames_complete,
-            sb.counters.frames_dropped,
-            sb.counters.packets_lost
-        ),
+        (sb.frames_complete, sb.frames_dropped, sb.packets_lost),
         (5, 0, 0)
     );
-    assert_eq!(sb.counters.packets_received, b.total_packets());
+    assert_eq!(sb.packets_received, b.total_packets());
 }
 
 #[test]
@@ -417,26 +408,14 @@ fn several_cameras_interleaved() {
             .find(|s| s.counters.port == *port)
             .unwrap();
         assert_eq!(s.ssrc_value(), Some(cam.ssrc));
+        let c = &s.counters;
+        let counts = (c.packets_lost, c.frames_complete, c.frames_dropped);
         if *port == 5006 {
             cam.check(&frames, *port, &[0, 1, 3, 4]);
-            assert_eq!(
-                (
-                    s.counters.packets_lost,
-                    s.counters.frames_complete,
-                    s.counters.frames_dropped
-                ),
-                (1, 4, 1)
-            );
+            assert_eq!(counts, (1, 4, 1));
         } else {
             cam.check(&frames, *port, &all_frames(5));
-            assert_eq!(
-                (
-                    s.counters.packets_lost,
-                    s.counters.frames_complete,
-                    s.counters.frames_dropped
-                ),
-                (0, 5, 0)
-            );
+            assert_eq!(counts, (0, 5, 0));
         }
     }
     let s5004 = summary
