@@ -25,12 +25,16 @@ use mjpeg_rtp_testkit::capture::{CaptureFormat, CaptureWriter};
 use crate::synth::{self, SynthSpec};
 
 /// The RTP datagrams of the capture's first RTP/JPEG stream (first port
-/// and SSRC seen), one `Vec` of packets per RTP timestamp, in order.
+/// and SSRC seen), one `Vec` of packets per frame, in order. A frame
+/// ends at its marker packet or where the timestamp changes: some
+/// senders (GStreamer's `rtpjpegpay` fed buffers without timestamps)
+/// stamp every frame alike.
 pub fn load_rtp_frames(path: &Path) -> Result<Vec<Vec<Vec<u8>>>> {
     let mut summary = CaptureSummary::default();
     let mut key: Option<(u16, u32)> = None;
     let mut frames: Vec<Vec<Vec<u8>>> = Vec::new();
     let mut last_ts: Option<u32> = None;
+    let mut after_marker = false;
     read_udp(path, &mut summary, |d| {
         let Ok((rtp, _)) = validate(d.payload, None) else {
             return Ok(());
@@ -39,10 +43,11 @@ pub fn load_rtp_frames(path: &Path) -> Result<Vec<Vec<Vec<u8>>>> {
         if *key.get_or_insert(this) != this {
             return Ok(());
         }
-        if last_ts != Some(rtp.timestamp()) {
+        if last_ts != Some(rtp.timestamp()) || after_marker {
             last_ts = Some(rtp.timestamp());
             frames.push(Vec::new());
         }
+        after_marker = rtp.marker();
         if let Some(f) = frames.last_mut() {
             f.push(d.payload.to_vec());
         }
@@ -77,8 +82,19 @@ pub fn normalize(given: &Path, min_frames: usize, path: &Path) -> Result<Normali
         );
     }
     let source = load_rtp_frames(given)?;
+    let bytes: usize = source.iter().flatten().map(Vec::len).sum();
+    let passes = min_frames.div_ceil(source.len()).max(1);
+    if bytes.saturating_mul(passes) > MAX_REWRITE_BYTES {
+        bail!(
+            "{}: {} frames of {} MB played {passes} times would not fit in memory; \
+             ask for fewer --frames",
+            given.display(),
+            source.len(),
+            bytes >> 20
+        );
+    }
     let fps = stream_fps(&source);
-    let (frames, passes) = loop_frames(&source, min_frames, fps);
+    let frames = loop_frames(&source, passes, fps);
     write_pcap(path, &frames, fps)?;
     Ok(Normalized {
         source_frames: source.len(),
@@ -86,6 +102,9 @@ pub fn normalize(given: &Path, min_frames: usize, path: &Path) -> Result<Normali
         fps,
     })
 }
+
+/// Most RTP bytes a rewrite holds (it is built in memory).
+const MAX_REWRITE_BYTES: usize = 4 << 30;
 
 /// The RTP header of a frame's first packet (every packet of a loaded
 /// stream parses: [`load_rtp_frames`] keeps no other).
@@ -139,18 +158,13 @@ fn unwrapped_range(values: impl Iterator<Item = (u32, u32)>) -> Option<(i64, i64
     range
 }
 
-/// `frames` (one stream as captured) played again and again until there
-/// are at least `min_frames`, and how many times it was played. Each pass
+/// `frames` (one stream as captured) played `passes` times. Each pass
 /// after the first moves every sequence number by the span of the
 /// capture's sequence numbers and every timestamp by the span of its
 /// timestamps plus one frame at `fps`, so the stream runs on without a
 /// jump and keeps the capture's own gaps, order and duplicates: a frame
 /// that was incomplete in the capture is incomplete in every pass.
-pub fn loop_frames(
-    frames: &[Vec<Vec<u8>>],
-    min_frames: usize,
-    fps: f64,
-) -> (Vec<Vec<Vec<u8>>>, usize) {
+pub fn loop_frames(frames: &[Vec<Vec<u8>>], passes: usize, fps: f64) -> Vec<Vec<Vec<u8>>> {
     let headers = || {
         frames
             .iter()
@@ -160,14 +174,13 @@ pub fn loop_frames(
     let seq = unwrapped_range(headers().map(|h| (u32::from(h.sequence()), 16)));
     let ts = unwrapped_range(headers().map(|h| (h.timestamp(), 32)));
     let (Some((seq_lo, seq_hi)), Some((ts_lo, ts_hi))) = (seq, ts) else {
-        return (frames.to_vec(), 1);
+        return frames.to_vec();
     };
     let frame_ticks = (synth::CLOCK_RATE as f64 / fps).round() as i64;
     // The header fields are the counters modulo their width, and so are
     // the shifts: `as` keeps the low bits.
     let seq_span = (seq_hi - seq_lo + 1) as u16;
     let ts_span = (ts_hi - ts_lo + frame_ticks) as u32;
-    let passes = min_frames.div_ceil(frames.len()).max(1);
     let mut looped = Vec::with_capacity(passes * frames.len());
     for pass in 0..passes {
         let seq_shift = seq_span.wrapping_mul(pass as u16);
@@ -184,7 +197,7 @@ pub fn loop_frames(
             looped.push(frame);
         }
     }
-    (looped, passes)
+    looped
 }
 
 /// Generate the capture `spec` describes at `path`; returns its RTP
@@ -297,19 +310,17 @@ mod tests {
         p
     }
 
-    /// (sequence, timestamp) of every packet of `frames` looped to
-    /// `min_frames`, and the passes.
-    fn looped(frames: &[Vec<Vec<u8>>], min_frames: usize) -> (Vec<(u16, u32)>, usize) {
-        let (looped, passes) = loop_frames(frames, min_frames, 30.0);
-        let numbers = looped
+    /// (sequence, timestamp) of every packet of `frames` played
+    /// `passes` times.
+    fn looped(frames: &[Vec<Vec<u8>>], passes: usize) -> Vec<(u16, u32)> {
+        loop_frames(frames, passes, 30.0)
             .iter()
             .flatten()
             .map(|p| {
                 let h = RtpPacket::parse(p).unwrap();
                 (h.sequence(), h.timestamp())
             })
-            .collect();
-        (numbers, passes)
+            .collect()
     }
 
     /// A lost packet (sequence 0) and the wraps of both counters stay
@@ -322,10 +333,8 @@ mod tests {
             vec![packet(1, 2000)],
         ];
         // Spans: 4 sequence numbers (65534..=1), 3000 ticks plus a frame.
-        let (numbers, passes) = looped(&frames, 5);
-        assert_eq!(passes, 3);
         assert_eq!(
-            numbers,
+            looped(&frames, 3),
             [
                 (65534, u32::MAX - 999),
                 (65535, u32::MAX - 999),
@@ -346,11 +355,31 @@ mod tests {
     #[test]
     fn looping_counts_the_span_from_the_lowest_number() {
         let frames = vec![vec![packet(101, 0), packet(100, 0), packet(102, 0)]];
-        let (numbers, passes) = looped(&frames, 2);
-        assert_eq!(passes, 2);
+        let numbers = looped(&frames, 2);
         let seqs: Vec<u16> = numbers.iter().map(|&(s, _)| s).collect();
         assert_eq!(seqs, [101, 100, 102, 104, 103, 105]);
         assert_eq!(numbers[3].1, 3000, "one frame later");
+    }
+
+    /// A sender that stamps every frame alike: frames end at the marker.
+    #[test]
+    fn frames_of_one_timestamp_are_told_apart_by_the_marker() {
+        let spec = SynthSpec {
+            width: 64,
+            height: 48,
+            distinct: 2,
+            frames: 3,
+            mtu: 200,
+            ..SynthSpec::default()
+        };
+        let scratch = Scratch::new("one-timestamp-test").unwrap();
+        let path = scratch.path().join("c.pcap");
+        let mut frames = generate(&spec, &path).unwrap();
+        for packet in frames.iter_mut().flatten() {
+            HeaderMut::new_checked(packet).unwrap().set_timestamp(7);
+        }
+        write_pcap(&path, &frames, 30.0).unwrap();
+        assert_eq!(load_rtp_frames(&path).unwrap(), frames);
     }
 
     #[test]
