@@ -361,9 +361,9 @@ mod tests {
         assert_eq!(numbers[3].1, 3000, "one frame later");
     }
 
-    /// A sender that stamps every frame alike: frames end at the marker.
-    #[test]
-    fn frames_of_one_timestamp_are_told_apart_by_the_marker() {
+    /// A three-frame 64x48 capture generated in a scratch directory named
+    /// after `what`: the directory, the capture's path, its frames.
+    fn small_capture(what: &str) -> (Scratch, PathBuf, Vec<Vec<Vec<u8>>>) {
         let spec = SynthSpec {
             width: 64,
             height: 48,
@@ -372,9 +372,16 @@ mod tests {
             mtu: 200,
             ..SynthSpec::default()
         };
-        let scratch = Scratch::new("one-timestamp-test").unwrap();
+        let scratch = Scratch::new(what).unwrap();
         let path = scratch.path().join("c.pcap");
-        let mut frames = generate(&spec, &path).unwrap();
+        let frames = generate(&spec, &path).unwrap();
+        (scratch, path, frames)
+    }
+
+    /// A sender that stamps every frame alike: frames end at the marker.
+    #[test]
+    fn frames_of_one_timestamp_are_told_apart_by_the_marker() {
+        let (_scratch, path, mut frames) = small_capture("one-timestamp-test");
         for packet in frames.iter_mut().flatten() {
             HeaderMut::new_checked(packet).unwrap().set_timestamp(7);
         }
@@ -384,17 +391,7 @@ mod tests {
 
     #[test]
     fn generated_capture_loads_back() {
-        let spec = SynthSpec {
-            width: 64,
-            height: 48,
-            distinct: 2,
-            frames: 3,
-            mtu: 200,
-            ..SynthSpec::default()
-        };
-        let scratch = Scratch::new("capture-test").unwrap();
-        let path = scratch.path().join("c.pcap");
-        let written = generate(&spec, &path).unwrap();
+        let (scratch, path, written) = small_capture("capture-test");
         assert_eq!(load_rtp_frames(&path).unwrap(), written);
         let dir = scratch.path().to_owned();
         drop(scratch);

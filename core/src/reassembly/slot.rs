@@ -249,8 +249,16 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Slot<B> {
             .jpeg_type
             .sampling()
             .ok_or(DropReason::Inconsistent)?;
-        let params = FrameHeaderParams::new(width, height, sampling, &tables)
-            .with_restart_interval(frame.shape.restart_interval);
+        // A literal, not `FrameHeaderParams::new(..).with_restart_interval(..)`:
+        // with the builder the criterion reassembly bench read 10-20%
+        // slower in the 16-slot case (code layout; same instructions).
+        let params = FrameHeaderParams {
+            width,
+            height,
+            sampling,
+            restart_interval: frame.shape.restart_interval,
+            tables: &tables,
+        };
         let buffer = self.buffer.as_mut();
         let data_end = HEADER_RESERVE + end as usize;
         let has_eoi = buffer
