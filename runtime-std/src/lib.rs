@@ -31,7 +31,9 @@
 //!   system library.
 //! - Private: socket options (`socket`), the state a camera's threads
 //!   share (`camera`), buffer pools (`pool`), the decode workers
-//!   (`workers`) and the consumer's queues (`output`).
+//!   (`workers`), the consumer's queues (`output`), the RTSP session
+//!   driver (`rtsp`, on the sans-IO `mjpeg-rtp-rtsp`) and RTCP (`rtcp/`:
+//!   the capture clock and counters a camera shares, and the reports).
 //!
 //! The library never prints: it logs through the `log` facade (per-packet
 //! warnings at most once per second per kind) and returns typed
