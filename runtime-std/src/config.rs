@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use mjpeg_rtp_core::MAX_SCAN_BYTES;
+use mjpeg_rtp_core::{Thinning, MAX_SCAN_BYTES};
 
 use crate::decode::DecodeOptions;
 use crate::error::Error;
@@ -149,13 +149,17 @@ pub enum RtspTransport {
 const MIN_MAX_FPS: f64 = 0.001;
 const MAX_MAX_FPS: f64 = 1000.0;
 
-/// `fps` (checked to lie within `MIN_MAX_FPS..=MAX_MAX_FPS`) in
-/// thousandths of a frame per second.
-fn max_fps_millihertz(fps: f64) -> u32 {
-    // In range, so at most 1e6: no truncation, no sign to lose.
+/// The thinning that keeps at most `max_fps` frames per second by RTP
+/// timestamp, as a camera with that [`CameraConfig::max_fps`] does (for
+/// a capture's replay, say); `None` outside 0.001..=1000.
+pub fn max_fps_thinning(max_fps: f64) -> Option<Thinning> {
+    if !(MIN_MAX_FPS..=MAX_MAX_FPS).contains(&max_fps) {
+        return None;
+    }
+    // In range, so 1..=1e6 thousandths: no truncation, no sign to lose.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let millihertz = (fps.clamp(MIN_MAX_FPS, MAX_MAX_FPS) * 1000.0).round() as u32;
-    millihertz
+    let millihertz = (max_fps * 1000.0).round() as u32;
+    Thinning::new(millihertz)
 }
 
 /// How long `Auto` waits for the first UDP datagram before asking for
@@ -261,8 +265,8 @@ impl CameraConfig {
     }
 
     /// The thinning [`CameraConfig::max_fps`] asks for, if any.
-    pub(crate) fn thinning(&self) -> Option<mjpeg_rtp_core::Thinning> {
-        mjpeg_rtp_core::Thinning::new(self.max_fps.map_or(0, max_fps_millihertz))
+    pub(crate) fn thinning(&self) -> Option<Thinning> {
+        self.max_fps.and_then(max_fps_thinning)
     }
 
     /// Check the settings a camera cannot work without.

@@ -74,7 +74,9 @@ mod threads;
 mod workers;
 
 pub use client::{Client, ClientOptions};
-pub use config::{CameraConfig, Delivery, RtspSource, RtspTransport, RTSP_UDP_PROBE};
+pub use config::{
+    max_fps_thinning, CameraConfig, Delivery, RtspSource, RtspTransport, RTSP_UDP_PROBE,
+};
 pub use decode::{DecodeError, DecodeOptions, DecodeOptionsError, Decoder, Resize, RgbSize, Scale};
 pub use error::Error;
 pub use frame::{Frame, JpegBuffer, RgbBuffer};
