@@ -251,10 +251,13 @@ impl CameraIngest {
         let info = frame.info;
         // Frames leave in RTP timestamp order. The depacketizer hands out
         // frames as they complete, so a frame whose last packet came late
-        // can complete after a newer one: too late to keep the order.
+        // can complete after a newer one: too late to keep the order. Equal
+        // timestamps are not out of order: some senders stamp several
+        // frames alike (GStreamer fed untimestamped buffers, ESP32
+        // firmware's first frames).
         if self
             .last_handed_out
-            .is_some_and(|(ssrc, ts)| ssrc == info.ssrc && info.extended_timestamp <= ts)
+            .is_some_and(|(ssrc, ts)| ssrc == info.ssrc && info.extended_timestamp < ts)
         {
             self.counters.frames_dropped_out_of_order += 1;
             self.shared.jpeg_pool.put(frame.buffer);
