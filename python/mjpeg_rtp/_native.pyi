@@ -30,6 +30,9 @@ class UnknownCameraError(MjpegRtpError, KeyError):
 class StateError(MjpegRtpError, RuntimeError):
     """The call does not fit the client's state."""
 
+class AuthError(MjpegRtpError, PermissionError):
+    """An RTSP camera refused the credentials."""
+
 class StartError(MjpegRtpError, OSError):
     """The receive or decode threads could not be started."""
 
