@@ -9,13 +9,12 @@ use std::time::{Duration, Instant};
 
 use mjpeg_rtp_core::{Packetizer, PacketizerConfig};
 
-use super::wire::{
-    authorized, dqt_tables, join, reason, sdp, sender_report, session_header, with_q, Request,
-};
+use super::wire::{authorized, join, reason, sdp, sender_report, session_header, Request};
 use super::{
     stream_ssrc, Channels, ContentBase, KeepaliveCseq, Quirks, Seen, Shared, SsrcForm,
     FIRST_SEQUENCE, FOREIGN_SSRC, FRAME_INTERVAL, POLL, TIMESTAMP_BASE, TIMESTAMP_STEP,
 };
+use crate::esp32::{dqt_tables, with_q};
 use crate::rtp::frame_packets;
 
 /// Where the stream goes once playing.
