@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Sender, TrySendError};
 use mjpeg_rtp_core::{Depacketizer, FrameInfo, InvalidReason, OwnedFrame, Verdict};
 
+use crate::backend::no_frame::NoFrameWatch;
 use crate::backend::silence::{Silence, SilenceWatch};
 use crate::camera::CameraShared;
 use crate::config::CameraConfig;
@@ -57,6 +58,7 @@ pub struct CameraIngest {
     /// when 0 was asked), for messages.
     bind: SocketAddr,
     silence: SilenceWatch,
+    no_frame: NoFrameWatch,
     /// The learnt dynamic payload type has been logged.
     payload_type_logged: bool,
     decode: Sender<DecodeJob>,
@@ -106,6 +108,7 @@ impl CameraIngest {
             sender: config.sender.map(|ip| ip.to_canonical()),
             bind,
             silence: SilenceWatch::new(config.silence_warning),
+            no_frame: NoFrameWatch::new(config.silence_warning),
             payload_type_logged: false,
             decode,
             counters: ReceiveCounters::default(),
@@ -185,6 +188,10 @@ impl CameraIngest {
     pub fn on_tick(&mut self, now: Instant) {
         if let Some(silence) = self.silence.on_tick(now) {
             self.warn_silence(silence);
+        }
+        let (stats, invalid) = (self.depacketizer.stats(), self.depacketizer.invalid());
+        if let Some(report) = self.no_frame.on_tick(now, &stats, invalid) {
+            log::warn!("camera {:?}: {report}", self.shared.id);
         }
         self.depacketizer.handle_timeout(self.epoch.to_core(now));
         self.retire_stream();
