@@ -65,6 +65,9 @@ pub(super) fn sdp(kind: Sdp, control: &str) -> String {
     } else {
         "c=IN IP4 0.0.0.0\r\n"
     };
+    if kind == Sdp::MediaOnly {
+        return "m=video 0 RTP/AVP 26\r\nc=IN IP4 0.0.0.0\r\n".into();
+    }
     if kind == Sdp::AttributesOutOfOrder {
         return format!(
             "v=0\r\n{origin}s=Quirks\r\na=control:*\r\na=range:npt=now-\r\n{time}\
@@ -76,6 +79,11 @@ pub(super) fn sdp(kind: Sdp, control: &str) -> String {
         "v=0\r\n{origin}s=Quirks\r\n{connection}{time}a=control:*\r\n\
          m=video 0 RTP/AVP 26\r\na=rtpmap:26 JPEG/90000\r\na=control:{control}\r\n"
     )
+}
+
+/// `a=udp-only` added at session level.
+pub(super) fn udp_only(sdp: &str) -> String {
+    sdp.replacen("m=video", "a=udp-only\r\nm=video", 1)
 }
 
 /// An RTCP sender report (RFC 3550 6.4.1) with no report blocks.
