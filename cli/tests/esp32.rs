@@ -84,7 +84,16 @@ fn assert_clean(v: &Value, what: &str) {
 
 /// What the server sent over UDP, as a capture, replayed by `pcap`:
 /// every frame it sent written, pixel-exact.
-fn pcap_of_what_was_sent(server: &QuirkyServer, dir: &Path, what: &str) -> Vec<(u32, usize)> {
+/// The summary entry's count of tolerance `kind`.
+fn tolerated(v: &Value, kind: &str) -> u64 {
+    v["streams"][0]["tolerated"][kind].as_u64().unwrap_or(0)
+}
+
+fn pcap_of_what_was_sent(
+    server: &QuirkyServer,
+    dir: &Path,
+    what: &str,
+) -> (Vec<(u32, usize)>, Value) {
     let sent = server.sent_udp();
     assert!(!sent.is_empty(), "{what}");
     let capture = dir.join("esp32.pcap");
@@ -115,7 +124,7 @@ fn pcap_of_what_was_sent(server: &QuirkyServer, dir: &Path, what: &str) -> Vec<(
         stream["frames_complete"].as_u64().unwrap(),
         "{what}: {files:?}"
     );
-    files
+    (files, v)
 }
 
 #[test]
@@ -126,6 +135,10 @@ fn micro_rtsp_over_udp_and_tcp_and_its_capture() {
         let out = dir.path().join("frames");
         let (server, v) = recv(Quirks::micro_rtsp(), transport, &out);
         assert_clean(&v, &what);
+        assert!(
+            tolerated(&v, "q_changed_mid_frame") >= FRAMES as u64,
+            "{what}: {v}"
+        );
         let files = check_files(&server, &out.join("esp32"), &what);
         // Frames 0 and 1 share the first timestamp: two files.
         assert_eq!(
@@ -135,7 +148,12 @@ fn micro_rtsp_over_udp_and_tcp_and_its_capture() {
         );
         assert!(files.len() >= FRAMES, "{what}: {files:?}");
         if transport == "udp" {
-            let files = pcap_of_what_was_sent(&server, dir.path(), &what);
+            let (files, v) = pcap_of_what_was_sent(&server, dir.path(), &what);
+            assert_eq!(
+                tolerated(&v, "q_changed_mid_frame"),
+                files.len() as u64,
+                "{v}"
+            );
             assert_eq!(
                 &files[..2],
                 [(TIMESTAMP_BASE, 0), (TIMESTAMP_BASE, 1)],
@@ -153,6 +171,10 @@ fn espp_over_udp_and_auto_and_its_capture() {
         let out = dir.path().join("frames");
         let (server, v) = recv(Quirks::espp(), transport, &out);
         assert_clean(&v, &what);
+        assert!(
+            tolerated(&v, "jfif_in_payload") >= FRAMES as u64,
+            "{what}: {v}"
+        );
         assert!(check_files(&server, &out.join("esp32"), &what).len() >= FRAMES);
         // The JPEGs written are the camera's own files, byte for byte.
         for entry in fs::read_dir(out.join("esp32")).unwrap() {
@@ -165,7 +187,14 @@ fn espp_over_udp_and_auto_and_its_capture() {
             );
         }
         if transport == "udp" {
-            assert!(pcap_of_what_was_sent(&server, dir.path(), &what).len() >= FRAMES);
+            let (files, v) = pcap_of_what_was_sent(&server, dir.path(), &what);
+            assert!(files.len() >= FRAMES, "{what}: {files:?}");
+            assert_eq!(tolerated(&v, "jfif_in_payload"), files.len() as u64, "{v}");
+            assert_eq!(
+                tolerated(&v, "q_changed_mid_frame"),
+                files.len() as u64,
+                "{v}"
+            );
         }
     }
 }
