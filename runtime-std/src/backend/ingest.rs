@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Sender, TrySendError};
 use mjpeg_rtp_core::{Depacketizer, InvalidReason, OwnedFrame, Thinning, Verdict};
 
+use crate::backend::no_frame::NoFrameWatch;
 use crate::backend::silence::{Silence, SilenceWatch};
 use crate::camera::CameraShared;
 use crate::config::{CameraConfig, Delivery};
@@ -45,6 +46,7 @@ pub struct CameraIngest {
     /// when 0 was asked), for messages.
     bind: SocketAddr,
     silence: SilenceWatch,
+    no_frame: NoFrameWatch,
     /// The learnt dynamic payload type has been logged.
     payload_type_logged: bool,
     decode: Sender<DecodeJob>,
@@ -105,6 +107,7 @@ impl CameraIngest {
             sender: config.sender.map(|ip| ip.to_canonical()),
             bind,
             silence: SilenceWatch::new(config.silence_warning),
+            no_frame: NoFrameWatch::new(config.silence_warning),
             payload_type_logged: false,
             decode,
             output,
@@ -189,6 +192,10 @@ impl CameraIngest {
     pub fn on_tick(&mut self, now: Instant) {
         if let Some(silence) = self.silence.on_tick(now) {
             self.warn_silence(silence);
+        }
+        let (stats, invalid) = (self.depacketizer.stats(), self.depacketizer.invalid());
+        if let Some(report) = self.no_frame.on_tick(now, &stats, invalid) {
+            log::warn!("camera {:?}: {report}", self.shared.id);
         }
         self.depacketizer.handle_timeout(self.epoch.to_core(now));
         self.retire_stream();
