@@ -186,6 +186,7 @@ class _CameraStats(TypedDict):
     jitter: int
     drop_reasons: Dict[str, int]
     invalid_reasons: Dict[str, int]
+    tolerated: Dict[str, int]
     decode_errors: int
     kernel_drops: Optional[int]
     packets_foreign: int
