@@ -82,6 +82,8 @@ def start_sender(port: int) -> subprocess.Popen:  # type: ignore[type-arg]
 
 
 DECODER = "zune-jpeg"
+# JPEG sizes of the frames seen, for the report.
+FRAME_BYTES: List[int] = []
 
 
 def udp_client(**options: Any) -> Tuple[mjpeg_rtp.MJPEGRTPClient, int]:
@@ -101,8 +103,10 @@ def cpu_round(options: Dict[str, Any], take_fps: Optional[float], seconds: float
     client, port = udp_client(**options)
     sender = start_sender(port)
     try:
-        if client.get_frame("cam", timeout=60.0) is None:
+        first = client.get_frame("cam", timeout=60.0)
+        if first is None:
             sys.exit("no frames arrived from the sender")
+        FRAME_BYTES.append(len(first[1].jpeg_data))
         time.sleep(1.0)
         taken = 0
         wall, cpu = time.monotonic(), time.process_time()
@@ -133,7 +137,8 @@ def part_cpu(rounds: int, seconds: float) -> None:
             results[name].append(cores)
             print(f"  round {r} {name:<28} {cores:.3f} cores, {taken} frames taken", file=sys.stderr)
     eager = statistics.median(results["eager (queue, every frame)"])
-    print(f"cpu: 1080p{FPS}, {rounds} rounds of {seconds:g} s, median process CPU")
+    print(f"cpu: 1080p{FPS} ({statistics.median(FRAME_BYTES) / 1e3:.0f} KB frames), {DECODER}, "
+          f"{rounds} rounds of {seconds:g} s, median process CPU")
     for name, values in results.items():
         median = statistics.median(values)
         print(f"  {name:<28} {median:.3f} cores  ({median / eager:.3f}x eager; min {min(values):.3f})")
@@ -351,7 +356,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--take-fps", type=float, default=3.0)
-    parser.add_argument("--decoder", default=DECODER, choices=mjpeg_rtp.decoders(),
+    parser.add_argument("--decoder", default="zune-jpeg", choices=mjpeg_rtp.decoders(),
                         help="mjpeg-rtp's decoder")
     parser.add_argument("--contender", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
