@@ -146,8 +146,36 @@ pub struct Options {
     pub rtcp: bool,
 }
 
+/// What a run of `recv` got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The JSON summary, printed whatever happened.
+    pub summary: Summary,
+    /// Cameras that delivered no complete frame during the run, in the
+    /// order they were given: the run failed for them.
+    pub silent: Vec<String>,
+}
+
+impl Received {
+    /// `Err` naming the cameras that delivered no frame, for the exit
+    /// status (the summary is printed either way).
+    pub fn check(&self) -> Result<()> {
+        match self.silent.as_slice() {
+            [] => Ok(()),
+            [one] => bail!("camera {one:?} delivered no frame"),
+            many => bail!(
+                "cameras {} delivered no frame",
+                many.iter()
+                    .map(|c| format!("{c:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
 /// Receive until `options.frames`, `options.duration` or Ctrl-C.
-pub fn run(options: &Options) -> Result<Summary> {
+pub fn run(options: &Options) -> Result<Received> {
     let stop = crate::signal::stop_flag();
     let mut client = Client::new(ClientOptions {
         decode_threads: 0,
@@ -236,7 +264,18 @@ pub fn run(options: &Options) -> Result<Summary> {
         write_frame(&client, &rtsp_cameras, &mut sink, &frame)?;
         frames += 1;
     }
-    Ok(summary(&client.stats()))
+    let stats = client.stats();
+    // A camera "delivered" when the client rebuilt a whole frame of it,
+    // whether or not `--frames` stopped the run before it was taken.
+    let silent = stats
+        .iter()
+        .filter(|camera| camera.frames_complete() == 0)
+        .map(|camera| camera.camera_id.clone())
+        .collect();
+    Ok(Received {
+        summary: summary(&stats),
+        silent,
+    })
 }
 
 fn write_frame(

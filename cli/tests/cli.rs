@@ -444,3 +444,60 @@ fn rgb_output_against_djpeg() {
         assert!(compared > 0, "{name}: no frame written");
     }
 }
+
+/// `recv` fails, naming the camera, when a camera delivered no frame
+/// during the run; the summary is still printed, and a camera that did
+/// deliver is not named.
+#[test]
+fn recv_fails_naming_a_camera_that_delivered_nothing() {
+    // A free port for the camera that gets frames.
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut sender = bin()
+        .args(["send", "--pattern", "--width", "160", "--height", "120"])
+        .args(["--frames", "60", "--fps", "20", "--to"])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = run(&[
+        "recv",
+        "--camera",
+        &format!("fed=127.0.0.1:{port}"),
+        "--camera",
+        "quiet=127.0.0.1:0",
+        "--duration",
+        "3",
+    ]);
+    let _ = sender.kill();
+    let _ = sender.wait();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert_eq!(
+        last, "mjpeg-rtp: camera \"quiet\" delivered no frame",
+        "stderr: {stderr}"
+    );
+    let summary = json(&out);
+    let streams = summary["streams"].as_array().unwrap();
+    assert!(
+        streams
+            .iter()
+            .any(|s| s["camera"] == "fed" && s["frames_complete"].as_u64() > Some(0)),
+        "{summary:#}"
+    );
+    assert!(
+        streams.iter().all(|s| s["camera"] != "quiet"),
+        "{summary:#}"
+    );
+
+    // Alone, the silent camera still gets its summary, and the exit code.
+    let out = run(&["recv", "--camera", "quiet=127.0.0.1:0", "--duration", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["streams"], serde_json::json!([]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("camera \"quiet\" delivered no frame"));
+}
