@@ -26,6 +26,43 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The JSON summary: one entry per (port, SSRC) of every camera. A
+    /// camera's invalid datagrams and decode errors are reported on its
+    /// current (last) stream so that nothing is counted twice; a camera that
+    /// never saw a valid stream but got datagrams is listed in
+    /// `ignored_ports`.
+    pub fn of_cameras(stats: &[CameraStats]) -> Summary {
+        let mut summary = Summary::default();
+        for camera in stats {
+            let port = camera.local_addr.port();
+            let last = camera.streams.len().saturating_sub(1);
+            for (i, stream) in camera.streams.iter().enumerate() {
+                let no_invalid = InvalidCounts::default();
+                let invalid = if i == last {
+                    &camera.invalid
+                } else {
+                    &no_invalid
+                };
+                let mut entry = StreamSummary::new(port, stream, invalid);
+                entry.camera = Some(camera.camera_id.clone());
+                if i == last {
+                    entry.decode_errors = camera.decode_errors;
+                    entry.frames_thinned = camera.frames_thinned;
+                    entry.receiver = Some(ReceiverCounters::from(camera));
+                }
+                summary.streams.push(entry);
+            }
+            if camera.streams.is_empty() && camera.datagrams > 0 {
+                summary.ignored_ports.push(IgnoredPort {
+                    port,
+                    datagrams: camera.datagrams,
+                    invalid_reasons: invalid_reasons(&camera.invalid),
+                });
+            }
+        }
+        summary
+    }
+
     /// Count a frame of the stream (`port`, `ssrc`) whose RGB decode failed.
     pub fn count_decode_error(&mut self, port: u16, ssrc: u32) {
         if let Some(s) = self

@@ -15,9 +15,7 @@ use mjpeg_rtp::{CameraConfig, CameraStats, Client, ClientOptions, Frame, RtspTra
 use mjpeg_rtp_uring::Io;
 
 use crate::output::{FrameSink, SinkOptions};
-use mjpeg_rtp_capture::summary::{
-    invalid_reasons, IgnoredPort, ReceiverCounters, StreamSummary, Summary,
-};
+use mjpeg_rtp_capture::summary::Summary;
 
 /// How long one wait for a frame lasts before the stop conditions are
 /// checked again.
@@ -273,7 +271,7 @@ pub fn run(options: &Options) -> Result<Received> {
         .map(|camera| camera.camera_id.clone())
         .collect();
     Ok(Received {
-        summary: summary(&stats),
+        summary: Summary::of_cameras(&stats),
         silent,
     })
 }
@@ -302,43 +300,6 @@ fn write_frame(
     )
     .with_context(|| format!("camera {:?}", frame.camera_id()))?;
     Ok(())
-}
-
-/// The JSON summary: one entry per (port, SSRC) of every camera. A
-/// camera's invalid datagrams and decode errors are reported on its
-/// current (last) stream so that nothing is counted twice; a camera that
-/// never saw a valid stream but got datagrams is listed in
-/// `ignored_ports`.
-pub fn summary(stats: &[CameraStats]) -> Summary {
-    let mut summary = Summary::default();
-    for camera in stats {
-        let port = camera.local_addr.port();
-        let last = camera.streams.len().saturating_sub(1);
-        for (i, stream) in camera.streams.iter().enumerate() {
-            let no_invalid = mjpeg_rtp::core::InvalidCounts::default();
-            let invalid = if i == last {
-                &camera.invalid
-            } else {
-                &no_invalid
-            };
-            let mut entry = StreamSummary::new(port, stream, invalid);
-            entry.camera = Some(camera.camera_id.clone());
-            if i == last {
-                entry.decode_errors = camera.decode_errors;
-                entry.frames_thinned = camera.frames_thinned;
-                entry.receiver = Some(ReceiverCounters::from(camera));
-            }
-            summary.streams.push(entry);
-        }
-        if camera.streams.is_empty() && camera.datagrams > 0 {
-            summary.ignored_ports.push(IgnoredPort {
-                port,
-                datagrams: camera.datagrams,
-                invalid_reasons: invalid_reasons(&camera.invalid),
-            });
-        }
-    }
-    summary
 }
 
 /// One line per camera on stderr, rewritten in place once a second, when

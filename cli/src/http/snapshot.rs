@@ -131,7 +131,7 @@ pub struct CameraView {
 
 impl CameraView {
     pub fn new(stats: &CameraStats, rates: Rates) -> Self {
-        let summary = crate::recv::summary(std::slice::from_ref(stats));
+        let summary = mjpeg_rtp_capture::summary::Summary::of_cameras(std::slice::from_ref(stats));
         let sum = |f: fn(&StreamCounters) -> u64| {
             summary.streams.iter().map(|s| f(&s.counters)).sum::<u64>()
         };
