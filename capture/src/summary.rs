@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use mjpeg_rtp::CameraStats;
+
+pub use crate::interleaved::RtspTcpSummary;
 use mjpeg_rtp_core::{InvalidCounts, StreamStats};
 use serde::{Deserialize, Serialize};
 
@@ -106,6 +108,10 @@ pub struct StreamSummary {
     /// Extra: complete frames left out by `--max-fps` (only with it).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub frames_thinned: u64,
+    /// Extra (`pcap`): the stream came interleaved in an RTSP/TCP
+    /// connection; `port` is then the sender's (server's) TCP port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interleaved: Option<InterleavedStream>,
     /// Extra (`recv`, on a camera's current stream): the kernel's count of
     /// datagrams dropped on the socket (Linux), and what the runtime
     /// refused or shed before decoding.
@@ -198,6 +204,7 @@ impl StreamSummary {
                 .collect(),
             invalid_reasons: invalid_reasons(invalid),
             decode_errors: 0,
+            interleaved: None,
             receiver: None,
         }
     }
@@ -220,6 +227,16 @@ pub fn invalid_reasons(invalid: &InvalidCounts) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// How an interleaved stream was found in its RTSP/TCP connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterleavedStream {
+    /// The interleaved channel its RTP came on.
+    pub channel: u8,
+    /// No SETUP reply in the capture named the channels: channel 0 was
+    /// taken as RTP.
+    pub channel_assumed: bool,
+}
+
 /// What the capture file held (`pcap`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaptureSummary {
@@ -229,8 +246,18 @@ pub struct CaptureSummary {
     pub udp_datagrams: u64,
     /// UDP datagrams skipped by `--port`.
     pub filtered: u64,
-    /// Records that are not UDP over IP (ARP, TCP, ICMP...).
+    /// Records that are neither UDP nor TCP over IP (ARP, ICMP...).
     pub not_udp: u64,
+    /// TCP segments found (RTSP connections among them are read for
+    /// interleaved RTP: `rtsp_tcp`).
+    #[serde(default)]
+    pub tcp_segments: u64,
+    /// TCP segments skipped by `--port` (the sender's port).
+    #[serde(default)]
+    pub tcp_filtered: u64,
+    /// What the TCP connections held (when there was any TCP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtsp_tcp: Option<RtspTcpSummary>,
     /// Records whose headers could not be parsed (truncated, unknown link type).
     pub undecodable: u64,
     /// IP fragments seen, and UDP datagrams rebuilt from them.

@@ -501,3 +501,30 @@ fn recv_fails_naming_a_camera_that_delivered_nothing() {
     assert_eq!(json(&out)["streams"], serde_json::json!([]));
     assert!(String::from_utf8_lossy(&out.stderr).contains("camera \"quiet\" delivered no frame"));
 }
+
+/// A capture of RTSP over TCP: its interleaved stream under the server's
+/// port, its channel from the SETUP reply, every frame written.
+#[test]
+fn pcap_reads_rtp_interleaved_in_rtsp_over_tcp() {
+    let capture = fixture("rtsp-tcp/interleaved.pcap");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "pcap",
+        capture.to_str().unwrap(),
+        "--port",
+        "28754",
+        "--out",
+        out_dir.path().to_str().unwrap(),
+    ]);
+    let summary = success_json(&out);
+    let streams = summary["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 1, "{summary:#}");
+    let s = &streams[0];
+    assert_eq!(s["port"], 28754);
+    assert_eq!(s["frames_complete"], 4);
+    assert_eq!(s["packets_lost"], 0);
+    assert_eq!(s["interleaved"]["channel"], 0);
+    assert_eq!(s["interleaved"]["channel_assumed"], false);
+    assert_eq!(summary["capture"]["rtsp_tcp"]["setup_replies"], 1);
+    assert_eq!(frame_files(&out_dir.path().join("28754")).len(), 4);
+}
