@@ -51,7 +51,7 @@ pub struct Segment<'a> {
 /// channel, and whether that channel was assumed to be RTP (no SETUP
 /// reply seen on the connection).
 #[derive(Debug, Clone, Copy)]
-pub struct Packet<'a> {
+pub struct InterleavedRtp<'a> {
     pub port: u16,
     pub channel: u8,
     pub channel_assumed: bool,
@@ -151,7 +151,7 @@ pub struct Connections {
 impl Connections {
     /// One segment; the interleaved RTP packets it completes go to
     /// `on_packet`.
-    pub fn push(&mut self, segment: Segment<'_>, on_packet: &mut dyn FnMut(Packet<'_>)) {
+    pub fn push(&mut self, segment: Segment<'_>, on_packet: &mut dyn FnMut(InterleavedRtp<'_>)) {
         let key = (segment.src, segment.dst);
         if !self.flows.contains_key(&key) && self.flows.len() >= MAX_CONNECTIONS * 2 {
             self.summary.connections_over_limit += 1;
@@ -185,7 +185,7 @@ impl Connections {
 
     /// End of the capture: what waits behind holes is parsed too; the
     /// summary.
-    pub fn finish(mut self, on_packet: &mut dyn FnMut(Packet<'_>)) -> RtspTcpSummary {
+    pub fn finish(mut self, on_packet: &mut dyn FnMut(InterleavedRtp<'_>)) -> RtspTcpSummary {
         let flows: Vec<_> = self.flows.drain().collect();
         for (key, mut flow) in flows {
             let Flow {
@@ -230,7 +230,7 @@ impl Connections {
         framer: &mut Framer,
         (src, dst): (SocketAddr, SocketAddr),
         bytes: &[u8],
-        on_packet: &mut dyn FnMut(Packet<'_>),
+        on_packet: &mut dyn FnMut(InterleavedRtp<'_>),
     ) {
         framer.push(bytes);
         while let Some(item) = framer.next_item() {
@@ -261,7 +261,7 @@ impl Connections {
                         continue;
                     }
                     self.summary.rtp_packets += 1;
-                    on_packet(Packet {
+                    on_packet(InterleavedRtp {
                         port: src.port(),
                         channel,
                         channel_assumed: assumed,
@@ -357,7 +357,7 @@ mod tests {
         let mut connections = Connections::default();
         let mut got = Vec::new();
         let mut on_packet =
-            |p: Packet<'_>| got.push((p.port, p.channel, p.channel_assumed, p.data.len()));
+            |p: InterleavedRtp<'_>| got.push((p.port, p.channel, p.channel_assumed, p.data.len()));
         // The capture starts 10 bytes into the first frame, in 7-byte
         // segments.
         for (i, piece) in stream[10..].chunks(7).enumerate() {

@@ -24,7 +24,7 @@ use mjpeg_rtp_core::{
     StreamStats, Thinning, Verdict,
 };
 
-use crate::interleaved::{Connections, Packet as Interleaved};
+use crate::interleaved::{Connections, InterleavedRtp};
 use crate::reader::{self, Packet};
 use crate::summary::{
     invalid_reasons, CaptureSummary, IgnoredPort, InterleavedStream, StreamSummary, Summary,
@@ -345,7 +345,7 @@ impl TcpSide<'_> {
     /// and ends the work.
     fn packet(
         &mut self,
-        p: Interleaved<'_>,
+        p: InterleavedRtp<'_>,
         on_frame: &mut dyn FnMut(ReplayFrame<'_>) -> Result<()>,
         result: &mut Result<()>,
     ) {

@@ -252,7 +252,8 @@ pub struct CaptureSummary {
     /// interleaved RTP: `rtsp_tcp`).
     #[serde(default)]
     pub tcp_segments: u64,
-    /// TCP segments skipped by `--port` (the sender's port).
+    /// Interleaved RTP packets skipped by `--port` (which names the
+    /// sender's, the RTSP server's, TCP port).
     #[serde(default)]
     pub tcp_filtered: u64,
     /// What the TCP connections held (when there was any TCP).
