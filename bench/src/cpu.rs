@@ -86,10 +86,15 @@ pub fn thread_cpu_time(_tid: i32) -> Option<Duration> {
     None
 }
 
-/// CPU time of threads `tids` of this process together (one gone counts
-/// nothing).
-pub fn threads_cpu_time(tids: &[i32]) -> Duration {
-    tids.iter().filter_map(|&t| thread_cpu_time(t)).sum()
+/// CPU time of threads `tids` of this process together; an error naming
+/// the first one that cannot be read (it ended, or is no thread of
+/// ours): a sum without it would be a reading too low to trust.
+pub fn threads_cpu_time(tids: &[i32]) -> Result<Duration> {
+    tids.iter()
+        .map(|&tid| {
+            thread_cpu_time(tid).with_context(|| format!("thread {tid} cannot be read (it ended)"))
+        })
+        .sum()
 }
 
 /// The threads `find` lists once there are `want` of them: a thread names

@@ -118,7 +118,7 @@ fn measure(
     }
     let names = thread_names(&tids);
     let received = |c: &Client| c.stats().iter().map(|s| s.datagrams).sum::<u64>();
-    let (cpu0, packets0) = (threads_cpu_time(&tids), received(&client));
+    let (cpu0, packets0) = (threads_cpu_time(&tids)?, received(&client));
     // Until every packet sent is read (or a second after the last frame
     // was due: then some were lost).
     let end = Instant::now() + Duration::from_secs_f64(options.seconds + 1.0);
@@ -129,7 +129,7 @@ fn measure(
     {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let (cpu1, packets1) = (threads_cpu_time(&tids), received(&client));
+    let (cpu1, packets1) = (threads_cpu_time(&tids)?, received(&client));
     let stats = client.stats();
     drain.stop();
     let sent = server.sent.load(Ordering::Relaxed);

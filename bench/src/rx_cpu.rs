@@ -15,6 +15,12 @@
 //! - process CPU: `getrusage(RUSAGE_SELF)` of this whole process, which
 //!   includes decoding (the client always decodes), for reference.
 //!
+//! A round whose reading cannot be trusted fails the run, naming why:
+//! the backend's receive threads were not found (or not all of them), one
+//! ended during the round, or their CPU time read zero while packets
+//! arrived. The summary gives each backend's min and median over the
+//! rounds, and the ratios of those; no mean, which one bad round skews.
+//!
 //! The table goes to stdout.
 
 use std::net::SocketAddr;
@@ -31,6 +37,7 @@ use crate::capture::{self, Scratch};
 use crate::cpu::{cpu_time, threads_cpu_time, threads_named, wait_for_threads};
 use crate::drain::FrameDrain;
 use crate::replay;
+use crate::report::Spread;
 use crate::synth::SynthSpec;
 
 /// Cameras at most: one loopback address each, 127.1.0.1 up.
@@ -62,6 +69,7 @@ pub fn frames_spec() -> SynthSpec {
     }
 }
 
+#[derive(Debug, Clone)]
 struct Run {
     backend: &'static str,
     packets_sent: u64,
@@ -79,6 +87,9 @@ fn measure(
     options: &Options,
     capture: &Path,
 ) -> Result<Run> {
+    // Receive threads of an earlier client that are still winding down
+    // carry the same names: only threads started by this client count.
+    let earlier = threads_named("rx-");
     let mut client = Client::new(ClientOptions {
         decode_threads: 1,
         backend,
@@ -96,16 +107,24 @@ fn measure(
     let client = Arc::new(client);
     let drain = FrameDrain::start(client.clone());
     let expected = if name == "uring" { 1 } else { options.streams };
-    let tids = wait_for_threads(expected, || threads_named("rx-"));
+    let tids = wait_for_threads(expected, || {
+        let mut tids = threads_named("rx-");
+        tids.retain(|t| !earlier.contains(t));
+        tids
+    });
     if tids.len() != expected {
         bail!(
-            "the {name} backend runs {} receive threads, expected {expected}",
+            "untrustworthy reading: the {name} backend's receive threads (rx-*) were not found: \
+             {} of {expected}",
             tids.len()
         );
     }
     let datagrams = |c: &Client| c.stats().iter().map(|s| s.datagrams).sum::<u64>();
-    let (rx0, proc0, packets0): (Duration, _, _) =
-        (threads_cpu_time(&tids), cpu_time(false), datagrams(&client));
+    let (rx0, proc0, packets0): (Duration, _, _) = (
+        threads_cpu(name, &tids)?,
+        cpu_time(false),
+        datagrams(&client),
+    );
 
     let sent = replay::run_child(&replay::Options {
         capture: capture.to_owned(),
@@ -118,8 +137,11 @@ fn measure(
     // The last burst is read within microseconds; allow for a busy
     // machine.
     std::thread::sleep(Duration::from_millis(100));
-    let (rx1, proc1, packets1): (Duration, _, _) =
-        (threads_cpu_time(&tids), cpu_time(false), datagrams(&client));
+    let (rx1, proc1, packets1): (Duration, _, _) = (
+        threads_cpu(name, &tids)?,
+        cpu_time(false),
+        datagrams(&client),
+    );
     let stats = client.stats();
     drain.stop();
     client.stop();
@@ -133,6 +155,46 @@ fn measure(
         kernel_drops: stats.iter().filter_map(|s| s.kernel_drops).sum(),
         frames: stats.iter().map(|s| s.frames_complete()).sum(),
     })
+}
+
+/// CPU time of the receive threads `tids` together.
+fn threads_cpu(backend: &str, tids: &[i32]) -> Result<Duration> {
+    threads_cpu_time(tids).with_context(|| {
+        format!("untrustworthy reading: a receive thread of the {backend} backend")
+    })
+}
+
+/// `Err` with the reason when `run` is not a reading to trust.
+fn check(run: &Run, round: usize) -> Result<()> {
+    if run.packets == 0 {
+        bail!(
+            "untrustworthy reading: round {round} of {}: no packet received",
+            run.backend
+        );
+    }
+    if run.rx_cpu.is_zero() {
+        bail!(
+            "untrustworthy reading: round {round} of {}: the receive threads' CPU time read \
+             zero over {} packets",
+            run.backend,
+            run.packets
+        );
+    }
+    Ok(())
+}
+
+fn us_per_packet(cpu: Duration, packets: u64) -> f64 {
+    cpu.as_secs_f64() * 1e6 / packets.max(1) as f64
+}
+
+/// Receive CPU per packet of `backend` over its rounds: min and median.
+fn spread(runs: &[Run], backend: &str) -> Spread {
+    let per_round: Vec<f64> = runs
+        .iter()
+        .filter(|r| r.backend == backend)
+        .map(|r| us_per_packet(r.rx_cpu, r.packets))
+        .collect();
+    Spread::of(&per_round)
 }
 
 /// Run every round and print the table on stdout.
@@ -150,24 +212,24 @@ pub fn run(options: &Options) -> Result<()> {
         options.streams, spec.width, spec.height, options.fps, options.seconds
     );
     let mut runs = Vec::new();
-    for _ in 0..options.rounds {
+    for round in 1..=options.rounds {
         let unbatched = StdBackend {
             batch: 1,
             ..StdBackend::default()
         };
-        runs.push(measure("std-1", Box::new(unbatched), options, &capture)?);
-        runs.push(measure(
-            "std",
-            Box::new(StdBackend::default()),
-            options,
-            &capture,
-        )?);
-        runs.push(measure(
-            "uring",
-            Box::new(UringBackend::with_options(options.uring.clone())),
-            options,
-            &capture,
-        )?);
+        let backends: [(&'static str, Box<dyn ReceiveBackend>); 3] = [
+            ("std-1", Box::new(unbatched)),
+            ("std", Box::new(StdBackend::default())),
+            (
+                "uring",
+                Box::new(UringBackend::with_options(options.uring.clone())),
+            ),
+        ];
+        for (name, backend) in backends {
+            let run = measure(name, backend, options, &capture)?;
+            check(&run, round)?;
+            runs.push(run);
+        }
     }
     println!(
         "\n{} stream(s) of 1080p at {} fps, {} s per run, loopback, sender in its own process",
@@ -177,7 +239,6 @@ pub fn run(options: &Options) -> Result<()> {
         "{:<7} {:>9} {:>9} {:>8} {:>7} {:>7} {:>12} {:>14}",
         "backend", "sent", "received", "frames", "lost", "k.drops", "rx us/pkt", "process us/pkt"
     );
-    let per_packet = |cpu: Duration, packets: u64| cpu.as_secs_f64() * 1e6 / packets.max(1) as f64;
     for r in &runs {
         println!(
             "{:<7} {:>9} {:>9} {:>8} {:>7} {:>7} {:>12.3} {:>14.3}",
@@ -187,27 +248,123 @@ pub fn run(options: &Options) -> Result<()> {
             r.frames,
             r.lost,
             r.kernel_drops,
-            per_packet(r.rx_cpu, r.packets),
-            per_packet(r.process_cpu, r.packets),
+            us_per_packet(r.rx_cpu, r.packets),
+            us_per_packet(r.process_cpu, r.packets),
         );
     }
-    let total = |name: &str| {
-        let (cpu, packets) = runs
-            .iter()
-            .filter(|r| r.backend == name)
-            .fold((Duration::ZERO, 0), |(c, p), r| {
-                (c + r.rx_cpu, p + r.packets)
-            });
-        per_packet(cpu, packets)
-    };
-    let (one_us, std_us, uring_us) = (total("std-1"), total("std"), total("uring"));
-    println!(
-        "\nreceive CPU per packet over all rounds: std one datagram per call {one_us:.3} us, \
-         std batched {std_us:.3} us, uring {uring_us:.3} us\n\
-         std batched / std-1 = {:.2}x, uring / std-1 = {:.2}x, uring / std batched = {:.2}x",
-        std_us / one_us,
-        uring_us / one_us,
-        uring_us / std_us
-    );
+    println!("\n{}", summary(&runs));
     Ok(())
+}
+
+/// The rounds' verdict: each backend's min and median receive CPU per
+/// packet, and their ratios (min to min, median to median).
+fn summary(runs: &[Run]) -> String {
+    let (one, std, uring) = (
+        spread(runs, "std-1"),
+        spread(runs, "std"),
+        spread(runs, "uring"),
+    );
+    let ratio = |a: Spread, b: Spread| {
+        let r = a.ratio(b);
+        format!("{:.2}x (min) / {:.2}x (median)", r.min, r.median)
+    };
+    format!(
+        "receive CPU per packet over {} rounds, min / median: std one datagram per call \
+         {:.3} / {:.3} us, std batched {:.3} / {:.3} us, uring {:.3} / {:.3} us\n\
+         std batched / std-1 = {}, uring / std-1 = {}, uring / std batched = {}",
+        runs.iter().filter(|r| r.backend == "uring").count(),
+        one.min,
+        one.median,
+        std.min,
+        std.median,
+        uring.min,
+        uring.median,
+        ratio(std, one),
+        ratio(uring, one),
+        ratio(uring, std),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(backend: &'static str, rx_us: u64, packets: u64) -> Run {
+        Run {
+            backend,
+            packets_sent: packets,
+            packets,
+            rx_cpu: Duration::from_micros(rx_us),
+            process_cpu: Duration::from_micros(rx_us * 3),
+            lost: 0,
+            kernel_drops: 0,
+            frames: 1,
+        }
+    }
+
+    /// A round whose threads' CPU read zero fails with that reason
+    /// instead of being counted as free.
+    #[test]
+    fn a_round_reading_zero_cpu_is_refused() {
+        let err = check(&run("std", 0, 1000), 2).unwrap_err().to_string();
+        assert!(err.contains("round 2 of std"), "{err}");
+        assert!(err.contains("read zero over 1000 packets"), "{err}");
+        assert!(check(&run("std", 0, 0), 1)
+            .unwrap_err()
+            .to_string()
+            .contains("no packet received"));
+        assert!(check(&run("std", 2100, 1000), 1).is_ok());
+    }
+
+    /// Threads that are not there (or that ended) are an error, not a
+    /// zero.
+    #[test]
+    fn missing_threads_are_an_error() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        // The id of a thread that has ended.
+        let gone: i32 = std::thread::spawn(|| {
+            let link = std::fs::read_link("/proc/thread-self").unwrap();
+            link.file_name().unwrap().to_str().unwrap().parse().unwrap()
+        })
+        .join()
+        .unwrap();
+        let err = format!("{:#}", threads_cpu("uring", &[gone]).unwrap_err());
+        assert!(err.contains("receive thread of the uring backend"), "{err}");
+        assert!(
+            err.contains(&format!("thread {gone} cannot be read")),
+            "{err}"
+        );
+        assert!(threads_cpu("uring", &[]).unwrap().is_zero());
+    }
+
+    /// Min and median per backend; one slow round moves neither much.
+    #[test]
+    fn the_summary_states_min_and_median() {
+        let runs = [
+            run("std-1", 4000, 1000),
+            run("std", 3000, 1000),
+            run("uring", 2000, 1000),
+            run("std-1", 4200, 1000),
+            run("std", 3300, 1000),
+            run("uring", 2100, 1000),
+            run("std-1", 9000, 1000),
+            run("std", 3100, 1000),
+            run("uring", 2050, 1000),
+        ];
+        let text = summary(&runs);
+        assert!(text.contains("over 3 rounds"), "{text}");
+        assert!(
+            text.contains("std one datagram per call 4.000 / 4.200 us"),
+            "{text}"
+        );
+        assert!(text.contains("std batched 3.000 / 3.100 us"), "{text}");
+        assert!(text.contains("uring 2.000 / 2.050 us"), "{text}");
+        assert!(
+            text.contains("uring / std batched = 0.67x (min) / 0.66x (median)"),
+            "{text}"
+        );
+        assert!(!text.contains("mean"), "{text}");
+    }
 }

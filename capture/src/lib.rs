@@ -3,13 +3,18 @@
 //! The parts of the `mjpeg-rtp` command that the Python package shares
 //! with it, as a library that knows no argument parsing, HTTP or output
 //! files:
-//! - [`reader`]: UDP datagrams out of pcap and pcapng captures.
+//! - [`reader`]: UDP datagrams and TCP segments out of pcap and pcapng
+//!   captures.
+//! - [`tcp`]: TCP stream reassembly, and [`interleaved`]: RTP interleaved
+//!   in the RTSP/TCP connections of a capture.
 //! - [`replay`]: every RTP/JPEG stream of a capture rebuilt into frames
 //!   by the core (one depacketizer per port and SSRC), optionally thinned
 //!   to a frame rate.
 //! - [`summary`]: the JSON summary the commands print (DESIGN.md's
 //!   contract) and `read_pcap` returns.
 
+pub mod interleaved;
 pub mod reader;
 pub mod replay;
 pub mod summary;
+pub mod tcp;

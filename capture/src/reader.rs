@@ -1,10 +1,11 @@
-//! UDP datagrams out of pcap and pcapng captures.
+//! UDP datagrams and TCP segments out of pcap and pcapng captures.
 //!
 //! Link types: Ethernet (with VLAN tags), Linux cooked v1 and v2 (of any
 //! hardware type), raw IP (DLT_RAW, IPv4, IPv6) and BSD loopback (NULL,
 //! LOOP). IPv4 and IPv6.
 //! IP fragments are reassembled (etherparse's defragmentation pool;
-//! unfinished ones are forgotten after [`FRAGMENT_TIMEOUT`] of capture time).
+//! unfinished ones are forgotten after [`FRAGMENT_TIMEOUT`] of capture time;
+//! TCP carried in IP fragments is not followed).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -15,13 +16,14 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use etherparse::defrag::IpDefragPool;
-use etherparse::{EtherType, IpNumber, NetSlice, SlicedPacket, TransportSlice, UdpSlice};
+use etherparse::{EtherType, IpNumber, NetSlice, SlicedPacket, TcpSlice, TransportSlice, UdpSlice};
 use mjpeg_rtp_core::Instant;
 use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::DataLink;
 
+use crate::interleaved::Segment;
 use crate::summary::CaptureSummary;
 
 /// Unfinished IP reassemblies older than this (capture time) are dropped.
@@ -35,6 +37,25 @@ pub struct Datagram<'a> {
     pub src: SocketAddr,
     pub dst: SocketAddr,
     pub payload: &'a [u8],
+}
+
+/// One packet of the capture that the replay uses.
+#[derive(Debug, Clone, Copy)]
+pub enum Packet<'a> {
+    Udp(Datagram<'a>),
+    /// A TCP segment, and its capture timestamp.
+    Tcp(Instant, Segment<'a>),
+}
+
+fn tcp_segment<'a>(tcp: &TcpSlice<'a>, src_ip: IpAddr, dst_ip: IpAddr) -> Segment<'a> {
+    Segment {
+        src: SocketAddr::new(src_ip, tcp.source_port()),
+        dst: SocketAddr::new(dst_ip, tcp.destination_port()),
+        seq: tcp.sequence_number(),
+        syn: tcp.syn(),
+        end: tcp.fin() || tcp.rst(),
+        payload: tcp.payload(),
+    }
 }
 
 const PCAPNG_MAGIC: [u8; 4] = [0x0A, 0x0D, 0x0D, 0x0A];
@@ -65,6 +86,19 @@ pub fn read_udp(
     path: &Path,
     summary: &mut CaptureSummary,
     mut f: impl FnMut(Datagram<'_>) -> Result<()>,
+) -> Result<()> {
+    read(path, summary, |packet| match packet {
+        Packet::Udp(datagram) => f(datagram),
+        Packet::Tcp(..) => Ok(()),
+    })
+}
+
+/// Call `f` for every UDP datagram and TCP segment of the capture at
+/// `path`, in file order; otherwise as [`read_udp`].
+pub fn read(
+    path: &Path,
+    summary: &mut CaptureSummary,
+    mut f: impl FnMut(Packet<'_>) -> Result<()>,
 ) -> Result<()> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -99,7 +133,7 @@ struct Records<'a> {
     path: &'a Path,
     summary: &'a mut CaptureSummary,
     decoder: LinkDecoder,
-    f: &'a mut dyn FnMut(Datagram<'_>) -> Result<()>,
+    f: &'a mut dyn FnMut(Packet<'_>) -> Result<()>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -229,7 +263,7 @@ impl LinkDecoder {
         time: Instant,
         data: &[u8],
         summary: &mut CaptureSummary,
-        f: &mut dyn FnMut(Datagram<'_>) -> Result<()>,
+        f: &mut dyn FnMut(Packet<'_>) -> Result<()>,
     ) -> Result<()> {
         let sliced = match slice_link(link, data) {
             None => {
@@ -261,7 +295,7 @@ impl LinkDecoder {
                             Ok(udp) => {
                                 summary.ip_reassembled += 1;
                                 summary.udp_datagrams += 1;
-                                f(Datagram::of(&udp, time, src_ip, dst_ip))
+                                f(Packet::Udp(Datagram::of(&udp, time, src_ip, dst_ip)))
                             }
                             Err(_) => {
                                 summary.undecodable += 1;
@@ -286,7 +320,11 @@ impl LinkDecoder {
         match &sliced.transport {
             Some(TransportSlice::Udp(udp)) => {
                 summary.udp_datagrams += 1;
-                f(Datagram::of(udp, time, src_ip, dst_ip))
+                f(Packet::Udp(Datagram::of(udp, time, src_ip, dst_ip)))
+            }
+            Some(TransportSlice::Tcp(tcp)) => {
+                summary.tcp_segments += 1;
+                f(Packet::Tcp(time, tcp_segment(tcp, src_ip, dst_ip)))
             }
             _ => {
                 summary.not_udp += 1;

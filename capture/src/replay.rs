@@ -1,7 +1,9 @@
 //! Replay: rebuild the frames of every RTP/JPEG stream in a capture.
 //!
 //! Streams: each UDP destination port, and within a port each SSRC, gets
-//! its own core [`Depacketizer`]. Only a datagram that passes
+//! its own core [`Depacketizer`]; so does each sender port of RTP
+//! interleaved in RTSP over TCP ([`crate::interleaved`]), and within it
+//! each SSRC. Only a datagram that passes
 //! [`validate`] opens a stream, so garbage never does. A datagram that
 //! fails validation is counted (`packets_invalid`) on the stream of its
 //! port that last received a valid packet; if its port has no stream yet,
@@ -22,8 +24,11 @@ use mjpeg_rtp_core::{
     StreamStats, Thinning, Verdict,
 };
 
-use crate::reader::{self, Datagram};
-use crate::summary::{invalid_reasons, CaptureSummary, IgnoredPort, StreamSummary, Summary};
+use crate::interleaved::{Connections, InterleavedRtp};
+use crate::reader::{self, Packet};
+use crate::summary::{
+    invalid_reasons, CaptureSummary, IgnoredPort, InterleavedStream, StreamSummary, Summary,
+};
 
 /// Frames in flight per stream: room for reordering across frames.
 pub const FRAMES_IN_FLIGHT: usize = 4;
@@ -271,21 +276,93 @@ pub fn replay(
                 .ok_or_else(|| anyhow::anyhow!("max_fps must be 0.001..=1000, not {fps}"))
         })
         .transpose()?;
-    let mut demux =
-        Demux::new(config, frame_buffer_len(options.max_frame_bytes)).with_thinning(thinning);
+    let new_demux =
+        || Demux::new(config, frame_buffer_len(options.max_frame_bytes)).with_thinning(thinning);
+    let mut demux = new_demux();
+    let mut tcp = TcpSide {
+        ports: &options.ports,
+        demux: new_demux(),
+        channels: HashMap::new(),
+        filtered: 0,
+        time: Instant::ZERO,
+    };
+    let mut connections = Connections::default();
     let mut capture_summary = CaptureSummary::default();
     let mut filtered = 0;
-    reader::read_udp(path, &mut capture_summary, |d: Datagram<'_>| {
-        let port = d.dst.port();
-        if !options.ports.is_empty() && !options.ports.contains(&port) {
-            filtered += 1;
-            return Ok(());
+    reader::read(path, &mut capture_summary, |packet| match packet {
+        Packet::Udp(d) => {
+            let port = d.dst.port();
+            if !options.ports.is_empty() && !options.ports.contains(&port) {
+                filtered += 1;
+                return Ok(());
+            }
+            demux.push(port, d.time, d.payload, &mut on_frame)
         }
-        demux.push(port, d.time, d.payload, &mut on_frame)
+        Packet::Tcp(time, segment) => {
+            tcp.time = time;
+            let mut result = Ok(());
+            connections.push(segment, &mut |p| tcp.packet(p, &mut on_frame, &mut result));
+            result
+        }
     })?;
+    let mut result = Ok(());
+    let rtsp_tcp = connections.finish(&mut |p| tcp.packet(p, &mut on_frame, &mut result));
+    result?;
     capture_summary.filtered = filtered;
-    capture_summary.over_stream_limit = demux.over_stream_limit();
+    capture_summary.tcp_filtered = tcp.filtered;
+    if capture_summary.tcp_segments > 0 {
+        capture_summary.rtsp_tcp = Some(rtsp_tcp);
+    }
+    capture_summary.over_stream_limit = demux.over_stream_limit() + tcp.demux.over_stream_limit();
     let mut summary = demux.finish();
+    let interleaved = tcp.demux.finish();
+    for mut stream in interleaved.streams {
+        stream.interleaved = tcp.channels.get(&stream.counters.port).copied();
+        summary.streams.push(stream);
+    }
+    summary.streams.sort_by_key(|s| s.counters.port);
+    summary.ignored_ports.extend(interleaved.ignored_ports);
+    summary.ignored_ports.sort_by_key(|p| p.port);
     summary.capture = Some(capture_summary);
     Ok(summary)
+}
+
+/// The streams of RTP interleaved in RTSP/TCP: a demultiplexer of their
+/// own (a server's TCP port and a UDP port of the same number stay apart).
+struct TcpSide<'a> {
+    ports: &'a [u16],
+    demux: Demux,
+    /// The channel each sender port's RTP came on.
+    channels: HashMap<u16, InterleavedStream>,
+    /// Interleaved packets skipped by `--port`.
+    filtered: u64,
+    /// Capture time of the segment being read.
+    time: Instant,
+}
+
+impl TcpSide<'_> {
+    /// One interleaved RTP packet; the first error is kept in `result`
+    /// and ends the work.
+    fn packet(
+        &mut self,
+        p: InterleavedRtp<'_>,
+        on_frame: &mut dyn FnMut(ReplayFrame<'_>) -> Result<()>,
+        result: &mut Result<()>,
+    ) {
+        if result.is_err() {
+            return;
+        }
+        if !self.ports.is_empty() && !self.ports.contains(&p.port) {
+            self.filtered += 1;
+            return;
+        }
+        self.channels.insert(
+            p.port,
+            InterleavedStream {
+                channel: p.channel,
+                channel_assumed: p.channel_assumed,
+            },
+        );
+        *result = self.demux.push(p.port, self.time, p.data, on_frame);
+    }
 }

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use mjpeg_rtp::CameraStats;
+
+pub use crate::interleaved::RtspTcpSummary;
 use mjpeg_rtp_core::{InvalidCounts, StreamStats};
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +28,43 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The JSON summary: one entry per (port, SSRC) of every camera. A
+    /// camera's invalid datagrams and decode errors are reported on its
+    /// current (last) stream so that nothing is counted twice; a camera that
+    /// never saw a valid stream but got datagrams is listed in
+    /// `ignored_ports`.
+    pub fn of_cameras(stats: &[CameraStats]) -> Summary {
+        let mut summary = Summary::default();
+        for camera in stats {
+            let port = camera.local_addr.port();
+            let last = camera.streams.len().saturating_sub(1);
+            for (i, stream) in camera.streams.iter().enumerate() {
+                let no_invalid = InvalidCounts::default();
+                let invalid = if i == last {
+                    &camera.invalid
+                } else {
+                    &no_invalid
+                };
+                let mut entry = StreamSummary::new(port, stream, invalid);
+                entry.camera = Some(camera.camera_id.clone());
+                if i == last {
+                    entry.decode_errors = camera.decode_errors;
+                    entry.frames_thinned = camera.frames_thinned;
+                    entry.receiver = Some(ReceiverCounters::from(camera));
+                }
+                summary.streams.push(entry);
+            }
+            if camera.streams.is_empty() && camera.datagrams > 0 {
+                summary.ignored_ports.push(IgnoredPort {
+                    port,
+                    datagrams: camera.datagrams,
+                    invalid_reasons: invalid_reasons(&camera.invalid),
+                });
+            }
+        }
+        summary
+    }
+
     /// Count a frame of the stream (`port`, `ssrc`) whose RGB decode failed.
     pub fn count_decode_error(&mut self, port: u16, ssrc: u32) {
         if let Some(s) = self
@@ -73,6 +112,10 @@ pub struct StreamSummary {
     /// Extra: complete frames left out by `--max-fps` (only with it).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub frames_thinned: u64,
+    /// Extra (`pcap`): the stream came interleaved in an RTSP/TCP
+    /// connection; `port` is then the sender's (server's) TCP port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interleaved: Option<InterleavedStream>,
     /// Extra (`recv`, on a camera's current stream): the kernel's count of
     /// datagrams dropped on the socket (Linux), and what the runtime
     /// refused or shed before decoding.
@@ -170,6 +213,7 @@ impl StreamSummary {
                 .map(|(t, n)| (t.name().to_owned(), n))
                 .collect(),
             decode_errors: 0,
+            interleaved: None,
             receiver: None,
         }
     }
@@ -192,6 +236,16 @@ pub fn invalid_reasons(invalid: &InvalidCounts) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// How an interleaved stream was found in its RTSP/TCP connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterleavedStream {
+    /// The interleaved channel its RTP came on.
+    pub channel: u8,
+    /// No SETUP reply in the capture named the channels: channel 0 was
+    /// taken as RTP.
+    pub channel_assumed: bool,
+}
+
 /// What the capture file held (`pcap`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaptureSummary {
@@ -201,8 +255,19 @@ pub struct CaptureSummary {
     pub udp_datagrams: u64,
     /// UDP datagrams skipped by `--port`.
     pub filtered: u64,
-    /// Records that are not UDP over IP (ARP, TCP, ICMP...).
+    /// Records that are neither UDP nor TCP over IP (ARP, ICMP...).
     pub not_udp: u64,
+    /// TCP segments found (RTSP connections among them are read for
+    /// interleaved RTP: `rtsp_tcp`).
+    #[serde(default)]
+    pub tcp_segments: u64,
+    /// Interleaved RTP packets skipped by `--port` (which names the
+    /// sender's, the RTSP server's, TCP port).
+    #[serde(default)]
+    pub tcp_filtered: u64,
+    /// What the TCP connections held (when there was any TCP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtsp_tcp: Option<RtspTcpSummary>,
     /// Records whose headers could not be parsed (truncated, unknown link type).
     pub undecodable: u64,
     /// IP fragments seen, and UDP datagrams rebuilt from them.

@@ -19,7 +19,6 @@ use mjpeg_rtp_uring::Io;
 
 use crate::output::{frame_path, write_png, Format};
 use crate::pattern;
-use crate::recv::summary;
 use mjpeg_rtp_capture::summary::Summary;
 
 const CAMERA: &str = "demo";
@@ -155,7 +154,7 @@ pub fn run(options: &Options) -> Result<Summary> {
             received - exact
         );
     }
-    Ok(summary(&stats))
+    Ok(Summary::of_cameras(&stats))
 }
 
 /// Send `frames` frames cycling through `jpegs`, paced at `fps`; returns

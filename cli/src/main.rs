@@ -33,7 +33,11 @@ fn run(command: &Command) -> anyhow::Result<()> {
             &args.into(),
             &(&args.output).into(),
         )?),
-        Command::Recv(args) => print_json(&recv::run(&args.into())?),
+        Command::Recv(args) => {
+            let received = recv::run(&args.into())?;
+            print_json(&received.summary)?;
+            received.check()
+        }
         Command::Send(args) => print_json(&send::run(&args.into())?),
         Command::Demo(args) => print_json(&demo::run(&args.into())?),
     }

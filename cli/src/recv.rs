@@ -15,9 +15,7 @@ use mjpeg_rtp::{CameraConfig, CameraStats, Client, ClientOptions, Frame, RtspTra
 use mjpeg_rtp_uring::Io;
 
 use crate::output::{FrameSink, SinkOptions};
-use mjpeg_rtp_capture::summary::{
-    invalid_reasons, IgnoredPort, ReceiverCounters, StreamSummary, Summary,
-};
+use mjpeg_rtp_capture::summary::Summary;
 
 /// How long one wait for a frame lasts before the stop conditions are
 /// checked again.
@@ -146,8 +144,36 @@ pub struct Options {
     pub rtcp: bool,
 }
 
+/// What a run of `recv` got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The JSON summary, printed whatever happened.
+    pub summary: Summary,
+    /// Cameras that delivered no complete frame during the run, in the
+    /// order they were given: the run failed for them.
+    pub silent: Vec<String>,
+}
+
+impl Received {
+    /// `Err` naming the cameras that delivered no frame, for the exit
+    /// status (the summary is printed either way).
+    pub fn check(&self) -> Result<()> {
+        match self.silent.as_slice() {
+            [] => Ok(()),
+            [one] => bail!("camera {one:?} delivered no frame"),
+            many => bail!(
+                "cameras {} delivered no frame",
+                many.iter()
+                    .map(|c| format!("{c:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
 /// Receive until `options.frames`, `options.duration` or Ctrl-C.
-pub fn run(options: &Options) -> Result<Summary> {
+pub fn run(options: &Options) -> Result<Received> {
     let stop = crate::signal::stop_flag();
     let mut client = Client::new(ClientOptions {
         decode_threads: 0,
@@ -236,7 +262,18 @@ pub fn run(options: &Options) -> Result<Summary> {
         write_frame(&client, &rtsp_cameras, &mut sink, &frame)?;
         frames += 1;
     }
-    Ok(summary(&client.stats()))
+    let stats = client.stats();
+    // A camera "delivered" when the client rebuilt a whole frame of it,
+    // whether or not `--frames` stopped the run before it was taken.
+    let silent = stats
+        .iter()
+        .filter(|camera| camera.frames_complete() == 0)
+        .map(|camera| camera.camera_id.clone())
+        .collect();
+    Ok(Received {
+        summary: Summary::of_cameras(&stats),
+        silent,
+    })
 }
 
 fn write_frame(
@@ -263,43 +300,6 @@ fn write_frame(
     )
     .with_context(|| format!("camera {:?}", frame.camera_id()))?;
     Ok(())
-}
-
-/// The JSON summary: one entry per (port, SSRC) of every camera. A
-/// camera's invalid datagrams and decode errors are reported on its
-/// current (last) stream so that nothing is counted twice; a camera that
-/// never saw a valid stream but got datagrams is listed in
-/// `ignored_ports`.
-pub fn summary(stats: &[CameraStats]) -> Summary {
-    let mut summary = Summary::default();
-    for camera in stats {
-        let port = camera.local_addr.port();
-        let last = camera.streams.len().saturating_sub(1);
-        for (i, stream) in camera.streams.iter().enumerate() {
-            let no_invalid = mjpeg_rtp::core::InvalidCounts::default();
-            let invalid = if i == last {
-                &camera.invalid
-            } else {
-                &no_invalid
-            };
-            let mut entry = StreamSummary::new(port, stream, invalid);
-            entry.camera = Some(camera.camera_id.clone());
-            if i == last {
-                entry.decode_errors = camera.decode_errors;
-                entry.frames_thinned = camera.frames_thinned;
-                entry.receiver = Some(ReceiverCounters::from(camera));
-            }
-            summary.streams.push(entry);
-        }
-        if camera.streams.is_empty() && camera.datagrams > 0 {
-            summary.ignored_ports.push(IgnoredPort {
-                port,
-                datagrams: camera.datagrams,
-                invalid_reasons: invalid_reasons(&camera.invalid),
-            });
-        }
-    }
-    summary
 }
 
 /// One line per camera on stderr, rewritten in place once a second, when

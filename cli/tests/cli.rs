@@ -444,3 +444,87 @@ fn rgb_output_against_djpeg() {
         assert!(compared > 0, "{name}: no frame written");
     }
 }
+
+/// `recv` fails, naming the camera, when a camera delivered no frame
+/// during the run; the summary is still printed, and a camera that did
+/// deliver is not named.
+#[test]
+fn recv_fails_naming_a_camera_that_delivered_nothing() {
+    // A free port for the camera that gets frames.
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut sender = bin()
+        .args(["send", "--pattern", "--width", "160", "--height", "120"])
+        .args(["--frames", "60", "--fps", "20", "--to"])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = run(&[
+        "recv",
+        "--camera",
+        &format!("fed=127.0.0.1:{port}"),
+        "--camera",
+        "quiet=127.0.0.1:0",
+        "--duration",
+        "3",
+    ]);
+    let _ = sender.kill();
+    let _ = sender.wait();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert_eq!(
+        last, "mjpeg-rtp: camera \"quiet\" delivered no frame",
+        "stderr: {stderr}"
+    );
+    let summary = json(&out);
+    let streams = summary["streams"].as_array().unwrap();
+    assert!(
+        streams
+            .iter()
+            .any(|s| s["camera"] == "fed" && s["frames_complete"].as_u64() > Some(0)),
+        "{summary:#}"
+    );
+    assert!(
+        streams.iter().all(|s| s["camera"] != "quiet"),
+        "{summary:#}"
+    );
+
+    // Alone, the silent camera still gets its summary, and the exit code.
+    let out = run(&["recv", "--camera", "quiet=127.0.0.1:0", "--duration", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["streams"], serde_json::json!([]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("camera \"quiet\" delivered no frame"));
+}
+
+/// A capture of RTSP over TCP: its interleaved stream under the server's
+/// port, its channel from the SETUP reply, every frame written.
+#[test]
+fn pcap_reads_rtp_interleaved_in_rtsp_over_tcp() {
+    let capture = fixture("rtsp-tcp/interleaved.pcap");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "pcap",
+        capture.to_str().unwrap(),
+        "--port",
+        "28754",
+        "--out",
+        out_dir.path().to_str().unwrap(),
+    ]);
+    let summary = success_json(&out);
+    let streams = summary["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 1, "{summary:#}");
+    let s = &streams[0];
+    assert_eq!(s["port"], 28754);
+    assert_eq!(s["frames_complete"], 4);
+    assert_eq!(s["packets_lost"], 0);
+    assert_eq!(s["interleaved"]["channel"], 0);
+    assert_eq!(s["interleaved"]["channel_assumed"], false);
+    assert_eq!(summary["capture"]["rtsp_tcp"]["setup_replies"], 1);
+    assert_eq!(frame_files(&out_dir.path().join("28754")).len(), 4);
+}

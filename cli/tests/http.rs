@@ -111,7 +111,14 @@ impl Receiver {
     }
 
     /// Stop it as Ctrl-C would; its JSON summary.
-    fn finish(mut self) -> Value {
+    fn finish(self) -> Value {
+        let (status, summary) = self.finish_with_status();
+        assert!(status.success());
+        summary
+    }
+
+    /// Stop it as Ctrl-C would; its exit status and JSON summary.
+    fn finish_with_status(mut self) -> (std::process::ExitStatus, Value) {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill")
             .args(["-TERM", &pid])
@@ -120,8 +127,8 @@ impl Receiver {
             .success());
         let mut out = String::new();
         self.stdout.read_to_string(&mut out).unwrap();
-        assert!(self.child.wait().unwrap().success());
-        serde_json::from_str(&out).expect("summary JSON")
+        let status = self.child.wait().unwrap();
+        (status, serde_json::from_str(&out).expect("summary JSON"))
     }
 
     fn rss_kib(&self) -> u64 {
@@ -227,10 +234,19 @@ impl Viewer {
         self.try_part().expect("a part")
     }
 
-    /// The next part; `None` when the read times out.
+    /// The next part; `None` when none comes within the socket's read
+    /// timeout (heartbeats, empty lines, do not count).
     fn try_part(&mut self) -> Option<Vec<u8>> {
+        let quiet = self.0.get_ref().read_timeout().unwrap().unwrap();
+        let since = Instant::now();
         let mut first = String::new();
-        self.0.read_line(&mut first).ok()?;
+        while first.is_empty() || first == "\r\n" {
+            if since.elapsed() > quiet {
+                return None;
+            }
+            first.clear();
+            self.0.read_line(&mut first).ok()?;
+        }
         assert_eq!(first, "--mjpegrtpframe\r\n");
         let head = first + &self.head();
         assert!(head.starts_with("--mjpegrtpframe\r\n"), "{head}");
@@ -659,4 +675,116 @@ fn a_stalled_viewer_costs_the_receiver_nothing() {
     assert_eq!(stream["frames_complete"], FRAMES as u64, "{summary:#}");
     assert_eq!(stream["packets_lost"], 0);
     assert_eq!(stream["frames_dropped"], 0);
+}
+
+/// Cameras that never send: a viewer that hung up gives its place back
+/// (the heartbeat finds the dead connection), `/metrics` lists every
+/// family's series by camera name, then reason, and the run ends with
+/// exit code 1 and the summary.
+#[test]
+fn silent_cameras_free_dead_viewers_and_order_metrics() {
+    let recv = Receiver::start(&["zeta", "alpha"], &["--http-max-viewers", "2"]);
+    let addr = recv.http;
+    for round in 0..3 {
+        // Two viewers take both places...
+        let viewers: Vec<Viewer> = (0..2).map(|_| Viewer::connect(addr, "zeta")).collect();
+        let (status, head, _) = get(addr, "/cameras/alpha/stream.mjpg", None);
+        assert_eq!(status, 503, "round {round}: {head}");
+        // ...and hang up; their places come back while the camera is
+        // still silent.
+        drop(viewers);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let api = api(addr);
+            if camera(&api, "zeta")["viewers"] == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "round {round}: {api:#}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let mut viewer = Viewer::connect(addr, "alpha");
+    viewer
+        .0
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    assert!(viewer.try_part().is_none(), "a part from a silent camera");
+    drop(viewer);
+
+    let metrics = String::from_utf8(get_ok(addr, "/metrics")).unwrap();
+    let mut families = 0;
+    let mut labels: Vec<(String, String)> = Vec::new();
+    for line in metrics.lines().chain(["# TYPE end"]) {
+        if line.starts_with("# TYPE") {
+            let mut sorted = labels.clone();
+            sorted.sort();
+            assert_eq!(labels, sorted, "series out of order before {line:?}");
+            labels.clear();
+            families += 1;
+        } else if let Some(rest) = line.split_once("camera=\"").map(|(_, r)| r) {
+            let camera = rest.split('"').next().unwrap().to_owned();
+            let reason = line
+                .split_once("reason=\"")
+                .map_or(String::new(), |(_, r)| {
+                    r.split('"').next().unwrap().to_owned()
+                });
+            labels.push((camera, reason));
+        }
+    }
+    assert!(families > 20, "{metrics}");
+    // The same text at the next scrape: nothing but the values changes.
+    let again = String::from_utf8(get_ok(addr, "/metrics")).unwrap();
+    let names = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.rsplit_once(' ').map_or(l, |(name, _)| name).to_owned())
+            .collect()
+    };
+    assert_eq!(names(&metrics), names(&again));
+
+    let (status, summary) = recv.finish_with_status();
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(summary["streams"], serde_json::json!([]));
+}
+
+/// The page shows a silent camera as such, not as a broken picture.
+#[test]
+fn the_page_says_a_camera_is_silent() {
+    if !peer_present("chromium", "chromium", &["--version"]) {
+        return;
+    }
+    let recv = Receiver::start(&["quiet"], &[]);
+    let addr = recv.http;
+    let port = camera(&api(addr), "quiet")["port"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while camera(&api(addr), "quiet")["silent_seconds"].is_null() {
+        assert!(Instant::now() < deadline, "no silence reported");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu"])
+        .args(["--virtual-time-budget=3000", "--dump-dom"])
+        .arg(format!("http://{addr}/"))
+        .stderr(Stdio::null())
+        .output()
+        .expect("run chromium");
+    assert!(out.status.success(), "chromium failed");
+    let dom = String::from_utf8(out.stdout).unwrap();
+    let said = format!("no packets on :{port} for ");
+    let at = dom
+        .find(&said)
+        .unwrap_or_else(|| panic!("{said:?} missing from the page: {dom}"));
+    let seconds: u64 = dom[at + said.len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(seconds >= 5, "{dom}");
+    // The picture is hidden, not drawn broken.
+    let img = dom.find("<img").expect("the picture element");
+    let img_tag = &dom[img..img + dom[img..].find('>').unwrap()];
+    assert!(img_tag.contains("hidden"), "{img_tag}");
+    let (status, _) = recv.finish_with_status();
+    assert_eq!(status.code(), Some(1));
 }

@@ -2,7 +2,6 @@
 
 use core::fmt;
 
-use crate::reassembly::ranges::RangeError;
 use crate::rfc2435::PayloadError;
 use crate::rtp::RtpError;
 
@@ -179,16 +178,6 @@ impl From<PayloadError> for InvalidReason {
             PayloadError::RestartHeader => InvalidReason::RestartHeader,
             PayloadError::QuantLength => InvalidReason::QuantLength,
             PayloadError::QuantMissing => InvalidReason::QuantMissing,
-        }
-    }
-}
-
-impl From<RangeError> for DropReason {
-    fn from(e: RangeError) -> Self {
-        match e {
-            RangeError::Overlap => DropReason::Inconsistent,
-            // A frame with that many holes is too reordered to wait for.
-            RangeError::TooFragmented => DropReason::Lost,
         }
     }
 }

@@ -1,16 +1,17 @@
-//! The CLI's capture reader (`mjpeg_rtp_cli::capture::read_udp`: pcap and
-//! pcapng, every link type it knows, IPv4/IPv6, IP reassembly) on
-//! arbitrary file contents, each UDP payload then pushed into a
-//! depacketizer. `read_udp` takes a path, so the input goes through a
-//! file on tmpfs first.
+//! The capture reader (`mjpeg_rtp_capture::reader::read`: pcap and
+//! pcapng, every link type it knows, IPv4/IPv6, IP reassembly, UDP and
+//! TCP) on arbitrary file contents, each UDP payload then pushed into a
+//! depacketizer and each TCP segment into the RTSP/TCP reassembly.
+//! `read` takes a path, so the input goes through a file on tmpfs first.
 #![no_main]
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mjpeg_rtp_cli::capture::read_udp;
-use mjpeg_rtp_cli::summary::CaptureSummary;
+use mjpeg_rtp_capture::interleaved::Connections;
+use mjpeg_rtp_capture::reader::{read, Packet};
+use mjpeg_rtp_capture::summary::CaptureSummary;
 use mjpeg_rtp_core::{frame_buffer_len, Config, Depacketizer};
 
 fn scratch() -> &'static PathBuf {
@@ -37,13 +38,25 @@ fuzz_target!(|data: &[u8]| {
         ],
     );
     let mut datagrams = 0u64;
-    let result = read_udp(path, &mut summary, |d| {
-        datagrams += 1;
-        assert!(d.payload.len() <= 65_535);
-        let _ = rx.push(d.time, d.payload);
-        while rx.next_frame().is_some() {}
+    let mut connections = Connections::default();
+    let mut interleaved = 0u64;
+    let result = read(path, &mut summary, |packet| {
+        match packet {
+            Packet::Udp(d) => {
+                datagrams += 1;
+                assert!(d.payload.len() <= 65_535);
+                let _ = rx.push(d.time, d.payload);
+                while rx.next_frame().is_some() {}
+            }
+            Packet::Tcp(_, segment) => connections.push(segment, &mut |p| {
+                assert!(p.data.len() <= 65_535);
+                interleaved += 1;
+            }),
+        }
         Ok(())
     });
+    let tcp = connections.finish(&mut |_| interleaved += 1);
+    assert_eq!(tcp.rtp_packets, interleaved);
     if result.is_ok() {
         assert!(summary.records >= summary.udp_datagrams.saturating_sub(summary.ip_reassembled));
     }

@@ -81,3 +81,22 @@ def test_abandoned_iterator_ends_its_thread() -> None:
         next(reader)
         del reader
     assert wait_until(lambda: threads() <= before)
+
+
+def test_rtp_interleaved_in_rtsp_over_tcp() -> None:
+    """tcpdump's recording of ffmpeg reading gst-rtsp-server over TCP:
+    gst-420's frames, under the server's port, channel from SETUP."""
+    originals = Originals(sorted((FIXTURES / "gst-420").glob("[0-9][0-9][0-9].jpg")))
+    reader = mjpeg_rtp.read_pcap(FIXTURES / "rtsp-tcp" / "interleaved.pcap")
+    frames = list(reader)
+    assert len(frames) == len(originals.jpegs) == 4
+    for i, (_, meta) in enumerate(frames):
+        assert originals.index_of(djpeg(meta.jpeg_data)) == i
+        assert meta.camera_id == "28754"
+        assert meta.packets_lost == 0
+    summary = reader.summary
+    assert summary is not None
+    [stream] = summary["streams"]
+    assert stream["port"] == 28754
+    assert stream["interleaved"] == {"channel": 0, "channel_assumed": False}
+    assert summary["capture"]["rtsp_tcp"]["setup_replies"] == 1

@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use mjpeg_rtp_core::frame_buffer_len;
 
+use crate::capture_clock::RtcpShared;
 use crate::config::CameraConfig;
 use crate::pool::BufferPool;
 use crate::ratelimit::{RateLimiter, WARN_INTERVAL};
-use crate::rtcp::shared::RtcpShared;
 use crate::stats::{CameraStats, IngestSnapshot};
 
 /// State of one camera shared by its receive path, the decode workers and

@@ -224,7 +224,7 @@ impl Client {
                 (None, None)
             }
             Some(_) => {
-                let pair = crate::rtsp::bind_pair(&config)?;
+                let pair = crate::socket::bind_pair(&config)?;
                 (Some(pair.rtp), Some(pair.rtcp))
             }
         };
@@ -422,7 +422,7 @@ impl Client {
                     c.config.rtsp.as_ref()?;
                     let config = c.config.clone();
                     let pair = match (c.socket.take(), c.rtcp.take()) {
-                        (Some(rtp), Some(rtcp)) => Some(crate::rtsp::PortPair { rtp, rtcp }),
+                        (Some(rtp), Some(rtcp)) => Some(crate::socket::PortPair { rtp, rtcp }),
                         _ => None,
                     };
                     Some(s.spawn(move || crate::rtsp::establish(&config, pair, stop)))

@@ -57,6 +57,7 @@ macro_rules! setters {
 
 pub mod backend;
 mod camera;
+mod capture_clock;
 mod client;
 mod config;
 pub mod decode;
@@ -73,6 +74,7 @@ mod stats;
 mod threads;
 mod workers;
 
+pub use capture_clock::RtcpStats;
 pub use client::{Client, ClientOptions};
 pub use config::{
     max_fps_thinning, CameraConfig, Delivery, RtspSource, RtspTransport, RTSP_UDP_PROBE,
@@ -80,7 +82,6 @@ pub use config::{
 pub use decode::{DecodeError, DecodeOptions, DecodeOptionsError, Decoder, Resize, RgbSize, Scale};
 pub use error::Error;
 pub use frame::{Frame, JpegBuffer, RgbBuffer};
-pub use rtcp::RtcpStats;
 pub use stats::CameraStats;
 
 pub use mjpeg_rtp_core as core;

@@ -30,7 +30,7 @@ use crate::camera::CameraShared;
 use crate::config::{CameraConfig, RtspTransport, RTSP_UDP_PROBE};
 use crate::error::Error;
 use crate::rtcp::{Route, SessionRtcp};
-use crate::socket::{bind_camera, BoundSocket};
+use crate::socket::PortPair;
 
 mod multicast;
 
@@ -57,42 +57,6 @@ const RECONNECT_BACKOFF_INITIAL: Duration = Duration::from_millis(500);
 /// Longest wait between attempts: a camera that is down for long is
 /// asked twice a minute, not in a storm.
 const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(30);
-
-/// An even RTP port and the odd RTCP port above it (RFC 3550 11).
-#[derive(Debug)]
-pub(crate) struct PortPair {
-    pub(crate) rtp: BoundSocket,
-    pub(crate) rtcp: UdpSocket,
-}
-
-/// Bind an even/odd pair on `config.bind`'s address, ports chosen by
-/// the system.
-pub(crate) fn bind_pair(config: &CameraConfig) -> Result<PortPair, Error> {
-    let mut last = None;
-    for _ in 0..32 {
-        let rtp = bind_camera(config)?;
-        let port = rtp.local_addr.port();
-        if port % 2 != 0 || port == u16::MAX {
-            continue;
-        }
-        let rtcp_addr = SocketAddr::new(rtp.local_addr.ip(), port + 1);
-        match UdpSocket::bind(rtcp_addr) {
-            Ok(rtcp) => return Ok(PortPair { rtp, rtcp }),
-            Err(e) => last = Some((rtcp_addr, e)),
-        }
-    }
-    let (addr, source) = last.unwrap_or_else(|| {
-        (
-            config.bind,
-            io::Error::new(io::ErrorKind::AddrInUse, "no even port"),
-        )
-    });
-    Err(Error::Bind {
-        camera: config.id.clone(),
-        addr,
-        source,
-    })
-}
 
 /// A session that reached PLAY, with what the camera's receive path
 /// needs to know.

@@ -1,6 +1,7 @@
 //! Every socket option the runtime uses, in one place: bind (with
 //! `SO_REUSEADDR` and `IP_MULTICAST_ALL` off for multicast groups only,
-//! joined on a chosen interface for the groups RTSP servers hand out),
+//! joined on a chosen interface for the groups RTSP servers hand out;
+//! the even/odd RTP/RTCP pair that RTSP over UDP and plain-UDP RTCP use),
 //! the receive buffer (and one warning when the kernel grants less),
 //! multicast membership, and on Linux the kernel's drop counter
 //! (`SO_RXQ_OVFL` for backends that read control messages, the socket's
@@ -35,6 +36,42 @@ pub struct BoundSocket {
 /// Create, configure and bind the socket for `config`.
 pub fn bind_camera(config: &CameraConfig) -> Result<BoundSocket, Error> {
     bind_on(config, config.bind, None)
+}
+
+/// An even RTP port and the odd RTCP port above it (RFC 3550 11).
+#[derive(Debug)]
+pub(crate) struct PortPair {
+    pub(crate) rtp: BoundSocket,
+    pub(crate) rtcp: UdpSocket,
+}
+
+/// Bind an even/odd pair on `config.bind`'s address, ports chosen by
+/// the system.
+pub(crate) fn bind_pair(config: &CameraConfig) -> Result<PortPair, Error> {
+    let mut last = None;
+    for _ in 0..32 {
+        let rtp = bind_camera(config)?;
+        let port = rtp.local_addr.port();
+        if port % 2 != 0 || port == u16::MAX {
+            continue;
+        }
+        let rtcp_addr = SocketAddr::new(rtp.local_addr.ip(), port + 1);
+        match UdpSocket::bind(rtcp_addr) {
+            Ok(rtcp) => return Ok(PortPair { rtp, rtcp }),
+            Err(e) => last = Some((rtcp_addr, e)),
+        }
+    }
+    let (addr, source) = last.unwrap_or_else(|| {
+        (
+            config.bind,
+            io::Error::new(io::ErrorKind::AddrInUse, "no even port"),
+        )
+    });
+    Err(Error::Bind {
+        camera: config.id.clone(),
+        addr,
+        source,
+    })
 }
 
 /// Bind `group`'s port (with `SO_REUSEADDR`, so that other receivers on

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use mjpeg_rtp_core::{InvalidCounts, StreamStats};
 
-use crate::rtcp::shared::RtcpStats;
+use crate::capture_clock::RtcpStats;
 
 /// Retired streams (SSRC changes) kept per camera; older ones are merged
 /// away so that a sender cycling SSRCs cannot grow memory.

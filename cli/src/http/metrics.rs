@@ -5,21 +5,27 @@
 //! seconds. Every drop and invalid reason is listed, zero or not, so that
 //! a series never appears out of nowhere.
 //!
-//! The registry is built afresh from the snapshot at each scrape: the
-//! counters live in the receive path (the client's stats), not here.
+//! The counters live in the receive path (the client's stats), not here:
+//! one [`Collector`] registered once reads the live view's snapshot at
+//! each scrape and encodes it, each family's series ordered by camera
+//! name, then reason, so that two scrapes list them alike.
 
-use prometheus_client::encoding::prometheus_text::encode;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::{Metric, Registry, Unit};
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicU64;
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
 
 use mjpeg_rtp::{DropReason, InvalidReason};
 
 use super::snapshot::CameraView;
+use super::Shared;
 
 pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
@@ -36,9 +42,6 @@ struct ReasonLabel {
     camera: String,
     reason: String,
 }
-
-type Counters<L> = Family<L, Counter<u64>>;
-type Gauges = Family<CameraLabel, Gauge<f64, AtomicU64>>;
 
 /// How a per-camera family takes its values from a view.
 enum Series {
@@ -140,95 +143,108 @@ fn every_reason(
         .collect()
 }
 
-/// A registered family, and how it reads a view.
-enum Registered {
-    Counter(Counters<CameraLabel>, fn(&CameraView) -> Option<u64>),
-    ByReason(
-        Counters<ReasonLabel>,
-        fn(&CameraView) -> Vec<(&'static str, u64)>,
-    ),
-    Gauge(Gauges, fn(&CameraView) -> f64),
-}
-
 impl PerCamera {
-    fn register(self, registry: &mut Registry) -> Registered {
+    fn metric_type(&self) -> MetricType {
         match self.series {
-            Series::Counter(value) => Registered::Counter(self.family(registry), value),
-            Series::ByReason(values) => Registered::ByReason(self.family(registry), values),
-            Series::Gauge(value) => Registered::Gauge(self.family(registry), value),
+            Series::Counter(_) | Series::ByReason(_) => MetricType::Counter,
+            Series::Gauge(_) => MetricType::Gauge,
         }
     }
 
-    /// A new family, registered under this one's name, help and unit.
-    fn family<M: Metric + Clone + Default>(&self, registry: &mut Registry) -> M {
-        let family = M::default();
-        match &self.unit {
-            Some(unit) => {
-                registry.register_with_unit(self.name, self.help, unit.clone(), family.clone())
+    /// This family's descriptor and the series of `views` (sorted by
+    /// camera).
+    fn encode(&self, views: &[CameraView], encoder: &mut DescriptorEncoder) -> fmt::Result {
+        let mut family = encoder.encode_descriptor(
+            self.name,
+            self.help,
+            self.unit.as_ref(),
+            self.metric_type(),
+        )?;
+        for view in views {
+            let camera = || CameraLabel {
+                camera: view.camera.clone(),
+            };
+            match self.series {
+                Series::Counter(value) => {
+                    if let Some(n) = value(view) {
+                        ConstCounter::new(n).encode(family.encode_family(&camera())?)?;
+                    }
+                }
+                Series::ByReason(values) => {
+                    let mut values = values(view);
+                    values.sort_unstable_by_key(|&(reason, _)| reason);
+                    for (reason, n) in values {
+                        let label = ReasonLabel {
+                            camera: view.camera.clone(),
+                            reason: reason.to_owned(),
+                        };
+                        ConstCounter::new(n).encode(family.encode_family(&label)?)?;
+                    }
+                }
+                Series::Gauge(value) => {
+                    ConstGauge::new(value(view)).encode(family.encode_family(&camera())?)?;
+                }
             }
-            None => registry.register(self.name, self.help, family.clone()),
         }
-        family
+        Ok(())
     }
 }
 
-impl Registered {
-    /// Set the series of `view`'s camera.
-    fn observe(&self, view: &CameraView) {
-        let camera = || CameraLabel {
-            camera: view.camera.clone(),
-        };
-        match self {
-            Registered::Counter(family, value) => {
-                if let Some(n) = value(view) {
-                    family.get_or_create(&camera()).inc_by(n);
-                }
-            }
-            Registered::ByReason(family, values) => {
-                for (reason, n) in values(view) {
-                    let label = ReasonLabel {
-                        camera: view.camera.clone(),
-                        reason: reason.to_owned(),
-                    };
-                    family.get_or_create(&label).inc_by(n);
-                }
-            }
-            Registered::Gauge(family, value) => {
-                family.get_or_create(&camera()).set(value(view));
-            }
-        }
+/// The live view's metrics, read from its snapshot at each scrape.
+#[derive(Debug)]
+struct LiveMetrics {
+    shared: Arc<Shared>,
+    families: Vec<PerCamera>,
+}
+
+impl fmt::Debug for PerCamera {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
     }
 }
 
-/// The exposition of `cameras`, and of the viewer cap's counters.
-pub fn render(cameras: &[CameraView], viewers_refused: u64, viewers_max: usize) -> String {
+impl Collector for LiveMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let mut views = self.shared.views();
+        views.sort_by(|a, b| a.camera.cmp(&b.camera));
+        for family in &self.families {
+            family.encode(&views, &mut encoder)?;
+        }
+        let cap = &self.shared.cap;
+        ConstCounter::new(cap.refused.load(Ordering::Relaxed)).encode(
+            encoder.encode_descriptor(
+                "http_viewers_refused",
+                "Stream viewers turned away at the cap",
+                None,
+                MetricType::Counter,
+            )?,
+        )?;
+        ConstGauge::new(i64::try_from(cap.max()).unwrap_or(i64::MAX)).encode(
+            encoder.encode_descriptor(
+                "http_viewers_max",
+                "Concurrent stream viewers allowed (all cameras)",
+                None,
+                MetricType::Gauge,
+            )?,
+        )?;
+        Ok(())
+    }
+}
+
+/// The registry of the live view's metrics (made once; every scrape
+/// encodes it with [`render`]).
+pub(super) fn registry(shared: Arc<Shared>) -> Registry {
     let mut registry = Registry::with_prefix("mjpeg_rtp");
-    let families: Vec<Registered> = per_camera()
-        .into_iter()
-        .map(|family| family.register(&mut registry))
-        .collect();
-    let refused = Counter::<u64>::default();
-    registry.register(
-        "http_viewers_refused",
-        "Stream viewers turned away at the cap",
-        refused.clone(),
-    );
-    let cap = Gauge::<i64>::default();
-    registry.register(
-        "http_viewers_max",
-        "Concurrent stream viewers allowed (all cameras)",
-        cap.clone(),
-    );
+    registry.register_collector(Box::new(LiveMetrics {
+        shared,
+        families: per_camera(),
+    }));
+    registry
+}
 
-    for view in cameras {
-        for family in &families {
-            family.observe(view);
-        }
-    }
-    refused.inc_by(viewers_refused);
-    cap.set(i64::try_from(viewers_max).unwrap_or(i64::MAX));
+/// The exposition of `registry` as of now.
+pub(super) fn render(registry: &Registry) -> Result<String, fmt::Error> {
     let mut out = String::new();
-    // Writing into a String cannot fail.
-    let _ = encode(&mut out, &registry);
-    out
+    prometheus_client::encoding::prometheus_text::encode(&mut out, registry)?;
+    Ok(out)
 }

@@ -23,7 +23,7 @@ use anyhow::{anyhow, Result};
 use mjpeg_rtp::{Client, Frame};
 
 use slot::{LatestSlot, ViewerCap};
-use snapshot::{RateTracker, Snapshot, Totals};
+use snapshot::{CameraView, RateTracker, SilenceTracker, Snapshot, Totals};
 
 /// Concurrent `stream.mjpg` viewers allowed over all cameras by default
 /// (`--http-max-viewers`): each holds a thread and at most one frame.
@@ -78,6 +78,27 @@ impl Shared {
     fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
     }
+
+    /// Every camera's view, from the last stats snapshot and the live
+    /// viewer counters.
+    fn views(&self) -> Vec<CameraView> {
+        let snapshot = self.snapshot();
+        snapshot
+            .stats
+            .iter()
+            .zip(&snapshot.rates)
+            .zip(snapshot.silent.iter().chain(std::iter::repeat(&None)))
+            .map(|((stats, &rates), &silent)| {
+                let mut view = CameraView::new(stats, rates);
+                view.silent_seconds = silent.map(|d| d.as_secs());
+                if let Some(camera) = self.camera(&stats.camera_id) {
+                    view.viewers = camera.viewers.load(Ordering::Relaxed);
+                    view.viewer_frames_skipped = camera.slot.skipped.load(Ordering::Relaxed);
+                }
+                view
+            })
+            .collect()
+    }
 }
 
 /// The running live view; stops serving when dropped.
@@ -87,6 +108,7 @@ pub struct LiveView {
     local_addr: SocketAddr,
     accept: Option<JoinHandle<()>>,
     rates: RateTracker,
+    silence: SilenceTracker,
     refreshed: Option<Instant>,
 }
 
@@ -124,11 +146,12 @@ impl LiveView {
             stopping: AtomicBool::new(false),
         });
         let server = Arc::new(server);
+        let registry = Arc::new(metrics::registry(Arc::clone(&shared)));
         let accept = {
             let (server, shared) = (Arc::clone(&server), Arc::clone(&shared));
             std::thread::Builder::new()
                 .name("http-accept".into())
-                .spawn(move || server::accept_loop(&server, &shared))?
+                .spawn(move || server::accept_loop(&server, &shared, &registry))?
         };
         let mut live = LiveView {
             shared,
@@ -136,6 +159,7 @@ impl LiveView {
             local_addr,
             accept: Some(accept),
             rates: RateTracker::default(),
+            silence: SilenceTracker::default(),
             refreshed: None,
         };
         live.refresh(client, true);
@@ -171,11 +195,16 @@ impl LiveView {
         let stats = client.stats();
         let totals: Vec<Totals> = stats.iter().map(Totals::of).collect();
         let rates = self.rates.update(now, &totals);
+        let silent = self.silence.update(now, &totals);
         *self
             .shared
             .snapshot
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Snapshot { stats, rates };
+            .unwrap_or_else(|e| e.into_inner()) = Snapshot {
+            stats,
+            rates,
+            silent,
+        };
     }
 }
 

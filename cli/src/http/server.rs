@@ -1,6 +1,8 @@
 //! The HTTP side of the live view: one thread accepts requests from
 //! `tiny_http` and hands each to a short-lived thread of its own (a slow
 //! client then only ever stalls itself), up to [`MAX_REQUESTS`] at once.
+//! A response that cannot be made (JSON, metrics encoding) is a 500,
+//! never an empty 200.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,46 +14,112 @@ use serde::Serialize;
 use subtle::ConstantTimeEq;
 use tiny_http::{Header, Method, Request, Response, Server, StatusCode};
 
+use prometheus_client::registry::Registry;
+
 use super::snapshot::CameraView;
 use super::{metrics, CameraShared, Shared};
 
 /// Requests handled at once (stream viewers included); more get a 503.
 const MAX_REQUESTS: usize = 64;
 /// A viewer waiting for the next frame wakes this often to notice a
-/// shutdown.
+/// shutdown, and to send a heartbeat.
 const FRAME_WAIT: Duration = Duration::from_millis(500);
+/// Written to a `stream.mjpg` viewer after each [`FRAME_WAIT`] without a
+/// frame: an empty line, which multipart readers skip before a boundary
+/// (and which trails a part's JPEG after its EOI, where decoders ignore
+/// it).
+const HEARTBEAT: &[u8] = b"\r\n";
 /// Part separator of `stream.mjpg`.
 const BOUNDARY: &str = "mjpegrtpframe";
 /// The page: plain HTML, CSS and script in one file, no external asset.
 const PAGE: &str = include_str!("page.html");
 
 /// Serve until the server is unblocked.
-pub(super) fn accept_loop(server: &Server, shared: &Arc<Shared>) {
-    let in_flight = Arc::new(AtomicUsize::new(0));
+pub(super) fn accept_loop(server: &Server, shared: &Arc<Shared>, registry: &Arc<Registry>) {
+    let slots = Arc::new(RequestSlots::new(MAX_REQUESTS));
     for request in server.incoming_requests() {
         if shared.stopping() {
             let _ = request.respond(text(503, "shutting down"));
             break;
         }
-        if in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_REQUESTS {
-            in_flight.fetch_sub(1, Ordering::AcqRel);
+        let Some(slot) = slots.take() else {
             let _ = request.respond(text(503, "too many requests"));
             continue;
-        }
-        let (shared, in_flight) = (Arc::clone(shared), Arc::clone(&in_flight));
-        let spawned = std::thread::Builder::new()
-            .name("http".into())
-            .spawn(move || {
-                handle(request, &shared);
-                in_flight.fetch_sub(1, Ordering::AcqRel);
-            });
+        };
+        let (shared, registry) = (Arc::clone(shared), Arc::clone(registry));
+        let spawned = spawn_request(
+            std::thread::Builder::new().name("http".into()),
+            slot,
+            move || handle(request, &shared, &registry),
+        );
         if let Err(e) = spawned {
+            // The request went with the closure: tiny_http answers a
+            // request dropped unanswered with a 500.
             log::warn!("http: cannot start a request thread: {e}");
         }
     }
 }
 
-fn handle(request: Request, shared: &Shared) {
+/// Requests in flight, at most `max`.
+#[derive(Debug)]
+struct RequestSlots {
+    max: usize,
+    in_flight: AtomicUsize,
+}
+
+impl RequestSlots {
+    fn new(max: usize) -> Self {
+        RequestSlots {
+            max,
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// A place for one more request, given back when the slot is dropped;
+    /// `None` when all are taken.
+    fn take(self: &Arc<Self>) -> Option<RequestSlot> {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| RequestSlot(Arc::clone(self)))
+    }
+
+    #[cfg(test)]
+    fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+}
+
+/// One request's place; released when dropped, wherever that happens.
+#[derive(Debug)]
+struct RequestSlot(Arc<RequestSlots>);
+
+impl Drop for RequestSlot {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Run `work` on a thread of `builder`'s, holding `slot` until it ends.
+/// The slot lives in the closure, so that it is released both when the
+/// thread finishes and when the thread cannot be started (the closure is
+/// then dropped unrun).
+fn spawn_request(
+    builder: std::thread::Builder,
+    slot: RequestSlot,
+    work: impl FnOnce() + Send + 'static,
+) -> std::io::Result<()> {
+    builder
+        .spawn(move || {
+            let _slot = slot;
+            work();
+        })
+        .map(drop)
+}
+
+fn handle(request: Request, shared: &Shared, registry: &Registry) {
     let url = request.url().to_owned();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     if !authorized(&request, query, shared.token.as_deref()) {
@@ -72,16 +140,14 @@ fn handle(request: Request, shared: &Shared) {
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let response = match segments.as_slice() {
         [""] | ["index.html"] => bytes(200, "text/html; charset=utf-8", PAGE.as_bytes().to_vec()),
-        ["api", "cameras"] => {
-            let body = serde_json::to_vec_pretty(&api(shared)).unwrap_or_default();
-            bytes(200, "application/json", body)
-        }
-        ["metrics"] => {
-            let views = views(shared);
-            let cap = &shared.cap;
-            let body = metrics::render(&views, cap.refused.load(Ordering::Relaxed), cap.max());
-            bytes(200, metrics::CONTENT_TYPE, body.into_bytes())
-        }
+        ["api", "cameras"] => json(&api(shared)),
+        ["metrics"] => match metrics::render(registry) {
+            Ok(body) => bytes(200, metrics::CONTENT_TYPE, body.into_bytes()),
+            Err(e) => {
+                log::warn!("http: /metrics could not be encoded: {e}");
+                text(500, "metrics could not be encoded")
+            }
+        },
         ["cameras", id, file] => match (shared.camera(id), *file) {
             (None, _) => text(404, "no such camera"),
             (Some(camera), "latest.jpg") => match camera.slot.latest() {
@@ -127,29 +193,10 @@ struct Api {
 
 fn api(shared: &Shared) -> Api {
     Api {
-        cameras: views(shared),
+        cameras: shared.views(),
         viewers_max: shared.cap.max(),
         viewers_refused: shared.cap.refused.load(Ordering::Relaxed),
     }
-}
-
-/// Every camera's view, from the last stats snapshot and the live
-/// viewer counters.
-fn views(shared: &Shared) -> Vec<CameraView> {
-    let snapshot = shared.snapshot();
-    snapshot
-        .stats
-        .iter()
-        .zip(&snapshot.rates)
-        .map(|(stats, &rates)| {
-            let mut view = CameraView::new(stats, rates);
-            if let Some(camera) = shared.camera(&stats.camera_id) {
-                view.viewers = camera.viewers.load(Ordering::Relaxed);
-                view.viewer_frames_skipped = camera.slot.skipped.load(Ordering::Relaxed);
-            }
-            view
-        })
-        .collect()
 }
 
 /// `stream.mjpg`: the newest frame, then each newer one, as parts of a
@@ -183,6 +230,12 @@ fn stream(request: Request, camera: &CameraShared, shared: &Shared) {
     let mut seen = 0;
     while !shared.stopping() {
         let Some(frame) = camera.slot.next_after(seen, FRAME_WAIT) else {
+            // A silent camera: the heartbeat is the only write that tells
+            // a viewer who left from one who waits (the second write to a
+            // closed connection fails), so that the place is given back.
+            if out.write_all(HEARTBEAT).and_then(|()| out.flush()).is_err() {
+                return;
+            }
             continue;
         };
         seen = frame.number;
@@ -221,10 +274,58 @@ fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Response<std::io::Cu
         .with_header(header("Content-Type", content_type))
 }
 
+/// `value` as JSON; a 500 when it cannot be serialized.
+fn json(value: &impl Serialize) -> Response<std::io::Cursor<Vec<u8>>> {
+    match serde_json::to_vec_pretty(value) {
+        Ok(body) => bytes(200, "application/json", body),
+        Err(e) => {
+            log::warn!("http: JSON could not be written: {e}");
+            text(500, "JSON could not be written")
+        }
+    }
+}
+
 fn text(status: u16, message: &str) -> Response<std::io::Cursor<Vec<u8>>> {
     bytes(
         status,
         "text/plain; charset=utf-8",
         format!("{message}\n").into_bytes(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A thread that cannot be started gives its request slot back.
+    #[test]
+    fn a_request_slot_is_released_when_its_thread_cannot_start() {
+        let slots = Arc::new(RequestSlots::new(1));
+        let slot = slots.take().unwrap();
+        assert!(slots.take().is_none());
+        // A stack no system grants: the spawn fails.
+        let builder = std::thread::Builder::new().stack_size(1 << 46);
+        assert!(spawn_request(builder, slot, || {}).is_err());
+        assert_eq!(slots.in_flight(), 0);
+        let slot = slots.take().expect("the slot is free again");
+        spawn_request(std::thread::Builder::new(), slot, || {}).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while slots.in_flight() != 0 {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// What cannot be serialized answers 500.
+    #[test]
+    fn a_json_failure_is_a_500() {
+        struct Unwritable;
+        impl Serialize for Unwritable {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        assert_eq!(json(&Unwritable).status_code(), StatusCode(500));
+        assert_eq!(json(&[1, 2]).status_code(), StatusCode(200));
+    }
 }

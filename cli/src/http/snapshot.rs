@@ -14,10 +14,15 @@ use mjpeg_rtp_capture::summary::{ReceiverCounters, StreamCounters, StreamSummary
 
 /// Rates are taken over this much history.
 const RATE_WINDOW: Duration = Duration::from_secs(2);
+/// A camera without a datagram for this long is shown as silent (the
+/// runtime's own "received nothing" warning comes after as long).
+pub const SILENCE_SHOWN: Duration = Duration::from_secs(5);
 
 /// A camera's counters that rates are derived from.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Totals {
+    /// Datagrams read from the socket (valid RTP or not).
+    pub datagrams: u64,
     pub frames: u64,
     pub bytes: u64,
     pub received: u64,
@@ -27,6 +32,7 @@ pub struct Totals {
 impl Totals {
     pub fn of(stats: &CameraStats) -> Self {
         Totals {
+            datagrams: stats.datagrams,
             frames: stats.frames_complete(),
             bytes: stats.bytes,
             received: stats.packets_received(),
@@ -94,11 +100,44 @@ impl RateTracker {
     }
 }
 
+/// How long each camera has gone without a datagram, from the datagram
+/// counts of successive refreshes (the start of the view counts as the
+/// last datagram of a camera that never sent one).
+#[derive(Debug, Default)]
+pub struct SilenceTracker {
+    /// Per camera: its datagram count, and when that count last changed.
+    last: Vec<(u64, Instant)>,
+}
+
+impl SilenceTracker {
+    /// Every camera's silence at `now`, when it has lasted
+    /// [`SILENCE_SHOWN`] or longer.
+    pub fn update(&mut self, now: Instant, totals: &[Totals]) -> Vec<Option<Duration>> {
+        self.last.truncate(totals.len());
+        totals
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                match self.last.get_mut(i) {
+                    Some(last) if last.0 == t.datagrams => {}
+                    Some(last) => *last = (t.datagrams, now),
+                    None => self.last.push((t.datagrams, now)),
+                }
+                let silent = now.saturating_duration_since(self.last[i].1);
+                (silent >= SILENCE_SHOWN).then_some(silent)
+            })
+            .collect()
+    }
+}
+
 /// What the endpoints show, as of the last refresh.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub stats: Vec<CameraStats>,
     pub rates: Vec<Rates>,
+    /// Per camera, how long it has been silent, once that is worth
+    /// showing.
+    pub silent: Vec<Option<Duration>>,
 }
 
 /// One camera in `/api/cameras`: the JSON summary's fields summed over
@@ -127,11 +166,14 @@ pub struct CameraView {
     pub viewers: usize,
     pub viewer_frames_skipped: u64,
     pub streams: Vec<StreamSummary>,
+    /// Seconds without any datagram, once that reached
+    /// [`SILENCE_SHOWN`]; `null` while datagrams arrive.
+    pub silent_seconds: Option<u64>,
 }
 
 impl CameraView {
     pub fn new(stats: &CameraStats, rates: Rates) -> Self {
-        let summary = crate::recv::summary(std::slice::from_ref(stats));
+        let summary = mjpeg_rtp_capture::summary::Summary::of_cameras(std::slice::from_ref(stats));
         let sum = |f: fn(&StreamCounters) -> u64| {
             summary.streams.iter().map(|s| f(&s.counters)).sum::<u64>()
         };
@@ -168,6 +210,7 @@ impl CameraView {
             viewers: 0,
             viewer_frames_skipped: 0,
             streams: summary.streams,
+            silent_seconds: None,
         }
     }
 }
@@ -178,6 +221,7 @@ mod tests {
 
     fn totals(frames: u64, bytes: u64, received: u64, lost: u64) -> [Totals; 1] {
         [Totals {
+            datagrams: received,
             frames,
             bytes,
             received,
@@ -199,6 +243,26 @@ mod tests {
         rates.update(at(3), &totals(30, 125_000, 99, 1));
         let r = rates.update(at(5), &totals(30, 125_000, 99, 1));
         assert_eq!(r[0], Rates::default());
+    }
+
+    #[test]
+    fn silence_is_shown_from_five_seconds_without_a_datagram() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut silence = SilenceTracker::default();
+        assert_eq!(silence.update(t0, &totals(0, 0, 0, 0)), [None]);
+        assert_eq!(silence.update(at(4_900), &totals(0, 0, 0, 0)), [None]);
+        assert_eq!(
+            silence.update(at(5_000), &totals(0, 0, 0, 0)),
+            [Some(Duration::from_secs(5))]
+        );
+        // A datagram ends it; it starts over from there.
+        assert_eq!(silence.update(at(6_000), &totals(0, 0, 1, 0)), [None]);
+        assert_eq!(silence.update(at(10_000), &totals(0, 0, 1, 0)), [None]);
+        assert_eq!(
+            silence.update(at(12_000), &totals(0, 0, 1, 0)),
+            [Some(Duration::from_secs(6))]
+        );
     }
 
     /// `/api/cameras` lists the contract's fields right after the camera
@@ -225,6 +289,7 @@ mod tests {
             viewers: 5,
             viewer_frames_skipped: 6,
             streams: Vec::new(),
+            silent_seconds: Some(7),
         };
         assert_eq!(
             serde_json::to_string(&view).unwrap(),
@@ -237,7 +302,7 @@ mod tests {
                 r#""frames_dropped_backlog":0,"frames_dropped_queue":0,"#,
                 r#""frames_dropped_out_of_order":0,"reconnects":0},"#,
                 r#""fps":0.0,"kbit_s":0.0,"loss_percent":0.0,"viewers":5,"#,
-                r#""viewer_frames_skipped":6,"streams":[]}"#
+                r#""viewer_frames_skipped":6,"streams":[],"silent_seconds":7}"#
             )
         );
     }

@@ -6,6 +6,8 @@ use core::fmt;
 
 use arrayvec::ArrayVec;
 
+use crate::stats::DropReason;
+
 /// Disjoint received byte ranges one frame may hold before it is given up
 /// as too fragmented to be worth tracking (each hole costs one range).
 const MAX_RANGES: usize = 32;
@@ -30,6 +32,17 @@ impl fmt::Display for RangeError {
 }
 
 impl core::error::Error for RangeError {}
+
+/// The frame a range error hits is dropped for this reason.
+impl From<RangeError> for DropReason {
+    fn from(e: RangeError) -> Self {
+        match e {
+            RangeError::Overlap => DropReason::Inconsistent,
+            // A frame with that many holes is too reordered to wait for.
+            RangeError::TooFragmented => DropReason::Lost,
+        }
+    }
+}
 
 /// Sorted, disjoint, coalesced byte ranges `(start, end)` received.
 #[derive(Debug, Clone, Default)]

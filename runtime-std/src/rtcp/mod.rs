@@ -5,9 +5,9 @@
 //! ends the session.
 //!
 //! Two halves, because two kinds of threads need them:
-//! - [`RtcpShared`](shared::RtcpShared) (`shared.rs`, in the camera's
-//!   shared state): the capture clock, read by the decode workers once
-//!   per frame, and the counters.
+//! - [`RtcpShared`](crate::capture_clock::RtcpShared)
+//!   (`capture_clock.rs`, in the camera's shared state): the capture
+//!   clock, read by the decode workers once per frame, and the counters.
 //! - [`Reporter`](reports::Reporter) (`reports.rs`): the sending side's
 //!   state, owned by the one thread that reads and writes the camera's
 //!   RTCP (the RTSP session thread, or [`run_plain`] for a plain-UDP
@@ -20,11 +20,9 @@
 //! A.8, from the arrival time the backend passes in).
 //!
 //! The camera's shared state holds the first half, and the second reads
-//! that state: `shared` imports nothing of the camera, so that the two do
-//! not import each other.
+//! that state: the first is a module of its own, outside this one, so
+//! that `camera` and `rtcp` do not import each other.
 
 mod reports;
-pub(crate) mod shared;
 
 pub(crate) use reports::{bind_plain, run_plain, Route, SessionRtcp};
-pub use shared::RtcpStats;

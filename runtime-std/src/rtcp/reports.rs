@@ -421,7 +421,7 @@ pub(crate) fn bind_plain(
     config: &CameraConfig,
 ) -> Result<(crate::socket::BoundSocket, UdpSocket), Error> {
     if config.bind.port() == 0 {
-        let pair = crate::rtsp::bind_pair(config)?;
+        let pair = crate::socket::bind_pair(config)?;
         return Ok((pair.rtp, pair.rtcp));
     }
     let rtp = crate::socket::bind_camera(config)?;

@@ -1,5 +1,8 @@
 //! The RTCP state a camera's threads share: the capture clock (the
-//! stream sender's NTP <-> RTP mapping) and the RTCP counters.
+//! stream sender's NTP <-> RTP mapping), read by the decode workers once
+//! per frame, and the RTCP counters. It sits in the camera's shared state
+//! and imports nothing of the camera or of [`crate::rtcp`], which reads
+//! the camera: the two halves then never import each other.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -38,11 +41,11 @@ struct CaptureClock {
 #[derive(Debug, Default)]
 pub(crate) struct RtcpShared {
     clock: Mutex<CaptureClock>,
-    pub(super) packets: AtomicU64,
-    pub(super) invalid: AtomicU64,
-    pub(super) sender_reports: AtomicU64,
-    pub(super) sender_reports_ignored: AtomicU64,
-    pub(super) receiver_reports: AtomicU64,
+    pub(crate) packets: AtomicU64,
+    pub(crate) invalid: AtomicU64,
+    pub(crate) sender_reports: AtomicU64,
+    pub(crate) sender_reports_ignored: AtomicU64,
+    pub(crate) receiver_reports: AtomicU64,
 }
 
 impl RtcpShared {
@@ -55,7 +58,7 @@ impl RtcpShared {
             .and_then(|_| c.clock.capture_time(timestamp))
     }
 
-    pub(super) fn on_sender_report(&self, sr: SenderReport) {
+    pub(crate) fn on_sender_report(&self, sr: SenderReport) {
         let mut c = self.clock.lock().unwrap_or_else(PoisonError::into_inner);
         if c.ssrc != Some(sr.ssrc) {
             // A new stream: its clock starts unproven.
