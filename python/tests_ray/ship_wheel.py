@@ -1,0 +1,49 @@
+"""The README's runtime_env: a driver without mjpeg_rtp ships the wheel
+to a 2-node Ray cluster with `py_modules`, and a task on the worker node
+imports it and decodes with both decoders.
+
+    python ship_wheel.py WHEEL    (where ray and numpy are, mjpeg_rtp not)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Dict
+
+import ray
+from ray.cluster_utils import Cluster
+
+
+CAPTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "gst-420" / "capture.pcap"
+
+
+@ray.remote
+def decode_on_a_worker(capture: str) -> Dict[str, int]:
+    import mjpeg_rtp
+
+    return {
+        decoder: sum(rgb.shape == (meta.height, meta.width, 3)
+                     for rgb, meta in mjpeg_rtp.read_pcap(capture, decoder=decoder))
+        for decoder in mjpeg_rtp.decoders()
+    }
+
+
+def main() -> None:
+    wheel = sys.argv[1]
+    assert importlib.util.find_spec("mjpeg_rtp") is None, "the driver must not have mjpeg_rtp"
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    try:
+        ray.init(address=cluster.address, runtime_env={"py_modules": [wheel]}, log_to_driver=False)
+        decoded = ray.get(decode_on_a_worker.remote(str(CAPTURE)), timeout=120)
+        assert decoded == {"zune-jpeg": 4, "libjpeg-turbo": 4}, decoded
+        print(f"ship_wheel: a worker node imported the shipped wheel and decoded {decoded}")
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+if __name__ == "__main__":
+    main()
