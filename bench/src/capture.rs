@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use mjpeg_rtp_cli::capture::read_udp;
-use mjpeg_rtp_cli::summary::CaptureSummary;
+use mjpeg_rtp_capture::reader::read_udp;
+use mjpeg_rtp_capture::summary::CaptureSummary;
 use mjpeg_rtp_core::rtp::{HeaderMut, RtpPacket};
 use mjpeg_rtp_core::validate;
 use mjpeg_rtp_testkit::capture::{CaptureFormat, CaptureWriter};
@@ -288,7 +288,7 @@ mod tests {
         }
         let rebuilt = |capture: &Path| {
             let mut jpegs = Vec::new();
-            mjpeg_rtp_cli::pcap::replay(capture, &Default::default(), |f| {
+            mjpeg_rtp_capture::replay::replay(capture, &Default::default(), |f| {
                 jpegs.push(f.jpeg.to_vec());
                 Ok(())
             })

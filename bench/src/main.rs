@@ -25,7 +25,7 @@
 
 use std::process::ExitCode;
 
-use mjpeg_rtp_cli::summary::print_json;
+use mjpeg_rtp_capture::summary::print_json;
 
 use crate::args::Job;
 

@@ -73,7 +73,7 @@ pub(crate) fn capture_jpegs(capture: &Path) -> Result<(Vec<Vec<u8>>, RgbSize)> {
         width: 0,
         height: 0,
     };
-    pcap::replay(capture, &pcap::Options::default(), |f| {
+    mjpeg_rtp_capture::replay::replay(capture, &pcap::Options::default(), |f| {
         jpegs.push(f.jpeg.to_vec());
         picture = RgbSize {
             width: usize::from(f.info.width),

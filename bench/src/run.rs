@@ -139,7 +139,7 @@ pub fn run(options: &Options) -> Result<Report> {
     {
         let mut sizes = Vec::new();
         let mut size = (0, 0);
-        pcap::replay(&capture, &pcap::Options::default(), |f| {
+        mjpeg_rtp_capture::replay::replay(&capture, &pcap::Options::default(), |f| {
             sizes.push(f.jpeg.len());
             size = (f.info.width, f.info.height);
             Ok(())

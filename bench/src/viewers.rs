@@ -33,7 +33,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use mjpeg_rtp_cli::summary::Summary;
+use mjpeg_rtp_capture::summary::Summary;
 use serde::Serialize;
 
 use crate::capture::{self, Scratch};
@@ -280,7 +280,7 @@ fn case(
     }
     let summary: Summary =
         serde_json::from_slice(&out.stdout).context("mjpeg-rtp recv printed no JSON summary")?;
-    let sum = |f: fn(&mjpeg_rtp_cli::summary::StreamSummary) -> u64| {
+    let sum = |f: fn(&mjpeg_rtp_capture::summary::StreamSummary) -> u64| {
         summary.streams.iter().map(f).sum::<u64>()
     };
     let packets = sum(|s| s.counters.packets_received);

@@ -183,6 +183,20 @@ pub struct ReceiverArgs {
     #[arg(long, value_name = "BYTES", default_value_t = CameraConfig::DEFAULT_MAX_FRAME_BYTES,
           value_parser = parse_frame_bytes)]
     pub max_frame_bytes: usize,
+    /// At most N frames per second of each stream, chosen by RTP
+    /// timestamp before any decode (the first frame of every 1/N s of
+    /// stream time): a capture and the same stream received live keep
+    /// the same frames. 0.001..=1000; default: every frame.
+    #[arg(long, value_name = "N", value_parser = parse_max_fps)]
+    pub max_fps: Option<f64>,
+}
+
+fn parse_max_fps(s: &str) -> Result<f64, String> {
+    let fps: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    match mjpeg_rtp::max_fps_thinning(fps) {
+        Some(_) => Ok(fps),
+        None => Err("must be 0.001..=1000 frames per second".into()),
+    }
 }
 
 fn parse_frame_bytes(s: &str) -> Result<usize, String> {
@@ -213,6 +227,7 @@ impl From<&PcapArgs> for pcap::Options {
             ports: args.ports.clone(),
             payload_type: args.receiver.payload_type,
             max_frame_bytes: args.receiver.max_frame_bytes,
+            max_fps: args.receiver.max_fps,
         }
     }
 }
@@ -422,6 +437,7 @@ impl From<&RecvArgs> for recv::Options {
             duration: args.duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
             payload_type: args.receiver.payload_type,
             max_frame_bytes: args.receiver.max_frame_bytes,
+            max_fps: args.receiver.max_fps,
             http: (&args.http).into(),
             rtcp: args.rtcp,
         }

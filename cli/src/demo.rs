@@ -20,7 +20,7 @@ use mjpeg_rtp_uring::Io;
 use crate::output::{frame_path, write_png, Format};
 use crate::pattern;
 use crate::recv::summary;
-use crate::summary::Summary;
+use mjpeg_rtp_capture::summary::Summary;
 
 const CAMERA: &str = "demo";
 const SSRC: u32 = 0x4445_4D4F; // "DEMO"

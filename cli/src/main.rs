@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use mjpeg_rtp_capture::summary::print_json;
 use mjpeg_rtp_cli::args::{Cli, Command};
-use mjpeg_rtp_cli::summary::print_json;
 use mjpeg_rtp_cli::{demo, pcap, recv, send};
 
 fn main() -> ExitCode {

@@ -15,7 +15,9 @@ use mjpeg_rtp::{CameraConfig, CameraStats, Client, ClientOptions, Frame, RtspTra
 use mjpeg_rtp_uring::Io;
 
 use crate::output::{FrameSink, SinkOptions};
-use crate::summary::{invalid_reasons, IgnoredPort, ReceiverCounters, StreamSummary, Summary};
+use mjpeg_rtp_capture::summary::{
+    invalid_reasons, IgnoredPort, ReceiverCounters, StreamSummary, Summary,
+};
 
 /// How long one wait for a frame lasts before the stop conditions are
 /// checked again.
@@ -132,6 +134,9 @@ pub struct Options {
     pub payload_type: Option<u8>,
     /// Largest JPEG scan data per frame, in bytes.
     pub max_frame_bytes: usize,
+    /// At most this many frames per second per camera, by RTP timestamp
+    /// ([`CameraConfig::max_fps`]).
+    pub max_fps: Option<f64>,
     /// The password of RTSP URLs with a user and no password.
     pub rtsp_password: PasswordSource,
     /// Serve the live view (`--http`).
@@ -177,6 +182,7 @@ pub fn run(options: &Options) -> Result<Summary> {
         };
         config.max_frame_bytes = options.max_frame_bytes;
         config.dynamic_payload_type = options.payload_type;
+        config.max_fps = options.max_fps;
         // Files are written on this thread: allow a little slack.
         config.queue_depth = 8;
         client.add_camera(config)?;
@@ -280,13 +286,8 @@ pub fn summary(stats: &[CameraStats]) -> Summary {
             entry.camera = Some(camera.camera_id.clone());
             if i == last {
                 entry.decode_errors = camera.decode_errors;
-                entry.receiver = Some(ReceiverCounters {
-                    kernel_drops: camera.kernel_drops,
-                    packets_foreign: camera.packets_foreign,
-                    frames_dropped_backlog: camera.frames_dropped_backlog,
-                    frames_dropped_queue: camera.frames_dropped_queue,
-                    reconnects: camera.reconnects,
-                });
+                entry.frames_thinned = camera.frames_thinned;
+                entry.receiver = Some(ReceiverCounters::from(camera));
             }
             summary.streams.push(entry);
         }

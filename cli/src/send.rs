@@ -12,7 +12,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use mjpeg_rtp_core::{Packetizer, PacketizerConfig};
 
 use crate::pattern;
-use crate::summary::SendSummary;
+use mjpeg_rtp_capture::summary::SendSummary;
 
 /// RTP clock rate of RFC 2435.
 const CLOCK_RATE: f64 = 90_000.0;

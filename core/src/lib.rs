@@ -62,6 +62,8 @@
 //! - `packetize`: the packetizer ([`Packetizer`]).
 //! - `stats`: counters, the named reasons and which error lands in which
 //!   reason ([`StreamStats`], [`InvalidReason`], [`DropReason`]).
+//! - `thinning`: at most N frames per second by RTP timestamp, decided
+//!   before decode ([`Thinning`]).
 //! - `time`: the caller's clock ([`Instant`]).
 
 #![no_std]
@@ -85,6 +87,7 @@ mod packetize;
 mod reassembly;
 mod seq;
 mod stats;
+mod thinning;
 mod time;
 
 pub use datagram::{onvif_frame_size, validate, DYNAMIC_PAYLOAD_TYPES};
@@ -95,4 +98,5 @@ pub use reassembly::{
 };
 pub use rfc2435::{JpegType, Sampling, MAX_SCAN_BYTES};
 pub use stats::{DropCounts, DropReason, InvalidCounts, InvalidReason, StreamStats};
+pub use thinning::Thinning;
 pub use time::Instant;

@@ -20,6 +20,7 @@ from ._native import (
     CameraConfig,
     CaptureError,
     ConfigError,
+    DecodeError,
     Frame,
     FrameBuffer,
     FrameIterator,
@@ -30,6 +31,7 @@ from ._native import (
     StateError,
     UnknownCameraError,
     __version__,
+    decode,
     decoders,
     read_pcap,
 )
@@ -43,6 +45,7 @@ __all__ = [
     "CaptureError",
     "Client",
     "ConfigError",
+    "DecodeError",
     "Frame",
     "FrameBuffer",
     "FrameIterator",
@@ -53,6 +56,7 @@ __all__ = [
     "StateError",
     "UnknownCameraError",
     "__version__",
+    "decode",
     "decoders",
     "read_pcap",
 ]

@@ -12,6 +12,8 @@ import numpy.typing as npt
 __version__: str
 
 _RGB = npt.NDArray[np.uint8]
+# scale=: "1", "1/2", "1/4", "1/8" (or 1).
+_Scale = Union[str, int]
 
 class MjpegRtpError(Exception):
     """Base class of every error raised by mjpeg_rtp."""
@@ -30,6 +32,9 @@ class StateError(MjpegRtpError, RuntimeError):
 
 class StartError(MjpegRtpError, OSError):
     """The receive or decode threads could not be started."""
+
+class DecodeError(MjpegRtpError, ValueError):
+    """Data given to decode() is not a JPEG the decoder can decode."""
 
 class CaptureError(MjpegRtpError, ValueError):
     """A file given to read_pcap() is not a readable capture."""
@@ -59,6 +64,12 @@ class CameraConfig:
         rtsp_url: Optional[str] = None,
         rtsp_transport: str = "auto",
         rtcp: bool = False,
+        scale: Optional[_Scale] = None,
+        resize: Optional[Tuple[int, int]] = None,
+        fast: Optional[bool] = None,
+        decode: Optional[bool] = None,
+        delivery: Optional[str] = None,
+        max_fps: Optional[float] = None,
     ) -> "CameraConfig": ...
     @property
     def camera_id(self) -> str: ...
@@ -100,6 +111,18 @@ class CameraConfig:
     def rtsp_url(self) -> Optional[str]: ...
     @property
     def rtsp_transport(self) -> Optional[str]: ...
+    @property
+    def scale(self) -> Optional[str]: ...
+    @property
+    def resize(self) -> Optional[Tuple[int, int]]: ...
+    @property
+    def fast(self) -> Optional[bool]: ...
+    @property
+    def decode(self) -> Optional[bool]: ...
+    @property
+    def delivery(self) -> Optional[str]: ...
+    @property
+    def max_fps(self) -> Optional[float]: ...
 
 @final
 class Frame:
@@ -169,6 +192,9 @@ class _CameraStats(TypedDict):
     packets_foreign: int
     frames_dropped_backlog: int
     frames_dropped_queue: int
+    frames_dropped_out_of_order: int
+    frames_thinned: int
+    frames_superseded: int
     frames_decoded: int
     frames_delivered: int
     datagrams: int
@@ -178,17 +204,29 @@ class _CameraStats(TypedDict):
 @final
 class FrameIterator:
     def __iter__(self) -> "FrameIterator": ...
-    def __next__(self) -> Tuple[_RGB, Frame]: ...
+    def __next__(self) -> Tuple[Optional[_RGB], Frame]: ...
 
 @final
 class MJPEGRTPClient:
-    def __new__(cls, decode_threads: int = 0, decoder: str = "zune-jpeg") -> "MJPEGRTPClient": ...
+    def __new__(
+        cls,
+        decode_threads: int = 0,
+        decoder: str = "zune-jpeg",
+        *,
+        scale: Optional[_Scale] = None,
+        resize: Optional[Tuple[int, int]] = None,
+        fast: bool = False,
+        decode: bool = True,
+        delivery: str = "queue",
+        max_fps: Optional[float] = None,
+        io: str = "std",
+    ) -> "MJPEGRTPClient": ...
     def add_camera(self, config: CameraConfig) -> None: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def get_frame(
         self, camera_id: Optional[str] = None, timeout: Optional[float] = None
-    ) -> Optional[Tuple[_RGB, Frame]]: ...
+    ) -> Optional[Tuple[Optional[_RGB], Frame]]: ...
     def frames(self, camera_id: Optional[str] = None, timeout: Optional[float] = None) -> FrameIterator: ...
     @overload
     def stats(self, camera_id: str) -> _CameraStats: ...
@@ -211,7 +249,7 @@ class MJPEGRTPClient:
 @final
 class PcapReader:
     def __iter__(self) -> "PcapReader": ...
-    def __next__(self) -> Tuple[_RGB, Frame]: ...
+    def __next__(self) -> Tuple[Optional[_RGB], Frame]: ...
     @property
     def summary(self) -> Optional[Dict[str, Any]]: ...
 
@@ -221,7 +259,20 @@ def read_pcap(
     *,
     decoder: str = "zune-jpeg",
     payload_type: Optional[int] = None,
+    scale: Optional[_Scale] = None,
+    resize: Optional[Tuple[int, int]] = None,
+    fast: bool = False,
+    decode: bool = True,
+    max_fps: Optional[float] = None,
 ) -> PcapReader: ...
 def decoders() -> List[str]: ...
+def decode(
+    jpeg: bytes,
+    *,
+    scale: Optional[_Scale] = None,
+    resize: Optional[Tuple[int, int]] = None,
+    fast: bool = False,
+    decoder: str = "zune-jpeg",
+) -> _RGB: ...
 # The package benchmark's baseline (python/bench/bench_client.py).
 def _take_frames_in_rust(client: MJPEGRTPClient, count: int, timeout: float) -> int: ...

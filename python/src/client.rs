@@ -16,14 +16,16 @@ use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use mjpeg_rtp::{CameraStats, ClientOptions, Decoder};
+use mjpeg_rtp_uring::Io;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::config::CameraConfig;
 use crate::errors;
-use crate::frame::{rgb_array, Frame, Meta, Pixels};
+use crate::frame::{rgb_array, Frame, JpegSource, Meta, Pixels};
 use crate::logs;
+use crate::options::{self, Defaults};
 use crate::stats::stats_dict;
 
 /// Longest wait with the GIL released before Python's signal handlers
@@ -53,6 +55,8 @@ pub struct Client {
     runtime: RwLock<Option<mjpeg_rtp::Client>>,
     cameras: Mutex<Vec<Camera>>,
     decoder: Decoder,
+    /// What every camera takes unless its CameraConfig says otherwise.
+    defaults: Defaults,
     started: AtomicBool,
     stopped: AtomicBool,
     /// The process that made the client: its threads live there.
@@ -177,10 +181,16 @@ impl Client {
                 .call_method1("getLogger", ("mjpeg_rtp",))?
                 .call_method1("warning", ("%s", message))?;
         }
-        let meta = Frame::new(py, camera_id, &Meta::of_runtime(&frame));
-        let (height, width) = (frame.height, frame.width);
-        let rgb = rgb_array(py, Pixels::Pooled(frame.into_rgb_buffer()), height, width)?;
-        PyTuple::new(py, [rgb.into_any(), Bound::new(py, meta)?.into_any()])
+        let meta = Meta::of_runtime(&frame);
+        let (height, width, _) = frame.shape();
+        let has_rgb = frame.has_rgb();
+        let (pixels, jpeg) = frame.into_buffers();
+        let meta = Frame::new(camera_id, &meta, JpegSource::Pooled(jpeg));
+        let rgb = match has_rgb {
+            true => rgb_array(py, Pixels::Pooled(pixels), height, width)?.into_any(),
+            false => py.None().into_bound(py),
+        };
+        PyTuple::new(py, [rgb, Bound::new(py, meta)?.into_any()])
     }
 }
 
@@ -188,15 +198,56 @@ impl Client {
 impl Client {
     /// decode_threads: 0 for one per CPU. decoder: "zune-jpeg" (the
     /// default, pure Rust) or "libjpeg-turbo" (builds with the turbojpeg
-    /// feature; see mjpeg_rtp.decoders()).
+    /// feature; see mjpeg_rtp.decoders()). io: "std" (blocking sockets)
+    /// or "uring" (Linux io_uring multishot receive; falls back to "std",
+    /// with one logged warning, where the kernel refuses it).
+    ///
+    /// The other keywords are every camera's defaults (a CameraConfig
+    /// may set its own): scale ("1", "1/2", "1/4", "1/8") and resize
+    /// ((width, height)) decode at the model's size, fast takes
+    /// libjpeg-turbo's fast IDCT; decode=False hands out JPEG only;
+    /// delivery="latest" keeps only the newest frame, decoded when taken;
+    /// max_fps thins frames by RTP timestamp before decode.
     #[new]
-    #[pyo3(signature = (decode_threads=0, decoder="zune-jpeg"))]
-    fn new(py: Python<'_>, decode_threads: usize, decoder: &str) -> PyResult<Self> {
+    #[pyo3(signature = (
+        decode_threads=0, decoder="zune-jpeg", *, scale=None, resize=None, fast=false,
+        decode=true, delivery="queue", max_fps=None, io="std"
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        decode_threads: usize,
+        decoder: &str,
+        scale: Option<&Bound<'_, PyAny>>,
+        resize: Option<(i64, i64)>,
+        fast: bool,
+        decode: bool,
+        delivery: &str,
+        max_fps: Option<f64>,
+        io: &str,
+    ) -> PyResult<Self> {
         let decoder: Decoder = decoder.parse().map_err(|e| errors::config(py, e))?;
+        let io = match io {
+            "std" => Io::Std,
+            "uring" => Io::Uring,
+            other => {
+                return Err(errors::config(
+                    py,
+                    format!("io must be \"std\" or \"uring\", not {other:?}"),
+                ))
+            }
+        };
+        let defaults = Defaults {
+            decode_options: options::decode_options(py, scale, resize, fast)?,
+            decode,
+            delivery: options::delivery(py, delivery)?,
+            max_fps: max_fps.map(|f| options::max_fps(py, f)).transpose()?,
+        };
         let mut client = mjpeg_rtp::Client::new(ClientOptions {
             decode_threads,
-            ..ClientOptions::default()
+            backend: mjpeg_rtp_uring::backend(io),
         });
+        logs::drain(py);
         client
             .set_decoder(decoder)
             .map_err(|e| errors::from_runtime(py, &e))?;
@@ -204,6 +255,7 @@ impl Client {
             runtime: RwLock::new(Some(client)),
             cameras: Mutex::new(Vec::new()),
             decoder,
+            defaults,
             started: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             pid: std::process::id(),
@@ -214,7 +266,12 @@ impl Client {
     /// BindError here). Only before start().
     fn add_camera(&self, py: Python<'_>, config: &Bound<'_, CameraConfig>) -> PyResult<()> {
         self.check_process(py)?;
-        let config = config.get().inner.clone();
+        let config = {
+            let given = config.get();
+            let mut inner = given.inner.clone();
+            given.overrides.settle(&self.defaults, &mut inner);
+            inner
+        };
         let id = config.id.clone();
         let expected_size = config.expected_size;
         let result = py.detach(|| match write(&self.runtime).as_mut() {

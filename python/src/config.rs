@@ -8,6 +8,7 @@ use mjpeg_rtp::RtspTransport;
 use pyo3::prelude::*;
 
 use crate::errors;
+use crate::options::{self, Overrides};
 
 /// One camera: where to listen, which host to accept, what to expect.
 ///
@@ -16,6 +17,9 @@ use crate::errors;
 #[pyclass(frozen, module = "mjpeg_rtp", name = "CameraConfig")]
 pub struct CameraConfig {
     pub(crate) inner: mjpeg_rtp::CameraConfig,
+    /// What the camera takes, where it differs from the client's
+    /// defaults (settled when added to a client).
+    pub(crate) overrides: Overrides,
     /// As given (None for any host).
     host: Option<String>,
     /// As given (the runtime keeps an f32).
@@ -73,7 +77,8 @@ impl CameraConfig {
         max_frame_age_ms=1000, socket_buffer_size=2_097_152, *, bind_address="0.0.0.0",
         multicast_group=None, queue_size=10, payload_type=None, frames_in_flight=4,
         max_frame_bytes=4_194_304, max_width=7680, max_height=4320, rtsp_url=None,
-        rtsp_transport="auto", rtcp=false
+        rtsp_transport="auto", rtcp=false, scale=None, resize=None, fast=None, decode=None,
+        delivery=None, max_fps=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -98,6 +103,12 @@ impl CameraConfig {
         rtsp_url: Option<String>,
         rtsp_transport: &str,
         rtcp: bool,
+        scale: Option<&Bound<'_, PyAny>>,
+        resize: Option<(i64, i64)>,
+        fast: Option<bool>,
+        decode: Option<bool>,
+        delivery: Option<&str>,
+        max_fps: Option<f64>,
     ) -> PyResult<Self> {
         let id = camera_id.as_str();
         let port: u16 = setting(py, id, "port", port, 0, 65535)?;
@@ -198,7 +209,29 @@ impl CameraConfig {
         inner.max_width = setting(py, id, "max_width", max_width, 1, 65535)?;
         inner.max_height = setting(py, id, "max_height", max_height, 1, 65535)?;
         inner.validate().map_err(|e| errors::from_runtime(py, &e))?;
+        let in_camera = |e: PyErr| errors::config(py, format!("camera {id:?}: {}", e.value(py)));
+        let overrides = Overrides {
+            scale: scale
+                .map(|s| options::scale(py, s))
+                .transpose()
+                .map_err(in_camera)?,
+            resize: resize
+                .map(|r| options::resize(py, r))
+                .transpose()
+                .map_err(in_camera)?,
+            fast,
+            decode,
+            delivery: delivery
+                .map(|d| options::delivery(py, d))
+                .transpose()
+                .map_err(in_camera)?,
+            max_fps: max_fps
+                .map(|f| options::max_fps(py, f))
+                .transpose()
+                .map_err(in_camera)?,
+        };
         Ok(CameraConfig {
+            overrides,
             inner,
             host,
             fps,
@@ -336,6 +369,46 @@ impl CameraConfig {
     #[getter]
     fn max_height(&self) -> u16 {
         self.inner.max_height
+    }
+
+    /// Decode-time reduction ("1", "1/2", "1/4", "1/8"), or None for the
+    /// client's.
+    #[getter]
+    fn scale(&self) -> Option<String> {
+        self.overrides.scale.map(|s| s.to_string())
+    }
+
+    /// Exact output size (width, height) after scale, or None for the
+    /// client's.
+    #[getter]
+    fn resize(&self) -> Option<(usize, usize)> {
+        self.overrides.resize.map(|r| (r.width, r.height))
+    }
+
+    /// libjpeg-turbo's fast IDCT and upsampling, or None for the client's.
+    #[getter]
+    fn fast(&self) -> Option<bool> {
+        self.overrides.fast
+    }
+
+    /// Decode to RGB (True) or hand out JPEG only (False), or None for
+    /// the client's.
+    #[getter]
+    fn decode(&self) -> Option<bool> {
+        self.overrides.decode
+    }
+
+    /// "queue" or "latest", or None for the client's.
+    #[getter]
+    fn delivery(&self) -> Option<&'static str> {
+        self.overrides.delivery.map(options::delivery_name)
+    }
+
+    /// At most this many frames per second (by RTP timestamp, before
+    /// decode), or None for the client's.
+    #[getter]
+    fn max_fps(&self) -> Option<f64> {
+        self.overrides.max_fps
     }
 
     fn __repr__(&self) -> String {

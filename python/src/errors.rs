@@ -63,6 +63,8 @@ classes! {
     Start = "StartError" (PyOSError),
     /// A file given to read_pcap() is not a readable pcap or pcapng capture.
     Capture = "CaptureError" (PyValueError),
+    /// Data given to decode() is not a JPEG the decoder can decode.
+    Decode = "DecodeError" (PyValueError),
 }
 
 /// The made classes, one per [`Class::ALL`] entry, indexed by [`Class`].
@@ -156,6 +158,10 @@ pub(crate) fn state(py: Python<'_>, message: &str) -> PyErr {
 
 pub(crate) fn capture(py: Python<'_>, message: String) -> PyErr {
     raise(py, Class::Capture, message)
+}
+
+pub(crate) fn decode(py: Python<'_>, message: String) -> PyErr {
+    raise(py, Class::Decode, message)
 }
 
 /// `error` and its sources, one after the other: the Rust errors keep

@@ -7,10 +7,10 @@
 //! pool is reference-counted, so this also works after the client is
 //! stopped or gone).
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use mjpeg_rtp::RgbBuffer;
+use mjpeg_rtp::{JpegBuffer, RgbBuffer};
 use numpy::ndarray::ArrayView3;
 use numpy::PyArray3;
 use pyo3::exceptions::PyValueError;
@@ -81,10 +81,10 @@ impl Drop for FrameBuffer {
 pub(crate) fn rgb_array(
     py: Python<'_>,
     mut pixels: Pixels,
-    height: u16,
-    width: u16,
+    height: usize,
+    width: usize,
 ) -> PyResult<Bound<'_, PyArray3<u8>>> {
-    let shape = (usize::from(height), usize::from(width), 3);
+    let shape = (height, width, 3);
     let bytes = pixels.as_mut_slice();
     if bytes.len() != shape.0 * shape.1 * shape.2 {
         return Err(PyValueError::new_err(format!(
@@ -115,55 +115,97 @@ pub(crate) fn rgb_array(
 }
 
 /// Metadata of one frame (read-only).
-#[pyclass(frozen, get_all, module = "mjpeg_rtp", name = "Frame")]
+#[pyclass(frozen, module = "mjpeg_rtp", name = "Frame")]
 pub struct Frame {
     /// The camera's id (for frames of a capture: the UDP destination port).
+    #[pyo3(get)]
     camera_id: Py<PyString>,
     /// RTP timestamp (90 kHz clock).
+    #[pyo3(get)]
     timestamp: u32,
     /// RTP sequence number of the frame's first packet (fragment offset 0).
+    #[pyo3(get)]
     sequence_start: u16,
     /// RTP sequence number of the frame's last packet (the marker).
+    #[pyo3(get)]
     sequence_end: u16,
     /// Picture width in pixels.
+    #[pyo3(get)]
     width: u16,
     /// Picture height in pixels.
+    #[pyo3(get)]
     height: u16,
-    /// The rebuilt JPEG, SOI to EOI.
-    jpeg_data: Py<PyBytes>,
+    /// The rebuilt JPEG (read through the `jpeg_data` getter).
+    jpeg: Mutex<Jpeg>,
+    /// Its length, for `__repr__` without making the bytes.
+    jpeg_len: usize,
     /// Distinct packets the stream delivered so far (this frame's included).
+    #[pyo3(get)]
     packets_received: u64,
     /// Packets the stream lost so far (RFC 3550: expected minus received).
+    #[pyo3(get)]
     packets_lost: u64,
     /// When the frame completed, Unix seconds (capture time for a capture).
+    #[pyo3(get)]
     receive_time: f64,
     /// When its first packet arrived, Unix seconds.
+    #[pyo3(get)]
     first_packet_time: f64,
     /// When the frame completed on the time.monotonic() clock (None for a
     /// capture).
+    #[pyo3(get)]
     receive_monotonic: Option<f64>,
     /// RTP SSRC of the stream.
+    #[pyo3(get)]
     ssrc: u32,
     /// The RTP timestamp extended across wrap-around.
+    #[pyo3(get)]
     extended_timestamp: u64,
     /// Packets the frame was made of.
+    #[pyo3(get)]
     packets: u32,
     /// RFC 2435 Q of the frame (255: quantization tables sent in-band).
+    #[pyo3(get)]
     q: u8,
     /// When the camera captured the frame, Unix seconds, from its RTCP
     /// sender reports (RTSP cameras; UDP cameras with rtcp=True); None
     /// until two of them agree, and for a capture.
+    #[pyo3(get)]
     capture_time: Option<f64>,
 }
 
+/// Where a frame's JPEG is until Python asks for it.
+pub(crate) enum JpegSource {
+    /// A live client's pooled buffer (back to the camera's pool once the
+    /// bytes are made or the frame dies).
+    Pooled(JpegBuffer),
+    /// A capture's copy.
+    Owned(Vec<u8>),
+}
+
+impl JpegSource {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            JpegSource::Pooled(b) => b,
+            JpegSource::Owned(v) => v,
+        }
+    }
+}
+
+/// A frame's JPEG: not a Python object until first read, then always the
+/// same `bytes`.
+enum Jpeg {
+    Pending(JpegSource),
+    Made(Py<PyBytes>),
+}
+
 /// Everything of a [`Frame`] but the Python objects, from either source.
-pub(crate) struct Meta<'a> {
+pub(crate) struct Meta {
     pub(crate) timestamp: u32,
     pub(crate) first_sequence: u16,
     pub(crate) last_sequence: u16,
     pub(crate) width: u16,
     pub(crate) height: u16,
-    pub(crate) jpeg: &'a [u8],
     pub(crate) packets_received: u64,
     pub(crate) packets_lost: u64,
     pub(crate) receive_time: f64,
@@ -176,9 +218,9 @@ pub(crate) struct Meta<'a> {
     pub(crate) capture_time: Option<f64>,
 }
 
-impl<'a> Meta<'a> {
+impl Meta {
     /// The metadata of a frame of a live client.
-    pub(crate) fn of_runtime(frame: &'a mjpeg_rtp::Frame) -> Self {
+    pub(crate) fn of_runtime(frame: &mjpeg_rtp::Frame) -> Self {
         let receive_time = unix_seconds(frame.received_at_system);
         let assembly = frame.received_at.duration_since(frame.first_packet_at);
         Meta {
@@ -187,7 +229,6 @@ impl<'a> Meta<'a> {
             last_sequence: frame.last_sequence,
             width: frame.width,
             height: frame.height,
-            jpeg: frame.jpeg(),
             packets_received: frame.packets_received,
             packets_lost: frame.packets_lost,
             receive_time,
@@ -203,7 +244,7 @@ impl<'a> Meta<'a> {
 }
 
 impl Frame {
-    pub(crate) fn new(py: Python<'_>, camera_id: Py<PyString>, meta: &Meta<'_>) -> Self {
+    pub(crate) fn new(camera_id: Py<PyString>, meta: &Meta, jpeg: JpegSource) -> Self {
         Frame {
             camera_id,
             timestamp: meta.timestamp,
@@ -211,7 +252,8 @@ impl Frame {
             sequence_end: meta.last_sequence,
             width: meta.width,
             height: meta.height,
-            jpeg_data: PyBytes::new(py, meta.jpeg).unbind(),
+            jpeg_len: jpeg.as_slice().len(),
+            jpeg: Mutex::new(Jpeg::Pending(jpeg)),
             packets_received: meta.packets_received,
             packets_lost: meta.packets_lost,
             receive_time: meta.receive_time,
@@ -228,6 +270,21 @@ impl Frame {
 
 #[pymethods]
 impl Frame {
+    /// The rebuilt JPEG, SOI to EOI, as bytes: made on first read (no
+    /// copy into Python for a frame whose JPEG nobody reads), the same
+    /// object on every read after.
+    #[getter]
+    fn jpeg_data(&self, py: Python<'_>) -> Py<PyBytes> {
+        let mut jpeg = self.jpeg.lock().unwrap_or_else(PoisonError::into_inner);
+        let bytes = match &*jpeg {
+            Jpeg::Made(bytes) => return bytes.clone_ref(py),
+            Jpeg::Pending(source) => PyBytes::new(py, source.as_slice()).unbind(),
+        };
+        // The pooled buffer goes back to its pool here.
+        *jpeg = Jpeg::Made(bytes.clone_ref(py));
+        bytes
+    }
+
     fn __repr__(&self, py: Python<'_>) -> String {
         format!(
             "Frame(camera_id={}, timestamp={}, {}x{}, sequence {}..{}, packets_lost={}, \
@@ -242,7 +299,7 @@ impl Frame {
             self.sequence_start,
             self.sequence_end,
             self.packets_lost,
-            self.jpeg_data.bind(py).as_bytes().len()
+            self.jpeg_len
         )
     }
 }

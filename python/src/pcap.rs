@@ -1,7 +1,7 @@
 //! `read_pcap`: the frames of a capture file, for building datasets from
 //! recordings.
 //!
-//! The command's own replay (`mjpeg_rtp_cli::pcap::replay`: capture
+//! The command's own replay (`mjpeg_rtp_capture::replay`: capture
 //! reader and demultiplexer) runs on one
 //! thread with the decoder, a couple of frames ahead of the consumer
 //! (a bounded channel); the iterator takes them with the GIL released.
@@ -14,28 +14,30 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
-use mjpeg_rtp::decode::RgbDecoder;
-use mjpeg_rtp::Decoder;
-use mjpeg_rtp_cli::pcap;
+use mjpeg_rtp::decode::{RgbDecoder, RgbSize};
+use mjpeg_rtp::{DecodeOptions, Decoder};
+use mjpeg_rtp_capture::replay::{self, Options};
 use mjpeg_rtp_core::{FrameInfo, StreamStats};
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
 use crate::errors;
-use crate::frame::{rgb_array, Frame, Meta, Pixels};
+use crate::frame::{rgb_array, Frame, JpegSource, Meta, Pixels};
 use crate::logs;
+use crate::options;
 
 /// Frames decoded ahead of the consumer.
 const AHEAD: usize = 2;
 /// Longest wait with the GIL released before signal handlers run.
 const WAIT_SLICE: Duration = Duration::from_millis(50);
 
-/// A complete, decoded frame of the capture.
+/// A complete frame of the capture, decoded unless `decode=False`.
 struct Decoded {
     port: u16,
     info: FrameInfo,
     jpeg: Vec<u8>,
-    rgb: Vec<u8>,
+    /// The pixels and their (height, width), when decoded.
+    rgb: Option<(Vec<u8>, usize, usize)>,
     /// Its stream's counters as of the frame.
     stream: StreamStats,
 }
@@ -63,22 +65,36 @@ pub struct PcapReader {
 /// `meta.receive_time` is the capture time. Frames whose JPEG does not
 /// decode are skipped and counted in the summary (the `pcap` command's
 /// JSON summary as a dict, on the iterator's `summary` once exhausted).
+///
+/// scale, resize and fast decode as a client's cameras do; decode=False
+/// yields `(None, meta)` with the JPEG in `meta.jpeg_data`; max_fps keeps
+/// the frames a live camera with that max_fps keeps (by RTP timestamp).
 #[pyfunction]
-#[pyo3(signature = (path, port=None, *, decoder="zune-jpeg", payload_type=None))]
+#[pyo3(signature = (
+    path, port=None, *, decoder="zune-jpeg", payload_type=None, scale=None, resize=None,
+    fast=false, decode=true, max_fps=None
+))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn read_pcap(
     py: Python<'_>,
     path: PathBuf,
     port: Option<&Bound<'_, PyAny>>,
     decoder: &str,
     payload_type: Option<u8>,
+    scale: Option<&Bound<'_, PyAny>>,
+    resize: Option<(i64, i64)>,
+    fast: bool,
+    decode: bool,
+    max_fps: Option<f64>,
 ) -> PyResult<PcapReader> {
-    let decoder: Decoder = decoder.parse().map_err(|e| errors::config(py, e))?;
-    if !decoder.is_available() {
-        return Err(errors::from_runtime(
-            py,
-            &mjpeg_rtp::Error::DecoderUnavailable(decoder),
-        ));
+    let decoder = crate::decoder(py, decoder)?;
+    let decode_options = options::decode_options(py, scale, resize, fast)?;
+    if decode {
+        decode_options
+            .check(decoder)
+            .map_err(|e| errors::config(py, e.to_string()))?;
     }
+    let max_fps = max_fps.map(|f| options::max_fps(py, f)).transpose()?;
     if payload_type.is_some_and(|pt| !(96..=127).contains(&pt)) {
         return Err(errors::config(py, "payload_type must be 96..=127".into()));
     }
@@ -90,7 +106,14 @@ pub(crate) fn read_pcap(
     std::thread::Builder::new()
         .name("mjpeg-rtp-pcap".into())
         .spawn(move || {
-            let message = match replay(&path, &ports, decoder, payload_type, &tx) {
+            let options = Options {
+                ports,
+                payload_type,
+                max_fps,
+                ..Options::default()
+            };
+            let decoding = decode.then_some((decoder, decode_options));
+            let message = match replay(&path, &options, decoding, &tx) {
                 Ok(summary) => Message::Done(summary),
                 Err(e) => Message::Failed(format!("{e:#}")),
             };
@@ -122,41 +145,44 @@ fn ports(py: Python<'_>, port: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u16>> 
         .collect()
 }
 
-/// Read, demultiplex and decode the capture, sending each frame; the
-/// summary as JSON at the end.
+/// Read, demultiplex and (with `decoding`) decode the capture, sending
+/// each frame; the summary as JSON at the end.
 fn replay(
     path: &Path,
-    ports: &[u16],
-    decoder: Decoder,
-    payload_type: Option<u8>,
+    options: &Options,
+    decoding: Option<(Decoder, DecodeOptions)>,
     tx: &SyncSender<Message>,
 ) -> anyhow::Result<String> {
-    let mut rgb_decoder = RgbDecoder::new(decoder)?;
-    let options = pcap::Options {
-        ports: ports.to_vec(),
-        payload_type,
-        ..pcap::Options::default()
-    };
+    let mut rgb_decoder = decoding
+        .map(|(decoder, options)| RgbDecoder::new(decoder).map(|d| (d, options)))
+        .transpose()?;
     let mut decode_errors: Vec<(u16, u32)> = Vec::new();
-    let mut summary = pcap::replay(path, &options, |frame| {
-        let mut rgb = Vec::new();
-        let size = (
-            usize::from(frame.info.width),
-            usize::from(frame.info.height),
-        );
-        match rgb_decoder.decode_into(frame.jpeg, &mut rgb) {
-            Ok(s) if (s.width, s.height) == size => tx
-                .send(Message::Frame(Box::new(Decoded {
-                    port: frame.port,
-                    info: frame.info,
-                    jpeg: frame.jpeg.to_vec(),
-                    rgb,
-                    stream: frame.stream,
-                })))
-                .map_err(|_| anyhow!("the iterator was dropped"))?,
-            Ok(_) | Err(_) => decode_errors.push((frame.port, frame.info.ssrc)),
-        }
-        Ok(())
+    let mut summary = replay::replay(path, options, |frame| {
+        let rgb = match rgb_decoder.as_mut() {
+            None => None,
+            Some((decoder, options)) => {
+                let picture = RgbSize {
+                    width: usize::from(frame.info.width),
+                    height: usize::from(frame.info.height),
+                };
+                let mut rgb = Vec::new();
+                match decoder.decode_with(frame.jpeg, options, &mut rgb) {
+                    Ok(s) if s == options.output_size(picture) => Some((rgb, s.height, s.width)),
+                    Ok(_) | Err(_) => {
+                        decode_errors.push((frame.port, frame.info.ssrc));
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        tx.send(Message::Frame(Box::new(Decoded {
+            port: frame.port,
+            info: frame.info,
+            jpeg: frame.jpeg.to_vec(),
+            rgb,
+            stream: frame.stream,
+        })))
+        .map_err(|_| anyhow!("the iterator was dropped"))
     })?;
     for (port, ssrc) in decode_errors {
         summary.count_decode_error(port, ssrc);
@@ -181,7 +207,6 @@ impl PcapReader {
             last_sequence: info.last_sequence,
             width: info.width,
             height: info.height,
-            jpeg: &f.jpeg,
             packets_received: f.stream.packets_received,
             packets_lost: f.stream.packets_lost(),
             receive_time: seconds(info.completed),
@@ -195,9 +220,14 @@ impl PcapReader {
             capture_time: None,
         };
         let camera_id = PyString::new(py, &f.port.to_string()).unbind();
-        let meta = Frame::new(py, camera_id, &meta);
-        let rgb = rgb_array(py, Pixels::Owned(f.rgb), info.height, info.width)?;
-        PyTuple::new(py, [rgb.into_any(), Bound::new(py, meta)?.into_any()])
+        let meta = Frame::new(camera_id, &meta, JpegSource::Owned(f.jpeg));
+        let rgb = match f.rgb {
+            Some((pixels, height, width)) => {
+                rgb_array(py, Pixels::Owned(pixels), height, width)?.into_any()
+            }
+            None => py.None().into_bound(py),
+        };
+        PyTuple::new(py, [rgb, Bound::new(py, meta)?.into_any()])
     }
 }
 

@@ -14,10 +14,11 @@ use crate::decode::{DecodeOptions, Decoder, RgbDecoder};
 use crate::epoch::Epoch;
 use crate::error::Error;
 use crate::frame::Frame;
-use crate::output::Output;
+use crate::output::{DecodeJob, Output, Ready};
 use crate::socket::{bind_camera, BoundSocket};
 use crate::stats::CameraStats;
 use crate::threads::spawn_all;
+use crate::workers::DecodePlan;
 
 /// Client-wide settings.
 pub struct ClientOptions {
@@ -90,6 +91,12 @@ pub struct Client {
     /// Size and exactness of cameras that set none of their own.
     decode_options: DecodeOptions,
     cameras: Vec<Camera>,
+    /// What becomes of each camera's frames, by camera index; settled by
+    /// `start`.
+    plans: Arc<[DecodePlan]>,
+    /// Decoders not in use, for latest-delivery frames decoded by whoever
+    /// takes them.
+    spare_decoders: Mutex<Vec<RgbDecoder>>,
     output: Arc<Output>,
     stop: Arc<AtomicBool>,
     /// Receive and decode threads, joined by `stop`.
@@ -128,6 +135,8 @@ impl Client {
             decoder: Decoder::default(),
             decode_options: DecodeOptions::default(),
             cameras: Vec::new(),
+            plans: Arc::new([]),
+            spare_decoders: Mutex::new(Vec::new()),
             output: Arc::new(Output::default()),
             stop: Arc::new(AtomicBool::new(false)),
             threads: Mutex::new(Threads::default()),
@@ -288,34 +297,33 @@ impl Client {
         // deeper backlog only adds latency.
         let backlog = 4 * self.cameras.len() + self.decode_threads;
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(backlog);
-        let decoders = (0..self.decode_threads)
-            .map(|_| {
-                self.decode_rgb
-                    .then(|| RgbDecoder::new(self.decoder))
-                    .transpose()
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(Error::Decoder)?;
-        // Each camera's options, by its index (the decode jobs carry it).
-        let options = self
+        // Each camera's plan, by its index (the decode jobs carry it).
+        let plans = self
             .cameras
             .iter()
             .map(|c| {
-                let options = c.config.decode.unwrap_or(self.decode_options);
-                if self.decode_rgb {
-                    options
+                let plan = DecodePlan {
+                    rgb: c.config.decode_rgb.unwrap_or(self.decode_rgb),
+                    options: c.config.decode.unwrap_or(self.decode_options),
+                };
+                if plan.rgb {
+                    plan.options
                         .check(self.decoder)
                         .map_err(|source| Error::DecodeOptions {
                             camera: c.config.id.clone(),
                             source,
                         })?;
                 }
-                Ok(options)
+                Ok(plan)
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        let workers =
-            crate::workers::spawn(decoders, options.into(), &jobs_rx, &self.output, &self.stop)
-                .map_err(Error::Spawn)?;
+        self.plans = plans.into();
+        let decoders = (0..self.decode_threads)
+            .map(|_| RgbDecoder::new(self.decoder))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Error::Decoder)?;
+        let workers = crate::workers::spawn(decoders, self.plans.clone(), &jobs_rx, &self.stop)
+            .map_err(Error::Spawn)?;
         lock(&self.threads).workers = workers;
         drop(jobs_rx);
         let mut sockets = Vec::new();
@@ -334,7 +342,13 @@ impl Client {
                     (&c.config, p.pair.map(|p| p.rtp), Some(p.link))
                 }
             };
-            let ingest = CameraIngest::new(config, c.shared.clone(), self.epoch, jobs_tx.clone());
+            let ingest = CameraIngest::new(
+                config,
+                c.shared.clone(),
+                self.epoch,
+                jobs_tx.clone(),
+                self.output.clone(),
+            );
             match (bound, link) {
                 (Some(bound), link) => {
                     sockets.push(CameraSocket {
@@ -485,30 +499,74 @@ impl Client {
         *lock(&self.phase)
     }
 
-    /// The oldest decoded frame of `camera_id`, waiting up to `timeout`.
+    /// The next frame of `camera_id`, waiting up to `timeout`: the
+    /// oldest queued (queue delivery) or the newest complete, decoded
+    /// now on this thread (latest delivery, [`Delivery`](crate::Delivery)).
     /// `None` on timeout, for an unknown camera, or once stopped with
-    /// nothing left queued.
+    /// nothing left.
     pub fn get_frame(&self, camera_id: &str, timeout: Duration) -> Option<Frame> {
         let camera = self.camera(camera_id)?;
-        let frame = self.output.pop(Some(camera.shared.index), timeout)?;
-        camera
-            .shared
-            .frames_delivered
-            .fetch_add(1, Ordering::Relaxed);
-        Some(frame)
+        self.take(Some(camera.shared.index), timeout)
     }
 
-    /// The oldest decoded frame of any camera (in decode order), waiting
-    /// up to `timeout`.
+    /// The next frame of any camera, the one that has waited longest,
+    /// waiting up to `timeout`. Frames of one camera come in RTP
+    /// timestamp order.
     pub fn next_frame(&self, timeout: Duration) -> Option<Frame> {
-        let frame = self.output.pop(None, timeout)?;
-        if let Some(camera) = self.camera(frame.camera_id()) {
-            camera
-                .shared
-                .frames_delivered
-                .fetch_add(1, Ordering::Relaxed);
+        self.take(None, timeout)
+    }
+
+    fn take(&self, camera: Option<usize>, timeout: Duration) -> Option<Frame> {
+        let deadline = std::time::Instant::now().checked_add(timeout);
+        loop {
+            let left = deadline.map_or(timeout, |d| {
+                d.saturating_duration_since(std::time::Instant::now())
+            });
+            let frame = match self.output.pop(camera, left)? {
+                Ready::Decoded(frame) => Some(frame),
+                Ready::Undecoded(job) => self.decode_taken(job),
+            };
+            // A taken frame that failed to decode was counted; wait on
+            // for the next one.
+            if let Some(frame) = frame {
+                if let Some(camera) = self.camera(frame.camera_id()) {
+                    camera
+                        .shared
+                        .frames_delivered
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                return Some(frame);
+            }
         }
-        Some(frame)
+    }
+
+    /// Decode a latest-delivery frame for its taker, on the taker's
+    /// thread, with a spare decoder.
+    fn decode_taken(&self, job: DecodeJob) -> Option<Frame> {
+        let plan = self
+            .plans
+            .get(job.camera.index)
+            .copied()
+            .unwrap_or_default();
+        if !plan.rgb {
+            return crate::workers::decode(job, None, &plan.options);
+        }
+        let spare = lock(&self.spare_decoders).pop();
+        let mut decoder = match spare {
+            Some(decoder) => decoder,
+            // Checked available at `set_decoder`: cannot fail but for
+            // memory.
+            None => match RgbDecoder::new(self.decoder) {
+                Ok(decoder) => decoder,
+                Err(e) => {
+                    log::error!("cannot make a {} decoder: {e}", self.decoder.name());
+                    return None;
+                }
+            },
+        };
+        let frame = crate::workers::decode(job, Some(&mut decoder), &plan.options);
+        lock(&self.spare_decoders).push(decoder);
+        frame
     }
 
     /// Decoded frames waiting for `camera_id`.

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use mjpeg_rtp_core::MAX_SCAN_BYTES;
+use mjpeg_rtp_core::{Thinning, MAX_SCAN_BYTES};
 
 use crate::decode::DecodeOptions;
 use crate::error::Error;
@@ -66,11 +66,56 @@ pub struct CameraConfig {
     /// client's ([`Client::set_decode_options`](crate::Client::set_decode_options),
     /// full size and exact by default).
     pub decode: Option<DecodeOptions>,
+    /// Decode this camera's frames to RGB (`Some(true)`), hand out only
+    /// their JPEG (`Some(false)`), or do as the client does (`None`,
+    /// [`Client::set_decode`](crate::Client::set_decode)).
+    pub decode_rgb: Option<bool>,
+    /// How frames reach the consumer ([`Delivery`]).
+    pub delivery: Delivery,
+    /// At most this many frames per second, chosen by RTP timestamp
+    /// before decode ([`mjpeg_rtp_core::Thinning`]); the others are
+    /// counted as [`CameraStats::frames_thinned`](crate::CameraStats::frames_thinned).
+    /// `None` keeps every frame.
+    pub max_fps: Option<f64>,
     /// A plain-UDP camera that sends RTCP to the port above RTP: bind it,
     /// take the sender reports for [`Frame::capture_time`](crate::Frame::capture_time)
     /// and answer with receiver reports (and a BYE on stop) to where they
     /// come from. Off by default; RTSP cameras always do RTCP.
     pub rtcp: bool,
+}
+
+/// How a camera's complete frames reach the consumer.
+///
+/// Either way the frames of one camera come out in the order of their
+/// RTP timestamps, and a consumer that falls behind loses frames
+/// (counted) rather than memory or freshness.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// Every frame, decoded as it completes, into a bounded queue
+    /// ([`CameraConfig::queue_depth`]) that drops its oldest frame when
+    /// full.
+    #[default]
+    Queue,
+    /// Only the newest complete frame is kept, undecoded; taking it
+    /// ([`Client::get_frame`](crate::Client::get_frame)) decodes it on the
+    /// taker's thread. A frame replaced before anyone took it is never
+    /// decoded (counted as [`CameraStats::frames_superseded`](crate::CameraStats::frames_superseded)),
+    /// and no frame taken is older than one taken before.
+    Latest,
+}
+
+impl std::str::FromStr for Delivery {
+    type Err = &'static str;
+
+    /// `queue` or `latest`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "queue" => Ok(Delivery::Queue),
+            "latest" => Ok(Delivery::Latest),
+            _ => Err("delivery must be \"queue\" or \"latest\""),
+        }
+    }
 }
 
 /// Where and how an RTSP camera is asked for its stream.
@@ -97,6 +142,24 @@ pub enum RtspTransport {
     /// [`RTSP_UDP_PROBE`].
     #[default]
     Auto,
+}
+
+/// The range of [`CameraConfig::max_fps`]: the thinning grid counts in
+/// thousandths of a frame per second.
+const MIN_MAX_FPS: f64 = 0.001;
+const MAX_MAX_FPS: f64 = 1000.0;
+
+/// The thinning that keeps at most `max_fps` frames per second by RTP
+/// timestamp, as a camera with that [`CameraConfig::max_fps`] does (for
+/// a capture's replay, say); `None` outside 0.001..=1000.
+pub fn max_fps_thinning(max_fps: f64) -> Option<Thinning> {
+    if !(MIN_MAX_FPS..=MAX_MAX_FPS).contains(&max_fps) {
+        return None;
+    }
+    // In range, so 1..=1e6 thousandths: no truncation, no sign to lose.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let millihertz = (max_fps * 1000.0).round() as u32;
+    Thinning::new(millihertz)
 }
 
 /// How long `Auto` waits for the first UDP datagram before asking for
@@ -141,6 +204,9 @@ impl CameraConfig {
             silence_warning: Self::DEFAULT_SILENCE_WARNING,
             rtsp: None,
             decode: None,
+            decode_rgb: None,
+            delivery: Delivery::Queue,
+            max_fps: None,
             rtcp: false,
         }
     }
@@ -190,6 +256,17 @@ impl CameraConfig {
         /// fast), whatever the client's default.
         with_decode_options(decode: DecodeOptions) => Some;
         with_dynamic_payload_type(dynamic_payload_type: u8) => Some;
+        /// Decode this camera's frames to RGB or not, whatever the
+        /// client's default.
+        with_decode_rgb(decode_rgb: bool) => Some;
+        with_delivery(delivery: Delivery);
+        /// At most `max_fps` frames per second, by RTP timestamp.
+        with_max_fps(max_fps: f64) => Some;
+    }
+
+    /// The thinning [`CameraConfig::max_fps`] asks for, if any.
+    pub(crate) fn thinning(&self) -> Option<Thinning> {
+        self.max_fps.and_then(max_fps_thinning)
     }
 
     /// Check the settings a camera cannot work without.
@@ -231,6 +308,12 @@ impl CameraConfig {
         }
         if self.expected_size.is_some_and(|(w, h)| w == 0 || h == 0) {
             return bad("expected_size must be non-zero");
+        }
+        if self
+            .max_fps
+            .is_some_and(|fps| !(MIN_MAX_FPS..=MAX_MAX_FPS).contains(&fps))
+        {
+            return bad("max_fps must be 0.001..=1000 frames per second");
         }
         if self.rtcp && self.rtsp.is_none() && self.bind.ip().is_multicast() {
             return bad("rtcp is for unicast cameras: a multicast group's RTCP is not read yet");

@@ -17,8 +17,9 @@ pub struct Frame {
     pub(crate) camera_id: Arc<str>,
     pub(crate) rgb: Pooled,
     /// What the pixels were decoded to (the picture's size unless the
-    /// camera's decode options scale or resize).
-    pub(crate) rgb_size: RgbSize,
+    /// camera's decode options scale or resize); `None` for a frame
+    /// passed through undecoded.
+    pub(crate) rgb_size: Option<RgbSize>,
     pub(crate) jpeg: Pooled,
     pub(crate) jpeg_range: Range<usize>,
     /// Picture size in pixels, as sent (the JPEG's); the RGB may be
@@ -66,17 +67,29 @@ impl Frame {
     }
 
     /// Packed RGB pixels, row-major, H x W x 3 bytes; empty when the
-    /// client passes JPEGs through ([`Client::set_decode`](crate::Client::set_decode)).
+    /// frame was passed through undecoded ([`Frame::has_rgb`]).
     pub fn rgb(&self) -> &[u8] {
         self.rgb.as_slice()
+    }
+
+    /// Whether the frame was decoded: `false` when its camera (or the
+    /// client) passes JPEGs through ([`Client::set_decode`](crate::Client::set_decode),
+    /// [`CameraConfig::decode_rgb`](crate::CameraConfig::decode_rgb)).
+    pub fn has_rgb(&self) -> bool {
+        self.rgb_size.is_some()
     }
 
     /// (height, width, channels) of [`Frame::rgb`]: the size it was
     /// decoded to ([`DecodeOptions`](crate::decode::DecodeOptions)), which
     /// is the picture's size ([`Frame::width`], [`Frame::height`]) unless
-    /// the camera scales or resizes.
+    /// the camera scales or resizes. For a frame passed through
+    /// undecoded, the picture's size.
     pub fn shape(&self) -> (usize, usize, usize) {
-        (self.rgb_size.height, self.rgb_size.width, 3)
+        let size = self.rgb_size.unwrap_or(RgbSize {
+            width: usize::from(self.width),
+            height: usize::from(self.height),
+        });
+        (size.height, size.width, 3)
     }
 
     /// The rebuilt JPEG the pixels were decoded from, SOI to EOI.
@@ -101,6 +114,47 @@ impl Frame {
     pub fn into_rgb_buffer(self) -> RgbBuffer {
         let Frame { rgb, .. } = self;
         RgbBuffer(rgb)
+    }
+
+    /// Take the pixels and the JPEG out, each in its pooled buffer (see
+    /// [`Frame::into_rgb_buffer`]), for a consumer that hands both on
+    /// without copying either (the Python package: the array and
+    /// `jpeg_data`).
+    pub fn into_buffers(self) -> (RgbBuffer, JpegBuffer) {
+        let Frame {
+            rgb,
+            jpeg,
+            jpeg_range,
+            ..
+        } = self;
+        (RgbBuffer(rgb), JpegBuffer { jpeg, jpeg_range })
+    }
+}
+
+/// A frame's rebuilt JPEG, SOI to EOI, owned apart from the frame (see
+/// [`Frame::into_buffers`]); its buffer goes back to the camera's pool on
+/// drop.
+pub struct JpegBuffer {
+    jpeg: Pooled,
+    jpeg_range: Range<usize>,
+}
+
+impl Deref for JpegBuffer {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.jpeg
+            .as_slice()
+            .get(self.jpeg_range.clone())
+            .unwrap_or(&[])
+    }
+}
+
+impl fmt::Debug for JpegBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JpegBuffer")
+            .field("len", &self.len())
+            .finish()
     }
 }
 

@@ -74,10 +74,12 @@ mod threads;
 mod workers;
 
 pub use client::{Client, ClientOptions};
-pub use config::{CameraConfig, RtspSource, RtspTransport, RTSP_UDP_PROBE};
+pub use config::{
+    max_fps_thinning, CameraConfig, Delivery, RtspSource, RtspTransport, RTSP_UDP_PROBE,
+};
 pub use decode::{DecodeError, DecodeOptions, DecodeOptionsError, Decoder, Resize, RgbSize, Scale};
 pub use error::Error;
-pub use frame::{Frame, RgbBuffer};
+pub use frame::{Frame, JpegBuffer, RgbBuffer};
 pub use rtcp::RtcpStats;
 pub use stats::CameraStats;
 

@@ -1,24 +1,120 @@
-//! Per-camera bounded queues of decoded frames, behind one lock and one
+//! What waits for the consumer, per camera, behind one lock and one
 //! condition variable so that a consumer can wait on one camera or on all.
+//!
+//! Per camera, by its [`Delivery`](crate::Delivery):
+//! - queue: decoded frames in the order the receive path handed them out
+//!   (RTP timestamp order). Decode workers finish in any order, so every
+//!   job carries a [`Ticket`], numbered in hand-out order by the receive
+//!   path; a frame finished early waits in `reorder` until every earlier
+//!   ticket is finished or given up. The queue is bounded: a full one
+//!   drops its oldest frame.
+//! - latest: the newest complete frame, not yet decoded; whoever takes it
+//!   decodes it. A newer frame replaces it.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::ops::Range;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::frame::Frame;
+use mjpeg_rtp_core::FrameInfo;
 
-#[derive(Debug, Default)]
+use crate::camera::CameraShared;
+use crate::frame::Frame;
+use crate::pool::Pooled;
+
+/// A complete frame on its way to the consumer: through a decode worker
+/// (queue delivery), or waiting undecoded as its camera's newest frame
+/// (latest delivery).
+pub(crate) struct DecodeJob {
+    pub(crate) camera: Arc<CameraShared>,
+    pub(crate) info: FrameInfo,
+    pub(crate) jpeg: Pooled,
+    pub(crate) jpeg_range: Range<usize>,
+    pub(crate) packets_received: u64,
+    pub(crate) packets_lost: u64,
+    pub(crate) first_packet_at: Instant,
+    pub(crate) received_at: Instant,
+    /// Queue delivery: the frame's place in the camera's output order.
+    pub(crate) ticket: Option<Ticket>,
+}
+
+/// What a consumer takes: a frame ready to hand over, or (latest
+/// delivery) one still to be decoded.
+pub(crate) enum Ready {
+    Decoded(Frame),
+    Undecoded(DecodeJob),
+}
+
+#[derive(Default)]
+struct CameraOutput {
+    /// Bound of `decoded`.
+    depth: usize,
+    /// (arrival order over all cameras, frame), oldest first.
+    decoded: VecDeque<(u64, Frame)>,
+    /// Latest delivery: (arrival order, the newest complete frame).
+    latest: Option<(u64, DecodeJob)>,
+    /// The ticket whose frame `decoded` takes next.
+    next_ticket: u64,
+    /// Tickets `next_ticket`, `next_ticket + 1`, ...: `None` while still
+    /// being decoded, `Some(None)` when given up.
+    reorder: VecDeque<Option<Option<Frame>>>,
+}
+
+#[derive(Default)]
 struct State {
-    /// Per camera: (arrival order, frame), oldest first.
-    queues: Vec<VecDeque<(u64, Frame)>>,
+    cameras: Vec<CameraOutput>,
     next_order: u64,
     closed: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Output {
     state: Mutex<State>,
     ready: Condvar,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Output").finish_non_exhaustive()
+    }
+}
+
+/// A queue-delivery frame's place in its camera's output order, handed
+/// out by the receive path with each decode job. Dropped without
+/// [`Ticket::finish`] (decode failed, the backlog was full, stopping, a
+/// decoder panicked) it gives its place up, so that later frames are not
+/// held back behind it.
+pub(crate) struct Ticket {
+    output: Arc<Output>,
+    camera: usize,
+    number: u64,
+    finished: bool,
+}
+
+impl Ticket {
+    pub(crate) fn new(output: Arc<Output>, camera: usize, number: u64) -> Self {
+        Ticket {
+            output,
+            camera,
+            number,
+            finished: false,
+        }
+    }
+
+    /// Put the decoded frame in its place; returns how many queued
+    /// frames the bounded queue dropped (oldest first) to make room.
+    pub(crate) fn finish(mut self, frame: Frame) -> usize {
+        self.finished = true;
+        self.output.settle(self.camera, self.number, Some(frame))
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.output.settle(self.camera, self.number, None);
+        }
+    }
 }
 
 impl Output {
@@ -26,41 +122,90 @@ impl Output {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Add a queue for a new camera; returns its index.
+    /// Add a camera whose queue holds up to `depth` decoded frames;
+    /// returns its index.
     pub(crate) fn add_camera(&self, depth: usize) -> usize {
         let mut state = self.lock();
-        state.queues.push(VecDeque::with_capacity(depth + 1));
-        state.queues.len() - 1
+        state.cameras.push(CameraOutput {
+            depth: depth.max(1),
+            decoded: VecDeque::with_capacity(depth + 1),
+            ..CameraOutput::default()
+        });
+        state.cameras.len() - 1
     }
 
-    /// Queue a frame; when the queue already holds `depth` frames the
-    /// oldest is taken out and returned (the caller counts and drops it
-    /// outside the lock).
-    pub(crate) fn push(&self, camera: usize, frame: Frame, depth: usize) -> Option<Frame> {
+    /// Ticket `number` of `camera` is settled: decoded into `frame`, or
+    /// given up. Every frame whose turn has come moves to the queue;
+    /// returns how many the full queue dropped.
+    fn settle(&self, camera: usize, number: u64, frame: Option<Frame>) -> usize {
         let mut state = self.lock();
-        let order = state.next_order;
-        state.next_order += 1;
-        let queue = state.queues.get_mut(camera)?;
-        let dropped = if queue.len() >= depth.max(1) {
-            queue.pop_front().map(|(_, f)| f)
-        } else {
-            None
+        let State {
+            cameras,
+            next_order,
+            ..
+        } = &mut *state;
+        let Some(out) = cameras.get_mut(camera) else {
+            return 0;
         };
-        queue.push_back((order, frame));
+        let Some(offset) = number
+            .checked_sub(out.next_ticket)
+            .and_then(|o| usize::try_from(o).ok())
+        else {
+            // Settled twice: cannot happen, as a ticket settles once.
+            return 0;
+        };
+        if out.reorder.len() <= offset {
+            out.reorder.resize_with(offset + 1, || None);
+        }
+        if let Some(place) = out.reorder.get_mut(offset) {
+            *place = Some(frame);
+        }
+        let mut dropped = 0;
+        let mut moved = false;
+        while let Some(Some(_)) = out.reorder.front() {
+            let Some(Some(settled)) = out.reorder.pop_front() else {
+                break;
+            };
+            out.next_ticket += 1;
+            if let Some(frame) = settled {
+                if out.decoded.len() >= out.depth {
+                    out.decoded.pop_front();
+                    dropped += 1;
+                }
+                out.decoded.push_back((*next_order, frame));
+                *next_order += 1;
+                moved = true;
+            }
+        }
         drop(state);
-        self.ready.notify_all();
+        if moved {
+            self.ready.notify_all();
+        }
         dropped
     }
 
-    /// The oldest frame of `camera` (or of any camera when `None`),
-    /// waiting up to `timeout`. Returns at once when the output is closed
-    /// and the queue empty.
-    pub(crate) fn pop(&self, camera: Option<usize>, timeout: Duration) -> Option<Frame> {
+    /// Latest delivery: `job` becomes `camera`'s newest frame; returns the
+    /// one it replaces, never taken (the caller counts and drops it).
+    pub(crate) fn offer_latest(&self, camera: usize, job: DecodeJob) -> Option<DecodeJob> {
+        let mut state = self.lock();
+        let order = state.next_order;
+        state.next_order += 1;
+        let out = state.cameras.get_mut(camera)?;
+        let replaced = out.latest.replace((order, job)).map(|(_, job)| job);
+        drop(state);
+        self.ready.notify_all();
+        replaced
+    }
+
+    /// The next frame of `camera` (of any camera when `None`, the one
+    /// waiting longest), waiting up to `timeout`. Returns at once when
+    /// the output is closed and nothing waits.
+    pub(crate) fn pop(&self, camera: Option<usize>, timeout: Duration) -> Option<Ready> {
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.lock();
         loop {
-            if let Some(frame) = take(&mut state, camera) {
-                return Some(frame);
+            if let Some(ready) = take(&mut state, camera) {
+                return Some(ready);
             }
             if state.closed {
                 return None;
@@ -80,33 +225,53 @@ impl Output {
         }
     }
 
-    /// Wake every waiter; later pops return what is queued, then `None`.
+    /// Wake every waiter; later pops return what waits, then `None`.
     pub(crate) fn close(&self) {
         self.lock().closed = true;
         self.ready.notify_all();
     }
 
+    /// Frames waiting for `camera` (decoded, or its newest undecoded).
     pub(crate) fn queued(&self, camera: usize) -> usize {
-        self.lock().queues.get(camera).map_or(0, VecDeque::len)
+        self.lock()
+            .cameras
+            .get(camera)
+            .map_or(0, |c| c.decoded.len() + usize::from(c.latest.is_some()))
     }
 }
 
-fn take(state: &mut State, camera: Option<usize>) -> Option<Frame> {
+/// The order number of what `out` would hand over next.
+fn front_order(out: &CameraOutput) -> Option<u64> {
+    let decoded = out.decoded.front().map(|(order, _)| *order);
+    let latest = out.latest.as_ref().map(|(order, _)| *order);
+    match (decoded, latest) {
+        (Some(d), Some(l)) => Some(d.min(l)),
+        (d, l) => d.or(l),
+    }
+}
+
+fn take(state: &mut State, camera: Option<usize>) -> Option<Ready> {
     let index = match camera {
         Some(i) => i,
         None => {
             state
-                .queues
+                .cameras
                 .iter()
                 .enumerate()
-                .filter_map(|(i, q)| q.front().map(|(order, _)| (*order, i)))
+                .filter_map(|(i, c)| front_order(c).map(|order| (order, i)))
                 .min()?
                 .1
         }
     };
-    state
-        .queues
-        .get_mut(index)?
-        .pop_front()
-        .map(|(_, frame)| frame)
+    let out = state.cameras.get_mut(index)?;
+    let decoded_first = match (out.decoded.front(), &out.latest) {
+        (Some((d, _)), Some((l, _))) => d < l,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if decoded_first {
+        out.decoded.pop_front().map(|(_, f)| Ready::Decoded(f))
+    } else {
+        out.latest.take().map(|(_, job)| Ready::Undecoded(job))
+    }
 }

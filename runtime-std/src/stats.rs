@@ -35,9 +35,20 @@ pub struct CameraStats {
     pub kernel_drops: Option<u64>,
     /// Complete frames dropped because the decode workers were behind.
     pub frames_dropped_backlog: u64,
+    /// Complete frames dropped because a newer frame of the stream had
+    /// already been handed out (its last packet came very late): frames
+    /// reach the consumer in RTP timestamp order.
+    pub frames_dropped_out_of_order: u64,
+    /// Complete frames left out by [`CameraConfig::max_fps`](crate::CameraConfig::max_fps),
+    /// before decode.
+    pub frames_thinned: u64,
+    /// Latest delivery: complete frames replaced by a newer one before
+    /// anyone took them (never decoded).
+    pub frames_superseded: u64,
     /// Complete frames whose JPEG failed to decode (never delivered).
     pub decode_errors: u64,
-    /// Frames decoded and queued for the consumer.
+    /// Frames made ready for the consumer: decoded (or, passed through,
+    /// readied as JPEG). With latest delivery, only the frames taken.
     pub frames_decoded: u64,
     /// Decoded frames dropped, oldest first, because the queue was full.
     pub frames_dropped_queue: u64,
@@ -83,6 +94,9 @@ pub(crate) struct ReceiveCounters {
     pub(crate) packets_foreign: u64,
     pub(crate) kernel_drops: Option<u64>,
     pub(crate) frames_dropped_backlog: u64,
+    pub(crate) frames_dropped_out_of_order: u64,
+    pub(crate) frames_thinned: u64,
+    pub(crate) frames_superseded: u64,
 }
 
 /// What the receive path publishes about its camera.

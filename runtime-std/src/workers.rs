@@ -1,71 +1,92 @@
 //! Decode workers: JPEG -> RGB into pooled buffers, then the camera's
-//! output queue.
+//! place in the output order; and the decode of one job, which the
+//! client also runs for a latest-delivery frame when it is taken.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 
-use crate::backend::DecodeJob;
 use crate::camera::DecodeWarning;
 use crate::decode::{DecodeOptions, RgbDecoder, RgbSize};
 use crate::frame::Frame;
-use crate::output::Output;
+use crate::output::DecodeJob;
 use crate::pool::Pooled;
 use crate::threads::spawn_all;
 
-/// How long a worker waits for a job before looking at the stop flag.
-const POLL: Duration = Duration::from_millis(50);
+/// What becomes of one camera's complete frames: decoded to RGB with
+/// `options`, or passed through as JPEG.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DecodePlan {
+    pub(crate) rgb: bool,
+    pub(crate) options: DecodeOptions,
+}
 
-/// One worker per decoder; `None`s make passthrough workers. `options`
-/// holds each camera's decode options, by camera index.
+/// One worker per decoder. `plans` holds each camera's plan, by camera
+/// index. Workers end once every sender of `jobs` is gone (the receive
+/// paths, joined first by `Client::stop`).
 pub(crate) fn spawn(
-    decoders: Vec<Option<RgbDecoder>>,
-    options: Arc<[DecodeOptions]>,
+    decoders: Vec<RgbDecoder>,
+    plans: Arc<[DecodePlan]>,
     jobs: &Receiver<DecodeJob>,
-    output: &Arc<Output>,
     stop: &Arc<AtomicBool>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
-    let (jobs, output, stop_flag) = (jobs.clone(), output.clone(), stop.clone());
+    let (jobs, stop_flag) = (jobs.clone(), stop.clone());
     spawn_all(
         decoders.into_iter().enumerate(),
         stop,
         |(n, _)| format!("decode-{n}"),
-        move |(_, mut decoder)| work(&jobs, decoder.as_mut(), &options, &output, &stop_flag),
+        move |(_, mut decoder)| work(&jobs, &mut decoder, &plans, &stop_flag),
     )
 }
 
 fn work(
     jobs: &Receiver<DecodeJob>,
-    mut decoder: Option<&mut RgbDecoder>,
-    options: &[DecodeOptions],
-    output: &Output,
+    decoder: &mut RgbDecoder,
+    plans: &[DecodePlan],
     stop: &AtomicBool,
 ) {
-    // Once stopping, frames still waiting are dropped, not decoded, so
-    // that stop stays bounded.
-    while !stop.load(Ordering::Relaxed) {
-        match jobs.recv_timeout(POLL) {
-            Ok(job) if !stop.load(Ordering::Relaxed) => {
-                let options = options.get(job.camera.index).copied().unwrap_or_default();
-                decode(job, decoder.as_deref_mut(), &options, output);
+    // Sleeps until a job comes or the senders are gone. Once stopping,
+    // frames still waiting are dropped, not decoded (their tickets give
+    // their places up), so that stop stays bounded.
+    while let Ok(mut job) = jobs.recv() {
+        if stop.load(Ordering::Relaxed) {
+            continue;
+        }
+        let plan = plans.get(job.camera.index).copied().unwrap_or_default();
+        let ticket = job.ticket.take();
+        let camera = job.camera.clone();
+        let decoder = plan.rgb.then_some(&mut *decoder);
+        let (Some(frame), Some(ticket)) = (decode(job, decoder, &plan.options), ticket) else {
+            continue;
+        };
+        let timestamp = frame.timestamp;
+        let dropped = ticket.finish(frame);
+        if dropped > 0 {
+            camera
+                .frames_dropped_queue
+                .fetch_add(dropped as u64, Ordering::Relaxed);
+            if let Some(more) = camera.allow_warning(DecodeWarning::QueueFull) {
+                log::debug!(
+                    "camera {:?}: consumer behind, {dropped} oldest queued frame(s) dropped for \
+                     the one at RTP timestamp {timestamp} ({more} more since the last message)",
+                    camera.id,
+                );
             }
-            Ok(_) | Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
         }
     }
 }
 
 /// Decode one frame (or, without a decoder, pass its JPEG through with
-/// empty pixels) and queue it for the consumer.
-fn decode(
+/// empty pixels): the frame to hand over, or `None` when its JPEG failed
+/// to decode (counted and logged).
+pub(crate) fn decode(
     job: DecodeJob,
     decoder: Option<&mut RgbDecoder>,
     options: &DecodeOptions,
-    output: &Output,
-) {
+) -> Option<Frame> {
     let camera = job.camera;
     let jpeg = job
         .jpeg
@@ -86,9 +107,10 @@ fn decode(
     // What a JPEG of the size the RTP headers say decodes to: a JPEG
     // whose own headers disagree is refused, not delivered at a surprise
     // size.
-    let expected = match decoder {
-        Some(_) => options.output_size(picture),
-        None => picture,
+    let decoded = decoder.is_some();
+    let expected = match decoded {
+        true => options.output_size(picture),
+        false => picture,
     };
     let result = match decoder {
         Some(decoder) => decoder.decode_with(jpeg, options, &mut rgb),
@@ -118,12 +140,12 @@ fn decode(
                 job.info.timestamp
             );
         }
-        return;
+        return None;
     }
     let frame = Frame {
         camera_id: camera.id.clone(),
         rgb: Pooled::new(rgb, camera.rgb_pool.clone()),
-        rgb_size: expected,
+        rgb_size: decoded.then_some(expected),
         jpeg: job.jpeg,
         jpeg_range: job.jpeg_range,
         width: job.info.width,
@@ -143,18 +165,7 @@ fn decode(
         capture_time: camera.rtcp.capture_time(job.info.ssrc, job.info.timestamp),
     };
     camera.frames_decoded.fetch_add(1, Ordering::Relaxed);
-    if let Some(dropped) = output.push(camera.index, frame, camera.queue_depth) {
-        camera.frames_dropped_queue.fetch_add(1, Ordering::Relaxed);
-        if let Some(more) = camera.allow_warning(DecodeWarning::QueueFull) {
-            log::debug!(
-                "camera {:?}: consumer behind, oldest queued frame (RTP timestamp {}) \
-                 dropped ({more} more since the last message)",
-                camera.id,
-                dropped.timestamp
-            );
-        }
-        drop(dropped);
-    }
+    Some(frame)
 }
 
 /// The wall-clock time at `at`, a moment a few milliseconds back: the

@@ -22,16 +22,16 @@ pub struct Replayed {
 
 /// Run the `pcap` command's replay on a capture; every complete frame and
 /// the summary.
-pub fn replay(path: &Path) -> (Vec<Replayed>, cli::summary::Summary) {
-    replay_with(path, &cli::pcap::Options::default())
+pub fn replay(path: &Path) -> (Vec<Replayed>, mjpeg_rtp_capture::summary::Summary) {
+    replay_with(path, &mjpeg_rtp_capture::replay::Options::default())
 }
 
 pub fn replay_with(
     path: &Path,
-    options: &cli::pcap::Options,
-) -> (Vec<Replayed>, cli::summary::Summary) {
+    options: &mjpeg_rtp_capture::replay::Options,
+) -> (Vec<Replayed>, mjpeg_rtp_capture::summary::Summary) {
     let mut frames = Vec::new();
-    let summary = cli::pcap::replay(path, options, |f| {
+    let summary = mjpeg_rtp_capture::replay::replay(path, options, |f| {
         frames.push(Replayed {
             port: f.port,
             ssrc: f.info.ssrc,

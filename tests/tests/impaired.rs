@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mjpeg_rtp_capture::summary::{StreamSummary, Summary};
 use mjpeg_rtp_core::rtp::HeaderMut;
 use mjpeg_rtp_core::{validate, Packetizer, PacketizerConfig};
 use mjpeg_rtp_testkit::capture::{write_capture, CaptureFormat, Container, Link};
@@ -17,7 +18,6 @@ use mjpeg_rtp_testkit::rtp::stream_packets;
 use mjpeg_rtp_testkit::{datagrams_to, retime, Datagram, Rng};
 use mjpeg_rtp_tests::cli::output::{Format, SinkOptions};
 use mjpeg_rtp_tests::cli::pcap;
-use mjpeg_rtp_tests::cli::summary::{StreamSummary, Summary};
 use mjpeg_rtp_tests::{assert_same_pixels_every_decoder, replay, replay_with, Replayed};
 
 const PORT: u16 = 5004;
@@ -773,7 +773,7 @@ fn sizes_samplings_and_restart_intervals() {
 
 #[test]
 fn streams_are_bounded() {
-    use pcap::MAX_STREAMS;
+    use mjpeg_rtp_capture::replay::MAX_STREAMS;
     let cam = Camera::new(1, 1, 0, 0);
     let first = &cam.packets[0][0];
     let extra = 10;

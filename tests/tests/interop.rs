@@ -5,12 +5,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use mjpeg_rtp_capture::summary::Summary;
 use mjpeg_rtp_core::{Packetizer, PacketizerConfig};
 use mjpeg_rtp_testkit::capture::{write_capture, CaptureFormat, Container, Link};
 use mjpeg_rtp_testkit::picture::{Picture, Sampling};
 use mjpeg_rtp_testkit::rtp::stream_packets;
 use mjpeg_rtp_testkit::{fixtures_dir, retime, Datagram};
-use mjpeg_rtp_tests::cli::summary::Summary;
 use mjpeg_rtp_tests::{assert_same_pixels_every_decoder, replay, Replayed};
 
 const PORT: u16 = 5004;
@@ -199,7 +199,7 @@ fn dynamic_payload_types_without_sdp() {
     }
 
     // Told PT 96: camera B's datagrams are all refused, by reason.
-    let options = mjpeg_rtp_tests::cli::pcap::Options {
+    let options = mjpeg_rtp_capture::replay::Options {
         payload_type: Some(96),
         ..Default::default()
     };

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mjpeg_rtp::CameraStats;
 use serde::Serialize;
 
-use crate::summary::{ReceiverCounters, StreamCounters, StreamSummary};
+use mjpeg_rtp_capture::summary::{ReceiverCounters, StreamCounters, StreamSummary};
 
 /// Rates are taken over this much history.
 const RATE_WINDOW: Duration = Duration::from_secs(2);
@@ -158,18 +158,12 @@ impl CameraView {
                 height: current.map_or(0, |s| s.counters.height),
             },
             drop_reasons,
-            invalid_reasons: crate::summary::invalid_reasons(&stats.invalid),
+            invalid_reasons: mjpeg_rtp_capture::summary::invalid_reasons(&stats.invalid),
             decode_errors: stats.decode_errors,
             datagrams: stats.datagrams,
             bytes: stats.bytes,
             jitter: current.map_or(0, |s| s.jitter),
-            receiver: ReceiverCounters {
-                kernel_drops: stats.kernel_drops,
-                packets_foreign: stats.packets_foreign,
-                frames_dropped_backlog: stats.frames_dropped_backlog,
-                frames_dropped_queue: stats.frames_dropped_queue,
-                reconnects: stats.reconnects,
-            },
+            receiver: ReceiverCounters::from(stats),
             rates,
             viewers: 0,
             viewer_frames_skipped: 0,

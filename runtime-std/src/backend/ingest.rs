@@ -8,17 +8,17 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::ops::Range;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
-use mjpeg_rtp_core::{Depacketizer, FrameInfo, InvalidReason, OwnedFrame, Verdict};
+use mjpeg_rtp_core::{Depacketizer, InvalidReason, OwnedFrame, Thinning, Verdict};
 
 use crate::backend::silence::{Silence, SilenceWatch};
 use crate::camera::CameraShared;
-use crate::config::CameraConfig;
+use crate::config::{CameraConfig, Delivery};
 use crate::epoch::Epoch;
+use crate::output::{DecodeJob, Output, Ticket};
 use crate::pool::Pooled;
 use crate::ratelimit::{RateLimiter, WARN_INTERVAL};
 use crate::stats::{ReceiveCounters, MAX_RETIRED_STREAMS};
@@ -32,18 +32,6 @@ const WARN_FOREIGN: usize = InvalidReason::COUNT;
 const WARN_BACKLOG: usize = InvalidReason::COUNT + 1;
 const WARN_KERNEL: usize = InvalidReason::COUNT + 2;
 const WARN_KINDS: usize = InvalidReason::COUNT + 3;
-
-/// A complete frame on its way to a decode worker.
-pub(crate) struct DecodeJob {
-    pub(crate) camera: Arc<CameraShared>,
-    pub(crate) info: FrameInfo,
-    pub(crate) jpeg: Pooled,
-    pub(crate) jpeg_range: Range<usize>,
-    pub(crate) packets_received: u64,
-    pub(crate) packets_lost: u64,
-    pub(crate) first_packet_at: Instant,
-    pub(crate) received_at: Instant,
-}
 
 /// One camera's receive-side state: depacketizer, sender filter,
 /// counters and the handoff to decoding. Owned by exactly one receive
@@ -60,6 +48,16 @@ pub struct CameraIngest {
     /// The learnt dynamic payload type has been logged.
     payload_type_logged: bool,
     decode: Sender<DecodeJob>,
+    /// Where the camera's frames wait for the consumer (latest delivery
+    /// puts them there itself; tickets name it).
+    output: Arc<Output>,
+    delivery: Delivery,
+    /// [`CameraConfig::max_fps`], when set.
+    thinning: Option<Thinning>,
+    /// SSRC and extended RTP timestamp of the last frame handed out.
+    last_handed_out: Option<(u32, u64)>,
+    /// Queue delivery: the number of the next frame's [`Ticket`].
+    next_ticket: u64,
     /// Unpublished counters, copied to `shared` every PUBLISH_INTERVAL.
     counters: ReceiveCounters,
     /// `None` until the first datagram, which publishes at once.
@@ -83,6 +81,7 @@ impl CameraIngest {
         shared: Arc<CameraShared>,
         epoch: Epoch,
         decode: Sender<DecodeJob>,
+        output: Arc<Output>,
     ) -> Self {
         // Only the first `frames_in_flight` slots are ever used (the core
         // limits active slots); the others stay empty, costing nothing.
@@ -108,6 +107,11 @@ impl CameraIngest {
             silence: SilenceWatch::new(config.silence_warning),
             payload_type_logged: false,
             decode,
+            output,
+            delivery: config.delivery,
+            thinning: config.thinning(),
+            last_handed_out: None,
+            next_ticket: 0,
             counters: ReceiveCounters::default(),
             next_publish: None,
             warnings: RateLimiter::new(WARN_INTERVAL),
@@ -244,7 +248,26 @@ impl CameraIngest {
                 mjpeg_rtp_core::PAYLOAD_TYPE_LOCK_AFTER,
             );
         }
-        let job = DecodeJob {
+        let info = frame.info;
+        // Frames leave in RTP timestamp order. The depacketizer hands out
+        // frames as they complete, so a frame whose last packet came late
+        // can complete after a newer one: too late to keep the order.
+        if self
+            .last_handed_out
+            .is_some_and(|(ssrc, ts)| ssrc == info.ssrc && info.extended_timestamp <= ts)
+        {
+            self.counters.frames_dropped_out_of_order += 1;
+            self.shared.jpeg_pool.put(frame.buffer);
+            return;
+        }
+        self.last_handed_out = Some((info.ssrc, info.extended_timestamp));
+        // Thinned before anything is spent on the frame.
+        if self.thinning.as_mut().is_some_and(|t| !t.keep(&info)) {
+            self.counters.frames_thinned += 1;
+            self.shared.jpeg_pool.put(frame.buffer);
+            return;
+        }
+        let mut job = DecodeJob {
             camera: self.shared.clone(),
             info: frame.info,
             jpeg: Pooled::new(frame.buffer, self.shared.jpeg_pool.clone()),
@@ -253,7 +276,22 @@ impl CameraIngest {
             packets_lost: stats.packets_lost(),
             first_packet_at: self.epoch.to_std(frame.info.first_arrival),
             received_at: now,
+            ticket: None,
         };
+        if self.delivery == Delivery::Latest {
+            if let Some(replaced) = self.output.offer_latest(self.shared.index, job) {
+                self.counters.frames_superseded += 1;
+                drop(replaced);
+            }
+            return;
+        }
+        job.ticket = Some(Ticket::new(
+            self.output.clone(),
+            self.shared.index,
+            self.next_ticket,
+        ));
+        self.next_ticket += 1;
+        // A job refused here drops its ticket, which gives its place up.
         match self.decode.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
@@ -411,16 +449,19 @@ mod tests {
     #[test]
     fn warm_receive_path_allocates_nothing() {
         let config = CameraConfig::new("cam", "127.0.0.1:0".parse().unwrap());
-        let shared = CameraShared::new(0, &config, config.bind, 0);
+        let output = Arc::new(Output::default());
+        let shared = CameraShared::new(output.add_camera(4), &config, config.bind, 0);
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(4);
-        let mut ingest = CameraIngest::new(&config, shared, Epoch::new(), jobs_tx);
+        let mut ingest = CameraIngest::new(&config, shared, Epoch::new(), jobs_tx, output);
         let jpeg = crate::decode::tests::sample_jpeg(640, 480);
         let mut packetizer = Packetizer::new(PacketizerConfig::default());
         let from: SocketAddr = "127.0.0.1:5004".parse().unwrap();
         let mut datagram = vec![0u8; 1500];
+        let mut timestamp = 0u32;
         let mut run = |frames: u32, ingest: &mut CameraIngest| {
-            for f in 0..frames {
-                let timestamp = f * 3000;
+            for _ in 0..frames {
+                // Frames leave in timestamp order: each a frame later.
+                timestamp += 3000;
                 let mut packets = packetizer.frame(&jpeg, timestamp).unwrap();
                 while let Some(n) = packets.next_into(&mut datagram) {
                     let n = n.unwrap();

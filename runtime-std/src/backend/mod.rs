@@ -21,7 +21,6 @@ mod silence;
 
 pub use blocking::StdBackend;
 pub use ingest::CameraIngest;
-pub(crate) use ingest::DecodeJob;
 pub use receive::{CameraSocket, ReceiveBackend, SpawnResult};
 
 pub use crate::ratelimit::{RateLimiter, WARN_INTERVAL};

@@ -4,8 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use mjpeg_rtp::CameraStats;
 use mjpeg_rtp_core::{InvalidCounts, StreamStats};
 use serde::{Deserialize, Serialize};
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
 
 /// `{"streams": [...]}`: one entry per (port, SSRC).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -61,6 +66,9 @@ pub struct StreamSummary {
     /// Extra: frames whose RGB decode failed (with `--decode`, ppm, png).
     #[serde(default)]
     pub decode_errors: u64,
+    /// Extra: complete frames left out by `--max-fps` (only with it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub frames_thinned: u64,
     /// Extra (`recv`, on a camera's current stream): the kernel's count of
     /// datagrams dropped on the socket (Linux), and what the runtime
     /// refused or shed before decoding.
@@ -103,9 +111,26 @@ pub struct ReceiverCounters {
     pub frames_dropped_backlog: u64,
     /// Decoded frames shed (oldest first) because the consumer was slow.
     pub frames_dropped_queue: u64,
+    /// Complete frames dropped because a newer one had already been
+    /// handed out (frames leave in RTP timestamp order).
+    #[serde(default)]
+    pub frames_dropped_out_of_order: u64,
     /// RTSP sessions set up again after being lost.
     #[serde(default)]
     pub reconnects: u64,
+}
+
+impl From<&CameraStats> for ReceiverCounters {
+    fn from(stats: &CameraStats) -> Self {
+        ReceiverCounters {
+            kernel_drops: stats.kernel_drops,
+            packets_foreign: stats.packets_foreign,
+            frames_dropped_backlog: stats.frames_dropped_backlog,
+            frames_dropped_queue: stats.frames_dropped_queue,
+            frames_dropped_out_of_order: stats.frames_dropped_out_of_order,
+            reconnects: stats.reconnects,
+        }
+    }
 }
 
 impl StreamSummary {
@@ -128,6 +153,7 @@ impl StreamSummary {
             jitter: stats.jitter(),
             payload_type: stats.payload_type,
             payload_type_detected: stats.payload_type_detected,
+            frames_thinned: 0,
             drop_reasons: stats
                 .frames_dropped
                 .iter()

@@ -1,0 +1,291 @@
+//! Replay: rebuild the frames of every RTP/JPEG stream in a capture.
+//!
+//! Streams: each UDP destination port, and within a port each SSRC, gets
+//! its own core [`Depacketizer`]. Only a datagram that passes
+//! [`validate`] opens a stream, so garbage never does. A datagram that
+//! fails validation is counted (`packets_invalid`) on the stream of its
+//! port that last received a valid packet; if its port has no stream yet,
+//! it waits and is counted on the port's first stream when one opens. A
+//! port that never carries a valid RTP/JPEG packet opens no stream and is
+//! listed under `ignored_ports` instead (RTCP on port+1, say).
+//!
+//! Time is the capture's timestamps; at the end every stream is flushed,
+//! so frames still incomplete count as dropped (`lost`).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Result;
+use mjpeg_rtp::{max_fps_thinning, CameraConfig};
+use mjpeg_rtp_core::{
+    frame_buffer_len, validate, Config, Depacketizer, FrameInfo, Instant, InvalidCounts,
+    StreamStats, Thinning, Verdict,
+};
+
+use crate::reader::{self, Datagram};
+use crate::summary::{invalid_reasons, CaptureSummary, IgnoredPort, StreamSummary, Summary};
+
+/// Frames in flight per stream: room for reordering across frames.
+pub const FRAMES_IN_FLIGHT: usize = 4;
+/// Streams followed at most; valid packets of further SSRCs are counted
+/// (`capture.over_stream_limit`) and otherwise ignored, so that a capture
+/// full of random SSRCs cannot exhaust memory.
+pub const MAX_STREAMS: usize = 256;
+
+/// Which streams of a capture are rebuilt, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Destination ports to follow; empty: all.
+    pub ports: Vec<u16>,
+    /// Dynamic payload type (96..=127) accepted besides the static 26.
+    pub payload_type: Option<u8>,
+    /// Largest JPEG scan data per frame, in bytes; larger frames are
+    /// dropped. Every frame in flight of every stream holds a buffer this
+    /// large.
+    pub max_frame_bytes: usize,
+    /// At most this many frames per second of each stream, by RTP
+    /// timestamp ([`Thinning`]; the same frames a live camera with this
+    /// `max_fps` keeps); `None` keeps every frame.
+    pub max_fps: Option<f64>,
+}
+
+impl Default for Options {
+    /// Every port, payload type 26 only, the runtime's default frame limit.
+    fn default() -> Self {
+        Options {
+            ports: Vec::new(),
+            payload_type: None,
+            max_frame_bytes: CameraConfig::DEFAULT_MAX_FRAME_BYTES,
+            max_fps: None,
+        }
+    }
+}
+
+/// A complete frame handed to the caller of [`replay`].
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayFrame<'a> {
+    pub port: u16,
+    pub info: FrameInfo,
+    pub jpeg: &'a [u8],
+    /// The counters of the frame's stream as of its completion.
+    pub stream: StreamStats,
+}
+
+struct Stream {
+    port: u16,
+    depacketizer: Depacketizer<Vec<u8>, FRAMES_IN_FLIGHT>,
+    /// Refused datagrams attributed to this stream by the demultiplexer
+    /// (the depacketizer counts its own, e.g. sequence jumps).
+    invalid: InvalidCounts,
+    thinning: Option<Thinning>,
+    /// Complete frames left out by `thinning`.
+    frames_thinned: u64,
+}
+
+#[derive(Default)]
+struct Port {
+    datagrams: u64,
+    /// Index into `Demux::streams` of the stream last given a valid packet.
+    last_active: Option<usize>,
+    /// Refused before the port had any stream.
+    pending_invalid: InvalidCounts,
+}
+
+/// Demultiplexes datagrams to one depacketizer per (port, SSRC).
+pub struct Demux {
+    config: Config,
+    /// Each new stream's thinning (a copy, so each has its own grid
+    /// position).
+    thinning: Option<Thinning>,
+    buffer_len: usize,
+    ports: HashMap<u16, Port>,
+    /// In order of first appearance.
+    streams: Vec<Stream>,
+    by_key: HashMap<(u16, u32), usize>,
+    over_limit: u64,
+}
+
+impl Demux {
+    /// Every stream gets a depacketizer with `config` and
+    /// [`FRAMES_IN_FLIGHT`] frame buffers of `buffer_len` bytes (see
+    /// [`frame_buffer_len`]).
+    pub fn new(config: Config, buffer_len: usize) -> Self {
+        Demux {
+            config,
+            thinning: None,
+            buffer_len,
+            ports: HashMap::new(),
+            streams: Vec::new(),
+            by_key: HashMap::new(),
+            over_limit: 0,
+        }
+    }
+
+    /// Keep at most `thinning`'s rate of frames of every stream opened
+    /// from now on.
+    pub fn with_thinning(mut self, thinning: Option<Thinning>) -> Self {
+        self.thinning = thinning;
+        self
+    }
+
+    /// Feed one datagram addressed to `port`; hand out the frames it
+    /// completed.
+    pub fn push(
+        &mut self,
+        port: u16,
+        now: Instant,
+        datagram: &[u8],
+        on_frame: &mut dyn FnMut(ReplayFrame<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let entry = self.ports.entry(port).or_default();
+        entry.datagrams += 1;
+        let (rtp, payload) = match validate(datagram, self.config.dynamic_payload_type) {
+            Ok(v) => v,
+            Err(reason) => {
+                match entry.last_active.and_then(|i| self.streams.get_mut(i)) {
+                    Some(stream) => stream.invalid.add(reason),
+                    None => entry.pending_invalid.add(reason),
+                }
+                return Ok(());
+            }
+        };
+        let key = (port, rtp.ssrc());
+        let index = match self.by_key.get(&key) {
+            Some(&i) => i,
+            None if self.streams.len() >= MAX_STREAMS => {
+                if self.over_limit == 0 {
+                    log::warn!("more than {MAX_STREAMS} streams: ignoring further SSRCs");
+                }
+                self.over_limit += 1;
+                return Ok(());
+            }
+            None => {
+                let i = self.streams.len();
+                let len = self.buffer_len;
+                let buffers = std::array::from_fn(|_| vec![0u8; len]);
+                let invalid = std::mem::take(&mut entry.pending_invalid);
+                log::info!("port {port}: new stream, SSRC 0x{:08x}", rtp.ssrc());
+                self.streams.push(Stream {
+                    port,
+                    depacketizer: Depacketizer::new(self.config, buffers),
+                    invalid,
+                    thinning: self.thinning,
+                    frames_thinned: 0,
+                });
+                self.by_key.insert(key, i);
+                i
+            }
+        };
+        entry.last_active = Some(index);
+        let Some(stream) = self.streams.get_mut(index) else {
+            return Ok(());
+        };
+        let verdict = stream.depacketizer.push_valid(now, &rtp, &payload);
+        log::trace!(
+            "port {port} ssrc 0x{:08x} seq {} ts {}: {verdict:?}",
+            rtp.ssrc(),
+            rtp.sequence(),
+            rtp.timestamp()
+        );
+        if verdict != Verdict::Completed {
+            return Ok(());
+        }
+        let counters = stream.depacketizer.stats();
+        while let Some(frame) = stream.depacketizer.next_frame() {
+            if stream
+                .thinning
+                .as_mut()
+                .is_some_and(|t| !t.keep(&frame.info))
+            {
+                stream.frames_thinned += 1;
+                continue;
+            }
+            on_frame(ReplayFrame {
+                port,
+                info: frame.info,
+                jpeg: frame.jpeg,
+                stream: counters,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Valid datagrams ignored because [`MAX_STREAMS`] streams were open.
+    pub fn over_stream_limit(&self) -> u64 {
+        self.over_limit
+    }
+
+    /// End of input: drop what is still incomplete and summarize. Streams
+    /// are sorted by port, then first appearance.
+    pub fn finish(mut self) -> Summary {
+        for s in &mut self.streams {
+            s.depacketizer.flush();
+        }
+        let mut streams: Vec<StreamSummary> = self
+            .streams
+            .iter()
+            .map(|s| {
+                let mut invalid = s.invalid;
+                invalid.merge(s.depacketizer.invalid());
+                let mut summary = StreamSummary::new(s.port, &s.depacketizer.stats(), &invalid);
+                summary.frames_thinned = s.frames_thinned;
+                summary
+            })
+            .collect();
+        // Stable: first appearance order is kept within a port.
+        streams.sort_by_key(|s| s.counters.port);
+        let mut ignored_ports: Vec<IgnoredPort> = self
+            .ports
+            .iter()
+            .filter(|(_, p)| p.last_active.is_none())
+            .map(|(&port, p)| IgnoredPort {
+                port,
+                datagrams: p.datagrams,
+                invalid_reasons: invalid_reasons(&p.pending_invalid),
+            })
+            .collect();
+        ignored_ports.sort_by_key(|p| p.port);
+        Summary {
+            streams,
+            capture: None,
+            ignored_ports,
+        }
+    }
+}
+
+/// Replay the capture at `path`, calling `on_frame` for every complete
+/// frame in the order they complete.
+pub fn replay(
+    path: &Path,
+    options: &Options,
+    mut on_frame: impl FnMut(ReplayFrame<'_>) -> Result<()>,
+) -> Result<Summary> {
+    let config = Config {
+        dynamic_payload_type: options.payload_type,
+        ..Config::default()
+    };
+    let thinning = options
+        .max_fps
+        .map(|fps| {
+            max_fps_thinning(fps)
+                .ok_or_else(|| anyhow::anyhow!("max_fps must be 0.001..=1000, not {fps}"))
+        })
+        .transpose()?;
+    let mut demux =
+        Demux::new(config, frame_buffer_len(options.max_frame_bytes)).with_thinning(thinning);
+    let mut capture_summary = CaptureSummary::default();
+    let mut filtered = 0;
+    reader::read_udp(path, &mut capture_summary, |d: Datagram<'_>| {
+        let port = d.dst.port();
+        if !options.ports.is_empty() && !options.ports.contains(&port) {
+            filtered += 1;
+            return Ok(());
+        }
+        demux.push(port, d.time, d.payload, &mut on_frame)
+    })?;
+    capture_summary.filtered = filtered;
+    capture_summary.over_stream_limit = demux.over_stream_limit();
+    let mut summary = demux.finish();
+    summary.capture = Some(capture_summary);
+    Ok(summary)
+}

@@ -1,0 +1,216 @@
+//! What the consumer is handed, and what it pays for: frames of one
+//! camera in timestamp order however many decoders race, latest delivery
+//! (only what is taken is decoded), `max_fps` thinning before decode, and
+//! JPEG-only cameras beside decoded ones.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use mjpeg_rtp::{CameraConfig, CameraStats, Client, ClientOptions, Delivery};
+use mjpeg_rtp_testkit::picture::{camera_jpeg, decode, Sampling};
+use mjpeg_rtp_testkit::rtp::Sender;
+use mjpeg_rtp_testkit::wait_until;
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+/// 30 fps on the 90 kHz clock.
+const STEP: u32 = 3000;
+
+fn camera(id: &str) -> CameraConfig {
+    CameraConfig::new(id, SocketAddr::new(LOCALHOST, 0)).with_sender(LOCALHOST)
+}
+
+fn started(decode_threads: usize, cameras: Vec<CameraConfig>) -> Client {
+    let mut client = Client::new(ClientOptions {
+        decode_threads,
+        ..ClientOptions::default()
+    });
+    for c in cameras {
+        client.add_camera(c).expect("add camera");
+    }
+    client.start().expect("start");
+    client
+}
+
+fn sender(client: &Client, id: &str, ssrc: u32) -> Sender {
+    Sender::new("127.0.0.1:0", client.local_addr(id).unwrap(), ssrc)
+}
+
+fn stats_when(client: &Client, id: &str, done: impl Fn(&CameraStats) -> bool) -> CameraStats {
+    wait_until(|| client.camera_stats(id).unwrap(), done)
+}
+
+/// Decodes finish in any order when a large frame and a small one are
+/// decoded at once; the consumer still sees each camera's frames in
+/// timestamp order, none of them lost to the reordering.
+#[test]
+fn frames_of_one_camera_come_in_timestamp_order_from_racing_decoders() {
+    let cameras = ["a", "b"];
+    let client = started(
+        4,
+        cameras
+            .iter()
+            .map(|id| camera(id).with_queue_depth(1000))
+            .collect(),
+    );
+    let big = camera_jpeg(640, 480, Sampling::Yuv420, 0, 1);
+    let small = camera_jpeg(64, 48, Sampling::Yuv420, 0, 2);
+    let frames = 120u32;
+    let mut senders: Vec<Sender> = cameras
+        .iter()
+        .enumerate()
+        .map(|(i, id)| sender(&client, id, 0x100 + i as u32))
+        .collect();
+    for n in 0..frames {
+        for s in &mut senders {
+            s.send_frame(if n % 3 == 0 { &big } else { &small }, n * STEP);
+        }
+        if n % 8 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let mut last = [None::<u32>; 2];
+    let mut taken = [0u64; 2];
+    let mut take_in_order = |client: &Client| {
+        while let Some(frame) = client.next_frame(Duration::from_millis(500)) {
+            let i = cameras
+                .iter()
+                .position(|c| *c == frame.camera_id())
+                .unwrap();
+            if let Some(before) = last[i] {
+                assert!(
+                    frame.timestamp > before,
+                    "camera {}: {} after {before}",
+                    frame.camera_id(),
+                    frame.timestamp
+                );
+            }
+            last[i] = Some(frame.timestamp);
+            taken[i] += 1;
+        }
+    };
+    take_in_order(&client);
+    // Every complete frame decoded, dropped for the backlog or failed:
+    // what is still decoding comes out after what was taken.
+    for id in cameras {
+        stats_when(&client, id, |s| {
+            s.frames_complete() == u64::from(frames)
+                && s.frames_decoded + s.frames_dropped_backlog + s.decode_errors
+                    == s.frames_complete()
+        });
+    }
+    take_in_order(&client);
+    for (i, id) in cameras.iter().enumerate() {
+        let stats = client.camera_stats(id).unwrap();
+        // Every frame that completed is delivered or counted.
+        assert_eq!(
+            stats.frames_complete(),
+            taken[i] + stats.frames_dropped_backlog + stats.decode_errors,
+            "{stats:?}"
+        );
+        assert_eq!(stats.frames_delivered, taken[i]);
+        assert_eq!(stats.frames_dropped_queue, 0);
+        assert!(taken[i] > 0, "{id}: {taken:?}");
+    }
+}
+
+/// Latest delivery: the newest frame, decoded when taken and only then;
+/// never one older than a frame already taken.
+#[test]
+fn latest_delivery_decodes_only_what_is_taken() {
+    let client = started(2, vec![camera("cam").with_delivery(Delivery::Latest)]);
+    let mut tx = sender(&client, "cam", 7);
+    let pictures: Vec<Vec<u8>> = (0..20)
+        .map(|seed| camera_jpeg(320, 240, Sampling::Yuv422, 0, seed))
+        .collect();
+    for (n, jpeg) in pictures.iter().enumerate() {
+        tx.send_frame(jpeg, n as u32 * STEP);
+    }
+    stats_when(&client, "cam", |s| s.frames_complete() == 20);
+    let frame = client.get_frame("cam", Duration::from_secs(2)).unwrap();
+    assert_eq!(frame.timestamp, 19 * STEP);
+    assert_eq!(frame.shape(), (240, 320, 3));
+    assert_eq!(decode(&pictures[19]).2, frame.rgb());
+    // Nothing newer yet: nothing, rather than the same frame again.
+    assert!(client
+        .get_frame("cam", Duration::from_millis(200))
+        .is_none());
+    let stats = stats_when(&client, "cam", |s| s.frames_superseded == 19);
+    assert_eq!(
+        (
+            stats.frames_decoded,
+            stats.frames_superseded,
+            stats.frames_delivered
+        ),
+        (1, 19, 1)
+    );
+    // A newer frame is taken; an older one arriving after it is not
+    // handed out.
+    tx.send_frame(&pictures[0], 25 * STEP);
+    let newer = client.get_frame("cam", Duration::from_secs(2)).unwrap();
+    assert_eq!(newer.timestamp, 25 * STEP);
+    tx.send_frame(&pictures[1], 22 * STEP);
+    assert!(client
+        .get_frame("cam", Duration::from_millis(300))
+        .is_none());
+    let stats = stats_when(&client, "cam", |s| s.frames_dropped_out_of_order == 1);
+    assert_eq!(stats.frames_decoded, 2);
+}
+
+/// `max_fps` keeps the first frame of each 1/N s of RTP time, before any
+/// decode, however fast the frames arrive.
+#[test]
+fn max_fps_thins_by_rtp_timestamp_before_decode() {
+    let client = started(
+        2,
+        vec![camera("cam").with_max_fps(5.0).with_queue_depth(100)],
+    );
+    let mut tx = sender(&client, "cam", 9);
+    let jpeg = camera_jpeg(160, 120, Sampling::Yuv420, 0, 3);
+    // Two seconds of a 30 fps stream, starting on the grid.
+    for n in 0..60u32 {
+        tx.send_frame(&jpeg, 18_000 * 1000 + n * STEP);
+    }
+    // The receive path publishes its own counters a moment after the
+    // depacketizer's.
+    let stats = stats_when(&client, "cam", |s| {
+        s.frames_complete() == 60 && s.frames_thinned + s.frames_decoded == 60
+    });
+    assert_eq!(stats.frames_thinned, 50);
+    let mut timestamps = Vec::new();
+    while let Some(frame) = client.get_frame("cam", Duration::from_millis(500)) {
+        timestamps.push(frame.timestamp);
+    }
+    let want: Vec<u32> = (0..10).map(|k| 18_000 * 1000 + k * 18_000).collect();
+    assert_eq!(timestamps, want);
+    assert_eq!(client.camera_stats("cam").unwrap().frames_decoded, 10);
+}
+
+/// One camera passes JPEG through while the client decodes the others.
+#[test]
+fn a_camera_can_skip_decode_while_others_decode() {
+    let client = started(
+        1,
+        vec![camera("rgb"), camera("jpeg").with_decode_rgb(false)],
+    );
+    let original = camera_jpeg(320, 240, Sampling::Yuv420, 0, 5);
+    for (id, ssrc) in [("rgb", 1), ("jpeg", 2)] {
+        sender(&client, id, ssrc).send_frame(&original, 90_000);
+    }
+    let decoded = client.get_frame("rgb", Duration::from_secs(5)).unwrap();
+    assert!(decoded.has_rgb());
+    assert_eq!(decoded.rgb(), decode(&original).2);
+    let passed = client.get_frame("jpeg", Duration::from_secs(5)).unwrap();
+    assert!(!passed.has_rgb() && passed.rgb().is_empty());
+    assert_eq!(decode(passed.jpeg()), decode(&original));
+}
+
+#[test]
+fn max_fps_out_of_range_is_refused() {
+    let mut client = Client::new(ClientOptions::default());
+    for fps in [0.0, -1.0, f64::NAN, 1e6] {
+        let err = client
+            .add_camera(camera("cam").with_max_fps(fps))
+            .unwrap_err();
+        assert!(err.to_string().contains("max_fps"), "{err}");
+    }
+}
