@@ -82,7 +82,12 @@ for decoder in mjpeg_rtp.decoders():
             assert np.array_equal(rgb, ref), "libjpeg-turbo: djpeg's pixels"
         else:
             assert psnr(rgb, ref) >= 40, decoder
-    print(f"wheel: {decoder}: {len(frames)} frames decoded")
+    # And each sent JPEG on its own, as a consumer of mjpeg_rtp.ray does.
+    for jpg, ref in zip(sorted(fixture.glob("[0-9]*.jpg")), references):
+        rgb = mjpeg_rtp.decode(jpg.read_bytes(), decoder=decoder)
+        assert rgb.flags.writeable
+        assert np.array_equal(rgb, ref) if decoder == "libjpeg-turbo" else psnr(rgb, ref) >= 40
+    print(f"wheel: {decoder}: {len(frames)} frames of a capture and {len(references)} JPEGs decoded")
 PY
 
 # A PATH without cargo (and without ~/.cargo/bin); the venv's python.

@@ -39,7 +39,7 @@ from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Sequence
 
 import numpy as np
 import numpy.typing as npt
-import ray
+import ray  # type: ignore[import-not-found, unused-ignore]  # the optional extra
 
 import mjpeg_rtp
 
@@ -57,7 +57,7 @@ Placement = Mapping[str, Union[str, float]]
 
 # CameraConfig keywords that the fleet sets for every camera of a shard;
 # a Camera may not set them itself.
-_FLEET_OWNED = ("decode", "delivery", "scale", "max_fps")
+_FLEET_OWNED = ("decode", "delivery", "scale", "resize", "fast", "max_fps")
 
 
 class Camera:
@@ -116,7 +116,14 @@ class Camera:
         node: Optional[str] = None,
         placement: Optional[Placement] = None,
     ) -> "Camera":
-        """The same camera as `config` (which Ray cannot ship as is)."""
+        """The same camera as `config` (which Ray cannot ship as is). Its
+        decode and delivery options must be unset: they are the fleet's."""
+        owned = [name for name in _FLEET_OWNED if getattr(config, name) is not None]
+        if owned:
+            raise mjpeg_rtp.ConfigError(
+                f"camera {config.camera_id!r}: {', '.join(owned)} are the fleet's settings "
+                "(CameraFleet(...)), not a camera's"
+            )
         options: Dict[str, Any] = {
             name: getattr(config, name)
             for name in (
@@ -187,15 +194,15 @@ class FleetFrame:
     packets_lost: int
     jpeg: Optional[bytes]
     _rgb: Optional[npt.NDArray[np.uint8]]
-    _decode: Tuple[str, Optional[Tuple[int, int]], str]
+    _decode: Tuple[str, Optional[Tuple[int, int]], bool, str]
 
     def rgb(self) -> npt.NDArray[np.uint8]:
         """The (H, W, 3) uint8 RGB pixels at the fleet's scale."""
         if self._rgb is not None:
             return self._rgb
         assert self.jpeg is not None
-        scale, resize, decoder = self._decode
-        return mjpeg_rtp.decode(self.jpeg, scale=scale, resize=resize, decoder=decoder)
+        scale, resize, fast, decoder = self._decode
+        return mjpeg_rtp.decode(self.jpeg, scale=scale, resize=resize, fast=fast, decoder=decoder)
 
     @property
     def age(self) -> float:
@@ -231,7 +238,7 @@ class _ShardActor:
     def __init__(self, spec: Dict[str, Any], index: int, cameras: List[Camera]) -> None:
         self.index = index
         self.output: str = spec["output"]
-        self.decode = (spec["scale"], spec["resize"], spec["decoder"])
+        self.decode = (spec["scale"], spec["resize"], spec["fast"], spec["decoder"])
         self.batch_wait: float = spec["batch_wait"]
         self.batch_frames: int = spec["batch_frames"] or len(cameras)
         self.incarnation = uuid.uuid4().hex
@@ -442,28 +449,10 @@ def _camera_options(spec: Dict[str, Any]) -> Dict[str, Any]:
     shard's thread takes every frame (queue delivery) into the rings,
     which then keep the newest; with output "jpeg" nothing is decoded on
     the shard."""
-    return _known_options({
-        "scale": spec["scale"], "resize": spec["resize"], "max_fps": spec["max_fps"],
-        "decode": spec["output"] == "rgb", "delivery": "queue",
-    })
-
-
-def _known_options(options: Dict[str, Any]) -> Dict[str, Any]:
-    """The fleet's per-camera options the installed CameraConfig takes
-    (decode at full size, queue delivery and no thinning are what a
-    CameraConfig without them does)."""
-    defaults = {"scale": "1", "resize": None, "max_fps": None, "decode": True, "delivery": "queue"}
-    try:
-        mjpeg_rtp.CameraConfig("probe", None, 0, **{k: defaults[k] for k in options})
-        return options
-    except TypeError:
-        pass
-    different = {k: v for k, v in options.items() if v != defaults[k] and k != "decode"}
-    if different:
-        raise mjpeg_rtp.ConfigError(
-            f"this build of mjpeg_rtp has no per-camera {', '.join(sorted(different))}"
-        )
-    return {}
+    return {
+        "scale": spec["scale"], "resize": spec["resize"], "fast": spec["fast"],
+        "max_fps": spec["max_fps"], "decode": spec["output"] == "rgb", "delivery": "queue",
+    }
 
 
 # -------------------------------------------------------------------- fleet
@@ -542,9 +531,10 @@ class CameraFleet:
     output: "jpeg" (frames carry the rebuilt JPEG; `frame.rgb()` decodes
         it in the consumer) or "rgb" (the shard decodes, at `scale` /
         `resize`, and ships the array).
-    scale, resize, max_fps: the cameras' decode size and thinning (the
-        client's per-camera options); with output "jpeg" scale and
-        resize apply to `frame.rgb()` in the consumer.
+    scale, resize, fast, max_fps: the cameras' decode size, exactness and
+        thinning (the client's per-camera options; max_fps thins on the
+        shard, before the rings); with output "jpeg" scale, resize and
+        fast apply to `frame.rgb()` in the consumer.
     ring: newest frames kept per camera for the consumers (older ones
         dropped, counted in `frames_ring_dropped`): memory stays bounded
         when consumers stop.
@@ -571,6 +561,7 @@ class CameraFleet:
         output: str = "jpeg",
         scale: str = "1",
         resize: Optional[Tuple[int, int]] = None,
+        fast: bool = False,
         max_fps: Optional[float] = None,
         ring: int = 1,
         placement: Optional[Placement] = None,
@@ -632,7 +623,8 @@ class CameraFleet:
         ]
         spec: Dict[str, Any] = {
             "name": self.name, "output": output, "scale": scale,
-            "resize": tuple(resize) if resize is not None else None, "max_fps": max_fps,
+            "resize": tuple(resize) if resize is not None else None, "fast": fast,
+            "max_fps": max_fps,
             "ring": ring, "decoder": decoder, "decode_threads": decode_threads,
             "batch_wait": batch_wait, "batch_frames": batch_frames,
             "report_interval": report_interval, "shards": len(layout),
