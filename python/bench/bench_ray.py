@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import psutil
@@ -93,9 +91,10 @@ PLAIN = textwrap.dedent(
     import sys, time, mjpeg_rtp
     ports, seconds, decode, scale = sys.argv[1].split(","), float(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
     client = mjpeg_rtp.MJPEGRTPClient(decoder=sys.argv[5])
+    max_fps = float(sys.argv[6]) or None
     for i, port in enumerate(ports):
         client.add_camera(mjpeg_rtp.CameraConfig(f"c{i}", "127.0.0.1", int(port),
-                          socket_buffer_size=8 << 20, decode=decode, scale=scale))
+                          socket_buffer_size=8 << 20, decode=decode, scale=scale, max_fps=max_fps))
     client.start()
     client.get_frame(timeout=30)
     end = time.monotonic() + 2
@@ -121,6 +120,8 @@ def main() -> None:
     parser.add_argument("--quality", type=int, default=80)
     parser.add_argument("--seconds", type=float, default=15.0, help="per case")
     parser.add_argument("--batch-wait", type=float, default=None, help="the fleet's batch_wait")
+    parser.add_argument("--max-fps", type=float, default=None, help="the fleet's max_fps (thinning)")
+    parser.add_argument("--outputs", default="jpeg,rgb", help="cases to run: jpeg (full size), rgb (1/4)")
     parser.add_argument("--quick", action="store_true", help="6 s per case")
     parser.add_argument("--decoder", default="libjpeg-turbo" if "libjpeg-turbo" in mjpeg_rtp.decoders() else "zune-jpeg")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
@@ -152,16 +153,18 @@ def main() -> None:
         idle = (cluster_cpu(exclude) - cpu0) / seconds
         print(f"{args.cameras} cameras {args.width}x{args.height} q{args.quality} at {args.fps:g} fps, "
               f"decoder {args.decoder}, {seconds:g} s per case; idle cluster {idle * 1000:.1f} ms CPU/s")
-        for output, scale in (("jpeg", "1"), ("rgb", "1/4")):
-            plain = plain_cost(ports, seconds, output == "rgb", scale, args.decoder)
-            print(f"  without Ray, output {output} scale {scale}: {plain * 1000:.2f} ms CPU per frame")
+        cases = [c for c in (("jpeg", "1"), ("rgb", "1/4")) if c[0] in args.outputs.split(",")]
+        for output, scale in cases:
+            plain, plain_rate = plain_cost(ports, seconds, output == "rgb", scale, args.decoder, args.max_fps)
+            print(f"  without Ray, output {output} scale {scale}: {plain * 1000:.2f} ms CPU per frame taken, "
+                  f"{plain_rate * 1000 / args.cameras:.1f} ms CPU/s per camera")
             options: Dict[str, Any] = {}
             if args.batch_wait is not None:
                 options["batch_wait"] = args.batch_wait
             fleet = mray.CameraFleet(
                 [mray.Camera(f"c{i}", "127.0.0.1", port, socket_buffer_size=8 << 20)
                  for i, port in enumerate(ports)],
-                shards=1, output=output, scale=scale, decoder=args.decoder,
+                shards=1, output=output, scale=scale, decoder=args.decoder, max_fps=args.max_fps,
                 placement={"site": "a"}, name=f"bench-{output}", **options,
             )
             try:
@@ -174,23 +177,29 @@ def main() -> None:
                     cpu = cluster_cpu(exclude) - cpu0
                     elapsed = seconds
                     added = (cpu - idle * elapsed) / frames - plain
+                    per_call = added * frames / max(calls, 1)
                     p50, p99 = np.percentile(ages, [50, 99]) * 1000
                     row = {"output": output, "scale": scale, "where": where, "frames": frames,
                            "fps": frames / elapsed, "frames_per_call": frames / max(calls, 1),
-                           "ray_cpu_ms_per_frame": added * 1000,
+                           "ray_cpu_ms_per_frame": added * 1000, "ray_cpu_ms_per_call": per_call * 1000,
                            "fleet_cpu_ms_per_frame": (cpu - idle * elapsed) / frames * 1000,
                            "plain_cpu_ms_per_frame": plain * 1000,
+                           "plain_cpu_ms_per_s_per_camera": plain_rate * 1000 / args.cameras,
                            "age_p50_ms": p50, "age_p99_ms": p99}
                     results.append(row)
                     print(f"  {output:4} {scale:3} {where:12}: {frames / elapsed:6.1f} frames/s, "
                           f"{row['frames_per_call']:4.1f} frames per call, Ray adds "
-                          f"{added * 1000:5.2f} ms CPU per frame (fleet {row['fleet_cpu_ms_per_frame']:.2f}), "
+                          f"{added * 1000:5.2f} ms CPU per frame ({per_call * 1000:.1f} per call; fleet "
+                          f"{row['fleet_cpu_ms_per_frame']:.2f}), "
                           f"age p50 {p50:5.1f} ms, p99 {p99:6.1f} ms")
                 stats = fleet.stats()
                 lost = sum(s.get("packets_lost", 0) for s in stats.values())
                 dropped = sum(s.get("frames_dropped_backlog", 0) + s.get("frames_dropped", 0)
                               for s in stats.values())
-                print(f"       packets lost {lost}, frames dropped before the ring {dropped}")
+                jpeg_bytes = sum(s.get("bytes", 0) for s in stats.values()) / max(
+                    sum(s.get("frames_complete", 0) for s in stats.values()), 1)
+                print(f"       packets lost {lost}, frames dropped before the ring {dropped}, "
+                      f"{jpeg_bytes / 1000:.0f} KB received per frame")
             finally:
                 fleet.shutdown()
     finally:
@@ -203,15 +212,18 @@ def main() -> None:
         print(json.dumps(results))
 
 
-def plain_cost(ports: List[int], seconds: float, decode: bool, scale: str, decoder: str) -> float:
-    """CPU seconds per frame of the same cameras in a plain process."""
+def plain_cost(
+    ports: List[int], seconds: float, decode: bool, scale: str, decoder: str, max_fps: Optional[float]
+) -> float:
+    """CPU seconds per frame taken, and per second, of the same cameras
+    in a plain process."""
     out = subprocess.run(
         [sys.executable, "-c", PLAIN, ",".join(map(str, ports)), str(seconds), "1" if decode else "0",
-         scale, decoder],
+         scale, decoder, str(max_fps or 0)],
         capture_output=True, text=True, check=True,
     ).stdout.split()
     cpu, frames = float(out[0]), int(out[1])
-    return cpu / max(frames, 1)
+    return cpu / max(frames, 1), cpu / seconds
 
 
 def free_port() -> int:
