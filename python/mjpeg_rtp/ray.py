@@ -391,9 +391,11 @@ class _ShardActor:
                 out[cid] = s
         return out
 
-    def where(self) -> Tuple[str, int]:
-        """The node this shard runs on, and its process."""
-        return self.node_id, os.getpid()
+    def where(self) -> Dict[str, Any]:
+        """The node this shard runs on, its process and the resources Ray
+        gave it."""
+        resources = ray.get_runtime_context().get_assigned_resources()
+        return {"node_id": self.node_id, "pid": os.getpid(), "resources": resources}
 
     def close(self) -> None:
         """Stop the client (RTSP sessions are torn down)."""
@@ -515,7 +517,7 @@ class Shard:
 
     def node_id(self) -> str:
         """The Ray node id of the node the shard runs on now."""
-        return ray.get(self.handle.where.remote())[0]
+        return cast(str, ray.get(self.handle.where.remote())["node_id"])
 
     def __repr__(self) -> str:
         return f"<Shard {self.index}>"

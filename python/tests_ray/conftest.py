@@ -33,6 +33,8 @@ djpeg = package_tests.djpeg
 make_jpegs = package_tests.make_jpegs
 need = package_tests.need
 psnr = package_tests.psnr
+start_gst_send = package_tests.start_gst_send
+wait_until = package_tests.wait_until
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402

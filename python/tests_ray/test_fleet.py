@@ -5,6 +5,7 @@ outlive their consumer, and a shard that moves when its node dies."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ import psutil
 import pytest
 
 import mjpeg_rtp
-from conftest import Nodes, Originals, camera_ids, decoder, djpeg, psnr
+from conftest import Nodes, Originals, camera_ids, decoder, djpeg, psnr, start_gst_send, wait_until
 
 ray = pytest.importorskip("ray")
 mray = pytest.importorskip("mjpeg_rtp.ray")
@@ -128,7 +129,7 @@ def test_stopped_consumer_costs_only_the_ring(nodes: Nodes, rtsp_url: str) -> No
     try:
         collect(fleet, 2)
         shard = fleet.shard(0)
-        _, pid = ray.get(shard.handle.where.remote())
+        pid = ray.get(shard.handle.where.remote())["pid"]
         process = psutil.Process(pid)
         before_stats = shard.stats()
         rss_before = process.memory_info().rss
@@ -232,6 +233,36 @@ def test_shard_moves_when_its_node_dies(nodes: Nodes, rtsp_url: str) -> None:
     finally:
         fleet.shutdown()
         nodes.workers[site] = nodes.add(site)
+
+
+def test_pushed_camera_runs_on_its_node(nodes: Nodes, pictures: Originals) -> None:
+    """A camera that pushes RTP to a node's address: its shard asks for
+    that node's own resource (every node of this one-machine cluster has
+    the same address, so any worker has it)."""
+    ip = ray.util.get_node_ip_address()
+    port = free_udp_port()
+    fleet = mray.CameraFleet(
+        [mray.Camera("gate", "127.0.0.1", port, node=ip)], output="jpeg", decoder=decoder(), ring=16
+    )
+    sender = None
+    try:
+        assert wait_until(lambda: fleet.stats()["gate"].get("running", False), 30), "shard up"
+        sender = start_gst_send(pictures.paths, port, fps=10)
+        frames = collect(fleet, 3)["gate"]
+        assert len(frames) >= 3
+        for frame in frames:
+            check_pixels(frame.rgb(), pictures, "gate")
+        assert f"node:{ip}" in ray.get(fleet.shard(0).handle.where.remote())["resources"]
+    finally:
+        if sender is not None:
+            sender.wait(timeout=30)
+        fleet.shutdown()
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("0.0.0.0", 0))
+        return int(s.getsockname()[1])
 
 
 def test_camera_from_rtsp_config() -> None:
