@@ -426,6 +426,10 @@ class _RegistryActor:
                      started_at=time.time())
 
     def report(self, index: int, incarnation: str, times: Dict[str, Tuple[float, float]]) -> None:
+        # A shard's own calls arrive in order, so its start comes first;
+        # a late report of an incarnation that has been replaced is old.
+        if self.shards.get(index, {}).get("incarnation") != incarnation:
+            return
         for cid, (first, last) in times.items():
             before = self.last.get(cid)
             if before is not None and before[0] != incarnation:
