@@ -83,6 +83,11 @@ pub struct BenchArgs {
     /// meets the sender's limit on small machines).
     #[arg(long, default_value_t = 128)]
     pub max_cameras: usize,
+    /// Live section: every camera thinned to N frames per second by RTP
+    /// timestamp before decode, as a sampling consumer asks
+    /// (`max_fps`); receive and reassembly still see every frame.
+    #[arg(long, value_name = "N", value_parser = parse_take_fps)]
+    pub take_fps: Option<f64>,
     /// Skip the live section.
     #[arg(long)]
     pub no_live: bool,
@@ -286,6 +291,7 @@ impl From<&BenchArgs> for run::Options {
                 bisect: !quick,
                 decoder: args.decoder,
                 decode_options: DecodeOptions::from(args.decode_size),
+                take_fps: args.take_fps,
             },
             decode_cases: match DecodeOptions::from(args.decode_size) {
                 _ if args.no_decode_size => Vec::new(),
@@ -293,6 +299,14 @@ impl From<&BenchArgs> for run::Options {
                 o => vec![o],
             },
         }
+    }
+}
+
+fn parse_take_fps(s: &str) -> Result<f64, String> {
+    let fps: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    match mjpeg_rtp::max_fps_thinning(fps) {
+        Some(_) => Ok(fps),
+        None => Err("must be 0.001..=1000 frames per second".into()),
     }
 }
 

@@ -199,6 +199,9 @@ pub struct Live {
     pub decoder: String,
     /// cores x decode-only fps / 30: what decode alone allows.
     pub decode_bound_cameras: f64,
+    /// `--take-fps`: every camera thinned to this rate before decode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take_fps: Option<f64>,
     pub modes: Vec<LiveMode>,
     /// With a decode size other than full: K_max at that size / K_max at
     /// full size, per io, both ramps in this run (issue 13's goal: >= 2).
@@ -373,6 +376,12 @@ pub fn print_table(r: &Report) {
              (decode alone bounds at {:.1} cameras)",
             l.fps, l.step_seconds, l.decode_threads, l.decoder, l.decode_bound_cameras
         );
+        if let Some(take) = l.take_fps {
+            let _ = writeln!(
+                s,
+                "   every camera thinned to {take} fps by RTP timestamp before decode (--take-fps)"
+            );
+        }
         let _ = writeln!(
             s,
             "   io     backend  mode                    K_max   limited by    budget   rx CPU at K_max   rx us/packet   sender CPU"
@@ -401,6 +410,16 @@ pub fn print_table(r: &Report) {
                 )),
                 at.map_or("-".into(), |st| format!("{:.2} cores", st.sender_cpu_cores)),
             );
+            if let Some(st) = at.filter(|st| st.cameras > 0) {
+                let _ = writeln!(
+                    s,
+                    "   {:<6} {:<8} {:<22} receive-side CPU per camera at K_max: {:.4} cores",
+                    "",
+                    "",
+                    "",
+                    st.receiver_cpu_cores / st.cameras as f64
+                );
+            }
         }
         let _ = writeln!(
             s,

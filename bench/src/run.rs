@@ -201,6 +201,7 @@ pub fn run(options: &Options) -> Result<Report> {
             },
             decoder: ramp.decoder.name().to_owned(),
             decode_bound_cameras: report.machine.cpus as f64 * decode_fps / ramp.fps,
+            take_fps: ramp.take_fps,
             modes: Vec::new(),
             scaled_vs_full: Vec::new(),
         };

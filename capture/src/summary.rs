@@ -63,6 +63,10 @@ pub struct StreamSummary {
     /// Extra: `packets_invalid` by reason (only non-zero reasons).
     #[serde(default)]
     pub invalid_reasons: BTreeMap<String, u64>,
+    /// Extra: complete frames that needed a tolerance (a sender quirk
+    /// accepted), by kind; left out when none did.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tolerated: BTreeMap<String, u64>,
     /// Extra: frames whose RGB decode failed (with `--decode`, ppm, png).
     #[serde(default)]
     pub decode_errors: u64,
@@ -160,6 +164,11 @@ impl StreamSummary {
                 .map(|(r, n)| (r.name().to_owned(), n))
                 .collect(),
             invalid_reasons: invalid_reasons(invalid),
+            tolerated: stats
+                .tolerated
+                .iter()
+                .map(|(t, n)| (t.name().to_owned(), n))
+                .collect(),
             decode_errors: 0,
             receiver: None,
         }

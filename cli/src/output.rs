@@ -1,7 +1,9 @@
 //! Writing complete frames: `DIR/<port>/<RTP timestamp, 10 digits>.<ext>`
 //! (an RTSP camera's under `DIR/<camera name>/`: its local port is not
 //! chosen by the user), `.jpg` the rebuilt JPEG, `.ppm` (P6) and `.png`
-//! the RGB decode.
+//! the RGB decode. A later frame of a stream with a timestamp already
+//! written in this run gets `_<n>` after the digits (`_1` for the second,
+//! `_2` for the third...), so that it does not overwrite the first.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -83,8 +85,25 @@ pub fn frame_path(dir: &Path, port: u16, timestamp: u32, format: Format) -> Path
 /// The file a frame with RTP timestamp `timestamp` goes to in the
 /// stream's directory `stream_dir` (a port, or an RTSP camera's name).
 pub fn frame_path_in(dir: &Path, stream_dir: &str, timestamp: u32, format: Format) -> PathBuf {
-    dir.join(stream_dir)
-        .join(format!("{timestamp:010}.{}", format.extension()))
+    repeated_frame_path_in(dir, stream_dir, timestamp, 0, format)
+}
+
+/// [`frame_path_in`] for the frame that follows `repeat` earlier frames
+/// with the same timestamp: `_<repeat>` after the digits, none for the
+/// first.
+pub fn repeated_frame_path_in(
+    dir: &Path,
+    stream_dir: &str,
+    timestamp: u32,
+    repeat: u32,
+    format: Format,
+) -> PathBuf {
+    let ext = format.extension();
+    let name = match repeat {
+        0 => format!("{timestamp:010}.{ext}"),
+        n => format!("{timestamp:010}_{n}.{ext}"),
+    };
+    dir.join(stream_dir).join(name)
 }
 
 /// What became of one frame.
@@ -106,10 +125,12 @@ pub struct FrameSink {
     decode_options: DecodeOptions,
     rgb: Vec<u8>,
     stream_dirs: HashSet<String>,
-    /// Last timestamp written per stream directory, to notice senders
-    /// that stamp consecutive frames alike (their files overwrite one
-    /// another).
-    last_timestamp: HashMap<String, u32>,
+    /// Frames written per stream directory and timestamp, so that frames
+    /// stamped alike (senders that do not advance the timestamp, ESP32
+    /// firmware's first two frames, a restarted sender) get names of
+    /// their own. A few bytes per file written: next to the file itself,
+    /// nothing.
+    written: HashMap<String, HashMap<u32, u32>>,
     warned_repeat: bool,
 }
 
@@ -135,7 +156,7 @@ impl FrameSink {
             decode_options: options.decode_options,
             rgb: Vec::new(),
             stream_dirs: HashSet::new(),
-            last_timestamp: HashMap::new(),
+            written: HashMap::new(),
             warned_repeat: false,
         })
     }
@@ -199,14 +220,19 @@ impl FrameSink {
         let Some(dir) = &self.out else {
             return Ok(0);
         };
-        if self.last_timestamp.insert(stream_dir.to_owned(), timestamp) == Some(timestamp)
-            && !self.warned_repeat
-        {
+        let count = self
+            .written
+            .entry(stream_dir.to_owned())
+            .or_default()
+            .entry(timestamp)
+            .or_insert(0);
+        let repeat = *count;
+        *count = count.saturating_add(1);
+        if repeat > 0 && !self.warned_repeat {
             self.warned_repeat = true;
             log::warn!(
-                "{stream_dir}: consecutive frames carry the same RTP timestamp {timestamp}; \
-                 each overwrites the previous one's file (the sender does not advance \
-                 its timestamps)"
+                "{stream_dir}: another frame with RTP timestamp {timestamp}; it and later \
+                 ones stamped alike are written as {timestamp:010}_<n>.<ext>"
             );
         }
         if !self.stream_dirs.contains(stream_dir) {
@@ -216,7 +242,7 @@ impl FrameSink {
         }
         let mut written = 0;
         for &format in &self.formats {
-            let path = frame_path_in(dir, stream_dir, timestamp, format);
+            let path = repeated_frame_path_in(dir, stream_dir, timestamp, repeat, format);
             let result = match (format, rgb) {
                 (Format::Jpeg, _) => fs::write(&path, jpeg).map_err(anyhow::Error::from),
                 (Format::Ppm, Some((size, rgb))) => write_ppm(&path, size, rgb),
@@ -252,4 +278,40 @@ pub fn write_png(path: &Path, size: RgbSize, rgb: &[u8]) -> Result<()> {
     writer.write_image_data(rgb)?;
     writer.finish()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_stamped_alike_get_names_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FrameSink::new(&SinkOptions {
+            out: Some(dir.path().to_owned()),
+            ..SinkOptions::default()
+        })
+        .unwrap();
+        for (stream, ts, jpeg) in [
+            ("5004", 0, b"first".as_slice()),
+            ("5004", 0, b"second"),
+            ("5004", 3600, b"third"),
+            ("5004", 0, b"fourth"),
+            ("cam", 0, b"other stream"),
+        ] {
+            assert_eq!(sink.write_in(stream, ts, jpeg, None).unwrap(), 1);
+        }
+        let read = |path: &str| fs::read(dir.path().join(path)).unwrap();
+        // The first of a timestamp keeps the documented name.
+        assert_eq!(read("5004/0000000000.jpg"), b"first");
+        assert_eq!(read("5004/0000000000_1.jpg"), b"second");
+        assert_eq!(read("5004/0000003600.jpg"), b"third");
+        assert_eq!(read("5004/0000000000_2.jpg"), b"fourth");
+        assert_eq!(read("cam/0000000000.jpg"), b"other stream");
+        assert_eq!(fs::read_dir(dir.path().join("5004")).unwrap().count(), 4);
+        assert_eq!(
+            repeated_frame_path_in(Path::new("d"), "7", 42, 0, Format::Png),
+            frame_path(Path::new("d"), 7, 42, Format::Png)
+        );
+    }
 }

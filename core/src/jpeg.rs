@@ -443,6 +443,53 @@ impl<'a> JpegInfo<'a> {
     }
 }
 
+/// The size (width, height) of a whole baseline JPEG: SOI first, then
+/// DQT, SOF0 or SOF1 with 8-bit samples and a size of its own, DHT, and
+/// an SOS followed by scan data. Unlike [`JpegInfo::parse`] it takes any
+/// Huffman tables, sampling and table layout: such a JPEG is handed on as
+/// it is, never cut into RFC 2435's fixed shape. Whether the scan itself
+/// decodes is the decoder's business, as for every rebuilt frame.
+pub fn whole_baseline_size(bytes: &[u8]) -> Result<(u16, u16), JpegError> {
+    let body = match bytes {
+        [0xFF, marker::SOI, body @ ..] => body,
+        _ => return Err(JpegError::Malformed),
+    };
+    let (mut dqt, mut dht, mut size, mut scan) = (false, false, None, false);
+    let mut segments = Segments::new(body);
+    for segment in segments.by_ref() {
+        let segment = segment?;
+        match segment.marker {
+            marker::DQT => dqt = true,
+            marker::DHT => dht = true,
+            marker::SOF0 | marker::SOF1 => match segment.payload {
+                [8, ..] => size = sof_size(segment.payload),
+                _ => return Err(JpegError::NotBaseline),
+            },
+            0xC2..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => {
+                return Err(JpegError::NotBaseline)
+            }
+            marker::SOS => scan = true,
+            _ => {}
+        }
+    }
+    if !dqt {
+        return Err(JpegError::UnsupportedQuantization);
+    }
+    if !dht {
+        return Err(JpegError::NonStandardHuffman);
+    }
+    // Height 0 defers the size to a DNL marker after the scan: nothing
+    // this crate reads.
+    let size = size
+        .filter(|&(w, h)| w != 0 && h != 0)
+        .ok_or(JpegError::NotBaseline)?;
+    let scan_data = body.get(segments.position()..).unwrap_or(&[]);
+    if !scan || matches!(scan_data, [] | [0xFF, marker::EOI]) {
+        return Err(JpegError::MissingScan);
+    }
+    Ok(size)
+}
+
 fn read_dqt(mut payload: &[u8], dqt: &mut [Option<([u16; 64], bool)>; 4]) -> Result<(), JpegError> {
     while let [pq_tq, rest @ ..] = payload {
         let wide = match pq_tq >> 4 {
@@ -541,6 +588,48 @@ mod tests {
         assert_eq!(info.restart_interval, 8);
         assert_eq!(info.tables, tables);
         assert_eq!(info.scan, &[0x12, 0x34]);
+    }
+
+    #[test]
+    fn whole_baseline_jpegs_are_told_from_fragments_of_one() {
+        let tables = appendix_a_tables(60);
+        let params = FrameHeaderParams::new(320, 240, Sampling::Yuv420, &tables);
+        let mut buf = [0u8; MAX_HEADER_LEN + 4];
+        let n = write_headers(&params, &mut buf).unwrap();
+        buf[n..n + 4].copy_from_slice(&[0x12, 0x34, 0xFF, marker::EOI]);
+        assert_eq!(whole_baseline_size(&buf[..n + 4]), Ok((320, 240)));
+        // Without EOI it is still whole up to its scan.
+        assert_eq!(whole_baseline_size(&buf[..n + 2]), Ok((320, 240)));
+        // Headers alone, or cut inside a segment, are not.
+        assert_eq!(whole_baseline_size(&buf[..n]), Err(JpegError::MissingScan));
+        assert_eq!(
+            whole_baseline_size(&buf[..n + 2 - 4]).map(|_| ()),
+            Err(JpegError::Malformed)
+        );
+        assert_eq!(
+            whole_baseline_size(&buf[2..n + 4]),
+            Err(JpegError::Malformed)
+        );
+        // Progressive is refused; so is a frame without DHT.
+        let mut progressive = buf;
+        let sof = (0..n)
+            .find(|&i| buf[i..i + 2] == [0xFF, marker::SOF0])
+            .unwrap();
+        progressive[sof + 1] = 0xC2;
+        assert_eq!(
+            whole_baseline_size(&progressive[..n + 4]),
+            Err(JpegError::NotBaseline)
+        );
+        let mut no_dht = buf;
+        for i in 0..n {
+            if no_dht[i..i + 2] == [0xFF, marker::DHT] {
+                no_dht[i + 1] = 0xEF; // an APPn: skipped
+            }
+        }
+        assert_eq!(
+            whole_baseline_size(&no_dht[..n + 4]),
+            Err(JpegError::NonStandardHuffman)
+        );
     }
 
     #[test]

@@ -97,6 +97,8 @@ pub use reassembly::{
     PAYLOAD_TYPE_LOCK_AFTER,
 };
 pub use rfc2435::{JpegType, Sampling, MAX_SCAN_BYTES};
-pub use stats::{DropCounts, DropReason, InvalidCounts, InvalidReason, StreamStats};
+pub use stats::{
+    DropCounts, DropReason, InvalidCounts, InvalidReason, StreamStats, Tolerated, ToleratedCounts,
+};
 pub use thinning::Thinning;
 pub use time::Instant;

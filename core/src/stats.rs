@@ -129,12 +129,29 @@ reasons! {
         /// Q 128..=254 without tables in-band or cached for that Q.
         MissingTables => "missing_tables",
         /// Fragments disagree: overlapping ranges, data past the marker's
-        /// end, or differing type/Q/size/restart interval.
+        /// end, or differing type/size/restart interval.
         Inconsistent => "inconsistent",
         /// The sender's SSRC changed while the frame was in flight.
         SsrcChange => "ssrc_change",
         /// Complete, but overwritten before the caller took it.
         NotTaken => "not_taken",
+    }
+}
+
+reasons! {
+    /// Sender behaviour outside RFC 2435 that is accepted, because what it
+    /// means is unambiguous; counted per frame that showed it, so that a
+    /// quirky sender is visible in the counters while its frames complete.
+    #[non_exhaustive]
+    pub enum Tolerated / ToleratedCounts {
+        /// A fragment after the first carried another Q than the
+        /// offset-0 fragment (ESP32 camera firmware: Q 128 with tables
+        /// first, 94 or 96 after). The frame uses the offset-0 fragment's
+        /// Q and tables.
+        QChangedMidFrame => "q_changed_mid_frame",
+        /// The scan data of a type 0/1 frame was a whole baseline JPEG
+        /// (from SOI, with its own tables), handed out as sent.
+        JfifInPayload => "jfif_in_payload",
     }
 }
 
@@ -189,6 +206,8 @@ pub struct StreamStats {
     pub packets_late: u64,
     pub frames_complete: u64,
     pub frames_dropped: DropCounts,
+    /// Complete frames that needed a tolerance, by kind.
+    pub tolerated: ToleratedCounts,
     /// Size of the last complete frame.
     pub width: u16,
     pub height: u16,

@@ -1,9 +1,15 @@
 //! Properties over random streams: reordering within the window never
 //! changes what comes out; loss never yields a frame with a missing byte;
-//! arbitrary bytes never panic.
+//! Q may vary per fragment without loss, while any other main-header
+//! field that changes mid-frame drops exactly that frame as
+//! `inconsistent`; arbitrary bytes never panic.
 
 use mjpeg_rtp_core::rtp::HeaderMut;
-use mjpeg_rtp_core::{frame_buffer_len, Config, Depacketizer, Instant, PacketizerConfig, Sampling};
+use mjpeg_rtp_core::{
+    frame_buffer_len, Config, Depacketizer, DropReason, Instant, PacketizerConfig, Sampling,
+    StreamStats, Tolerated,
+};
+use mjpeg_rtp_testkit::esp32::fragment_offset;
 use mjpeg_rtp_testkit::picture::Picture;
 use mjpeg_rtp_testkit::rtp::packetize;
 use proptest::prelude::*;
@@ -42,6 +48,14 @@ fn packets(max_packet: usize, initial_sequence: u16) -> Vec<Vec<u8>> {
     )
 }
 
+/// Where the RFC 2435 main header starts (after a 12-byte RTP header),
+/// and its fields.
+const MAIN: usize = 12;
+const TYPE: usize = 4;
+const Q: usize = 5;
+const WIDTH: usize = 6;
+const HEIGHT: usize = 7;
+
 /// Eight frames in flight: displacement of up to 30 packets at ~10 packets
 /// a frame keeps at most ~5 frames open at once.
 type Rx = Depacketizer<Vec<u8>, 8>;
@@ -55,6 +69,11 @@ fn receiver() -> Rx {
 
 /// (timestamp, JPEG digest) of every frame handed out, by timestamp.
 fn run(packets: &[Vec<u8>]) -> Vec<(u32, u64)> {
+    run_with_stats(packets).0
+}
+
+/// [`run`], with the stream's statistics at the end.
+fn run_with_stats(packets: &[Vec<u8>]) -> (Vec<(u32, u64)>, StreamStats) {
     let mut rx = receiver();
     let mut out = Vec::new();
     for (i, p) in packets.iter().enumerate() {
@@ -64,7 +83,7 @@ fn run(packets: &[Vec<u8>]) -> Vec<(u32, u64)> {
         }
     }
     out.sort_by_key(|(ts, _)| *ts);
-    out
+    (out, rx.stats())
 }
 
 fn digest(bytes: &[u8]) -> u64 {
@@ -134,6 +153,77 @@ proptest! {
             let reference = want.iter().find(|(t, _)| t == ts).map(|(_, j)| j);
             prop_assert_eq!(Some(jpeg), reference);
         }
+    }
+
+    #[test]
+    fn q_may_vary_per_fragment_without_loss(
+        max_packet in 120usize..600,
+        qs in prop::collection::vec(any::<u8>(), 1..64),
+    ) {
+        let want = reference(max_packet, 7);
+        let mut packets = packets(max_packet, 7);
+        let mut varied = std::collections::HashSet::new();
+        for (i, p) in packets.iter_mut().enumerate() {
+            // Fragments after the first: no tables ride there, Q names
+            // nothing the frame uses.
+            if fragment_offset(p) != 0 && p[MAIN + Q] != qs[i % qs.len()] {
+                p[MAIN + Q] = qs[i % qs.len()];
+                varied.insert(u32::from_be_bytes([p[4], p[5], p[6], p[7]]));
+            }
+        }
+        let (got, stats) = run_with_stats(&packets);
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(stats.frames_dropped_total(), 0);
+        prop_assert_eq!(
+            stats.tolerated.get(Tolerated::QChangedMidFrame),
+            varied.len() as u64
+        );
+    }
+
+    #[test]
+    fn any_other_field_changing_mid_frame_drops_that_frame_as_inconsistent(
+        max_packet in 120usize..600,
+        frame_pick: prop::sample::Index,
+        fragment_pick: prop::sample::Index,
+        field in 0usize..4,
+        value: u8,
+    ) {
+        let want = reference(max_packet, 99);
+        let mut packets = packets(max_packet, 99);
+        let timestamp = |p: &[u8]| u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+        // A frame of two packets or more, and one of its later fragments.
+        let multi: Vec<u32> = want
+            .iter()
+            .map(|(ts, _)| *ts)
+            .filter(|&ts| packets.iter().filter(|p| timestamp(p) == ts).count() >= 2)
+            .collect();
+        prop_assume!(!multi.is_empty());
+        let ts = multi[frame_pick.index(multi.len())];
+        let later: Vec<usize> = (0..packets.len())
+            .filter(|&i| timestamp(&packets[i]) == ts && fragment_offset(&packets[i]) != 0)
+            .collect();
+        let p = &mut packets[later[fragment_pick.index(later.len())]];
+        let restart = p[MAIN + TYPE] >= 64;
+        match (field, restart) {
+            // 0 <-> 1, 64 <-> 65: a type the packet still parses as.
+            (0, _) => p[MAIN + TYPE] ^= 1,
+            (1, _) => p[MAIN + WIDTH] = p[MAIN + WIDTH].wrapping_add(value | 1),
+            (2, _) => p[MAIN + HEIGHT] = p[MAIN + HEIGHT].wrapping_add(value | 1),
+            // A non-zero interval other than the frame's (its low byte;
+            // the corpus's intervals are below 256).
+            (_, true) => {
+                let old = p[MAIN + 8 + 1];
+                let others: Vec<u8> = (1..=255).filter(|&v| v != old).collect();
+                p[MAIN + 8 + 1] = others[usize::from(value) % others.len()];
+            }
+            (_, false) => p[MAIN + TYPE] ^= 1,
+        }
+        let (got, stats) = run_with_stats(&packets);
+        let mut expected = want.clone();
+        expected.retain(|(t, _)| *t != ts);
+        prop_assert_eq!(got, expected);
+        prop_assert_eq!(stats.frames_dropped.get(DropReason::Inconsistent), 1);
+        prop_assert_eq!(stats.frames_dropped_total(), 1);
     }
 
     #[test]

@@ -6,8 +6,9 @@ use mjpeg_rtp_core::rfc2435::JpegPayload;
 use mjpeg_rtp_core::rtp::{HeaderMut, RtpPacket};
 use mjpeg_rtp_core::{
     frame_buffer_len, Config, Depacketizer, DropReason, Instant, InvalidReason, JpegType,
-    PacketizerConfig, Sampling, Verdict,
+    PacketizerConfig, Sampling, Tolerated, Verdict,
 };
+use mjpeg_rtp_testkit::esp32;
 use mjpeg_rtp_testkit::picture::{assert_same_pixels, Picture};
 use mjpeg_rtp_testkit::rtp::packetize;
 
@@ -848,4 +849,208 @@ fn a_stray_dynamic_datagram_does_not_hold_back_a_pt26_stream() {
     let got = run(&mut rx, &packets);
     assert_rebuilt(&got, &frames[1..], "PT 26 after a stray");
     assert_eq!(rx.stats().payload_type, Some(26));
+}
+
+/// The packets of `frames` as an ESP32 server sends them: Q 128 with
+/// tables at offset 0, `later_q` in every later fragment.
+fn esp32_packets(frames: &[(Vec<u8>, u32)], later_q: u8) -> Vec<Vec<u8>> {
+    let mut packetizer = mjpeg_rtp_core::Packetizer::new(small_mtu());
+    frames
+        .iter()
+        .flat_map(|(jpeg, ts)| {
+            let packets = mjpeg_rtp_testkit::rtp::frame_packets(&mut packetizer, jpeg, *ts);
+            esp32::q_changed(&packets, jpeg, later_q)
+        })
+        .collect()
+}
+
+#[test]
+fn q_may_change_after_the_first_fragment() {
+    let frames = five_frames();
+    for later_q in [esp32::MICRO_RTSP_LATER_Q, esp32::ESPP_LATER_Q, 200, 255, 0] {
+        let packets = esp32_packets(&frames, later_q);
+        let mut rx = receiver(Config::default());
+        let mut qs = Vec::new();
+        for (i, p) in packets.iter().enumerate() {
+            let _ = rx.push(Instant::from_millis(i as u64), p);
+            while let Some(f) = rx.next_frame() {
+                qs.push(f.info.q);
+                assert_same_pixels(f.jpeg, &frames[qs.len() - 1].0, "Q changed");
+            }
+        }
+        let stats = rx.stats();
+        assert_eq!(stats.frames_complete, 5, "later Q {later_q}: {stats:?}");
+        assert_eq!(stats.frames_dropped_total(), 0);
+        assert_eq!(stats.packets_late, 0);
+        // The frame's Q is the offset-0 fragment's.
+        assert_eq!(qs, [esp32::FIRST_Q; 5]);
+        assert_eq!(stats.tolerated.get(Tolerated::QChangedMidFrame), 5);
+    }
+}
+
+#[test]
+fn q_of_the_first_fragment_counts_even_when_it_comes_last() {
+    let frames = five_frames();
+    let mut packets = esp32_packets(&frames, esp32::MICRO_RTSP_LATER_Q);
+    // Every frame's first fragment behind its second (the marker packet
+    // of a two-packet frame then comes first).
+    let firsts: Vec<usize> = (0..packets.len())
+        .filter(|&i| esp32::fragment_offset(&packets[i]) == 0)
+        .collect();
+    for i in firsts {
+        packets.swap(i, i + 1);
+    }
+    let mut rx = receiver(Config::default());
+    let mut got = Vec::new();
+    for (i, p) in packets.iter().enumerate() {
+        let _ = rx.push(Instant::from_millis(i as u64), p);
+        while let Some(f) = rx.next_frame() {
+            assert_eq!(f.info.q, esp32::FIRST_Q);
+            got.push((f.info.timestamp, f.jpeg.to_vec()));
+        }
+    }
+    assert_rebuilt(&got, &frames, "first fragment late");
+    assert_eq!(rx.stats().tolerated.get(Tolerated::QChangedMidFrame), 5);
+}
+
+/// A copy of `packet` with main-header byte `at` (0: type-specific, 4:
+/// type, 5: Q, 6: width, 7: height) set to `value`.
+fn with_main_header_byte(packet: &[u8], at: usize, value: u8) -> Vec<u8> {
+    let mut p = packet.to_vec();
+    p[12 + at] = value;
+    p
+}
+
+#[test]
+fn type_size_or_restart_interval_changing_mid_frame_still_drops_the_frame() {
+    let plain = five_frames();
+    let restart = frames(
+        &(0..5)
+            .map(|seed| Picture {
+                seed,
+                restart_interval: 2,
+                ..Picture::new(96, 64)
+            })
+            .collect::<Vec<_>>(),
+    );
+    type Edit = fn(&[u8]) -> Vec<u8>;
+    type Frames = [(Vec<u8>, u32)];
+    let edits: [(&str, &Frames, Edit); 5] = [
+        ("type", &plain, |p| with_main_header_byte(p, 4, p[16] ^ 1)),
+        ("width", &plain, |p| with_main_header_byte(p, 6, p[18] + 1)),
+        ("height", &plain, |p| with_main_header_byte(p, 7, p[19] - 1)),
+        ("restart type", &restart, |p| {
+            with_main_header_byte(p, 4, p[16] ^ 1)
+        }),
+        ("restart interval", &restart, |p| {
+            let mut p = p.to_vec();
+            p[12 + 8 + 1] ^= 1; // the interval's low byte
+            p
+        }),
+    ];
+    for (what, frames, edit) in edits {
+        let mut packets = esp32_packets(frames, esp32::MICRO_RTSP_LATER_Q);
+        // The third fragment of frame 2.
+        let at = packets
+            .iter()
+            .position(|p| RtpPacket::parse(p).unwrap().timestamp() == 6000)
+            .unwrap()
+            + 2;
+        packets[at] = edit(&packets[at]);
+        let mut rx = receiver(Config::default());
+        let got = run(&mut rx, &packets);
+        let stats = rx.stats();
+        assert_eq!(got.len(), 4, "{what}: {stats:?}");
+        assert!(got.iter().all(|(ts, _)| *ts != 6000), "{what}");
+        assert_eq!(
+            stats.frames_dropped.get(DropReason::Inconsistent),
+            1,
+            "{what}"
+        );
+        assert_eq!(stats.frames_dropped_total(), 1, "{what}");
+        assert_eq!(
+            stats.tolerated.get(Tolerated::QChangedMidFrame),
+            4,
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn a_whole_jpeg_in_the_payload_is_handed_out_as_sent() {
+    let pictures: Vec<_> = (0..4)
+        .map(|seed| Picture {
+            seed,
+            sampling: if seed % 2 == 0 {
+                Sampling::Yuv422
+            } else {
+                Sampling::Yuv420
+            },
+            ..Picture::new(96 + 16 * seed as u16, 64)
+        })
+        .collect();
+    let inner = frames(&pictures);
+    let wrapped: Vec<_> = inner
+        .iter()
+        .map(|(jpeg, ts)| (esp32::jfif_wrapped(jpeg), *ts))
+        .collect();
+    // As espp sends it: the Q change too.
+    let packets = esp32_packets(&wrapped, esp32::ESPP_LATER_Q);
+    let mut rx = receiver(Config::default());
+    let got = run(&mut rx, &packets);
+    assert_eq!(got.len(), 4);
+    for ((ts, jpeg), (original, want_ts)) in got.iter().zip(&inner) {
+        assert_eq!(ts, want_ts);
+        assert_eq!(jpeg, original, "the sender's JPEG, byte for byte");
+    }
+    let stats = rx.stats();
+    assert_eq!(stats.tolerated.get(Tolerated::JfifInPayload), 4);
+    assert_eq!(stats.tolerated.get(Tolerated::QChangedMidFrame), 4);
+    assert_eq!((stats.width, stats.height), (144, 64));
+
+    // The size comes from the JPEG's own SOF, and the limits apply to it.
+    let mut rx = receiver(Config {
+        max_width: 100,
+        ..Config::default()
+    });
+    assert_eq!(run(&mut rx, &packets).len(), 1);
+    let drops = rx.stats().frames_dropped;
+    assert_eq!(drops.get(DropReason::DimensionsTooLarge), 3);
+}
+
+#[test]
+fn a_scan_that_starts_with_soi_but_is_no_whole_jpeg_is_rebuilt_as_usual() {
+    let jpeg = Picture::new(96, 64).encode();
+    // The inner file cut before its SOS: headers only.
+    let sos = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    let mut outer = esp32::jfif_wrapped(&jpeg);
+    outer.truncate(outer.len() - jpeg.len() + sos);
+    outer.extend_from_slice(&[0xFF, 0xD9]);
+    let packets = packetize(small_mtu(), &[(outer.clone(), 0)]);
+    let mut rx = receiver(Config::default());
+    let got = run(&mut rx, &packets);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, outer, "rebuilt around the SOI-led scan");
+    assert_eq!(rx.stats().tolerated.total(), 0);
+
+    // With restart markers (type 64/65) the scan is never taken as a
+    // whole JPEG.
+    let restart = Picture {
+        restart_interval: 1,
+        ..Picture::new(96, 64)
+    }
+    .encode();
+    let info = mjpeg_rtp_core::jpeg::JpegInfo::parse(&restart).unwrap();
+    let params = mjpeg_rtp_core::jpeg::FrameHeaderParams::new(96, 64, info.sampling, &info.tables)
+        .with_restart_interval(1);
+    let mut outer = vec![0u8; mjpeg_rtp_core::jpeg::MAX_HEADER_LEN];
+    let n = mjpeg_rtp_core::jpeg::write_headers(&params, &mut outer).unwrap();
+    outer.truncate(n);
+    outer.extend_from_slice(&jpeg);
+    let packets = packetize(small_mtu(), &[(outer.clone(), 0)]);
+    let mut rx = receiver(Config::default());
+    let got = run(&mut rx, &packets);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, outer);
+    assert_eq!(rx.stats().tolerated.total(), 0);
 }

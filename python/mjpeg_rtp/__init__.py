@@ -16,6 +16,7 @@ Rust threads; waiting releases the GIL; the array is the decoder's buffer
 """
 
 from ._native import (
+    AuthError,
     BindError,
     CameraConfig,
     CaptureError,
@@ -40,6 +41,7 @@ Client = MJPEGRTPClient
 """Same class as MJPEGRTPClient."""
 
 __all__ = [
+    "AuthError",
     "BindError",
     "CameraConfig",
     "CaptureError",

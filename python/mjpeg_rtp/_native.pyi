@@ -30,6 +30,9 @@ class UnknownCameraError(MjpegRtpError, KeyError):
 class StateError(MjpegRtpError, RuntimeError):
     """The call does not fit the client's state."""
 
+class AuthError(MjpegRtpError, PermissionError):
+    """An RTSP camera refused the credentials."""
+
 class StartError(MjpegRtpError, OSError):
     """The receive or decode threads could not be started."""
 
@@ -187,6 +190,7 @@ class _CameraStats(TypedDict):
     jitter: int
     drop_reasons: Dict[str, int]
     invalid_reasons: Dict[str, int]
+    tolerated: Dict[str, int]
     decode_errors: int
     kernel_drops: Optional[int]
     packets_foreign: int

@@ -10,7 +10,9 @@
 
 use std::error::Error as _;
 
-use pyo3::exceptions::{PyException, PyKeyError, PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{
+    PyException, PyKeyError, PyOSError, PyPermissionError, PyRuntimeError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
@@ -59,8 +61,13 @@ classes! {
     /// after start(), get_frame() before start(), a client used in a forked
     /// child.
     State = "StateError" (PyRuntimeError),
-    /// The receive or decode threads could not be started.
+    /// The receive or decode threads could not be started, or an RTSP
+    /// camera could not be set up (refused connection: errno is set;
+    /// an error status, a bad SDP, a timeout).
     Start = "StartError" (PyOSError),
+    /// An RTSP camera refused the credentials (or asked for none it
+    /// could be given): a PermissionError.
+    Auth = "AuthError" (PyPermissionError),
     /// A file given to read_pcap() is not a readable pcap or pcapng capture.
     Capture = "CaptureError" (PyValueError),
     /// Data given to decode() is not a JPEG the decoder can decode.
@@ -180,13 +187,23 @@ fn chain(error: &dyn std::error::Error) -> String {
 /// The Python exception for an error of the runtime.
 pub(crate) fn from_runtime(py: Python<'_>, error: &mjpeg_rtp::Error) -> PyErr {
     use mjpeg_rtp::Error as E;
+    use mjpeg_rtp_rtsp::Error as RtspError;
     let message = chain(error);
     let errno = error
         .source()
         .and_then(|s| s.downcast_ref::<std::io::Error>())
         .and_then(std::io::Error::raw_os_error);
     match error {
-        E::Config { .. } | E::DuplicateCamera(_) | E::DecoderUnavailable(_) => config(py, message),
+        E::Config { .. }
+        | E::DuplicateCamera(_)
+        | E::DecoderUnavailable(_)
+        | E::DecodeOptions { .. }
+        | E::BackendConfig { .. } => config(py, message),
+        E::Rtsp {
+            error: RtspError::Unauthorized { .. } | RtspError::UnsupportedAuthentication,
+            ..
+        } => raise(py, Class::Auth, message),
+        E::Rtsp { .. } | E::RtspIo { .. } => raise(py, Class::Start, (errno, message)),
         E::Bind { .. } | E::Multicast { .. } => raise(py, Class::Bind, (errno, message)),
         E::AlreadyStarted | E::Stopped | E::NoCamera => raise(py, Class::State, message),
         E::Backend { .. } | E::Spawn(_) | E::Decoder(_) => {

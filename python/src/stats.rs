@@ -20,6 +20,12 @@ pub(crate) fn stats_dict<'py>(py: Python<'py>, s: &CameraStats) -> PyResult<Boun
             *drop_reasons.entry(reason.name()).or_default() += n;
         }
     }
+    let mut tolerated: BTreeMap<&str, u64> = BTreeMap::new();
+    for stream in &s.streams {
+        for (kind, n) in stream.tolerated.iter() {
+            *tolerated.entry(kind.name()).or_default() += n;
+        }
+    }
     let invalid_reasons: BTreeMap<&str, u64> =
         s.invalid.iter().map(|(r, n)| (r.name(), n)).collect();
     d.set_item("camera_id", &s.camera_id)?;
@@ -41,6 +47,9 @@ pub(crate) fn stats_dict<'py>(py: Python<'py>, s: &CameraStats) -> PyResult<Boun
     d.set_item("jitter", current.map_or(0, |c| c.jitter()))?;
     d.set_item("drop_reasons", drop_reasons)?;
     d.set_item("invalid_reasons", invalid_reasons)?;
+    // Frames that completed only thanks to a tolerance of a sender's
+    // quirk, by kind (`q_changed_mid_frame`, `jfif_in_payload`, ...).
+    d.set_item("tolerated", tolerated)?;
     d.set_item("decode_errors", s.decode_errors)?;
     d.set_item("kernel_drops", s.kernel_drops)?;
     d.set_item("packets_foreign", s.packets_foreign)?;

@@ -4,6 +4,7 @@ them, pixel for pixel (its rebuilt JPEG decoded by libjpeg-turbo)."""
 
 from __future__ import annotations
 
+import errno
 import socket
 import subprocess
 import time
@@ -24,9 +25,10 @@ def free_tcp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(originals: Originals, port: int) -> subprocess.Popen:
+def start_server(originals: Originals, port: int, *auth: str) -> subprocess.Popen:
     """gst-rtsp-server on `port`, serving the originals (they are named
-    000.jpg, 001.jpg... in one folder), once it says READY."""
+    000.jpg, 001.jpg... in one folder), once it says READY; `auth` is
+    ("basic" | "digest", user, password) when it asks for credentials."""
     have_gi = (
         Path(SYSTEM_PYTHON).exists()
         and subprocess.run(
@@ -42,7 +44,7 @@ def start_server(originals: Originals, port: int) -> subprocess.Popen:
     need(have_gi, "gst-rtsp-server for the system python3 (python3-gi, gir1.2-gst-rtsp-server-1.0)")
     pattern = str(originals.paths[0].parent / "%03d.jpg")
     server = subprocess.Popen(
-        [SYSTEM_PYTHON, str(SERVER), str(port), pattern, str(len(originals.paths)), "96"],
+        [SYSTEM_PYTHON, str(SERVER), str(port), pattern, str(len(originals.paths)), "96", *auth],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -95,3 +97,37 @@ def test_rtsp_transport_is_checked() -> None:
 def test_rtsp_transport_accepts_every_transport() -> None:
     for transport in ("udp", "tcp", "multicast", "auto"):
         mjpeg_rtp.CameraConfig("x", None, 0, rtsp_url="rtsp://127.0.0.1/cam", rtsp_transport=transport)
+
+
+def test_a_refused_password_raises_auth_error(small_jpegs: Originals) -> None:
+    """A wrong password is an AuthError, which is also a PermissionError."""
+    port = free_tcp_port()
+    server = start_server(small_jpegs, port, "digest", "admin", "right")
+    try:
+        client = mjpeg_rtp.MJPEGRTPClient()
+        client.add_camera(
+            mjpeg_rtp.CameraConfig(
+                "door", None, 0, rtsp_url=f"rtsp://admin:N0tThis@127.0.0.1:{port}/cam", rtsp_transport="tcp"
+            )
+        )
+        with pytest.raises(PermissionError) as raised:
+            client.start()
+        assert isinstance(raised.value, mjpeg_rtp.AuthError)
+        assert isinstance(raised.value, mjpeg_rtp.MjpegRtpError)
+        assert "N0tThis" not in str(raised.value), "no password in the message"
+        client.stop()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_an_unreachable_camera_raises_start_error_with_errno() -> None:
+    """Nothing listens: a StartError (an OSError) with ECONNREFUSED."""
+    port = free_tcp_port()
+    client = mjpeg_rtp.MJPEGRTPClient()
+    client.add_camera(mjpeg_rtp.CameraConfig("door", None, 0, rtsp_url=f"rtsp://127.0.0.1:{port}/cam"))
+    with pytest.raises(OSError) as raised:
+        client.start()
+    assert isinstance(raised.value, mjpeg_rtp.StartError)
+    assert raised.value.errno == errno.ECONNREFUSED
+    client.stop()

@@ -16,7 +16,8 @@
 //!    act on every [`Session::poll_event`], and call
 //!    [`Session::handle_timeout`] no later than [`Session::poll_timeout`].
 //! 4. To stop: [`Session::teardown`], keep driving until
-//!    [`Event::Closed`] (bounded by the request timeout), close.
+//!    [`Event::Closed`] (bounded by [`TEARDOWN_TIMEOUT`]: some servers
+//!    never answer a TEARDOWN), close.
 //!
 //! Modules: [`framing`] splits the connection into messages and `$`
 //! frames, [`sdp`] finds the JPEG track, [`headers`] reads the reply
@@ -35,4 +36,6 @@ pub mod session;
 pub use auth::Credentials;
 pub use error::Error;
 pub use sdp::{JpegTrack, SdpError};
-pub use session::{Event, Interleaved, Negotiated, Session, SessionConfig, TransportRequest};
+pub use session::{
+    Event, Interleaved, Negotiated, Session, SessionConfig, TransportRequest, TEARDOWN_TIMEOUT,
+};

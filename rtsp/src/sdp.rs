@@ -31,6 +31,10 @@ pub struct Description {
     pub track: JpegTrack,
     /// Session-level `a=control` (the aggregate control URL for PLAY).
     pub session_control: Option<String>,
+    /// `a=udp-only`, at session or media level (espp's ESP32 RTSP
+    /// server): the server streams over UDP only, so asking it for TCP
+    /// interleaving is pointless.
+    pub udp_only: bool,
 }
 
 /// Why a description could not be used.
@@ -53,14 +57,16 @@ pub fn describe(body: &[u8]) -> Result<Description, SdpError> {
     let session = parse(body)
         .or_else(|| parse(&repair(body)))
         .ok_or(SdpError::Unparsable)?;
-    let track = session
+    let media = session
         .medias
         .iter()
         .filter(|m| m.media == "video")
-        .find_map(jpeg_track)
-        .ok_or(SdpError::NoJpegTrack)?;
+        .find_map(|m| Some((jpeg_track(m)?, m)));
+    let (track, media) = media.ok_or(SdpError::NoJpegTrack)?;
+    let udp_only = session.has_attribute("udp-only") || media.has_attribute("udp-only");
     Ok(Description {
         track,
+        udp_only,
         session_control: session
             .get_first_attribute_value("control")
             .ok()
@@ -163,6 +169,19 @@ fn repair(body: &[u8]) -> Vec<u8> {
     let mut out = String::new();
     let mut has_time = false;
     let mut in_media = false;
+    // Quirk: a description that starts at its media (Micro-RTSP, the
+    // RTSP server of many ESP32-CAM boards, sends only `m=` and `c=`):
+    // the session lines SDP requires before it, made up.
+    let present = |key: &str| text.lines().any(|l| l.trim().starts_with(key));
+    if !present("v=") {
+        out += "v=0\r\n";
+    }
+    if !present("o=") {
+        out += "o=- 0 0 IN IP4 0.0.0.0\r\n";
+    }
+    if !present("s=") {
+        out += "s= \r\n";
+    }
     for line in text.lines().map(str::trim) {
         let Some((kind, value)) = line.split_once('=') else {
             continue;
@@ -308,6 +327,37 @@ b=AS:2000\r\nc=IN IP4 0.0.0.0\r\n";
         assert!(well_formed_lines(b"v=0\r\n\r\nx=y\n\n"));
         assert!(!well_formed_lines(b"v=0\r\nab=c\r\n"));
         assert!(!well_formed_lines(b"v=0\r\nx\r"));
+    }
+
+    /// What Micro-RTSP (ESP32-CAM firmware) answers to DESCRIBE: no
+    /// session lines, no `a=control`, no `a=rtpmap`.
+    const MICRO_RTSP: &str = "m=video 0 RTP/AVP 26\r\nc=IN IP4 0.0.0.0\r\n";
+
+    #[test]
+    fn micro_rtsp_media_and_connection_only() {
+        let d = describe(MICRO_RTSP.as_bytes()).unwrap();
+        assert_eq!(d.track.payload_type, 26);
+        assert_eq!(d.track.control, None);
+        assert_eq!(d.session_control, None);
+        assert!(!d.udp_only);
+        // The same with the session lines it may have in other versions.
+        let full = format!("v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=mjpeg\r\nt=0 0\r\n{MICRO_RTSP}");
+        assert_eq!(describe(full.as_bytes()).unwrap(), d);
+    }
+
+    #[test]
+    fn udp_only_at_session_or_media_level() {
+        let session_level = "v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=espp\r\nt=0 0\r\n\
+a=udp-only\r\nm=video 0 RTP/AVP 26\r\na=control:trackID=0\r\n";
+        let d = describe(session_level.as_bytes()).unwrap();
+        assert!(d.udp_only);
+        assert_eq!(d.track.control.as_deref(), Some("trackID=0"));
+        let media_level = session_level.replace(
+            "a=udp-only\r\nm=video 0 RTP/AVP 26\r\n",
+            "m=video 0 RTP/AVP 26\r\na=udp-only\r\n",
+        );
+        assert!(describe(media_level.as_bytes()).unwrap().udp_only);
+        assert!(!describe(HIKVISION.as_bytes()).unwrap().udp_only);
     }
 
     #[test]

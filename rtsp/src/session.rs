@@ -25,6 +25,11 @@ use crate::sdp::{describe, JpegTrack};
 
 /// Redirects followed before giving up (a loop between two servers).
 const MAX_REDIRECTS: u32 = 4;
+/// How long TEARDOWN waits for its answer before the session counts as
+/// closed. Some servers never answer it (Micro-RTSP, on many ESP32-CAM
+/// boards); the session is over either way, so stopping or reconnecting
+/// must not wait the full request timeout for them.
+pub const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What to ask for in SETUP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +186,8 @@ pub struct Session {
     next_keepalive: Option<Instant>,
     /// Interleaved frames on channels never set up.
     foreign_frames: u64,
+    /// The description said `a=udp-only`.
+    udp_only: bool,
 }
 
 impl Session {
@@ -213,6 +220,7 @@ impl Session {
             get_parameter: true,
             next_keepalive: None,
             foreign_frames: 0,
+            udp_only: false,
         }
     }
 
@@ -328,6 +336,14 @@ impl Session {
         }
     }
 
+    /// Whether the server's description said `a=udp-only`: a driver
+    /// that would try TCP when UDP brings nothing should not (the
+    /// session itself then answers a 461 to UDP with failure, not with a
+    /// SETUP over TCP).
+    pub fn udp_only(&self) -> bool {
+        self.udp_only
+    }
+
     /// Interleaved frames received on channels that were never set up.
     pub fn foreign_frames(&self) -> u64 {
         self.foreign_frames
@@ -370,12 +386,16 @@ impl Session {
         // Writing to a Vec cannot fail.
         let _ = b.empty().write(&mut bytes);
         self.out.push_back(bytes);
+        let timeout = match method {
+            Method::Teardown => self.config.request_timeout.min(TEARDOWN_TIMEOUT),
+            _ => self.config.request_timeout,
+        };
         self.pending = Some(Pending {
             cseq: self.cseq,
             method,
             uri,
             authenticated,
-            deadline: now + self.config.request_timeout,
+            deadline: now + timeout,
         });
     }
 
@@ -439,6 +459,11 @@ impl Session {
                 _ => self.fail(Error::UnsupportedTransport),
             },
             State::Setup if status == 200 => self.on_setup(now, &r),
+            // `RTP-Info` is not read: sequence number and timestamp come
+            // from the packets themselves, and with one stream per session
+            // there is nothing to match its `url=` against. Cameras fill
+            // it wrongly (Micro-RTSP hard-codes another host and port,
+            // others say `seq=0;rtptime=0`), and none of that can matter.
             State::Play if status == 200 => {
                 let session_timeout = self
                     .session
@@ -539,6 +564,13 @@ impl Session {
                 what: "a control URL that does not parse",
             });
         };
+        self.udp_only = description.udp_only;
+        if let TransportRequest::Udp {
+            fallback_to_tcp, ..
+        } = &mut self.transport
+        {
+            *fallback_to_tcp &= !self.udp_only;
+        }
         self.track = Some(description.track);
         self.setup_url = Some(setup.clone());
         self.play_url = Some(play);

@@ -496,3 +496,110 @@ fn events_track(events: &[Event]) -> mjpeg_rtp_rtsp::JpegTrack {
         _ => panic!("{events:?}"),
     }
 }
+
+/// Micro-RTSP, the RTSP server of many ESP32-CAM boards, as captured:
+/// an SDP of `m=` and `c=` only (no `a=control`), a negative session id
+/// without timeout, an `RTP-Info` naming another host and port, and a
+/// TEARDOWN it never answers.
+#[test]
+fn micro_rtsp_esp32_cam() {
+    let mut cam = Camera::new("rtsp://10.0.0.9:8554/mjpeg/1", udp(true));
+    cam.answer("200 OK", "Public: DESCRIBE, SETUP, TEARDOWN, PLAY\r\n", "");
+    cam.answer(
+        "200 OK",
+        "Content-Base: rtsp://10.0.0.9:8554/mjpeg/1/\r\nContent-Type: application/sdp\r\n",
+        "m=video 0 RTP/AVP 26\r\nc=IN IP4 0.0.0.0\r\n",
+    );
+    // No a=control: the track is the Content-Base itself.
+    assert!(
+        cam.last()
+            .starts_with("SETUP rtsp://10.0.0.9:8554/mjpeg/1/ RTSP/1.0"),
+        "{}",
+        cam.last()
+    );
+    cam.answer(
+        "200 OK",
+        "Transport: RTP/AVP;unicast;destination=10.0.0.5;source=10.0.0.9;\
+         client_port=50000-50001;server_port=6970-6971\r\nSession: -343194265\r\n",
+        "",
+    );
+    // The id echoed exactly, sign and all.
+    assert!(cam
+        .last()
+        .starts_with("PLAY rtsp://10.0.0.9:8554/mjpeg/1/ "));
+    assert!(
+        cam.last().contains("\r\nSession: -343194265\r\n"),
+        "{}",
+        cam.last()
+    );
+    let events = cam.answer(
+        "200 OK",
+        "Range: npt=0.000-\r\nSession: -343194265\r\n\
+         RTP-Info: url=rtsp://127.0.0.1:8554/mjpeg/1/track1\r\n",
+        "",
+    );
+    let [Event::Playing {
+        track,
+        transport,
+        session_timeout,
+    }] = &events[..]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(track.payload_type, 26);
+    assert_eq!(*session_timeout, Duration::from_secs(60));
+    assert_eq!(
+        *transport,
+        Negotiated::Udp {
+            server_port: Some((6970, 6971)),
+            source: Some("10.0.0.9".into()),
+            ssrc: None
+        }
+    );
+    assert!(!cam.session.udp_only());
+
+    // TEARDOWN unanswered: closed after at most a second.
+    cam.session.teardown(cam.now);
+    cam.drain();
+    assert!(cam.last().starts_with("TEARDOWN "));
+    assert!(cam.last().contains("\r\nSession: -343194265\r\n"));
+    assert_eq!(cam.advance(Duration::from_millis(990)), []);
+    assert_eq!(cam.advance(Duration::from_millis(10)), [Event::Closed]);
+}
+
+/// espp's ESP32 RTSP server: `a=udp-only`, no `server_port` in its
+/// SETUP answer. A 461 to UDP is then final, not a reason to try TCP.
+#[test]
+fn udp_only_server() {
+    let sdp = "v=0\r\no=- 0 0 IN IP4 10.0.0.9\r\ns=espp\r\nt=0 0\r\na=udp-only\r\n\
+m=video 0 RTP/AVP 26\r\na=control:trackID=0\r\n";
+    let mut cam = Camera::new("rtsp://10.0.0.9/mjpeg/1", udp(true));
+    cam.answer("200 OK", "", "");
+    cam.answer("200 OK", "Content-Type: application/sdp\r\n", sdp);
+    assert!(cam.session.udp_only());
+    let events = cam.answer("461 Unsupported Transport", "", "");
+    assert_eq!(events, [Event::Failed(Error::UnsupportedTransport)]);
+
+    let mut cam = Camera::new("rtsp://10.0.0.9/mjpeg/1", udp(true));
+    cam.answer("200 OK", "", "");
+    cam.answer("200 OK", "Content-Type: application/sdp\r\n", sdp);
+    cam.answer(
+        "200 OK",
+        "Session: 7\r\nTransport: RTP/AVP;unicast;client_port=50000-50001\r\n",
+        "",
+    );
+    let events = cam.answer("200 OK", "", "");
+    assert!(
+        matches!(
+            &events[..],
+            [Event::Playing {
+                transport: Negotiated::Udp {
+                    server_port: None,
+                    ..
+                },
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+}

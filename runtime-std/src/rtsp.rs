@@ -44,8 +44,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read timeout of the RTSP connection: how often stop, timers and the
 /// ingest's tick are looked at.
 const POLL: Duration = Duration::from_millis(50);
-/// TEARDOWN gets this long for its answer when stopping.
-const TEARDOWN_WAIT: Duration = Duration::from_secs(2);
+/// TEARDOWN gets this long for its answer when stopping: the session's
+/// own limit (some cameras never answer; the session is over either
+/// way).
+const TEARDOWN_WAIT: Duration = mjpeg_rtp_rtsp::TEARDOWN_TIMEOUT;
 /// No RTP for this long while playing: the session is taken as lost
 /// (cameras that stop sending without closing the connection).
 pub const RTP_SILENCE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -228,7 +230,10 @@ pub(crate) fn establish(
                 fallback_to_tcp: false,
             };
         }
-        if source.transport == RtspTransport::Auto && !rtp_arrives(&p.rtp.socket) {
+        // `a=udp-only` (espp's ESP32 server): no TCP to fall back on, so
+        // a slow first datagram is waited for on UDP instead.
+        let may_use_tcp = !link.session.udp_only();
+        if source.transport == RtspTransport::Auto && may_use_tcp && !rtp_arrives(&p.rtp.socket) {
             log::warn!(
                 "camera {:?}: no RTP over UDP within {RTSP_UDP_PROBE:?}; asking for TCP",
                 config.id
@@ -407,7 +412,12 @@ impl Link {
         self.say_bye();
         self.session.teardown(Instant::now());
         let deadline = Instant::now() + TEARDOWN_WAIT;
-        while Instant::now() < deadline {
+        while let Some(left) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+        {
+            // The last read waits only for what is left of the deadline.
+            let _ = self.stream.set_read_timeout(Some(left.min(POLL)));
             if self.pump(None).is_err() {
                 return;
             }

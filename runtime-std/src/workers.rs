@@ -5,9 +5,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::camera::DecodeWarning;
 use crate::decode::{DecodeOptions, RgbDecoder, RgbSize};
@@ -15,6 +15,9 @@ use crate::frame::Frame;
 use crate::output::DecodeJob;
 use crate::pool::Pooled;
 use crate::threads::spawn_all;
+
+/// How often an idle worker looks at the stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(250);
 
 /// What becomes of one camera's complete frames: decoded to RGB with
 /// `options`, or passed through as JPEG.
@@ -48,12 +51,19 @@ fn work(
     plans: &[DecodePlan],
     stop: &AtomicBool,
 ) {
-    // Sleeps until a job comes or the senders are gone. Once stopping,
-    // frames still waiting are dropped, not decoded (their tickets give
-    // their places up), so that stop stays bounded.
-    while let Ok(mut job) = jobs.recv() {
+    // Sleeps until a job comes or the senders are gone (the usual end:
+    // `stop` joins the receive paths first). The stop flag is looked at
+    // too, in case a start that failed half-way still holds a sender.
+    // Once stopping, frames still waiting are dropped, not decoded (their
+    // tickets give their places up), so that stop stays bounded.
+    while !stop.load(Ordering::Relaxed) {
+        let mut job = match jobs.recv_timeout(STOP_CHECK) {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         if stop.load(Ordering::Relaxed) {
-            continue;
+            break;
         }
         let plan = plans.get(job.camera.index).copied().unwrap_or_default();
         let ticket = job.ticket.take();

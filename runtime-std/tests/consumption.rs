@@ -214,3 +214,24 @@ fn max_fps_out_of_range_is_refused() {
         assert!(err.to_string().contains("max_fps"), "{err}");
     }
 }
+
+/// Frames that share an RTP timestamp (GStreamer fed untimestamped
+/// buffers, ESP32 firmware's first frames) are not out of order: each is
+/// delivered.
+#[test]
+fn frames_sharing_a_timestamp_are_all_delivered() {
+    let client = started(1, vec![camera("cam").with_queue_depth(10)]);
+    let mut tx = sender(&client, "cam", 11);
+    let jpeg = camera_jpeg(160, 120, Sampling::Yuv420, 0, 4);
+    for _ in 0..3 {
+        tx.send_frame(&jpeg, 90_000);
+    }
+    tx.send_frame(&jpeg, 93_000);
+    let mut timestamps = Vec::new();
+    while let Some(frame) = client.get_frame("cam", Duration::from_millis(500)) {
+        timestamps.push(frame.timestamp);
+    }
+    assert_eq!(timestamps, [90_000, 90_000, 90_000, 93_000]);
+    let stats = client.camera_stats("cam").unwrap();
+    assert_eq!(stats.frames_dropped_out_of_order, 0);
+}

@@ -4,6 +4,7 @@
 //! - [`picture`]: the one synthetic picture, its JPEG encodings, RGB decode;
 //! - [`Rng`]: the one seeded random number generator;
 //! - [`rtp`]: packetizing JPEGs with the core, and a UDP sender;
+//! - [`esp32`]: RTP/JPEG rewritten the way ESP32 camera firmware sends it;
 //! - [`Datagram`]: timed UDP datagrams, [`retime`]d for a capture;
 //! - [`capture`]: the one capture writer (pcap/pcapng, every link type the
 //!   `pcap` command reads, IPv4/IPv6, IP fragments), streaming, so that a
@@ -29,6 +30,7 @@
 pub mod backend_tests;
 pub mod capture;
 mod datagram;
+pub mod esp32;
 pub mod impair;
 #[cfg(target_os = "linux")]
 pub mod netns;

@@ -12,7 +12,7 @@ use crate::time::Instant;
 use super::config::{Config, Verdict};
 use super::frame::{Frame, OwnedFrame};
 use super::payload_type::PayloadTypeLock;
-use super::slot::{Assembly, FrameShape, Slot, SlotState};
+use super::slot::{Assembly, Slot, SlotState};
 use super::stream::StreamState;
 
 /// Largest timestamp step (either way) taken at face value: 10 s at the
@@ -428,7 +428,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
                         timestamp,
                         ext_ts,
                         ext_seq,
-                        FrameShape::of(payload),
+                        payload,
                         rtp.payload_type(),
                         now,
                     ));

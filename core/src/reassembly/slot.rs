@@ -8,7 +8,7 @@ use crate::datagram::onvif_frame_size;
 use crate::jpeg::{self, FrameHeaderParams};
 use crate::rfc2435::{JpegPayload, JpegType, QuantTables};
 use crate::rtp::RtpPacket;
-use crate::stats::DropReason;
+use crate::stats::{DropReason, Tolerated};
 use crate::time::Instant;
 
 use super::config::Config;
@@ -26,11 +26,24 @@ pub(super) enum SlotState {
     },
 }
 
-/// Fields every fragment of one frame must agree on.
+/// Fields every fragment of one frame must agree on: each changes how
+/// the scan data is to be read (sampling, restart markers, the MCU grid),
+/// so fragments that differ in one are not parts of one picture.
+///
+/// Q is not among them. RFC 2435 (section 3.1) has every main-header field
+/// but the fragment offset stay the same across a frame's packets, yet Q
+/// only names the frame's quantization tables, and those are settled by
+/// the fragment at offset 0 alone: in-band tables travel only there
+/// (section 3.1.8), and the headers rebuilt in front of the scan carry
+/// one set of tables for the whole scan. A later fragment's Q is read for
+/// nothing else, so a sender that writes another value there (ESP32
+/// camera firmware sends Q 128 with tables first and 94 or 96 after)
+/// cannot change a byte of the frame; the frame is kept, with the
+/// offset-0 fragment's Q and tables, and counted as
+/// [`Tolerated::QChangedMidFrame`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct FrameShape {
     jpeg_type: JpegType,
-    q: u8,
     width: u16,
     height: u16,
     restart_interval: u16,
@@ -41,7 +54,6 @@ impl FrameShape {
     pub(super) fn of(payload: &JpegPayload<'_>) -> Self {
         FrameShape {
             jpeg_type: payload.main.jpeg_type,
-            q: payload.main.q,
             width: payload.main.width,
             height: payload.main.height,
             restart_interval: payload.restart.map_or(0, |r| r.interval),
@@ -57,6 +69,11 @@ pub(super) struct Assembly {
     pub(super) timestamp: u32,
     pub(super) extended_timestamp: u64,
     shape: FrameShape,
+    /// Q of the offset-0 fragment once it came, else of the first
+    /// fragment that did (see [`FrameShape`] for why Q may vary).
+    q: u8,
+    /// Some fragment's Q differed from another's.
+    q_varied: bool,
     /// RTP payload type of the packet that opened the frame: decides
     /// whether it may be handed out (see `payload_type`).
     pub(super) payload_type: u8,
@@ -84,14 +101,14 @@ pub(super) struct Assembly {
 
 impl Assembly {
     /// A frame opened by a packet (`ssrc`, `timestamp`, extended
-    /// `ext_ts` and `ext_seq`) arriving at `now`; the packet is placed by
-    /// [`Slot::fill`].
+    /// `ext_ts` and `ext_seq`, RFC 2435 headers `opener`) arriving at
+    /// `now`; the packet is placed by [`Slot::fill`].
     pub(super) fn new(
         ssrc: u32,
         timestamp: u32,
         ext_ts: u64,
         ext_seq: u64,
-        shape: FrameShape,
+        opener: &JpegPayload<'_>,
         payload_type: u8,
         now: Instant,
     ) -> Self {
@@ -99,7 +116,9 @@ impl Assembly {
             ssrc,
             timestamp,
             extended_timestamp: ext_ts,
-            shape,
+            shape: FrameShape::of(opener),
+            q: opener.main.q,
+            q_varied: false,
             payload_type,
             first_arrival: now,
             received: ReceivedRanges::default(),
@@ -136,7 +155,7 @@ impl Assembly {
             width,
             height,
             jpeg_type: self.shape.jpeg_type,
-            q: self.shape.q,
+            q: self.q,
             restart_interval: self.shape.restart_interval,
             first_arrival: self.first_arrival,
             completed: self.completed,
@@ -170,6 +189,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Slot<B> {
         if shape != frame.shape {
             return Err(DropReason::Inconsistent);
         }
+        // Tolerated, see `FrameShape`: the offset-0 fragment's Q is the
+        // frame's (set below).
+        frame.q_varied |= payload.main.q != frame.q;
         let start = payload.main.fragment_offset;
         let len = u32::try_from(payload.data.len()).map_err(|_| DropReason::TooLarge)?;
         let end = start + len;
@@ -199,6 +221,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Slot<B> {
         }
         if start == 0 {
             frame.has_first_fragment = true;
+            frame.q = payload.main.q;
             frame.first_sequence = rtp.sequence();
             frame.tables = Some(stream.resolve_tables(payload)?);
         }
@@ -233,8 +256,28 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Slot<B> {
         if !frame.has_first_fragment || !frame.received.is_exactly(end) {
             return Ok(false);
         }
-        let (width, height) = frame
-            .size
+        let buffer = self.buffer.as_mut();
+        let data_end = HEADER_RESERVE + end as usize;
+        // A whole JPEG file sent as the scan data (espp's ESP32 RTSP
+        // server puts the camera's JFIF, from SOI with its own DQT, DHT
+        // and SOF, where RFC 2435 has the entropy-coded data). No real
+        // scan can start so: inside entropy-coded data 0xFF is followed
+        // only by a stuffed 0x00 or a restart marker (ITU T.81 B.1.1.5),
+        // never by SOI. Such a frame is handed out as sent, with its own
+        // headers and size, rather than behind a second set of headers
+        // that no decoder reads past. Only types 0 and 1: with restart
+        // markers (64..=127) the sender claims to cut the scan itself.
+        // One that starts with SOI but is not a whole baseline JPEG is
+        // rebuilt as usual.
+        let embedded_size = match frame.shape.jpeg_type {
+            JpegType::Yuv422 | JpegType::Yuv420 => buffer
+                .get(HEADER_RESERVE..data_end)
+                .filter(|scan| scan.starts_with(&[0xFF, jpeg::marker::SOI]))
+                .and_then(|scan| jpeg::whole_baseline_size(scan).ok()),
+            _ => None,
+        };
+        let (width, height) = embedded_size
+            .or(frame.size)
             .or(config.fallback_size)
             .ok_or(DropReason::UnknownSize)?;
         if width == 0 || height == 0 {
@@ -243,24 +286,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Slot<B> {
         if width > config.max_width || height > config.max_height {
             return Err(DropReason::DimensionsTooLarge);
         }
-        let tables = frame.tables.ok_or(DropReason::MissingTables)?;
-        let sampling = frame
-            .shape
-            .jpeg_type
-            .sampling()
-            .ok_or(DropReason::Inconsistent)?;
-        // A literal, not `FrameHeaderParams::new(..).with_restart_interval(..)`:
-        // with the builder the criterion reassembly bench read 10-20%
-        // slower in the 16-slot case (code layout; same instructions).
-        let params = FrameHeaderParams {
-            width,
-            height,
-            sampling,
-            restart_interval: frame.shape.restart_interval,
-            tables: &tables,
-        };
-        let buffer = self.buffer.as_mut();
-        let data_end = HEADER_RESERVE + end as usize;
         let has_eoi = buffer
             .get(data_end.saturating_sub(2)..data_end)
             .is_some_and(|tail| end >= 2 && tail == [0xFF, jpeg::marker::EOI]);
@@ -273,12 +298,37 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Slot<B> {
                 .copy_from_slice(&[0xFF, jpeg::marker::EOI]);
             data_end + 2
         };
-        let header_len = jpeg::headers_len(&params);
-        let jpeg_start = HEADER_RESERVE - header_len;
-        let header_area = buffer
-            .get_mut(jpeg_start..HEADER_RESERVE)
-            .ok_or(DropReason::TooLarge)?;
-        jpeg::write_headers(&params, header_area).map_err(|_| DropReason::TooLarge)?;
+        let jpeg_start = if embedded_size.is_some() {
+            stream.stats.tolerated.add(Tolerated::JfifInPayload);
+            HEADER_RESERVE
+        } else {
+            let tables = frame.tables.ok_or(DropReason::MissingTables)?;
+            let sampling = frame
+                .shape
+                .jpeg_type
+                .sampling()
+                .ok_or(DropReason::Inconsistent)?;
+            // A literal, not `FrameHeaderParams::new(..).with_restart_interval(..)`:
+            // with the builder the criterion reassembly bench read 10-20%
+            // slower in the 16-slot case (code layout; same instructions).
+            let params = FrameHeaderParams {
+                width,
+                height,
+                sampling,
+                restart_interval: frame.shape.restart_interval,
+                tables: &tables,
+            };
+            let header_len = jpeg::headers_len(&params);
+            let jpeg_start = HEADER_RESERVE - header_len;
+            let header_area = buffer
+                .get_mut(jpeg_start..HEADER_RESERVE)
+                .ok_or(DropReason::TooLarge)?;
+            jpeg::write_headers(&params, header_area).map_err(|_| DropReason::TooLarge)?;
+            jpeg_start
+        };
+        if frame.q_varied {
+            stream.stats.tolerated.add(Tolerated::QChangedMidFrame);
+        }
         frame.jpeg = jpeg_start..jpeg_end;
         frame.size = Some((width, height));
         frame.completed = now;

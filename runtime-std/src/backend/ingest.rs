@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Sender, TrySendError};
 use mjpeg_rtp_core::{Depacketizer, InvalidReason, OwnedFrame, Thinning, Verdict};
 
+use crate::backend::no_frame::NoFrameWatch;
 use crate::backend::silence::{Silence, SilenceWatch};
 use crate::camera::CameraShared;
 use crate::config::{CameraConfig, Delivery};
@@ -45,6 +46,7 @@ pub struct CameraIngest {
     /// when 0 was asked), for messages.
     bind: SocketAddr,
     silence: SilenceWatch,
+    no_frame: NoFrameWatch,
     /// The learnt dynamic payload type has been logged.
     payload_type_logged: bool,
     decode: Sender<DecodeJob>,
@@ -105,6 +107,7 @@ impl CameraIngest {
             sender: config.sender.map(|ip| ip.to_canonical()),
             bind,
             silence: SilenceWatch::new(config.silence_warning),
+            no_frame: NoFrameWatch::new(config.silence_warning),
             payload_type_logged: false,
             decode,
             output,
@@ -190,6 +193,10 @@ impl CameraIngest {
         if let Some(silence) = self.silence.on_tick(now) {
             self.warn_silence(silence);
         }
+        let (stats, invalid) = (self.depacketizer.stats(), self.depacketizer.invalid());
+        if let Some(report) = self.no_frame.on_tick(now, &stats, invalid) {
+            log::warn!("camera {:?}: {report}", self.shared.id);
+        }
         self.depacketizer.handle_timeout(self.epoch.to_core(now));
         self.retire_stream();
         self.publish_at(now);
@@ -251,10 +258,13 @@ impl CameraIngest {
         let info = frame.info;
         // Frames leave in RTP timestamp order. The depacketizer hands out
         // frames as they complete, so a frame whose last packet came late
-        // can complete after a newer one: too late to keep the order.
+        // can complete after a newer one: too late to keep the order. Equal
+        // timestamps are not out of order: some senders stamp several
+        // frames alike (GStreamer fed untimestamped buffers, ESP32
+        // firmware's first frames).
         if self
             .last_handed_out
-            .is_some_and(|(ssrc, ts)| ssrc == info.ssrc && info.extended_timestamp <= ts)
+            .is_some_and(|(ssrc, ts)| ssrc == info.ssrc && info.extended_timestamp < ts)
         {
             self.counters.frames_dropped_out_of_order += 1;
             self.shared.jpeg_pool.put(frame.buffer);

@@ -16,6 +16,7 @@
 mod batch;
 mod blocking;
 mod ingest;
+mod no_frame;
 mod receive;
 mod silence;
 

@@ -5,18 +5,20 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mjpeg_rtp_core::{Packetizer, PacketizerConfig};
 
 use super::wire::{
-    authorized, dqt_tables, join, reason, sdp, sender_report, session_header, with_q, Request,
+    authorized, join, reason, sdp, sender_report, session_header, udp_only, Request,
 };
 use super::{
     stream_ssrc, Channels, ContentBase, KeepaliveCseq, Quirks, Seen, Shared, SsrcForm,
     FIRST_SEQUENCE, FOREIGN_SSRC, FRAME_INTERVAL, POLL, TIMESTAMP_BASE, TIMESTAMP_STEP,
 };
+use crate::esp32::{dqt_tables, jfif_wrapped, q_changed, with_q};
 use crate::rtp::frame_packets;
+use crate::Datagram;
 
 /// Where the stream goes once playing.
 enum Out {
@@ -97,7 +99,8 @@ impl Connection {
                 let was_playing = self.playing;
                 let keep = self.answer(request);
                 if self.playing && !was_playing {
-                    next_frame = Instant::now();
+                    next_frame =
+                        Instant::now() + self.s.quirks.first_frame_after.unwrap_or_default();
                 }
                 if !keep {
                     let _ = self.stream.write_all(&self.written);
@@ -177,6 +180,13 @@ impl Connection {
         let base = format!("rtsp://127.0.0.1:{}{}", self.s.port, q.path);
         let track = join(&self.base_path(&base), &q.control);
         let cseq = r.header("CSeq").unwrap_or("0").to_owned();
+        if r.method == "TEARDOWN" && q.teardown_unanswered {
+            // Recorded with status 0: never answered. The stream stops;
+            // the connection stays until the client closes it.
+            self.playing = false;
+            self.record(r, 0);
+            return true;
+        }
         let mut headers: Vec<(String, String)> = Vec::new();
         let mut body = String::new();
         let mut keep = true;
@@ -225,6 +235,9 @@ impl Connection {
                     }
                     headers.push(("Content-Type".into(), "application/sdp".into()));
                     body = sdp(q.sdp, &q.control);
+                    if q.udp_only {
+                        body = udp_only(&body);
+                    }
                     200
                 }
                 "SETUP" if r.uri != track => 404,
@@ -235,7 +248,8 @@ impl Connection {
                             headers.push(("Transport".into(), reply));
                             if q.session.new_id_per_setup || self.session.is_none() {
                                 let id = self.s.sessions.fetch_add(1, Ordering::Relaxed);
-                                self.session = Some(format!("QS{id:04}"));
+                                self.session =
+                                    Some(q.session.id.clone().unwrap_or(format!("QS{id:04}")));
                             }
                             200
                         }
@@ -278,6 +292,12 @@ impl Connection {
             reply += &format!("{n}: {v}\r\n");
         }
         reply += &format!("Content-Length: {}\r\n\r\n{body}", body.len());
+        self.record(r, status);
+        self.written.extend_from_slice(reply.as_bytes());
+        keep
+    }
+
+    fn record(&self, r: Request, status: u16) {
         self.s.seen.lock().unwrap().push(Seen {
             at: Instant::now(),
             connection: self.n,
@@ -286,8 +306,6 @@ impl Connection {
             headers: r.headers,
             status,
         });
-        self.written.extend_from_slice(reply.as_bytes());
-        keep
     }
 
     /// The base SETUP URLs are joined to, as the quirk implies.
@@ -309,7 +327,7 @@ impl Connection {
             SsrcForm::OddHex => format!(";ssrc={ssrc:X}"),
             SsrcForm::Decimal => format!(";ssrc={ssrc}"),
         };
-        if transport.contains("RTP/AVP/TCP") {
+        if transport.contains("RTP/AVP/TCP") && !q.udp_only {
             let (rtp, rtcp, said) = match q.channels {
                 Channels::AsAsked => {
                     let asked = transport
@@ -331,7 +349,7 @@ impl Connection {
             };
             return Some(format!("RTP/AVP/TCP;unicast{channels}{ssrc}"));
         }
-        if q.refuse_udp {
+        if q.refuse_udp || transport.contains("RTP/AVP/TCP") {
             return None;
         }
         let client = transport
@@ -347,6 +365,9 @@ impl Connection {
             rtp: SocketAddr::new(ip, a),
             rtcp: SocketAddr::new(ip, b),
         });
+        if q.udp_only {
+            return Some(format!("RTP/AVP;unicast;client_port={a}-{b}{ssrc}"));
+        }
         Some(format!(
             "RTP/AVP;unicast;client_port={a}-{b};server_port={port}-{}{ssrc}",
             port + 1
@@ -356,9 +377,30 @@ impl Connection {
     fn send_frame(&mut self) -> std::io::Result<()> {
         let q = self.s.quirks.clone();
         let n = self.frame;
-        let timestamp = TIMESTAMP_BASE.wrapping_add((n as u32).wrapping_mul(TIMESTAMP_STEP));
+        let stamped = match q.esp32.shared_first_timestamp {
+            true => n.saturating_sub(1),
+            false => n,
+        };
+        let timestamp = TIMESTAMP_BASE.wrapping_add((stamped as u32).wrapping_mul(TIMESTAMP_STEP));
         let jpeg = &self.pictures[n % self.pictures.len()];
-        let mut packets = frame_packets(&mut self.packetizer, jpeg, timestamp);
+        let sent = match q.esp32.jfif_in_payload {
+            true => jfif_wrapped(jpeg),
+            false => jpeg.clone(),
+        };
+        let mut packets = frame_packets(&mut self.packetizer, &sent, timestamp);
+        if let Some(later_q) = q.esp32.later_q {
+            packets = q_changed(&packets, jpeg, later_q);
+        }
+        if let Some(first) = packets.first() {
+            let sequence = u16::from_be_bytes([first[2], first[3]]);
+            let ssrc = stream_ssrc(&q, self.n);
+            let picture = n % self.pictures.len();
+            self.s
+                .sent_frames
+                .lock()
+                .unwrap()
+                .push((ssrc, sequence, picture));
+        }
         if let Some((q_value, tables_from)) = q.q_tables {
             let tables = if n == tables_from {
                 dqt_tables(jpeg)
@@ -403,7 +445,19 @@ impl Connection {
                 rtp,
                 rtcp: c,
             }) => {
-                let _ = socket.send_to(packet, if rtcp { *c } else { *rtp });
+                let to = if rtcp { *c } else { *rtp };
+                let _ = socket.send_to(packet, to);
+                if let (false, Ok(from)) = (rtcp, socket.local_addr()) {
+                    let time = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap_or_default();
+                    self.s.sent_udp.lock().unwrap().push(Datagram {
+                        time,
+                        src: from,
+                        dst: to,
+                        payload: packet.to_vec(),
+                    });
+                }
                 Ok(())
             }
             None => Ok(()),

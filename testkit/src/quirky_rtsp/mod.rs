@@ -14,9 +14,14 @@
 //!
 //! Frame `n` of a connection carries RTP timestamp `TIMESTAMP_BASE + n *
 //! TIMESTAMP_STEP` and the picture `originals[n % 4]`
-//! ([`QuirkyServer::original_for`]); sequence numbers start at
-//! [`FIRST_SEQUENCE`], so that an `RTP-Info` saying `seq=0;rtptime=0` is
-//! a lie a client must not act on.
+//! ([`QuirkyServer::original_for`]; with
+//! [`Esp32::shared_first_timestamp`] frames 0 and 1 share the first
+//! timestamp, see [`QuirkyServer::original_nth`]); sequence numbers start
+//! at [`FIRST_SEQUENCE`], so that an `RTP-Info` saying
+//! `seq=0;rtptime=0` is a lie a client must not act on.
+//!
+//! [`Quirks::micro_rtsp`] and [`Quirks::espp`] are the ESP32 camera
+//! servers of the field, every quirk of each at once.
 
 mod connection;
 mod wire;
@@ -26,7 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::fixtures_dir;
+use crate::{fixtures_dir, Datagram};
 use connection::Connection;
 
 /// 90 kHz at 25 fps.
@@ -106,6 +111,9 @@ pub enum Sdp {
     AttributesOutOfOrder,
     /// No `t=` line.
     NoTime,
+    /// Only `m=video 0 RTP/AVP 26` and `c=IN IP4 0.0.0.0`: no session
+    /// lines, no `a=rtpmap`, no `a=control` (Micro-RTSP).
+    MediaOnly,
 }
 
 /// How an answer to a keepalive is numbered.
@@ -147,6 +155,9 @@ pub struct SessionQuirks {
     /// A fresh session id at every SETUP (and 454 for a stale one).
     pub new_id_per_setup: bool,
     pub keepalive_cseq: KeepaliveCseq,
+    /// This id for every session instead of `QS{n}` (Micro-RTSP's are
+    /// negative numbers).
+    pub id: Option<String>,
 }
 
 impl Default for SessionQuirks {
@@ -157,8 +168,23 @@ impl Default for SessionQuirks {
             enforce_timeout: false,
             new_id_per_setup: false,
             keepalive_cseq: KeepaliveCseq::Echo,
+            id: None,
         }
     }
+}
+
+/// How ESP32 camera firmware shapes its RTP/JPEG (see
+/// [`crate::esp32`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Esp32 {
+    /// Q 128 with the tables in each frame's first fragment, this Q in
+    /// every later one.
+    pub later_q: Option<u8>,
+    /// The whole JPEG file sent as the scan data (espp).
+    pub jfif_in_payload: bool,
+    /// Frames 0 and 1 carry the same timestamp, frame `n > 0` the one
+    /// frame `n - 1` would (Micro-RTSP's first two frames are both 0).
+    pub shared_first_timestamp: bool,
 }
 
 /// One switch per quirk; `Quirks::default()` is a well-behaved camera.
@@ -199,6 +225,16 @@ pub struct Quirks {
     /// Close the first connection after this many frames (a dropped
     /// session; later connections stream on).
     pub close_after_frames: Option<usize>,
+    /// Never answer TEARDOWN (the connection stays open, the stream
+    /// stops).
+    pub teardown_unanswered: bool,
+    /// `a=udp-only` in the SDP, 461 to a SETUP over TCP, no
+    /// `server_port` in the SETUP answer (espp).
+    pub udp_only: bool,
+    /// The first frame after PLAY comes this late (a camera still
+    /// starting up).
+    pub first_frame_after: Option<Duration>,
+    pub esp32: Esp32,
 }
 
 impl Default for Quirks {
@@ -221,9 +257,61 @@ impl Default for Quirks {
             redirect_from: None,
             refuse_udp: false,
             close_after_frames: None,
+            teardown_unanswered: false,
+            udp_only: false,
+            first_frame_after: None,
+            esp32: Esp32::default(),
         }
     }
 }
+
+impl Quirks {
+    /// Micro-RTSP, the RTSP server of many ESP32-CAM boards: an SDP of
+    /// `m=` and `c=` only (the track is the Content-Base), a negative
+    /// session id without timeout, an `RTP-Info` naming another host and
+    /// port, TEARDOWN never answered; Q 128 then 94 within each frame,
+    /// the first two frames stamped alike.
+    pub fn micro_rtsp() -> Quirks {
+        Quirks {
+            path: "/mjpeg/1".into(),
+            control: String::new(),
+            sdp: Sdp::MediaOnly,
+            public: "DESCRIBE, SETUP, TEARDOWN, PLAY".into(),
+            session: SessionQuirks {
+                timeout: None,
+                id: Some(MICRO_RTSP_SESSION.into()),
+                ..SessionQuirks::default()
+            },
+            rtp_info: Some("url=rtsp://127.0.0.1:8554/mjpeg/1/track1".into()),
+            teardown_unanswered: true,
+            esp32: Esp32 {
+                later_q: Some(crate::esp32::MICRO_RTSP_LATER_Q),
+                jfif_in_payload: false,
+                shared_first_timestamp: true,
+            },
+            ..Quirks::default()
+        }
+    }
+
+    /// espp's ESP32 RTSP server: `a=udp-only`, no `server_port`, the
+    /// whole JPEG file as the scan data, Q 128 then 96 within each frame.
+    pub fn espp() -> Quirks {
+        Quirks {
+            path: "/mjpeg/1".into(),
+            control: "trackID=0".into(),
+            udp_only: true,
+            esp32: Esp32 {
+                later_q: Some(crate::esp32::ESPP_LATER_Q),
+                jfif_in_payload: true,
+                shared_first_timestamp: false,
+            },
+            ..Quirks::default()
+        }
+    }
+}
+
+/// The session id of [`Quirks::micro_rtsp`], as captured.
+pub const MICRO_RTSP_SESSION: &str = "-343194265";
 
 /// A request as the server received it, with its answer.
 #[derive(Debug, Clone)]
@@ -257,6 +345,10 @@ pub(crate) struct Shared {
     sessions: AtomicU32,
     /// Connections closed by the server for an expired session.
     expired: AtomicU32,
+    /// Every RTP packet sent over UDP, as a capture would hold it.
+    sent_udp: Mutex<Vec<Datagram>>,
+    /// (SSRC, first sequence number, picture index) of every frame sent.
+    sent_frames: Mutex<Vec<(u32, u16, usize)>>,
     stop: AtomicBool,
 }
 
@@ -282,6 +374,8 @@ impl QuirkyServer {
             connections: AtomicU32::new(0),
             sessions: AtomicU32::new(0),
             expired: AtomicU32::new(0),
+            sent_udp: Mutex::new(Vec::new()),
+            sent_frames: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         });
         let (s, pictures) = (shared.clone(), originals.clone());
@@ -343,9 +437,41 @@ impl QuirkyServer {
         (timestamp.wrapping_sub(TIMESTAMP_BASE) / TIMESTAMP_STEP) as usize
     }
 
-    /// The picture behind an RTP timestamp.
+    /// The picture behind an RTP timestamp (the first frame of it, when
+    /// frames share one).
     pub fn original_for(&self, timestamp: u32) -> &[u8] {
-        &self.originals[Self::frame_index(timestamp) % self.originals.len()]
+        self.original_nth(timestamp, 0)
+    }
+
+    /// The picture of the `occurrence`-th frame (from 0) stamped
+    /// `timestamp`: with [`Esp32::shared_first_timestamp`], the first
+    /// timestamp names frames 0 and 1.
+    pub fn original_nth(&self, timestamp: u32, occurrence: usize) -> &[u8] {
+        let index = Self::frame_index(timestamp);
+        let frame = match (self.shared.quirks.esp32.shared_first_timestamp, index) {
+            (true, 0) => occurrence,
+            (true, n) => n + 1,
+            (false, n) => n,
+        };
+        &self.originals[frame % self.originals.len()]
+    }
+
+    /// The picture of the frame whose first packet carried `ssrc` and
+    /// `first_sequence`: exact whatever the timestamps say.
+    pub fn original_sent(&self, ssrc: u32, first_sequence: u16) -> Option<&[u8]> {
+        let sent = self.shared.sent_frames.lock().unwrap();
+        let picture = sent
+            .iter()
+            .rev()
+            .find(|&&(s, seq, _)| s == ssrc && seq == first_sequence)
+            .map(|&(_, _, picture)| picture)?;
+        self.originals.get(picture).map(Vec::as_slice)
+    }
+
+    /// Every RTP packet sent over UDP so far (all connections), with its
+    /// addresses and send time, ready for a capture writer.
+    pub fn sent_udp(&self) -> Vec<Datagram> {
+        self.shared.sent_udp.lock().unwrap().clone()
     }
 }
 

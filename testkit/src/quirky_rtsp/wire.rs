@@ -1,6 +1,5 @@
 //! What the scripted server reads, writes and checks: requests, status
-//! lines, Session headers, SDP, RTP/JPEG rewritten to Q 128..=254, RTCP
-//! sender reports, Digest answers.
+//! lines, Session headers, SDP, RTCP sender reports, Digest answers.
 
 use md5::Md5;
 use sha2::{Digest, Sha256};
@@ -66,6 +65,9 @@ pub(super) fn sdp(kind: Sdp, control: &str) -> String {
     } else {
         "c=IN IP4 0.0.0.0\r\n"
     };
+    if kind == Sdp::MediaOnly {
+        return "m=video 0 RTP/AVP 26\r\nc=IN IP4 0.0.0.0\r\n".into();
+    }
     if kind == Sdp::AttributesOutOfOrder {
         return format!(
             "v=0\r\n{origin}s=Quirks\r\na=control:*\r\na=range:npt=now-\r\n{time}\
@@ -79,47 +81,9 @@ pub(super) fn sdp(kind: Sdp, control: &str) -> String {
     )
 }
 
-/// An RTP/JPEG packet rewritten to Q `q` (128..=254), its first
-/// fragment with `tables` in-band (empty: a Quantization Table header of
-/// length 0, as a sender that sent them before writes).
-pub(super) fn with_q(packet: &[u8], q: u8, tables: &[u8]) -> Vec<u8> {
-    const RTP: usize = 12;
-    let mut p = packet.to_vec();
-    let old_q = p[RTP + 5];
-    p[RTP + 5] = q;
-    let offset = u32::from_be_bytes([0, p[RTP + 1], p[RTP + 2], p[RTP + 3]]);
-    if offset != 0 {
-        return p;
-    }
-    let quant = RTP + 8 + if p[RTP + 4] >= 64 { 4 } else { 0 };
-    if old_q >= 128 {
-        let len = usize::from(u16::from_be_bytes([p[quant + 2], p[quant + 3]]));
-        p.drain(quant..quant + 4 + len);
-    }
-    let [hi, lo] = (tables.len() as u16).to_be_bytes();
-    let header = [&[0, 0, hi, lo][..], tables].concat();
-    p.splice(quant..quant, header);
-    p
-}
-
-/// The 8-bit quantization tables of a baseline JPEG's DQT segments, in
-/// the order of their ids, zig-zag as RFC 2435 carries them.
-pub(super) fn dqt_tables(jpeg: &[u8]) -> Vec<u8> {
-    let mut tables: Vec<(u8, &[u8])> = Vec::new();
-    let mut i = 2;
-    while i + 4 <= jpeg.len() && jpeg[i] == 0xFF && jpeg[i + 1] != 0xDA {
-        let len = usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
-        if jpeg[i + 1] == 0xDB {
-            let mut t = i + 4;
-            while t + 65 <= i + 2 + len {
-                tables.push((jpeg[t] & 0x0F, &jpeg[t + 1..t + 65]));
-                t += 65;
-            }
-        }
-        i += 2 + len;
-    }
-    tables.sort_by_key(|(id, _)| *id);
-    tables.into_iter().flat_map(|(_, t)| t.to_vec()).collect()
+/// `a=udp-only` added at session level.
+pub(super) fn udp_only(sdp: &str) -> String {
+    sdp.replacen("m=video", "a=udp-only\r\nm=video", 1)
 }
 
 /// An RTCP sender report (RFC 3550 6.4.1) with no report blocks.
@@ -188,27 +152,6 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures_dir;
-    use crate::rtp::frame_packets;
-    use mjpeg_rtp_core::{Packetizer, PacketizerConfig};
-
-    #[test]
-    fn q_rewrite_puts_tables_in_the_first_packet_only() {
-        let jpeg = std::fs::read(fixtures_dir().join("gst-420/000.jpg")).unwrap();
-        let tables = dqt_tables(&jpeg);
-        assert_eq!(tables.len(), 128);
-        let mut packetizer = Packetizer::new(PacketizerConfig::default());
-        let packets = frame_packets(&mut packetizer, &jpeg, 0);
-        let with = with_q(&packets[0], 200, &tables);
-        let without = with_q(&packets[0], 200, &[]);
-        assert_eq!((with[17], without[17]), (200, 200));
-        assert_eq!(&with[20..24], &[0, 0, 0, 128]);
-        assert_eq!(&with[24..152], &tables[..]);
-        assert_eq!(&without[20..24], &[0, 0, 0, 0]);
-        assert_eq!(with.len(), without.len() + 128);
-        assert_eq!(with_q(&with, 200, &[]), without);
-        assert_eq!(with_q(&packets[1], 200, &tables).len(), packets[1].len());
-    }
 
     #[test]
     fn join_concatenates() {

@@ -1,0 +1,373 @@
+"""What a sampling consumer pays, and how fresh its frames are: mjpeg-rtp's
+delivery policies against eager decode, and against OpenCV and PyAV.
+
+Three parts, each a ratio measured within one run (the machine is noisy;
+absolute times are printed for context only):
+
+- cpu: one 1080p30 camera (the project's sender, a separate process whose
+  CPU is not counted). Process CPU (every thread: receive, reassembly,
+  decode, the consumer) per second of wall time for an eager consumer
+  taking every frame (delivery="queue") and for one taking 3 fps with
+  delivery="latest" (std and io_uring receive). Goal: latest <= 0.15x
+  eager.
+- staleness: the same camera, a consumer taking 10 fps: the age of each
+  frame get_frame returns (from the arrival of its last packet to the
+  return), p50 and p99, with delivery="queue" (queue_size 10) and
+  delivery="latest". Goal for latest: p50 <= one frame interval plus one
+  decode, p99 <= two intervals plus one decode.
+- peers: one 1080p30 camera served by gst-rtsp-server over RTSP (the
+  frame index drawn in each picture as 12 black-or-white blocks, read
+  back from the pixels), a consumer taking 3 fps, each contender in its
+  own process: mjpeg-rtp (latest, queue), cv2.VideoCapture and PyAV,
+  each read plain (decode only what is read) and kept fresh (a thread
+  reads continuously, the consumer takes the newest). Frame age is how
+  far behind the stream's schedule the taken frame is; CPU is the
+  contender's process CPU per consumed frame. Goals for latest: <= 0.3x
+  the kept-fresh peers' CPU per consumed frame at equal or better
+  freshness; >= 10x fresher at p50 than the plain peers at no more CPU
+  per consumed frame.
+
+    python python/bench/bench_consumption.py                 # all, ~4 min
+    python python/bench/bench_consumption.py --part cpu      # or staleness, peers
+
+Needs the project's command (MJPEG_RTP_BIN or cargo), and for `peers`
+GStreamer's gst-rtsp-server for the system python3 and the pip packages
+opencv-python-headless and av.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+import mjpeg_rtp
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "python" / "tests"))
+from project_command import project_command  # noqa: E402
+
+WIDTH, HEIGHT, FPS = 1920, 1080, 30
+SERVER = REPO / "tests" / "fixtures" / "tools" / "rtsp_server.py"
+BITS = 12
+
+
+def sender_binary() -> str:
+    return project_command(lambda: sys.exit("no mjpeg-rtp command: set MJPEG_RTP_BIN or install cargo"))
+
+
+def percentile(values: List[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def start_sender(port: int) -> subprocess.Popen:  # type: ignore[type-arg]
+    return subprocess.Popen(
+        [sender_binary(), "send", "--pattern", "--width", str(WIDTH), "--height", str(HEIGHT),
+         "--fps", str(FPS), "--loop", "--to", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+DECODER = "zune-jpeg"
+
+
+def udp_client(**options: Any) -> Tuple[mjpeg_rtp.MJPEGRTPClient, int]:
+    io = options.pop("io", "std")
+    client = mjpeg_rtp.MJPEGRTPClient(io=io, decoder=DECODER)
+    client.add_camera(mjpeg_rtp.CameraConfig("cam", "127.0.0.1", 0, socket_buffer_size=8 << 20, **options))
+    client.start()
+    return client, client.local_address("cam")[1]
+
+
+# ---------------------------------------------------------------- cpu
+
+
+def cpu_round(options: Dict[str, Any], take_fps: Optional[float], seconds: float) -> Tuple[float, int]:
+    """(cores used, frames taken) over `seconds` of a consumer taking
+    every frame (`take_fps` None) or `take_fps` frames a second."""
+    client, port = udp_client(**options)
+    sender = start_sender(port)
+    try:
+        if client.get_frame("cam", timeout=60.0) is None:
+            sys.exit("no frames arrived from the sender")
+        time.sleep(1.0)
+        taken = 0
+        wall, cpu = time.monotonic(), time.process_time()
+        end = wall + seconds
+        while time.monotonic() < end:
+            if client.get_frame("cam", timeout=1.0) is not None:
+                taken += 1
+            if take_fps:
+                time.sleep(1.0 / take_fps)
+        cores = (time.process_time() - cpu) / (time.monotonic() - wall)
+    finally:
+        sender.terminate()
+        sender.wait()
+        client.stop()
+    return cores, taken
+
+
+def part_cpu(rounds: int, seconds: float) -> None:
+    modes = {
+        "eager (queue, every frame)": ({}, None),
+        "latest, 3 fps taken": ({"delivery": "latest"}, 3.0),
+        "latest, 3 fps, io_uring": ({"delivery": "latest", "io": "uring"}, 3.0),
+    }
+    results: Dict[str, List[float]] = {m: [] for m in modes}
+    for r in range(rounds):
+        for name, (options, take) in modes.items():
+            cores, taken = cpu_round(dict(options), take, seconds)
+            results[name].append(cores)
+            print(f"  round {r} {name:<28} {cores:.3f} cores, {taken} frames taken", file=sys.stderr)
+    eager = statistics.median(results["eager (queue, every frame)"])
+    print(f"cpu: 1080p{FPS}, {rounds} rounds of {seconds:g} s, median process CPU")
+    for name, values in results.items():
+        median = statistics.median(values)
+        print(f"  {name:<28} {median:.3f} cores  ({median / eager:.3f}x eager; min {min(values):.3f})")
+
+
+# ---------------------------------------------------------- staleness
+
+
+def part_staleness(seconds: float) -> None:
+    decode_ms: List[float] = []
+    print(f"staleness: 1080p{FPS}, a consumer taking 10 fps for {seconds:g} s; "
+          "age = return - arrival of the frame's last packet")
+    for name, options in {"queue (queue_size 10)": {}, "latest": {"delivery": "latest"}}.items():
+        client, port = udp_client(**options)
+        sender = start_sender(port)
+        ages: List[float] = []
+        try:
+            if client.get_frame("cam", timeout=60.0) is None:
+                sys.exit("no frames arrived from the sender")
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                got = client.get_frame("cam", timeout=1.0)
+                now = time.monotonic()
+                if got is not None and got[1].receive_monotonic is not None:
+                    ages.append(now - got[1].receive_monotonic)
+                    if len(decode_ms) < 20:
+                        t = time.perf_counter()
+                        mjpeg_rtp.decode(got[1].jpeg_data, decoder=DECODER)
+                        decode_ms.append((time.perf_counter() - t) * 1e3)
+                time.sleep(0.1)
+        finally:
+            sender.terminate()
+            sender.wait()
+            client.stop()
+        print(f"  {name:<22} p50 {percentile(ages, 50) * 1e3:7.1f} ms  p99 "
+              f"{percentile(ages, 99) * 1e3:7.1f} ms  ({len(ages)} frames)")
+    decode = statistics.median(decode_ms)
+    interval = 1e3 / FPS
+    print(f"  one decode {decode:.1f} ms, one interval {interval:.1f} ms: goals for latest "
+          f"p50 <= {interval + decode:.1f} ms, p99 <= {2 * interval + decode:.1f} ms")
+
+
+# -------------------------------------------------------------- peers
+
+
+def index_picture(index: int) -> np.ndarray:
+    """A picture with `index` drawn as BITS large blocks along the top
+    (white 1, black 0) over a moving gradient (so the JPEGs are
+    camera-sized)."""
+    y, x = np.mgrid[0:HEIGHT, 0:WIDTH]
+    rgb = np.stack([(x + index * 7) % 256, (y + index * 3) % 256, (x + y) % 256], axis=-1)
+    rgb = rgb.astype(np.uint8)
+    block = WIDTH // BITS
+    for bit in range(BITS):
+        value = 255 if index >> bit & 1 else 0
+        rgb[0:block // 2, bit * block:(bit + 1) * block] = value
+    return rgb
+
+
+def read_index(rgb: np.ndarray) -> int:
+    """The index drawn by index_picture, at any decoded size."""
+    h, w = rgb.shape[:2]
+    block = w / BITS
+    row = int(h * (WIDTH // BITS // 4) / HEIGHT)
+    index = 0
+    for bit in range(BITS):
+        if rgb[row, int((bit + 0.5) * block)].mean() > 128:
+            index |= 1 << bit
+    return index
+
+
+def make_stream(directory: Path, frames: int) -> str:
+    import cv2  # type: ignore[import-not-found]
+
+    for i in range(frames):
+        bgr = index_picture(i)[:, :, ::-1]
+        cv2.imwrite(str(directory / f"{i:04d}.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return str(directory / "%04d.jpg")
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def contender(name: str, url: str, seconds: float, take_fps: float) -> Dict[str, Any]:
+    """Run one contender in this process: a consumer taking `take_fps`
+    frames a second for `seconds`; (index, time) of each taken frame and
+    the process CPU."""
+    taken: List[Tuple[int, float]] = []
+    newest: List[Any] = [None]
+    stop = threading.Event()
+
+    def keep_fresh(read: Callable[[], Any]) -> threading.Thread:
+        def run() -> None:
+            while not stop.is_set():
+                got = read()
+                if got is None:
+                    return
+                newest[0] = got
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread
+
+    take: Callable[[], Optional[np.ndarray]]
+    if name.startswith("mjpeg-rtp"):
+        delivery = "latest" if name.endswith("latest") else "queue"
+        client = mjpeg_rtp.MJPEGRTPClient(decoder=DECODER)
+        client.add_camera(mjpeg_rtp.CameraConfig("cam", None, 0, rtsp_url=url, delivery=delivery))
+        client.start()
+
+        def take() -> Optional[np.ndarray]:
+            got = client.get_frame("cam", timeout=5.0)
+            return None if got is None else got[0]
+    elif name.startswith("opencv"):
+        import cv2
+
+        cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG)
+        if name.endswith("fresh"):
+            keep_fresh(lambda: (lambda r: r[1] if r[0] else None)(cap.read()))
+
+            def take() -> Optional[np.ndarray]:
+                frame = newest[0]
+                return None if frame is None else frame[:, :, ::-1]
+        else:
+            def take() -> Optional[np.ndarray]:
+                ok, frame = cap.read()
+                return frame[:, :, ::-1] if ok else None
+    else:
+        import av  # type: ignore[import-not-found]
+
+        container = av.open(url, options={"rtsp_transport": "udp"})
+        frames = container.decode(video=0)
+        if name.endswith("fresh"):
+            keep_fresh(lambda: next(frames, None))
+
+            def take() -> Optional[np.ndarray]:
+                frame = newest[0]
+                return None if frame is None else frame.to_ndarray(format="rgb24")
+        else:
+            def take() -> Optional[np.ndarray]:
+                frame = next(frames, None)
+                return None if frame is None else frame.to_ndarray(format="rgb24")
+    # Warm up: the first frame, then measure.
+    start = time.monotonic()
+    while take() is None and time.monotonic() - start < 20:
+        time.sleep(0.05)
+    cpu = time.process_time()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        rgb = take()
+        if rgb is not None:
+            taken.append((read_index(rgb), time.monotonic()))
+        time.sleep(1.0 / take_fps)
+    cpu = time.process_time() - cpu
+    stop.set()
+    return {"taken": taken, "cpu": cpu}
+
+
+def part_peers(seconds: float, take_fps: float) -> None:
+    python3 = "/usr/bin/python3"
+    if not Path(python3).exists() or not shutil.which("gst-launch-1.0"):
+        sys.exit("peers: needs GStreamer and gst-rtsp-server for /usr/bin/python3")
+    contenders = ["mjpeg-rtp latest", "mjpeg-rtp queue", "opencv plain", "opencv fresh",
+                  "pyav plain", "pyav fresh"]
+    frames = int((seconds + 25) * FPS)
+    with tempfile.TemporaryDirectory() as tmp:
+        pattern = make_stream(Path(tmp), frames)
+        print(f"peers: 1080p{FPS} from gst-rtsp-server, {take_fps:g} fps taken for {seconds:g} s; "
+              "age = how far behind the stream's schedule the taken frame is; "
+              "CPU = the contender's process, per consumed frame")
+        rows = []
+        for name in contenders:
+            port = free_tcp_port()
+            server = subprocess.Popen(
+                [python3, str(SERVER), "--fps", str(FPS), str(port), pattern, str(frames), "26"],
+                stdout=subprocess.PIPE, text=True,
+            )
+            assert server.stdout is not None
+            assert server.stdout.readline().strip() == "READY"
+            url = f"rtsp://127.0.0.1:{port}/cam"
+            out = subprocess.run(
+                [sys.executable, __file__, "--contender", name, "--url", url, "--seconds",
+                 str(seconds), "--take-fps", str(take_fps), "--decoder", DECODER],
+                stdout=subprocess.PIPE, text=True, timeout=seconds + 120,
+            )
+            server.terminate()
+            server.wait()
+            result = json.loads(out.stdout)
+            taken = result["taken"]
+            # The stream's schedule: frame i is due at t0 + i / FPS; t0 is
+            # the earliest any taken frame allows (the freshest moment).
+            t0 = min(t - i / FPS for i, t in taken)
+            ages = [t - (t0 + i / FPS) for i, t in taken]
+            per_frame = result["cpu"] / max(len(taken), 1)
+            rows.append((name, percentile(ages, 50), percentile(ages, 99), per_frame, len(taken)))
+            print(f"  {name:<18} age p50 {percentile(ages, 50) * 1e3:8.0f} ms  p99 "
+                  f"{percentile(ages, 99) * 1e3:8.0f} ms  CPU {per_frame * 1e3:7.1f} ms/frame "
+                  f"({len(taken)} frames)", flush=True)
+    ours = next(r for r in rows if r[0] == "mjpeg-rtp latest")
+    for name, p50, _, cpu, _ in rows:
+        if name.endswith("fresh"):
+            print(f"  latest vs {name}: CPU {ours[3] / cpu:.2f}x (goal <= 0.3), "
+                  f"p50 age {ours[1] * 1e3:.0f} vs {p50 * 1e3:.0f} ms")
+        elif name.endswith("plain"):
+            print(f"  latest vs {name}: {p50 / max(ours[1], 1e-3):.0f}x fresher at p50 "
+                  f"(goal >= 10), CPU {ours[3] / cpu:.2f}x (goal <= 1)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["cpu", "staleness", "peers", "all"], default="all")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--take-fps", type=float, default=3.0)
+    parser.add_argument("--decoder", default=DECODER, choices=mjpeg_rtp.decoders(),
+                        help="mjpeg-rtp's decoder")
+    parser.add_argument("--contender", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    global DECODER
+    DECODER = args.decoder
+    if args.contender:
+        print(json.dumps(contender(args.contender, args.url, args.seconds, args.take_fps)))
+        os._exit(0)  # peers' reader threads may still block in a read
+    if args.part in ("cpu", "all"):
+        part_cpu(args.rounds, args.seconds)
+    if args.part in ("staleness", "all"):
+        part_staleness(args.seconds)
+    if args.part in ("peers", "all"):
+        part_peers(args.seconds, args.take_fps)
+
+
+if __name__ == "__main__":
+    main()
