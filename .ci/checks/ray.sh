@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# mjpeg_rtp.ray (python/mjpeg_rtp/ray.py). In a fresh venv with ray but
+# mjpeg_rtp.ray (python/mjpeg_rtp/ray/). In a fresh venv with ray but
 # without the package, the README's runtime_env ships the self-contained
 # wheel (.ci/build-wheel.sh) to a worker node, which decodes with it; then
 # the wheel is installed with its `ray` extra, and the fleet's tests
