@@ -248,6 +248,24 @@ impl CameraConfig {
         self.inner.rtcp || self.inner.rtsp.is_some()
     }
 
+    /// The RTSP URL as given (user info included), or None for a camera
+    /// that pushes RTP.
+    #[getter]
+    fn rtsp_url(&self) -> Option<&str> {
+        self.inner.rtsp.as_ref().map(|r| r.url.as_str())
+    }
+
+    /// "udp", "tcp", "multicast" or "auto" for an RTSP camera, else None.
+    #[getter]
+    fn rtsp_transport(&self) -> Option<&'static str> {
+        self.inner.rtsp.as_ref().map(|r| match r.transport {
+            RtspTransport::Udp => "udp",
+            RtspTransport::Tcp => "tcp",
+            RtspTransport::Multicast => "multicast",
+            RtspTransport::Auto => "auto",
+        })
+    }
+
     /// Name used in frames, stats and logs; unique within a client.
     #[getter]
     fn camera_id(&self) -> &str {
