@@ -21,7 +21,7 @@ use anyhow::Result;
 use mjpeg_rtp::{max_fps_thinning, CameraConfig};
 use mjpeg_rtp_core::{
     frame_buffer_len, validate, Config, Depacketizer, FrameInfo, Instant, InvalidCounts,
-    StreamStats, Thinning, Verdict,
+    StreamStats, Thinning, TimestampOrder, Verdict,
 };
 
 use crate::interleaved::{Connections, InterleavedRtp};
@@ -85,6 +85,9 @@ struct Stream {
     thinning: Option<Thinning>,
     /// Complete frames left out by `thinning`.
     frames_thinned: u64,
+    order: TimestampOrder,
+    /// Complete frames `order` refused.
+    frames_dropped_out_of_order: u64,
 }
 
 #[derive(Default)]
@@ -176,6 +179,8 @@ impl Demux {
                     invalid,
                     thinning: self.thinning,
                     frames_thinned: 0,
+                    order: TimestampOrder::new(self.config.reorder_window),
+                    frames_dropped_out_of_order: 0,
                 });
                 self.by_key.insert(key, i);
                 i
@@ -197,6 +202,12 @@ impl Demux {
         }
         let counters = stream.depacketizer.stats();
         while let Some(frame) = stream.depacketizer.next_frame() {
+            // In RTP timestamp order, as a live camera's frames; then
+            // thinned on the same grid.
+            if !stream.order.admit(&frame.info) {
+                stream.frames_dropped_out_of_order += 1;
+                continue;
+            }
             if stream
                 .thinning
                 .as_mut()
@@ -234,6 +245,7 @@ impl Demux {
                 invalid.merge(s.depacketizer.invalid());
                 let mut summary = StreamSummary::new(s.port, &s.depacketizer.stats(), &invalid);
                 summary.frames_thinned = s.frames_thinned;
+                summary.frames_dropped_out_of_order = s.frames_dropped_out_of_order;
                 summary
             })
             .collect();

@@ -50,6 +50,7 @@ impl Summary {
                 if i == last {
                     entry.decode_errors = camera.decode_errors;
                     entry.frames_thinned = camera.frames_thinned;
+                    entry.frames_dropped_out_of_order = camera.frames_dropped_out_of_order;
                     entry.receiver = Some(ReceiverCounters::from(camera));
                 }
                 summary.streams.push(entry);
@@ -112,6 +113,11 @@ pub struct StreamSummary {
     /// Extra: complete frames left out by `--max-fps` (only with it).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub frames_thinned: u64,
+    /// Extra: complete frames dropped because a newer one had already
+    /// been handed out (frames leave in RTP timestamp order; left out
+    /// when none was).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub frames_dropped_out_of_order: u64,
     /// Extra (`pcap`): the stream came interleaved in an RTSP/TCP
     /// connection; `port` is then the sender's (server's) TCP port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,10 +164,6 @@ pub struct ReceiverCounters {
     pub frames_dropped_backlog: u64,
     /// Decoded frames shed (oldest first) because the consumer was slow.
     pub frames_dropped_queue: u64,
-    /// Complete frames dropped because a newer one had already been
-    /// handed out (frames leave in RTP timestamp order).
-    #[serde(default)]
-    pub frames_dropped_out_of_order: u64,
     /// RTSP sessions set up again after being lost.
     #[serde(default)]
     pub reconnects: u64,
@@ -174,7 +176,6 @@ impl From<&CameraStats> for ReceiverCounters {
             packets_foreign: stats.packets_foreign,
             frames_dropped_backlog: stats.frames_dropped_backlog,
             frames_dropped_queue: stats.frames_dropped_queue,
-            frames_dropped_out_of_order: stats.frames_dropped_out_of_order,
             reconnects: stats.reconnects,
         }
     }
@@ -201,6 +202,7 @@ impl StreamSummary {
             payload_type: stats.payload_type,
             payload_type_detected: stats.payload_type_detected,
             frames_thinned: 0,
+            frames_dropped_out_of_order: 0,
             drop_reasons: stats
                 .frames_dropped
                 .iter()

@@ -59,6 +59,8 @@
 //!   depacketizer, its config, frames, slots, stream state and the
 //!   received-range set.
 //! - `seq`: sequence/timestamp extension and the duplicate window.
+//! - `order`: frames handed out in RTP timestamp order, stragglers
+//!   refused ([`TimestampOrder`]).
 //! - `packetize`: the packetizer ([`Packetizer`]).
 //! - `stats`: counters, the named reasons and which error lands in which
 //!   reason ([`StreamStats`], [`InvalidReason`], [`DropReason`]).
@@ -83,6 +85,7 @@ pub mod rfc2435;
 pub mod rtp;
 
 mod datagram;
+mod order;
 mod packetize;
 mod reassembly;
 mod seq;
@@ -91,6 +94,7 @@ mod thinning;
 mod time;
 
 pub use datagram::{onvif_frame_size, validate, DYNAMIC_PAYLOAD_TYPES};
+pub use order::TimestampOrder;
 pub use packetize::{FramePackets, PacketizeError, Packetizer, PacketizerConfig};
 pub use reassembly::{
     frame_buffer_len, Config, Depacketizer, Frame, FrameInfo, OwnedFrame, Verdict, HEADER_RESERVE,

@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     if let Some(joined) = join_control(&base, control) {
         // Whatever was joined is a URL again; the redacted form carries
         // no credentials. (Not a text search for the request's password:
-        // a path may hold `pass@` legitimately, found by this target.)
+        // a path may hold `pass@` legitimately.)
         let redacted = Url::parse(&redact(&joined)).expect("a redacted URL parses again");
         assert!(redacted.username().is_empty(), "{redacted}");
         assert!(redacted.password().is_none(), "{redacted}");

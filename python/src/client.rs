@@ -317,9 +317,12 @@ impl Client {
         Ok(())
     }
 
-    /// The oldest decoded frame of camera_id (of any camera when None),
-    /// as (rgb, meta): rgb a numpy uint8 array (height, width, 3) in RGB
-    /// order, meta a Frame. Waits up to timeout seconds (None: until a
+    /// The next frame of camera_id (of any camera when None, the one
+    /// waiting longest), as (rgb, meta): the oldest queued with
+    /// delivery="queue", the newest complete (decoded now, the GIL
+    /// released) with delivery="latest". rgb is a numpy uint8 array
+    /// (height, width, 3) in RGB order, or None for a camera with
+    /// decode=False; meta a Frame. Waits up to timeout seconds (None: until a
     /// frame comes or the client is stopped) with the GIL released;
     /// returns None on timeout, or once stopped with nothing left.
     #[pyo3(signature = (camera_id=None, timeout=None))]

@@ -139,6 +139,8 @@ pub struct Frame {
     jpeg: Mutex<Jpeg>,
     /// Its length, for `__repr__` without making the bytes.
     jpeg_len: usize,
+    /// The process that made it (see `Drop`).
+    process: u32,
     /// Distinct packets the stream delivered so far (this frame's included).
     #[pyo3(get)]
     packets_received: u64,
@@ -254,6 +256,7 @@ impl Frame {
             height: meta.height,
             jpeg_len: jpeg.as_slice().len(),
             jpeg: Mutex::new(Jpeg::Pending(jpeg)),
+            process: std::process::id(),
             packets_received: meta.packets_received,
             packets_lost: meta.packets_lost,
             receive_time: meta.receive_time,
@@ -301,6 +304,23 @@ impl Frame {
             self.packets_lost,
             self.jpeg_len
         )
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        // As for `FrameBuffer`: in a forked child the pool's lock may have
+        // been held at fork() by a thread that does not exist there, so an
+        // unread pooled JPEG is leaked rather than given back.
+        if self.process != std::process::id() {
+            let jpeg = self.jpeg.get_mut().unwrap_or_else(PoisonError::into_inner);
+            if let Jpeg::Pending(JpegSource::Pooled(_)) = jpeg {
+                std::mem::forget(std::mem::replace(
+                    jpeg,
+                    Jpeg::Pending(JpegSource::Owned(Vec::new())),
+                ));
+            }
+        }
     }
 }
 

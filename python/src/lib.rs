@@ -55,7 +55,7 @@ thread_local! {
     static DECODERS: RefCell<Vec<RgbDecoder>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Decode the JPEG `jpeg` (bytes, or any buffer) to a new writeable
+/// Decode the JPEG `jpeg` (bytes) to a new writeable
 /// numpy uint8 array (height, width, 3) in RGB order, with the decoders
 /// and options a client's cameras use: the same pixels a camera with
 /// these options would have handed out. Raises DecodeError (a

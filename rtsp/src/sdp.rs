@@ -146,8 +146,8 @@ fn size_attribute(media: &Media, payload_type: u8) -> Option<(u16, u16)> {
 /// Whether every line is `k=...`. sdp-types 0.1.8 panics (an
 /// `assert_eq!` that holds in release builds too, `parser.rs:374`) when a
 /// line it cannot split into key and value follows a media section, so
-/// such input never reaches it: the repair drops those lines. Found by
-/// the `rtsp_sdp` fuzz target.
+/// such input never reaches it: the repair drops those lines (the
+/// `rtsp_sdp` fuzz target feeds such lines).
 fn well_formed_lines(sdp: &[u8]) -> bool {
     let mut lines = sdp.split(|&b| b == b'\n').peekable();
     while let Some(line) = lines.next() {

@@ -281,23 +281,9 @@ impl Client {
         if self.cameras.is_empty() {
             return Err(Error::NoCamera);
         }
-        let Some(backend) = lock(&self.backend).take() else {
-            return Err(Error::Stopped);
-        };
-        // RTSP cameras first: a refused session is this call's error, and
-        // the SDP's payload type configures the depacketizer.
-        let mut playing = match self.establish_rtsp() {
-            Ok(p) => p,
-            Err(e) => {
-                self.stop();
-                return Err(e);
-            }
-        };
-        // Room for every camera to have a few frames waiting: a
-        // deeper backlog only adds latency.
-        let backlog = 4 * self.cameras.len() + self.decode_threads;
-        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(backlog);
-        // Each camera's plan, by its index (the decode jobs carry it).
+        // Each camera's plan, by its index (the decode jobs carry it);
+        // settled before any RTSP session is set up, so that bad options
+        // leave no session behind.
         let plans = self
             .cameras
             .iter()
@@ -318,12 +304,42 @@ impl Client {
             })
             .collect::<Result<Vec<_>, Error>>()?;
         self.plans = plans.into();
-        let decoders = (0..self.decode_threads)
+        let Some(backend) = lock(&self.backend).take() else {
+            return Err(Error::Stopped);
+        };
+        // RTSP cameras first: a refused session is this call's error, and
+        // the SDP's payload type configures the depacketizer.
+        let mut playing = match self.establish_rtsp() {
+            Ok(p) => p,
+            Err(e) => {
+                self.stop();
+                return Err(e);
+            }
+        };
+        // Room for every camera to have a few frames waiting: a
+        // deeper backlog only adds latency.
+        let backlog = 4 * self.cameras.len() + self.decode_threads;
+        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(backlog);
+        // From here on an error stops the client: the RTSP sessions just
+        // set up are torn down.
+        let workers = (0..self.decode_threads)
             .map(|_| RgbDecoder::new(self.decoder))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(Error::Decoder)?;
-        let workers = crate::workers::spawn(decoders, self.plans.clone(), &jobs_rx, &self.stop)
-            .map_err(Error::Spawn)?;
+            .map_err(Error::Decoder)
+            .and_then(|decoders| {
+                crate::workers::spawn(decoders, self.plans.clone(), &jobs_rx, &self.stop)
+                    .map_err(Error::Spawn)
+            });
+        let workers = match workers {
+            Ok(workers) => workers,
+            Err(e) => {
+                for p in playing.iter_mut().flatten() {
+                    p.link.teardown();
+                }
+                self.stop();
+                return Err(e);
+            }
+        };
         lock(&self.threads).workers = workers;
         drop(jobs_rx);
         let mut sockets = Vec::new();

@@ -13,6 +13,7 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -86,13 +87,13 @@ impl std::fmt::Debug for Output {
 /// held back behind it.
 pub(crate) struct Ticket {
     output: Arc<Output>,
-    camera: usize,
+    camera: Arc<CameraShared>,
     number: u64,
     finished: bool,
 }
 
 impl Ticket {
-    pub(crate) fn new(output: Arc<Output>, camera: usize, number: u64) -> Self {
+    pub(crate) fn new(output: Arc<Output>, camera: Arc<CameraShared>, number: u64) -> Self {
         Ticket {
             output,
             camera,
@@ -102,17 +103,30 @@ impl Ticket {
     }
 
     /// Put the decoded frame in its place; returns how many queued
-    /// frames the bounded queue dropped (oldest first) to make room.
-    pub(crate) fn finish(mut self, frame: Frame) -> usize {
+    /// frames the bounded queue dropped (oldest first) to make room,
+    /// already counted.
+    pub(crate) fn finish(mut self, frame: Frame) -> u64 {
         self.finished = true;
-        self.output.settle(self.camera, self.number, Some(frame))
+        self.settle(Some(frame))
+    }
+
+    /// Settle the ticket; frames it lets through may push the oldest
+    /// queued ones out, which are counted here whichever way it settles.
+    fn settle(&self, frame: Option<Frame>) -> u64 {
+        let dropped = self.output.settle(self.camera.index, self.number, frame) as u64;
+        if dropped > 0 {
+            self.camera
+                .frames_dropped_queue
+                .fetch_add(dropped, Ordering::Relaxed);
+        }
+        dropped
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         if !self.finished {
-            self.output.settle(self.camera, self.number, None);
+            self.settle(None);
         }
     }
 }

@@ -75,9 +75,6 @@ fn work(
         let timestamp = frame.timestamp;
         let dropped = ticket.finish(frame);
         if dropped > 0 {
-            camera
-                .frames_dropped_queue
-                .fetch_add(dropped as u64, Ordering::Relaxed);
             if let Some(more) = camera.allow_warning(DecodeWarning::QueueFull) {
                 log::debug!(
                     "camera {:?}: consumer behind, {dropped} oldest queued frame(s) dropped for \

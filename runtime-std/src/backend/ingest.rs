@@ -12,7 +12,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
-use mjpeg_rtp_core::{Depacketizer, InvalidReason, OwnedFrame, Thinning, Verdict};
+use mjpeg_rtp_core::{Depacketizer, InvalidReason, OwnedFrame, Thinning, TimestampOrder, Verdict};
 
 use crate::backend::no_frame::NoFrameWatch;
 use crate::backend::silence::{Silence, SilenceWatch};
@@ -56,8 +56,8 @@ pub struct CameraIngest {
     delivery: Delivery,
     /// [`CameraConfig::max_fps`], when set.
     thinning: Option<Thinning>,
-    /// SSRC and extended RTP timestamp of the last frame handed out.
-    last_handed_out: Option<(u32, u64)>,
+    /// Frames leave in RTP timestamp order.
+    order: TimestampOrder,
     /// Queue delivery: the number of the next frame's [`Ticket`].
     next_ticket: u64,
     /// Unpublished counters, copied to `shared` every PUBLISH_INTERVAL.
@@ -113,7 +113,7 @@ impl CameraIngest {
             output,
             delivery: config.delivery,
             thinning: config.thinning(),
-            last_handed_out: None,
+            order: TimestampOrder::new(config.reorder_window),
             next_ticket: 0,
             counters: ReceiveCounters::default(),
             next_publish: None,
@@ -256,21 +256,13 @@ impl CameraIngest {
             );
         }
         let info = frame.info;
-        // Frames leave in RTP timestamp order. The depacketizer hands out
-        // frames as they complete, so a frame whose last packet came late
-        // can complete after a newer one: too late to keep the order. Equal
-        // timestamps are not out of order: some senders stamp several
-        // frames alike (GStreamer fed untimestamped buffers, ESP32
-        // firmware's first frames).
-        if self
-            .last_handed_out
-            .is_some_and(|(ssrc, ts)| ssrc == info.ssrc && info.extended_timestamp < ts)
-        {
+        // A frame whose last packet came late completes after a newer
+        // one: too late to keep the order (see `TimestampOrder`).
+        if !self.order.admit(&info) {
             self.counters.frames_dropped_out_of_order += 1;
             self.shared.jpeg_pool.put(frame.buffer);
             return;
         }
-        self.last_handed_out = Some((info.ssrc, info.extended_timestamp));
         // Thinned before anything is spent on the frame.
         if self.thinning.as_mut().is_some_and(|t| !t.keep(&info)) {
             self.counters.frames_thinned += 1;
@@ -297,7 +289,7 @@ impl CameraIngest {
         }
         job.ticket = Some(Ticket::new(
             self.output.clone(),
-            self.shared.index,
+            self.shared.clone(),
             self.next_ticket,
         ));
         self.next_ticket += 1;
