@@ -25,6 +25,12 @@ use crate::sdp::{describe, JpegTrack};
 
 /// Redirects followed before giving up (a loop between two servers).
 const MAX_REDIRECTS: u32 = 4;
+/// RTSP's well-known port (RFC 2326 3.2).
+pub const DEFAULT_PORT: u16 = 554;
+/// Longest keepalive interval, whatever timeout the server announced:
+/// a server that announces hours may still expire sessions after a
+/// minute (retina caps the same way).
+const MAX_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long TEARDOWN waits for its answer before the session counts as
 /// closed. Some servers never answer it (Micro-RTSP, on many ESP32-CAM
 /// boards); the session is over either way, so stopping or reconnecting
@@ -371,10 +377,11 @@ impl Session {
                 b = b.header(headers::AUTHORIZATION, value);
             }
         }
+        // Every request once a session exists carries its id, OPTIONS
+        // too: servers count only requests naming the session as a sign
+        // of life.
         if let Some(s) = &self.session {
-            if !matches!(method, Method::Options) {
-                b = b.header(headers::SESSION, s.id.as_str());
-            }
+            b = b.header(headers::SESSION, s.id.as_str());
         }
         match method {
             Method::Describe => b = b.header(headers::ACCEPT, "application/sdp"),
@@ -429,6 +436,9 @@ impl Session {
             return;
         };
         let status = u16::from(r.status());
+        if let Some(error) = self.foreign_session(&r, &pending) {
+            return self.fail(error);
+        }
         if status == 401 && self.state != State::TearingDown {
             return self.on_unauthorized(now, &r, pending);
         }
@@ -465,12 +475,9 @@ impl Session {
             // it wrongly (Micro-RTSP hard-codes another host and port,
             // others say `seq=0;rtptime=0`), and none of that can matter.
             State::Play if status == 200 => {
-                let session_timeout = self
-                    .session
-                    .as_ref()
-                    .map_or(crate::headers::DEFAULT_SESSION_TIMEOUT, |s| s.timeout);
+                let session_timeout = self.session_timeout();
                 self.state = State::Playing;
-                self.next_keepalive = Some(now + session_timeout / 2);
+                self.next_keepalive = Some(now + keepalive_interval(session_timeout));
                 if let (Some(track), Some(transport)) =
                     (self.track.clone(), self.negotiated.clone())
                 {
@@ -483,16 +490,19 @@ impl Session {
             }
             State::Playing => {
                 // Quirk: keepalives answered with an error (a GET_PARAMETER
-                // advertised but refused): the server answered, so the
-                // session is alive; use OPTIONS from now on.
+                // advertised but refused): use OPTIONS from now on. An
+                // error need not refresh the session, so when it says
+                // the method is not there (405, 451, 501) the OPTIONS
+                // goes out at once rather than an interval later.
                 if status >= 400 && pending.method == Method::GetParameter {
                     self.get_parameter = false;
+                    if matches!(status, 405 | 451 | 501) {
+                        let uri = self.play_url.clone().unwrap_or_else(|| self.url.clone());
+                        self.send(now, Method::Options, uri, false);
+                        return;
+                    }
                 }
-                let timeout = self
-                    .session
-                    .as_ref()
-                    .map_or(crate::headers::DEFAULT_SESSION_TIMEOUT, |s| s.timeout);
-                self.next_keepalive = Some(now + timeout / 2);
+                self.next_keepalive = Some(now + keepalive_interval(self.session_timeout()));
             }
             State::TearingDown => self.finish(Event::Closed),
             State::Connecting | State::Done => {}
@@ -502,6 +512,25 @@ impl Session {
                 url: redact(&pending.uri),
             }),
         }
+    }
+
+    /// A reply naming another session than ours: the server mixed up
+    /// sessions (or a proxy did), and adopting its id would keep alive,
+    /// or tear down, a stranger's session.
+    fn foreign_session(&self, r: &Response<Vec<u8>>, pending: &Pending) -> Option<Error> {
+        let ours = self.session.as_ref()?;
+        let theirs = header(r, &headers::SESSION).and_then(parse_session)?;
+        (theirs.id != ours.id).then(|| Error::SessionMismatch {
+            method: method_name(&pending.method),
+            expected: ours.id.clone(),
+            got: theirs.id,
+        })
+    }
+
+    fn session_timeout(&self) -> Duration {
+        self.session
+            .as_ref()
+            .map_or(crate::headers::DEFAULT_SESSION_TIMEOUT, |s| s.timeout)
     }
 
     fn on_unauthorized(&mut self, now: Instant, r: &Response<Vec<u8>>, pending: Pending) {
@@ -537,8 +566,18 @@ impl Session {
             return self.fail(Error::Redirect);
         };
         self.redirects += 1;
+        // User info in a Location is not taken: credentials come from the
+        // configured URL only.
         let _ = location.set_username("");
         let _ = location.set_password(None);
+        // The credentials were given for one server: a redirect to
+        // another host or port must not hand them (or an answer made from
+        // them) to whoever it names.
+        let same_server = location.host_str() == self.url.host_str()
+            && rtsp_port(&location) == rtsp_port(&self.url);
+        if !same_server {
+            self.credentials = None;
+        }
         self.url = location.clone();
         self.state = State::Connecting;
         self.session = None;
@@ -688,6 +727,17 @@ fn multicast_reply(asked: TransportRequest, reply: TransportReply) -> Option<Neg
         source: reply.source,
         ssrc: reply.ssrc,
     })
+}
+
+/// The port a connection to `url` goes to (554 when none is given).
+fn rtsp_port(url: &Url) -> u16 {
+    url.port().unwrap_or(DEFAULT_PORT)
+}
+
+/// When the next keepalive is due: half the session timeout, the
+/// timeout capped at [`MAX_KEEPALIVE_TIMEOUT`].
+fn keepalive_interval(session_timeout: Duration) -> Duration {
+    session_timeout.min(MAX_KEEPALIVE_TIMEOUT) / 2
 }
 
 fn method_name(m: &Method) -> &'static str {

@@ -154,6 +154,9 @@ enum Lost {
     Connection(io::Error),
     Session(mjpeg_rtp_rtsp::Error),
     Silence,
+    /// The stream's sender said RTCP BYE (VLC does whenever its input
+    /// loops): nothing more comes on this session.
+    Bye,
 }
 
 impl std::fmt::Display for Lost {
@@ -162,6 +165,7 @@ impl std::fmt::Display for Lost {
             Lost::Connection(e) => write!(f, "connection lost: {e}"),
             Lost::Session(e) => write!(f, "session failed: {e}"),
             Lost::Silence => write!(f, "no RTP for {RTP_SILENCE_TIMEOUT:?}"),
+            Lost::Bye => write!(f, "the sender said RTCP BYE"),
         }
     }
 }
@@ -494,6 +498,9 @@ impl Link {
             {
                 return Some(Lost::Connection(e));
             }
+            if self.reports.as_ref().is_some_and(SessionRtcp::sender_left) {
+                return Some(Lost::Bye);
+            }
             let now = Instant::now();
             if let Some(ingest) = ingest.as_deref_mut().filter(|_| now >= next_tick) {
                 ingest.on_tick(now);
@@ -651,7 +658,9 @@ fn connect_to(url: &Url, camera: &str) -> Result<TcpStream, Error> {
         url: redact(url),
         source,
     };
-    let addrs = url.socket_addrs(|| Some(554)).map_err(io_err)?;
+    let addrs = url
+        .socket_addrs(|| Some(mjpeg_rtp_rtsp::session::DEFAULT_PORT))
+        .map_err(io_err)?;
     let addr = addrs
         .into_iter()
         .next()

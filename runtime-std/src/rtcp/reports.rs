@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mjpeg_rtp_core::StreamStats;
 use mjpeg_rtp_rtsp::framing::interleaved;
 use mjpeg_rtp_rtsp::rtcp::{
-    emit_bye, emit_receiver_report, report_interval, sender_reports, ReceptionReport,
+    bye_sources, emit_bye, emit_receiver_report, report_interval, sender_reports, ReceptionReport,
 };
 use mjpeg_rtp_rtsp::Negotiated;
 
@@ -86,6 +86,8 @@ fn report_block(
 pub(crate) enum Received {
     /// It carried a sender report of the stream's sender.
     StreamSenderReport,
+    /// The stream's sender said BYE: it stopped sending.
+    StreamBye,
     /// Anything else (other types, other SSRCs, malformed).
     Other,
 }
@@ -189,6 +191,12 @@ impl Reporter {
                 at: now,
             });
             received = Received::StreamSenderReport;
+        }
+        // A BYE before any RTP names an SSRC not known yet; it comes from
+        // the camera's host all the same, and means what it says.
+        let bye = bye_sources(bytes).unwrap_or_default();
+        if bye.iter().any(|&s| stream.is_none_or(|stream| stream == s)) {
+            received = Received::StreamBye;
         }
         received
     }
@@ -327,6 +335,8 @@ pub(crate) struct SessionRtcp {
     /// Over UDP: where reports go (None until known).
     to: Option<SocketAddr>,
     shared: Arc<CameraShared>,
+    /// The stream's sender said BYE.
+    sender_left: bool,
 }
 
 impl SessionRtcp {
@@ -341,12 +351,20 @@ impl SessionRtcp {
             route,
             to,
             shared,
+            sender_left: false,
         }
+    }
+
+    /// Whether the stream's sender said BYE: the session is over from
+    /// its side, whatever the RTSP connection still says.
+    pub(crate) fn sender_left(&self) -> bool {
+        self.sender_left
     }
 
     /// An interleaved RTCP packet from the connection.
     pub(crate) fn on_interleaved(&mut self, now: Instant, data: &[u8]) {
-        self.reporter.on_rtcp(now, data, &self.shared);
+        let received = self.reporter.on_rtcp(now, data, &self.shared);
+        self.sender_left |= received == Received::StreamBye;
     }
 
     /// Read every RTCP datagram waiting on `socket` (non-blocking).
@@ -362,8 +380,11 @@ impl SessionRtcp {
             let now = Instant::now();
             if from.ip().to_canonical() != host.to_canonical() {
                 self.reporter.on_foreign(&buf[..n], &self.shared);
-            } else if self.reporter.on_rtcp(now, &buf[..n], &self.shared)
-                == Received::StreamSenderReport
+                continue;
+            }
+            let received = self.reporter.on_rtcp(now, &buf[..n], &self.shared);
+            self.sender_left |= received == Received::StreamBye;
+            if received == Received::StreamSenderReport
                 && !matches!(self.route, Route::Multicast { .. })
             {
                 // Where the server really sends from (NAT, a server that
