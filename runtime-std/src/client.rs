@@ -99,6 +99,9 @@ pub struct Client {
     spare_decoders: Mutex<Vec<RgbDecoder>>,
     output: Arc<Output>,
     stop: Arc<AtomicBool>,
+    /// Wakes the RTSP session threads (which sleep until their next
+    /// deadline) when `stop` is set; made by `start`.
+    wake: Mutex<Option<crate::rtsp::Wake>>,
     /// Receive and decode threads, joined by `stop`.
     threads: Mutex<Threads>,
     epoch: Epoch,
@@ -139,6 +142,7 @@ impl Client {
             spare_decoders: Mutex::new(Vec::new()),
             output: Arc::new(Output::default()),
             stop: Arc::new(AtomicBool::new(false)),
+            wake: Mutex::new(None),
             threads: Mutex::new(Threads::default()),
             epoch: Epoch::new(),
             phase: Mutex::new(Phase::Configuring),
@@ -367,9 +371,23 @@ impl Client {
         // The session and plain-RTCP threads, all or none.
         type Run = Box<dyn FnOnce() + Send>;
         let mut threads: Vec<(&str, Run)> = Vec::new();
-        for (link, ingest, shared) in sessions {
+        let wake = crate::rtsp::Wake::new().and_then(|wake| {
+            let clones = (0..sessions.len())
+                .map(|_| wake.try_clone())
+                .collect::<std::io::Result<Vec<_>>>()?;
+            *lock(&self.wake) = Some(wake);
+            Ok(clones)
+        });
+        let wakes = match wake {
+            Ok(wakes) => wakes,
+            Err(e) => {
+                self.stop();
+                return Err(Error::Spawn(e));
+            }
+        };
+        for ((link, ingest, shared), wake) in sessions.into_iter().zip(wakes) {
             let stop = self.stop.clone();
-            let run = move || link.run(ingest, shared, stop);
+            let run = move || link.run(ingest, shared, stop, wake);
             threads.push(("mjpeg-rtp-rtsp", Box::new(run)));
         }
         for (socket, sender, shared) in plain_rtcp {
@@ -476,6 +494,9 @@ impl Client {
             *phase = Phase::Stopped;
         }
         self.stop.store(true, Ordering::Relaxed);
+        if let Some(wake) = lock(&self.wake).as_ref() {
+            wake.wake();
+        }
         let Threads { receivers, workers } = std::mem::take(&mut *lock(&self.threads));
         for handle in receivers {
             if handle.join().is_err() {

@@ -33,6 +33,9 @@ use crate::rtcp::{Route, SessionRtcp};
 use crate::socket::{bind_camera, BoundSocket};
 
 mod multicast;
+mod wait;
+
+pub(crate) use wait::Wake;
 
 /// Interleaved RTP bytes kept when they arrive before the receive path
 /// is attached (read together with the PLAY answer): a frame or two of a
@@ -41,9 +44,23 @@ const MAX_EARLY_BYTES: usize = 1 << 20;
 
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Read timeout of the RTSP connection: how often stop, timers and the
-/// ingest's tick are looked at.
+/// Read timeout of the RTSP connection while setting up and tearing
+/// down (bounded phases): how often stop and the session's timers are
+/// looked at. Once playing, the thread waits for the next event instead
+/// ([`wait`]).
 const POLL: Duration = Duration::from_millis(50);
+/// A write to the RTSP connection that cannot go on for this long (a
+/// peer that stopped reading, a full window) fails the connection
+/// rather than stalling the session thread, and with it stop.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a playing session looks whether RTP still comes (a
+/// datagram count), when nothing else wakes it: the silence is noticed
+/// within [`RTP_SILENCE_TIMEOUT`] plus this.
+const SILENCE_CHECK: Duration = Duration::from_secs(1);
+/// The interleaved receive path's tick after data (frames too old to
+/// complete are dropped, counters published); when idle it ticks at
+/// [`SILENCE_CHECK`] or when its oldest frame expires.
+const INGEST_TICK: Duration = Duration::from_millis(100);
 /// TEARDOWN gets this long for its answer when stopping: the session's
 /// own limit (some cameras never answer; the session is over either
 /// way).
@@ -308,6 +325,9 @@ impl Link {
         self.stream
             .set_read_timeout(Some(POLL))
             .map_err(|e| self.io_error(e))?;
+        self.stream
+            .set_write_timeout(Some(WRITE_TIMEOUT))
+            .map_err(|e| self.io_error(e))?;
         let _ = self.stream.set_nodelay(true);
         self.session.on_connected(Instant::now());
         Ok(())
@@ -358,9 +378,23 @@ impl Link {
 
     /// Write what the session has to send, read once (up to `POLL`),
     /// hand interleaved RTP to `ingest`, run the session's timers.
-    fn pump(&mut self, mut ingest: Option<&mut CameraIngest>) -> io::Result<()> {
+    fn pump(&mut self, ingest: Option<&mut CameraIngest>) -> io::Result<()> {
+        self.pump_reading(ingest, true).map(|_| ())
+    }
+
+    /// [`Link::pump`], reading only when `read` (the connection is known
+    /// to be readable, or a bounded read is wanted). Whether bytes came.
+    fn pump_reading(
+        &mut self,
+        mut ingest: Option<&mut CameraIngest>,
+        read: bool,
+    ) -> io::Result<bool> {
         while let Some(bytes) = self.session.poll_transmit() {
             self.stream.write_all(&bytes)?;
+        }
+        if !read {
+            self.run_timers(Instant::now())?;
+            return Ok(false);
         }
         let mut buf = [0u8; 64 * 1024];
         let read = match self.stream.read(&mut buf) {
@@ -397,6 +431,12 @@ impl Link {
                 }
             }
         }
+        self.run_timers(now)?;
+        Ok(read > 0)
+    }
+
+    /// The session's due timers, and what they have to send.
+    fn run_timers(&mut self, now: Instant) -> io::Result<()> {
         if self.session.poll_timeout().is_some_and(|t| now >= t) {
             self.session.handle_timeout(now);
         }
@@ -441,9 +481,10 @@ impl Link {
         mut ingest: Option<CameraIngest>,
         shared: Arc<CameraShared>,
         stop: Arc<AtomicBool>,
+        wake: Wake,
     ) {
         self.start_reports(&shared);
-        while let Some(lost) = self.serve(ingest.as_mut(), &shared, &stop) {
+        while let Some(lost) = self.serve(ingest.as_mut(), &shared, &stop, &wake) {
             log::warn!(
                 "camera {:?}: RTSP session with {} lost ({lost}); setting it up again",
                 self.camera,
@@ -479,6 +520,7 @@ impl Link {
         mut ingest: Option<&mut CameraIngest>,
         shared: &CameraShared,
         stop: &AtomicBool,
+        wake: &Wake,
     ) -> Option<Lost> {
         self.served = true;
         if let Some(ingest) = ingest.as_deref_mut() {
@@ -491,27 +533,50 @@ impl Link {
         let mut next_tick = Instant::now();
         let mut datagrams = shared.datagrams();
         let mut last_rtp = Instant::now();
+        let mut next_check = last_rtp + SILENCE_CHECK;
         while !stop.load(Ordering::Relaxed) {
-            if let Err(e) = self
-                .pump(ingest.as_deref_mut())
-                .and_then(|()| self.exchange_reports())
+            let deadline = [
+                self.session.poll_timeout(),
+                self.reports.as_ref().and_then(SessionRtcp::poll_timeout),
+                ingest.as_deref().map(|_| next_tick),
+                ingest.as_deref().and_then(CameraIngest::poll_timeout),
+                Some(next_check),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(next_check);
+            let readable = wait::wait(&self.stream, self.rtcp.as_ref(), wake, deadline);
+            let got = match self
+                .pump_reading(ingest.as_deref_mut(), readable)
+                .and_then(|got| self.exchange_reports().map(|()| got))
             {
-                return Some(Lost::Connection(e));
-            }
+                Ok(got) => got,
+                Err(e) => return Some(Lost::Connection(e)),
+            };
             if self.reports.as_ref().is_some_and(SessionRtcp::sender_left) {
                 return Some(Lost::Bye);
             }
             let now = Instant::now();
-            if let Some(ingest) = ingest.as_deref_mut().filter(|_| now >= next_tick) {
+            let expired = |i: &CameraIngest| i.poll_timeout().is_some_and(|t| now >= t);
+            if let Some(ingest) = ingest
+                .as_deref_mut()
+                .filter(|i| now >= next_tick || expired(i))
+            {
                 ingest.on_tick(now);
-                next_tick = now + Duration::from_millis(100);
+                next_tick = now + if got { INGEST_TICK } else { SILENCE_CHECK };
+            } else if got {
+                next_tick = next_tick.min(now + INGEST_TICK);
             }
-            // Counted by the receive path, whichever transport feeds it.
-            let seen = shared.datagrams();
-            if seen != datagrams {
-                (datagrams, last_rtp) = (seen, now);
-            } else if now - last_rtp >= RTP_SILENCE_TIMEOUT {
-                return Some(Lost::Silence);
+            if now >= next_check {
+                next_check = now + SILENCE_CHECK;
+                // Counted by the receive path, whichever transport feeds it.
+                let seen = shared.datagrams();
+                if seen != datagrams {
+                    (datagrams, last_rtp) = (seen, now);
+                } else if now - last_rtp >= RTP_SILENCE_TIMEOUT {
+                    return Some(Lost::Silence);
+                }
             }
             while let Some(event) = self.session.poll_event() {
                 match event {
@@ -584,9 +649,9 @@ impl Link {
     }
 
     /// Take the server's RTCP waiting on the UDP socket and send the
-    /// receiver report that is due, if any. Called every [`POLL`] at
-    /// most, which is also how late an SR's arrival can be noted (its
-    /// DLSR is at most that much short).
+    /// receiver report that is due, if any. Called as soon as RTCP
+    /// arrives (the session thread waits on the socket), so an SR's
+    /// arrival time, and the DLSR from it, are exact.
     fn exchange_reports(&mut self) -> io::Result<()> {
         let Some(reports) = self.reports.as_mut() else {
             return Ok(());

@@ -140,7 +140,6 @@ impl Reporter {
     }
 
     /// When [`Reporter::poll_report`] has a report next.
-    #[cfg(test)]
     pub(crate) fn poll_timeout(&self) -> Instant {
         self.next_report
     }
@@ -353,6 +352,13 @@ impl SessionRtcp {
             shared,
             sender_left: false,
         }
+    }
+
+    /// When [`SessionRtcp::send_due`] has a report to send next (`None`
+    /// while there is nowhere to send it).
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let routed = self.to.is_some() || matches!(self.route, Route::Interleaved(_));
+        routed.then(|| self.reporter.poll_timeout())
     }
 
     /// Whether the stream's sender said BYE: the session is over from
