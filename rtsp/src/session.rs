@@ -3,9 +3,10 @@
 //!
 //! ```text
 //!  on_connected -> OPTIONS -> DESCRIBE -> SETUP -> PLAY -> Playing --teardown--> TEARDOWN -> Closed
-//!                    |  401: answer the challenge, send again, once  |   keepalive at timeout/2
+//!                    |  401: answer the challenge, send again, once  |   keepalive at min(timeout, 60 s)/2
 //!                    |  3xx: Event::Redirect, wait for on_connected  |
 //!                    |  SETUP 461 over UDP with fallback: SETUP over TCP
+//!                    |  multicast SETUP: Event::Join, PLAY once the driver calls play()
 //! ```
 
 use std::collections::VecDeque;
@@ -123,6 +124,10 @@ pub enum Event {
     /// Close the connection and open one to `url`'s host and port, then
     /// call [`Session::on_connected`].
     Redirect { url: Url },
+    /// SETUP gave this multicast transport: join the group, then call
+    /// [`Session::play`]. Joining first means the first frame after
+    /// PLAY is not sent to a group nobody here listens to yet.
+    Join { transport: Negotiated },
     /// The session cannot go on; nothing more will be sent.
     Failed(Error),
     /// TEARDOWN was answered (or went unanswered in time, or there was no
@@ -149,6 +154,8 @@ enum State {
     Options,
     Describe,
     Setup,
+    /// Multicast set up: waiting for the driver to join the group.
+    Joining,
     Play,
     Playing,
     TearingDown,
@@ -323,6 +330,20 @@ impl Session {
             self.send(now, method, uri, false);
             self.next_keepalive = None;
         }
+    }
+
+    /// The multicast group of [`Event::Join`] is joined: send PLAY. Does
+    /// nothing in any other state.
+    pub fn play(&mut self, now: Instant) {
+        if self.state == State::Joining {
+            self.send_play(now);
+        }
+    }
+
+    fn send_play(&mut self, now: Instant) {
+        self.state = State::Play;
+        let play = self.play_url.clone().unwrap_or_else(|| self.url.clone());
+        self.send(now, Method::Play, play, false);
     }
 
     /// End the session: TEARDOWN when one was set up, then
@@ -505,7 +526,7 @@ impl Session {
                 self.next_keepalive = Some(now + keepalive_interval(self.session_timeout()));
             }
             State::TearingDown => self.finish(Event::Closed),
-            State::Connecting | State::Done => {}
+            State::Connecting | State::Joining | State::Done => {}
             State::Describe | State::Setup | State::Play => self.fail(Error::Status {
                 method: method_name(&pending.method),
                 status,
@@ -651,9 +672,14 @@ impl Session {
             },
         });
         self.session = Some(session);
-        self.state = State::Play;
-        let play = self.play_url.clone().unwrap_or_else(|| self.url.clone());
-        self.send(now, Method::Play, play, false);
+        match &self.negotiated {
+            Some(transport @ Negotiated::Multicast { .. }) => {
+                self.state = State::Joining;
+                let transport = transport.clone();
+                self.events.push_back(Event::Join { transport });
+            }
+            _ => self.send_play(now),
+        }
     }
 
     fn fail(&mut self, error: Error) {

@@ -394,11 +394,23 @@ fn multicast_setup(transport: TransportRequest, reply: &str) -> (Camera, Vec<Eve
         &format!("Session: 7\r\nTransport: {reply}\r\n"),
         "",
     );
-    if !events.is_empty() {
+    let [Event::Join { transport }] = &events[..] else {
         return (cam, events);
-    }
+    };
+    // No PLAY before the driver has joined the group.
+    assert_eq!(cam.last_method(), "SETUP");
+    assert_eq!(cam.session.poll_timeout(), None);
+    let playing = transport.clone();
+    cam.session.play(cam.now);
+    cam.drain();
     assert_eq!(cam.last_method(), "PLAY");
     let events = cam.answer("200 OK", "", "");
+    if let [Event::Playing { transport, .. }] = &events[..] {
+        assert_eq!(*transport, playing, "PLAY plays what Join said");
+    }
+    // Once playing, play() does nothing.
+    cam.session.play(cam.now);
+    assert!(cam.session.poll_transmit().is_none());
     (cam, events)
 }
 

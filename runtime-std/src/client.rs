@@ -267,7 +267,7 @@ impl Client {
     /// The address a camera is bound to (its port resolved when 0 was
     /// configured).
     pub fn local_addr(&self, camera_id: &str) -> Option<SocketAddr> {
-        self.camera(camera_id).map(|c| c.shared.local_addr)
+        self.camera(camera_id).map(|c| c.shared.local_addr())
     }
 
     /// Ids of the cameras, in the order they were added.
@@ -343,6 +343,10 @@ impl Client {
                 None => (&c.config, c.socket.take(), None),
                 Some(p) => {
                     c.config = p.config;
+                    // A multicast group's socket is bound only now.
+                    if let Some(pair) = &p.pair {
+                        c.shared.set_local_addr(pair.rtp.local_addr);
+                    }
                     (&c.config, p.pair.map(|p| p.rtp), Some(p.link))
                 }
             };

@@ -141,6 +141,9 @@ pub(crate) struct Link {
     rtp: Option<UdpSocket>,
     /// The multicast group `rtp` and `rtcp` joined, left at the end.
     membership: Option<multicast::Membership>,
+    /// The group's sockets, joined before PLAY, until the receive path
+    /// takes them.
+    joined: Option<PortPair>,
     /// Where RTCP goes, from what SETUP negotiated; the session's RTCP
     /// once the session thread drives it.
     route: Option<Route>,
@@ -309,6 +312,7 @@ impl Link {
             transport,
             rtp: None,
             membership: None,
+            joined: None,
             route: None,
             reports: None,
             early: Vec::new(),
@@ -356,6 +360,10 @@ impl Link {
                     Event::Playing {
                         track, transport, ..
                     } => return Ok((track, transport)),
+                    Event::Join { transport } => {
+                        multicast::join(self, &transport)?;
+                        self.session.play(Instant::now());
+                    }
                     Event::Redirect { url } => {
                         log::info!("camera {:?}: redirected to {}", self.camera, redact(&url));
                         self.url = redact(&url);
@@ -492,7 +500,7 @@ impl Link {
             );
             // Returns at once when the connection is gone.
             self.teardown();
-            match self.reconnect(&stop) {
+            match self.reconnect(&stop, &shared) {
                 Some(link) => {
                     self = link;
                     self.start_reports(&shared);
@@ -584,7 +592,7 @@ impl Link {
                     Event::Closed => {
                         return Some(Lost::Connection(io::ErrorKind::ConnectionAborted.into()))
                     }
-                    Event::Playing { .. } | Event::Redirect { .. } => {}
+                    Event::Playing { .. } | Event::Redirect { .. } | Event::Join { .. } => {}
                 }
             }
         }
@@ -593,24 +601,39 @@ impl Link {
 
     /// Set the session up again, with backoff between attempts, until it
     /// plays (`Some`) or `stop` is set (`None`).
-    fn reconnect(&self, stop: &AtomicBool) -> Option<Link> {
+    fn reconnect(&mut self, stop: &AtomicBool, shared: &CameraShared) -> Option<Link> {
         let mut backoff = Backoff::new();
         loop {
             if !sleep_unless_stopped(backoff.next_delay(), stop) {
                 return None;
             }
-            let attempt = Link::connect(&self.config, &self.source_url, self.transport)
-                .and_then(|mut link| link.until_playing(stop).map(|(_, n)| (link, n)));
-            match attempt {
+            let mut link = match Link::connect(&self.config, &self.source_url, self.transport) {
+                Ok(link) => link,
+                Err(e) => {
+                    log::warn!("camera {:?}: reconnect failed: {e}", self.camera);
+                    continue;
+                }
+            };
+            // The sockets (and the group they joined) stay: the receive
+            // path reads them.
+            link.rtcp = self.rtcp.as_ref().and_then(|s| s.try_clone().ok());
+            link.rtp = self.rtp.as_ref().and_then(|s| s.try_clone().ok());
+            link.membership = self.membership;
+            let attempt = link.until_playing(stop);
+            // A failed attempt may still have moved the sockets to a new
+            // group: the next one starts from where they are.
+            (self.membership, self.transport) = (link.membership, link.transport);
+            match attempt.map(|(_, negotiated)| (link, negotiated)) {
                 Ok((mut link, negotiated)) => {
                     link.route = Some(Route::of(&negotiated, link.peer));
-                    link.rtcp = self.rtcp.as_ref().and_then(|s| s.try_clone().ok());
-                    link.rtp = self.rtp.as_ref().and_then(|s| s.try_clone().ok());
-                    link.membership = self.membership;
-                    if let Err(e) = multicast::follow(&mut link, &negotiated) {
-                        log::warn!("camera {:?}: reconnect failed: {e}", self.camera);
-                        link.teardown();
-                        continue;
+                    // The new session may name another sender (a new
+                    // multicast `source=`, a server behind a new address).
+                    match &negotiated {
+                        Negotiated::Multicast { .. } => {
+                            shared.set_sender(Some(multicast::sender(&negotiated, &link)))
+                        }
+                        Negotiated::Udp { .. } => shared.set_sender(Some(link.peer.ip())),
+                        Negotiated::Interleaved { .. } => {}
                     }
                     if let (
                         Negotiated::Udp {
