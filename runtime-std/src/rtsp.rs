@@ -610,7 +610,7 @@ impl Link {
             let mut link = match Link::connect(&self.config, &self.source_url, self.transport) {
                 Ok(link) => link,
                 Err(e) => {
-                    log::warn!("camera {:?}: reconnect failed: {e}", self.camera);
+                    log::warn!("{}", reconnect_failed(&e));
                     continue;
                 }
             };
@@ -649,7 +649,7 @@ impl Link {
                     }
                     return Some(link);
                 }
-                Err(e) => log::warn!("camera {:?}: reconnect failed: {e}", self.camera),
+                Err(e) => log::warn!("{}", reconnect_failed(&e)),
             }
         }
     }
@@ -691,6 +691,19 @@ impl Link {
             reports.send_bye(&mut self.stream, self.rtcp.as_ref());
         }
     }
+}
+
+/// The warning for a failed reconnect attempt, with every cause of the
+/// error ("connection refused", "401 ...", "no answer to OPTIONS in
+/// time"): `Error`'s own text names the camera and URL only.
+fn reconnect_failed(error: &Error) -> String {
+    let mut text = format!("reconnect failed: {error}");
+    let mut cause = std::error::Error::source(error);
+    while let Some(e) = cause {
+        text += &format!(": {e}");
+        cause = e.source();
+    }
+    text
 }
 
 /// Exponential backoff with jitter: each delay is drawn from the upper
@@ -759,6 +772,25 @@ fn connect_to(url: &Url, camera: &str) -> Result<TcpStream, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reconnect_warnings_say_why() {
+        let refused = Error::RtspIo {
+            camera: "door".into(),
+            url: "rtsp://cam/live".into(),
+            source: io::ErrorKind::ConnectionRefused.into(),
+        };
+        assert_eq!(
+            reconnect_failed(&refused),
+            "reconnect failed: camera \"door\": RTSP connection to rtsp://cam/live: \
+             connection refused"
+        );
+        let timed_out = Error::Rtsp {
+            camera: "door".into(),
+            error: mjpeg_rtp_rtsp::Error::Timeout { method: "OPTIONS" },
+        };
+        assert!(reconnect_failed(&timed_out).ends_with("no answer to OPTIONS in time"));
+    }
 
     #[test]
     fn backoff_doubles_to_the_cap_with_jitter_in_the_upper_half() {
