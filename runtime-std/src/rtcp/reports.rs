@@ -430,7 +430,17 @@ impl SessionRtcp {
         socket: Option<&UdpSocket>,
     ) -> io::Result<()> {
         match (self.route, self.to, socket) {
-            (Route::Interleaved(channel), ..) => stream.write_all(&interleaved(channel, packet)),
+            (Route::Interleaved(channel), ..) => match interleaved(channel, packet) {
+                Ok(frame) => stream.write_all(&frame),
+                Err(e) => {
+                    self.shared
+                        .rtcp
+                        .interleaved_too_long
+                        .fetch_add(1, Ordering::Relaxed);
+                    log::warn!("camera {:?}: RTCP not sent: {e}", self.shared.id);
+                    Ok(())
+                }
+            },
             // Best effort: UDP has no connection to lose.
             (_, Some(to), Some(socket)) => {
                 let _ = socket.send_to(packet, to);

@@ -448,7 +448,12 @@ impl Connection {
         match &self.out {
             Some(Out::Interleaved { rtp, rtcp: c }) => {
                 let channel = if rtcp { *c } else { *rtp };
-                let [hi, lo] = (packet.len() as u16).to_be_bytes();
+                // Refused, not cut: a cut packet would be a corrupt one.
+                let Ok(len) = u16::try_from(packet.len()) else {
+                    self.s.interleaved_too_long.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                };
+                let [hi, lo] = len.to_be_bytes();
                 self.written.extend_from_slice(&[b'$', channel, hi, lo]);
                 self.written.extend_from_slice(packet);
                 Ok(())

@@ -356,6 +356,8 @@ pub(crate) struct Shared {
     sessions: AtomicU32,
     /// Connections closed by the server for an expired session.
     expired: AtomicU32,
+    /// Packets not sent for being too long to interleave.
+    interleaved_too_long: AtomicU32,
     /// Every RTP packet sent over UDP, as a capture would hold it.
     sent_udp: Mutex<Vec<Datagram>>,
     /// (SSRC, first sequence number, picture index) of every frame sent.
@@ -385,6 +387,7 @@ impl QuirkyServer {
             connections: AtomicU32::new(0),
             sessions: AtomicU32::new(0),
             expired: AtomicU32::new(0),
+            interleaved_too_long: AtomicU32::new(0),
             sent_udp: Mutex::new(Vec::new()),
             sent_frames: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
@@ -441,6 +444,12 @@ impl QuirkyServer {
     /// Sessions the server expired for want of a keepalive.
     pub fn expired(&self) -> u32 {
         self.shared.expired.load(Ordering::Relaxed)
+    }
+
+    /// Packets refused for being longer than an interleaved frame
+    /// holds (65535 bytes).
+    pub fn interleaved_too_long(&self) -> u32 {
+        self.shared.interleaved_too_long.load(Ordering::Relaxed)
     }
 
     /// The frame number behind an RTP timestamp.
