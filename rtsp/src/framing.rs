@@ -51,6 +51,7 @@ pub fn push_interleaved(out: &mut Vec<u8>, channel: u8, data: &[u8]) -> Result<(
 
 /// One item of the stream.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Item<'a> {
     /// An interleaved frame: `channel` as the server sent it, `data` one
     /// RTP or RTCP packet.

@@ -40,6 +40,7 @@ pub const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What to ask for in SETUP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TransportRequest {
     /// RTP/AVP over UDP to this even/odd client port pair; with
     /// `fallback_to_tcp`, a 461 answer makes the session ask for TCP.
@@ -62,6 +63,7 @@ pub enum TransportRequest {
 
 /// How a session is set up.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SessionConfig {
     /// `rtsp://[user:pass@]host[:port]/path`; the credentials are taken
     /// out and never sent in a request line.
@@ -86,6 +88,7 @@ impl SessionConfig {
 
 /// Where the stream flows once playing.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Negotiated {
     /// To the client ports asked for, from the server's `server_port`
     /// pair (when it said) at `source` (when it said; else the host the
@@ -114,6 +117,7 @@ pub enum Negotiated {
 
 /// What the driver must act on.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Event {
     /// PLAY succeeded: data flows.
     Playing {
@@ -137,6 +141,7 @@ pub enum Event {
 
 /// An interleaved frame, by the channel it arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Interleaved<'a> {
     Rtp(&'a [u8]),
     Rtcp(&'a [u8]),

@@ -250,8 +250,7 @@ impl Client {
             Some(r) => log::info!(
                 "camera {:?}: RTSP {} ({:?}), RTP port {local_addr}",
                 config.id,
-                url::Url::parse(&r.url)
-                    .map_or_else(|_| "?".into(), |u| mjpeg_rtp_rtsp::headers::redact(&u)),
+                url::Url::parse(&r.url).map_or_else(|_| "?".into(), |u| mjpeg_rtp_rtsp::redact(&u)),
                 r.transport
             ),
         }
@@ -434,33 +433,34 @@ impl Client {
     /// Set up every RTSP camera's session (in parallel), up to PLAY: one
     /// entry per camera, `None` for the others. On an error the sessions
     /// already set up are torn down.
-    fn establish_rtsp(&mut self) -> Result<Vec<Option<crate::rtsp::Playing>>, Error> {
+    fn establish_rtsp(&mut self) -> Result<Vec<Option<crate::rtsp::Established>>, Error> {
         let stop = &*self.stop;
-        let results: Vec<Option<Result<crate::rtsp::Playing, Error>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = self
-                .cameras
-                .iter_mut()
-                .map(|c| {
-                    c.config.rtsp.as_ref()?;
-                    let config = c.config.clone();
-                    let pair = match (c.socket.take(), c.rtcp.take()) {
-                        (Some(rtp), Some(rtcp)) => Some(crate::rtsp::PortPair { rtp, rtcp }),
-                        _ => None,
-                    };
-                    Some(s.spawn(move || crate::rtsp::establish(&config, pair, stop)))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(Error::Spawn(std::io::Error::other("RTSP setup panicked")))
+        let results: Vec<Option<Result<crate::rtsp::Established, Error>>> =
+            std::thread::scope(|s| {
+                let handles: Vec<_> = self
+                    .cameras
+                    .iter_mut()
+                    .map(|c| {
+                        c.config.rtsp.as_ref()?;
+                        let config = c.config.clone();
+                        let pair = match (c.socket.take(), c.rtcp.take()) {
+                            (Some(rtp), Some(rtcp)) => Some(crate::rtsp::PortPair { rtp, rtcp }),
+                            _ => None,
+                        };
+                        Some(s.spawn(move || crate::rtsp::establish(&config, pair, stop)))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.map(|h| {
+                            h.join().unwrap_or_else(|_| {
+                                Err(Error::Spawn(std::io::Error::other("RTSP setup panicked")))
+                            })
                         })
                     })
-                })
-                .collect()
-        });
+                    .collect()
+            });
         let mut playing = Vec::with_capacity(results.len());
         let mut first_error = None;
         for result in results {

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mjpeg_rtp_rtsp::headers::redact;
+use mjpeg_rtp_rtsp::redact;
 use mjpeg_rtp_rtsp::sdp::JPEG_STATIC_PAYLOAD_TYPE;
 use mjpeg_rtp_rtsp::{Event, Interleaved, Negotiated, Session, SessionConfig, TransportRequest};
 use url::Url;
@@ -113,7 +113,7 @@ pub(crate) fn bind_pair(config: &CameraConfig) -> Result<PortPair, Error> {
 
 /// A session that reached PLAY, with what the camera's receive path
 /// needs to know.
-pub(crate) struct Playing {
+pub(crate) struct Established {
     pub(crate) link: Link,
     /// `config` with the SDP's payload type and size and, for UDP, the
     /// server as the only sender.
@@ -196,7 +196,7 @@ pub(crate) fn establish(
     config: &CameraConfig,
     mut pair: Option<PortPair>,
     stop: &AtomicBool,
-) -> Result<Playing, Error> {
+) -> Result<Established, Error> {
     let source = config.rtsp.as_ref().ok_or(Error::Config {
         camera: config.id.clone(),
         reason: "not an RTSP camera",
@@ -221,7 +221,7 @@ pub(crate) fn establish(
     loop {
         let mut link = Link::connect(config, &url, transport)?;
         let (track, negotiated) = link.until_playing(stop)?;
-        link.route = Some(Route::of(&negotiated, link.peer));
+        link.route = Route::of(&negotiated, link.peer);
         let mut effective = config.clone();
         if track.payload_type != JPEG_STATIC_PAYLOAD_TYPE {
             effective.dynamic_payload_type = Some(track.payload_type);
@@ -234,7 +234,7 @@ pub(crate) fn establish(
         }
         let Negotiated::Udp { server_port, .. } = negotiated else {
             log::info!("camera {:?}: {} playing over TCP", config.id, link.url);
-            return Ok(Playing {
+            return Ok(Established {
                 link,
                 config: effective,
                 pair: None,
@@ -275,7 +275,7 @@ pub(crate) fn establish(
         );
         link.rtcp = Some(p.rtcp.try_clone().map_err(|e| link.io_error(e))?);
         link.rtp = Some(p.rtp.socket.try_clone().map_err(|e| link.io_error(e))?);
-        return Ok(Playing {
+        return Ok(Established {
             link,
             config: effective,
             pair: Some(p),
@@ -379,6 +379,8 @@ impl Link {
                     Event::Closed => {
                         return Err(self.io_error(io::ErrorKind::ConnectionAborted.into()))
                     }
+                    // Nothing else needs an answer while setting up.
+                    _ => {}
                 }
             }
         }
@@ -592,7 +594,8 @@ impl Link {
                     Event::Closed => {
                         return Some(Lost::Connection(io::ErrorKind::ConnectionAborted.into()))
                     }
-                    Event::Playing { .. } | Event::Redirect { .. } | Event::Join { .. } => {}
+                    // Setup events; none comes once playing.
+                    _ => {}
                 }
             }
         }
@@ -625,7 +628,7 @@ impl Link {
             (self.membership, self.transport) = (link.membership, link.transport);
             match attempt.map(|(_, negotiated)| (link, negotiated)) {
                 Ok((mut link, negotiated)) => {
-                    link.route = Some(Route::of(&negotiated, link.peer));
+                    link.route = Route::of(&negotiated, link.peer);
                     // The new session may name another sender (a new
                     // multicast `source=`, a server behind a new address).
                     match &negotiated {
@@ -633,7 +636,7 @@ impl Link {
                             shared.set_sender(Some(multicast::sender(&negotiated, &link)))
                         }
                         Negotiated::Udp { .. } => shared.set_sender(Some(link.peer.ip())),
-                        Negotiated::Interleaved { .. } => {}
+                        _ => {}
                     }
                     if let (
                         Negotiated::Udp {

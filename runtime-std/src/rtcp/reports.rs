@@ -286,9 +286,10 @@ pub(crate) enum Route {
 }
 
 impl Route {
-    /// The route for what SETUP negotiated with the server at `peer`.
-    pub(crate) fn of(negotiated: &Negotiated, peer: SocketAddr) -> Route {
-        match negotiated {
+    /// The route for what SETUP negotiated with the server at `peer`
+    /// (`None` for a transport this crate does not know: no RTCP).
+    pub(crate) fn of(negotiated: &Negotiated, peer: SocketAddr) -> Option<Route> {
+        Some(match negotiated {
             Negotiated::Interleaved { rtcp, .. } => Route::Interleaved(*rtcp),
             Negotiated::Udp {
                 server_port,
@@ -312,7 +313,8 @@ impl Route {
                 group: SocketAddr::new(*destination, port.1),
                 server: sender_host(source.as_deref(), peer),
             },
-        }
+            _ => return None,
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use mjpeg_rtp_rtsp::{Negotiated, TransportRequest};
 
-use super::{Link, Playing, PortPair};
+use super::{Established, Link, PortPair};
 use crate::config::CameraConfig;
 use crate::error::Error;
 use crate::socket::{bind_group, join_group, leave_group, multicast_sender};
@@ -103,7 +103,7 @@ pub(super) fn start(
     mut link: Link,
     mut config: CameraConfig,
     negotiated: &Negotiated,
-) -> Result<Playing, Error> {
+) -> Result<Established, Error> {
     let (Some(pair), Some(membership)) = (link.joined.take(), link.membership) else {
         return Err(Error::Config {
             camera: config.id,
@@ -120,7 +120,7 @@ pub(super) fn start(
         membership.ports.1,
         membership.interface
     );
-    Ok(Playing {
+    Ok(Established {
         link,
         config,
         pair: Some(pair),
