@@ -463,15 +463,20 @@ impl Link {
         if std::mem::replace(&mut self.torn_down, true) {
             return;
         }
+        let deadline = Instant::now() + TEARDOWN_WAIT;
+        // The writes (BYE, TEARDOWN) count against the same bound as the
+        // answer: a peer that stopped reading cannot hold stop up longer.
+        let _ = self.stream.set_write_timeout(Some(TEARDOWN_WAIT));
         self.say_bye();
         self.session.teardown(Instant::now());
-        let deadline = Instant::now() + TEARDOWN_WAIT;
         while let Some(left) = deadline
             .checked_duration_since(Instant::now())
             .filter(|left| !left.is_zero())
         {
-            // The last read waits only for what is left of the deadline.
+            // The last read (and write) waits only for what is left of the
+            // deadline.
             let _ = self.stream.set_read_timeout(Some(left.min(POLL)));
+            let _ = self.stream.set_write_timeout(Some(left));
             if self.pump(None).is_err() {
                 return;
             }

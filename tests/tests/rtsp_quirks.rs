@@ -577,3 +577,42 @@ fn rtcp_bye_from_the_sender_ends_the_session_at_once() {
         assert!(server.connections() >= 2, "{what}");
     }
 }
+
+#[test]
+fn stop_tears_down_every_camera_at_once_within_the_teardown_bound() {
+    // Four cameras whose servers never answer TEARDOWN: each waits its
+    // 1 s, all at the same time.
+    let servers: Vec<QuirkyServer> = (0..4)
+        .map(|_| {
+            QuirkyServer::start(Quirks {
+                teardown_unanswered: true,
+                ..Quirks::default()
+            })
+        })
+        .collect();
+    let mut client = Client::new(ClientOptions {
+        decode_threads: 1,
+        ..ClientOptions::default()
+    });
+    for (i, server) in servers.iter().enumerate() {
+        client
+            .add_camera(
+                CameraConfig::rtsp(format!("cam{i}"), server.url(""))
+                    .with_rtsp_transport(RtspTransport::Tcp),
+            )
+            .unwrap();
+    }
+    client.start().expect("RTSP sessions set up");
+    for n in 0..8 {
+        client
+            .next_frame(Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("frame {n} never came"));
+    }
+    let stopping = Instant::now();
+    client.stop();
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_millis(1600), "stop took {took:?}");
+    for server in &servers {
+        assert_eq!(server.requests_of("TEARDOWN").len(), 1);
+    }
+}
