@@ -13,8 +13,10 @@
 //!    [`Session::poll_input`] until `None`, feeding each
 //!    [`Interleaved::Rtp`] to the depacketizer.
 //! 3. After any call: write every [`Session::poll_transmit`] in order,
-//!    act on every [`Session::poll_event`], and call
-//!    [`Session::handle_timeout`] no later than [`Session::poll_timeout`].
+//!    act on every [`Session::poll_event`] (on [`Event::Join`], join the
+//!    multicast group, then call [`Session::play`]), and call
+//!    [`Session::handle_timeout`] no later than [`Session::poll_timeout`]
+//!    (sleep until then: there is nothing to poll for meanwhile).
 //! 4. To stop: [`Session::teardown`], keep driving until
 //!    [`Event::Closed`] (bounded by [`TEARDOWN_TIMEOUT`]: some servers
 //!    never answer a TEARDOWN), close.

@@ -65,8 +65,11 @@ pub(crate) fn wait(
         fds.push(PollFd::new(socket.as_fd(), PollFlags::POLLIN));
     }
     match poll(&mut fds, timeout) {
-        Ok(0) | Err(_) => false,
+        Ok(0) => false,
         Ok(_) => fds[0].any().unwrap_or(true),
+        // Interrupted, or poll itself failed: the read that follows is
+        // bounded by the socket's read timeout, so this cannot spin.
+        Err(_) => true,
     }
 }
 
