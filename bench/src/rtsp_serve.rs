@@ -137,8 +137,13 @@ fn serve(
             frame_buf.clear();
             for p in frame {
                 if let Sink::Tcp = sink {
+                    // An interleaved frame's length has 16 bits: a longer
+                    // packet cut to fit would be a corrupt one.
+                    let Ok(len) = u16::try_from(p.len()) else {
+                        bail!("a {}-byte packet cannot be interleaved", p.len());
+                    };
                     frame_buf.extend_from_slice(&[b'$', 0]);
-                    frame_buf.extend_from_slice(&(p.len() as u16).to_be_bytes());
+                    frame_buf.extend_from_slice(&len.to_be_bytes());
                 }
                 let at = frame_buf.len();
                 frame_buf.extend_from_slice(p);

@@ -76,6 +76,9 @@ pub struct RtspTcpSummary {
     /// Interleaved packets on a channel taken as RTP, and on others.
     pub rtp_packets: u64,
     pub other_channel_packets: u64,
+    /// Items of a kind this reader does not know (none today).
+    #[serde(default)]
+    pub other_items: u64,
     /// Bytes the framer skipped to find the next message or packet.
     pub bytes_skipped: u64,
     pub connections_over_limit: u64,
@@ -268,6 +271,9 @@ impl Connections {
                         data,
                     });
                 }
+                // The framer's items are `#[non_exhaustive]`: a kind it
+                // learns later carries no RTP this reader knows.
+                _ => self.summary.other_items += 1,
             }
         }
     }
@@ -323,7 +329,7 @@ mod tests {
     fn frame(channel: u8, payload_len: usize) -> Vec<u8> {
         let mut rtp = vec![0x80, 26];
         rtp.resize(payload_len, 0x11);
-        mjpeg_rtp_rtsp::framing::interleaved(channel, &rtp)
+        mjpeg_rtp_rtsp::framing::interleaved(channel, &rtp).expect("a packet under 64 KiB")
     }
 
     /// A `$` inside data is not taken for a frame: the start found is the

@@ -5,6 +5,8 @@
 //! the command line into those options; `main.rs` parses, dispatches and
 //! prints; tests call in here.
 
+#![forbid(unsafe_code)]
+
 pub mod args;
 pub mod demo;
 pub mod http;

@@ -1,6 +1,8 @@
 //! `mjpeg-rtp`: stdout carries only the final JSON object; logs and errors
 //! go to stderr (`RUST_LOG` sets the log level, default `warn`).
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

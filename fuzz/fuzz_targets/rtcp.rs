@@ -1,5 +1,7 @@
-//! RTCP: `sender_reports` on arbitrary bytes never panics, and what it
-//! finds feeds a `SenderClock` and the NTP conversion without overflow;
+//! RTCP: `sender_reports` and `bye_sources` on arbitrary bytes never
+//! panic, and every source a BYE names lies within them; what
+//! `sender_reports` finds feeds a `SenderClock` and the NTP conversion
+//! without overflow; a BYE built here is found by `bye_sources`;
 //! receiver reports and BYEs built from arbitrary fields walk back
 //! through the parser as well-formed compound packets with no SR, and a
 //! sender report appended to them is found with its fields intact.
@@ -13,8 +15,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use mjpeg_rtp_rtsp::rtcp::{
-    emit_bye, emit_receiver_report, ntp_to_system_time, sender_reports, ReceptionReport,
-    SenderClock,
+    bye_sources, emit_bye, emit_receiver_report, ntp_to_system_time, sender_reports,
+    ReceptionReport, SenderClock,
 };
 
 const WORDS: usize = 14;
@@ -31,6 +33,10 @@ fuzz_target!(|data: &[u8]| {
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
 
+    // Every source a BYE names is a word of the input.
+    if let Ok(sources) = bye_sources(raw) {
+        assert!(sources.len() * 4 <= raw.len());
+    }
     let mut clock = SenderClock::default();
     if let Ok(reports) = sender_reports(raw) {
         for sr in reports {
@@ -58,6 +64,12 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_eq!(out.len() % 4, 0);
     assert_eq!(sender_reports(&out), Ok(Vec::new()));
+    let expected_byes = if head[0] & 1 != 0 {
+        vec![w[0]]
+    } else {
+        Vec::new()
+    };
+    assert_eq!(bye_sources(&out), Ok(expected_byes));
     // A sender report after them (a compound packet from a camera).
     let sr = &w[8..];
     out.extend_from_slice(&[0x80, 200, 0, 6]);

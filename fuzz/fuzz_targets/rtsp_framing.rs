@@ -23,6 +23,7 @@ fn describe(item: Item<'_>) -> String {
             format!("{} {cseq:?} {:?}", u16::from(r.status()), r.body())
         }
         Item::Message(m) => format!("{m:?}"),
+        other => format!("{other:?}"),
     }
 }
 

@@ -1,7 +1,11 @@
 //! A whole `Session` after `on_connected`, fed arbitrary server bytes in
 //! arbitrary pieces with the clock moving and the odd TEARDOWN: never
 //! panics, and keeps bounded memory (what it buffers, what it queues to
-//! send, the events it queues), whatever the server says.
+//! send, the events it queues), whatever the server says. Redirects are
+//! followed (a new connection) and multicast joins answered with
+//! `play`, so the session goes on past them; a redirect never carries
+//! user info, and after one to another server no request carries the
+//! URL's credentials.
 //!
 //! Input: a flags byte (bits 0 and 2: UDP with fallback, TCP, multicast
 //! of the server's choice, or multicast to a named group as a reconnect
@@ -14,33 +18,61 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use mjpeg_rtp_rtsp::framing::MAX_MESSAGE;
-use mjpeg_rtp_rtsp::{Interleaved, Session, SessionConfig, TransportRequest};
+use mjpeg_rtp_rtsp::{Event, Interleaved, Session, SessionConfig, TransportRequest};
 use url::Url;
 
 /// Requests and answers queued between two drains: one request, one
 /// answer per server request in a read, bounded by the bytes read.
 const MAX_QUEUED: usize = 4096;
 
-fn drain(session: &mut Session, now: Instant) {
+/// Everything the session has for us; `left_server` becomes true once a
+/// redirect went to another host or port.
+fn drain(session: &mut Session, now: Instant, left_server: &mut bool) {
     while let Some(item) = session.poll_input(now) {
         match item {
             Interleaved::Rtp(d) | Interleaved::Rtcp(d) => assert!(d.len() <= 65_535),
             Interleaved::Other { len, .. } => assert!(len <= 65_535),
+            _ => {}
         }
     }
     let mut sent = 0;
     while let Some(bytes) = session.poll_transmit() {
         assert!(!bytes.is_empty());
+        // After a redirect to another server the session holds no
+        // credentials: nothing it sends may answer a challenge.
+        if *left_server {
+            assert!(
+                !contains(&bytes, b"Authorization"),
+                "credentials to another server"
+            );
+        }
         sent += 1;
         assert!(sent <= MAX_QUEUED);
     }
     let mut events = 0;
-    while session.poll_event().is_some() {
+    while let Some(event) = session.poll_event() {
+        match event {
+            Event::Redirect { url } => {
+                assert!(url.username().is_empty() && url.password().is_none());
+                let same = url.host_str() == Some(HOST) && url.port().unwrap_or(554) == 554;
+                *left_server |= !same;
+                session.on_connected(now);
+            }
+            Event::Join { .. } => session.play(now),
+            _ => {}
+        }
         events += 1;
         assert!(events <= MAX_QUEUED);
     }
     assert!(session.buffered_bytes() <= MAX_MESSAGE);
 }
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The host of both URLs below.
+const HOST: &str = "192.0.2.7";
 
 fuzz_target!(|data: &[u8]| {
     let Some((&flags, mut rest)) = data.split_first() else {
@@ -70,8 +102,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut session = Session::new(SessionConfig::new(Url::parse(url).unwrap(), transport));
     let mut now = Instant::now();
+    let mut left_server = false;
     session.on_connected(now);
-    drain(&mut session, now);
+    drain(&mut session, now, &mut left_server);
     while let [op, hi, lo, tail @ ..] = rest {
         let len = usize::from(u16::from_be_bytes([*hi, *lo]));
         match op {
@@ -92,6 +125,6 @@ fuzz_target!(|data: &[u8]| {
                 rest = after;
             }
         }
-        drain(&mut session, now);
+        drain(&mut session, now, &mut left_server);
     }
 });

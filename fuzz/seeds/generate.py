@@ -238,6 +238,14 @@ def rtsp_seeds():
         ("feed", reply(2, headers=b"Content-Base: rtsp://rtsp://192.0.2.8/other/\r\n", body=SDP_BROKEN)),
     ]
     write("rtsp_session", "redirect-broken-sdp", b"\x01" + session_records(redirect))
+    # Credentials in the URL, a redirect to another port, a Basic
+    # challenge there: no Authorization may follow.
+    elsewhere = [
+        ("feed", reply(1, b"302 Found", b"Location: rtsp://user:pw@192.0.2.7:8554/other\r\n")),
+        ("feed", reply(2)),
+        ("feed", reply(3, b"401 Unauthorized", b"WWW-Authenticate: Basic realm=\"r\"\r\n")),
+    ]
+    write("rtsp_session", "redirect-other-port-with-credentials", b"\x03" + session_records(elsewhere))
     multicast = [
         ("feed", reply(1)),
         ("feed", reply(2, headers=base, body=SDP_AXIS)),
@@ -272,6 +280,8 @@ def rtsp_seeds():
              0x11223344, 0xE8000000, 0x80000000, 3000, 10, 1000]
     write("rtcp", "receiver-report", rtcp_input(2, words, b"mjpeg-rtp@host", sr + sr))
     write("rtcp", "bye", rtcp_input(1, words, b"x", sender_report(1, 2, 3, 4)[:20]))
+    write("rtcp", "bye-in-raw", rtcp_input(0, words, b"", b"\x81\xc9\x00\x01" + bytes(4)
+                                         + struct.pack(">BBHII", 0x82, 203, 2, 0x11223344, 7)))
     write("rtcp", "empty-rr", rtcp_input(0, words, b"", b"\x81\xc9\x00\x07" + bytes(28) + sr))
 
 

@@ -24,6 +24,13 @@ pub enum Error {
     Sdp(#[from] SdpError),
     #[error("no answer to {method} in time")]
     Timeout { method: &'static str },
+    /// A reply named another session than the one set up.
+    #[error("{method} answered for session {got:?}, not ours ({expected:?})")]
+    SessionMismatch {
+        method: &'static str,
+        expected: String,
+        got: String,
+    },
     #[error("redirect without a usable Location, or too many redirects")]
     Redirect,
     #[error("{method} answer with {what}")]

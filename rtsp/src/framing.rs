@@ -24,19 +24,34 @@ use rtsp_types::{Message, ParseError};
 /// more without completing one is out of step and gets resynchronized.
 pub const MAX_MESSAGE: usize = 256 * 1024;
 
+/// A packet too long for an interleaved frame, whose length field has
+/// 16 bits: refused, because cutting it would deliver a corrupt packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{len}-byte packet: an interleaved frame holds at most 65535")]
+pub struct TooLong {
+    pub len: usize,
+}
+
 /// An interleaved frame to write to the connection: `data` (one RTP or
-/// RTCP packet, at most 65535 bytes; longer is cut) on `channel`.
-pub fn interleaved(channel: u8, data: &[u8]) -> Vec<u8> {
-    let data = &data[..data.len().min(usize::from(u16::MAX))];
+/// RTCP packet) on `channel`.
+pub fn interleaved(channel: u8, data: &[u8]) -> Result<Vec<u8>, TooLong> {
     let mut out = Vec::with_capacity(4 + data.len());
+    push_interleaved(&mut out, channel, data)?;
+    Ok(out)
+}
+
+/// [`interleaved`], appended to `out` (left as it was on error).
+pub fn push_interleaved(out: &mut Vec<u8>, channel: u8, data: &[u8]) -> Result<(), TooLong> {
+    let len = u16::try_from(data.len()).map_err(|_| TooLong { len: data.len() })?;
     out.extend_from_slice(&[b'$', channel]);
-    out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(data);
-    out
+    Ok(())
 }
 
 /// One item of the stream.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Item<'a> {
     /// An interleaved frame: `channel` as the server sent it, `data` one
     /// RTP or RTCP packet.
@@ -240,11 +255,16 @@ mod tests {
     #[test]
     fn an_interleaved_frame_written_is_read_back() {
         let mut framer = Framer::default();
-        framer.push(&interleaved(3, b"rtcp"));
+        framer.push(&interleaved(3, b"rtcp").unwrap());
         match framer.next_item() {
             Some(Item::Data { channel: 3, data }) => assert_eq!(data, b"rtcp"),
             other => panic!("{other:?}"),
         }
-        assert_eq!(interleaved(1, &[0; 70_000]).len(), 4 + 65_535);
+        // The longest fits; one byte more is refused, never cut.
+        assert_eq!(interleaved(1, &[0; 65_535]).unwrap().len(), 4 + 65_535);
+        assert_eq!(interleaved(1, &[0; 65_536]), Err(TooLong { len: 65_536 }));
+        let mut out = b"x".to_vec();
+        assert!(push_interleaved(&mut out, 1, &[0; 70_000]).is_err());
+        assert_eq!(out, b"x");
     }
 }

@@ -11,6 +11,7 @@ pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `Session: id[;timeout=N]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SessionHeader {
     pub id: String,
     pub timeout: Duration,
@@ -33,6 +34,7 @@ pub fn parse_session(value: &str) -> Option<SessionHeader> {
 
 /// What the server's `Transport` reply says about where data flows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TransportReply {
     pub interleaved: Option<(u8, u8)>,
     pub server_port: Option<(u16, u16)>,

@@ -60,8 +60,45 @@ impl SenderReport {
 
 /// Sender reports in a compound RTCP packet (other packet types are
 /// skipped). A bad packet ends the walk with an error.
-pub fn sender_reports(mut bytes: &[u8]) -> Result<Vec<SenderReport>, RtcpError> {
+pub fn sender_reports(bytes: &[u8]) -> Result<Vec<SenderReport>, RtcpError> {
     let mut reports = Vec::new();
+    walk(bytes, |pt, _, packet| {
+        if pt == PT_SR {
+            reports.push(SenderReport {
+                ssrc: word(packet, 4)?,
+                ntp: (u64::from(word(packet, 8)?) << 32) | u64::from(word(packet, 12)?),
+                rtp_timestamp: word(packet, 16)?,
+                packet_count: word(packet, 20)?,
+                octet_count: word(packet, 24)?,
+            });
+        }
+        Ok(())
+    })?;
+    Ok(reports)
+}
+
+/// The SSRCs that said BYE (RFC 3550 6.6) in a compound RTCP packet: the
+/// sources that stopped sending. A bad packet ends the walk with an
+/// error.
+pub fn bye_sources(bytes: &[u8]) -> Result<Vec<u32>, RtcpError> {
+    let mut sources = Vec::new();
+    walk(bytes, |pt, count, packet| {
+        if pt == PT_BYE {
+            for i in 0..usize::from(count) {
+                sources.push(word(packet, 4 + 4 * i)?);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(sources)
+}
+
+/// Call `f(packet type, count field, packet)` for each packet of a
+/// compound packet, after checking version and length.
+fn walk(
+    mut bytes: &[u8],
+    mut f: impl FnMut(u8, u8, &[u8]) -> Result<(), RtcpError>,
+) -> Result<(), RtcpError> {
     while !bytes.is_empty() {
         let [first, pt, l0, l1, ..] = *bytes else {
             return Err(RtcpError::Truncated);
@@ -71,22 +108,16 @@ pub fn sender_reports(mut bytes: &[u8]) -> Result<Vec<SenderReport>, RtcpError> 
         }
         let len = (usize::from(u16::from_be_bytes([l0, l1])) + 1) * 4;
         let packet = bytes.get(..len).ok_or(RtcpError::Truncated)?;
-        if pt == PT_SR {
-            let word = |i: usize| -> Result<u32, RtcpError> {
-                let b = packet.get(i..i + 4).ok_or(RtcpError::Truncated)?;
-                Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-            };
-            reports.push(SenderReport {
-                ssrc: word(4)?,
-                ntp: (u64::from(word(8)?) << 32) | u64::from(word(12)?),
-                rtp_timestamp: word(16)?,
-                packet_count: word(20)?,
-                octet_count: word(24)?,
-            });
-        }
+        f(pt, first & 0x1F, packet)?;
         bytes = &bytes[len..];
     }
-    Ok(reports)
+    Ok(())
+}
+
+/// The big-endian word at byte `i` of `packet`.
+fn word(packet: &[u8], i: usize) -> Result<u32, RtcpError> {
+    let b = packet.get(i..i + 4).ok_or(RtcpError::Truncated)?;
+    Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// One reception report block (RFC 3550 6.4.1).
@@ -319,6 +350,12 @@ mod tests {
         emit_bye(&mut bye, 1, "x");
         assert_eq!(sender_reports(&bye), Ok(vec![]));
         assert_eq!(&bye[bye.len() - 8..bye.len() - 4], [0x81, PT_BYE, 0, 1]);
+        assert_eq!(bye_sources(&bye), Ok(vec![1]));
+        // A BYE whose count names more sources than it holds.
+        assert_eq!(
+            bye_sources(&[0x82, PT_BYE, 0, 1, 0, 0, 0, 1]),
+            Err(RtcpError::Truncated)
+        );
     }
 
     #[test]

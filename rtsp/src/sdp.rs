@@ -14,6 +14,7 @@ pub const JPEG_STATIC_PAYLOAD_TYPE: u8 = 26;
 
 /// The JPEG track of a session description.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct JpegTrack {
     /// 26, or the dynamic type mapped to `JPEG/90000`.
     pub payload_type: u8,
@@ -27,6 +28,7 @@ pub struct JpegTrack {
 
 /// What [`describe`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Description {
     pub track: JpegTrack,
     /// Session-level `a=control` (the aggregate control URL for PLAY).

@@ -3,9 +3,10 @@
 //!
 //! ```text
 //!  on_connected -> OPTIONS -> DESCRIBE -> SETUP -> PLAY -> Playing --teardown--> TEARDOWN -> Closed
-//!                    |  401: answer the challenge, send again, once  |   keepalive at timeout/2
+//!                    |  401: answer the challenge, send again, once  |   keepalive at min(timeout, 60 s)/2
 //!                    |  3xx: Event::Redirect, wait for on_connected  |
 //!                    |  SETUP 461 over UDP with fallback: SETUP over TCP
+//!                    |  multicast SETUP: Event::Join, PLAY once the driver calls play()
 //! ```
 
 use std::collections::VecDeque;
@@ -25,6 +26,12 @@ use crate::sdp::{describe, JpegTrack};
 
 /// Redirects followed before giving up (a loop between two servers).
 const MAX_REDIRECTS: u32 = 4;
+/// RTSP's well-known port (RFC 2326 3.2).
+pub const DEFAULT_PORT: u16 = 554;
+/// Longest keepalive interval, whatever timeout the server announced:
+/// a server that announces hours may still expire sessions after a
+/// minute (retina caps the same way).
+const MAX_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long TEARDOWN waits for its answer before the session counts as
 /// closed. Some servers never answer it (Micro-RTSP, on many ESP32-CAM
 /// boards); the session is over either way, so stopping or reconnecting
@@ -33,6 +40,7 @@ pub const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What to ask for in SETUP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TransportRequest {
     /// RTP/AVP over UDP to this even/odd client port pair; with
     /// `fallback_to_tcp`, a 461 answer makes the session ask for TCP.
@@ -55,6 +63,7 @@ pub enum TransportRequest {
 
 /// How a session is set up.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SessionConfig {
     /// `rtsp://[user:pass@]host[:port]/path`; the credentials are taken
     /// out and never sent in a request line.
@@ -79,6 +88,7 @@ impl SessionConfig {
 
 /// Where the stream flows once playing.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Negotiated {
     /// To the client ports asked for, from the server's `server_port`
     /// pair (when it said) at `source` (when it said; else the host the
@@ -107,6 +117,7 @@ pub enum Negotiated {
 
 /// What the driver must act on.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Event {
     /// PLAY succeeded: data flows.
     Playing {
@@ -117,6 +128,10 @@ pub enum Event {
     /// Close the connection and open one to `url`'s host and port, then
     /// call [`Session::on_connected`].
     Redirect { url: Url },
+    /// SETUP gave this multicast transport: join the group, then call
+    /// [`Session::play`]. Joining first means the first frame after
+    /// PLAY is not sent to a group nobody here listens to yet.
+    Join { transport: Negotiated },
     /// The session cannot go on; nothing more will be sent.
     Failed(Error),
     /// TEARDOWN was answered (or went unanswered in time, or there was no
@@ -126,6 +141,7 @@ pub enum Event {
 
 /// An interleaved frame, by the channel it arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Interleaved<'a> {
     Rtp(&'a [u8]),
     Rtcp(&'a [u8]),
@@ -143,6 +159,8 @@ enum State {
     Options,
     Describe,
     Setup,
+    /// Multicast set up: waiting for the driver to join the group.
+    Joining,
     Play,
     Playing,
     TearingDown,
@@ -319,6 +337,20 @@ impl Session {
         }
     }
 
+    /// The multicast group of [`Event::Join`] is joined: send PLAY. Does
+    /// nothing in any other state.
+    pub fn play(&mut self, now: Instant) {
+        if self.state == State::Joining {
+            self.send_play(now);
+        }
+    }
+
+    fn send_play(&mut self, now: Instant) {
+        self.state = State::Play;
+        let play = self.play_url.clone().unwrap_or_else(|| self.url.clone());
+        self.send(now, Method::Play, play, false);
+    }
+
     /// End the session: TEARDOWN when one was set up, then
     /// [`Event::Closed`]. Idempotent.
     pub fn teardown(&mut self, now: Instant) {
@@ -371,10 +403,11 @@ impl Session {
                 b = b.header(headers::AUTHORIZATION, value);
             }
         }
+        // Every request once a session exists carries its id, OPTIONS
+        // too: servers count only requests naming the session as a sign
+        // of life.
         if let Some(s) = &self.session {
-            if !matches!(method, Method::Options) {
-                b = b.header(headers::SESSION, s.id.as_str());
-            }
+            b = b.header(headers::SESSION, s.id.as_str());
         }
         match method {
             Method::Describe => b = b.header(headers::ACCEPT, "application/sdp"),
@@ -429,6 +462,9 @@ impl Session {
             return;
         };
         let status = u16::from(r.status());
+        if let Some(error) = self.foreign_session(&r, &pending) {
+            return self.fail(error);
+        }
         if status == 401 && self.state != State::TearingDown {
             return self.on_unauthorized(now, &r, pending);
         }
@@ -465,12 +501,9 @@ impl Session {
             // it wrongly (Micro-RTSP hard-codes another host and port,
             // others say `seq=0;rtptime=0`), and none of that can matter.
             State::Play if status == 200 => {
-                let session_timeout = self
-                    .session
-                    .as_ref()
-                    .map_or(crate::headers::DEFAULT_SESSION_TIMEOUT, |s| s.timeout);
+                let session_timeout = self.session_timeout();
                 self.state = State::Playing;
-                self.next_keepalive = Some(now + session_timeout / 2);
+                self.next_keepalive = Some(now + keepalive_interval(session_timeout));
                 if let (Some(track), Some(transport)) =
                     (self.track.clone(), self.negotiated.clone())
                 {
@@ -483,25 +516,47 @@ impl Session {
             }
             State::Playing => {
                 // Quirk: keepalives answered with an error (a GET_PARAMETER
-                // advertised but refused): the server answered, so the
-                // session is alive; use OPTIONS from now on.
+                // advertised but refused): use OPTIONS from now on. An
+                // error need not refresh the session, so when it says
+                // the method is not there (405, 451, 501) the OPTIONS
+                // goes out at once rather than an interval later.
                 if status >= 400 && pending.method == Method::GetParameter {
                     self.get_parameter = false;
+                    if matches!(status, 405 | 451 | 501) {
+                        let uri = self.play_url.clone().unwrap_or_else(|| self.url.clone());
+                        self.send(now, Method::Options, uri, false);
+                        return;
+                    }
                 }
-                let timeout = self
-                    .session
-                    .as_ref()
-                    .map_or(crate::headers::DEFAULT_SESSION_TIMEOUT, |s| s.timeout);
-                self.next_keepalive = Some(now + timeout / 2);
+                self.next_keepalive = Some(now + keepalive_interval(self.session_timeout()));
             }
             State::TearingDown => self.finish(Event::Closed),
-            State::Connecting | State::Done => {}
+            State::Connecting | State::Joining | State::Done => {}
             State::Describe | State::Setup | State::Play => self.fail(Error::Status {
                 method: method_name(&pending.method),
                 status,
                 url: redact(&pending.uri),
             }),
         }
+    }
+
+    /// A reply naming another session than ours: the server mixed up
+    /// sessions (or a proxy did), and adopting its id would keep alive,
+    /// or tear down, a stranger's session.
+    fn foreign_session(&self, r: &Response<Vec<u8>>, pending: &Pending) -> Option<Error> {
+        let ours = self.session.as_ref()?;
+        let theirs = header(r, &headers::SESSION).and_then(parse_session)?;
+        (theirs.id != ours.id).then(|| Error::SessionMismatch {
+            method: method_name(&pending.method),
+            expected: ours.id.clone(),
+            got: theirs.id,
+        })
+    }
+
+    fn session_timeout(&self) -> Duration {
+        self.session
+            .as_ref()
+            .map_or(crate::headers::DEFAULT_SESSION_TIMEOUT, |s| s.timeout)
     }
 
     fn on_unauthorized(&mut self, now: Instant, r: &Response<Vec<u8>>, pending: Pending) {
@@ -537,8 +592,18 @@ impl Session {
             return self.fail(Error::Redirect);
         };
         self.redirects += 1;
+        // User info in a Location is not taken: credentials come from the
+        // configured URL only.
         let _ = location.set_username("");
         let _ = location.set_password(None);
+        // The credentials were given for one server: a redirect to
+        // another host or port must not hand them (or an answer made from
+        // them) to whoever it names.
+        let same_server = location.host_str() == self.url.host_str()
+            && rtsp_port(&location) == rtsp_port(&self.url);
+        if !same_server {
+            self.credentials = None;
+        }
         self.url = location.clone();
         self.state = State::Connecting;
         self.session = None;
@@ -612,9 +677,14 @@ impl Session {
             },
         });
         self.session = Some(session);
-        self.state = State::Play;
-        let play = self.play_url.clone().unwrap_or_else(|| self.url.clone());
-        self.send(now, Method::Play, play, false);
+        match &self.negotiated {
+            Some(transport @ Negotiated::Multicast { .. }) => {
+                self.state = State::Joining;
+                let transport = transport.clone();
+                self.events.push_back(Event::Join { transport });
+            }
+            _ => self.send_play(now),
+        }
     }
 
     fn fail(&mut self, error: Error) {
@@ -688,6 +758,17 @@ fn multicast_reply(asked: TransportRequest, reply: TransportReply) -> Option<Neg
         source: reply.source,
         ssrc: reply.ssrc,
     })
+}
+
+/// The port a connection to `url` goes to (554 when none is given).
+fn rtsp_port(url: &Url) -> u16 {
+    url.port().unwrap_or(DEFAULT_PORT)
+}
+
+/// When the next keepalive is due: half the session timeout, the
+/// timeout capped at [`MAX_KEEPALIVE_TIMEOUT`].
+fn keepalive_interval(session_timeout: Duration) -> Duration {
+    session_timeout.min(MAX_KEEPALIVE_TIMEOUT) / 2
 }
 
 fn method_name(m: &Method) -> &'static str {

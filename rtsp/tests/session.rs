@@ -199,16 +199,21 @@ fn digest_tcp_session_keepalive_and_teardown() {
     assert_eq!(cam.session.poll_input(cam.now), None);
     assert_eq!(cam.session.foreign_frames(), 1);
 
-    // Keepalive at timeout / 2; an error answer still means alive and
-    // turns later keepalives into OPTIONS.
+    // Keepalive at timeout / 2; a 405 turns keepalives into OPTIONS at
+    // once, each carrying the session.
     let sent = cam.requests.len();
     assert!(cam.advance(Duration::from_secs(14)).is_empty());
     assert_eq!(cam.requests.len(), sent);
     cam.advance(Duration::from_secs(1));
     assert_eq!(cam.last_method(), "GET_PARAMETER");
+    assert!(cam.last().contains("Session: 7A3F2C01\r\n"));
     assert!(cam.answer("405 Method Not Allowed", "", "").is_empty());
-    cam.advance(Duration::from_secs(15));
     assert_eq!(cam.last_method(), "OPTIONS");
+    assert!(
+        cam.last().contains("Session: 7A3F2C01\r\n"),
+        "{}",
+        cam.last()
+    );
     // Quirk: answered with a wrong (newer) CSeq.
     cam.feed(b"RTSP/1.0 200 OK\r\nCSeq: 999\r\n\r\n");
     assert!(cam.session.poll_timeout().unwrap() > cam.now + Duration::from_secs(14));
@@ -389,11 +394,23 @@ fn multicast_setup(transport: TransportRequest, reply: &str) -> (Camera, Vec<Eve
         &format!("Session: 7\r\nTransport: {reply}\r\n"),
         "",
     );
-    if !events.is_empty() {
+    let [Event::Join { transport }] = &events[..] else {
         return (cam, events);
-    }
+    };
+    // No PLAY before the driver has joined the group.
+    assert_eq!(cam.last_method(), "SETUP");
+    assert_eq!(cam.session.poll_timeout(), None);
+    let playing = transport.clone();
+    cam.session.play(cam.now);
+    cam.drain();
     assert_eq!(cam.last_method(), "PLAY");
     let events = cam.answer("200 OK", "", "");
+    if let [Event::Playing { transport, .. }] = &events[..] {
+        assert_eq!(*transport, playing, "PLAY plays what Join said");
+    }
+    // Once playing, play() does nothing.
+    cam.session.play(cam.now);
+    assert!(cam.session.poll_transmit().is_none());
     (cam, events)
 }
 
@@ -602,4 +619,128 @@ m=video 0 RTP/AVP 26\r\na=control:trackID=0\r\n";
         ),
         "{events:?}"
     );
+}
+
+/// A TCP session played with `session` as the SETUP answer's Session
+/// header.
+fn playing(url: &str, session: &str) -> Camera {
+    let mut cam = Camera::new(url, TransportRequest::Tcp);
+    cam.answer(
+        "200 OK",
+        "Public: OPTIONS, DESCRIBE, SETUP, PLAY, GET_PARAMETER\r\n",
+        "",
+    );
+    cam.answer("200 OK", "Content-Base: rtsp://cam/live/\r\n", SDP);
+    cam.answer(
+        "200 OK",
+        &format!("Session: {session}\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n"),
+        "",
+    );
+    let events = cam.answer("200 OK", "", "");
+    assert!(matches!(events[..], [Event::Playing { .. }]), "{events:?}");
+    cam
+}
+
+#[test]
+fn keepalive_interval_is_capped_at_30_s_and_a_501_switches_to_options_at_once() {
+    // A server announcing an hour may still drop sessions after a minute.
+    let mut cam = playing("rtsp://cam/live", "S1;timeout=3600");
+    assert_eq!(
+        cam.session.poll_timeout(),
+        Some(cam.now + Duration::from_secs(30))
+    );
+    cam.advance(Duration::from_secs(30));
+    assert_eq!(cam.last_method(), "GET_PARAMETER");
+    let sent = cam.requests.len();
+    assert!(cam.answer("501 Not Implemented", "", "").is_empty());
+    assert_eq!(cam.requests.len(), sent + 1);
+    assert_eq!(cam.last_method(), "OPTIONS");
+    assert!(cam.last().contains("Session: S1\r\n"), "{}", cam.last());
+    assert!(cam.answer("200 OK", "Session: S1\r\n", "").is_empty());
+    cam.advance(Duration::from_secs(30));
+    assert_eq!(cam.last_method(), "OPTIONS");
+}
+
+#[test]
+fn a_reply_for_another_session_fails_the_session() {
+    let mut cam = playing("rtsp://cam/live", "S1;timeout=60");
+    cam.advance(Duration::from_secs(30));
+    assert_eq!(cam.last_method(), "GET_PARAMETER");
+    assert_eq!(
+        cam.answer("200 OK", "Session: S2;timeout=60\r\n", ""),
+        [Event::Failed(Error::SessionMismatch {
+            method: "GET_PARAMETER",
+            expected: "S1".into(),
+            got: "S2".into(),
+        })]
+    );
+}
+
+#[test]
+fn credentials_are_sent_only_after_a_401_and_never_across_a_redirect_to_another_server() {
+    // Same host and port (554 spelled out or not): the credentials stay.
+    let mut cam = Camera::new("rtsp://u:p@front/live", TransportRequest::Tcp);
+    cam.answer("302 Found", "Location: rtsp://front:554/other\r\n", "");
+    cam.session.on_connected(cam.now);
+    cam.drain();
+    cam.answer("200 OK", "", "");
+    assert!(!cam.last().contains("Authorization"), "{}", cam.last());
+    cam.answer(
+        "401 Unauthorized",
+        "WWW-Authenticate: Basic realm=\"r\"\r\n",
+        "",
+    );
+    assert_eq!(cam.last_method(), "DESCRIBE");
+    assert!(
+        cam.last().contains("Authorization: Basic dTpw"),
+        "{}",
+        cam.last()
+    );
+
+    // Another port, another host: dropped, even with user info in the
+    // Location.
+    for location in [
+        "rtsp://front:8554/live",
+        "rtsp://back/live",
+        "rtsp://x:y@back/live",
+    ] {
+        let mut cam = Camera::new("rtsp://u:p@front/live", TransportRequest::Tcp);
+        cam.answer("200 OK", "", "");
+        cam.answer(
+            "401 Unauthorized",
+            "WWW-Authenticate: Basic realm=\"r\"\r\n",
+            "",
+        );
+        assert!(cam.last().contains("Authorization: Basic"), "{location}");
+        let events = cam.answer("302 Found", &format!("Location: {location}\r\n"), "");
+        let [Event::Redirect { url }] = &events[..] else {
+            panic!("{events:?}")
+        };
+        assert!(url.username().is_empty() && url.password().is_none());
+        cam.session.on_connected(cam.now);
+        cam.drain();
+        cam.answer("200 OK", "", "");
+        assert_eq!(cam.last_method(), "DESCRIBE");
+        assert!(
+            !cam.last().contains("Authorization"),
+            "{location}: {}",
+            cam.last()
+        );
+        let events = cam.answer(
+            "401 Unauthorized",
+            "WWW-Authenticate: Basic realm=\"r\"\r\n",
+            "",
+        );
+        assert_eq!(
+            events,
+            [Event::Failed(Error::Unauthorized {
+                url: url.to_string(),
+                sent_credentials: false
+            })],
+            "{location}"
+        );
+        // Nothing sent to the new server carried credentials.
+        let to_new = cam.requests.split(|r| r.starts_with("OPTIONS")).next_back();
+        assert!(to_new.unwrap().iter().all(|r| !r.contains("Authorization")));
+    }
 }

@@ -1,7 +1,7 @@
 //! The state of one camera that its receive path, the decode workers and
 //! the client share: identity, buffer pools, published counters.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -20,7 +20,16 @@ use crate::stats::{CameraStats, IngestSnapshot};
 pub(crate) struct CameraShared {
     pub(crate) index: usize,
     pub(crate) id: Arc<str>,
-    pub(crate) local_addr: SocketAddr,
+    /// Where the camera's RTP socket is bound: known at `add_camera`,
+    /// except for a multicast RTSP camera, whose group and ports come
+    /// from SETUP.
+    local_addr: Mutex<SocketAddr>,
+    /// Who the receive path accepts RTP from (`None`: anyone), and a
+    /// count of its changes, so that the receive path looks at the lock
+    /// only after one: a reconnect may name another sender (a new
+    /// multicast `source=`, a server that moved).
+    sender: Mutex<Option<IpAddr>>,
+    sender_changes: AtomicU64,
     pub(crate) socket_receive_buffer: usize,
     pub(crate) jpeg_pool: Arc<BufferPool>,
     pub(crate) rgb_pool: Arc<BufferPool>,
@@ -62,7 +71,9 @@ impl CameraShared {
         Arc::new(CameraShared {
             index,
             id: config.id.as_str().into(),
-            local_addr,
+            local_addr: Mutex::new(local_addr),
+            sender: Mutex::new(config.sender),
+            sender_changes: AtomicU64::new(0),
             socket_receive_buffer,
             jpeg_pool: BufferPool::new(frame_buffer_len(config.max_frame_bytes), keep),
             rgb_pool: BufferPool::new(0, keep),
@@ -75,6 +86,40 @@ impl CameraShared {
             decode_warnings: Mutex::new(RateLimiter::new(WARN_INTERVAL)),
             rtcp: RtcpShared::default(),
         })
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        *self
+            .local_addr
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn set_local_addr(&self, addr: SocketAddr) {
+        *self
+            .local_addr
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = addr;
+    }
+
+    /// The sender the receive path accepts, with the change count it
+    /// goes with.
+    pub(crate) fn sender(&self) -> (Option<IpAddr>, u64) {
+        let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
+        (*sender, self.sender_changes.load(Ordering::Acquire))
+    }
+
+    /// Whether the sender changed since change count `seen`.
+    pub(crate) fn sender_changed(&self, seen: u64) -> bool {
+        self.sender_changes.load(Ordering::Relaxed) != seen
+    }
+
+    pub(crate) fn set_sender(&self, sender: Option<IpAddr>) {
+        let mut current = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
+        if *current != sender {
+            *current = sender;
+            self.sender_changes.fetch_add(1, Ordering::Release);
+        }
     }
 
     pub(crate) fn snapshot(&self) -> CameraStats {
@@ -90,7 +135,7 @@ impl CameraShared {
         let counters = ingest.counters;
         CameraStats {
             camera_id: self.id.to_string(),
-            local_addr: self.local_addr,
+            local_addr: self.local_addr(),
             socket_receive_buffer: self.socket_receive_buffer,
             streams,
             invalid: ingest.invalid,

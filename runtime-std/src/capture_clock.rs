@@ -25,6 +25,9 @@ pub struct RtcpStats {
     pub sender_reports_ignored: u64,
     /// Receiver reports sent to the camera.
     pub receiver_reports: u64,
+    /// Our packets refused for RTSP interleaving: longer than an
+    /// interleaved frame's 65535 bytes (sent cut, they would be corrupt).
+    pub interleaved_too_long: u64,
     /// Whether frames get a capture time now: two consecutive sender
     /// reports agreed and no clock jump withdrew it since.
     pub clock_trusted: bool,
@@ -46,6 +49,7 @@ pub(crate) struct RtcpShared {
     pub(crate) sender_reports: AtomicU64,
     pub(crate) sender_reports_ignored: AtomicU64,
     pub(crate) receiver_reports: AtomicU64,
+    pub(crate) interleaved_too_long: AtomicU64,
 }
 
 impl RtcpShared {
@@ -76,6 +80,7 @@ impl RtcpShared {
             sender_reports: self.sender_reports.load(Ordering::Relaxed),
             sender_reports_ignored: self.sender_reports_ignored.load(Ordering::Relaxed),
             receiver_reports: self.receiver_reports.load(Ordering::Relaxed),
+            interleaved_too_long: self.interleaved_too_long.load(Ordering::Relaxed),
             clock_trusted: c.ssrc.is_some() && c.clock.capture_time(0).is_some(),
         }
     }

@@ -99,6 +99,9 @@ pub struct Client {
     spare_decoders: Mutex<Vec<RgbDecoder>>,
     output: Arc<Output>,
     stop: Arc<AtomicBool>,
+    /// Wakes the RTSP session threads (which sleep until their next
+    /// deadline) when `stop` is set; made by `start`.
+    wake: Mutex<Option<crate::rtsp::Wake>>,
     /// Receive and decode threads, joined by `stop`.
     threads: Mutex<Threads>,
     epoch: Epoch,
@@ -139,6 +142,7 @@ impl Client {
             spare_decoders: Mutex::new(Vec::new()),
             output: Arc::new(Output::default()),
             stop: Arc::new(AtomicBool::new(false)),
+            wake: Mutex::new(None),
             threads: Mutex::new(Threads::default()),
             epoch: Epoch::new(),
             phase: Mutex::new(Phase::Configuring),
@@ -246,8 +250,7 @@ impl Client {
             Some(r) => log::info!(
                 "camera {:?}: RTSP {} ({:?}), RTP port {local_addr}",
                 config.id,
-                url::Url::parse(&r.url)
-                    .map_or_else(|_| "?".into(), |u| mjpeg_rtp_rtsp::headers::redact(&u)),
+                url::Url::parse(&r.url).map_or_else(|_| "?".into(), |u| mjpeg_rtp_rtsp::redact(&u)),
                 r.transport
             ),
         }
@@ -263,7 +266,7 @@ impl Client {
     /// The address a camera is bound to (its port resolved when 0 was
     /// configured).
     pub fn local_addr(&self, camera_id: &str) -> Option<SocketAddr> {
-        self.camera(camera_id).map(|c| c.shared.local_addr)
+        self.camera(camera_id).map(|c| c.shared.local_addr())
     }
 
     /// Ids of the cameras, in the order they were added.
@@ -355,6 +358,10 @@ impl Client {
                 None => (&c.config, c.socket.take(), None),
                 Some(p) => {
                     c.config = p.config;
+                    // A multicast group's socket is bound only now.
+                    if let Some(pair) = &p.pair {
+                        c.shared.set_local_addr(pair.rtp.local_addr);
+                    }
                     (&c.config, p.pair.map(|p| p.rtp), Some(p.link))
                 }
             };
@@ -383,9 +390,23 @@ impl Client {
         // The session and plain-RTCP threads, all or none.
         type Run = Box<dyn FnOnce() + Send>;
         let mut threads: Vec<(&str, Run)> = Vec::new();
-        for (link, ingest, shared) in sessions {
+        let wake = crate::rtsp::Wake::new().and_then(|wake| {
+            let clones = (0..sessions.len())
+                .map(|_| wake.try_clone())
+                .collect::<std::io::Result<Vec<_>>>()?;
+            *lock(&self.wake) = Some(wake);
+            Ok(clones)
+        });
+        let wakes = match wake {
+            Ok(wakes) => wakes,
+            Err(e) => {
+                self.stop();
+                return Err(Error::Spawn(e));
+            }
+        };
+        for ((link, ingest, shared), wake) in sessions.into_iter().zip(wakes) {
             let stop = self.stop.clone();
-            let run = move || link.run(ingest, shared, stop);
+            let run = move || link.run(ingest, shared, stop, wake);
             threads.push(("mjpeg-rtp-rtsp", Box::new(run)));
         }
         for (socket, sender, shared) in plain_rtcp {
@@ -428,33 +449,34 @@ impl Client {
     /// Set up every RTSP camera's session (in parallel), up to PLAY: one
     /// entry per camera, `None` for the others. On an error the sessions
     /// already set up are torn down.
-    fn establish_rtsp(&mut self) -> Result<Vec<Option<crate::rtsp::Playing>>, Error> {
+    fn establish_rtsp(&mut self) -> Result<Vec<Option<crate::rtsp::Established>>, Error> {
         let stop = &*self.stop;
-        let results: Vec<Option<Result<crate::rtsp::Playing, Error>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = self
-                .cameras
-                .iter_mut()
-                .map(|c| {
-                    c.config.rtsp.as_ref()?;
-                    let config = c.config.clone();
-                    let pair = match (c.socket.take(), c.rtcp.take()) {
-                        (Some(rtp), Some(rtcp)) => Some(crate::socket::PortPair { rtp, rtcp }),
-                        _ => None,
-                    };
-                    Some(s.spawn(move || crate::rtsp::establish(&config, pair, stop)))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(Error::Spawn(std::io::Error::other("RTSP setup panicked")))
+        let results: Vec<Option<Result<crate::rtsp::Established, Error>>> =
+            std::thread::scope(|s| {
+                let handles: Vec<_> = self
+                    .cameras
+                    .iter_mut()
+                    .map(|c| {
+                        c.config.rtsp.as_ref()?;
+                        let config = c.config.clone();
+                        let pair = match (c.socket.take(), c.rtcp.take()) {
+                            (Some(rtp), Some(rtcp)) => Some(crate::socket::PortPair { rtp, rtcp }),
+                            _ => None,
+                        };
+                        Some(s.spawn(move || crate::rtsp::establish(&config, pair, stop)))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.map(|h| {
+                            h.join().unwrap_or_else(|_| {
+                                Err(Error::Spawn(std::io::Error::other("RTSP setup panicked")))
+                            })
                         })
                     })
-                })
-                .collect()
-        });
+                    .collect()
+            });
         let mut playing = Vec::with_capacity(results.len());
         let mut first_error = None;
         for result in results {
@@ -492,6 +514,9 @@ impl Client {
             *phase = Phase::Stopped;
         }
         self.stop.store(true, Ordering::Relaxed);
+        if let Some(wake) = lock(&self.wake).as_ref() {
+            wake.wake();
+        }
         let Threads { receivers, workers } = std::mem::take(&mut *lock(&self.threads));
         for handle in receivers {
             if handle.join().is_err() {

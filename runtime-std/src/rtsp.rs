@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mjpeg_rtp_rtsp::headers::redact;
+use mjpeg_rtp_rtsp::redact;
 use mjpeg_rtp_rtsp::sdp::JPEG_STATIC_PAYLOAD_TYPE;
 use mjpeg_rtp_rtsp::{Event, Interleaved, Negotiated, Session, SessionConfig, TransportRequest};
 use url::Url;
@@ -33,6 +33,9 @@ use crate::rtcp::{Route, SessionRtcp};
 use crate::socket::PortPair;
 
 mod multicast;
+mod wait;
+
+pub(crate) use wait::Wake;
 
 /// Interleaved RTP bytes kept when they arrive before the receive path
 /// is attached (read together with the PLAY answer): a frame or two of a
@@ -41,9 +44,23 @@ const MAX_EARLY_BYTES: usize = 1 << 20;
 
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Read timeout of the RTSP connection: how often stop, timers and the
-/// ingest's tick are looked at.
+/// Read timeout of the RTSP connection while setting up and tearing
+/// down (bounded phases): how often stop and the session's timers are
+/// looked at. Once playing, the thread waits for the next event instead
+/// ([`wait`]).
 const POLL: Duration = Duration::from_millis(50);
+/// A write to the RTSP connection that cannot go on for this long (a
+/// peer that stopped reading, a full window) fails the connection
+/// rather than stalling the session thread, and with it stop.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a playing session looks whether RTP still comes (a
+/// datagram count), when nothing else wakes it: the silence is noticed
+/// within [`RTP_SILENCE_TIMEOUT`] plus this.
+const SILENCE_CHECK: Duration = Duration::from_secs(1);
+/// The interleaved receive path's tick after data (frames too old to
+/// complete are dropped, counters published); when idle it ticks at
+/// [`SILENCE_CHECK`] or when its oldest frame expires.
+const INGEST_TICK: Duration = Duration::from_millis(100);
 /// TEARDOWN gets this long for its answer when stopping: the session's
 /// own limit (some cameras never answer; the session is over either
 /// way).
@@ -60,7 +77,7 @@ const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// A session that reached PLAY, with what the camera's receive path
 /// needs to know.
-pub(crate) struct Playing {
+pub(crate) struct Established {
     pub(crate) link: Link,
     /// `config` with the SDP's payload type and size and, for UDP, the
     /// server as the only sender.
@@ -88,6 +105,9 @@ pub(crate) struct Link {
     rtp: Option<UdpSocket>,
     /// The multicast group `rtp` and `rtcp` joined, left at the end.
     membership: Option<multicast::Membership>,
+    /// The group's sockets, joined before PLAY, until the receive path
+    /// takes them.
+    joined: Option<PortPair>,
     /// Where RTCP goes, from what SETUP negotiated; the session's RTCP
     /// once the session thread drives it.
     route: Option<Route>,
@@ -118,6 +138,9 @@ enum Lost {
     Connection(io::Error),
     Session(mjpeg_rtp_rtsp::Error),
     Silence,
+    /// The stream's sender said RTCP BYE (VLC does whenever its input
+    /// loops): nothing more comes on this session.
+    Bye,
 }
 
 impl std::fmt::Display for Lost {
@@ -126,6 +149,7 @@ impl std::fmt::Display for Lost {
             Lost::Connection(e) => write!(f, "connection lost: {e}"),
             Lost::Session(e) => write!(f, "session failed: {e}"),
             Lost::Silence => write!(f, "no RTP for {RTP_SILENCE_TIMEOUT:?}"),
+            Lost::Bye => write!(f, "the sender said RTCP BYE"),
         }
     }
 }
@@ -136,7 +160,7 @@ pub(crate) fn establish(
     config: &CameraConfig,
     mut pair: Option<PortPair>,
     stop: &AtomicBool,
-) -> Result<Playing, Error> {
+) -> Result<Established, Error> {
     let source = config.rtsp.as_ref().ok_or(Error::Config {
         camera: config.id.clone(),
         reason: "not an RTSP camera",
@@ -161,7 +185,7 @@ pub(crate) fn establish(
     loop {
         let mut link = Link::connect(config, &url, transport)?;
         let (track, negotiated) = link.until_playing(stop)?;
-        link.route = Some(Route::of(&negotiated, link.peer));
+        link.route = Route::of(&negotiated, link.peer);
         let mut effective = config.clone();
         if track.payload_type != JPEG_STATIC_PAYLOAD_TYPE {
             effective.dynamic_payload_type = Some(track.payload_type);
@@ -174,7 +198,7 @@ pub(crate) fn establish(
         }
         let Negotiated::Udp { server_port, .. } = negotiated else {
             log::info!("camera {:?}: {} playing over TCP", config.id, link.url);
-            return Ok(Playing {
+            return Ok(Established {
                 link,
                 config: effective,
                 pair: None,
@@ -215,7 +239,7 @@ pub(crate) fn establish(
         );
         link.rtcp = Some(p.rtcp.try_clone().map_err(|e| link.io_error(e))?);
         link.rtp = Some(p.rtp.socket.try_clone().map_err(|e| link.io_error(e))?);
-        return Ok(Playing {
+        return Ok(Established {
             link,
             config: effective,
             pair: Some(p),
@@ -252,6 +276,7 @@ impl Link {
             transport,
             rtp: None,
             membership: None,
+            joined: None,
             route: None,
             reports: None,
             early: Vec::new(),
@@ -267,6 +292,9 @@ impl Link {
         self.peer = self.stream.peer_addr().map_err(|e| self.io_error(e))?;
         self.stream
             .set_read_timeout(Some(POLL))
+            .map_err(|e| self.io_error(e))?;
+        self.stream
+            .set_write_timeout(Some(WRITE_TIMEOUT))
             .map_err(|e| self.io_error(e))?;
         let _ = self.stream.set_nodelay(true);
         self.session.on_connected(Instant::now());
@@ -296,6 +324,10 @@ impl Link {
                     Event::Playing {
                         track, transport, ..
                     } => return Ok((track, transport)),
+                    Event::Join { transport } => {
+                        multicast::join(self, &transport)?;
+                        self.session.play(Instant::now());
+                    }
                     Event::Redirect { url } => {
                         log::info!("camera {:?}: redirected to {}", self.camera, redact(&url));
                         self.url = redact(&url);
@@ -311,6 +343,8 @@ impl Link {
                     Event::Closed => {
                         return Err(self.io_error(io::ErrorKind::ConnectionAborted.into()))
                     }
+                    // Nothing else needs an answer while setting up.
+                    _ => {}
                 }
             }
         }
@@ -318,9 +352,23 @@ impl Link {
 
     /// Write what the session has to send, read once (up to `POLL`),
     /// hand interleaved RTP to `ingest`, run the session's timers.
-    fn pump(&mut self, mut ingest: Option<&mut CameraIngest>) -> io::Result<()> {
+    fn pump(&mut self, ingest: Option<&mut CameraIngest>) -> io::Result<()> {
+        self.pump_reading(ingest, true).map(|_| ())
+    }
+
+    /// [`Link::pump`], reading only when `read` (the connection is known
+    /// to be readable, or a bounded read is wanted). Whether bytes came.
+    fn pump_reading(
+        &mut self,
+        mut ingest: Option<&mut CameraIngest>,
+        read: bool,
+    ) -> io::Result<bool> {
         while let Some(bytes) = self.session.poll_transmit() {
             self.stream.write_all(&bytes)?;
+        }
+        if !read {
+            self.run_timers(Instant::now())?;
+            return Ok(false);
         }
         let mut buf = [0u8; 64 * 1024];
         let read = match self.stream.read(&mut buf) {
@@ -357,6 +405,12 @@ impl Link {
                 }
             }
         }
+        self.run_timers(now)?;
+        Ok(read > 0)
+    }
+
+    /// The session's due timers, and what they have to send.
+    fn run_timers(&mut self, now: Instant) -> io::Result<()> {
         if self.session.poll_timeout().is_some_and(|t| now >= t) {
             self.session.handle_timeout(now);
         }
@@ -373,15 +427,20 @@ impl Link {
         if std::mem::replace(&mut self.torn_down, true) {
             return;
         }
+        let deadline = Instant::now() + TEARDOWN_WAIT;
+        // The writes (BYE, TEARDOWN) count against the same bound as the
+        // answer: a peer that stopped reading cannot hold stop up longer.
+        let _ = self.stream.set_write_timeout(Some(TEARDOWN_WAIT));
         self.say_bye();
         self.session.teardown(Instant::now());
-        let deadline = Instant::now() + TEARDOWN_WAIT;
         while let Some(left) = deadline
             .checked_duration_since(Instant::now())
             .filter(|left| !left.is_zero())
         {
-            // The last read waits only for what is left of the deadline.
+            // The last read (and write) waits only for what is left of the
+            // deadline.
             let _ = self.stream.set_read_timeout(Some(left.min(POLL)));
+            let _ = self.stream.set_write_timeout(Some(left));
             if self.pump(None).is_err() {
                 return;
             }
@@ -401,9 +460,10 @@ impl Link {
         mut ingest: Option<CameraIngest>,
         shared: Arc<CameraShared>,
         stop: Arc<AtomicBool>,
+        wake: Wake,
     ) {
         self.start_reports(&shared);
-        while let Some(lost) = self.serve(ingest.as_mut(), &shared, &stop) {
+        while let Some(lost) = self.serve(ingest.as_mut(), &shared, &stop, &wake) {
             log::warn!(
                 "camera {:?}: RTSP session with {} lost ({lost}); setting it up again",
                 self.camera,
@@ -411,7 +471,7 @@ impl Link {
             );
             // Returns at once when the connection is gone.
             self.teardown();
-            match self.reconnect(&stop) {
+            match self.reconnect(&stop, &shared) {
                 Some(link) => {
                     self = link;
                     self.start_reports(&shared);
@@ -439,6 +499,7 @@ impl Link {
         mut ingest: Option<&mut CameraIngest>,
         shared: &CameraShared,
         stop: &AtomicBool,
+        wake: &Wake,
     ) -> Option<Lost> {
         self.served = true;
         if let Some(ingest) = ingest.as_deref_mut() {
@@ -451,24 +512,50 @@ impl Link {
         let mut next_tick = Instant::now();
         let mut datagrams = shared.datagrams();
         let mut last_rtp = Instant::now();
+        let mut next_check = last_rtp + SILENCE_CHECK;
         while !stop.load(Ordering::Relaxed) {
-            if let Err(e) = self
-                .pump(ingest.as_deref_mut())
-                .and_then(|()| self.exchange_reports())
+            let deadline = [
+                self.session.poll_timeout(),
+                self.reports.as_ref().and_then(SessionRtcp::poll_timeout),
+                ingest.as_deref().map(|_| next_tick),
+                ingest.as_deref().and_then(CameraIngest::poll_timeout),
+                Some(next_check),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(next_check);
+            let readable = wait::wait(&self.stream, self.rtcp.as_ref(), wake, deadline);
+            let got = match self
+                .pump_reading(ingest.as_deref_mut(), readable)
+                .and_then(|got| self.exchange_reports().map(|()| got))
             {
-                return Some(Lost::Connection(e));
+                Ok(got) => got,
+                Err(e) => return Some(Lost::Connection(e)),
+            };
+            if self.reports.as_ref().is_some_and(SessionRtcp::sender_left) {
+                return Some(Lost::Bye);
             }
             let now = Instant::now();
-            if let Some(ingest) = ingest.as_deref_mut().filter(|_| now >= next_tick) {
+            let expired = |i: &CameraIngest| i.poll_timeout().is_some_and(|t| now >= t);
+            if let Some(ingest) = ingest
+                .as_deref_mut()
+                .filter(|i| now >= next_tick || expired(i))
+            {
                 ingest.on_tick(now);
-                next_tick = now + Duration::from_millis(100);
+                next_tick = now + if got { INGEST_TICK } else { SILENCE_CHECK };
+            } else if got {
+                next_tick = next_tick.min(now + INGEST_TICK);
             }
-            // Counted by the receive path, whichever transport feeds it.
-            let seen = shared.datagrams();
-            if seen != datagrams {
-                (datagrams, last_rtp) = (seen, now);
-            } else if now - last_rtp >= RTP_SILENCE_TIMEOUT {
-                return Some(Lost::Silence);
+            if now >= next_check {
+                next_check = now + SILENCE_CHECK;
+                // Counted by the receive path, whichever transport feeds it.
+                let seen = shared.datagrams();
+                if seen != datagrams {
+                    (datagrams, last_rtp) = (seen, now);
+                } else if now - last_rtp >= RTP_SILENCE_TIMEOUT {
+                    return Some(Lost::Silence);
+                }
             }
             while let Some(event) = self.session.poll_event() {
                 match event {
@@ -476,7 +563,8 @@ impl Link {
                     Event::Closed => {
                         return Some(Lost::Connection(io::ErrorKind::ConnectionAborted.into()))
                     }
-                    Event::Playing { .. } | Event::Redirect { .. } => {}
+                    // Setup events; none comes once playing.
+                    _ => {}
                 }
             }
         }
@@ -485,24 +573,39 @@ impl Link {
 
     /// Set the session up again, with backoff between attempts, until it
     /// plays (`Some`) or `stop` is set (`None`).
-    fn reconnect(&self, stop: &AtomicBool) -> Option<Link> {
+    fn reconnect(&mut self, stop: &AtomicBool, shared: &CameraShared) -> Option<Link> {
         let mut backoff = Backoff::new();
         loop {
             if !sleep_unless_stopped(backoff.next_delay(), stop) {
                 return None;
             }
-            let attempt = Link::connect(&self.config, &self.source_url, self.transport)
-                .and_then(|mut link| link.until_playing(stop).map(|(_, n)| (link, n)));
-            match attempt {
+            let mut link = match Link::connect(&self.config, &self.source_url, self.transport) {
+                Ok(link) => link,
+                Err(e) => {
+                    log::warn!("{}", reconnect_failed(&e));
+                    continue;
+                }
+            };
+            // The sockets (and the group they joined) stay: the receive
+            // path reads them.
+            link.rtcp = self.rtcp.as_ref().and_then(|s| s.try_clone().ok());
+            link.rtp = self.rtp.as_ref().and_then(|s| s.try_clone().ok());
+            link.membership = self.membership;
+            let attempt = link.until_playing(stop);
+            // A failed attempt may still have moved the sockets to a new
+            // group: the next one starts from where they are.
+            (self.membership, self.transport) = (link.membership, link.transport);
+            match attempt.map(|(_, negotiated)| (link, negotiated)) {
                 Ok((mut link, negotiated)) => {
-                    link.route = Some(Route::of(&negotiated, link.peer));
-                    link.rtcp = self.rtcp.as_ref().and_then(|s| s.try_clone().ok());
-                    link.rtp = self.rtp.as_ref().and_then(|s| s.try_clone().ok());
-                    link.membership = self.membership;
-                    if let Err(e) = multicast::follow(&mut link, &negotiated) {
-                        log::warn!("camera {:?}: reconnect failed: {e}", self.camera);
-                        link.teardown();
-                        continue;
+                    link.route = Route::of(&negotiated, link.peer);
+                    // The new session may name another sender (a new
+                    // multicast `source=`, a server behind a new address).
+                    match &negotiated {
+                        Negotiated::Multicast { .. } => {
+                            shared.set_sender(Some(multicast::sender(&negotiated, &link)))
+                        }
+                        Negotiated::Udp { .. } => shared.set_sender(Some(link.peer.ip())),
+                        _ => {}
                     }
                     if let (
                         Negotiated::Udp {
@@ -518,7 +621,7 @@ impl Link {
                     }
                     return Some(link);
                 }
-                Err(e) => log::warn!("camera {:?}: reconnect failed: {e}", self.camera),
+                Err(e) => log::warn!("{}", reconnect_failed(&e)),
             }
         }
     }
@@ -541,9 +644,9 @@ impl Link {
     }
 
     /// Take the server's RTCP waiting on the UDP socket and send the
-    /// receiver report that is due, if any. Called every [`POLL`] at
-    /// most, which is also how late an SR's arrival can be noted (its
-    /// DLSR is at most that much short).
+    /// receiver report that is due, if any. Called as soon as RTCP
+    /// arrives (the session thread waits on the socket), so an SR's
+    /// arrival time, and the DLSR from it, are exact.
     fn exchange_reports(&mut self) -> io::Result<()> {
         let Some(reports) = self.reports.as_mut() else {
             return Ok(());
@@ -560,6 +663,19 @@ impl Link {
             reports.send_bye(&mut self.stream, self.rtcp.as_ref());
         }
     }
+}
+
+/// The warning for a failed reconnect attempt, with every cause of the
+/// error ("connection refused", "401 ...", "no answer to OPTIONS in
+/// time"): `Error`'s own text names the camera and URL only.
+fn reconnect_failed(error: &Error) -> String {
+    let mut text = format!("reconnect failed: {error}");
+    let mut cause = std::error::Error::source(error);
+    while let Some(e) = cause {
+        text += &format!(": {e}");
+        cause = e.source();
+    }
+    text
 }
 
 /// Exponential backoff with jitter: each delay is drawn from the upper
@@ -615,7 +731,9 @@ fn connect_to(url: &Url, camera: &str) -> Result<TcpStream, Error> {
         url: redact(url),
         source,
     };
-    let addrs = url.socket_addrs(|| Some(554)).map_err(io_err)?;
+    let addrs = url
+        .socket_addrs(|| Some(mjpeg_rtp_rtsp::session::DEFAULT_PORT))
+        .map_err(io_err)?;
     let addr = addrs
         .into_iter()
         .next()
@@ -626,6 +744,25 @@ fn connect_to(url: &Url, camera: &str) -> Result<TcpStream, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reconnect_warnings_say_why() {
+        let refused = Error::RtspIo {
+            camera: "door".into(),
+            url: "rtsp://cam/live".into(),
+            source: io::ErrorKind::ConnectionRefused.into(),
+        };
+        assert_eq!(
+            reconnect_failed(&refused),
+            "reconnect failed: camera \"door\": RTSP connection to rtsp://cam/live: \
+             connection refused"
+        );
+        let timed_out = Error::Rtsp {
+            camera: "door".into(),
+            error: mjpeg_rtp_rtsp::Error::Timeout { method: "OPTIONS" },
+        };
+        assert!(reconnect_failed(&timed_out).ends_with("no answer to OPTIONS in time"));
+    }
 
     #[test]
     fn backoff_doubles_to_the_cap_with_jitter_in_the_upper_half() {

@@ -155,21 +155,25 @@ fn camera(
             let split = stream.len() * 2 / 3;
             let mut send = |i: usize| {
                 if !GAPS.contains(&i) {
-                    out.write_all(&interleaved(0, &stream[i].1)).unwrap();
+                    out.write_all(&interleaved(0, &stream[i].1).unwrap())
+                        .unwrap();
                 }
             };
             (0..split).for_each(&mut send);
             let mut reports = sender_report(0xdead_beef, ntp_of(clock_base), 7);
             reports.extend(sender_report(SSRC, ntp_of(clock_base), 1_000));
-            out.write_all(&interleaved(1, &reports)).unwrap();
+            out.write_all(&interleaved(1, &reports).unwrap()).unwrap();
             let second = sender_report(
                 SSRC,
                 ntp_of(clock_base + Duration::from_secs(1)),
                 1_000 + 90_000,
             );
-            out.write_all(&interleaved(1, &second)).unwrap();
+            out.write_all(&interleaved(1, &second).unwrap()).unwrap();
             std::thread::sleep(Duration::from_millis(100));
-            let mut send = |i: usize| out.write_all(&interleaved(0, &stream[i].1)).unwrap();
+            let mut send = |i: usize| {
+                out.write_all(&interleaved(0, &stream[i].1).unwrap())
+                    .unwrap()
+            };
             (split..stream.len()).for_each(&mut send);
         }
     }

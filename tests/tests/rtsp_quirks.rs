@@ -478,3 +478,141 @@ fn redirect_is_followed() {
         "{requests:#?}"
     );
 }
+
+#[test]
+fn keepalive_answered_501_switches_to_options_at_once_each_naming_the_session() {
+    // The server counts only requests naming the session as keepalives,
+    // and expires it 2 s after the last one.
+    let what = "501 keepalive";
+    let (server, client) = kept_alive_scenario(
+        Quirks {
+            get_parameter_status: 501,
+            ..Quirks::default()
+        },
+        what,
+    );
+    let (_, kept) = keepalives(&server);
+    assert_eq!(
+        (kept[0].method.as_str(), kept[0].status),
+        ("GET_PARAMETER", 501)
+    );
+    assert_eq!(kept[1].method, "OPTIONS", "{kept:#?}");
+    assert!(
+        kept[1].at - kept[0].at < Duration::from_millis(300),
+        "OPTIONS right after the 501: {kept:#?}"
+    );
+    assert!(
+        kept.iter().all(|k| k.header("Session") == Some("QS0000")),
+        "{kept:#?}"
+    );
+    stop(&server, client, what);
+}
+
+#[test]
+fn redirect_to_another_server_takes_no_credentials_there() {
+    // The redirect's target asks for a password; whatever it receives,
+    // it records.
+    let target = QuirkyServer::start(Quirks {
+        auth: Some(Auth {
+            challenges: vec![
+                "Basic realm=\"elsewhere\"".to_owned(),
+                digest_challenge("MD5", true),
+            ],
+            user: "viewer".into(),
+            password: "s3cret".into(),
+        }),
+        ..Quirks::default()
+    });
+    let front = QuirkyServer::start(Quirks {
+        redirect_from: Some("/cam".into()),
+        redirect_to: Some(target.url("")),
+        ..Quirks::default()
+    });
+    let mut client = Client::new(ClientOptions {
+        decode_threads: 1,
+        ..ClientOptions::default()
+    });
+    client
+        .add_camera(
+            CameraConfig::rtsp("quirky", front.url("viewer:s3cret@"))
+                .with_rtsp_transport(RtspTransport::Tcp),
+        )
+        .unwrap();
+    let error = client.start().expect_err("no credentials for the target");
+    assert!(error.to_string().contains("401"), "{error}");
+    assert!(!error.to_string().contains("s3cret"), "{error}");
+    let front_requests = front.requests();
+    assert_eq!(front_requests[0].status, 302, "{front_requests:#?}");
+    let received = target.requests();
+    assert!(!received.is_empty(), "the redirect was not followed");
+    assert!(
+        received.iter().all(|r| r.header("Authorization").is_none()),
+        "credentials went to another server: {received:#?}"
+    );
+}
+
+#[test]
+fn rtcp_bye_from_the_sender_ends_the_session_at_once() {
+    for transport in [RtspTransport::Tcp, RtspTransport::Udp] {
+        let what = format!("BYE over {transport:?}");
+        let server = QuirkyServer::start(Quirks {
+            bye_after_frames: Some(10),
+            ..Quirks::default()
+        });
+        let client = client_for(server.url(""), transport);
+        receive(&server, &client, 8, &what);
+        // A client waiting for the stream to fall silent would take 10 s.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while client.camera_stats("quirky").unwrap().reconnects == 0 {
+            assert!(Instant::now() < deadline, "{what}: no reconnect after BYE");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let got = receive(&server, &client, 8, &what);
+        assert!(
+            got.iter()
+                .any(|(s, _)| *s == stream_ssrc(&Quirks::default(), 1)),
+            "{what}: {got:?}"
+        );
+        client.stop();
+        assert!(server.connections() >= 2, "{what}");
+    }
+}
+
+#[test]
+fn stop_tears_down_every_camera_at_once_within_the_teardown_bound() {
+    // Four cameras whose servers never answer TEARDOWN: each waits its
+    // 1 s, all at the same time.
+    let servers: Vec<QuirkyServer> = (0..4)
+        .map(|_| {
+            QuirkyServer::start(Quirks {
+                teardown_unanswered: true,
+                ..Quirks::default()
+            })
+        })
+        .collect();
+    let mut client = Client::new(ClientOptions {
+        decode_threads: 1,
+        ..ClientOptions::default()
+    });
+    for (i, server) in servers.iter().enumerate() {
+        client
+            .add_camera(
+                CameraConfig::rtsp(format!("cam{i}"), server.url(""))
+                    .with_rtsp_transport(RtspTransport::Tcp),
+            )
+            .unwrap();
+    }
+    client.start().expect("RTSP sessions set up");
+    for n in 0..8 {
+        client
+            .next_frame(Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("frame {n} never came"));
+    }
+    let stopping = Instant::now();
+    client.stop();
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_millis(1600), "stop took {took:?}");
+    for server in &servers {
+        assert_eq!(server.requests_of("TEARDOWN").len(), 1);
+    }
+}

@@ -42,6 +42,8 @@ pub struct CameraIngest {
     depacketizer: Box<Depacketizer<Vec<u8>, { CameraConfig::MAX_FRAMES_IN_FLIGHT }>>,
     epoch: Epoch,
     sender: Option<IpAddr>,
+    /// The shared sender's change count `sender` was read at.
+    sender_seen: u64,
     /// The address the camera was told to listen on (its port resolved
     /// when 0 was asked), for messages.
     bind: SocketAddr,
@@ -72,7 +74,7 @@ impl fmt::Debug for CameraIngest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CameraIngest")
             .field("camera", &self.shared.id)
-            .field("local_addr", &self.shared.local_addr)
+            .field("local_addr", &self.shared.local_addr())
             .finish_non_exhaustive()
     }
 }
@@ -94,17 +96,21 @@ impl CameraIngest {
                 Vec::new()
             }
         });
+        // The RTSP session may name another sender after a reconnect.
+        shared.set_sender(config.sender);
+        let (sender, sender_seen) = shared.sender();
         // A multicast camera's socket is bound to the wildcard address:
         // the group says more.
         let bind = match config.bind.port() {
-            0 => shared.local_addr,
+            0 => shared.local_addr(),
             _ => config.bind,
         };
         CameraIngest {
             depacketizer: Box::new(Depacketizer::new(config.core_config(), buffers)),
             shared,
             epoch,
-            sender: config.sender.map(|ip| ip.to_canonical()),
+            sender: sender.map(|ip| ip.to_canonical()),
+            sender_seen,
             bind,
             silence: SilenceWatch::new(config.silence_warning),
             no_frame: NoFrameWatch::new(config.silence_warning),
@@ -129,13 +135,17 @@ impl CameraIngest {
 
     /// The address the camera's socket is bound to.
     pub fn local_addr(&self) -> SocketAddr {
-        self.shared.local_addr
+        self.shared.local_addr()
     }
 
     /// One datagram received at `now` from `from`.
     pub fn on_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
         self.counters.datagrams += 1;
         self.counters.bytes += bytes.len() as u64;
+        if self.shared.sender_changed(self.sender_seen) {
+            let (sender, seen) = self.shared.sender();
+            (self.sender, self.sender_seen) = (sender.map(|ip| ip.to_canonical()), seen);
+        }
         if self.sender.is_some_and(|s| s != from.ip().to_canonical()) {
             self.counters.packets_foreign += 1;
             self.silence.on_foreign(now, from);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mjpeg_rtp_core::StreamStats;
 use mjpeg_rtp_rtsp::framing::interleaved;
 use mjpeg_rtp_rtsp::rtcp::{
-    emit_bye, emit_receiver_report, report_interval, sender_reports, ReceptionReport,
+    bye_sources, emit_bye, emit_receiver_report, report_interval, sender_reports, ReceptionReport,
 };
 use mjpeg_rtp_rtsp::Negotiated;
 
@@ -86,6 +86,8 @@ fn report_block(
 pub(crate) enum Received {
     /// It carried a sender report of the stream's sender.
     StreamSenderReport,
+    /// The stream's sender said BYE: it stopped sending.
+    StreamBye,
     /// Anything else (other types, other SSRCs, malformed).
     Other,
 }
@@ -138,7 +140,6 @@ impl Reporter {
     }
 
     /// When [`Reporter::poll_report`] has a report next.
-    #[cfg(test)]
     pub(crate) fn poll_timeout(&self) -> Instant {
         self.next_report
     }
@@ -189,6 +190,12 @@ impl Reporter {
                 at: now,
             });
             received = Received::StreamSenderReport;
+        }
+        // A BYE before any RTP names an SSRC not known yet; it comes from
+        // the camera's host all the same, and means what it says.
+        let bye = bye_sources(bytes).unwrap_or_default();
+        if bye.iter().any(|&s| stream.is_none_or(|stream| stream == s)) {
+            received = Received::StreamBye;
         }
         received
     }
@@ -279,9 +286,10 @@ pub(crate) enum Route {
 }
 
 impl Route {
-    /// The route for what SETUP negotiated with the server at `peer`.
-    pub(crate) fn of(negotiated: &Negotiated, peer: SocketAddr) -> Route {
-        match negotiated {
+    /// The route for what SETUP negotiated with the server at `peer`
+    /// (`None` for a transport this crate does not know: no RTCP).
+    pub(crate) fn of(negotiated: &Negotiated, peer: SocketAddr) -> Option<Route> {
+        Some(match negotiated {
             Negotiated::Interleaved { rtcp, .. } => Route::Interleaved(*rtcp),
             Negotiated::Udp {
                 server_port,
@@ -305,7 +313,8 @@ impl Route {
                 group: SocketAddr::new(*destination, port.1),
                 server: sender_host(source.as_deref(), peer),
             },
-        }
+            _ => return None,
+        })
     }
 }
 
@@ -327,6 +336,8 @@ pub(crate) struct SessionRtcp {
     /// Over UDP: where reports go (None until known).
     to: Option<SocketAddr>,
     shared: Arc<CameraShared>,
+    /// The stream's sender said BYE.
+    sender_left: bool,
 }
 
 impl SessionRtcp {
@@ -341,12 +352,27 @@ impl SessionRtcp {
             route,
             to,
             shared,
+            sender_left: false,
         }
+    }
+
+    /// When [`SessionRtcp::send_due`] has a report to send next (`None`
+    /// while there is nowhere to send it).
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let routed = self.to.is_some() || matches!(self.route, Route::Interleaved(_));
+        routed.then(|| self.reporter.poll_timeout())
+    }
+
+    /// Whether the stream's sender said BYE: the session is over from
+    /// its side, whatever the RTSP connection still says.
+    pub(crate) fn sender_left(&self) -> bool {
+        self.sender_left
     }
 
     /// An interleaved RTCP packet from the connection.
     pub(crate) fn on_interleaved(&mut self, now: Instant, data: &[u8]) {
-        self.reporter.on_rtcp(now, data, &self.shared);
+        let received = self.reporter.on_rtcp(now, data, &self.shared);
+        self.sender_left |= received == Received::StreamBye;
     }
 
     /// Read every RTCP datagram waiting on `socket` (non-blocking).
@@ -362,8 +388,11 @@ impl SessionRtcp {
             let now = Instant::now();
             if from.ip().to_canonical() != host.to_canonical() {
                 self.reporter.on_foreign(&buf[..n], &self.shared);
-            } else if self.reporter.on_rtcp(now, &buf[..n], &self.shared)
-                == Received::StreamSenderReport
+                continue;
+            }
+            let received = self.reporter.on_rtcp(now, &buf[..n], &self.shared);
+            self.sender_left |= received == Received::StreamBye;
+            if received == Received::StreamSenderReport
                 && !matches!(self.route, Route::Multicast { .. })
             {
                 // Where the server really sends from (NAT, a server that
@@ -403,7 +432,17 @@ impl SessionRtcp {
         socket: Option<&UdpSocket>,
     ) -> io::Result<()> {
         match (self.route, self.to, socket) {
-            (Route::Interleaved(channel), ..) => stream.write_all(&interleaved(channel, packet)),
+            (Route::Interleaved(channel), ..) => match interleaved(channel, packet) {
+                Ok(frame) => stream.write_all(&frame),
+                Err(e) => {
+                    self.shared
+                        .rtcp
+                        .interleaved_too_long
+                        .fetch_add(1, Ordering::Relaxed);
+                    log::warn!("camera {:?}: RTCP not sent: {e}", self.shared.id);
+                    Ok(())
+                }
+            },
             // Best effort: UDP has no connection to lose.
             (_, Some(to), Some(socket)) => {
                 let _ = socket.send_to(packet, to);

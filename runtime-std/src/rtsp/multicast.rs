@@ -5,11 +5,12 @@
 //! connection leaves from (the one that reaches the camera, whatever the
 //! default route says). The group is left when the session ends.
 
+use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use mjpeg_rtp_rtsp::{Negotiated, TransportRequest};
 
-use super::{Link, Playing, PortPair};
+use super::{Established, Link, PortPair};
 use crate::config::CameraConfig;
 use crate::error::Error;
 use crate::socket::{bind_group, join_group, leave_group, multicast_sender};
@@ -47,29 +48,38 @@ impl Membership {
     }
 }
 
-/// PLAY was answered with a multicast transport: bind and join the
-/// group's ports and hand the camera's receive path the RTP socket.
-pub(super) fn start(
-    mut link: Link,
-    mut config: CameraConfig,
-    negotiated: &Negotiated,
-) -> Result<Playing, Error> {
+/// SETUP gave a multicast transport ([`mjpeg_rtp_rtsp::Event::Join`]):
+/// join the group before PLAY, so that the first frame has a listener.
+/// The first session binds and joins the group's ports; a reconnect
+/// follows the server to a new group ([`follow`]).
+pub(super) fn join(link: &mut Link, negotiated: &Negotiated) -> Result<(), Error> {
+    if link.membership.is_some() {
+        return follow(link, negotiated).map_err(|e| link.io_error(io::Error::other(e)));
+    }
     let &Negotiated::Multicast {
         destination,
         port,
         ttl,
-        ref source,
         ..
     } = negotiated
     else {
         return Err(Error::Config {
-            camera: config.id,
+            camera: link.camera.clone(),
             reason: "a multicast camera was answered with another transport",
         });
     };
     let interface = link.stream.local_addr().map_err(|e| link.io_error(e))?.ip();
-    let rtp = bind_group(&config, SocketAddr::new(destination, port.0), interface)?;
-    let rtcp = bind_group(&config, SocketAddr::new(destination, port.1), interface)?.socket;
+    let rtp = bind_group(
+        &link.config,
+        SocketAddr::new(destination, port.0),
+        interface,
+    )?;
+    let rtcp = bind_group(
+        &link.config,
+        SocketAddr::new(destination, port.1),
+        interface,
+    )?
+    .socket;
     // Receiver reports and the BYE go to the group from the interface that
     // reaches the server, as far as the server said the stream goes.
     let ttl = ttl.map_or(DEFAULT_RTCP_TTL, u32::from);
@@ -79,30 +89,54 @@ pub(super) fn start(
         ports: port,
         interface,
     };
-    // Anyone on the segment can send to the group: only the server (or
-    // the source it named) is listened to.
-    config.sender = Some(
-        source
-            .as_deref()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(link.peer.ip()),
-    );
-    log::info!(
-        "camera {:?}: {} playing over multicast {destination} ports {}-{}, joined on {interface}",
-        link.camera,
-        link.url,
-        port.0,
-        port.1
-    );
     link.transport = membership.request();
     link.membership = Some(membership);
     link.rtcp = Some(rtcp.try_clone().map_err(|e| link.io_error(e))?);
     link.rtp = Some(rtp.socket.try_clone().map_err(|e| link.io_error(e))?);
-    Ok(Playing {
+    link.joined = Some(PortPair { rtp, rtcp });
+    Ok(())
+}
+
+/// PLAY was answered for the group [`join`] joined: hand the camera's
+/// receive path the RTP socket.
+pub(super) fn start(
+    mut link: Link,
+    mut config: CameraConfig,
+    negotiated: &Negotiated,
+) -> Result<Established, Error> {
+    let (Some(pair), Some(membership)) = (link.joined.take(), link.membership) else {
+        return Err(Error::Config {
+            camera: config.id,
+            reason: "a multicast camera was answered with another transport",
+        });
+    };
+    config.sender = Some(sender(negotiated, &link));
+    log::info!(
+        "camera {:?}: {} playing over multicast {} ports {}-{}, joined on {}",
+        link.camera,
+        link.url,
+        membership.group,
+        membership.ports.0,
+        membership.ports.1,
+        membership.interface
+    );
+    Ok(Established {
         link,
         config,
-        pair: Some(PortPair { rtp, rtcp }),
+        pair: Some(pair),
     })
+}
+
+/// Who may send to the group: the source the server named, else the
+/// server. Anyone on the segment can send to a group.
+pub(super) fn sender(negotiated: &Negotiated, link: &Link) -> IpAddr {
+    let source = match negotiated {
+        Negotiated::Multicast { source, .. } => source.as_deref(),
+        _ => None,
+    };
+    source
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(link.peer.ip())
 }
 
 /// After a reconnect of a multicast session: keep the membership when

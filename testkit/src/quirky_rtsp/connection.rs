@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mjpeg_rtp_core::{Packetizer, PacketizerConfig};
 
 use super::wire::{
-    authorized, join, reason, sdp, sender_report, session_header, udp_only, Request,
+    authorized, bye, join, reason, sdp, sender_report, session_header, udp_only, Request,
 };
 use super::{
     stream_ssrc, Channels, ContentBase, KeepaliveCseq, Quirks, Seen, Shared, SsrcForm,
@@ -95,7 +95,13 @@ impl Connection {
                 Err(_) => return,
             }
             while let Some(request) = self.next_request() {
-                self.last_request = Instant::now();
+                // Only a request naming the session keeps it alive, as on
+                // servers that key liveness by session.
+                if self.session.is_none()
+                    || request.header("Session").map(str::trim) == self.session.as_deref()
+                {
+                    self.last_request = Instant::now();
+                }
                 let was_playing = self.playing;
                 let keep = self.answer(request);
                 if self.playing && !was_playing {
@@ -120,7 +126,13 @@ impl Connection {
                 if self.n == 0 && q.close_after_frames.is_some_and(|n| self.frame >= n) {
                     return;
                 }
-                if self.send_frame().is_err() {
+                if self.n == 0 && q.bye_after_frames.is_some_and(|n| self.frame >= n) {
+                    let packet = bye(stream_ssrc(q, self.n));
+                    if self.send(true, &packet).is_err() {
+                        return;
+                    }
+                    self.playing = false;
+                } else if self.send_frame().is_err() {
                     return;
                 }
                 next_frame += FRAME_INTERVAL;
@@ -193,7 +205,8 @@ impl Connection {
         let status = 'status: {
             if let Some(from) = &q.redirect_from {
                 if r.uri.ends_with(from.as_str()) {
-                    headers.push(("Location".into(), base.clone()));
+                    let to = q.redirect_to.clone().unwrap_or_else(|| base.clone());
+                    headers.push(("Location".into(), to));
                     break 'status 302;
                 }
             }
@@ -435,7 +448,12 @@ impl Connection {
         match &self.out {
             Some(Out::Interleaved { rtp, rtcp: c }) => {
                 let channel = if rtcp { *c } else { *rtp };
-                let [hi, lo] = (packet.len() as u16).to_be_bytes();
+                // Refused, not cut: a cut packet would be a corrupt one.
+                let Ok(len) = u16::try_from(packet.len()) else {
+                    self.s.interleaved_too_long.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                };
+                let [hi, lo] = len.to_be_bytes();
                 self.written.extend_from_slice(&[b'$', channel, hi, lo]);
                 self.written.extend_from_slice(packet);
                 Ok(())

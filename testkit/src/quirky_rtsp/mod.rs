@@ -7,9 +7,9 @@
 //!
 //! The server is also strict where a real camera is: a SETUP to a URL
 //! other than the one the quirk implies is a 404, a request with a stale
-//! `Session` id a 454, a wrong Digest answer a 401, and with
-//! [`SessionQuirks::enforce_timeout`] a session not kept alive within its
-//! timeout is dropped. Everything a client sent is recorded
+//! `Session` id a 454, a wrong Digest answer a 401, and (unless
+//! [`SessionQuirks::enforce_timeout`] is off) a session that no request
+//! naming it kept alive within its timeout is dropped. Everything a client sent is recorded
 //! ([`QuirkyServer::requests`]) for the tests to assert on.
 //!
 //! Frame `n` of a connection carries RTP timestamp `TIMESTAMP_BASE + n *
@@ -149,8 +149,9 @@ pub struct SessionQuirks {
     pub timeout: Option<u32>,
     /// `Session:   ID ;  timeout = N`.
     pub spaces: bool,
-    /// Close the connection when no request came within the timeout
-    /// (60 s when none was announced), like a camera expiring a session.
+    /// Close the connection when no request naming the session came
+    /// within the timeout (60 s when none was announced), like a camera
+    /// expiring a session. On by default.
     pub enforce_timeout: bool,
     /// A fresh session id at every SETUP (and 454 for a stale one).
     pub new_id_per_setup: bool,
@@ -165,7 +166,7 @@ impl Default for SessionQuirks {
         SessionQuirks {
             timeout: Some(60),
             spaces: false,
-            enforce_timeout: false,
+            enforce_timeout: true,
             new_id_per_setup: false,
             keepalive_cseq: KeepaliveCseq::Echo,
             id: None,
@@ -220,11 +221,19 @@ pub struct Quirks {
     pub auth: Option<Auth>,
     /// Requests to this path get `302` to [`Quirks::path`].
     pub redirect_from: Option<String>,
+    /// The `Location` of that `302` instead (another server: what the
+    /// client then sends there is in that server's
+    /// [`QuirkyServer::requests`]).
+    pub redirect_to: Option<String>,
     /// Refuse UDP SETUPs with 461.
     pub refuse_udp: bool,
     /// Close the first connection after this many frames (a dropped
     /// session; later connections stream on).
     pub close_after_frames: Option<usize>,
+    /// On the first connection, after this many frames: an RTCP BYE for
+    /// the stream, then no more frames (the connection stays open), as
+    /// VLC does when its input loops.
+    pub bye_after_frames: Option<usize>,
     /// Never answer TEARDOWN (the connection stays open, the stream
     /// stops).
     pub teardown_unanswered: bool,
@@ -255,8 +264,10 @@ impl Default for Quirks {
             q_tables: None,
             auth: None,
             redirect_from: None,
+            redirect_to: None,
             refuse_udp: false,
             close_after_frames: None,
+            bye_after_frames: None,
             teardown_unanswered: false,
             udp_only: false,
             first_frame_after: None,
@@ -345,6 +356,8 @@ pub(crate) struct Shared {
     sessions: AtomicU32,
     /// Connections closed by the server for an expired session.
     expired: AtomicU32,
+    /// Packets not sent for being too long to interleave.
+    interleaved_too_long: AtomicU32,
     /// Every RTP packet sent over UDP, as a capture would hold it.
     sent_udp: Mutex<Vec<Datagram>>,
     /// (SSRC, first sequence number, picture index) of every frame sent.
@@ -374,6 +387,7 @@ impl QuirkyServer {
             connections: AtomicU32::new(0),
             sessions: AtomicU32::new(0),
             expired: AtomicU32::new(0),
+            interleaved_too_long: AtomicU32::new(0),
             sent_udp: Mutex::new(Vec::new()),
             sent_frames: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
@@ -430,6 +444,12 @@ impl QuirkyServer {
     /// Sessions the server expired for want of a keepalive.
     pub fn expired(&self) -> u32 {
         self.shared.expired.load(Ordering::Relaxed)
+    }
+
+    /// Packets refused for being longer than an interleaved frame
+    /// holds (65535 bytes).
+    pub fn interleaved_too_long(&self) -> u32 {
+        self.shared.interleaved_too_long.load(Ordering::Relaxed)
     }
 
     /// The frame number behind an RTP timestamp.

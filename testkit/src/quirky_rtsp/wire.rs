@@ -29,6 +29,7 @@ pub(super) fn reason(status: u16) -> &'static str {
         401 => "Unauthorized",
         404 => "Not Found",
         454 => "Session Not Found",
+        501 => "Not Implemented",
         461 => "Unsupported Transport",
         _ => "Error",
     }
@@ -94,6 +95,13 @@ pub(super) fn sender_report(ssrc: u32, rtp_time: u32) -> Vec<u8> {
     p.extend_from_slice(&rtp_time.wrapping_mul(7).to_be_bytes());
     p.extend_from_slice(&rtp_time.to_be_bytes());
     p.extend_from_slice(&[0; 8]);
+    p
+}
+
+/// An RTCP BYE from `ssrc` (RFC 3550 6.6), alone: VLC sends it so.
+pub(super) fn bye(ssrc: u32) -> Vec<u8> {
+    let mut p = vec![0x81, 203, 0, 1];
+    p.extend_from_slice(&ssrc.to_be_bytes());
     p
 }
 
