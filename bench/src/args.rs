@@ -245,6 +245,10 @@ pub struct SoakArgs {
     /// Seed of the restart times and the viewers (default: the clock).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Restart nothing: a control run, to tell growth that comes with
+    /// restarts from growth that comes with time.
+    #[arg(long)]
+    pub no_restarts: bool,
     /// The `mjpeg-rtp` binary (default: the one next to this executable).
     #[arg(long, value_name = "PATH")]
     pub recv: Option<PathBuf>,
@@ -293,6 +297,7 @@ impl From<&BenchArgs> for Job {
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(1, |d| d.as_nanos() as u64)
                 }),
+                restarts: !s.no_restarts,
                 recv: s.recv.clone(),
             }),
         }
@@ -517,6 +522,7 @@ mod tests {
         assert_eq!((o.width, o.height, o.seed), (320, 240, 7));
         let short = parsed!(Job::Soak, &["b", "soak", "--duration", "60"]);
         assert_eq!(short.duration, 60.0);
+        assert!(o.restarts && !parsed!(Job::Soak, &["b", "soak", "--no-restarts"]).restarts);
         assert!(BenchArgs::try_parse_from(["b", "soak", "--cameras", "2"]).is_err());
         assert_eq!(soak::restart_scale(600.0), 1.0);
         assert_eq!(soak::restart_scale(60.0), 1.0 / 6.0);

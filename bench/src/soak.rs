@@ -86,6 +86,9 @@ pub struct Options {
     /// Viewers connecting and leaving at random.
     pub viewers: usize,
     pub seed: u64,
+    /// Restart servers and senders (off: the control run, which tells
+    /// growth that comes with restarts from growth that comes with time).
+    pub restarts: bool,
     /// The `mjpeg-rtp` binary (default: next to this executable).
     pub recv: Option<PathBuf>,
 }
@@ -170,7 +173,8 @@ pub struct SoakReport {
     pub width: u16,
     pub height: u16,
     pub seed: u64,
-    pub restart_every: (f64, f64),
+    /// `None` with `--no-restarts`.
+    pub restart_every: Option<(f64, f64)>,
     pub gap_limit: f64,
     pub window: f64,
     pub load_before: String,
@@ -742,7 +746,12 @@ pub fn run(options: &Options) -> Result<SoakReport> {
     // restarts, and a margin.
     let scale = restart_scale(options.duration);
     let restart_every = (RESTART_EVERY.0 * scale, RESTART_EVERY.1 * scale);
-    let files = (f64::from(options.fps) * (restart_every.1 + 30.0)).ceil() as usize;
+    let longest = if options.restarts {
+        restart_every.1
+    } else {
+        options.duration
+    };
+    let files = (f64::from(options.fps) * (longest + 30.0)).ceil() as usize;
     let served = dir.join("served");
     std::fs::create_dir_all(&served)?;
     for i in 0..files {
@@ -783,7 +792,7 @@ pub fn run(options: &Options) -> Result<SoakReport> {
     let load_before = loadavg();
     eprintln!(
         "soak: {n} cameras ({} RTSP/UDP, {} RTSP/TCP, Digest; {} plain RTP), {}x{} at {} fps, \
-         {} s, restarts every {:.0}-{:.0} s, {} viewers, seed {}; load {load_before}",
+         {} s, restarts every {:.0}-{:.0} s{}, {} viewers, seed {}; load {load_before}",
         fleet.0.iter().filter(|c| c.kind == Kind::RtspUdp).count(),
         fleet.0.iter().filter(|c| c.kind == Kind::RtspTcp).count(),
         fleet.0.iter().filter(|c| c.kind == Kind::Rtp).count(),
@@ -793,6 +802,11 @@ pub fn run(options: &Options) -> Result<SoakReport> {
         options.duration,
         restart_every.0,
         restart_every.1,
+        if options.restarts {
+            ""
+        } else {
+            " (off: --no-restarts)"
+        },
         options.viewers,
         options.seed,
     );
@@ -871,7 +885,11 @@ pub fn run(options: &Options) -> Result<SoakReport> {
         .iter()
         .map(|_| rng.range(restart_every.0, restart_every.1))
         .collect();
-    let last_restart = options.duration - (2.0 * GAP_LIMIT + 4.0);
+    let last_restart = if options.restarts {
+        options.duration - (2.0 * GAP_LIMIT + 4.0)
+    } else {
+        f64::NEG_INFINITY
+    };
     let mut failure = None;
     loop {
         let (i, &at) = due
@@ -1084,7 +1102,7 @@ pub fn run(options: &Options) -> Result<SoakReport> {
         width: options.width,
         height: options.height,
         seed: options.seed,
-        restart_every,
+        restart_every: options.restarts.then_some(restart_every),
         gap_limit: GAP_LIMIT,
         window,
         load_before,
@@ -1152,5 +1170,45 @@ fn print_summary(r: &SoakReport) {
         for v in &r.violations {
             eprintln!("  FAILED: {v}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnects_are_read_per_camera_from_the_receiver_block() {
+        let api = serde_json::json!({"cameras": [
+            {"camera": "a", "drop_reasons": {}, "receiver": {"reconnects": 3},
+             "streams": [{"receiver": {"reconnects": 1}}]},
+            {"camera": "b", "receiver": {"reconnects": 0}},
+        ]});
+        let r = reconnects_of(&api);
+        assert_eq!((r["a"], r["b"]), (3, 0));
+    }
+
+    #[test]
+    fn levels_compare_the_end_of_the_first_window_with_the_last_window() {
+        let samples: Vec<Sample> = (0..60)
+            .map(|t| Sample {
+                t: f64::from(t),
+                // Start-up ramp over the first 6 s, then flat; a rise at the end.
+                rss_kib: if t < 6 { 100 + t as u64 * 10 } else { 1000 }
+                    + if t >= 55 { 200 } else { 0 },
+                fds: 50,
+                threads: 20,
+            })
+            .collect();
+        let rss = level(&samples, 10.0, 60.0, |s| s.rss_kib);
+        assert_eq!((rss.first, rss.end), (1000.0, 1200.0));
+        assert!((rss.change - 0.2).abs() < 1e-9);
+        assert_eq!(level(&samples, 10.0, 60.0, |s| s.fds).change, 0.0);
+    }
+
+    #[test]
+    fn status_line() {
+        assert_eq!(status_of("HTTP/1.1 503 Service Unavailable\r\nX: y"), 503);
+        assert_eq!(status_of("garbage"), 0);
     }
 }
