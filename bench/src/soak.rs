@@ -954,10 +954,12 @@ pub fn run(options: &Options) -> Result<SoakReport> {
     let threads = level(&samples, window, end, |s| s.threads);
 
     let mut violations = Vec::new();
+    let restarted: usize = fleet.0.iter().map(|c| c.restarts.len()).sum();
     for (what, l) in [("RSS", &rss_kib), ("open fds", &fds), ("threads", &threads)] {
         if l.change.is_nan() || l.change.abs() > LEVEL_TOLERANCE {
             violations.push(format!(
-                "{what} at the end {:.0} vs {:.0} in the first {window:.0} s ({:+.1}%, limit ±{:.0}%)",
+                "{what} at the end {:.0} vs {:.0} in the first {window:.0} s ({:+.1}%, limit \
+                 ±{:.0}%, after {restarted} restarts)",
                 l.end,
                 l.first,
                 l.change * 100.0,
