@@ -1208,6 +1208,29 @@ mod tests {
         assert_eq!(level(&samples, 10.0, 60.0, |s| s.fds).change, 0.0);
     }
 
+    /// A frame is exact only when its pixels are one of the served
+    /// pictures; the verdict is remembered per JPEG.
+    #[test]
+    fn checker_tells_a_served_picture_from_another() {
+        let spec = SynthSpec {
+            width: 64,
+            height: 48,
+            distinct: 3,
+            ..SynthSpec::default()
+        };
+        let jpegs = synth::jpegs(&spec).unwrap();
+        let pictures = jpegs[..2].iter().map(|j| decode(j).unwrap()).collect();
+        let mut checker = Checker {
+            pictures: Arc::new(pictures),
+            verdicts: HashMap::new(),
+        };
+        assert!(checker.exact(&jpegs[0]) && checker.exact(&jpegs[1]));
+        assert!(!checker.exact(&jpegs[2]));
+        assert!(!checker.exact(&jpegs[0][..jpegs[0].len() / 2]));
+        assert!(checker.exact(&jpegs[0]));
+        assert_eq!(checker.verdicts.len(), 4);
+    }
+
     #[test]
     fn status_line() {
         assert_eq!(status_of("HTTP/1.1 503 Service Unavailable\r\nX: y"), 503);
