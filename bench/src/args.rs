@@ -13,7 +13,7 @@ use mjpeg_rtp_uring::{Io, UringOptions};
 
 use crate::live::Ramp;
 use crate::synth::SynthSpec;
-use crate::{replay, rtsp_transport, run, rx_cpu, viewers};
+use crate::{replay, rtsp_transport, run, rx_cpu, soak, viewers};
 
 /// What the command line asks for.
 #[derive(Debug, Clone)]
@@ -34,6 +34,9 @@ pub enum Job {
     /// An RTSP camera's receive CPU per packet, TCP vs UDP: table on
     /// stderr, JSON on stdout.
     RtspTransport(rtsp_transport::Options),
+    /// `recv` with many cameras restarted at random: report on stdout,
+    /// exit non-zero when a criterion is violated.
+    Soak(soak::Options),
 }
 
 /// Parse this process's command line; exits with clap's message on a
@@ -133,6 +136,12 @@ pub enum BenchCommand {
     /// interleaved vs UDP, alternating (issue 11's goal: <= 1.3x).
     #[command(name = "rtsp-transport")]
     RtspTransport(RtspTransportArgs),
+    /// `mjpeg-rtp recv --http` with 16 cameras (RTSP over UDP and TCP with
+    /// Digest auth, plain RTP) whose servers restart at random, viewers
+    /// coming and going and /metrics scraped every second (issue 22):
+    /// fails on growth of RSS, fds or threads, a reconnect gap over 3 s,
+    /// a session lapse or a frame not pixel-exact.
+    Soak(SoakArgs),
 }
 
 /// What [`replay::argv`] writes.
@@ -217,6 +226,34 @@ pub struct RtspTransportArgs {
     pub rounds: u32,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct SoakArgs {
+    /// Seconds of soak (restart intervals scale with it below 600).
+    #[arg(long, default_value_t = 600.0)]
+    pub duration: f64,
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(3..=64))]
+    pub cameras: u16,
+    /// Frames per second of every camera.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub fps: u32,
+    /// Picture size.
+    #[arg(long, value_name = "WxH", default_value = "320x240", value_parser = parse_size)]
+    pub size: (u16, u16),
+    /// Viewers connecting and disconnecting at random.
+    #[arg(long, default_value_t = 4)]
+    pub viewers: u16,
+    /// Seed of the restart times and the viewers (default: the clock).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Restart nothing: a control run, to tell growth that comes with
+    /// restarts from growth that comes with time.
+    #[arg(long)]
+    pub no_restarts: bool,
+    /// The `mjpeg-rtp` binary (default: the one next to this executable).
+    #[arg(long, value_name = "PATH")]
+    pub recv: Option<PathBuf>,
+}
+
 fn parse_size(s: &str) -> Result<(u16, u16), String> {
     let (w, h) = s.split_once('x').ok_or("want WxH")?;
     let w: u16 = w.parse().map_err(|e| format!("{e}"))?;
@@ -247,6 +284,21 @@ impl From<&BenchArgs> for Job {
                 fps: r.fps,
                 seconds: r.seconds.max(0.5),
                 rounds: r.rounds as usize,
+            }),
+            Some(BenchCommand::Soak(s)) => Job::Soak(soak::Options {
+                duration: s.duration.max(20.0),
+                cameras: usize::from(s.cameras),
+                fps: s.fps,
+                width: s.size.0,
+                height: s.size.1,
+                viewers: usize::from(s.viewers),
+                seed: s.seed.unwrap_or_else(|| {
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(1, |d| d.as_nanos() as u64)
+                }),
+                restarts: !s.no_restarts,
+                recv: s.recv.clone(),
             }),
         }
     }
@@ -458,6 +510,23 @@ mod tests {
             &["b", "viewers", "--viewers", "2", "--recv", "/x"]
         );
         assert_eq!((options.viewers, options.recv), (2, Some("/x".into())));
+    }
+
+    #[test]
+    fn soak_defaults_to_ten_minutes_of_sixteen_cameras() {
+        let o = parsed!(Job::Soak, &["b", "soak", "--seed", "7"]);
+        assert_eq!(
+            (o.duration, o.cameras, o.fps, o.viewers),
+            (600.0, 16, 10, 4)
+        );
+        assert_eq!((o.width, o.height, o.seed), (320, 240, 7));
+        let short = parsed!(Job::Soak, &["b", "soak", "--duration", "60"]);
+        assert_eq!(short.duration, 60.0);
+        assert!(o.restarts && !parsed!(Job::Soak, &["b", "soak", "--no-restarts"]).restarts);
+        assert!(BenchArgs::try_parse_from(["b", "soak", "--cameras", "2"]).is_err());
+        assert_eq!(soak::restart_scale(600.0), 1.0);
+        assert_eq!(soak::restart_scale(60.0), 1.0 / 6.0);
+        assert_eq!(soak::restart_scale(300.0), 0.5);
     }
 
     #[test]

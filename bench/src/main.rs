@@ -4,7 +4,9 @@
 //! (`--help` for the flags). `rx-cpu` compares the receive backends'
 //! CPU per packet; `viewers` compares `mjpeg-rtp recv`'s CPU per packet
 //! with and without live viewers; `rtsp-transport` compares an RTSP
-//! camera's receive CPU per packet over TCP interleaved and over UDP.
+//! camera's receive CPU per packet over TCP interleaved and over UDP;
+//! `soak` runs `recv` with many cameras whose servers restart at random
+//! and checks that it neither leaks, lapses nor corrupts a frame.
 //!
 //! Modules, by concern:
 //! - [`args`]: the command line (the only module that knows clap);
@@ -15,6 +17,8 @@
 //! - [`viewers`]: `recv` CPU per packet with 0 and with N live viewers;
 //! - [`rtsp_transport`]: RTSP receive CPU per packet, TCP vs UDP, against
 //!   [`rtsp_serve`], a minimal in-process RTSP server;
+//! - [`soak`]: `recv` with 16 cameras for minutes, servers restarted at
+//!   random, viewers and scrapes: leaks, reconnect gaps, lapses, exactness;
 //! - [`replay`]: the `sendmmsg` sender the live section, `rx-cpu` and
 //!   `viewers` run as a child process;
 //! - [`capture`]: the capture every section reads, given or generated
@@ -43,6 +47,7 @@ mod rtsp_serve;
 mod rtsp_transport;
 mod run;
 mod rx_cpu;
+mod soak;
 mod synth;
 mod viewers;
 
@@ -70,6 +75,9 @@ fn main() -> ExitCode {
         Job::RtspTransport(options) => {
             rtsp_transport::run(options).and_then(|report| print_json(&report))
         }
+        // The report is printed whether the run passed or not.
+        Job::Soak(options) => soak::run(options)
+            .and_then(|report| print_json(&report).and_then(|()| report.verdict())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

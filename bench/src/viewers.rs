@@ -117,7 +117,7 @@ fn frames_spec() -> SynthSpec {
 
 /// The `mjpeg-rtp` binary: the one given, or the one next to this
 /// executable (cargo builds both into the same directory).
-fn recv_binary(given: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn recv_binary(given: Option<&Path>) -> Result<PathBuf> {
     if let Some(path) = given {
         return Ok(path.to_owned());
     }
