@@ -202,19 +202,19 @@ impl Demux {
         }
         let counters = stream.depacketizer.stats();
         while let Some(frame) = stream.depacketizer.next_frame() {
-            // In RTP timestamp order, as a live camera's frames; then
-            // thinned on the same grid.
-            if !stream.order.admit(&frame.info) {
-                stream.frames_dropped_out_of_order += 1;
-                continue;
-            }
-            if stream
-                .thinning
-                .as_mut()
-                .is_some_and(|t| !t.keep(&frame.info))
-            {
-                stream.frames_thinned += 1;
-                continue;
+            // A capture hands out every complete frame, in the order
+            // frames complete. Thinned, it keeps what a live camera with
+            // that max_fps keeps: stragglers refused first, as live, then
+            // the same grid.
+            if let Some(thinning) = stream.thinning.as_mut() {
+                if !stream.order.admit(&frame.info) {
+                    stream.frames_dropped_out_of_order += 1;
+                    continue;
+                }
+                if !thinning.keep(&frame.info) {
+                    stream.frames_thinned += 1;
+                    continue;
+                }
             }
             on_frame(ReplayFrame {
                 port,

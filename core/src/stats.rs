@@ -217,6 +217,24 @@ pub struct StreamStats {
 }
 
 impl StreamStats {
+    /// Fold `older` into this entry, as a bounded history of streams
+    /// keeps its oldest: every count adds up (packets lost included, as
+    /// expected packets of an earlier epoch); SSRC, size, payload type,
+    /// sequence state and jitter stay this entry's.
+    pub fn absorb(&mut self, older: &StreamStats) {
+        self.packets_received = self.packets_received.saturating_add(older.packets_received);
+        self.packets_duplicate = self
+            .packets_duplicate
+            .saturating_add(older.packets_duplicate);
+        self.packets_late = self.packets_late.saturating_add(older.packets_late);
+        self.frames_complete = self.frames_complete.saturating_add(older.frames_complete);
+        self.frames_dropped.merge(&older.frames_dropped);
+        self.tolerated.merge(&older.tolerated);
+        self.expected_before = self
+            .expected_before
+            .saturating_add(older.packets_expected());
+    }
+
     /// Packets the sender numbered from the first to the highest sequence
     /// seen (RFC 3550 A.3 "expected").
     pub fn packets_expected(&self) -> u64 {

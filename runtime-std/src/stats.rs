@@ -9,7 +9,7 @@ use crate::capture_clock::RtcpStats;
 
 /// Retired streams (SSRC changes) kept per camera; older ones are merged
 /// away so that a sender cycling SSRCs cannot grow memory.
-pub(crate) const MAX_RETIRED_STREAMS: usize = 64;
+pub(crate) const MAX_RETIRED_STREAMS: usize = 8;
 
 /// Counters of one camera.
 #[derive(Debug, Clone, PartialEq)]

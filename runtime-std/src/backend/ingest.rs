@@ -370,8 +370,14 @@ impl CameraIngest {
             .ingest
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        // Full: the two oldest become one entry, so that no count is
+        // lost and a sender cycling SSRCs cannot grow memory (or every
+        // stats reader's copy).
         if snapshot.retired.len() >= MAX_RETIRED_STREAMS {
-            snapshot.retired.remove(0);
+            let oldest = snapshot.retired.remove(0);
+            if let Some(next) = snapshot.retired.first_mut() {
+                next.absorb(&oldest);
+            }
         }
         snapshot.retired.push(retired);
     }
