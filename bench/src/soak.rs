@@ -516,14 +516,16 @@ fn checking_viewer(
                 _ => continue,
             }
             while let Ok(Some(head)) = conn.head(&give_up) {
-                let len = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse::<usize>().ok())?
-                    })
-                    .unwrap_or(0);
+                // The live view sends empty lines to a silent camera's
+                // viewers (to find dead connections): a block with no
+                // part header is one of those, not a frame.
+                let Some(len) = head.lines().find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                }) else {
+                    continue;
+                };
                 let Ok(Some(jpeg)) = conn.body(len, &give_up) else {
                     break;
                 };

@@ -174,6 +174,9 @@ impl Received {
 
 /// Receive until `options.frames`, `options.duration` or Ctrl-C.
 pub fn run(options: &Options) -> Result<Received> {
+    // A receiver runs for days while sessions and viewers come and go:
+    // two malloc arenas keep its memory flat (see the function).
+    mjpeg_rtp::limit_malloc_arenas(2);
     let stop = crate::signal::stop_flag();
     let mut client = Client::new(ClientOptions {
         decode_threads: 0,

@@ -55,6 +55,7 @@ macro_rules! setters {
     };
 }
 
+mod arenas;
 pub mod backend;
 mod camera;
 mod capture_clock;
@@ -74,6 +75,7 @@ mod stats;
 mod threads;
 mod workers;
 
+pub use arenas::limit_malloc_arenas;
 pub use capture_clock::RtcpStats;
 pub use client::{Client, ClientOptions};
 pub use config::{
