@@ -45,9 +45,10 @@ pub struct HttpOptions {
     pub max_viewers: usize,
 }
 
-/// What the receive loop and the HTTP threads share about one camera.
+/// One camera as the live view serves it: what the receive loop and the
+/// HTTP threads share about it.
 #[derive(Debug)]
-struct CameraShared {
+struct LiveCamera {
     id: String,
     slot: LatestSlot,
     viewers: AtomicUsize,
@@ -56,7 +57,7 @@ struct CameraShared {
 /// Everything the HTTP threads read.
 #[derive(Debug)]
 struct Shared {
-    cameras: Vec<CameraShared>,
+    cameras: Vec<LiveCamera>,
     snapshot: Mutex<Snapshot>,
     cap: Arc<ViewerCap>,
     token: Option<String>,
@@ -64,7 +65,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn camera(&self, id: &str) -> Option<&CameraShared> {
+    fn camera(&self, id: &str) -> Option<&LiveCamera> {
         self.cameras.iter().find(|c| c.id == id)
     }
 
@@ -134,7 +135,7 @@ impl LiveView {
         let shared = Arc::new(Shared {
             cameras: client
                 .camera_ids()
-                .map(|id| CameraShared {
+                .map(|id| LiveCamera {
                     id: id.to_owned(),
                     slot: LatestSlot::default(),
                     viewers: AtomicUsize::new(0),

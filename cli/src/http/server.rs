@@ -17,7 +17,7 @@ use tiny_http::{Header, Method, Request, Response, Server, StatusCode};
 use prometheus_client::registry::Registry;
 
 use super::snapshot::CameraView;
-use super::{metrics, CameraShared, Shared};
+use super::{metrics, LiveCamera, Shared};
 
 /// Requests handled at once (stream viewers included); more get a 503.
 const MAX_REQUESTS: usize = 64;
@@ -204,7 +204,7 @@ fn api(shared: &Shared) -> Api {
 /// view stops. Written on the raw connection so that every part is
 /// flushed as a whole (tiny_http's chunked body would hold a part's tail
 /// back until the next frame).
-fn stream(request: Request, camera: &CameraShared, shared: &Shared) {
+fn stream(request: Request, camera: &LiveCamera, shared: &Shared) {
     let Some(_ticket) = shared.cap.admit() else {
         let _ = request.respond(text(503, "too many viewers"));
         return;
