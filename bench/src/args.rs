@@ -89,7 +89,7 @@ pub struct BenchArgs {
     /// Live section: every camera thinned to N frames per second by RTP
     /// timestamp before decode, as a sampling consumer asks
     /// (`max_fps`); receive and reassembly still see every frame.
-    #[arg(long, value_name = "N", value_parser = parse_take_fps)]
+    #[arg(long, value_name = "N", value_parser = mjpeg_rtp_cli::args::parse_max_fps)]
     pub take_fps: Option<f64>,
     /// Skip the live section.
     #[arg(long)]
@@ -351,14 +351,6 @@ impl From<&BenchArgs> for run::Options {
                 o => vec![o],
             },
         }
-    }
-}
-
-fn parse_take_fps(s: &str) -> Result<f64, String> {
-    let fps: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    match mjpeg_rtp::max_fps_thinning(fps) {
-        Some(_) => Ok(fps),
-        None => Err("must be 0.001..=1000 frames per second".into()),
     }
 }
 

@@ -191,7 +191,8 @@ pub struct ReceiverArgs {
     pub max_fps: Option<f64>,
 }
 
-fn parse_max_fps(s: &str) -> Result<f64, String> {
+/// `--max-fps N` (also the bench's `--take-fps`): 0.001..=1000.
+pub fn parse_max_fps(s: &str) -> Result<f64, String> {
     let fps: f64 = s.parse().map_err(|e| format!("{e}"))?;
     match mjpeg_rtp::max_fps_thinning(fps) {
         Some(_) => Ok(fps),

@@ -50,25 +50,9 @@ impl TimestampOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rfc2435::JpegType;
-    use crate::time::Instant;
 
     fn frame(ssrc: u32, rtp_time: u64, last_sequence: u16) -> FrameInfo {
-        FrameInfo {
-            ssrc,
-            timestamp: rtp_time as u32,
-            extended_timestamp: (1 << 32) + rtp_time,
-            first_sequence: last_sequence.wrapping_sub(9),
-            last_sequence,
-            packets: 10,
-            width: 8,
-            height: 8,
-            jpeg_type: JpegType::Yuv420,
-            q: 50,
-            restart_interval: 0,
-            first_arrival: Instant::from_micros(0),
-            completed: Instant::from_micros(0),
-        }
+        FrameInfo::for_test(ssrc, rtp_time, last_sequence)
     }
 
     #[test]

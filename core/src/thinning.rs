@@ -80,27 +80,11 @@ impl Thinning {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rfc2435::JpegType;
-    use crate::time::Instant;
 
     /// A frame of RTP timestamp `rtp_time` (of the first cycle, or
     /// beyond), extended as the depacketizer does.
     fn frame(ssrc: u32, rtp_time: u64) -> FrameInfo {
-        FrameInfo {
-            ssrc,
-            timestamp: rtp_time as u32,
-            extended_timestamp: (1 << 32) + rtp_time,
-            first_sequence: 0,
-            last_sequence: 0,
-            packets: 1,
-            width: 8,
-            height: 8,
-            jpeg_type: JpegType::Yuv420,
-            q: 50,
-            restart_interval: 0,
-            first_arrival: Instant::from_micros(0),
-            completed: Instant::from_micros(0),
-        }
+        FrameInfo::for_test(ssrc, rtp_time, 0)
     }
 
     /// Timestamps of `frames` frames at `fps` (90 kHz) starting at `start`,

@@ -40,6 +40,31 @@ pub struct FrameInfo {
     pub completed: Instant,
 }
 
+#[cfg(test)]
+impl FrameInfo {
+    /// A frame of `ssrc` at RTP time `rtp_time` (of the stream's first
+    /// 32-bit cycle, or beyond), extended as the depacketizer does, whose
+    /// last packet is `last_sequence`: for the tests of what looks at
+    /// complete frames (ordering, thinning).
+    pub(crate) fn for_test(ssrc: u32, rtp_time: u64, last_sequence: u16) -> Self {
+        FrameInfo {
+            ssrc,
+            timestamp: rtp_time as u32,
+            extended_timestamp: (1 << 32) + rtp_time,
+            first_sequence: last_sequence.wrapping_sub(9),
+            last_sequence,
+            packets: 10,
+            width: 8,
+            height: 8,
+            jpeg_type: JpegType::Yuv420,
+            q: 50,
+            restart_interval: 0,
+            first_arrival: Instant::from_micros(0),
+            completed: Instant::from_micros(0),
+        }
+    }
+}
+
 /// A complete frame, borrowed from the depacketizer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Frame<'a> {
