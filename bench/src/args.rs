@@ -165,6 +165,9 @@ pub struct ReplayArgs {
     /// (0: all at once).
     #[arg(long, default_value_t = 1.0)]
     pub stagger: f64,
+    /// One datagram per message: no UDP segmentation offload.
+    #[arg(long)]
+    pub no_gso: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -363,6 +366,7 @@ impl From<&ReplayArgs> for replay::Options {
             frames: args.frames,
             spread: args.spread,
             stagger: args.stagger,
+            gso: !args.no_gso,
         }
     }
 }
@@ -459,6 +463,7 @@ mod tests {
             frames: 75,
             spread: 0.0,
             stagger: 0.25,
+            gso: false,
         };
         let mut argv = vec!["b".to_owned()];
         argv.extend(replay::argv(&options));

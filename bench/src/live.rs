@@ -77,6 +77,7 @@ fn live_step(
         // evenly staggered over all of it.
         spread: 0.5,
         stagger: 1.0,
+        gso: true,
     })?;
     let (c0, children0) = (cpu_time(false), cpu_time(true));
     let t0 = Instant::now();

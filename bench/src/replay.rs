@@ -1,5 +1,6 @@
 //! The replay sender: a capture's frames sent to many cameras' ports
-//! with `sendmmsg`, paced per camera, in a process of its own
+//! with `sendmmsg` and UDP segmentation offload, paced per camera, in a
+//! process of its own
 //! (`mjpeg-rtp-bench replay`) so that none of its CPU time is the
 //! receiver's. The live ramp and `rx-cpu` both drive it through
 //! [`command`].
@@ -35,6 +36,10 @@ pub struct Options {
     /// Share of the frame interval over which the cameras' frames are
     /// staggered (0: every camera's frame at the same instant).
     pub stagger: f64,
+    /// Hand the kernel runs of one camera's packets as one message that
+    /// it cuts into datagrams (UDP GSO, Linux), so that the sender's
+    /// cost per packet does not cap the live ramp.
+    pub gso: bool,
 }
 
 /// What the sender did, printed by it as one JSON line on stdout.
@@ -46,6 +51,9 @@ pub struct ReplaySummary {
     pub send_errors: u64,
     /// Latest a packet went out after its due time.
     pub max_lag_ms: f64,
+    /// Whether UDP segmentation offload was used.
+    #[serde(default)]
+    pub gso: bool,
     pub seconds: f64,
 }
 
@@ -61,7 +69,7 @@ impl ReplaySummary {
 /// order `args::ReplayArgs` reads it.
 pub fn argv(options: &Options) -> Vec<String> {
     let to: Vec<String> = options.to.iter().map(SocketAddr::to_string).collect();
-    vec![
+    let mut argv: Vec<String> = vec![
         "replay".into(),
         "--capture".into(),
         options.capture.display().to_string(),
@@ -75,7 +83,11 @@ pub fn argv(options: &Options) -> Vec<String> {
         options.spread.to_string(),
         "--stagger".into(),
         options.stagger.to_string(),
-    ]
+    ];
+    if !options.gso {
+        argv.push("--no-gso".into());
+    }
+    argv
 }
 
 /// The sender as a child process of this very executable, its summary on
@@ -102,9 +114,15 @@ pub fn run_child(options: &Options) -> Result<ReplaySummary> {
     Ok(ReplaySummary::from_stdout(&output.stdout))
 }
 
+/// How far ahead of its due time a packet may go out: everything due
+/// within this horizon leaves in one batch, so the sender wakes at most
+/// about once per horizon however many cameras it feeds, and a run of
+/// one camera's packets can become one GSO message.
+const HORIZON: f64 = 0.001;
+
 /// Send the capture's frames to every destination, paced per camera at
 /// `fps`, cameras staggered over `stagger` of the frame interval, each
-/// frame's packets spread over `spread` of it. Sequence numbers,
+/// frame's packets spread over `spread` of it (to within [`HORIZON`]). Sequence numbers,
 /// timestamps and SSRC are rewritten per camera so that looping the
 /// capture stays one continuous stream.
 pub fn replay(options: &Options) -> Result<ReplaySummary> {
@@ -137,7 +155,8 @@ fn send(frames: &[Vec<Vec<u8>>], options: &Options) -> Result<ReplaySummary> {
             offset: stagger * k as f64 / cameras as f64,
         })
         .collect();
-    let mut batch = Batch::new(&socket)?;
+    let longest = frames.iter().flatten().map(Vec::len).max().unwrap_or(0);
+    let mut batch = Batch::new(&socket, options.gso.then_some(longest))?;
     let mut summary = ReplaySummary {
         cameras,
         ..ReplaySummary::default()
@@ -153,7 +172,7 @@ fn send(frames: &[Vec<Vec<u8>>], options: &Options) -> Result<ReplaySummary> {
                 let due = cam.offset
                     + cam.frame as f64 * interval
                     + spread * cam.packet as f64 / packets.len() as f64;
-                if due > now {
+                if due > now + HORIZON {
                     next_due = next_due.min(due);
                     break;
                 }
@@ -190,6 +209,7 @@ fn send(frames: &[Vec<Vec<u8>>], options: &Options) -> Result<ReplaySummary> {
             std::thread::sleep(Duration::from_secs_f64(wait.min(0.005)));
         }
     }
+    summary.gso = batch.segment.is_some();
     summary.packets_sent = batch.sent;
     summary.send_errors = batch.errors;
     summary.frames_per_camera = options.frames;
@@ -197,25 +217,55 @@ fn send(frames: &[Vec<Vec<u8>>], options: &Options) -> Result<ReplaySummary> {
     Ok(summary)
 }
 
-/// Datagrams collected and sent together: one `sendmmsg` per batch on
-/// Linux, one `send_to` each elsewhere.
+/// Datagrams collected and sent together: one `sendmmsg` per batch of
+/// messages on Linux, one `send_to` each elsewhere. With GSO a message
+/// carries a run of one camera's datagrams back to back, every one but
+/// the last exactly `segment` bytes long, and the kernel cuts it at
+/// `segment`: one trip through the stack for the run instead of one per
+/// datagram.
 struct Batch<'s> {
     socket: &'s UdpSocket,
-    buffers: Vec<Vec<u8>>,
-    dsts: Vec<SocketAddr>,
+    /// The segment size the socket's GSO cuts at; `None`: one datagram
+    /// per message.
+    segment: Option<usize>,
+    messages: Vec<Message>,
+    /// Messages of `messages` in use.
     len: usize,
     sent: u64,
     errors: u64,
 }
 
+struct Message {
+    dst: SocketAddr,
+    bytes: Vec<u8>,
+    datagrams: usize,
+    /// Length of the last datagram: a shorter one than `segment` ends
+    /// the message, since only the last segment may be short.
+    last: usize,
+}
+
+/// Messages per `sendmmsg`.
 const BATCH: usize = 64;
+/// The kernel's limit on segments per GSO message (`UDP_MAX_SEGMENTS`).
+const MAX_SEGMENTS: usize = 64;
+/// The largest UDP payload over IPv4.
+const MAX_MESSAGE: usize = 65_507;
 
 impl<'s> Batch<'s> {
-    fn new(socket: &'s UdpSocket) -> Result<Self> {
+    /// A batch for `socket`, with GSO at `segment` bytes when asked for
+    /// and the kernel takes it.
+    fn new(socket: &'s UdpSocket, segment: Option<usize>) -> Result<Self> {
         Ok(Batch {
             socket,
-            buffers: (0..BATCH).map(|_| Vec::with_capacity(2048)).collect(),
-            dsts: Vec::with_capacity(BATCH),
+            segment: segment.filter(|&s| s > 0 && enable_gso(socket, s)),
+            messages: (0..BATCH)
+                .map(|_| Message {
+                    dst: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+                    bytes: Vec::with_capacity(2048),
+                    datagrams: 0,
+                    last: 0,
+                })
+                .collect(),
             len: 0,
             sent: 0,
             errors: 0,
@@ -228,17 +278,35 @@ impl<'s> Batch<'s> {
         packet: &[u8],
         patch: impl FnOnce(&mut [u8]),
     ) -> Result<()> {
-        if self.len == BATCH {
-            self.flush()?;
+        let joins = |m: &Message, segment: usize| {
+            m.dst == dst
+                && m.last == segment
+                && packet.len() <= segment
+                && m.datagrams < MAX_SEGMENTS
+                && m.bytes.len() + packet.len() <= MAX_MESSAGE
+        };
+        let open = match (self.len.checked_sub(1), self.segment) {
+            (Some(last), Some(segment)) if joins(&self.messages[last], segment) => last,
+            _ => {
+                if self.len == BATCH {
+                    self.flush()?;
+                }
+                let m = &mut self.messages[self.len];
+                m.dst = dst;
+                m.bytes.clear();
+                m.datagrams = 0;
+                self.len += 1;
+                self.len - 1
+            }
+        };
+        let m = &mut self.messages[open];
+        let at = m.bytes.len();
+        m.bytes.extend_from_slice(packet);
+        if packet.len() >= 12 {
+            patch(&mut m.bytes[at..]);
         }
-        let buf = &mut self.buffers[self.len];
-        buf.clear();
-        buf.extend_from_slice(packet);
-        if buf.len() >= 12 {
-            patch(buf);
-        }
-        self.dsts.push(dst);
-        self.len += 1;
+        m.datagrams += 1;
+        m.last = packet.len();
         Ok(())
     }
 
@@ -249,19 +317,17 @@ impl<'s> Batch<'s> {
         use std::os::fd::AsRawFd;
         let mut from = 0;
         while from < self.len {
-            let n = self.len - from;
-            let iovs: Vec<[IoSlice<'_>; 1]> = self.buffers[from..self.len]
+            let messages = &self.messages[from..self.len];
+            let iovs: Vec<[IoSlice<'_>; 1]> =
+                messages.iter().map(|m| [IoSlice::new(&m.bytes)]).collect();
+            let addrs: Vec<Option<SockaddrIn>> = messages
                 .iter()
-                .map(|b| [IoSlice::new(b)])
-                .collect();
-            let addrs: Vec<Option<SockaddrIn>> = self.dsts[from..self.len]
-                .iter()
-                .map(|d| match d {
-                    SocketAddr::V4(v4) => Some(SockaddrIn::from(*v4)),
+                .map(|m| match m.dst {
+                    SocketAddr::V4(v4) => Some(SockaddrIn::from(v4)),
                     SocketAddr::V6(_) => None,
                 })
                 .collect();
-            let mut headers = MultiHeaders::<SockaddrIn>::preallocate(n, None);
+            let mut headers = MultiHeaders::<SockaddrIn>::preallocate(messages.len(), None);
             let cmsgs: [ControlMessage<'_>; 0] = [];
             match sendmmsg(
                 self.socket.as_raw_fd(),
@@ -273,33 +339,49 @@ impl<'s> Batch<'s> {
             ) {
                 Ok(results) => {
                     let done = results.count().max(1);
-                    self.sent += done as u64;
+                    self.sent += datagrams(&messages[..done]);
                     from += done;
                 }
                 Err(_) => {
-                    // Skip the datagram that failed.
-                    self.errors += 1;
+                    // Skip the message that failed.
+                    self.errors += datagrams(&messages[..1]);
                     from += 1;
                 }
             }
         }
         self.len = 0;
-        self.dsts.clear();
         Ok(())
     }
 
     #[cfg(not(target_os = "linux"))]
     fn flush(&mut self) -> Result<()> {
-        for (buf, dst) in self.buffers[..self.len].iter().zip(&self.dsts) {
-            match self.socket.send_to(buf, dst) {
-                Ok(_) => self.sent += 1,
-                Err(_) => self.errors += 1,
+        for m in &self.messages[..self.len] {
+            match self.socket.send_to(&m.bytes, m.dst) {
+                Ok(_) => self.sent += m.datagrams as u64,
+                Err(_) => self.errors += m.datagrams as u64,
             }
         }
         self.len = 0;
-        self.dsts.clear();
         Ok(())
     }
+}
+
+fn datagrams(messages: &[Message]) -> u64 {
+    messages.iter().map(|m| m.datagrams as u64).sum()
+}
+
+/// Ask the kernel to cut this socket's messages into `segment`-byte
+/// datagrams (`UDP_SEGMENT`); false where it cannot (not Linux, a kernel
+/// before 4.18).
+#[cfg(target_os = "linux")]
+fn enable_gso(socket: &UdpSocket, segment: usize) -> bool {
+    use nix::sys::socket::{setsockopt, sockopt::UdpGsoSegment};
+    i32::try_from(segment).is_ok_and(|s| setsockopt(socket, UdpGsoSegment, &s).is_ok())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn enable_gso(_: &UdpSocket, _: usize) -> bool {
+    false
 }
 
 #[cfg(test)]
@@ -328,6 +410,7 @@ mod tests {
             frames: 3,
             spread: 0.5,
             stagger: 1.0,
+            gso: true,
         };
         let summary = send(&frames, &options).unwrap();
         assert_eq!((summary.cameras, summary.frames_per_camera), (2, 3));
@@ -350,6 +433,51 @@ mod tests {
                 let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
                 assert_eq!(ssrc, synth::SSRC + k as u32);
                 assert_eq!(u32::from(buf[12]), (frame % 2) * 2 + u32::from(i % 2));
+            }
+        }
+    }
+
+    /// Packets of mixed lengths, with and without GSO: every datagram
+    /// arrives whole, in order, with its own length, whichever runs the
+    /// batch folds into one message.
+    #[test]
+    fn gso_runs_arrive_as_the_datagrams_sent() {
+        let packet = |n: u8, len: usize| {
+            let mut p = vec![0x80, 26, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            p.resize(len, n);
+            p
+        };
+        // Full, full, short; then short first: a short datagram ends a
+        // GSO run.
+        let frames = vec![
+            vec![packet(0, 40), packet(1, 40), packet(2, 17)],
+            vec![packet(3, 25), packet(4, 40), packet(5, 40)],
+        ];
+        let lengths = [40, 40, 17, 25, 40, 40];
+        for gso in [true, false] {
+            let receiver = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            receiver
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let options = Options {
+                capture: PathBuf::new(),
+                to: vec![receiver.local_addr().unwrap()],
+                fps: 500.0,
+                frames: 4,
+                spread: 0.0,
+                stagger: 0.0,
+                gso,
+            };
+            let summary = send(&frames, &options).unwrap();
+            assert_eq!((summary.packets_sent, summary.send_errors), (12, 0));
+            if gso {
+                assert!(summary.gso, "Linux takes UDP_SEGMENT");
+            }
+            let mut buf = [0u8; 128];
+            for i in 0..12 {
+                let n = receiver.recv(&mut buf).unwrap();
+                assert_eq!(n, lengths[i % 6], "datagram {i}, gso {gso}");
+                assert!(buf[12..n].iter().all(|&b| usize::from(b) == i % 6));
             }
         }
     }

@@ -133,6 +133,7 @@ fn measure(
         frames: (options.seconds * options.fps).round() as usize,
         spread: 0.0,
         stagger: 0.0,
+        gso: true,
     })?;
     // The last burst is read within microseconds; allow for a busy
     // machine.

@@ -249,6 +249,7 @@ fn case(
         frames: (options.seconds * options.fps).round().max(1.0) as usize,
         spread: 0.5,
         stagger: 1.0,
+        gso: true,
     })?;
     // The last frame through reassembly and out to the viewers.
     std::thread::sleep(Duration::from_millis(200));
