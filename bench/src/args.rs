@@ -168,6 +168,9 @@ pub struct ReplayArgs {
     /// One datagram per message: no UDP segmentation offload.
     #[arg(long)]
     pub no_gso: bool,
+    /// Each packet at its own due time, not in 1 ms bunches.
+    #[arg(long)]
+    pub trickle: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -197,6 +200,16 @@ pub struct RxCpuArgs {
     /// ENOBUFS re-arms) on stderr.
     #[arg(long)]
     pub verbose: bool,
+    /// Share of the frame interval over which the sender spreads each
+    /// frame's packets (0: one burst), as cameras that pace their
+    /// packets do: what the std backend's lingering is for.
+    #[arg(long, default_value_t = 0.0)]
+    pub spread: f64,
+    /// The sender sends each packet at its own time (with --spread: one
+    /// by one, as from a camera on a 100 Mbit/s link) instead of in 1 ms
+    /// bunches.
+    #[arg(long)]
+    pub trickle: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -367,6 +380,7 @@ impl From<&ReplayArgs> for replay::Options {
             spread: args.spread,
             stagger: args.stagger,
             gso: !args.no_gso,
+            trickle: args.trickle,
         }
     }
 }
@@ -388,6 +402,8 @@ impl From<&RxCpuArgs> for rx_cpu::Options {
             fps: args.fps,
             seconds: args.seconds,
             rounds: args.rounds as usize,
+            spread: args.spread,
+            trickle: args.trickle,
             uring,
         }
     }
@@ -464,6 +480,7 @@ mod tests {
             spread: 0.0,
             stagger: 0.25,
             gso: false,
+            trickle: true,
         };
         let mut argv = vec!["b".to_owned()];
         argv.extend(replay::argv(&options));

@@ -78,6 +78,7 @@ fn live_step(
         spread: 0.5,
         stagger: 1.0,
         gso: true,
+        trickle: false,
     })?;
     let (c0, children0) = (cpu_time(false), cpu_time(true));
     let t0 = Instant::now();

@@ -40,6 +40,11 @@ pub struct Options {
     /// it cuts into datagrams (UDP GSO, Linux), so that the sender's
     /// cost per packet does not cap the live ramp.
     pub gso: bool,
+    /// Send each packet at its own due time instead of everything due
+    /// within [`HORIZON`] together: packets trickle one by one, as from a
+    /// camera on a 100 Mbit/s link. Costs the sender a wake-up per
+    /// packet; for one or a few cameras.
+    pub trickle: bool,
 }
 
 /// What the sender did, printed by it as one JSON line on stdout.
@@ -86,6 +91,9 @@ pub fn argv(options: &Options) -> Vec<String> {
     ];
     if !options.gso {
         argv.push("--no-gso".into());
+    }
+    if options.trickle {
+        argv.push("--trickle".into());
     }
     argv
 }
@@ -136,6 +144,7 @@ fn send(frames: &[Vec<Vec<u8>>], options: &Options) -> Result<ReplaySummary> {
     let spread = options.spread.clamp(0.0, 1.0) * interval;
     let stagger = options.stagger.clamp(0.0, 1.0) * interval;
     let ts_step = (CLOCK_RATE / options.fps).round() as u32;
+    let horizon = if options.trickle { 0.0 } else { HORIZON };
     struct Cam {
         dst: SocketAddr,
         frame: usize,
@@ -172,7 +181,7 @@ fn send(frames: &[Vec<Vec<u8>>], options: &Options) -> Result<ReplaySummary> {
                 let due = cam.offset
                     + cam.frame as f64 * interval
                     + spread * cam.packet as f64 / packets.len() as f64;
-                if due > now + HORIZON {
+                if due > now + horizon {
                     next_due = next_due.min(due);
                     break;
                 }
@@ -411,6 +420,7 @@ mod tests {
             spread: 0.5,
             stagger: 1.0,
             gso: true,
+            trickle: false,
         };
         let summary = send(&frames, &options).unwrap();
         assert_eq!((summary.cameras, summary.frames_per_camera), (2, 3));
@@ -467,6 +477,7 @@ mod tests {
                 spread: 0.0,
                 stagger: 0.0,
                 gso,
+                trickle: !gso,
             };
             let summary = send(&frames, &options).unwrap();
             assert_eq!((summary.packets_sent, summary.send_errors), (12, 0));

@@ -1,11 +1,14 @@
 //! `mjpeg-rtp-bench rx-cpu`: receive-side CPU per packet, std backend
-//! (batched `recvmmsg`, and one datagram per call as the baseline) vs
-//! io_uring backend, at the same offered load, in one run.
+//! (batched `recvmmsg`; one datagram per call as the baseline; batched
+//! without lingering inside a frame) vs io_uring backend, at the same
+//! offered load, in one run.
 //!
 //! For each backend (alternating, `rounds` times) a client receives
 //! `streams` cameras on loopback while the replay sender, in its own
-//! process, sends them 1080p MJPEG/RTP: every camera's frame in one burst
-//! at the same instant, paced at `fps`. Measured over exactly the
+//! process, sends them 1080p MJPEG/RTP: every camera's frame at the same
+//! instant, paced at `fps`, its packets in one burst or spread over
+//! `spread` of the frame interval, in 1 ms bunches or one by one
+//! (`trickle`) as from a camera on a 100 Mbit/s link. Measured over exactly the
 //! sender's run:
 //! - receive CPU: the CPU time (user + system, what
 //!   `getrusage(RUSAGE_THREAD)` reports for a thread) of the receive
@@ -53,6 +56,10 @@ pub struct Options {
     pub seconds: f64,
     /// Runs of each backend, alternating.
     pub rounds: usize,
+    /// Share of the frame interval over which a frame's packets are sent.
+    pub spread: f64,
+    /// Each packet sent at its own time (see `replay::Options::trickle`).
+    pub trickle: bool,
     /// Tuning of the io_uring backend.
     pub uring: UringOptions,
 }
@@ -131,9 +138,10 @@ fn measure(
         to,
         fps: options.fps,
         frames: (options.seconds * options.fps).round() as usize,
-        spread: 0.0,
+        spread: options.spread,
         stagger: 0.0,
         gso: true,
+        trickle: options.trickle,
     })?;
     // The last burst is read within microseconds; allow for a busy
     // machine.
@@ -218,9 +226,14 @@ pub fn run(options: &Options) -> Result<()> {
             batch: 1,
             ..StdBackend::default()
         };
-        let backends: [(&'static str, Box<dyn ReceiveBackend>); 3] = [
+        let eager = StdBackend {
+            linger: Duration::ZERO,
+            ..StdBackend::default()
+        };
+        let backends: [(&'static str, Box<dyn ReceiveBackend>); 4] = [
             ("std-1", Box::new(unbatched)),
             ("std", Box::new(StdBackend::default())),
+            ("std-eager", Box::new(eager)),
             (
                 "uring",
                 Box::new(UringBackend::with_options(options.uring.clone())),
@@ -233,16 +246,21 @@ pub fn run(options: &Options) -> Result<()> {
         }
     }
     println!(
-        "\n{} stream(s) of 1080p at {} fps, {} s per run, loopback, sender in its own process",
-        options.streams, options.fps, options.seconds
+        "\n{} stream(s) of 1080p at {} fps, {} s per run, loopback, sender in its own process, \
+         each frame's packets over {:.0}% of the interval{}",
+        options.streams,
+        options.fps,
+        options.seconds,
+        options.spread * 100.0,
+        if options.trickle { ", one by one" } else { "" }
     );
     println!(
-        "{:<7} {:>9} {:>9} {:>8} {:>7} {:>7} {:>12} {:>14}",
+        "{:<9} {:>9} {:>9} {:>8} {:>7} {:>7} {:>12} {:>14}",
         "backend", "sent", "received", "frames", "lost", "k.drops", "rx us/pkt", "process us/pkt"
     );
     for r in &runs {
         println!(
-            "{:<7} {:>9} {:>9} {:>8} {:>7} {:>7} {:>12.3} {:>14.3}",
+            "{:<9} {:>9} {:>9} {:>8} {:>7} {:>7} {:>12.3} {:>14.3}",
             r.backend,
             r.packets_sent,
             r.packets,
@@ -260,9 +278,10 @@ pub fn run(options: &Options) -> Result<()> {
 /// The rounds' verdict: each backend's min and median receive CPU per
 /// packet, and their ratios (min to min, median to median).
 fn summary(runs: &[Run]) -> String {
-    let (one, std, uring) = (
+    let (one, std, eager, uring) = (
         spread(runs, "std-1"),
         spread(runs, "std"),
+        spread(runs, "std-eager"),
         spread(runs, "uring"),
     );
     let ratio = |a: Spread, b: Spread| {
@@ -271,16 +290,21 @@ fn summary(runs: &[Run]) -> String {
     };
     format!(
         "receive CPU per packet over {} rounds, min / median: std one datagram per call \
-         {:.3} / {:.3} us, std batched {:.3} / {:.3} us, uring {:.3} / {:.3} us\n\
-         std batched / std-1 = {}, uring / std-1 = {}, uring / std batched = {}",
+         {:.3} / {:.3} us, std batched {:.3} / {:.3} us, std batched without lingering \
+         {:.3} / {:.3} us, uring {:.3} / {:.3} us\n\
+         std batched / std-1 = {}, std batched / without lingering = {}, uring / std-1 = {}, \
+         uring / std batched = {}",
         runs.iter().filter(|r| r.backend == "uring").count(),
         one.min,
         one.median,
         std.min,
         std.median,
+        eager.min,
+        eager.median,
         uring.min,
         uring.median,
         ratio(std, one),
+        ratio(std, eager),
         ratio(uring, one),
         ratio(uring, std),
     )

@@ -250,6 +250,7 @@ fn case(
         spread: 0.5,
         stagger: 1.0,
         gso: true,
+        trickle: false,
     })?;
     // The last frame through reassembly and out to the viewers.
     std::thread::sleep(Duration::from_millis(200));

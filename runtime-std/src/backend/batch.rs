@@ -47,6 +47,11 @@ impl DatagramReceiver {
         }
     }
 
+    /// Datagrams one call takes at most.
+    pub(crate) fn batch(&self) -> usize {
+        self.buffer.len() / SLOT_STRIDE
+    }
+
     /// Wait (up to the socket's read timeout) for at least one datagram,
     /// then call `each(from, bytes)` for it and every other one already
     /// queued, up to the batch size. Returns how many there were.
@@ -115,6 +120,11 @@ impl DatagramReceiver {
         DatagramReceiver {
             buffer: vec![0; MAX_DATAGRAM],
         }
+    }
+
+    /// Datagrams one call takes at most.
+    pub(crate) fn batch(&self) -> usize {
+        1
     }
 
     /// Wait (up to the socket's read timeout) for one datagram and call

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mjpeg_rtp_core::rtp::RtpPacket;
+
 use crate::backend::batch::{DatagramReceiver, DEFAULT_BATCH};
 use crate::backend::receive::{CameraSocket, ReceiveBackend, SpawnResult};
 use crate::error::Error;
@@ -17,6 +19,15 @@ use crate::threads::spawn_all;
 /// read timeout so that `stop` is seen promptly. On Linux each call takes
 /// up to `batch` queued datagrams (`recvmmsg`); elsewhere one
 /// (`recv_from`).
+///
+/// A sender's packets of one frame come in a burst, often slower than
+/// the thread wakes: woken per packet, the thread would pay a context
+/// switch for each (measured: half the receive side's CPU for one
+/// gst-rtsp-server camera). So when a call returned a frame's packets
+/// but not its last one (RTP marker clear), the thread lingers before
+/// the next call and takes the rest of the burst in one or two calls.
+/// An idle camera, or one between frames, still wakes on its first
+/// packet at once.
 #[derive(Debug, Clone)]
 pub struct StdBackend {
     /// Read timeout, which bounds how long a thread takes to see `stop`;
@@ -26,6 +37,10 @@ pub struct StdBackend {
     /// The call never waits for a batch to fill: it returns with what is
     /// queued once one datagram is there.
     pub batch: usize,
+    /// Pause after a call that ended inside a frame, so that the rest of
+    /// its packets are taken together: bounds the delay it adds to a
+    /// frame (zero: no pause, a wake-up per burst of packets).
+    pub linger: Duration,
 }
 
 impl Default for StdBackend {
@@ -33,9 +48,20 @@ impl Default for StdBackend {
         StdBackend {
             read_timeout: Duration::from_millis(50),
             batch: DEFAULT_BATCH,
+            linger: DEFAULT_LINGER,
         }
     }
 }
+
+/// Default of `StdBackend::linger`: a 1080p frame takes 1-3 ms to
+/// arrive from most senders, so the thread wakes 2-4 times per frame
+/// instead of once per packet, and no frame completes more than 1 ms
+/// later.
+const DEFAULT_LINGER: Duration = Duration::from_millis(1);
+
+/// Calls that take at most this many datagrams inside a frame mean the
+/// thread is waking per packet: it lingers after them.
+const TRICKLE: usize = 2;
 
 /// The backend's name in logs and errors.
 const NAME: &str = "std";
@@ -70,18 +96,18 @@ impl ReceiveBackend for StdBackend {
                 .set_read_timeout(Some(self.read_timeout))
                 .map_err(failed)?;
         }
-        let (stop_flag, batch) = (stop.clone(), self.batch);
+        let (stop_flag, batch, linger) = (stop.clone(), self.batch, self.linger);
         spawn_all(
             cameras,
             &stop,
             |camera| format!("rx-{}", camera.ingest.camera_id()),
-            move |camera| receive_loop(camera, batch, &stop_flag),
+            move |camera| receive_loop(camera, batch, linger, &stop_flag),
         )
         .map_err(failed)
     }
 }
 
-fn receive_loop(camera: CameraSocket, batch: usize, stop: &AtomicBool) {
+fn receive_loop(camera: CameraSocket, batch: usize, linger: Duration, stop: &AtomicBool) {
     let CameraSocket {
         socket, mut ingest, ..
     } = camera;
@@ -91,14 +117,23 @@ fn receive_loop(camera: CameraSocket, batch: usize, stop: &AtomicBool) {
     let mut next_drops = next_tick;
     while !stop.load(Ordering::Relaxed) {
         let mut arrived = None;
+        let mut inside_frame = false;
         let received = receiver.receive(&socket, |from, bytes| {
             // A batch shares one arrival time: its datagrams were all
             // queued by the time the call returned.
             let now = *arrived.get_or_insert_with(Instant::now);
             ingest.on_datagram(now, from, bytes);
+            inside_frame = RtpPacket::parse(bytes).is_ok_and(|p| !p.marker());
         });
         let now = arrived.unwrap_or_else(Instant::now);
         match received {
+            // Only a call that found a packet or two lingers: a sender
+            // that bursts has its frame queued by the time the thread
+            // runs, and a pause would only add a wake-up. A full batch
+            // means more is queued already.
+            Ok(n) if inside_frame && n <= TRICKLE && n < receiver.batch() && !linger.is_zero() => {
+                std::thread::sleep(linger);
+            }
             Ok(_) => {}
             Err(e) if is_transient(&e) => {}
             Err(e) => {
