@@ -184,7 +184,7 @@ pub(crate) fn establish(
     };
     loop {
         let mut link = Link::connect(config, &url, transport)?;
-        let (track, negotiated) = link.until_playing(stop)?;
+        let (track, negotiated) = link.until_playing(stop, None)?;
         link.route = Route::of(&negotiated, link.peer);
         let mut effective = config.clone();
         if track.payload_type != JPEG_STATIC_PAYLOAD_TYPE {
@@ -309,10 +309,14 @@ impl Link {
         }
     }
 
-    /// Drive the session until PLAY is answered.
+    /// Drive the session until PLAY is answered. A reconnect passes the
+    /// camera's `shared` state: a multicast session then names the sender
+    /// its receive path accepts as it joins, before PLAY, so that the
+    /// first frame from a new `source=` is not refused.
     fn until_playing(
         &mut self,
         stop: &AtomicBool,
+        shared: Option<&CameraShared>,
     ) -> Result<(mjpeg_rtp_rtsp::JpegTrack, Negotiated), Error> {
         loop {
             if stop.load(Ordering::Relaxed) {
@@ -326,6 +330,9 @@ impl Link {
                     } => return Ok((track, transport)),
                     Event::Join { transport } => {
                         multicast::join(self, &transport)?;
+                        if let Some(shared) = shared {
+                            shared.set_sender(Some(multicast::sender(&transport, self)));
+                        }
                         self.session.play(Instant::now());
                     }
                     Event::Redirect { url } => {
@@ -591,21 +598,18 @@ impl Link {
             link.rtcp = self.rtcp.as_ref().and_then(|s| s.try_clone().ok());
             link.rtp = self.rtp.as_ref().and_then(|s| s.try_clone().ok());
             link.membership = self.membership;
-            let attempt = link.until_playing(stop);
+            let attempt = link.until_playing(stop, Some(shared));
             // A failed attempt may still have moved the sockets to a new
             // group: the next one starts from where they are.
             (self.membership, self.transport) = (link.membership, link.transport);
             match attempt.map(|(_, negotiated)| (link, negotiated)) {
                 Ok((mut link, negotiated)) => {
                     link.route = Route::of(&negotiated, link.peer);
-                    // The new session may name another sender (a new
-                    // multicast `source=`, a server behind a new address).
-                    match &negotiated {
-                        Negotiated::Multicast { .. } => {
-                            shared.set_sender(Some(multicast::sender(&negotiated, &link)))
-                        }
-                        Negotiated::Udp { .. } => shared.set_sender(Some(link.peer.ip())),
-                        _ => {}
+                    // The new session may name another sender: a server
+                    // behind a new address (a multicast `source=` was
+                    // taken when the group was joined).
+                    if let Negotiated::Udp { .. } = negotiated {
+                        shared.set_sender(Some(link.peer.ip()));
                     }
                     if let (
                         Negotiated::Udp {

@@ -13,7 +13,7 @@ use super::wire::{
     authorized, bye, join, reason, sdp, sender_report, session_header, udp_only, Request,
 };
 use super::{
-    stream_ssrc, Channels, ContentBase, KeepaliveCseq, Quirks, Seen, Shared, SsrcForm,
+    stream_ssrc, Channels, ContentBase, KeepaliveCseq, Multicast, Quirks, Seen, Shared, SsrcForm,
     FIRST_SEQUENCE, FOREIGN_SSRC, FRAME_INTERVAL, POLL, TIMESTAMP_BASE, TIMESTAMP_STEP,
 };
 use crate::esp32::{dqt_tables, jfif_wrapped, q_changed, with_q};
@@ -140,6 +140,8 @@ impl Connection {
             // One write per round: the PLAY answer and the first frame
             // behind it arrive together, as from gst-rtsp-server and many
             // cameras, so a client must not lose data read with an answer.
+            // Over UDP (and multicast) that frame has left before the
+            // answer is written.
             if self.stream.write_all(&self.written).is_err() {
                 return;
             }
@@ -189,7 +191,7 @@ impl Connection {
     /// Answer one request; `false` to close the connection.
     fn answer(&mut self, r: Request) -> bool {
         let q = self.s.quirks.clone();
-        let base = format!("rtsp://127.0.0.1:{}{}", self.s.port, q.path);
+        let base = format!("rtsp://{}:{}{}", self.s.host, self.s.port, q.path);
         let track = join(&self.base_path(&base), &q.control);
         let cseq = r.header("CSeq").unwrap_or("0").to_owned();
         if r.method == "TEARDOWN" && q.teardown_unanswered {
@@ -236,11 +238,11 @@ impl Connection {
                         ContentBase::Missing => {}
                         ContentBase::LocationOnly => headers.push((
                             "Content-Location".into(),
-                            format!("rtsp://127.0.0.1:{}/located/", self.s.port),
+                            format!("rtsp://{}:{}/located/", self.s.host, self.s.port),
                         )),
                         ContentBase::NoScheme => headers.push((
                             "Content-Base".into(),
-                            format!("127.0.0.1:{}{}/", self.s.port, q.path),
+                            format!("{}:{}{}/", self.s.host, self.s.port, q.path),
                         )),
                         ContentBase::Doubled => {
                             headers.push(("Content-Base".into(), format!("rtsp://{base}/")))
@@ -324,7 +326,7 @@ impl Connection {
     /// The base SETUP URLs are joined to, as the quirk implies.
     fn base_path(&self, base: &str) -> String {
         match self.s.quirks.content_base {
-            ContentBase::LocationOnly => format!("rtsp://127.0.0.1:{}/located/", self.s.port),
+            ContentBase::LocationOnly => format!("rtsp://{}:{}/located/", self.s.host, self.s.port),
             ContentBase::Missing => base.to_owned(),
             _ => format!("{base}/"),
         }
@@ -362,6 +364,9 @@ impl Connection {
             };
             return Some(format!("RTP/AVP/TCP;unicast{channels}{ssrc}"));
         }
+        if let Some(m) = &q.multicast {
+            return self.setup_multicast(m, transport, &ssrc);
+        }
         if q.refuse_udp || transport.contains("RTP/AVP/TCP") {
             return None;
         }
@@ -384,6 +389,26 @@ impl Connection {
         Some(format!(
             "RTP/AVP;unicast;client_port={a}-{b};server_port={port}-{}{ssrc}",
             port + 1
+        ))
+    }
+
+    /// The Transport answer of a multicast server ([`super::Multicast`]),
+    /// or `None` for 461.
+    fn setup_multicast(&mut self, m: &Multicast, transport: &str, ssrc: &str) -> Option<String> {
+        if !transport.contains("multicast") {
+            return None;
+        }
+        let source = *m.sources.get(self.n as usize).or(m.sources.last())?;
+        let socket = UdpSocket::bind((source, 0)).ok()?;
+        let (rtp, rtcp) = m.ports;
+        self.out = Some(Out::Udp {
+            socket,
+            rtp: SocketAddr::from((m.group, rtp)),
+            rtcp: SocketAddr::from((m.group, rtcp)),
+        });
+        Some(format!(
+            "RTP/AVP;multicast;destination={};port={rtp}-{rtcp};ttl=1;source={source}{ssrc}",
+            m.group
         ))
     }
 
