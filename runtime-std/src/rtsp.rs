@@ -53,20 +53,22 @@ const POLL: Duration = Duration::from_millis(50);
 /// peer that stopped reading, a full window) fails the connection
 /// rather than stalling the session thread, and with it stop.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
-/// How often a playing session looks whether RTP still comes (a
-/// datagram count), when nothing else wakes it: the silence is noticed
-/// within [`RTP_SILENCE_TIMEOUT`] plus this.
-const SILENCE_CHECK: Duration = Duration::from_secs(1);
+/// The interleaved receive path's tick while no data comes (its silence
+/// warnings, counters published), unless its oldest frame expires
+/// sooner.
+const INGEST_IDLE_TICK: Duration = Duration::from_secs(1);
 /// The interleaved receive path's tick after data (frames too old to
 /// complete are dropped, counters published); when idle it ticks at
-/// [`SILENCE_CHECK`] or when its oldest frame expires.
+/// [`INGEST_IDLE_TICK`] or when its oldest frame expires.
 const INGEST_TICK: Duration = Duration::from_millis(100);
 /// TEARDOWN gets this long for its answer when stopping: the session's
 /// own limit (some cameras never answer; the session is over either
 /// way).
 const TEARDOWN_WAIT: Duration = mjpeg_rtp_rtsp::TEARDOWN_TIMEOUT;
 /// No RTP for this long while playing: the session is taken as lost
-/// (cameras that stop sending without closing the connection).
+/// (cameras that stop sending without closing the connection), within a
+/// few milliseconds of the timeout. Any datagram on the camera's RTP
+/// port or channel counts, whoever sent it.
 pub const RTP_SILENCE_TIMEOUT: Duration = Duration::from_secs(10);
 /// First wait before setting a lost session up again; doubled after
 /// every failed attempt up to [`RECONNECT_BACKOFF_MAX`].
@@ -516,22 +518,26 @@ impl Link {
         }
         self.early = Vec::new();
         self.early_bytes = 0;
-        let mut next_tick = Instant::now();
-        let mut datagrams = shared.datagrams();
-        let mut last_rtp = Instant::now();
-        let mut next_check = last_rtp + SILENCE_CHECK;
+        let started = Instant::now();
+        let mut next_tick = started;
+        // The thread wakes for the silence only when it would be due: at
+        // the timeout after the last datagram the receive path published
+        // (whichever transport feeds it), and sleeps on if one came since.
+        // Time before this session does not count against it.
+        let silent_at = |shared: &CameraShared| {
+            shared.last_datagram().map_or(started, |t| t.max(started)) + RTP_SILENCE_TIMEOUT
+        };
+        let mut silence_deadline = silent_at(shared);
         while !stop.load(Ordering::Relaxed) {
             let deadline = [
                 self.session.poll_timeout(),
                 self.reports.as_ref().and_then(SessionRtcp::poll_timeout),
                 ingest.as_deref().map(|_| next_tick),
                 ingest.as_deref().and_then(CameraIngest::poll_timeout),
-                Some(next_check),
             ]
             .into_iter()
             .flatten()
-            .min()
-            .unwrap_or(next_check);
+            .fold(silence_deadline, Instant::min);
             let readable = wait::wait(&self.stream, self.rtcp.as_ref(), wake, deadline);
             let got = match self
                 .pump_reading(ingest.as_deref_mut(), readable)
@@ -550,17 +556,13 @@ impl Link {
                 .filter(|i| now >= next_tick || expired(i))
             {
                 ingest.on_tick(now);
-                next_tick = now + if got { INGEST_TICK } else { SILENCE_CHECK };
+                next_tick = now + if got { INGEST_TICK } else { INGEST_IDLE_TICK };
             } else if got {
                 next_tick = next_tick.min(now + INGEST_TICK);
             }
-            if now >= next_check {
-                next_check = now + SILENCE_CHECK;
-                // Counted by the receive path, whichever transport feeds it.
-                let seen = shared.datagrams();
-                if seen != datagrams {
-                    (datagrams, last_rtp) = (seen, now);
-                } else if now - last_rtp >= RTP_SILENCE_TIMEOUT {
+            if now >= silence_deadline {
+                silence_deadline = silent_at(shared);
+                if now >= silence_deadline {
                     return Some(Lost::Silence);
                 }
             }

@@ -49,6 +49,8 @@ pub(super) struct Connection {
     last_request: Instant,
     packetizer: Packetizer,
     frame: usize,
+    /// When the last frame's first packet was sent.
+    last_frame: Option<Instant>,
 }
 
 impl Connection {
@@ -79,6 +81,7 @@ impl Connection {
             play_cseq: "0".into(),
             last_request: Instant::now(),
             frame: 0,
+            last_frame: None,
         }
     }
 
@@ -126,7 +129,10 @@ impl Connection {
                 if self.n == 0 && q.close_after_frames.is_some_and(|n| self.frame >= n) {
                     return;
                 }
-                if self.n == 0 && q.bye_after_frames.is_some_and(|n| self.frame >= n) {
+                if self.n == 0 && q.silent_after_frames.is_some_and(|n| self.frame >= n) {
+                    *self.s.silent_since.lock().unwrap() = self.last_frame;
+                    self.playing = false;
+                } else if self.n == 0 && q.bye_after_frames.is_some_and(|n| self.frame >= n) {
                     let packet = bye(stream_ssrc(q, self.n));
                     if self.send(true, &packet).is_err() {
                         return;
@@ -413,6 +419,7 @@ impl Connection {
     }
 
     fn send_frame(&mut self) -> std::io::Result<()> {
+        let started = Instant::now();
         let q = self.s.quirks.clone();
         let n = self.frame;
         let stamped = match q.esp32.shared_first_timestamp {
@@ -465,6 +472,7 @@ impl Connection {
             self.send(false, p)?;
         }
         self.frame += 1;
+        self.last_frame = Some(started);
         self.s.frames.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

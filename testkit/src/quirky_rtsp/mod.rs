@@ -264,6 +264,10 @@ pub struct Quirks {
     /// The first frame after PLAY comes this late (a camera still
     /// starting up).
     pub first_frame_after: Option<Duration>,
+    /// On the first connection, after this many frames: no more frames,
+    /// while requests are still answered (a camera whose encoder hung);
+    /// when its last frame went is [`QuirkyServer::silent_since`].
+    pub silent_after_frames: Option<usize>,
     pub multicast: Option<Multicast>,
     pub esp32: Esp32,
 }
@@ -293,6 +297,7 @@ impl Default for Quirks {
             teardown_unanswered: false,
             udp_only: false,
             first_frame_after: None,
+            silent_after_frames: None,
             multicast: None,
             esp32: Esp32::default(),
         }
@@ -387,6 +392,9 @@ pub(crate) struct Shared {
     sent_udp: Mutex<Vec<Datagram>>,
     /// (SSRC, first sequence number, picture index) of every frame sent.
     sent_frames: Mutex<Vec<(u32, u16, usize)>>,
+    /// When the first connection began to send its last frame, once
+    /// [`Quirks::silent_after_frames`] silenced it.
+    silent_since: Mutex<Option<Instant>>,
     stop: AtomicBool,
 }
 
@@ -423,6 +431,7 @@ impl QuirkyServer {
             interleaved_too_long: AtomicU32::new(0),
             sent_udp: Mutex::new(Vec::new()),
             sent_frames: Mutex::new(Vec::new()),
+            silent_since: Mutex::new(None),
             stop: AtomicBool::new(false),
         });
         let (s, pictures) = (shared.clone(), originals.clone());
@@ -467,6 +476,13 @@ impl QuirkyServer {
         let mut v = self.requests();
         v.retain(|s| s.method == method);
         v
+    }
+
+    /// When the first connection began to send its last frame before
+    /// falling silent ([`Quirks::silent_after_frames`]): its packets all
+    /// left later. `None` until it fell silent.
+    pub fn silent_since(&self) -> Option<Instant> {
+        *self.shared.silent_since.lock().unwrap()
     }
 
     pub fn frames_sent(&self) -> u32 {
