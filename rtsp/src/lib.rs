@@ -24,7 +24,8 @@
 //! Modules: [`framing`] splits the connection into messages and `$`
 //! frames, [`sdp`] finds the JPEG track, `headers` reads the reply
 //! headers cameras get wrong and joins control URLs, `auth` answers
-//! Basic and Digest challenges, [`session`] is the state machine,
+//! Basic and Digest challenges, [`session`] is the state machine and
+//! `transport` what its SETUP asks for and what the answer makes of it,
 //! [`rtcp`] parses sender reports and builds receiver reports and BYE.
 
 #![forbid(unsafe_code)]
@@ -39,6 +40,7 @@ pub mod headers;
 pub mod rtcp;
 pub mod sdp;
 pub mod session;
+mod transport;
 
 pub use auth::Credentials;
 pub use error::Error;

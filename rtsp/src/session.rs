@@ -10,7 +10,6 @@
 //! ```
 
 use std::collections::VecDeque;
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use rtsp_types::{headers, Message, Method, Request, Response, StatusCode, Version};
@@ -19,10 +18,10 @@ use url::Url;
 use crate::auth::{Authenticator, Credentials};
 use crate::error::Error;
 use crate::framing::{Framer, Raw};
-use crate::headers::{
-    base_url, join_control, parse_session, parse_transport, redact, SessionHeader, TransportReply,
-};
+use crate::headers::{base_url, join_control, parse_session, redact, SessionHeader};
 use crate::sdp::{describe, JpegTrack};
+use crate::transport::negotiate;
+pub use crate::transport::{Negotiated, TransportRequest};
 
 /// Redirects followed before giving up (a loop between two servers).
 const MAX_REDIRECTS: u32 = 4;
@@ -37,29 +36,6 @@ const MAX_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 /// boards); the session is over either way, so stopping or reconnecting
 /// must not wait the full request timeout for them.
 pub const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// What to ask for in SETUP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TransportRequest {
-    /// RTP/AVP over UDP to this even/odd client port pair; with
-    /// `fallback_to_tcp`, a 461 answer makes the session ask for TCP.
-    Udp {
-        client_port: (u16, u16),
-        fallback_to_tcp: bool,
-    },
-    /// RTP/AVP/TCP interleaved on the RTSP connection.
-    Tcp,
-    /// RTP/AVP to a multicast group. Each field left `None` is the
-    /// server's choice (its address pool); a reconnect asks for the group
-    /// and ports it had before, so that the sockets already joined stay
-    /// right.
-    Multicast {
-        destination: Option<IpAddr>,
-        port: Option<(u16, u16)>,
-        ttl: Option<u8>,
-    },
-}
 
 /// How a session is set up.
 #[derive(Debug, Clone)]
@@ -84,35 +60,6 @@ impl SessionConfig {
             request_timeout: Duration::from_secs(10),
         }
     }
-}
-
-/// Where the stream flows once playing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Negotiated {
-    /// To the client ports asked for, from the server's `server_port`
-    /// pair (when it said) at `source` (when it said; else the host the
-    /// RTSP connection goes to).
-    Udp {
-        server_port: Option<(u16, u16)>,
-        source: Option<String>,
-        ssrc: Option<u32>,
-    },
-    /// Interleaved on the RTSP connection on these channels.
-    Interleaved {
-        rtp: u8,
-        rtcp: u8,
-        ssrc: Option<u32>,
-    },
-    /// To the multicast group `destination` on the RTP/RTCP `port` pair:
-    /// join it there. `source` as for [`Negotiated::Udp`].
-    Multicast {
-        destination: IpAddr,
-        port: (u16, u16),
-        ttl: Option<u8>,
-        source: Option<String>,
-        ssrc: Option<u32>,
-    },
 }
 
 /// What the driver must act on.
@@ -411,7 +358,7 @@ impl Session {
         }
         match method {
             Method::Describe => b = b.header(headers::ACCEPT, "application/sdp"),
-            Method::Setup => b = b.header(headers::TRANSPORT, transport_value(self.transport)),
+            Method::Setup => b = b.header(headers::TRANSPORT, self.transport.header_value()),
             Method::Play => b = b.header(headers::RANGE, "npt=0.000-"),
             _ => {}
         }
@@ -650,32 +597,11 @@ impl Session {
                 what: "no Session header",
             });
         };
-        let reply = parse_transport(header(r, &headers::TRANSPORT).unwrap_or_default());
-        self.negotiated = Some(match self.transport {
-            TransportRequest::Tcp => {
-                // Quirk: channels absent from the reply; the ones asked for.
-                let (rtp, rtcp) = reply.interleaved.unwrap_or((0, 1));
-                Negotiated::Interleaved {
-                    rtp,
-                    rtcp,
-                    ssrc: reply.ssrc,
-                }
-            }
-            TransportRequest::Udp { .. } => Negotiated::Udp {
-                server_port: reply.server_port,
-                source: reply.source,
-                ssrc: reply.ssrc,
-            },
-            TransportRequest::Multicast { .. } => match multicast_reply(self.transport, reply) {
-                Some(negotiated) => negotiated,
-                None => {
-                    return self.fail(Error::BadResponse {
-                        method: "SETUP",
-                        what: "no multicast group and port in its Transport",
-                    })
-                }
-            },
-        });
+        let reply = header(r, &headers::TRANSPORT).unwrap_or_default();
+        match negotiate(self.transport, reply) {
+            Ok(negotiated) => self.negotiated = Some(negotiated),
+            Err(error) => return self.fail(error),
+        }
         self.session = Some(session);
         match &self.negotiated {
             Some(transport @ Negotiated::Multicast { .. }) => {
@@ -701,63 +627,6 @@ impl Session {
 
 fn header<'a>(r: &'a Response<Vec<u8>>, name: &headers::HeaderName) -> Option<&'a str> {
     r.header(name).map(|v| v.as_str())
-}
-
-fn transport_value(t: TransportRequest) -> String {
-    match t {
-        TransportRequest::Udp {
-            client_port: (rtp, rtcp),
-            ..
-        } => format!("RTP/AVP;unicast;client_port={rtp}-{rtcp}"),
-        TransportRequest::Tcp => "RTP/AVP/TCP;unicast;interleaved=0-1".to_owned(),
-        TransportRequest::Multicast {
-            destination,
-            port,
-            ttl,
-        } => {
-            let mut v = "RTP/AVP;multicast".to_owned();
-            if let Some(d) = destination {
-                v += &format!(";destination={d}");
-            }
-            if let Some((rtp, rtcp)) = port {
-                v += &format!(";port={rtp}-{rtcp}");
-            }
-            if let Some(ttl) = ttl {
-                v += &format!(";ttl={ttl}");
-            }
-            v
-        }
-    }
-}
-
-/// Where a multicast stream flows: the reply's group and ports, else the
-/// ones asked for. `None` when neither names a multicast group and a
-/// port pair (a server that ignored `multicast` and answered unicast
-/// would send to nobody we listen as).
-fn multicast_reply(asked: TransportRequest, reply: TransportReply) -> Option<Negotiated> {
-    let TransportRequest::Multicast {
-        destination, port, ..
-    } = asked
-    else {
-        return None;
-    };
-    // An answer naming neither `multicast` nor a group is some other
-    // transport (a server that ignored the request), not the group asked
-    // for on a reconnect.
-    if !reply.multicast && reply.destination.is_none() {
-        return None;
-    }
-    let destination = match reply.destination {
-        Some(d) => d.trim_matches(['[', ']']).parse::<IpAddr>().ok()?,
-        None => destination?,
-    };
-    Some(Negotiated::Multicast {
-        destination: Some(destination).filter(IpAddr::is_multicast)?,
-        port: reply.port.or(port)?,
-        ttl: reply.ttl,
-        source: reply.source,
-        ssrc: reply.ssrc,
-    })
 }
 
 /// The port a connection to `url` goes to (554 when none is given).

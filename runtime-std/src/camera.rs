@@ -165,13 +165,12 @@ impl CameraShared {
             .allow(kind as usize, Instant::now())
     }
 
-    /// Datagrams the receive path has published so far (RTP over UDP or
-    /// interleaved), to tell a silent camera.
-    pub(crate) fn datagrams(&self) -> u64 {
+    /// When the last datagram the receive path has published arrived
+    /// (RTP over UDP or interleaved), to tell a silent camera.
+    pub(crate) fn last_datagram(&self) -> Option<Instant> {
         self.ingest
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .counters
-            .datagrams
+            .last_datagram
     }
 }

@@ -84,6 +84,7 @@ pub use config::{
 pub use decode::{DecodeError, DecodeOptions, DecodeOptionsError, Decoder, Resize, RgbSize, Scale};
 pub use error::Error;
 pub use frame::{Frame, JpegBuffer, RgbBuffer};
+pub use rtsp::RTP_SILENCE_TIMEOUT;
 pub use stats::CameraStats;
 
 pub use mjpeg_rtp_core as core;

@@ -11,8 +11,8 @@
 //! failed, or no RTP for [`RTP_SILENCE_TIMEOUT`]) is torn down (best
 //! effort: TEARDOWN while the connection is up, so that the camera does
 //! not keep it and refuse the next with 453) and set up again after an
-//! exponential backoff with jitter; the camera's receive path and
-//! counters stay, the reconnect is counted.
+//! exponential backoff with jitter (`reconnect`); the camera's receive
+//! path and counters stay, the reconnect is counted.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -33,6 +33,7 @@ use crate::rtcp::{Route, SessionRtcp};
 use crate::socket::PortPair;
 
 mod multicast;
+mod reconnect;
 mod wait;
 
 pub(crate) use wait::Wake;
@@ -53,27 +54,23 @@ const POLL: Duration = Duration::from_millis(50);
 /// peer that stopped reading, a full window) fails the connection
 /// rather than stalling the session thread, and with it stop.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
-/// How often a playing session looks whether RTP still comes (a
-/// datagram count), when nothing else wakes it: the silence is noticed
-/// within [`RTP_SILENCE_TIMEOUT`] plus this.
-const SILENCE_CHECK: Duration = Duration::from_secs(1);
+/// The interleaved receive path's tick while no data comes (its silence
+/// warnings, counters published), unless its oldest frame expires
+/// sooner.
+const INGEST_IDLE_TICK: Duration = Duration::from_secs(1);
 /// The interleaved receive path's tick after data (frames too old to
 /// complete are dropped, counters published); when idle it ticks at
-/// [`SILENCE_CHECK`] or when its oldest frame expires.
+/// [`INGEST_IDLE_TICK`] or when its oldest frame expires.
 const INGEST_TICK: Duration = Duration::from_millis(100);
 /// TEARDOWN gets this long for its answer when stopping: the session's
 /// own limit (some cameras never answer; the session is over either
 /// way).
 const TEARDOWN_WAIT: Duration = mjpeg_rtp_rtsp::TEARDOWN_TIMEOUT;
 /// No RTP for this long while playing: the session is taken as lost
-/// (cameras that stop sending without closing the connection).
+/// (cameras that stop sending without closing the connection), within a
+/// few milliseconds of the timeout. Any datagram on the camera's RTP
+/// port or channel counts, whoever sent it.
 pub const RTP_SILENCE_TIMEOUT: Duration = Duration::from_secs(10);
-/// First wait before setting a lost session up again; doubled after
-/// every failed attempt up to [`RECONNECT_BACKOFF_MAX`].
-const RECONNECT_BACKOFF_INITIAL: Duration = Duration::from_millis(500);
-/// Longest wait between attempts: a camera that is down for long is
-/// asked twice a minute, not in a storm.
-const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// A session that reached PLAY, with what the camera's receive path
 /// needs to know.
@@ -184,7 +181,7 @@ pub(crate) fn establish(
     };
     loop {
         let mut link = Link::connect(config, &url, transport)?;
-        let (track, negotiated) = link.until_playing(stop)?;
+        let (track, negotiated) = link.until_playing(stop, None)?;
         link.route = Route::of(&negotiated, link.peer);
         let mut effective = config.clone();
         if track.payload_type != JPEG_STATIC_PAYLOAD_TYPE {
@@ -309,10 +306,14 @@ impl Link {
         }
     }
 
-    /// Drive the session until PLAY is answered.
+    /// Drive the session until PLAY is answered. A reconnect passes the
+    /// camera's `shared` state: a multicast session then names the sender
+    /// its receive path accepts as it joins, before PLAY, so that the
+    /// first frame from a new `source=` is not refused.
     fn until_playing(
         &mut self,
         stop: &AtomicBool,
+        shared: Option<&CameraShared>,
     ) -> Result<(mjpeg_rtp_rtsp::JpegTrack, Negotiated), Error> {
         loop {
             if stop.load(Ordering::Relaxed) {
@@ -326,6 +327,9 @@ impl Link {
                     } => return Ok((track, transport)),
                     Event::Join { transport } => {
                         multicast::join(self, &transport)?;
+                        if let Some(shared) = shared {
+                            shared.set_sender(Some(multicast::sender(&transport, self)));
+                        }
                         self.session.play(Instant::now());
                     }
                     Event::Redirect { url } => {
@@ -509,22 +513,26 @@ impl Link {
         }
         self.early = Vec::new();
         self.early_bytes = 0;
-        let mut next_tick = Instant::now();
-        let mut datagrams = shared.datagrams();
-        let mut last_rtp = Instant::now();
-        let mut next_check = last_rtp + SILENCE_CHECK;
+        let started = Instant::now();
+        let mut next_tick = started;
+        // The thread wakes for the silence only when it would be due: at
+        // the timeout after the last datagram the receive path published
+        // (whichever transport feeds it), and sleeps on if one came since.
+        // Time before this session does not count against it.
+        let silent_at = |shared: &CameraShared| {
+            shared.last_datagram().map_or(started, |t| t.max(started)) + RTP_SILENCE_TIMEOUT
+        };
+        let mut silence_deadline = silent_at(shared);
         while !stop.load(Ordering::Relaxed) {
             let deadline = [
                 self.session.poll_timeout(),
                 self.reports.as_ref().and_then(SessionRtcp::poll_timeout),
                 ingest.as_deref().map(|_| next_tick),
                 ingest.as_deref().and_then(CameraIngest::poll_timeout),
-                Some(next_check),
             ]
             .into_iter()
             .flatten()
-            .min()
-            .unwrap_or(next_check);
+            .fold(silence_deadline, Instant::min);
             let readable = wait::wait(&self.stream, self.rtcp.as_ref(), wake, deadline);
             let got = match self
                 .pump_reading(ingest.as_deref_mut(), readable)
@@ -543,17 +551,13 @@ impl Link {
                 .filter(|i| now >= next_tick || expired(i))
             {
                 ingest.on_tick(now);
-                next_tick = now + if got { INGEST_TICK } else { SILENCE_CHECK };
+                next_tick = now + if got { INGEST_TICK } else { INGEST_IDLE_TICK };
             } else if got {
                 next_tick = next_tick.min(now + INGEST_TICK);
             }
-            if now >= next_check {
-                next_check = now + SILENCE_CHECK;
-                // Counted by the receive path, whichever transport feeds it.
-                let seen = shared.datagrams();
-                if seen != datagrams {
-                    (datagrams, last_rtp) = (seen, now);
-                } else if now - last_rtp >= RTP_SILENCE_TIMEOUT {
+            if now >= silence_deadline {
+                silence_deadline = silent_at(shared);
+                if now >= silence_deadline {
                     return Some(Lost::Silence);
                 }
             }
@@ -569,61 +573,6 @@ impl Link {
             }
         }
         None
-    }
-
-    /// Set the session up again, with backoff between attempts, until it
-    /// plays (`Some`) or `stop` is set (`None`).
-    fn reconnect(&mut self, stop: &AtomicBool, shared: &CameraShared) -> Option<Link> {
-        let mut backoff = Backoff::new();
-        loop {
-            if !sleep_unless_stopped(backoff.next_delay(), stop) {
-                return None;
-            }
-            let mut link = match Link::connect(&self.config, &self.source_url, self.transport) {
-                Ok(link) => link,
-                Err(e) => {
-                    log::warn!("{}", reconnect_failed(&e));
-                    continue;
-                }
-            };
-            // The sockets (and the group they joined) stay: the receive
-            // path reads them.
-            link.rtcp = self.rtcp.as_ref().and_then(|s| s.try_clone().ok());
-            link.rtp = self.rtp.as_ref().and_then(|s| s.try_clone().ok());
-            link.membership = self.membership;
-            let attempt = link.until_playing(stop);
-            // A failed attempt may still have moved the sockets to a new
-            // group: the next one starts from where they are.
-            (self.membership, self.transport) = (link.membership, link.transport);
-            match attempt.map(|(_, negotiated)| (link, negotiated)) {
-                Ok((mut link, negotiated)) => {
-                    link.route = Route::of(&negotiated, link.peer);
-                    // The new session may name another sender (a new
-                    // multicast `source=`, a server behind a new address).
-                    match &negotiated {
-                        Negotiated::Multicast { .. } => {
-                            shared.set_sender(Some(multicast::sender(&negotiated, &link)))
-                        }
-                        Negotiated::Udp { .. } => shared.set_sender(Some(link.peer.ip())),
-                        _ => {}
-                    }
-                    if let (
-                        Negotiated::Udp {
-                            server_port: Some((rtp, rtcp)),
-                            ..
-                        },
-                        Some(a),
-                        Some(b),
-                    ) = (&negotiated, &link.rtp, &link.rtcp)
-                    {
-                        let _ = a.send_to(&[0; 4], (link.peer.ip(), *rtp));
-                        let _ = b.send_to(&[0; 4], (link.peer.ip(), *rtcp));
-                    }
-                    return Some(link);
-                }
-                Err(e) => log::warn!("{}", reconnect_failed(&e)),
-            }
-        }
     }
 }
 
@@ -665,65 +614,6 @@ impl Link {
     }
 }
 
-/// The warning for a failed reconnect attempt, with every cause of the
-/// error ("connection refused", "401 ...", "no answer to OPTIONS in
-/// time"): `Error`'s own text names the camera and URL only.
-fn reconnect_failed(error: &Error) -> String {
-    let mut text = format!("reconnect failed: {error}");
-    let mut cause = std::error::Error::source(error);
-    while let Some(e) = cause {
-        text += &format!(": {e}");
-        cause = e.source();
-    }
-    text
-}
-
-/// Exponential backoff with jitter: each delay is drawn from the upper
-/// half of the current step ("equal jitter"), so that cameras that lost
-/// their sessions together do not all come back in the same instant.
-struct Backoff {
-    step: Duration,
-    state: u64,
-}
-
-impl Backoff {
-    fn new() -> Self {
-        use std::hash::{BuildHasher, Hasher};
-        // Seeded per instance by std's random hasher keys: no RNG crate
-        // for one number per attempt.
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(0);
-        Backoff {
-            step: RECONNECT_BACKOFF_INITIAL,
-            state: h.finish() | 1,
-        }
-    }
-
-    fn next_delay(&mut self) -> Duration {
-        // xorshift64
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 7;
-        self.state ^= self.state << 17;
-        let unit = (self.state >> 11) as f64 / (1u64 << 53) as f64;
-        let delay = self.step.mul_f64(0.5 + 0.5 * unit);
-        self.step = (self.step * 2).min(RECONNECT_BACKOFF_MAX);
-        delay
-    }
-}
-
-/// Sleep `delay` in short slices; `false` if `stop` was set meanwhile.
-fn sleep_unless_stopped(delay: Duration, stop: &AtomicBool) -> bool {
-    let end = Instant::now() + delay;
-    while !stop.load(Ordering::Relaxed) {
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return true;
-        }
-        std::thread::sleep(left.min(POLL));
-    }
-    false
-}
-
 /// Open the RTSP connection to `url`'s host (port 554 by default).
 fn connect_to(url: &Url, camera: &str) -> Result<TcpStream, Error> {
     let io_err = |source| Error::RtspIo {
@@ -739,43 +629,4 @@ fn connect_to(url: &Url, camera: &str) -> Result<TcpStream, Error> {
         .next()
         .ok_or_else(|| io_err(io::ErrorKind::NotFound.into()))?;
     TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(io_err)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reconnect_warnings_say_why() {
-        let refused = Error::RtspIo {
-            camera: "door".into(),
-            url: "rtsp://cam/live".into(),
-            source: io::ErrorKind::ConnectionRefused.into(),
-        };
-        assert_eq!(
-            reconnect_failed(&refused),
-            "reconnect failed: camera \"door\": RTSP connection to rtsp://cam/live: \
-             connection refused"
-        );
-        let timed_out = Error::Rtsp {
-            camera: "door".into(),
-            error: mjpeg_rtp_rtsp::Error::Timeout { method: "OPTIONS" },
-        };
-        assert!(reconnect_failed(&timed_out).ends_with("no answer to OPTIONS in time"));
-    }
-
-    #[test]
-    fn backoff_doubles_to_the_cap_with_jitter_in_the_upper_half() {
-        let mut b = Backoff::new();
-        let mut step = RECONNECT_BACKOFF_INITIAL;
-        for _ in 0..12 {
-            let d = b.next_delay();
-            assert!(d >= step / 2 && d <= step, "{d:?} for step {step:?}");
-            step = (step * 2).min(RECONNECT_BACKOFF_MAX);
-        }
-        assert_eq!(b.step, RECONNECT_BACKOFF_MAX);
-        // Two cameras do not draw the same delays.
-        let (mut x, mut y) = (Backoff::new(), Backoff::new());
-        assert!((0..4).any(|_| x.next_delay() != y.next_delay()));
-    }
 }

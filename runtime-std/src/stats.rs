@@ -2,6 +2,7 @@
 //! [`Client::stats`](crate::Client::stats) returns.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use mjpeg_rtp_core::{InvalidCounts, StreamStats};
 
@@ -106,4 +107,7 @@ pub(crate) struct IngestSnapshot {
     pub(crate) retired: Vec<StreamStats>,
     pub(crate) invalid: InvalidCounts,
     pub(crate) counters: ReceiveCounters,
+    /// When the last datagram arrived (from any sender): the RTSP
+    /// session's silence deadline counts from it.
+    pub(crate) last_datagram: Option<Instant>,
 }

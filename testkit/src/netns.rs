@@ -88,6 +88,15 @@ impl NetnsPair {
         Ok(pair)
     }
 
+    /// Give the server's end of the pair another address, `addr/32`,
+    /// that the client namespace routes over the pair: a second sender
+    /// on the server's link, as another host there would be.
+    pub fn add_server_address(&self, addr: Ipv4Addr) -> Result<(), String> {
+        let host = format!("{addr}/32");
+        ip_in(&self.server, &["addr", "add", &host, "dev", &self.server])?;
+        ip_in(&self.client, &["route", "add", &host, "dev", &self.client])
+    }
+
     /// Move the calling thread into the client namespace: the sockets it
     /// opens from now on, and the threads it spawns, live there. Call it
     /// on a thread of its own.

@@ -1,5 +1,5 @@
 //! A playing RTSP session's thread sleeps until its next deadline
-//! (keepalive, RTCP report, silence check) instead of waking on a fixed
+//! (keepalive, RTCP report, silence timeout) instead of waking on a fixed
 //! period: counted in the thread's voluntary context switches, with the
 //! stream flowing over UDP (so the session thread has no data to read).
 //! Alone in its test binary, so that no other test's session threads
@@ -49,8 +49,8 @@ fn a_playing_session_thread_sleeps_until_its_next_deadline() {
     std::thread::sleep(Duration::from_secs(3));
     let wakeups = session_thread_wakeups() - before;
     eprintln!("session thread: {wakeups} wake-ups in 3 s");
-    // Silence checks once a second and an RTCP report or two: a handful.
-    // A 50 ms poll would be 60.
+    // An RTCP report or two (the silence deadline stays the timeout
+    // ahead while packets come): a handful. A 50 ms poll would be 60.
     assert!(wakeups <= 10, "{wakeups} wake-ups in 3 s");
     let stopping = std::time::Instant::now();
     client.stop();

@@ -10,24 +10,46 @@
 //! the group joined before PLAY and named in the stats, left after
 //! TEARDOWN; the receivers' RTCP (receiver reports
 //! and BYE) reaching the group on the server's link.
+//!
+//! Against testkit's scripted server in the same namespaces (it can send
+//! the first frame the moment it answers PLAY, and name a new `source=`
+//! when set up again): the first frame is received, so the group was
+//! joined before PLAY; a reconnect whose answer names a new source moves
+//! the receive path's sender filter to it, and the old source's packets,
+//! still sent to the group, are refused and counted as foreign.
 #![cfg(target_os = "linux")]
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use mjpeg_rtp::{CameraConfig, Client, ClientOptions, RtspTransport};
+use mjpeg_rtp::{
+    CameraConfig, CameraStats, Client, ClientOptions, Frame, InvalidReason, RtspTransport,
+};
+use mjpeg_rtp_core::{Packetizer, PacketizerConfig};
 use mjpeg_rtp_testkit::netns::NetnsPair;
 use mjpeg_rtp_testkit::peer_missing;
+use mjpeg_rtp_testkit::quirky_rtsp::{
+    stream_ssrc, Multicast, Quirks, QuirkyServer, TIMESTAMP_BASE, TIMESTAMP_STEP,
+};
+use mjpeg_rtp_testkit::rtp::frame_packets;
 use mjpeg_rtp_testkit::rtsp_server::{skip_if_missing, Server};
-use mjpeg_rtp_tests::receive_served_pictures;
+use mjpeg_rtp_tests::{assert_same_pixels_every_decoder, receive_served_pictures};
 
 const POOL: (Ipv4Addr, Ipv4Addr) = (Ipv4Addr::new(224, 3, 0, 1), Ipv4Addr::new(224, 3, 0, 10));
+/// The scripted server's group and ports.
+const GROUP: Ipv4Addr = Ipv4Addr::new(224, 3, 0, 20);
+const GROUP_PORTS: (u16, u16) = (5200, 5201);
+/// Two more hosts on the server's link, the sources its SETUP answers
+/// name (neither is the address the RTSP connection reaches).
+const SOURCE_A: Ipv4Addr = Ipv4Addr::new(10, 213, 1, 1);
+const SOURCE_B: Ipv4Addr = Ipv4Addr::new(10, 213, 1, 2);
 
-/// The namespaces, or `None` (after saying so) when they cannot be made
-/// (not root, no iproute2) and the run does not require peers.
-fn namespaces_or_skip(test: &str) -> Option<NetnsPair> {
-    NetnsPair::create("m")
+/// The namespaces (`tag` tells apart those of tests running at the same
+/// time), or `None` (after saying so) when they cannot be made (not root,
+/// no iproute2) and the run does not require peers.
+fn namespaces_or_skip(test: &str, tag: &str) -> Option<NetnsPair> {
+    NetnsPair::create(tag)
         .map_err(|e| {
             peer_missing(
                 &format!("network namespaces for {test}: {e}"),
@@ -148,7 +170,7 @@ fn multicast_between_namespaces_two_receivers_pixel_exact_and_group_left() {
     if skip_if_missing(test) {
         return;
     }
-    let Some(net) = namespaces_or_skip(test) else {
+    let Some(net) = namespaces_or_skip(test, "m") else {
         return;
     };
     let server = Server::start_multicast(&net.server, net.server_addr, POOL);
@@ -179,10 +201,12 @@ fn multicast_between_namespaces_two_receivers_pixel_exact_and_group_left() {
             for (client, late) in [(&a, 0), (&b, 1)] {
                 let stats = &client.stats()[0];
                 for stream in &stats.streams {
-                    // The group is joined before PLAY: the first receiver's
-                    // PLAY starts the stream, so its first frame is whole.
-                    // The second joins a stream already flowing and may
-                    // catch the tail of a frame.
+                    // The first receiver's PLAY starts the stream: no frame
+                    // of it is cut. The second joins a stream already
+                    // flowing and may catch the tail of a frame. (That
+                    // the group is joined before PLAY is proven against
+                    // the scripted server, which sends the first frame
+                    // with its PLAY answer.)
                     assert!(stream.frames_dropped_total() <= late, "{stream:?}");
                 }
                 // The stats name the group's port the socket is bound to.
@@ -242,4 +266,208 @@ fn multicast_between_namespaces_two_receivers_pixel_exact_and_group_left() {
         !after.iter().any(|(_, g)| in_pool(*g)),
         "group still joined after stop: {after:?}"
     );
+}
+
+/// The scripted server `quirks` describe, in the server namespace at the
+/// server's address (started from a thread there: its own threads stay
+/// there).
+fn scripted_server(net: &NetnsPair, quirks: Quirks) -> QuirkyServer {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            net.enter_server().expect("enter the server namespace");
+            QuirkyServer::start_at(quirks, net.server_addr)
+        })
+        .join()
+        .expect("start the scripted server")
+    })
+}
+
+/// Multicast only, to [`GROUP`], connection `n` sending from
+/// `sources[n]`.
+fn multicast_quirks(sources: Vec<Ipv4Addr>) -> Quirks {
+    Quirks {
+        multicast: Some(Multicast {
+            group: GROUP,
+            ports: GROUP_PORTS,
+            sources,
+        }),
+        ..Quirks::default()
+    }
+}
+
+/// Run `f` on a thread in the client namespace (the client's threads
+/// live there too); its panic is the test's.
+fn in_client<T: Send>(net: &NetnsPair, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            net.enter_client().expect("enter the client namespace");
+            f()
+        })
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+fn multicast_client(url: String) -> Client {
+    let mut client = Client::new(ClientOptions {
+        decode_threads: 1,
+        ..ClientOptions::default()
+    });
+    // Room for every frame while the test compares pixels (with every
+    // decoder, slowly in a debug build): none dropped from the queue.
+    let camera = CameraConfig::rtsp("group", url)
+        .with_rtsp_transport(RtspTransport::Multicast)
+        .with_queue_depth(64);
+    client.add_camera(camera).unwrap();
+    client.start().expect("multicast RTSP session set up");
+    client
+}
+
+/// The next frame, pixel-exact against the picture the server cut it
+/// from.
+fn next_exact(server: &QuirkyServer, client: &Client, what: &str) -> Frame {
+    let frame = client
+        .next_frame(Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("{what}: no frame: {:?}", client.stats()));
+    assert_same_pixels_every_decoder(frame.jpeg(), server.original_for(frame.timestamp), what);
+    frame
+}
+
+fn stats(client: &Client) -> CameraStats {
+    client.camera_stats("group").unwrap()
+}
+
+#[test]
+fn multicast_first_frame_sent_with_the_play_answer_is_received() {
+    let test = "multicast_first_frame_sent_with_the_play_answer_is_received";
+    let Some(net) = namespaces_or_skip(test, "j") else {
+        return;
+    };
+    let quirks = multicast_quirks(vec![net.server_addr]);
+    let server = scripted_server(&net, quirks.clone());
+    in_client(&net, || {
+        let client = multicast_client(server.url(""));
+        // The server sends frame 0 before it writes the PLAY answer: a
+        // receiver that joins the group once it has read the answer
+        // starts at frame 1 or later.
+        let first = next_exact(&server, &client, "frame 0");
+        assert_eq!(
+            (first.ssrc, first.timestamp),
+            (stream_ssrc(&quirks, 0), TIMESTAMP_BASE),
+            "the first frame received"
+        );
+        for n in 1..8 {
+            let frame = next_exact(&server, &client, &format!("frame {n}"));
+            assert_eq!(frame.timestamp, TIMESTAMP_BASE + n * TIMESTAMP_STEP);
+        }
+        let stats = stats(&client);
+        assert_eq!(stats.frames_dropped(), 0, "{stats:?}");
+        assert_eq!(stats.packets_foreign, 0, "{stats:?}");
+    });
+}
+
+/// SSRC of the frames the old source sends after the reconnect.
+const STRAY_SSRC: u32 = 0x0A0A_0A0A;
+
+/// From the server's namespace, as `source`: `frames` frames to the
+/// group's RTP port, one every 40 ms, under [`STRAY_SSRC`], timed and
+/// cycling `pictures` as the scripted server does. The packets sent.
+fn send_from(net: &NetnsPair, source: Ipv4Addr, pictures: &[Vec<u8>], frames: usize) -> u64 {
+    net.enter_server().expect("enter the server namespace");
+    let socket = std::net::UdpSocket::bind((source, 0)).expect("bind the old source");
+    let mut packetizer = Packetizer::new(PacketizerConfig {
+        ssrc: STRAY_SSRC,
+        max_packet: 1000,
+        ..PacketizerConfig::default()
+    });
+    let mut sent = 0;
+    for n in 0..frames {
+        let timestamp = TIMESTAMP_BASE + (n as u32) * TIMESTAMP_STEP;
+        for packet in frame_packets(&mut packetizer, &pictures[n % pictures.len()], timestamp) {
+            socket
+                .send_to(&packet, (GROUP, GROUP_PORTS.0))
+                .expect("send to the group");
+            sent += 1;
+        }
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    sent
+}
+
+#[test]
+fn multicast_reconnect_naming_a_new_source_moves_the_sender_filter() {
+    let test = "multicast_reconnect_naming_a_new_source_moves_the_sender_filter";
+    let Some(net) = namespaces_or_skip(test, "r") else {
+        return;
+    };
+    for source in [SOURCE_A, SOURCE_B] {
+        net.add_server_address(source)
+            .expect("a second host address");
+    }
+    // The first session's stream comes from A; the server drops that
+    // connection after 10 frames, and the session set up again names B.
+    let quirks = Quirks {
+        close_after_frames: Some(10),
+        ..multicast_quirks(vec![SOURCE_A, SOURCE_B])
+    };
+    let server = scripted_server(&net, quirks.clone());
+    let (first, second) = (stream_ssrc(&quirks, 0), stream_ssrc(&quirks, 1));
+    in_client(&net, || {
+        let client = multicast_client(server.url(""));
+        for n in 0..4 {
+            let frame = next_exact(&server, &client, &format!("from A, frame {n}"));
+            assert_eq!(frame.ssrc, first);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while stats(&client).reconnects == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "no reconnect: {:?}",
+                stats(&client)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The filter moved to B when the group was joined, before PLAY,
+        // so B's first packets (sent with the PLAY answer) were not
+        // refused.
+        assert_eq!(stats(&client).packets_foreign, 0, "{:?}", stats(&client));
+        let old_source = std::thread::scope(|s| {
+            let stray = s.spawn(|| send_from(&net, SOURCE_A, &server.originals, 25));
+            // The rest of A's session, then only B's.
+            let mut from_b = Vec::new();
+            while from_b.len() < 20 {
+                let frame = next_exact(&server, &client, "after the reconnect");
+                assert_ne!(frame.ssrc, STRAY_SSRC, "a frame from the old source");
+                if frame.ssrc == second {
+                    from_b.push(frame.timestamp);
+                } else {
+                    assert!(from_b.is_empty(), "A's frame after B's: {:#x}", frame.ssrc);
+                }
+            }
+            // B's first frame, unless its first packet came within the
+            // old stream's last 500 ms: the depacketizer then holds a new
+            // SSRC on probation for one packet (counted), and the frame
+            // is cut.
+            let probation = stats(&client).invalid.get(InvalidReason::SsrcUnconfirmed);
+            let first_b = (from_b[0] - TIMESTAMP_BASE) / TIMESTAMP_STEP;
+            assert_eq!(
+                u64::from(first_b),
+                probation.min(1),
+                "B's frames: {from_b:?}"
+            );
+            stray.join().expect("the old source")
+        });
+        // Every packet of the old source counted as foreign, and nothing
+        // else (none of B's refused); none of it taken for a stream.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while stats(&client).packets_foreign < old_source && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let stats = stats(&client);
+        assert_eq!(stats.packets_foreign, old_source, "{stats:?}");
+        assert!(
+            stats.streams.iter().all(|s| s.ssrc != Some(STRAY_SSRC)),
+            "{stats:?}"
+        );
+    });
 }

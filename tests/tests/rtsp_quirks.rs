@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use mjpeg_rtp::{CameraConfig, Client, ClientOptions, Frame, RtspTransport};
+use mjpeg_rtp::{CameraConfig, Client, ClientOptions, Frame, RtspTransport, RTP_SILENCE_TIMEOUT};
 use mjpeg_rtp_core::DropReason;
 use mjpeg_rtp_testkit::quirky_rtsp::{
     digest_challenge, stream_ssrc, Auth, Channels, ContentBase, KeepaliveCseq, Quirks,
@@ -615,4 +615,63 @@ fn stop_tears_down_every_camera_at_once_within_the_teardown_bound() {
     for server in &servers {
         assert_eq!(server.requests_of("TEARDOWN").len(), 1);
     }
+}
+
+#[test]
+fn a_silent_stream_is_lost_at_the_silence_timeout() {
+    // Each camera's stream stops after 32 frames, its RTSP connection
+    // still answering. The last frame goes 1.24 s after PLAY, just past a
+    // whole second of the session: a session looking for the silence once
+    // a second would notice it some 0.8 s after the timeout; it must be
+    // noticed at the timeout after the last packet.
+    let servers: Vec<QuirkyServer> = (0..2)
+        .map(|_| {
+            QuirkyServer::start(Quirks {
+                silent_after_frames: Some(32),
+                ..Quirks::default()
+            })
+        })
+        .collect();
+    let mut client = Client::new(ClientOptions {
+        decode_threads: 1,
+        ..ClientOptions::default()
+    });
+    for (server, transport) in servers.iter().zip([RtspTransport::Udp, RtspTransport::Tcp]) {
+        let camera = CameraConfig::rtsp(format!("{transport:?}"), server.url(""))
+            .with_rtsp_transport(transport);
+        client.add_camera(camera).unwrap();
+    }
+    client.start().expect("RTSP sessions set up");
+    let deadline = Instant::now() + RTP_SILENCE_TIMEOUT + Duration::from_secs(5);
+    for (server, transport) in servers.iter().zip(["UDP", "TCP"]) {
+        let teardown = loop {
+            let first = server.requests_of("TEARDOWN").into_iter().next();
+            if let Some(teardown) = first.filter(|t| t.connection == 0) {
+                break teardown;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{transport}: silence not noticed"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let silent_since = server.silent_since().expect("the stream fell silent");
+        let noticed = teardown.at - silent_since;
+        assert!(
+            noticed >= RTP_SILENCE_TIMEOUT
+                && noticed < RTP_SILENCE_TIMEOUT + Duration::from_millis(400),
+            "{transport}: silence noticed {noticed:?} after the last frame"
+        );
+    }
+    // Both sessions set up again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client.stats().iter().any(|c| c.reconnects == 0) {
+        assert!(
+            Instant::now() < deadline,
+            "no reconnect: {:?}",
+            client.stats()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    client.stop();
 }

@@ -64,6 +64,8 @@ pub struct CameraIngest {
     next_ticket: u64,
     /// Unpublished counters, copied to `shared` every PUBLISH_INTERVAL.
     counters: ReceiveCounters,
+    /// When the last datagram arrived, published with the counters.
+    last_datagram: Option<Instant>,
     /// `None` until the first datagram, which publishes at once.
     next_publish: Option<Instant>,
     warnings: RateLimiter<WARN_KINDS>,
@@ -122,6 +124,7 @@ impl CameraIngest {
             order: TimestampOrder::new(config.reorder_window),
             next_ticket: 0,
             counters: ReceiveCounters::default(),
+            last_datagram: None,
             next_publish: None,
             warnings: RateLimiter::new(WARN_INTERVAL),
             finished: false,
@@ -142,6 +145,7 @@ impl CameraIngest {
     pub fn on_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
         self.counters.datagrams += 1;
         self.counters.bytes += bytes.len() as u64;
+        self.last_datagram = Some(now);
         if self.shared.sender_changed(self.sender_seen) {
             let (sender, seen) = self.shared.sender();
             (self.sender, self.sender_seen) = (sender.map(|ip| ip.to_canonical()), seen);
@@ -398,6 +402,7 @@ impl CameraIngest {
         snapshot.current = self.depacketizer.stats();
         snapshot.invalid = *self.depacketizer.invalid();
         snapshot.counters = self.counters;
+        snapshot.last_datagram = self.last_datagram;
     }
 }
 

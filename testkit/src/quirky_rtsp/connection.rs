@@ -13,7 +13,7 @@ use super::wire::{
     authorized, bye, join, reason, sdp, sender_report, session_header, udp_only, Request,
 };
 use super::{
-    stream_ssrc, Channels, ContentBase, KeepaliveCseq, Quirks, Seen, Shared, SsrcForm,
+    stream_ssrc, Channels, ContentBase, KeepaliveCseq, Multicast, Quirks, Seen, Shared, SsrcForm,
     FIRST_SEQUENCE, FOREIGN_SSRC, FRAME_INTERVAL, POLL, TIMESTAMP_BASE, TIMESTAMP_STEP,
 };
 use crate::esp32::{dqt_tables, jfif_wrapped, q_changed, with_q};
@@ -49,6 +49,8 @@ pub(super) struct Connection {
     last_request: Instant,
     packetizer: Packetizer,
     frame: usize,
+    /// When the last frame's first packet was sent.
+    last_frame: Option<Instant>,
 }
 
 impl Connection {
@@ -79,6 +81,7 @@ impl Connection {
             play_cseq: "0".into(),
             last_request: Instant::now(),
             frame: 0,
+            last_frame: None,
         }
     }
 
@@ -126,7 +129,10 @@ impl Connection {
                 if self.n == 0 && q.close_after_frames.is_some_and(|n| self.frame >= n) {
                     return;
                 }
-                if self.n == 0 && q.bye_after_frames.is_some_and(|n| self.frame >= n) {
+                if self.n == 0 && q.silent_after_frames.is_some_and(|n| self.frame >= n) {
+                    *self.s.silent_since.lock().unwrap() = self.last_frame;
+                    self.playing = false;
+                } else if self.n == 0 && q.bye_after_frames.is_some_and(|n| self.frame >= n) {
                     let packet = bye(stream_ssrc(q, self.n));
                     if self.send(true, &packet).is_err() {
                         return;
@@ -140,6 +146,8 @@ impl Connection {
             // One write per round: the PLAY answer and the first frame
             // behind it arrive together, as from gst-rtsp-server and many
             // cameras, so a client must not lose data read with an answer.
+            // Over UDP (and multicast) that frame has left before the
+            // answer is written.
             if self.stream.write_all(&self.written).is_err() {
                 return;
             }
@@ -189,7 +197,7 @@ impl Connection {
     /// Answer one request; `false` to close the connection.
     fn answer(&mut self, r: Request) -> bool {
         let q = self.s.quirks.clone();
-        let base = format!("rtsp://127.0.0.1:{}{}", self.s.port, q.path);
+        let base = format!("rtsp://{}:{}{}", self.s.host, self.s.port, q.path);
         let track = join(&self.base_path(&base), &q.control);
         let cseq = r.header("CSeq").unwrap_or("0").to_owned();
         if r.method == "TEARDOWN" && q.teardown_unanswered {
@@ -236,11 +244,11 @@ impl Connection {
                         ContentBase::Missing => {}
                         ContentBase::LocationOnly => headers.push((
                             "Content-Location".into(),
-                            format!("rtsp://127.0.0.1:{}/located/", self.s.port),
+                            format!("rtsp://{}:{}/located/", self.s.host, self.s.port),
                         )),
                         ContentBase::NoScheme => headers.push((
                             "Content-Base".into(),
-                            format!("127.0.0.1:{}{}/", self.s.port, q.path),
+                            format!("{}:{}{}/", self.s.host, self.s.port, q.path),
                         )),
                         ContentBase::Doubled => {
                             headers.push(("Content-Base".into(), format!("rtsp://{base}/")))
@@ -324,7 +332,7 @@ impl Connection {
     /// The base SETUP URLs are joined to, as the quirk implies.
     fn base_path(&self, base: &str) -> String {
         match self.s.quirks.content_base {
-            ContentBase::LocationOnly => format!("rtsp://127.0.0.1:{}/located/", self.s.port),
+            ContentBase::LocationOnly => format!("rtsp://{}:{}/located/", self.s.host, self.s.port),
             ContentBase::Missing => base.to_owned(),
             _ => format!("{base}/"),
         }
@@ -362,6 +370,9 @@ impl Connection {
             };
             return Some(format!("RTP/AVP/TCP;unicast{channels}{ssrc}"));
         }
+        if let Some(m) = &q.multicast {
+            return self.setup_multicast(m, transport, &ssrc);
+        }
         if q.refuse_udp || transport.contains("RTP/AVP/TCP") {
             return None;
         }
@@ -387,7 +398,28 @@ impl Connection {
         ))
     }
 
+    /// The Transport answer of a multicast server ([`super::Multicast`]),
+    /// or `None` for 461.
+    fn setup_multicast(&mut self, m: &Multicast, transport: &str, ssrc: &str) -> Option<String> {
+        if !transport.contains("multicast") {
+            return None;
+        }
+        let source = *m.sources.get(self.n as usize).or(m.sources.last())?;
+        let socket = UdpSocket::bind((source, 0)).ok()?;
+        let (rtp, rtcp) = m.ports;
+        self.out = Some(Out::Udp {
+            socket,
+            rtp: SocketAddr::from((m.group, rtp)),
+            rtcp: SocketAddr::from((m.group, rtcp)),
+        });
+        Some(format!(
+            "RTP/AVP;multicast;destination={};port={rtp}-{rtcp};ttl=1;source={source}{ssrc}",
+            m.group
+        ))
+    }
+
     fn send_frame(&mut self) -> std::io::Result<()> {
+        let started = Instant::now();
         let q = self.s.quirks.clone();
         let n = self.frame;
         let stamped = match q.esp32.shared_first_timestamp {
@@ -440,6 +472,7 @@ impl Connection {
             self.send(false, p)?;
         }
         self.frame += 1;
+        self.last_frame = Some(started);
         self.s.frames.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

@@ -22,11 +22,16 @@
 //!
 //! [`Quirks::micro_rtsp`] and [`Quirks::espp`] are the ESP32 camera
 //! servers of the field, every quirk of each at once.
+//!
+//! It listens on `127.0.0.1` ([`QuirkyServer::start`]) or on another
+//! address of the calling thread's network namespace
+//! ([`QuirkyServer::start_at`], with [`Quirks::multicast`] for a server
+//! beside its receivers' namespace, `crate::netns`).
 
 mod connection;
 mod wire;
 
-use std::net::TcpListener;
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -188,6 +193,22 @@ pub struct Esp32 {
     pub shared_first_timestamp: bool,
 }
 
+/// A multicast-only server: SETUP asking for anything but
+/// `RTP/AVP;multicast` gets 461; the stream goes to `group` on the RTP and
+/// RTCP `ports`, sent by connection `n` from `sources[n]` (the last
+/// source for later connections), which its SETUP answer names as
+/// `source=`. As over unicast UDP, the first frame leaves the moment PLAY
+/// is answered, before the answer is written: a receiver that joins the
+/// group only once it has read the answer misses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Multicast {
+    pub group: Ipv4Addr,
+    pub ports: (u16, u16),
+    /// Addresses of the server's host (not necessarily the one the RTSP
+    /// connection reaches).
+    pub sources: Vec<Ipv4Addr>,
+}
+
 /// One switch per quirk; `Quirks::default()` is a well-behaved camera.
 #[derive(Debug, Clone)]
 pub struct Quirks {
@@ -243,6 +264,11 @@ pub struct Quirks {
     /// The first frame after PLAY comes this late (a camera still
     /// starting up).
     pub first_frame_after: Option<Duration>,
+    /// On the first connection, after this many frames: no more frames,
+    /// while requests are still answered (a camera whose encoder hung);
+    /// when its last frame went is [`QuirkyServer::silent_since`].
+    pub silent_after_frames: Option<usize>,
+    pub multicast: Option<Multicast>,
     pub esp32: Esp32,
 }
 
@@ -271,6 +297,8 @@ impl Default for Quirks {
             teardown_unanswered: false,
             udp_only: false,
             first_frame_after: None,
+            silent_after_frames: None,
+            multicast: None,
             esp32: Esp32::default(),
         }
     }
@@ -347,6 +375,8 @@ impl Seen {
 
 pub(crate) struct Shared {
     quirks: Quirks,
+    /// The address listened on, which the URLs name.
+    host: IpAddr,
     port: u16,
     seen: Mutex<Vec<Seen>>,
     /// Frames sent, over all connections.
@@ -362,10 +392,13 @@ pub(crate) struct Shared {
     sent_udp: Mutex<Vec<Datagram>>,
     /// (SSRC, first sequence number, picture index) of every frame sent.
     sent_frames: Mutex<Vec<(u32, u16, usize)>>,
+    /// When the first connection began to send its last frame, once
+    /// [`Quirks::silent_after_frames`] silenced it.
+    silent_since: Mutex<Option<Instant>>,
     stop: AtomicBool,
 }
 
-/// The server, listening on `127.0.0.1`; stops on drop.
+/// The server; stops on drop.
 pub struct QuirkyServer {
     shared: Arc<Shared>,
     /// The JPEGs served, in the order they cycle.
@@ -373,14 +406,22 @@ pub struct QuirkyServer {
 }
 
 impl QuirkyServer {
+    /// Listen on `127.0.0.1`.
     pub fn start(quirks: Quirks) -> QuirkyServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        Self::start_at(quirks, Ipv4Addr::LOCALHOST)
+    }
+
+    /// Listen on `host`, an address of the calling thread's network
+    /// namespace (the server's threads live there too).
+    pub fn start_at(quirks: Quirks, host: Ipv4Addr) -> QuirkyServer {
+        let listener = TcpListener::bind((host, 0)).expect("bind");
         let port = listener.local_addr().unwrap().port();
         let originals: Vec<Vec<u8>> = (0..4)
             .map(|i| std::fs::read(fixtures_dir().join(format!("gst-420/{i:03}.jpg"))).unwrap())
             .collect();
         let shared = Arc::new(Shared {
             quirks,
+            host: host.into(),
             port,
             seen: Mutex::new(Vec::new()),
             frames: AtomicU32::new(0),
@@ -390,6 +431,7 @@ impl QuirkyServer {
             interleaved_too_long: AtomicU32::new(0),
             sent_udp: Mutex::new(Vec::new()),
             sent_frames: Mutex::new(Vec::new()),
+            silent_since: Mutex::new(None),
             stop: AtomicBool::new(false),
         });
         let (s, pictures) = (shared.clone(), originals.clone());
@@ -411,14 +453,17 @@ impl QuirkyServer {
         QuirkyServer { shared, originals }
     }
 
-    /// `rtsp://{userinfo}127.0.0.1:PORT{path}`.
+    /// `rtsp://{userinfo}HOST:PORT{path}`.
     pub fn url(&self, userinfo: &str) -> String {
         self.url_of(userinfo, &self.shared.quirks.path)
     }
 
     /// The same for another path (the redirect's source).
     pub fn url_of(&self, userinfo: &str, path: &str) -> String {
-        format!("rtsp://{userinfo}127.0.0.1:{}{path}", self.shared.port)
+        format!(
+            "rtsp://{userinfo}{}:{}{path}",
+            self.shared.host, self.shared.port
+        )
     }
 
     /// Every request received so far.
@@ -431,6 +476,13 @@ impl QuirkyServer {
         let mut v = self.requests();
         v.retain(|s| s.method == method);
         v
+    }
+
+    /// When the first connection began to send its last frame before
+    /// falling silent ([`Quirks::silent_after_frames`]): its packets all
+    /// left later. `None` until it fell silent.
+    pub fn silent_since(&self) -> Option<Instant> {
+        *self.shared.silent_since.lock().unwrap()
     }
 
     pub fn frames_sent(&self) -> u32 {
