@@ -167,6 +167,10 @@ pub struct ReceiverCounters {
     /// RTSP sessions set up again after being lost.
     #[serde(default)]
     pub reconnects: u64,
+    /// Our RTCP packets not sent on an RTSP/TCP connection: longer than
+    /// an interleaved frame's 65,535 bytes (cut, they would be corrupt).
+    #[serde(default)]
+    pub interleaved_too_long: u64,
 }
 
 impl From<&CameraStats> for ReceiverCounters {
@@ -177,6 +181,7 @@ impl From<&CameraStats> for ReceiverCounters {
             frames_dropped_backlog: stats.frames_dropped_backlog,
             frames_dropped_queue: stats.frames_dropped_queue,
             reconnects: stats.reconnects,
+            interleaved_too_long: stats.rtcp.interleaved_too_long,
         }
     }
 }

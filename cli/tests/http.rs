@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use mjpeg_rtp_testkit::peer_missing;
 use mjpeg_rtp_testkit::picture::{camera_jpeg, decode, Sampling};
+use mjpeg_rtp_testkit::quirky_rtsp::{Quirks, QuirkyServer};
 use serde_json::Value;
 
 mod common;
@@ -76,11 +77,18 @@ struct Receiver {
 }
 
 impl Receiver {
+    /// UDP cameras `cameras`, each on a free loopback port.
     fn start(cameras: &[&str], extra: &[&str]) -> Receiver {
+        let specs: Vec<String> = cameras.iter().map(|c| format!("{c}=127.0.0.1:0")).collect();
+        Receiver::start_cameras(&specs, extra)
+    }
+
+    /// A camera per `--camera` argument of `specs`.
+    fn start_cameras(specs: &[String], extra: &[&str]) -> Receiver {
         let mut cmd = bin();
         cmd.arg("recv");
-        for camera in cameras {
-            cmd.arg("--camera").arg(format!("{camera}=127.0.0.1:0"));
+        for spec in specs {
+            cmd.arg("--camera").arg(spec);
         }
         let mut child = cmd
             .args(["--http", "127.0.0.1:0", "--duration", "120"])
@@ -467,6 +475,10 @@ fn live_view_over_http_while_gstreamer_streams() {
                     "mjpeg_rtp_socket_kernel_drops_total",
                     &c["receiver"]["kernel_drops"],
                 ),
+                (
+                    "mjpeg_rtp_rtcp_interleaved_too_long_total",
+                    &c["receiver"]["interleaved_too_long"],
+                ),
                 ("mjpeg_rtp_received_bytes_total", &c["bytes"]),
                 ("mjpeg_rtp_datagrams_total", &c["datagrams"]),
                 ("mjpeg_rtp_frame_width_pixels", &c["width"]),
@@ -787,4 +799,72 @@ fn the_page_says_a_camera_is_silent() {
     assert!(img_tag.contains("hidden"), "{img_tag}");
     let (status, _) = recv.finish_with_status();
     assert_eq!(status.code(), Some(1));
+}
+
+/// The value of the exposition's sample `series` (name and labels, as
+/// written), if it is there.
+fn exposed(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// An RTSP/TCP camera with a sender quirk (Micro-RTSP changes Q after a
+/// frame's first fragment): `/metrics` counts the frames that needed the
+/// tolerance and lists every other kind at zero, and lists the camera's
+/// RTCP packets refused for interleaving; both agree with
+/// `/api/cameras` and the final JSON summary.
+#[test]
+fn metrics_list_tolerated_quirks_and_interleaved_refusals() {
+    let server = QuirkyServer::start(Quirks::micro_rtsp());
+    let recv = Receiver::start_cameras(
+        &[format!("esp32={}", server.url(""))],
+        &["--rtsp-transport", "tcp"],
+    );
+    let addr = recv.http;
+    let tolerated = |api: &Value| {
+        camera(api, "esp32")["tolerated"]["q_changed_mid_frame"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tolerated(&api(addr)) < 5 {
+        assert!(Instant::now() < deadline, "{:#}", api(addr));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    const Q_CHANGED: &str =
+        r#"mjpeg_rtp_frames_tolerated_total{camera="esp32",reason="q_changed_mid_frame"}"#;
+    const JFIF: &str =
+        r#"mjpeg_rtp_frames_tolerated_total{camera="esp32",reason="jfif_in_payload"}"#;
+    const TOO_LONG: &str = r#"mjpeg_rtp_rtcp_interleaved_too_long_total{camera="esp32"}"#;
+    // The camera streams on: what /api/cameras says lies between two
+    // scrapes around it.
+    let before = String::from_utf8(get_ok(addr, "/metrics")).unwrap();
+    let api_now = api(addr);
+    let after = String::from_utf8(get_ok(addr, "/metrics")).unwrap();
+    let q_changed = |text: &str| exposed(text, Q_CHANGED).unwrap_or_else(|| panic!("{text}"));
+    let served = tolerated(&api_now) as f64;
+    assert!(
+        q_changed(&before) <= served && served <= q_changed(&after),
+        "{before}\n{api_now:#}\n{after}"
+    );
+    assert!(q_changed(&before) >= 5.0, "{before}");
+    // Every kind is listed, zero or not.
+    assert_eq!(exposed(&after, JFIF), Some(0.0), "{after}");
+    let c = camera(&api_now, "esp32");
+    assert_eq!(c["receiver"]["interleaved_too_long"], 0, "{c:#}");
+    assert_eq!(exposed(&after, TOO_LONG), Some(0.0), "{after}");
+
+    let summary = recv.finish();
+    let stream = &summary["streams"][0];
+    assert!(
+        stream["tolerated"]["q_changed_mid_frame"].as_f64().unwrap() >= q_changed(&after),
+        "{summary:#}"
+    );
+    assert_eq!(stream["receiver"]["interleaved_too_long"], 0, "{summary:#}");
+    drop(server);
 }

@@ -201,6 +201,7 @@ class _CameraStats(TypedDict):
     frames_superseded: int
     frames_decoded: int
     frames_delivered: int
+    interleaved_too_long: int
     datagrams: int
     bytes: int
     socket_buffer_size: int
