@@ -227,6 +227,17 @@ impl Collector for LiveMetrics {
                 MetricType::Counter,
             )?,
         )?;
+        ConstCounter::new(cap.stalled.load(Ordering::Relaxed)).encode(
+            encoder.encode_descriptor(
+                "http_viewers_stalled",
+                &format!(
+                    "Stream viewers dropped because a write to them made no progress for {} s",
+                    super::WRITE_TIMEOUT.as_secs()
+                ),
+                None,
+                MetricType::Counter,
+            )?,
+        )?;
         ConstGauge::new(i64::try_from(cap.max()).unwrap_or(i64::MAX)).encode(
             encoder.encode_descriptor(
                 "http_viewers_max",
