@@ -164,6 +164,10 @@ pub struct ReceiverCounters {
     pub frames_dropped_backlog: u64,
     /// Decoded frames shed (oldest first) because the consumer was slow.
     pub frames_dropped_queue: u64,
+    /// Complete frames given up because the run was stopping (waiting
+    /// for a decoder, or completed after the decoders ended).
+    #[serde(default)]
+    pub frames_dropped_stopping: u64,
     /// RTSP sessions set up again after being lost.
     #[serde(default)]
     pub reconnects: u64,
@@ -180,6 +184,7 @@ impl From<&CameraStats> for ReceiverCounters {
             packets_foreign: stats.packets_foreign,
             frames_dropped_backlog: stats.frames_dropped_backlog,
             frames_dropped_queue: stats.frames_dropped_queue,
+            frames_dropped_stopping: stats.frames_dropped_stopping,
             reconnects: stats.reconnects,
             interleaved_too_long: stats.rtcp.interleaved_too_long,
         }

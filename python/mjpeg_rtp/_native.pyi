@@ -196,6 +196,7 @@ class _CameraStats(TypedDict):
     packets_foreign: int
     frames_dropped_backlog: int
     frames_dropped_queue: int
+    frames_dropped_stopping: int
     frames_dropped_out_of_order: int
     frames_thinned: int
     frames_superseded: int

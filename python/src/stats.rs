@@ -55,6 +55,7 @@ pub(crate) fn stats_dict<'py>(py: Python<'py>, s: &CameraStats) -> PyResult<Boun
     d.set_item("packets_foreign", s.packets_foreign)?;
     d.set_item("frames_dropped_backlog", s.frames_dropped_backlog)?;
     d.set_item("frames_dropped_queue", s.frames_dropped_queue)?;
+    d.set_item("frames_dropped_stopping", s.frames_dropped_stopping)?;
     d.set_item("frames_dropped_out_of_order", s.frames_dropped_out_of_order)?;
     d.set_item("frames_thinned", s.frames_thinned)?;
     d.set_item("frames_superseded", s.frames_superseded)?;

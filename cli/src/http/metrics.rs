@@ -111,11 +111,12 @@ per_camera! {
     "frames_dropped" => ByReason(|v| {
         every_reason(DropReason::ALL.iter().map(|r| r.name()), &v.drop_reasons)
     }),
-    /// Complete frames shed by the runtime: decode_backlog (decoders behind)
-    /// or consumer_queue (consumer behind)
+    /// Complete frames shed by the runtime: decode_backlog (decoders behind),
+    /// consumer_queue (consumer behind) or stopping (given up at stop)
     "frames_shed" => ByReason(|v| vec![
         ("decode_backlog", v.receiver.frames_dropped_backlog),
         ("consumer_queue", v.receiver.frames_dropped_queue),
+        ("stopping", v.receiver.frames_dropped_stopping),
     ]),
     /// Complete frames that needed a tolerance of a sender quirk, by kind
     "frames_tolerated" => ByReason(|v| {

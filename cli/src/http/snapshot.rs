@@ -309,7 +309,8 @@ mod tests {
                 r#""frames_complete":0,"frames_dropped":0,"width":640,"height":480,"#,
                 r#""drop_reasons":{},"invalid_reasons":{},"decode_errors":1,"datagrams":2,"#,
                 r#""bytes":3,"jitter":4,"receiver":{"kernel_drops":null,"packets_foreign":0,"#,
-                r#""frames_dropped_backlog":0,"frames_dropped_queue":0,"reconnects":0,"#,
+                r#""frames_dropped_backlog":0,"frames_dropped_queue":0,"frames_dropped_stopping":0,"#,
+                r#""reconnects":0,"#,
                 r#""interleaved_too_long":0},"#,
                 r#""fps":0.0,"kbit_s":0.0,"loss_percent":0.0,"viewers":5,"#,
                 r#""viewer_frames_skipped":6,"streams":[],"silent_seconds":7}"#
