@@ -16,9 +16,12 @@
 //! ask for first) and the stream says it was assumed. Packets on other
 //! channels (RTCP, other tracks) are counted, not replayed.
 //!
-//! A stream's `port` is the TCP port of the side that sent the packets:
-//! the RTSP server's port (554, 8554, ...), so that `--port 554` picks a
-//! camera recorded over TCP as `--port 5004` picks one over UDP.
+//! Each packet names its connection (both ends) and channel, which the
+//! replay keeps apart: two cameras behind one NVR port are two
+//! connections to it, two streams. A stream's `port` is the TCP port of
+//! the side that sent the packets: the RTSP server's port (554, 8554,
+//! ...), so that `--port 554` picks a camera recorded over TCP as
+//! `--port 5004` picks one over UDP.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -47,12 +50,14 @@ pub struct Segment<'a> {
     pub payload: &'a [u8],
 }
 
-/// An interleaved RTP packet: the port of the side that sent it, its
-/// channel, and whether that channel was assumed to be RTP (no SETUP
-/// reply seen on the connection).
+/// An interleaved RTP packet: its connection (the side that sent it,
+/// the RTSP server, and the other end), its channel, and whether that
+/// channel was assumed to be RTP (no SETUP reply seen on the
+/// connection).
 #[derive(Debug, Clone, Copy)]
 pub struct InterleavedRtp<'a> {
-    pub port: u16,
+    pub server: SocketAddr,
+    pub client: SocketAddr,
     pub channel: u8,
     pub channel_assumed: bool,
     pub data: &'a [u8],
@@ -265,7 +270,8 @@ impl Connections {
                     }
                     self.summary.rtp_packets += 1;
                     on_packet(InterleavedRtp {
-                        port: src.port(),
+                        server: src,
+                        client: dst,
                         channel,
                         channel_assumed: assumed,
                         data,
@@ -362,8 +368,10 @@ mod tests {
         let client: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         let mut connections = Connections::default();
         let mut got = Vec::new();
-        let mut on_packet =
-            |p: InterleavedRtp<'_>| got.push((p.port, p.channel, p.channel_assumed, p.data.len()));
+        let mut on_packet = |p: InterleavedRtp<'_>| {
+            assert_eq!((p.server, p.client), (server, client));
+            got.push((p.server.port(), p.channel, p.channel_assumed, p.data.len()))
+        };
         // The capture starts 10 bytes into the first frame, in 7-byte
         // segments.
         for (i, piece) in stream[10..].chunks(7).enumerate() {

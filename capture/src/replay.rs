@@ -1,20 +1,23 @@
 //! Replay: rebuild the frames of every RTP/JPEG stream in a capture.
 //!
 //! Streams: each UDP destination port, and within a port each SSRC, gets
-//! its own core [`Depacketizer`]; so does each sender port of RTP
-//! interleaved in RTSP over TCP ([`crate::interleaved`]), and within it
-//! each SSRC. Only a datagram that passes
-//! [`validate`] opens a stream, so garbage never does. A datagram that
-//! fails validation is counted (`packets_invalid`) on the stream of its
-//! port that last received a valid packet; if its port has no stream yet,
-//! it waits and is counted on the port's first stream when one opens. A
-//! port that never carries a valid RTP/JPEG packet opens no stream and is
-//! listed under `ignored_ports` instead (RTCP on port+1, say).
+//! its own core [`Depacketizer`]; so does each channel of each RTSP/TCP
+//! connection carrying interleaved RTP ([`crate::interleaved`]; two
+//! connections to one server port, as two cameras behind one NVR give,
+//! stay apart), and within it each SSRC: each a [`Source`]. Only a
+//! datagram that passes [`validate`] opens a stream, so garbage never
+//! does. A datagram that fails validation is counted (`packets_invalid`)
+//! on the stream of its source that last received a valid packet; if its
+//! source has no stream yet, it waits and is counted on the source's
+//! first stream when one opens. A source that never carries a valid
+//! RTP/JPEG packet opens no stream and its port is listed under
+//! `ignored_ports` instead (RTCP on port+1, say).
 //!
 //! Time is the capture's timestamps; at the end every stream is flushed,
 //! so frames still incomplete count as dropped (`lost`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Result;
@@ -66,10 +69,50 @@ impl Default for Options {
     }
 }
 
+/// Where a stream's packets came from in the capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// UDP datagrams to this destination port.
+    Udp { port: u16 },
+    /// RTP interleaved on `channel` of the RTSP/TCP connection between
+    /// `server` (the side that sent it) and `client`.
+    Interleaved {
+        server: SocketAddr,
+        client: SocketAddr,
+        channel: u8,
+    },
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Udp { port } => write!(f, "port {port}"),
+            Source::Interleaved {
+                server,
+                client,
+                channel,
+            } => write!(f, "RTSP/TCP {server} -> {client} channel {channel}"),
+        }
+    }
+}
+
+impl Source {
+    /// The UDP destination port, or the server's TCP port: the `port` of
+    /// the stream's summary entry.
+    pub fn port(&self) -> u16 {
+        match self {
+            Source::Udp { port } => *port,
+            Source::Interleaved { server, .. } => server.port(),
+        }
+    }
+}
+
 /// A complete frame handed to the caller of [`replay`].
 #[derive(Debug, Clone, Copy)]
 pub struct ReplayFrame<'a> {
+    /// `source.port()`.
     pub port: u16,
+    pub source: Source,
     pub info: FrameInfo,
     pub jpeg: &'a [u8],
     /// The counters of the frame's stream as of its completion.
@@ -77,7 +120,7 @@ pub struct ReplayFrame<'a> {
 }
 
 struct Stream {
-    port: u16,
+    source: Source,
     depacketizer: Depacketizer<Vec<u8>, FRAMES_IN_FLIGHT>,
     /// Refused datagrams attributed to this stream by the demultiplexer
     /// (the depacketizer counts its own, e.g. sequence jumps).
@@ -90,26 +133,27 @@ struct Stream {
     frames_dropped_out_of_order: u64,
 }
 
+/// What a [`Source`] carried, stream or not.
 #[derive(Default)]
-struct Port {
+struct SourceState {
     datagrams: u64,
     /// Index into `Demux::streams` of the stream last given a valid packet.
     last_active: Option<usize>,
-    /// Refused before the port had any stream.
+    /// Refused before the source had any stream.
     pending_invalid: InvalidCounts,
 }
 
-/// Demultiplexes datagrams to one depacketizer per (port, SSRC).
+/// Demultiplexes datagrams to one depacketizer per (source, SSRC).
 pub struct Demux {
     config: Config,
     /// Each new stream's thinning (a copy, so each has its own grid
     /// position).
     thinning: Option<Thinning>,
     buffer_len: usize,
-    ports: HashMap<u16, Port>,
+    sources: HashMap<Source, SourceState>,
     /// In order of first appearance.
     streams: Vec<Stream>,
-    by_key: HashMap<(u16, u32), usize>,
+    by_key: HashMap<(Source, u32), usize>,
     over_limit: u64,
 }
 
@@ -122,7 +166,7 @@ impl Demux {
             config,
             thinning: None,
             buffer_len,
-            ports: HashMap::new(),
+            sources: HashMap::new(),
             streams: Vec::new(),
             by_key: HashMap::new(),
             over_limit: 0,
@@ -136,16 +180,17 @@ impl Demux {
         self
     }
 
-    /// Feed one datagram addressed to `port`; hand out the frames it
-    /// completed.
+    /// Feed one datagram (or interleaved packet) from `source`; hand out
+    /// the frames it completed.
     pub fn push(
         &mut self,
-        port: u16,
+        source: Source,
         now: Instant,
         datagram: &[u8],
         on_frame: &mut dyn FnMut(ReplayFrame<'_>) -> Result<()>,
     ) -> Result<()> {
-        let entry = self.ports.entry(port).or_default();
+        let port = source.port();
+        let entry = self.sources.entry(source).or_default();
         entry.datagrams += 1;
         let (rtp, payload) = match validate(datagram, self.config.dynamic_payload_type) {
             Ok(v) => v,
@@ -157,7 +202,7 @@ impl Demux {
                 return Ok(());
             }
         };
-        let key = (port, rtp.ssrc());
+        let key = (source, rtp.ssrc());
         let index = match self.by_key.get(&key) {
             Some(&i) => i,
             None if self.streams.len() >= MAX_STREAMS => {
@@ -172,9 +217,9 @@ impl Demux {
                 let len = self.buffer_len;
                 let buffers = std::array::from_fn(|_| vec![0u8; len]);
                 let invalid = std::mem::take(&mut entry.pending_invalid);
-                log::info!("port {port}: new stream, SSRC 0x{:08x}", rtp.ssrc());
+                log::info!("{source}: new stream, SSRC 0x{:08x}", rtp.ssrc());
                 self.streams.push(Stream {
-                    port,
+                    source,
                     depacketizer: Depacketizer::new(self.config, buffers),
                     invalid,
                     thinning: self.thinning,
@@ -218,6 +263,7 @@ impl Demux {
             }
             on_frame(ReplayFrame {
                 port,
+                source,
                 info: frame.info,
                 jpeg: frame.jpeg,
                 stream: counters,
@@ -232,7 +278,10 @@ impl Demux {
     }
 
     /// End of input: drop what is still incomplete and summarize. Streams
-    /// are sorted by port, then first appearance.
+    /// are sorted by port, then first appearance; an interleaved stream's
+    /// entry names its connection and channel (`channel_assumed` false:
+    /// the caller knows better). Sources without a stream are summed by
+    /// port into `ignored_ports`.
     pub fn finish(mut self) -> Summary {
         for s in &mut self.streams {
             s.depacketizer.flush();
@@ -243,25 +292,44 @@ impl Demux {
             .map(|s| {
                 let mut invalid = s.invalid;
                 invalid.merge(s.depacketizer.invalid());
-                let mut summary = StreamSummary::new(s.port, &s.depacketizer.stats(), &invalid);
+                let mut summary =
+                    StreamSummary::new(s.source.port(), &s.depacketizer.stats(), &invalid);
                 summary.frames_thinned = s.frames_thinned;
                 summary.frames_dropped_out_of_order = s.frames_dropped_out_of_order;
+                if let Source::Interleaved {
+                    server,
+                    client,
+                    channel,
+                } = s.source
+                {
+                    summary.interleaved = Some(InterleavedStream {
+                        channel,
+                        channel_assumed: false,
+                        server,
+                        client,
+                    });
+                }
                 summary
             })
             .collect();
         // Stable: first appearance order is kept within a port.
         streams.sort_by_key(|s| s.counters.port);
-        let mut ignored_ports: Vec<IgnoredPort> = self
-            .ports
-            .iter()
-            .filter(|(_, p)| p.last_active.is_none())
-            .map(|(&port, p)| IgnoredPort {
+        let mut ignored: BTreeMap<u16, (u64, InvalidCounts)> = BTreeMap::new();
+        for (source, state) in &self.sources {
+            if state.last_active.is_none() {
+                let (datagrams, invalid) = ignored.entry(source.port()).or_default();
+                *datagrams += state.datagrams;
+                invalid.merge(&state.pending_invalid);
+            }
+        }
+        let ignored_ports = ignored
+            .into_iter()
+            .map(|(port, (datagrams, invalid))| IgnoredPort {
                 port,
-                datagrams: p.datagrams,
-                invalid_reasons: invalid_reasons(&p.pending_invalid),
+                datagrams,
+                invalid_reasons: invalid_reasons(&invalid),
             })
             .collect();
-        ignored_ports.sort_by_key(|p| p.port);
         Summary {
             streams,
             capture: None,
@@ -294,7 +362,7 @@ pub fn replay(
     let mut tcp = TcpSide {
         ports: &options.ports,
         demux: new_demux(),
-        channels: HashMap::new(),
+        channel_assumed: HashMap::new(),
         filtered: 0,
         time: Instant::ZERO,
     };
@@ -308,7 +376,7 @@ pub fn replay(
                 filtered += 1;
                 return Ok(());
             }
-            demux.push(port, d.time, d.payload, &mut on_frame)
+            demux.push(Source::Udp { port }, d.time, d.payload, &mut on_frame)
         }
         Packet::Tcp(time, segment) => {
             tcp.time = time;
@@ -329,7 +397,14 @@ pub fn replay(
     let mut summary = demux.finish();
     let interleaved = tcp.demux.finish();
     for mut stream in interleaved.streams {
-        stream.interleaved = tcp.channels.get(&stream.counters.port).copied();
+        if let Some(i) = stream.interleaved.as_mut() {
+            let source = Source::Interleaved {
+                server: i.server,
+                client: i.client,
+                channel: i.channel,
+            };
+            i.channel_assumed = tcp.channel_assumed.get(&source).copied().unwrap_or(false);
+        }
         summary.streams.push(stream);
     }
     summary.streams.sort_by_key(|s| s.counters.port);
@@ -340,12 +415,13 @@ pub fn replay(
 }
 
 /// The streams of RTP interleaved in RTSP/TCP: a demultiplexer of their
-/// own (a server's TCP port and a UDP port of the same number stay apart).
+/// own, so that its stream limit is its own.
 struct TcpSide<'a> {
     ports: &'a [u16],
     demux: Demux,
-    /// The channel each sender port's RTP came on.
-    channels: HashMap<u16, InterleavedStream>,
+    /// Whether each source's channel was assumed to carry RTP (as of its
+    /// last packet).
+    channel_assumed: HashMap<Source, bool>,
     /// Interleaved packets skipped by `--port`.
     filtered: u64,
     /// Capture time of the segment being read.
@@ -364,17 +440,16 @@ impl TcpSide<'_> {
         if result.is_err() {
             return;
         }
-        if !self.ports.is_empty() && !self.ports.contains(&p.port) {
+        if !self.ports.is_empty() && !self.ports.contains(&p.server.port()) {
             self.filtered += 1;
             return;
         }
-        self.channels.insert(
-            p.port,
-            InterleavedStream {
-                channel: p.channel,
-                channel_assumed: p.channel_assumed,
-            },
-        );
-        *result = self.demux.push(p.port, self.time, p.data, on_frame);
+        let source = Source::Interleaved {
+            server: p.server,
+            client: p.client,
+            channel: p.channel,
+        };
+        self.channel_assumed.insert(source, p.channel_assumed);
+        *result = self.demux.push(source, self.time, p.data, on_frame);
     }
 }

@@ -3,6 +3,7 @@
 //! fields beyond the contract are extras a consumer may ignore.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use mjpeg_rtp::CameraStats;
 
@@ -119,7 +120,8 @@ pub struct StreamSummary {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub frames_dropped_out_of_order: u64,
     /// Extra (`pcap`): the stream came interleaved in an RTSP/TCP
-    /// connection; `port` is then the sender's (server's) TCP port.
+    /// connection; `port` is then the sender's (server's) TCP port, and
+    /// each connection to it has streams of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interleaved: Option<InterleavedStream>,
     /// Extra (`recv`, on a camera's current stream): the kernel's count of
@@ -164,9 +166,17 @@ pub struct ReceiverCounters {
     pub frames_dropped_backlog: u64,
     /// Decoded frames shed (oldest first) because the consumer was slow.
     pub frames_dropped_queue: u64,
+    /// Complete frames given up because the run was stopping (waiting
+    /// for a decoder, or completed after the decoders ended).
+    #[serde(default)]
+    pub frames_dropped_stopping: u64,
     /// RTSP sessions set up again after being lost.
     #[serde(default)]
     pub reconnects: u64,
+    /// Our RTCP packets not sent on an RTSP/TCP connection: longer than
+    /// an interleaved frame's 65,535 bytes (cut, they would be corrupt).
+    #[serde(default)]
+    pub interleaved_too_long: u64,
 }
 
 impl From<&CameraStats> for ReceiverCounters {
@@ -176,7 +186,9 @@ impl From<&CameraStats> for ReceiverCounters {
             packets_foreign: stats.packets_foreign,
             frames_dropped_backlog: stats.frames_dropped_backlog,
             frames_dropped_queue: stats.frames_dropped_queue,
+            frames_dropped_stopping: stats.frames_dropped_stopping,
             reconnects: stats.reconnects,
+            interleaved_too_long: stats.rtcp.interleaved_too_long,
         }
     }
 }
@@ -239,13 +251,17 @@ pub fn invalid_reasons(invalid: &InvalidCounts) -> BTreeMap<String, u64> {
 }
 
 /// How an interleaved stream was found in its RTSP/TCP connection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InterleavedStream {
     /// The interleaved channel its RTP came on.
     pub channel: u8,
     /// No SETUP reply in the capture named the channels: channel 0 was
     /// taken as RTP.
     pub channel_assumed: bool,
+    /// The connection: the side that sent the RTP (the RTSP server,
+    /// whose port is the stream's `port`) and the other end.
+    pub server: SocketAddr,
+    pub client: SocketAddr,
 }
 
 /// What the capture file held (`pcap`).

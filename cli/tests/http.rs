@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use mjpeg_rtp_testkit::peer_missing;
 use mjpeg_rtp_testkit::picture::{camera_jpeg, decode, Sampling};
+use mjpeg_rtp_testkit::quirky_rtsp::{Quirks, QuirkyServer};
 use serde_json::Value;
 
 mod common;
@@ -76,11 +77,18 @@ struct Receiver {
 }
 
 impl Receiver {
+    /// UDP cameras `cameras`, each on a free loopback port.
     fn start(cameras: &[&str], extra: &[&str]) -> Receiver {
+        let specs: Vec<String> = cameras.iter().map(|c| format!("{c}=127.0.0.1:0")).collect();
+        Receiver::start_cameras(&specs, extra)
+    }
+
+    /// A camera per `--camera` argument of `specs`.
+    fn start_cameras(specs: &[String], extra: &[&str]) -> Receiver {
         let mut cmd = bin();
         cmd.arg("recv");
-        for camera in cameras {
-            cmd.arg("--camera").arg(format!("{camera}=127.0.0.1:0"));
+        for spec in specs {
+            cmd.arg("--camera").arg(spec);
         }
         let mut child = cmd
             .args(["--http", "127.0.0.1:0", "--duration", "120"])
@@ -467,6 +475,10 @@ fn live_view_over_http_while_gstreamer_streams() {
                     "mjpeg_rtp_socket_kernel_drops_total",
                     &c["receiver"]["kernel_drops"],
                 ),
+                (
+                    "mjpeg_rtp_rtcp_interleaved_too_long_total",
+                    &c["receiver"]["interleaved_too_long"],
+                ),
                 ("mjpeg_rtp_received_bytes_total", &c["bytes"]),
                 ("mjpeg_rtp_datagrams_total", &c["datagrams"]),
                 ("mjpeg_rtp_frame_width_pixels", &c["width"]),
@@ -625,7 +637,7 @@ fn a_stalled_viewer_costs_the_receiver_nothing() {
             assert!(expected.contains(&last), "part {parts} is no frame sent");
             parts += 1;
         }
-        (parts, last == expected[FRAMES - 1])
+        (parts, last == expected[FRAMES - 1], healthy)
     });
     let mut sender = gst_sender(dir.path(), FRAMES, 30, port);
     let frames = |api: &Value| camera(api, "big")["frames_complete"].as_u64().unwrap();
@@ -636,7 +648,7 @@ fn a_stalled_viewer_costs_the_receiver_nothing() {
     }
     let warm_rss = recv.rss_kib();
     assert!(sender.wait().unwrap().success());
-    let (parts, got_last) = reader
+    let (parts, got_last, _healthy) = reader
         .join()
         .expect("the healthy viewer's parts are frames sent");
     assert!(
@@ -652,12 +664,23 @@ fn a_stalled_viewer_costs_the_receiver_nothing() {
     };
     let end_rss = recv.rss_kib();
     let c = camera(&end, "big");
-    assert_eq!(c["viewers"], 2, "{c:#}");
+    // The stalled viewer is dropped once a write to it has made no
+    // progress for the write timeout; the healthy one stays.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = api(addr);
+        if camera(&now, "big")["viewers"] == 1 {
+            assert_eq!(now["viewers_stalled"], 1, "{now:#}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{now:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // No assertion on `viewer_frames_skipped`: a viewer counts what it
-    // skipped when it comes back for a frame, and the stalled one may stay
-    // blocked in its write until the end (the slot's unit test checks the
-    // counting). What matters is above and below: every frame complete at
-    // the receiver, the healthy viewer current, memory flat.
+    // skipped when it comes back for a frame, and the stalled one never
+    // comes back (the slot's unit test checks the counting). What matters
+    // is above and below: every frame complete at the receiver, the
+    // healthy viewer current, memory flat.
     // ~90 frames of ~100+ KiB went by: a viewer that queued them would
     // show here.
     let bytes = c["bytes"].as_u64().unwrap();
@@ -787,4 +810,163 @@ fn the_page_says_a_camera_is_silent() {
     assert!(img_tag.contains("hidden"), "{img_tag}");
     let (status, _) = recv.finish_with_status();
     assert_eq!(status.code(), Some(1));
+}
+
+/// The value of the exposition's sample `series` (name and labels, as
+/// written), if it is there.
+fn exposed(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// An RTSP/TCP camera with a sender quirk (Micro-RTSP changes Q after a
+/// frame's first fragment): `/metrics` counts the frames that needed the
+/// tolerance and lists every other kind at zero, and lists the camera's
+/// RTCP packets refused for interleaving; both agree with
+/// `/api/cameras` and the final JSON summary.
+#[test]
+fn metrics_list_tolerated_quirks_and_interleaved_refusals() {
+    let server = QuirkyServer::start(Quirks::micro_rtsp());
+    let recv = Receiver::start_cameras(
+        &[format!("esp32={}", server.url(""))],
+        &["--rtsp-transport", "tcp"],
+    );
+    let addr = recv.http;
+    let tolerated = |api: &Value| {
+        camera(api, "esp32")["tolerated"]["q_changed_mid_frame"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tolerated(&api(addr)) < 5 {
+        assert!(Instant::now() < deadline, "{:#}", api(addr));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    const Q_CHANGED: &str =
+        r#"mjpeg_rtp_frames_tolerated_total{camera="esp32",reason="q_changed_mid_frame"}"#;
+    const JFIF: &str =
+        r#"mjpeg_rtp_frames_tolerated_total{camera="esp32",reason="jfif_in_payload"}"#;
+    const TOO_LONG: &str = r#"mjpeg_rtp_rtcp_interleaved_too_long_total{camera="esp32"}"#;
+    // The camera streams on: what /api/cameras says lies between two
+    // scrapes around it.
+    let before = String::from_utf8(get_ok(addr, "/metrics")).unwrap();
+    let api_now = api(addr);
+    let after = String::from_utf8(get_ok(addr, "/metrics")).unwrap();
+    let q_changed = |text: &str| exposed(text, Q_CHANGED).unwrap_or_else(|| panic!("{text}"));
+    let served = tolerated(&api_now) as f64;
+    assert!(
+        q_changed(&before) <= served && served <= q_changed(&after),
+        "{before}\n{api_now:#}\n{after}"
+    );
+    assert!(q_changed(&before) >= 5.0, "{before}");
+    // Every kind is listed, zero or not.
+    assert_eq!(exposed(&after, JFIF), Some(0.0), "{after}");
+    let c = camera(&api_now, "esp32");
+    assert_eq!(c["receiver"]["interleaved_too_long"], 0, "{c:#}");
+    assert_eq!(exposed(&after, TOO_LONG), Some(0.0), "{after}");
+
+    let summary = recv.finish();
+    let stream = &summary["streams"][0];
+    assert!(
+        stream["tolerated"]["q_changed_mid_frame"].as_f64().unwrap() >= q_changed(&after),
+        "{summary:#}"
+    );
+    assert_eq!(stream["receiver"]["interleaved_too_long"], 0, "{summary:#}");
+    drop(server);
+}
+
+/// A viewer that stops reading (its TCP window shut) while frames flow is
+/// dropped once writes to it make no progress for the write timeout:
+/// its place under the cap comes back (a new viewer gets in and gets
+/// frames), and the drop is counted.
+#[test]
+fn a_viewer_that_stops_reading_gives_its_place_back() {
+    const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+    let recv = Receiver::start(&["cam"], &["--http-max-viewers", "1"]);
+    let addr = recv.http;
+    let port = camera(&api(addr), "cam")["port"].as_u64().unwrap();
+    // Large frames, so that the server's send buffer (autotuned up to
+    // megabytes) fills within seconds.
+    let dir = tempfile::tempdir().unwrap();
+    write_frames(dir.path(), (1280, 720, Sampling::Yuv420, 0), 3, 6, 6);
+    let _sender = Killed(
+        bin()
+            .arg("send")
+            .arg(dir.path())
+            .args(["--fps", "30", "--loop", "--to"])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mjpeg-rtp send"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while camera(&api(addr), "cam")["frames_complete"]
+        .as_u64()
+        .unwrap()
+        < 5
+    {
+        assert!(Instant::now() < deadline, "no frames");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // A small receive window that is never read: the server's writes
+    // stall within a few frames.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let stalled = Viewer::open(socket.into(), addr, "cam");
+    let opened = Instant::now();
+    let (status, head, _) = get(addr, "/cameras/cam/stream.mjpg", Some(TOKEN));
+    assert_eq!(status, 503, "the cap of one is taken: {head}");
+    let freed = loop {
+        let now = api(addr);
+        if camera(&now, "cam")["viewers"] == 0 {
+            assert_eq!(now["viewers_stalled"], 1, "{now:#}");
+            break opened.elapsed();
+        }
+        // The write that fills the buffer returns what it wrote when the
+        // timeout ends it, and the next one fails after one more: two
+        // timeouts after the stall, which comes within a second or two.
+        assert!(
+            opened.elapsed() < 2 * WRITE_TIMEOUT + Duration::from_secs(15),
+            "the stalled viewer still holds its place: {now:#}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let metrics = String::from_utf8(get_ok(addr, "/metrics")).unwrap();
+    assert_eq!(
+        exposed(&metrics, "mjpeg_rtp_http_viewers_stalled_total"),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        exposed(&metrics, r#"mjpeg_rtp_http_viewers{camera="cam"}"#),
+        Some(0.0),
+        "{metrics}"
+    );
+    // The place is free again: a reading viewer gets in and gets frames.
+    let mut viewer = Viewer::connect(addr, "cam");
+    for _ in 0..3 {
+        let (w, h, _) = decode(&viewer.part());
+        assert_eq!((w, h), (1280, 720));
+    }
+    eprintln!("the stalled viewer's place came back after {freed:?}");
+    drop((stalled, viewer));
+    recv.finish();
+}
+
+/// A child process killed when dropped (a failed assertion included).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

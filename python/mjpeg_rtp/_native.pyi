@@ -196,11 +196,13 @@ class _CameraStats(TypedDict):
     packets_foreign: int
     frames_dropped_backlog: int
     frames_dropped_queue: int
+    frames_dropped_stopping: int
     frames_dropped_out_of_order: int
     frames_thinned: int
     frames_superseded: int
     frames_decoded: int
     frames_delivered: int
+    interleaved_too_long: int
     datagrams: int
     bytes: int
     socket_buffer_size: int

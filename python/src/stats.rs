@@ -55,11 +55,15 @@ pub(crate) fn stats_dict<'py>(py: Python<'py>, s: &CameraStats) -> PyResult<Boun
     d.set_item("packets_foreign", s.packets_foreign)?;
     d.set_item("frames_dropped_backlog", s.frames_dropped_backlog)?;
     d.set_item("frames_dropped_queue", s.frames_dropped_queue)?;
+    d.set_item("frames_dropped_stopping", s.frames_dropped_stopping)?;
     d.set_item("frames_dropped_out_of_order", s.frames_dropped_out_of_order)?;
     d.set_item("frames_thinned", s.frames_thinned)?;
     d.set_item("frames_superseded", s.frames_superseded)?;
     d.set_item("frames_decoded", s.frames_decoded)?;
     d.set_item("frames_delivered", s.frames_delivered)?;
+    // Our RTCP packets not sent on an RTSP/TCP connection: longer than an
+    // interleaved frame's 65535 bytes.
+    d.set_item("interleaved_too_long", s.rtcp.interleaved_too_long)?;
     d.set_item("datagrams", s.datagrams)?;
     d.set_item("bytes", s.bytes)?;
     d.set_item("socket_buffer_size", s.socket_receive_buffer)?;

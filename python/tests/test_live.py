@@ -78,6 +78,15 @@ def test_project_sender(small_jpegs: Originals, decoder: str) -> None:
     assert stats["packets_lost"] == 0 and stats["decode_errors"] == 0
     assert (stats["width"], stats["height"]) == (320, 240)
     client.stop()
+    # Every complete frame is delivered or named by one counter, stop
+    # included; a plain-UDP camera refuses no interleaved RTCP.
+    stats = client.stats("door")
+    named = (
+        "frames_dropped_backlog", "frames_dropped_queue", "frames_dropped_out_of_order",
+        "frames_thinned", "frames_superseded", "decode_errors", "frames_dropped_stopping",
+    )
+    assert stats["frames_complete"] == stats["frames_delivered"] + sum(stats[k] for k in named)
+    assert stats["interleaved_too_long"] == 0
 
 
 @pytest.mark.parametrize("decoder", decoders())

@@ -98,5 +98,8 @@ def test_rtp_interleaved_in_rtsp_over_tcp() -> None:
     assert summary is not None
     [stream] = summary["streams"]
     assert stream["port"] == 28754
-    assert stream["interleaved"] == {"channel": 0, "channel_assumed": False}
+    interleaved = stream["interleaved"]
+    assert (interleaved["channel"], interleaved["channel_assumed"]) == (0, False)
+    assert interleaved["server"].endswith(":28754")
+    assert interleaved["client"] != interleaved["server"]
     assert summary["capture"]["rtsp_tcp"]["setup_replies"] == 1

@@ -38,6 +38,8 @@ pub(crate) struct CameraShared {
     pub(crate) frames_decoded: AtomicU64,
     pub(crate) frames_dropped_queue: AtomicU64,
     pub(crate) frames_delivered: AtomicU64,
+    /// Complete frames given up because the client was stopping.
+    pub(crate) frames_dropped_stopping: AtomicU64,
     /// RTSP sessions set up again after being lost.
     pub(crate) reconnects: AtomicU64,
     /// Decode-side warnings, one kind each: [`DecodeWarning`].
@@ -82,6 +84,7 @@ impl CameraShared {
             frames_decoded: AtomicU64::new(0),
             frames_dropped_queue: AtomicU64::new(0),
             frames_delivered: AtomicU64::new(0),
+            frames_dropped_stopping: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             decode_warnings: Mutex::new(RateLimiter::new(WARN_INTERVAL)),
             rtcp: RtcpShared::default(),
@@ -151,6 +154,7 @@ impl CameraShared {
             frames_decoded: self.frames_decoded.load(Ordering::Relaxed),
             frames_dropped_queue: self.frames_dropped_queue.load(Ordering::Relaxed),
             frames_delivered: self.frames_delivered.load(Ordering::Relaxed),
+            frames_dropped_stopping: self.frames_dropped_stopping.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
             rtcp: self.rtcp.snapshot(),
         }

@@ -112,6 +112,9 @@ pub struct Client {
 struct Threads {
     receivers: Vec<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
+    /// The decode backlog, as the workers read it: what they leave there
+    /// at stop is counted from it once every thread has ended.
+    backlog: Option<crossbeam_channel::Receiver<DecodeJob>>,
 }
 
 impl fmt::Debug for Client {
@@ -343,8 +346,11 @@ impl Client {
                 return Err(e);
             }
         };
-        lock(&self.threads).workers = workers;
-        drop(jobs_rx);
+        {
+            let mut threads = lock(&self.threads);
+            threads.workers = workers;
+            threads.backlog = Some(jobs_rx);
+        }
         let mut sockets = Vec::new();
         let mut sessions = Vec::new();
         let mut plain_rtcp = Vec::new();
@@ -517,7 +523,11 @@ impl Client {
         if let Some(wake) = lock(&self.wake).as_ref() {
             wake.wake();
         }
-        let Threads { receivers, workers } = std::mem::take(&mut *lock(&self.threads));
+        let Threads {
+            receivers,
+            workers,
+            backlog,
+        } = std::mem::take(&mut *lock(&self.threads));
         for handle in receivers {
             if handle.join().is_err() {
                 log::error!("a receive thread panicked");
@@ -527,6 +537,13 @@ impl Client {
             if handle.join().is_err() {
                 log::error!("a decode thread panicked");
             }
+        }
+        // Every sender (the receive paths) and every worker has ended:
+        // what still waits for a decoder is given up, counted.
+        for job in backlog.iter().flat_map(|b| b.try_iter()) {
+            job.camera
+                .frames_dropped_stopping
+                .fetch_add(1, Ordering::Relaxed);
         }
         self.output.close();
     }

@@ -55,6 +55,11 @@ pub struct CameraStats {
     pub frames_dropped_queue: u64,
     /// Frames the consumer took (`get_frame`/`next_frame`).
     pub frames_delivered: u64,
+    /// Complete frames given up because the client was stopping: waiting
+    /// for a decoder when [`Client::stop`](crate::Client::stop) came, or
+    /// completed after the decoders had ended. With the counters above,
+    /// every complete frame is delivered, still queued, or counted once.
+    pub frames_dropped_stopping: u64,
     /// RTSP sessions set up again after the connection dropped, a
     /// keepalive failed or RTP stopped (0 for other cameras).
     pub reconnects: u64,

@@ -55,7 +55,8 @@ fn work(
     // `stop` joins the receive paths first). The stop flag is looked at
     // too, in case a start that failed half-way still holds a sender.
     // Once stopping, frames still waiting are dropped, not decoded (their
-    // tickets give their places up), so that stop stays bounded.
+    // tickets give their places up), so that stop stays bounded: counted
+    // here, and what is left in the channel by `Client::stop`.
     while !stop.load(Ordering::Relaxed) {
         let mut job = match jobs.recv_timeout(STOP_CHECK) {
             Ok(job) => job,
@@ -63,6 +64,9 @@ fn work(
             Err(RecvTimeoutError::Disconnected) => break,
         };
         if stop.load(Ordering::Relaxed) {
+            job.camera
+                .frames_dropped_stopping
+                .fetch_add(1, Ordering::Relaxed);
             break;
         }
         let plan = plans.get(job.camera.index).copied().unwrap_or_default();

@@ -289,3 +289,47 @@ fn a_sender_restarting_with_the_same_ssrc_is_followed() {
     }
     assert_eq!(stats.frames_dropped_out_of_order, 0);
 }
+
+/// Stopping while complete frames wait for a decoder: those it never
+/// decodes are counted (`frames_dropped_stopping`), and every complete
+/// frame is delivered or named by exactly one counter.
+#[test]
+fn frames_given_up_at_stop_are_counted() {
+    let client = started(1, vec![camera("cam").with_queue_depth(1000)]);
+    // Large frames for one decoder: it falls far behind the wire, so the
+    // backlog is full when stop comes.
+    let big = camera_jpeg(1920, 1080, Sampling::Yuv420, 0, 3);
+    let mut tx = sender(&client, "cam", 0x51);
+    let mut n = 0;
+    loop {
+        tx.send_frame(&big, n * STEP);
+        n += 1;
+        std::thread::sleep(Duration::from_millis(5));
+        let stats = client.camera_stats("cam").unwrap();
+        if stats.frames_complete() >= 12 {
+            break;
+        }
+        assert!(n < 1000, "{stats:?}");
+    }
+    client.stop();
+    // Decoded frames can still be taken after stop.
+    let mut taken = 0;
+    while client.get_frame("cam", Duration::ZERO).is_some() {
+        taken += 1;
+    }
+    let s = client.camera_stats("cam").unwrap();
+    assert!(s.frames_dropped_stopping > 0, "{s:?}");
+    assert_eq!(s.frames_delivered, taken, "{s:?}");
+    assert_eq!(
+        s.frames_complete(),
+        s.frames_delivered
+            + s.frames_dropped_backlog
+            + s.frames_dropped_queue
+            + s.frames_dropped_out_of_order
+            + s.frames_thinned
+            + s.frames_superseded
+            + s.decode_errors
+            + s.frames_dropped_stopping,
+        "{s:?}"
+    );
+}

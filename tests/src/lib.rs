@@ -15,6 +15,9 @@ pub use mjpeg_rtp_cli as cli;
 #[derive(Debug, Clone)]
 pub struct Replayed {
     pub port: u16,
+    /// Which stream of the capture it came from (port, or TCP connection
+    /// and channel).
+    pub source: mjpeg_rtp_capture::replay::Source,
     pub ssrc: u32,
     pub timestamp: u32,
     pub jpeg: Vec<u8>,
@@ -34,6 +37,7 @@ pub fn replay_with(
     let summary = mjpeg_rtp_capture::replay::replay(path, options, |f| {
         frames.push(Replayed {
             port: f.port,
+            source: f.source,
             ssrc: f.info.ssrc,
             timestamp: f.info.timestamp,
             jpeg: f.jpeg.to_vec(),

@@ -1,14 +1,16 @@
 //! RTP interleaved in RTSP over TCP, read out of a capture: tcpdump's
 //! recording of ffmpeg reading gst-rtsp-server over TCP
 //! (`tests/fixtures/rtsp-tcp/`, gst-420's four originals), as recorded,
-//! with its segments split, reordered and sent twice, and cut to start
-//! mid-connection. Every frame handed out decodes to its original's
+//! with its segments split, reordered and sent twice, cut to start
+//! mid-connection, and beside a second connection to the same server
+//! port. Every frame handed out decodes to its original's
 //! pixels under every decoder in the build.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use mjpeg_rtp_capture::replay::Source;
 use mjpeg_rtp_capture::summary::Summary;
 use mjpeg_rtp_tests::{assert_same_pixels_every_decoder, replay, Replayed};
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
@@ -200,4 +202,66 @@ fn a_capture_that_starts_mid_connection() {
     let json = serde_json::to_value(&summary).unwrap();
     assert_eq!(json["streams"][0]["interleaved"]["channel_assumed"], true);
     assert!(rtsp_tcp(&summary)["joined_mid_stream"].as_u64().unwrap() >= 1);
+}
+
+/// Two cameras behind one NVR port: the recorded connection and a second
+/// one to the same server address and port from another client port
+/// (same SSRC, same timestamps: only the connection tells them apart),
+/// their segments interleaved in one capture. Two streams come out, each
+/// with every frame exact and nothing counted twice.
+#[test]
+fn two_connections_to_one_server_port_are_two_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let both = dir.path().join("two-connections.pcap");
+    let first = read_segments(&fixtures().join("rtsp-tcp/interleaved.pcap"));
+    let client_port = first
+        .iter()
+        .find(|s| s.src.1 == SERVER_PORT)
+        .map(|s| s.dst.1)
+        .unwrap();
+    let other_port = client_port.wrapping_add(1);
+    let second = first.iter().map(|s| {
+        let mut s = s.clone();
+        for end in [&mut s.src, &mut s.dst] {
+            if end.1 == client_port {
+                end.1 = other_port;
+            }
+        }
+        s.time += Duration::from_micros(300);
+        s
+    });
+    let mut segments: Vec<Segment> = first.iter().cloned().chain(second).collect();
+    segments.sort_by_key(|s| s.time);
+    write_segments(&both, &segments);
+
+    let (frames, summary) = replay(&both);
+    assert_eq!(summary.streams.len(), 2, "{summary:#?}");
+    let mut clients = Vec::new();
+    for stream in &summary.streams {
+        let interleaved = stream.interleaved.expect("an interleaved stream");
+        assert_eq!(stream.counters.port, SERVER_PORT);
+        assert_eq!(interleaved.server.port(), SERVER_PORT);
+        assert_eq!(
+            (interleaved.channel, interleaved.channel_assumed),
+            (0, false)
+        );
+        assert_eq!(stream.counters.frames_complete, 4, "{stream:#?}");
+        assert_eq!(stream.counters.packets_duplicate, 0, "{stream:#?}");
+        assert_eq!(stream.counters.packets_lost, 0, "{stream:#?}");
+        clients.push(interleaved.client.port());
+        // This connection's frames, in order, each exact.
+        let mine: Vec<Replayed> = frames
+            .iter()
+            .filter(|f| match f.source {
+                Source::Interleaved { client, .. } => client == interleaved.client,
+                Source::Udp { .. } => false,
+            })
+            .cloned()
+            .collect();
+        assert_frames(&mine, 0);
+    }
+    clients.sort_unstable();
+    assert_eq!(clients, [client_port, other_port]);
+    assert_eq!(frames.len(), 8);
+    assert_eq!(rtsp_tcp(&summary)["setup_replies"], 2);
 }

@@ -2,8 +2,8 @@
 //! per-camera views `/api/cameras` serves, encoded with the
 //! `prometheus-client` crate. Every per-camera series has a `camera`
 //! label; counters end in `_total`; sizes are in bytes and times in
-//! seconds. Every drop and invalid reason is listed, zero or not, so that
-//! a series never appears out of nowhere.
+//! seconds. Every drop and invalid reason and every tolerated quirk is
+//! listed, zero or not, so that a series never appears out of nowhere.
 //!
 //! The counters live in the receive path (the client's stats), not here:
 //! one [`Collector`] registered once reads the live view's snapshot at
@@ -22,6 +22,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
+use mjpeg_rtp::core::Tolerated;
 use mjpeg_rtp::{DropReason, InvalidReason};
 
 use super::snapshot::CameraView;
@@ -110,14 +111,22 @@ per_camera! {
     "frames_dropped" => ByReason(|v| {
         every_reason(DropReason::ALL.iter().map(|r| r.name()), &v.drop_reasons)
     }),
-    /// Complete frames shed by the runtime: decode_backlog (decoders behind)
-    /// or consumer_queue (consumer behind)
+    /// Complete frames shed by the runtime: decode_backlog (decoders behind),
+    /// consumer_queue (consumer behind) or stopping (given up at stop)
     "frames_shed" => ByReason(|v| vec![
         ("decode_backlog", v.receiver.frames_dropped_backlog),
         ("consumer_queue", v.receiver.frames_dropped_queue),
+        ("stopping", v.receiver.frames_dropped_stopping),
     ]),
+    /// Complete frames that needed a tolerance of a sender quirk, by kind
+    "frames_tolerated" => ByReason(|v| {
+        every_reason(Tolerated::ALL.iter().map(|t| t.name()), &v.tolerated)
+    }),
     /// Complete frames whose JPEG failed to decode
     "decode_errors" => Counter(|v| Some(v.decode_errors)),
+    /// Our RTCP packets not sent on an RTSP/TCP connection: longer than an
+    /// interleaved frame's 65535 bytes
+    "rtcp_interleaved_too_long" => Counter(|v| Some(v.receiver.interleaved_too_long)),
     /// Complete frames per second over the last seconds
     "frames_per_second" => Gauge(|v| v.rates.fps),
     /// RFC 3550 interarrival jitter of the current stream
@@ -215,6 +224,17 @@ impl Collector for LiveMetrics {
             encoder.encode_descriptor(
                 "http_viewers_refused",
                 "Stream viewers turned away at the cap",
+                None,
+                MetricType::Counter,
+            )?,
+        )?;
+        ConstCounter::new(cap.stalled.load(Ordering::Relaxed)).encode(
+            encoder.encode_descriptor(
+                "http_viewers_stalled",
+                &format!(
+                    "Stream viewers dropped because a write to them made no progress for {} s",
+                    super::WRITE_TIMEOUT.as_secs()
+                ),
                 None,
                 MetricType::Counter,
             )?,

@@ -34,6 +34,12 @@ const REFRESH_PERIOD: Duration = Duration::from_millis(250);
 /// Environment variable read for the access token when `--http-token` is
 /// not given.
 pub const TOKEN_ENV: &str = "MJPEG_RTP_HTTP_TOKEN";
+/// A write to an HTTP client that makes no progress for this long fails
+/// (one that wrote part of its bytes returns that part, and the next
+/// write fails): a viewer that stopped reading (its TCP window shut) is
+/// dropped within two of these once the socket buffer is full, and gives
+/// its place back rather than holding its thread forever.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How the live view is served.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,8 +122,16 @@ pub struct LiveView {
 impl LiveView {
     /// Bind `options.listen` and serve the cameras of `client` (started).
     pub fn start(options: &HttpOptions, client: &Client) -> Result<LiveView> {
-        let server = tiny_http::Server::http(options.listen)
-            .map_err(|e| anyhow!("cannot serve HTTP on {}: {e}", options.listen))?;
+        let cannot =
+            |e: &dyn std::fmt::Display| anyhow!("cannot serve HTTP on {}: {e}", options.listen);
+        let listener = std::net::TcpListener::bind(options.listen).map_err(|e| cannot(&e))?;
+        // tiny_http hands out no connection to set a timeout on; an
+        // accepted socket inherits the listener's send timeout (Linux and
+        // the BSDs copy it on accept).
+        socket2::SockRef::from(&listener)
+            .set_write_timeout(Some(WRITE_TIMEOUT))
+            .map_err(|e| cannot(&e))?;
+        let server = tiny_http::Server::from_listener(listener, None).map_err(|e| cannot(&e))?;
         let local_addr = server
             .server_addr()
             .to_ip()
@@ -216,8 +230,9 @@ impl Drop for LiveView {
         for camera in &self.shared.cameras {
             camera.slot.wake_all();
         }
-        // Viewer threads end at their next frame wait; one blocked in a
-        // write to a stalled client is left to the process exit.
+        // Viewer threads end at their next frame wait, or when a write
+        // to a stalled client times out (WRITE_TIMEOUT); neither is
+        // waited for here.
         if let Some(accept) = self.accept.take() {
             let _ = accept.join();
         }

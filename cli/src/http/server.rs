@@ -189,6 +189,7 @@ struct Api {
     cameras: Vec<CameraView>,
     viewers_max: usize,
     viewers_refused: u64,
+    viewers_stalled: u64,
 }
 
 fn api(shared: &Shared) -> Api {
@@ -196,18 +197,38 @@ fn api(shared: &Shared) -> Api {
         cameras: shared.views(),
         viewers_max: shared.cap.max(),
         viewers_refused: shared.cap.refused.load(Ordering::Relaxed),
+        viewers_stalled: shared.cap.stalled.load(Ordering::Relaxed),
     }
 }
 
 /// `stream.mjpg`: the newest frame, then each newer one, as parts of a
-/// `multipart/x-mixed-replace` response, until the client leaves or the
+/// `multipart/x-mixed-replace` response, until the client leaves, stops
+/// reading for [`WRITE_TIMEOUT`](super::WRITE_TIMEOUT) (counted), or the
 /// view stops. Written on the raw connection so that every part is
 /// flushed as a whole (tiny_http's chunked body would hold a part's tail
 /// back until the next frame).
 fn stream(request: Request, camera: &LiveCamera, shared: &Shared) {
+    if let Err(e) = stream_parts(request, camera, shared) {
+        // A send timeout reads as WouldBlock on Unix, TimedOut on Windows.
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ) {
+            shared.cap.stalled.fetch_add(1, Ordering::Relaxed);
+            log::info!(
+                "http: a viewer of camera {:?} stopped reading for {:?}; dropped",
+                camera.id,
+                super::WRITE_TIMEOUT
+            );
+        }
+    }
+}
+
+/// [`stream`]'s work: `Err` with the write that failed.
+fn stream_parts(request: Request, camera: &LiveCamera, shared: &Shared) -> std::io::Result<()> {
     let Some(_ticket) = shared.cap.admit() else {
         let _ = request.respond(text(503, "too many viewers"));
-        return;
+        return Ok(());
     };
     camera.viewers.fetch_add(1, Ordering::AcqRel);
     let _viewer = OnDrop(|| {
@@ -219,13 +240,10 @@ fn stream(request: Request, camera: &LiveCamera, shared: &Shared) {
         "HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary={BOUNDARY}\r\n\
          Cache-Control: no-store\r\nConnection: close\r\n\r\n"
     );
-    if out
-        .write_all(head.as_bytes())
-        .and_then(|()| out.flush())
-        .is_err()
-        || head_only
-    {
-        return;
+    out.write_all(head.as_bytes())?;
+    out.flush()?;
+    if head_only {
+        return Ok(());
     }
     let mut seen = 0;
     while !shared.stopping() {
@@ -233,9 +251,8 @@ fn stream(request: Request, camera: &LiveCamera, shared: &Shared) {
             // A silent camera: the heartbeat is the only write that tells
             // a viewer who left from one who waits (the second write to a
             // closed connection fails), so that the place is given back.
-            if out.write_all(HEARTBEAT).and_then(|()| out.flush()).is_err() {
-                return;
-            }
+            out.write_all(HEARTBEAT)?;
+            out.flush()?;
             continue;
         };
         seen = frame.number;
@@ -244,15 +261,12 @@ fn stream(request: Request, camera: &LiveCamera, shared: &Shared) {
             frame.jpeg.len(),
             frame.timestamp
         );
-        let sent = out
-            .write_all(part.as_bytes())
-            .and_then(|()| out.write_all(&frame.jpeg))
-            .and_then(|()| out.write_all(b"\r\n"))
-            .and_then(|()| out.flush());
-        if sent.is_err() {
-            return;
-        }
+        out.write_all(part.as_bytes())?;
+        out.write_all(&frame.jpeg)?;
+        out.write_all(b"\r\n")?;
+        out.flush()?;
     }
+    Ok(())
 }
 
 /// Runs its closure when dropped.

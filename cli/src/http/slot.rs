@@ -90,6 +90,9 @@ pub struct ViewerCap {
     active: AtomicUsize,
     /// Viewers turned away because `max` were already watching.
     pub refused: AtomicU64,
+    /// Viewers dropped because a write to them made no progress for the
+    /// write timeout (they stopped reading).
+    pub stalled: AtomicU64,
 }
 
 impl ViewerCap {
@@ -98,6 +101,7 @@ impl ViewerCap {
             max,
             active: AtomicUsize::new(0),
             refused: AtomicU64::new(0),
+            stalled: AtomicU64::new(0),
         }
     }
 

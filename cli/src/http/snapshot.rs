@@ -153,6 +153,11 @@ pub struct CameraView {
     pub counters: StreamCounters,
     pub drop_reasons: BTreeMap<String, u64>,
     pub invalid_reasons: BTreeMap<String, u64>,
+    /// Complete frames that needed a tolerance (a sender quirk accepted),
+    /// by kind, summed over the streams; left out when none did, as in
+    /// the summary's entries.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tolerated: BTreeMap<String, u64>,
     pub decode_errors: u64,
     /// Datagrams read from the socket, and their bytes.
     pub datagrams: u64,
@@ -177,12 +182,15 @@ impl CameraView {
         let sum = |f: fn(&StreamCounters) -> u64| {
             summary.streams.iter().map(|s| f(&s.counters)).sum::<u64>()
         };
-        let mut drop_reasons = BTreeMap::new();
-        for stream in &summary.streams {
-            for (reason, n) in &stream.drop_reasons {
-                *drop_reasons.entry(reason.clone()).or_insert(0) += n;
+        let by_kind = |f: fn(&StreamSummary) -> &BTreeMap<String, u64>| {
+            let mut sum = BTreeMap::new();
+            for stream in &summary.streams {
+                for (kind, n) in f(stream) {
+                    *sum.entry(kind.clone()).or_insert(0) += n;
+                }
             }
-        }
+            sum
+        };
         let current = summary.streams.last();
         CameraView {
             camera: stats.camera_id.clone(),
@@ -199,8 +207,9 @@ impl CameraView {
                 width: current.map_or(0, |s| s.counters.width),
                 height: current.map_or(0, |s| s.counters.height),
             },
-            drop_reasons,
+            drop_reasons: by_kind(|s| &s.drop_reasons),
             invalid_reasons: mjpeg_rtp_capture::summary::invalid_reasons(&stats.invalid),
+            tolerated: by_kind(|s| &s.tolerated),
             decode_errors: stats.decode_errors,
             datagrams: stats.datagrams,
             bytes: stats.bytes,
@@ -280,6 +289,7 @@ mod tests {
             },
             drop_reasons: BTreeMap::new(),
             invalid_reasons: BTreeMap::new(),
+            tolerated: BTreeMap::new(),
             decode_errors: 1,
             datagrams: 2,
             bytes: 3,
@@ -299,7 +309,9 @@ mod tests {
                 r#""frames_complete":0,"frames_dropped":0,"width":640,"height":480,"#,
                 r#""drop_reasons":{},"invalid_reasons":{},"decode_errors":1,"datagrams":2,"#,
                 r#""bytes":3,"jitter":4,"receiver":{"kernel_drops":null,"packets_foreign":0,"#,
-                r#""frames_dropped_backlog":0,"frames_dropped_queue":0,"reconnects":0},"#,
+                r#""frames_dropped_backlog":0,"frames_dropped_queue":0,"frames_dropped_stopping":0,"#,
+                r#""reconnects":0,"#,
+                r#""interleaved_too_long":0},"#,
                 r#""fps":0.0,"kbit_s":0.0,"loss_percent":0.0,"viewers":5,"#,
                 r#""viewer_frames_skipped":6,"streams":[],"silent_seconds":7}"#
             )

@@ -321,7 +321,11 @@ impl CameraIngest {
                 }
             }
             // Decoders gone: the client is stopping.
-            Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Disconnected(_)) => {
+                self.shared
+                    .frames_dropped_stopping
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
     }
 
