@@ -56,9 +56,13 @@ pub struct ReplaySummary {
     pub send_errors: u64,
     /// Latest a packet went out after its due time.
     pub max_lag_ms: f64,
-    /// Whether UDP segmentation offload was used.
+    /// Whether UDP segmentation offload was used to the end.
     #[serde(default)]
     pub gso: bool,
+    /// Messages handed to the kernel: `packets_sent` over this is how
+    /// many datagrams GSO joined per message.
+    #[serde(default)]
+    pub messages_sent: u64,
     pub seconds: f64,
 }
 
@@ -164,6 +168,10 @@ fn send(frames: &[Vec<Vec<u8>>], options: &Options) -> Result<ReplaySummary> {
             offset: stagger * k as f64 / cameras as f64,
         })
         .collect();
+    // The segment size is the longest packet: a packet longer than it
+    // would be cut in two. A capture's packets come from one payloader at
+    // one MTU, so nearly all of a frame's packets but its last have this
+    // length; any shorter one ends a run early, at no other cost.
     let longest = frames.iter().flatten().map(Vec::len).max().unwrap_or(0);
     let mut batch = Batch::new(&socket, options.gso.then_some(longest))?;
     let mut summary = ReplaySummary {
@@ -219,6 +227,7 @@ fn send(frames: &[Vec<Vec<u8>>], options: &Options) -> Result<ReplaySummary> {
         }
     }
     summary.gso = batch.segment.is_some();
+    summary.messages_sent = batch.messages_sent;
     summary.packets_sent = batch.sent;
     summary.send_errors = batch.errors;
     summary.frames_per_camera = options.frames;
@@ -240,6 +249,7 @@ struct Batch<'s> {
     messages: Vec<Message>,
     /// Messages of `messages` in use.
     len: usize,
+    messages_sent: u64,
     sent: u64,
     errors: u64,
 }
@@ -276,6 +286,7 @@ impl<'s> Batch<'s> {
                 })
                 .collect(),
             len: 0,
+            messages_sent: 0,
             sent: 0,
             errors: 0,
         })
@@ -348,8 +359,28 @@ impl<'s> Batch<'s> {
             ) {
                 Ok(results) => {
                     let done = results.count().max(1);
+                    self.messages_sent += done as u64;
                     self.sent += datagrams(&messages[..done]);
                     from += done;
+                }
+                Err(errno @ (nix::errno::Errno::EINVAL | nix::errno::Errno::EIO))
+                    if self.segment.is_some() =>
+                {
+                    // The route's MTU is below the segment size, or the
+                    // device takes no GSO: go on without it, these
+                    // messages cut by hand.
+                    eprintln!("replay: UDP GSO refused ({errno}), one datagram per message");
+                    let segment = self.segment.take().unwrap_or(usize::MAX);
+                    enable_gso(self.socket, 0);
+                    for m in &self.messages[from..self.len] {
+                        for datagram in m.bytes.chunks(segment) {
+                            match self.socket.send_to(datagram, m.dst) {
+                                Ok(_) => self.sent += 1,
+                                Err(_) => self.errors += 1,
+                            }
+                        }
+                    }
+                    from = self.len;
                 }
                 Err(_) => {
                     // Skip the message that failed.
@@ -366,7 +397,10 @@ impl<'s> Batch<'s> {
     fn flush(&mut self) -> Result<()> {
         for m in &self.messages[..self.len] {
             match self.socket.send_to(&m.bytes, m.dst) {
-                Ok(_) => self.sent += m.datagrams as u64,
+                Ok(_) => {
+                    self.messages_sent += 1;
+                    self.sent += m.datagrams as u64;
+                }
                 Err(_) => self.errors += m.datagrams as u64,
             }
         }
@@ -380,8 +414,8 @@ fn datagrams(messages: &[Message]) -> u64 {
 }
 
 /// Ask the kernel to cut this socket's messages into `segment`-byte
-/// datagrams (`UDP_SEGMENT`); false where it cannot (not Linux, a kernel
-/// before 4.18).
+/// datagrams (`UDP_SEGMENT`; 0 turns it off); false where it cannot (not
+/// Linux, a kernel before 4.18).
 #[cfg(target_os = "linux")]
 fn enable_gso(socket: &UdpSocket, segment: usize) -> bool {
     use nix::sys::socket::{setsockopt, sockopt::UdpGsoSegment};
@@ -483,6 +517,11 @@ mod tests {
             assert_eq!((summary.packets_sent, summary.send_errors), (12, 0));
             if gso {
                 assert!(summary.gso, "Linux takes UDP_SEGMENT");
+                // Runs of full datagrams joined: (40, 40, 17) is one
+                // message, (25) one, (40, 40) one, per frame pair.
+                assert!(summary.messages_sent < 12, "{summary:?}");
+            } else {
+                assert_eq!(summary.messages_sent, 12);
             }
             let mut buf = [0u8; 128];
             for i in 0..12 {

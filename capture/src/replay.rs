@@ -107,11 +107,29 @@ impl Source {
     }
 }
 
+impl Source {
+    /// Whether `stream`, an entry of a run's summary, is this source's
+    /// stream `ssrc`: two RTSP/TCP connections to one server port (two
+    /// cameras behind one NVR, or one camera reconnecting) are told
+    /// apart by their ends and channel.
+    pub fn is_summarised_by(&self, stream: &StreamSummary, ssrc: u32) -> bool {
+        let same_source = match self {
+            Source::Udp { port } => stream.counters.port == *port && stream.interleaved.is_none(),
+            Source::Interleaved {
+                server,
+                client,
+                channel,
+            } => stream
+                .interleaved
+                .is_some_and(|i| (i.server, i.client, i.channel) == (*server, *client, *channel)),
+        };
+        same_source && stream.ssrc_value() == Some(ssrc)
+    }
+}
+
 /// A complete frame handed to the caller of [`replay`].
 #[derive(Debug, Clone, Copy)]
 pub struct ReplayFrame<'a> {
-    /// `source.port()`.
-    pub port: u16,
     pub source: Source,
     pub info: FrameInfo,
     pub jpeg: &'a [u8],
@@ -262,7 +280,6 @@ impl Demux {
                 }
             }
             on_frame(ReplayFrame {
-                port,
                 source,
                 info: frame.info,
                 jpeg: frame.jpeg,

@@ -67,13 +67,10 @@ impl Summary {
         summary
     }
 
-    /// Count a frame of the stream (`port`, `ssrc`) whose RGB decode failed.
-    pub fn count_decode_error(&mut self, port: u16, ssrc: u32) {
-        if let Some(s) = self
-            .streams
-            .iter_mut()
-            .find(|s| s.counters.port == port && s.ssrc_value() == Some(ssrc))
-        {
+    /// Count a frame whose RGB decode failed on the stream `is_its_stream`
+    /// picks (see `replay::Source::is_summarised_by`).
+    pub fn count_decode_error(&mut self, is_its_stream: impl Fn(&StreamSummary) -> bool) {
+        if let Some(s) = self.streams.iter_mut().find(|s| is_its_stream(s)) {
             s.decode_errors += 1;
         }
     }
@@ -167,7 +164,8 @@ pub struct ReceiverCounters {
     /// Decoded frames shed (oldest first) because the consumer was slow.
     pub frames_dropped_queue: u64,
     /// Complete frames given up because the run was stopping (waiting
-    /// for a decoder, or completed after the decoders ended).
+    /// for a decoder, or completed after the decoders stopped taking
+    /// work).
     #[serde(default)]
     pub frames_dropped_stopping: u64,
     /// RTSP sessions set up again after being lost.

@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use anyhow::Result;
-use mjpeg_rtp_capture::replay::replay;
 /// What the command replays: the capture library's options.
 pub use mjpeg_rtp_capture::replay::Options;
+use mjpeg_rtp_capture::replay::{replay, Source};
 use mjpeg_rtp_capture::summary::Summary;
 
 use crate::output::{FrameSink, SinkOptions};
@@ -15,16 +15,16 @@ use crate::output::{FrameSink, SinkOptions};
 /// `output` asks, return the summary.
 pub fn run(capture: &Path, options: &Options, output: &SinkOptions) -> Result<Summary> {
     let mut sink = FrameSink::new(output)?;
-    let mut decode_errors: Vec<(u16, u32)> = Vec::new();
+    let mut decode_errors: Vec<(Source, u32)> = Vec::new();
     let mut summary = replay(capture, options, |frame| {
-        let outcome = sink.frame(frame.port, frame.info.timestamp, frame.jpeg)?;
+        let outcome = sink.frame(frame.source.port(), frame.info.timestamp, frame.jpeg)?;
         if outcome.decode_failed {
-            decode_errors.push((frame.port, frame.info.ssrc));
+            decode_errors.push((frame.source, frame.info.ssrc));
         }
         Ok(())
     })?;
-    for (port, ssrc) in decode_errors {
-        summary.count_decode_error(port, ssrc);
+    for (source, ssrc) in decode_errors {
+        summary.count_decode_error(|s| source.is_summarised_by(s, ssrc));
     }
     Ok(summary)
 }

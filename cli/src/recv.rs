@@ -22,6 +22,9 @@ use mjpeg_rtp_capture::summary::Summary;
 const POLL: Duration = Duration::from_millis(100);
 /// Refresh period of the status lines.
 const STATUS_PERIOD: Duration = Duration::from_secs(1);
+/// How often free malloc pages are handed back
+/// ([`mjpeg_rtp::release_free_memory`]): a receiver runs for days.
+const TRIM_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The environment variable a password comes from when an RTSP URL
 /// has a user and no password (and no password file is given).
@@ -227,6 +230,7 @@ pub fn run(options: &Options) -> Result<Received> {
         None => None,
     };
     let mut status = StatusLines::new(&client);
+    let mut next_trim = Instant::now() + TRIM_INTERVAL;
     let deadline = options.duration.map(|d| Instant::now() + d);
     let limit = options.frames;
     let mut frames = 0u64;
@@ -249,6 +253,10 @@ pub fn run(options: &Options) -> Result<Received> {
                 live.refresh(&client, false);
             }
             status.update(&client, false);
+            if Instant::now() >= next_trim {
+                mjpeg_rtp::release_free_memory();
+                next_trim = Instant::now() + TRIM_INTERVAL;
+            }
         }
         Ok(())
     })();

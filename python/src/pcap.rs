@@ -156,7 +156,7 @@ fn replay(
     let mut rgb_decoder = decoding
         .map(|(decoder, options)| RgbDecoder::new(decoder).map(|d| (d, options)))
         .transpose()?;
-    let mut decode_errors: Vec<(u16, u32)> = Vec::new();
+    let mut decode_errors: Vec<(replay::Source, u32)> = Vec::new();
     let mut summary = replay::replay(path, options, |frame| {
         let rgb = match rgb_decoder.as_mut() {
             None => None,
@@ -169,14 +169,14 @@ fn replay(
                 match decoder.decode_with(frame.jpeg, options, &mut rgb) {
                     Ok(s) if s == options.output_size(picture) => Some((rgb, s.height, s.width)),
                     Ok(_) | Err(_) => {
-                        decode_errors.push((frame.port, frame.info.ssrc));
+                        decode_errors.push((frame.source, frame.info.ssrc));
                         return Ok(());
                     }
                 }
             }
         };
         tx.send(Message::Frame(Box::new(Decoded {
-            port: frame.port,
+            port: frame.source.port(),
             info: frame.info,
             jpeg: frame.jpeg.to_vec(),
             rgb,
@@ -184,8 +184,8 @@ fn replay(
         })))
         .map_err(|_| anyhow!("the iterator was dropped"))
     })?;
-    for (port, ssrc) in decode_errors {
-        summary.count_decode_error(port, ssrc);
+    for (source, ssrc) in decode_errors {
+        summary.count_decode_error(|s| source.is_summarised_by(s, ssrc));
     }
     serde_json::to_string(&summary).context("cannot write the summary")
 }

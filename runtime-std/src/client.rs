@@ -376,6 +376,7 @@ impl Client {
                 c.shared.clone(),
                 self.epoch,
                 jobs_tx.clone(),
+                self.stop.clone(),
                 self.output.clone(),
             );
             match (bound, link) {

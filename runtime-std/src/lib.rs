@@ -75,7 +75,7 @@ mod stats;
 mod threads;
 mod workers;
 
-pub use arenas::limit_malloc_arenas;
+pub use arenas::{limit_malloc_arenas, release_free_memory};
 pub use capture_clock::RtcpStats;
 pub use client::{Client, ClientOptions};
 pub use config::{

@@ -57,7 +57,7 @@ pub struct CameraStats {
     pub frames_delivered: u64,
     /// Complete frames given up because the client was stopping: waiting
     /// for a decoder when [`Client::stop`](crate::Client::stop) came, or
-    /// completed after the decoders had ended. With the counters above,
+    /// completed after the decoders had stopped taking work. With the counters above,
     /// every complete frame is delivered, still queued, or counted once.
     pub frames_dropped_stopping: u64,
     /// RTSP sessions set up again after the connection dropped, a

@@ -36,7 +36,7 @@ pub fn replay_with(
     let mut frames = Vec::new();
     let summary = mjpeg_rtp_capture::replay::replay(path, options, |f| {
         frames.push(Replayed {
-            port: f.port,
+            port: f.source.port(),
             source: f.source,
             ssrc: f.info.ssrc,
             timestamp: f.info.timestamp,

@@ -38,7 +38,7 @@ fn assert_frames(frames: &[Replayed], first: usize) {
         frames.len()
     );
     for (i, frame) in frames.iter().enumerate() {
-        assert_eq!(frame.port, SERVER_PORT);
+        assert_eq!(frame.source.port(), SERVER_PORT);
         assert_same_pixels_every_decoder(&frame.jpeg, &originals[first + i], &format!("frame {i}"));
     }
 }

@@ -20,14 +20,15 @@ use crate::threads::spawn_all;
 /// up to `batch` queued datagrams (`recvmmsg`); elsewhere one
 /// (`recv_from`).
 ///
-/// A sender's packets of one frame come in a burst, often slower than
-/// the thread wakes: woken per packet, the thread would pay a context
-/// switch for each (measured: half the receive side's CPU for one
-/// gst-rtsp-server camera). So when a call returned a frame's packets
-/// but not its last one (RTP marker clear), the thread lingers before
-/// the next call and takes the rest of the burst in one or two calls.
-/// An idle camera, or one between frames, still wakes on its first
-/// packet at once.
+/// Some senders trickle a frame's packets, each a little after the last,
+/// slower than the thread wakes (gst-rtsp-server, a camera on a
+/// 100 Mbit/s link, ESP32 over Wi-Fi): woken per packet, the thread pays
+/// a context switch for each (measured: half the receive side's CPU for
+/// one gst-rtsp-server camera). So once the thread has woken twice
+/// within one frame for a packet or two, it pauses for `linger` after
+/// each call until the frame's last packet (RTP marker) arrives, and
+/// takes what queued meanwhile in one call. A sender whose frame comes in
+/// one burst is read as it arrives; so is a camera between frames.
 #[derive(Debug, Clone)]
 pub struct StdBackend {
     /// Read timeout, which bounds how long a thread takes to see `stop`;
@@ -37,9 +38,12 @@ pub struct StdBackend {
     /// The call never waits for a batch to fill: it returns with what is
     /// queued once one datagram is there.
     pub batch: usize,
-    /// Pause after a call that ended inside a frame, so that the rest of
-    /// its packets are taken together: bounds the delay it adds to a
-    /// frame (zero: no pause, a wake-up per burst of packets).
+    /// Pause between calls inside a frame whose packets trickle, so that
+    /// they are taken together (zero: no pause, a wake-up per packet).
+    /// A frame completes at most this much (plus the scheduler's delay
+    /// in waking the thread) later for it. Linux only, and only with a
+    /// `batch` above 1: one datagram per call cannot catch up after a
+    /// pause.
     pub linger: Duration,
 }
 
@@ -53,15 +57,14 @@ impl Default for StdBackend {
     }
 }
 
-/// Default of `StdBackend::linger`: a 1080p frame takes 1-3 ms to
-/// arrive from most senders, so the thread wakes 2-4 times per frame
-/// instead of once per packet, and no frame completes more than 1 ms
-/// later.
+/// Default of `StdBackend::linger`: a trickled 1080p frame takes 5-15 ms
+/// to arrive, so its thread wakes about once per millisecond instead of
+/// once per packet, for a frame at most about 1 ms late.
 const DEFAULT_LINGER: Duration = Duration::from_millis(1);
 
-/// Calls that take at most this many datagrams inside a frame mean the
-/// thread is waking per packet: it lingers after them.
-const TRICKLE: usize = 2;
+/// A call that takes at most this many datagrams found the thread
+/// waking about once per packet.
+const SMALL_CALL: usize = 2;
 
 /// The backend's name in logs and errors.
 const NAME: &str = "std";
@@ -112,6 +115,7 @@ fn receive_loop(camera: CameraSocket, batch: usize, linger: Duration, stop: &Ato
         socket, mut ingest, ..
     } = camera;
     let mut receiver = DatagramReceiver::new(batch);
+    let mut lingering = Linger::new(linger, receiver.batch());
     let mut errors: RateLimiter<1> = RateLimiter::new(WARN_INTERVAL);
     let mut next_tick = Instant::now();
     let mut next_drops = next_tick;
@@ -127,11 +131,7 @@ fn receive_loop(camera: CameraSocket, batch: usize, linger: Duration, stop: &Ato
         });
         let now = arrived.unwrap_or_else(Instant::now);
         match received {
-            // Only a call that found a packet or two lingers: a sender
-            // that bursts has its frame queued by the time the thread
-            // runs, and a pause would only add a wake-up. A full batch
-            // means more is queued already.
-            Ok(n) if inside_frame && n <= TRICKLE && n < receiver.batch() && !linger.is_zero() => {
+            Ok(taken) if lingering.after_call(taken, inside_frame) => {
                 std::thread::sleep(linger);
             }
             Ok(_) => {}
@@ -161,6 +161,41 @@ fn receive_loop(camera: CameraSocket, batch: usize, linger: Duration, stop: &Ato
     ingest.finish();
 }
 
+/// When the receive thread pauses between calls (see [`StdBackend`]).
+struct Linger {
+    pause: Duration,
+    batch: usize,
+    /// Calls within the current frame that took a packet or two.
+    small_calls: u32,
+}
+
+impl Linger {
+    fn new(pause: Duration, batch: usize) -> Self {
+        Linger {
+            pause,
+            batch,
+            small_calls: 0,
+        }
+    }
+
+    /// After a call that took `taken` datagrams, the last of them inside
+    /// a frame (its marker not seen) or not: whether to pause before the
+    /// next call.
+    fn after_call(&mut self, taken: usize, inside_frame: bool) -> bool {
+        if !inside_frame {
+            self.small_calls = 0;
+            return false;
+        }
+        if taken <= SMALL_CALL {
+            self.small_calls += 1;
+        }
+        // A full batch means more is queued already. One small call
+        // alone is how a burst starts: the thread wakes on its first
+        // packet.
+        !self.pause.is_zero() && taken < self.batch && self.small_calls >= 2
+    }
+}
+
 /// Errors that only mean "nothing this time": timeouts, signals, and on
 /// Windows the ICMP port-unreachable echo of an earlier send.
 fn is_transient(e: &io::Error) -> bool {
@@ -171,4 +206,51 @@ fn is_transient(e: &io::Error) -> bool {
             | io::ErrorKind::Interrupted
             | io::ErrorKind::ConnectionReset
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// A frame that comes in one burst, however the thread's calls cut
+    /// it, is never paused for.
+    #[test]
+    fn a_burst_is_read_as_it_arrives() {
+        let mut linger = Linger::new(MS, 32);
+        assert!(!linger.after_call(1, true));
+        assert!(!linger.after_call(32, true));
+        assert!(!linger.after_call(20, false));
+        // The next frame starts the count again.
+        assert!(!linger.after_call(2, true));
+        assert!(!linger.after_call(30, false));
+    }
+
+    /// Packets that trickle: after the second small call of a frame the
+    /// thread pauses after every call until the frame's last packet.
+    #[test]
+    fn a_trickle_is_taken_in_pauses_until_the_frame_ends() {
+        let mut linger = Linger::new(MS, 32);
+        assert!(!linger.after_call(1, true));
+        assert!(linger.after_call(1, true));
+        assert!(linger.after_call(12, true));
+        assert!(linger.after_call(9, true));
+        // A full batch: more is queued, no pause.
+        assert!(!linger.after_call(32, true));
+        assert!(!linger.after_call(3, false));
+        assert!(!linger.after_call(1, true));
+    }
+
+    /// No pause when lingering is off, or with one datagram per call
+    /// (every call is a full batch then).
+    #[test]
+    fn lingering_off_or_one_datagram_per_call_never_pauses() {
+        let mut off = Linger::new(Duration::ZERO, 32);
+        let mut single = Linger::new(MS, 1);
+        for _ in 0..5 {
+            assert!(!off.after_call(1, true));
+            assert!(!single.after_call(1, true));
+        }
+    }
 }

@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -52,6 +53,10 @@ pub struct CameraIngest {
     /// The learnt dynamic payload type has been logged.
     payload_type_logged: bool,
     decode: Sender<DecodeJob>,
+    /// The client's stop flag: once it is set the decoders take no more
+    /// jobs, and a frame the full backlog refuses is given up to the stop,
+    /// not to decoders falling behind.
+    stopping: Arc<AtomicBool>,
     /// Where the camera's frames wait for the consumer (latest delivery
     /// puts them there itself; tickets name it).
     output: Arc<Output>,
@@ -87,6 +92,7 @@ impl CameraIngest {
         shared: Arc<CameraShared>,
         epoch: Epoch,
         decode: Sender<DecodeJob>,
+        stopping: Arc<AtomicBool>,
         output: Arc<Output>,
     ) -> Self {
         // Only the first `frames_in_flight` slots are ever used (the core
@@ -118,6 +124,7 @@ impl CameraIngest {
             no_frame: NoFrameWatch::new(config.silence_warning),
             payload_type_logged: false,
             decode,
+            stopping,
             output,
             delivery: config.delivery,
             thinning: config.thinning(),
@@ -310,6 +317,11 @@ impl CameraIngest {
         // A job refused here drops its ticket, which gives its place up.
         match self.decode.try_send(job) {
             Ok(()) => {}
+            Err(TrySendError::Full(_)) if self.stopping.load(Ordering::Relaxed) => {
+                self.shared
+                    .frames_dropped_stopping
+                    .fetch_add(1, Ordering::Relaxed);
+            }
             Err(TrySendError::Full(_)) => {
                 self.counters.frames_dropped_backlog += 1;
                 if let Some(more) = self.warnings.allow(WARN_BACKLOG, now) {
@@ -324,7 +336,7 @@ impl CameraIngest {
             Err(TrySendError::Disconnected(_)) => {
                 self.shared
                     .frames_dropped_stopping
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -479,7 +491,9 @@ mod tests {
         let output = Arc::new(Output::default());
         let shared = CameraShared::new(output.add_camera(4), &config, config.bind, 0);
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(4);
-        let mut ingest = CameraIngest::new(&config, shared, Epoch::new(), jobs_tx, output);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut ingest =
+            CameraIngest::new(&config, shared, Epoch::new(), jobs_tx, stopping, output);
         let jpeg = crate::decode::tests::sample_jpeg(640, 480);
         let mut packetizer = Packetizer::new(PacketizerConfig::default());
         let from: SocketAddr = "127.0.0.1:5004".parse().unwrap();
