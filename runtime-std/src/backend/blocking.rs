@@ -187,7 +187,9 @@ impl Linger {
             return false;
         }
         if taken <= SMALL_CALL {
-            self.small_calls += 1;
+            // Saturating: a sender that never marks a frame's end keeps
+            // the count rising for as long as it sends.
+            self.small_calls = self.small_calls.saturating_add(1);
         }
         // A full batch means more is queued already. One small call
         // alone is how a burst starts: the thread wakes on its first
