@@ -300,60 +300,89 @@ def contender(name: str, url: str, seconds: float, take_fps: float) -> Dict[str,
     return {"taken": taken, "cpu": cpu}
 
 
-def part_peers(seconds: float, take_fps: float) -> None:
+def part_peers(rounds: int, seconds: float, take_fps: float) -> None:
     python3 = "/usr/bin/python3"
     if not Path(python3).exists() or not shutil.which("gst-launch-1.0"):
         sys.exit("peers: needs GStreamer and gst-rtsp-server for /usr/bin/python3")
     contenders = ["mjpeg-rtp latest", "mjpeg-rtp queue", "opencv plain", "opencv fresh",
                   "pyav plain", "pyav fresh"]
     frames = int((seconds + 25) * FPS)
+    # Per contender, one (age p50, age p99, CPU per frame, frames) per round.
+    results: Dict[str, List[Tuple[float, float, float, int]]] = {c: [] for c in contenders}
     with tempfile.TemporaryDirectory() as tmp:
         pattern = make_stream(Path(tmp), frames)
-        print(f"peers: 1080p{FPS} from gst-rtsp-server, {take_fps:g} fps taken for {seconds:g} s; "
-              "age = how far behind the stream's schedule the taken frame is; "
-              "CPU = the contender's process, per consumed frame")
-        rows = []
+        print(f"peers: 1080p{FPS} from gst-rtsp-server, {take_fps:g} fps taken for {seconds:g} s, "
+              f"{rounds} round(s) in alternating order; age = how far behind the stream's "
+              "schedule the taken frame is; CPU = the contender's process, per consumed frame")
+        for round_index in range(rounds):
+            # Alternate the order so that no contender always runs first
+            # (or last) while the machine warms up or gets busy.
+            order = contenders if round_index % 2 == 0 else contenders[::-1]
+            for name in order:
+                row = peer_round(name, pattern, frames, seconds, take_fps)
+                results[name].append(row)
+                print(f"  round {round_index + 1} {name:<18} age p50 {row[0] * 1e3:8.0f} ms  "
+                      f"p99 {row[1] * 1e3:8.0f} ms  CPU {row[2] * 1e3:7.1f} ms/frame "
+                      f"({row[3]} frames)", flush=True)
+    # The median round of each figure: one noisy round moves nothing.
+    median = {name: tuple(statistics.median(r[k] for r in rows) for k in range(3))
+              for name, rows in results.items()}
+    if rounds > 1:
         for name in contenders:
-            port = free_tcp_port()
-            server = subprocess.Popen(
-                [python3, str(SERVER), "--fps", str(FPS), str(port), pattern, str(frames), "26"],
-                stdout=subprocess.PIPE, text=True,
-            )
-            assert server.stdout is not None
-            assert server.stdout.readline().strip() == "READY"
-            url = f"rtsp://127.0.0.1:{port}/cam"
-            out = subprocess.run(
-                [sys.executable, __file__, "--contender", name, "--url", url, "--seconds",
-                 str(seconds), "--take-fps", str(take_fps), "--decoder", DECODER],
-                stdout=subprocess.PIPE, text=True, timeout=seconds + 120,
-            )
-            server.terminate()
-            server.wait()
-            result = json.loads(out.stdout)
-            taken = result["taken"]
-            # The stream's schedule: frame i is due at t0 + i / FPS; t0 is
-            # the earliest any taken frame allows (the freshest moment).
-            t0 = min(t - i / FPS for i, t in taken)
-            ages = [t - (t0 + i / FPS) for i, t in taken]
-            per_frame = result["cpu"] / max(len(taken), 1)
-            rows.append((name, percentile(ages, 50), percentile(ages, 99), per_frame, len(taken)))
-            print(f"  {name:<18} age p50 {percentile(ages, 50) * 1e3:8.0f} ms  p99 "
-                  f"{percentile(ages, 99) * 1e3:8.0f} ms  CPU {per_frame * 1e3:7.1f} ms/frame "
-                  f"({len(taken)} frames)", flush=True)
-    ours = next(r for r in rows if r[0] == "mjpeg-rtp latest")
-    for name, p50, _, cpu, _ in rows:
+            p50, p99, cpu = median[name]
+            print(f"  median {name:<17} age p50 {p50 * 1e3:8.0f} ms  p99 {p99 * 1e3:8.0f} ms  "
+                  f"CPU {cpu * 1e3:7.1f} ms/frame")
+    ours = median["mjpeg-rtp latest"]
+    for name in contenders:
+        p50, p99, cpu = median[name]
         if name.endswith("fresh"):
-            print(f"  latest vs {name}: CPU {ours[3] / cpu:.2f}x (goal <= 0.3), "
-                  f"p50 age {ours[1] * 1e3:.0f} vs {p50 * 1e3:.0f} ms")
+            print(f"  latest vs {name}: CPU {ours[2] / cpu:.2f}x (goal <= 0.3), "
+                  f"age p50 {ours[0] * 1e3:.0f} vs {p50 * 1e3:.0f} ms, "
+                  f"p99 {ours[1] * 1e3:.0f} vs {p99 * 1e3:.0f} ms")
         elif name.endswith("plain"):
-            print(f"  latest vs {name}: {p50 / max(ours[1], 1e-3):.0f}x fresher at p50 "
-                  f"(goal >= 10), CPU {ours[3] / cpu:.2f}x (goal <= 1)")
+            ratios = [o[2] / t[2] for o, t in zip(results["mjpeg-rtp latest"], results[name])]
+            print(f"  latest vs {name}: {p50 / max(ours[0], 1e-3):.0f}x fresher at p50 "
+                  f"(goal >= 10), CPU {ours[2] / cpu:.2f}x (goal <= 1; per round "
+                  f"{', '.join(f'{r:.2f}' for r in ratios)})")
+
+
+def peer_round(name: str, pattern: str, frames: int, seconds: float,
+               take_fps: float) -> Tuple[float, float, float, int]:
+    """One contender against its own gst-rtsp-server: (age p50, age p99,
+    CPU per consumed frame, frames taken)."""
+    port = free_tcp_port()
+    server = subprocess.Popen(
+        ["/usr/bin/python3", str(SERVER), "--fps", str(FPS), str(port), pattern, str(frames), "26"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert server.stdout is not None
+        assert server.stdout.readline().strip() == "READY"
+        url = f"rtsp://127.0.0.1:{port}/cam"
+        out = subprocess.run(
+            [sys.executable, __file__, "--contender", name, "--url", url, "--seconds",
+             str(seconds), "--take-fps", str(take_fps), "--decoder", DECODER],
+            stdout=subprocess.PIPE, text=True, timeout=seconds + 120,
+        )
+    finally:
+        server.terminate()
+        server.wait()
+    result = json.loads(out.stdout)
+    taken = result["taken"]
+    # The stream's schedule: frame i is due at t0 + i / FPS; t0 is the
+    # earliest any taken frame allows (the freshest moment).
+    t0 = min(t - i / FPS for i, t in taken)
+    ages = [t - (t0 + i / FPS) for i, t in taken]
+    per_frame = result["cpu"] / max(len(taken), 1)
+    return percentile(ages, 50), percentile(ages, 99), per_frame, len(taken)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["cpu", "staleness", "peers", "all"], default="all")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--peer-rounds", type=int, default=1,
+                        help="rounds of the peers part (medians reported)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--take-fps", type=float, default=3.0)
     parser.add_argument("--decoder", default="zune-jpeg", choices=mjpeg_rtp.decoders(),
@@ -371,7 +400,7 @@ def main() -> None:
     if args.part in ("staleness", "all"):
         part_staleness(args.seconds)
     if args.part in ("peers", "all"):
-        part_peers(args.seconds, args.take_fps)
+        part_peers(args.peer_rounds, args.seconds, args.take_fps)
 
 
 if __name__ == "__main__":

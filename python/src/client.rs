@@ -196,7 +196,9 @@ impl Client {
 
 #[pymethods]
 impl Client {
-    /// decode_threads: 0 for one per CPU. decoder: "zune-jpeg" (the
+    /// decode_threads: 0 for one per CPU (none are started when every
+    /// camera has delivery="latest": its frames decode on the taker's
+    /// thread). decoder: "zune-jpeg" (the
     /// default, pure Rust) or "libjpeg-turbo" (builds with the turbojpeg
     /// feature; see mjpeg_rtp.decoders()). io: "std" (blocking sockets)
     /// or "uring" (Linux io_uring multishot receive; falls back to "std",

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::backend::{CameraIngest, CameraSocket, ReceiveBackend, StdBackend};
 use crate::camera::CameraShared;
-use crate::config::{CameraConfig, RtspTransport};
+use crate::config::{CameraConfig, Delivery, RtspTransport};
 use crate::decode::{DecodeOptions, Decoder, RgbDecoder};
 use crate::epoch::Epoch;
 use crate::error::Error;
@@ -22,7 +22,9 @@ use crate::workers::DecodePlan;
 
 /// Client-wide settings.
 pub struct ClientOptions {
-    /// Decode threads; 0 means one per available CPU.
+    /// Decode threads; 0 means one per available CPU. None are started
+    /// when every camera has latest delivery (its frames are decoded by
+    /// whoever takes them).
     pub decode_threads: usize,
     /// How datagrams are received ([`StdBackend`] by default).
     pub backend: Box<dyn ReceiveBackend>,
@@ -322,6 +324,16 @@ impl Client {
                 return Err(e);
             }
         };
+        // Only queue delivery hands frames to the decode workers (a
+        // latest frame is decoded by whoever takes it): with none, no
+        // worker is started, so none wakes to look at the stop flag.
+        if self
+            .cameras
+            .iter()
+            .all(|c| c.config.delivery == Delivery::Latest)
+        {
+            self.decode_threads = 0;
+        }
         // Room for every camera to have a few frames waiting: a
         // deeper backlog only adds latency.
         let backlog = 4 * self.cameras.len() + self.decode_threads;
