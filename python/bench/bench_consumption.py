@@ -20,9 +20,12 @@ absolute times are printed for context only):
   back from the pixels), a consumer taking 3 fps, each contender in its
   own process: mjpeg-rtp (latest, queue), cv2.VideoCapture and PyAV,
   each read plain (decode only what is read) and kept fresh (a thread
-  reads continuously, the consumer takes the newest). Frame age is how
-  far behind the stream's schedule the taken frame is; CPU is the
-  contender's process CPU per consumed frame. Goals for latest: <= 0.3x
+  reads continuously, the consumer takes the newest). Frame age is the
+  time from the server sending the frame (its pipeline's base time on
+  CLOCK_MONOTONIC, which every process reads alike, plus index / fps) to
+  the consumer taking it; CPU is the contender's process CPU per consumed
+  frame. --peer-rounds N runs the contenders N times in alternating
+  order and reports medians. Goals for latest: <= 0.3x
   the kept-fresh peers' CPU per consumed frame at equal or better
   freshness; >= 10x fresher at p50 than the plain peers at no more CPU
   per consumed frame.
@@ -312,8 +315,8 @@ def part_peers(rounds: int, seconds: float, take_fps: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pattern = make_stream(Path(tmp), frames)
         print(f"peers: 1080p{FPS} from gst-rtsp-server, {take_fps:g} fps taken for {seconds:g} s, "
-              f"{rounds} round(s) in alternating order; age = how far behind the stream's "
-              "schedule the taken frame is; CPU = the contender's process, per consumed frame")
+              f"{rounds} round(s) in alternating order; age = from the server sending the frame "
+              "to the consumer taking it; CPU = the contender's process, per consumed frame")
         for round_index in range(rounds):
             # Alternate the order so that no contender always runs first
             # (or last) while the machine warms up or gets busy.
@@ -352,7 +355,8 @@ def peer_round(name: str, pattern: str, frames: int, seconds: float,
     CPU per consumed frame, frames taken)."""
     port = free_tcp_port()
     server = subprocess.Popen(
-        ["/usr/bin/python3", str(SERVER), "--fps", str(FPS), str(port), pattern, str(frames), "26"],
+        ["/usr/bin/python3", str(SERVER), "--say-playing", "--fps", str(FPS), str(port), pattern,
+         str(frames), "26"],
         stdout=subprocess.PIPE, text=True,
     )
     try:
@@ -366,13 +370,18 @@ def peer_round(name: str, pattern: str, frames: int, seconds: float,
         )
     finally:
         server.terminate()
-        server.wait()
+        said, _ = server.communicate()
     result = json.loads(out.stdout)
     taken = result["taken"]
-    # The stream's schedule: frame i is due at t0 + i / FPS; t0 is the
-    # earliest any taken frame allows (the freshest moment).
-    t0 = min(t - i / FPS for i, t in taken)
-    ages = [t - (t0 + i / FPS) for i, t in taken]
+    # Picture i left the server at base + i / FPS on CLOCK_MONOTONIC, the
+    # clock time.monotonic reads in every process (the server's pipeline
+    # clock, "PLAYING NS"; the last session's, should a contender connect
+    # twice).
+    playing = [int(line.split()[1]) for line in said.splitlines() if line.startswith("PLAYING ")]
+    if not playing:
+        sys.exit(f"peers: the server did not say when {name}'s stream started")
+    base = playing[-1] / 1e9
+    ages = [t - (base + i / FPS) for i, t in taken]
     per_frame = result["cpu"] / max(len(taken), 1)
     return percentile(ages, 50), percentile(ages, 99), per_frame, len(taken)
 
