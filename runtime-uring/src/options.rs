@@ -15,9 +15,11 @@ pub const BUFFER_OVERHEAD: usize = 72;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UringOptions {
     /// Buffers in the provided-buffer ring shared by every camera; a
-    /// power of two up to 32768. When all are in use a camera's request
-    /// ends with `ENOBUFS` and is re-armed at once (datagrams wait in
-    /// the socket buffer meanwhile).
+    /// power of two up to 32768. Only as many as recent batches of
+    /// completions needed are handed to the kernel (at least 256), so
+    /// that the buffers in use stay in cache; when those run out a
+    /// camera's request ends with `ENOBUFS` and is re-armed at once with
+    /// twice as many (datagrams wait in the socket buffer meanwhile).
     pub buffers: u16,
     /// Bytes per buffer, [`BUFFER_OVERHEAD`] included.
     pub buffer_len: u32,
