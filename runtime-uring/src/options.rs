@@ -28,10 +28,12 @@ pub struct UringOptions {
     /// otherwise every completion wakes the thread.
     pub batch: u32,
     /// Longest extra delay batching may add to a datagram's delivery;
-    /// zero disables batching. Batching is what makes the ring cheaper
-    /// than blocking sockets per packet (one wake-up per burst instead of
-    /// per datagram); half a millisecond is small against a frame
-    /// interval.
+    /// zero disables batching. Batching is what keeps the ring's
+    /// wake-ups few (one per burst instead of per datagram). When a
+    /// sender trickles a frame's packets, this is also how often the
+    /// thread wakes: the default, 1 ms, is the std backend's
+    /// `StdBackend::linger`, the same bound on the delay for half the
+    /// wake-ups of 0.5 ms; either is small against a frame interval.
     pub batch_wait: Duration,
     /// Period of `CameraIngest::on_tick` and of checks of the stop flag.
     pub tick: Duration,
@@ -43,7 +45,7 @@ impl Default for UringOptions {
             buffers: 4096,
             buffer_len: 2048,
             batch: 64,
-            batch_wait: Duration::from_micros(500),
+            batch_wait: Duration::from_millis(1),
             tick: Duration::from_millis(50),
         }
     }
