@@ -34,8 +34,10 @@
 //! What lives where: this file chooses between io_uring and the std
 //! fallback ([`backend`], [`probe`], [`UringBackend`]); `options` sizes
 //! and paces the ring; `ring` is the ring thread (arming, completions,
-//! shutdown); `buf_ring` the provided-buffer ring and its ownership
-//! protocol; `message` reads a received buffer (sender, drop counter).
+//! shutdown); `probe` receives one datagram to check io_uring works;
+//! `buf_ring` the provided-buffer ring, its ownership protocol and the
+//! window of it published; `message` reads a received buffer (sender,
+//! drop counter).
 //! Of runtime-std it uses only [`mjpeg_rtp::backend`], as any backend
 //! would: another backend with its own dependencies goes in a crate like
 //! this one. Decoding is runtime-std's (`mjpeg_rtp::decode`): a new
@@ -53,6 +55,8 @@ mod buf_ring;
 #[cfg(target_os = "linux")]
 mod message;
 mod options;
+#[cfg(target_os = "linux")]
+mod probe;
 #[cfg(target_os = "linux")]
 mod ring;
 
@@ -105,7 +109,7 @@ pub fn backend(io: Io) -> Box<dyn ReceiveBackend> {
 pub fn probe() -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
-        ring::probe()
+        probe::probe()
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -186,7 +190,7 @@ impl ReceiveBackend for UringBackend {
             // A kernel may accept the ring and fail multishot requests
             // only later; the probe finds out before any camera is
             // committed to the ring.
-            if let Err(e) = ring::probe() {
+            if let Err(e) = probe::probe() {
                 return self.fall_back(&e, cameras, stop);
             }
             match ring::spawn(&self.options, cameras, stop.clone()) {

@@ -15,9 +15,11 @@ pub const BUFFER_OVERHEAD: usize = 72;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UringOptions {
     /// Buffers in the provided-buffer ring shared by every camera; a
-    /// power of two up to 32768. When all are in use a camera's request
-    /// ends with `ENOBUFS` and is re-armed at once (datagrams wait in
-    /// the socket buffer meanwhile).
+    /// power of two up to 32768. Only as many as recent batches of
+    /// completions needed are handed to the kernel (at least 256), so
+    /// that the buffers in use stay in cache; when those run out a
+    /// camera's request ends with `ENOBUFS` and is re-armed at once with
+    /// twice as many (datagrams wait in the socket buffer meanwhile).
     pub buffers: u16,
     /// Bytes per buffer, [`BUFFER_OVERHEAD`] included.
     pub buffer_len: u32,
@@ -26,10 +28,12 @@ pub struct UringOptions {
     /// otherwise every completion wakes the thread.
     pub batch: u32,
     /// Longest extra delay batching may add to a datagram's delivery;
-    /// zero disables batching. Batching is what makes the ring cheaper
-    /// than blocking sockets per packet (one wake-up per burst instead of
-    /// per datagram); half a millisecond is small against a frame
-    /// interval.
+    /// zero disables batching. Batching is what keeps the ring's
+    /// wake-ups few (one per burst instead of per datagram). When a
+    /// sender trickles a frame's packets, this is also how often the
+    /// thread wakes: the default, 1 ms, is the std backend's
+    /// `StdBackend::linger`, the same bound on the delay for half the
+    /// wake-ups of 0.5 ms; either is small against a frame interval.
     pub batch_wait: Duration,
     /// Period of `CameraIngest::on_tick` and of checks of the stop flag.
     pub tick: Duration,
@@ -41,7 +45,7 @@ impl Default for UringOptions {
             buffers: 4096,
             buffer_len: 2048,
             batch: 64,
-            batch_wait: Duration::from_micros(500),
+            batch_wait: Duration::from_millis(1),
             tick: Duration::from_millis(50),
         }
     }

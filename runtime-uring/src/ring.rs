@@ -6,11 +6,12 @@
 //! control data (`SO_RXQ_OVFL`) and the payload into it, and posts a
 //! completion naming the buffer and the camera (user data = camera
 //! index). We parse it, call [`CameraIngest::on_datagram`] (the core
-//! copies the payload into its frame buffer) and give the buffer straight
-//! back. A completion without `IORING_CQE_F_MORE` means the request is no
-//! longer armed (for example the buffer ring ran dry: `ENOBUFS`); it is
-//! re-armed in the same loop iteration, after the buffers of the batch
-//! went back.
+//! copies the payload into its frame buffer) and recycle the buffer; the
+//! batch's buffers go back to the kernel together after its last
+//! completion. A completion without `IORING_CQE_F_MORE` means the request
+//! is no longer armed (for example the published buffers ran out:
+//! `ENOBUFS`); it is re-armed in the same loop iteration, after the
+//! buffers of the batch went back.
 //!
 //! Kernel features relied on: provided-buffer rings (5.19), multishot
 //! `recvmsg` (6.0), `IORING_ENTER_EXT_ARG` waits with a timeout (5.11).
@@ -35,14 +36,17 @@ use crate::message::{self, DropCounter, BUFFER_OVERHEAD, CONTROL_LEN, NAME_LEN};
 use crate::options::UringOptions;
 
 /// The one buffer group of the ring.
-const BGID: u16 = 0;
+pub(crate) const BGID: u16 = 0;
 /// User data of cancel requests (camera indexes are far below).
-const CANCEL: u64 = u64::MAX;
+pub(crate) const CANCEL: u64 = u64::MAX;
 /// How long shutdown waits for the kernel to confirm cancellations.
 const CANCEL_WAIT: Duration = Duration::from_secs(2);
 /// Consecutive failed arms of one socket after which it is retried only
 /// on ticks (a socket error must not turn into a busy loop).
 const MAX_QUICK_REARMS: u32 = 3;
+/// Ticks between narrowings of the published buffer window
+/// (`BufRing::settle`): about a second.
+const SETTLE_TICKS: u32 = 20;
 
 /// Why the ring could not start; the cameras come back for the fallback.
 pub(crate) struct SetupError {
@@ -123,7 +127,7 @@ fn new_uring(sq_entries: u32, cq_entries: u32) -> io::Result<IoUring> {
 /// them (or destroys the ring) before dropping them, and only after every
 /// request that may use them has ended; [`probe`] awaits the end of its
 /// one request, or leaks both.
-fn uring_with_buffers(
+pub(crate) fn uring_with_buffers(
     sq_entries: u32,
     cq_entries: u32,
     count: u16,
@@ -148,7 +152,7 @@ fn uring_with_buffers(
 /// The `msghdr` every multishot `recvmsg` is armed with: only the name
 /// and control lengths matter (they reserve that much room at the start
 /// of each buffer).
-fn template_msghdr() -> Box<libc::msghdr> {
+pub(crate) fn template_msghdr() -> Box<libc::msghdr> {
     // SAFETY: msghdr is plain old data; all-zero is a valid value (null
     // pointers, zero lengths).
     let mut msg: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
@@ -157,7 +161,7 @@ fn template_msghdr() -> Box<libc::msghdr> {
     msg
 }
 
-fn recv_entry(fd: libc::c_int, msg: &libc::msghdr, user_data: u64) -> squeue::Entry {
+pub(crate) fn recv_entry(fd: libc::c_int, msg: &libc::msghdr, user_data: u64) -> squeue::Entry {
     opcode::RecvMsgMulti::new(types::Fd(fd), msg, BGID)
         .build()
         .user_data(user_data)
@@ -165,7 +169,7 @@ fn recv_entry(fd: libc::c_int, msg: &libc::msghdr, user_data: u64) -> squeue::En
 
 /// Wait for at least `want` completions, at most `timeout`; a timeout or
 /// a signal is not an error.
-fn wait(
+pub(crate) fn wait(
     ring: &IoUring,
     want: usize,
     timeout: Duration,
@@ -336,6 +340,7 @@ impl Ring {
                 self.state.on_completion(now, &cqe);
             }
         }
+        self.state.buffers.refill();
         match refused {
             Some(e) => Err(io::Error::new(
                 e.kind(),
@@ -380,6 +385,7 @@ impl Ring {
 
     fn run(&mut self, stop: &AtomicBool) {
         let mut next_tick = Instant::now() + self.tick;
+        let mut ticks = 0u32;
         while !stop.load(Ordering::Relaxed) {
             let timeout = next_tick.saturating_duration_since(Instant::now());
             if let Err(e) = wait(&self.uring, self.want, timeout, self.min_wait) {
@@ -398,7 +404,14 @@ impl Ring {
             for cqe in self.uring.completion() {
                 self.state.on_completion(now, &cqe);
             }
+            // Before any re-arm: a request armed on an empty ring would
+            // end at once.
+            self.state.buffers.refill();
             if now >= next_tick {
+                ticks += 1;
+                if ticks % SETTLE_TICKS == 0 {
+                    self.state.buffers.settle();
+                }
                 for (index, slot) in self.state.slots.iter_mut().enumerate() {
                     slot.ingest.on_tick(now);
                     if !slot.armed {
@@ -425,11 +438,14 @@ impl Ring {
     fn shutdown(mut self) {
         let c = &self.state.counts;
         log::debug!(
-            "io_uring ring: {} waits, {} completions ({:.1} per wait), {} re-arms after ENOBUFS",
+            "io_uring ring: {} waits, {} completions ({:.1} per wait), {} re-arms after ENOBUFS, \
+             {} of {} buffers published",
             c.waits,
             c.completions,
             c.completions as f64 / c.waits.max(1) as f64,
-            c.dry
+            c.dry,
+            self.state.buffers.window(),
+            self.state.buffers.count()
         );
         self.shutdown_ring();
         for slot in &mut self.state.slots {
@@ -517,7 +533,7 @@ impl State {
                 deliver(slot, &mut self.warnings, now, data, &self.msghdr);
             }
         }
-        // Back to the kernel as soon as the core has copied the payload.
+        // The core has copied the payload: the buffer is free.
         if let Some(bid) = bid {
             self.buffers.recycle(bid);
         }
@@ -535,11 +551,14 @@ impl State {
             r if r >= 0 => slot.failures = 0,
             r if r == -libc::ENOBUFS => {
                 self.counts.dry += 1;
-                // Every buffer was in use: datagrams wait in the socket
-                // buffer until the request is armed again, just below.
+                // Every published buffer was in use: datagrams wait in
+                // the socket buffer until the request is armed again, just
+                // below, with a wider window if there are buffers left.
+                self.buffers.dry();
                 if self.warnings.allow(Warning::Dry as usize, now).is_some() {
                     log::debug!(
-                        "io_uring buffer ring ran dry ({} buffers); re-arming",
+                        "io_uring buffer ring ran dry ({} of {} buffers published); re-arming",
+                        self.buffers.window(),
                         self.buffers.count()
                     );
                 }
@@ -609,91 +628,4 @@ enum Warning {
 
 impl Warning {
     const KINDS: usize = 4;
-}
-
-/// Check that this process can use what the ring thread needs: an
-/// io_uring, a registered buffer ring and multishot `recvmsg`, by
-/// receiving one datagram on loopback.
-pub(crate) fn probe() -> io::Result<()> {
-    let (mut uring, buffers) = uring_with_buffers(8, 16, 2, 256)?;
-    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
-    let msghdr = template_msghdr();
-    let entry = recv_entry(socket.as_raw_fd(), &msghdr, 0);
-    // SAFETY: `msghdr`, `socket` and `buffers` outlive the request: it is
-    // cancelled and its end awaited below before any is dropped, or all
-    // are leaked.
-    unsafe { uring.submission().push(&entry) }
-        .map_err(|_| io::Error::other("submission queue full"))?;
-    // From here on no early return: every way out either awaits the end
-    // of the request or leaks what it may write into (below).
-    let sent = uring
-        .submit()
-        .and_then(|_| socket.local_addr())
-        .and_then(|to| socket.send_to(b"probe", to));
-    let deadline = Instant::now() + Duration::from_secs(1);
-    let mut verdict: Option<io::Result<()>> = sent.err().map(Err);
-    let mut armed = true;
-    while armed && Instant::now() < deadline {
-        if let Err(e) = wait(&uring, 1, Duration::from_millis(100), None) {
-            verdict.get_or_insert(Err(e));
-            break;
-        }
-        for cqe in uring.completion() {
-            if cqe.user_data() == CANCEL {
-                continue;
-            }
-            let more = cqueue::more(cqe.flags());
-            armed &= more;
-            if verdict.is_some() {
-                continue;
-            }
-            verdict = Some(match (cqe.result(), cqueue::buffer_select(cqe.flags())) {
-                (r, _) if r < 0 => Err(io::Error::from_raw_os_error(-r)),
-                _ if !more => Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "recvmsg did not stay armed (no multishot support)",
-                )),
-                (r, Some(bid)) => {
-                    let data = buffers.buffer(bid, r as usize);
-                    if types::RecvMsgOut::parse(data, &msghdr)
-                        .is_ok_and(|m| m.payload_data() == b"probe")
-                    {
-                        Ok(())
-                    } else {
-                        Err(io::Error::other("multishot recvmsg returned garbage"))
-                    }
-                }
-                (_, None) => Err(io::Error::other("no provided buffer selected")),
-            });
-        }
-        if armed && verdict.is_some() {
-            let cancel = opcode::AsyncCancel::new(0).build().user_data(CANCEL);
-            // SAFETY: a cancel request refers to no memory.
-            let _ = unsafe { uring.submission().push(&cancel) };
-            if let Err(e) = uring.submit() {
-                verdict = Some(Err(e));
-                break;
-            }
-        }
-    }
-    if armed {
-        // Never free memory the kernel may still write into.
-        std::mem::forget(buffers);
-        std::mem::forget(msghdr);
-        std::mem::forget(socket);
-        std::mem::forget(uring);
-        return Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "the io_uring probe request did not end",
-        ));
-    }
-    let _ = uring.submitter().unregister_buf_ring(BGID);
-    drop(uring);
-    drop(buffers);
-    verdict.unwrap_or_else(|| {
-        Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "the io_uring probe received nothing",
-        ))
-    })
 }
