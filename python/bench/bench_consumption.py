@@ -18,15 +18,17 @@ absolute times are printed for context only):
 - peers: one 1080p30 camera served by gst-rtsp-server over RTSP (the
   frame index drawn in each picture as 12 black-or-white blocks, read
   back from the pixels), a consumer taking 3 fps, each contender in its
-  own process: mjpeg-rtp (latest, queue), cv2.VideoCapture and PyAV,
-  each read plain (decode only what is read) and kept fresh (a thread
-  reads continuously, the consumer takes the newest). Frame age is the
-  time from the server sending the frame (its pipeline's base time on
-  CLOCK_MONOTONIC, which every process reads alike, plus index / fps) to
-  the consumer taking it; CPU is the contender's process CPU per consumed
-  frame. --peer-rounds N runs the contenders N times in alternating
-  order and reports medians. Goals for latest: <= 0.3x
-  the kept-fresh peers' CPU per consumed frame at equal or better
+  own process: mjpeg-rtp (latest over RTP/UDP and over RTSP's TCP
+  connection, queue), cv2.VideoCapture (which asks for TCP) and PyAV
+  (made to ask for UDP), each read plain (decode only what is read) and
+  kept fresh (a thread reads continuously, the consumer takes the
+  newest). Frame age is the time from the frame's scheduled send (the
+  server pipeline's base time on CLOCK_MONOTONIC, which every process
+  reads alike, plus index / fps) to the consumer taking it; CPU is the
+  contender's process CPU per consumed frame. --peer-rounds N runs the
+  contenders N times in alternating order: medians of the figures, and
+  of the rounds' own CPU ratios. Goals for latest: <= 0.3x the
+  kept-fresh peers' CPU per consumed frame at equal or better
   freshness; >= 10x fresher at p50 than the plain peers at no more CPU
   per consumed frame.
 
@@ -250,9 +252,12 @@ def contender(name: str, url: str, seconds: float, take_fps: float) -> Dict[str,
 
     take: Callable[[], Optional[np.ndarray]]
     if name.startswith("mjpeg-rtp"):
-        delivery = "latest" if name.endswith("latest") else "queue"
+        # "mjpeg-rtp DELIVERY [TRANSPORT]": RTP over UDP unless said.
+        words = name.split()
+        delivery, transport = words[1], words[2] if len(words) > 2 else "udp"
         client = mjpeg_rtp.MJPEGRTPClient(decoder=DECODER)
-        client.add_camera(mjpeg_rtp.CameraConfig("cam", None, 0, rtsp_url=url, delivery=delivery))
+        client.add_camera(mjpeg_rtp.CameraConfig("cam", None, 0, rtsp_url=url, delivery=delivery,
+                                                 rtsp_transport=transport))
         client.start()
 
         def take() -> Optional[np.ndarray]:
@@ -307,15 +312,19 @@ def part_peers(rounds: int, seconds: float, take_fps: float) -> None:
     python3 = "/usr/bin/python3"
     if not Path(python3).exists() or not shutil.which("gst-launch-1.0"):
         sys.exit("peers: needs GStreamer and gst-rtsp-server for /usr/bin/python3")
-    contenders = ["mjpeg-rtp latest", "mjpeg-rtp queue", "opencv plain", "opencv fresh",
-                  "pyav plain", "pyav fresh"]
+    # cv2.VideoCapture asks for RTSP over TCP (OpenCV's default for
+    # FFmpeg); PyAV is made to ask for UDP, which mjpeg-rtp's default
+    # ("auto") tries first.
+    # "mjpeg-rtp latest tcp" is the like-for-like opponent of OpenCV.
+    contenders = ["mjpeg-rtp latest", "mjpeg-rtp latest tcp", "mjpeg-rtp queue", "opencv plain",
+                  "opencv fresh", "pyav plain", "pyav fresh"]
     frames = int((seconds + 25) * FPS)
     # Per contender, one (age p50, age p99, CPU per frame, frames) per round.
     results: Dict[str, List[Tuple[float, float, float, int]]] = {c: [] for c in contenders}
     with tempfile.TemporaryDirectory() as tmp:
         pattern = make_stream(Path(tmp), frames)
         print(f"peers: 1080p{FPS} from gst-rtsp-server, {take_fps:g} fps taken for {seconds:g} s, "
-              f"{rounds} round(s) in alternating order; age = from the server sending the frame "
+              f"{rounds} round(s) in alternating order; age = from the frame's scheduled send "
               "to the consumer taking it; CPU = the contender's process, per consumed frame")
         for round_index in range(rounds):
             # Alternate the order so that no contender always runs first
@@ -335,18 +344,28 @@ def part_peers(rounds: int, seconds: float, take_fps: float) -> None:
             p50, p99, cpu = median[name]
             print(f"  median {name:<17} age p50 {p50 * 1e3:8.0f} ms  p99 {p99 * 1e3:8.0f} ms  "
                   f"CPU {cpu * 1e3:7.1f} ms/frame")
-    ours = median["mjpeg-rtp latest"]
-    for name in contenders:
-        p50, p99, cpu = median[name]
-        if name.endswith("fresh"):
-            print(f"  latest vs {name}: CPU {ours[2] / cpu:.2f}x (goal <= 0.3), "
-                  f"age p50 {ours[0] * 1e3:.0f} vs {p50 * 1e3:.0f} ms, "
-                  f"p99 {ours[1] * 1e3:.0f} vs {p99 * 1e3:.0f} ms")
-        elif name.endswith("plain"):
-            ratios = [o[2] / t[2] for o, t in zip(results["mjpeg-rtp latest"], results[name])]
-            print(f"  latest vs {name}: {p50 / max(ours[0], 1e-3):.0f}x fresher at p50 "
-                  f"(goal >= 10), CPU {ours[2] / cpu:.2f}x (goal <= 1; per round "
-                  f"{', '.join(f'{r:.2f}' for r in ratios)})")
+    for peer in contenders:
+        if not peer.startswith(("opencv", "pyav")):
+            continue
+        p50, p99, cpu = median[peer]
+        # Against each peer, `latest` on the peer's own transport first.
+        ours_names = ["mjpeg-rtp latest tcp", "mjpeg-rtp latest"]
+        if peer.startswith("pyav"):
+            ours_names.reverse()
+        for ours_name in ours_names:
+            ours = median[ours_name]
+            label = f"{ours_name[len('mjpeg-rtp '):]:<10} vs {peer:<12}"
+            # CPU: the median of the rounds' own ratios (each pair ran
+            # minutes apart at most, under the same load).
+            ratios = [o[2] / t[2] for o, t in zip(results[ours_name], results[peer])]
+            cpu_ratio = (f"CPU {statistics.median(ratios):.2f}x (per round "
+                         f"{', '.join(f'{r:.2f}' for r in ratios)})")
+            if peer.endswith("fresh"):
+                print(f"  {label}: {cpu_ratio} (goal <= 0.3); age p50 {ours[0] * 1e3:.0f} vs "
+                      f"{p50 * 1e3:.0f} ms, p99 {ours[1] * 1e3:.0f} vs {p99 * 1e3:.0f} ms")
+            else:
+                print(f"  {label}: {p50 / max(ours[0], 1e-3):.0f}x fresher at p50 (goal >= 10), "
+                      f"{cpu_ratio} (goal <= 1)")
 
 
 def peer_round(name: str, pattern: str, frames: int, seconds: float,
@@ -373,16 +392,19 @@ def peer_round(name: str, pattern: str, frames: int, seconds: float,
         said, _ = server.communicate()
     result = json.loads(out.stdout)
     taken = result["taken"]
-    # Picture i left the server at base + i / FPS on CLOCK_MONOTONIC, the
-    # clock time.monotonic reads in every process (the server's pipeline
-    # clock, "PLAYING NS"; the last session's, should a contender connect
-    # twice).
+    # Picture i is due to leave the server at base + i / FPS on
+    # CLOCK_MONOTONIC, the clock time.monotonic reads in every process (the
+    # server's pipeline clock, "PLAYING NS"; the last session's, should a
+    # contender connect twice). A TCP reader that falls behind holds the
+    # server back, and that counts in its age too.
     playing = [int(line.split()[1]) for line in said.splitlines() if line.startswith("PLAYING ")]
     if not playing:
         sys.exit(f"peers: the server did not say when {name}'s stream started")
     base = playing[-1] / 1e9
+    if not taken:
+        sys.exit(f"peers: {name} took no frame")
     ages = [t - (base + i / FPS) for i, t in taken]
-    per_frame = result["cpu"] / max(len(taken), 1)
+    per_frame = result["cpu"] / len(taken)
     return percentile(ages, 50), percentile(ages, 99), per_frame, len(taken)
 
 
@@ -390,7 +412,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["cpu", "staleness", "peers", "all"], default="all")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--peer-rounds", type=int, default=1,
+    parser.add_argument("--peer-rounds", type=lambda v: max(1, int(v)), default=1,
                         help="rounds of the peers part (medians reported)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--take-fps", type=float, default=3.0)
@@ -402,7 +424,8 @@ def main() -> None:
     global DECODER
     DECODER = args.decoder
     if args.contender:
-        print(json.dumps(contender(args.contender, args.url, args.seconds, args.take_fps)))
+        print(json.dumps(contender(args.contender, args.url, args.seconds, args.take_fps)),
+              flush=True)
         os._exit(0)  # peers' reader threads may still block in a read
     if args.part in ("cpu", "all"):
         part_cpu(args.rounds, args.seconds)

@@ -327,20 +327,18 @@ impl Client {
         // Only queue delivery hands frames to the decode workers (a
         // latest frame is decoded by whoever takes it): with none, no
         // worker is started, so none wakes to look at the stop flag.
-        if self
+        let latest_only = self
             .cameras
             .iter()
-            .all(|c| c.config.delivery == Delivery::Latest)
-        {
-            self.decode_threads = 0;
-        }
+            .all(|c| c.config.delivery == Delivery::Latest);
+        let decode_threads = if latest_only { 0 } else { self.decode_threads };
         // Room for every camera to have a few frames waiting: a
         // deeper backlog only adds latency.
-        let backlog = 4 * self.cameras.len() + self.decode_threads;
+        let backlog = 4 * self.cameras.len() + decode_threads;
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(backlog);
         // From here on an error stops the client: the RTSP sessions just
         // set up are torn down.
-        let workers = (0..self.decode_threads)
+        let workers = (0..decode_threads)
             .map(|_| RgbDecoder::new(self.decoder))
             .collect::<Result<Vec<_>, _>>()
             .map_err(Error::Decoder)
@@ -454,7 +452,7 @@ impl Client {
                 log::info!(
                     "receiving {} camera(s) with the {name} backend, {} decode thread(s)",
                     self.cameras.len(),
-                    self.decode_threads
+                    decode_threads
                 );
                 Ok(())
             }

@@ -32,7 +32,7 @@
 //!   passed on shortened: it is counted as `rtp_truncated` and dropped.
 //!
 //! What lives where: this file chooses between io_uring and the std
-//! fallback ([`backend`], [`probe`], [`UringBackend`]); `options` sizes
+//! fallback ([`backend`], [`probe()`], [`UringBackend`]); `options` sizes
 //! and paces the ring; `ring` is the ring thread (arming, completions,
 //! shutdown); `probe` receives one datagram to check io_uring works;
 //! `buf_ring` the provided-buffer ring, its ownership protocol and the
@@ -81,7 +81,7 @@ pub enum Io {
 }
 
 /// The receive backend for `io`. For [`Io::Uring`] this checks now that
-/// io_uring works here ([`probe`]); if it does not, it logs one warning
+/// io_uring works here ([`probe()`]); if it does not, it logs one warning
 /// and returns the std backend, so that the client's own log line names
 /// the backend that really runs.
 pub fn backend(io: Io) -> Box<dyn ReceiveBackend> {

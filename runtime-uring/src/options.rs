@@ -16,10 +16,11 @@ pub const BUFFER_OVERHEAD: usize = 72;
 pub struct UringOptions {
     /// Buffers in the provided-buffer ring shared by every camera; a
     /// power of two up to 32768. Only as many as recent batches of
-    /// completions needed are handed to the kernel (at least 256), so
-    /// that the buffers in use stay in cache; when those run out a
-    /// camera's request ends with `ENOBUFS` and is re-armed at once with
-    /// twice as many (datagrams wait in the socket buffer meanwhile).
+    /// completions needed are handed to the kernel (at least 256, or all
+    /// of them if fewer), so that the buffers in use stay in cache; when
+    /// those run out a camera's request ends with `ENOBUFS` and is
+    /// re-armed at once with twice as many, up to `buffers` (datagrams
+    /// wait in the socket buffer meanwhile).
     pub buffers: u16,
     /// Bytes per buffer, [`BUFFER_OVERHEAD`] included.
     pub buffer_len: u32,
@@ -31,9 +32,9 @@ pub struct UringOptions {
     /// zero disables batching. Batching is what keeps the ring's
     /// wake-ups few (one per burst instead of per datagram). When a
     /// sender trickles a frame's packets, this is also how often the
-    /// thread wakes: the default, 1 ms, is the std backend's
-    /// `StdBackend::linger`, the same bound on the delay for half the
-    /// wake-ups of 0.5 ms; either is small against a frame interval.
+    /// thread wakes: the default is the std backend's linger,
+    /// [`DEFAULT_LINGER`](mjpeg_rtp::backend::DEFAULT_LINGER) (1 ms),
+    /// small against a frame interval.
     pub batch_wait: Duration,
     /// Period of `CameraIngest::on_tick` and of checks of the stop flag.
     pub tick: Duration,
@@ -45,7 +46,7 @@ impl Default for UringOptions {
             buffers: 4096,
             buffer_len: 2048,
             batch: 64,
-            batch_wait: Duration::from_millis(1),
+            batch_wait: mjpeg_rtp::backend::DEFAULT_LINGER,
             tick: Duration::from_millis(50),
         }
     }

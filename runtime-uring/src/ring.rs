@@ -44,9 +44,9 @@ const CANCEL_WAIT: Duration = Duration::from_secs(2);
 /// Consecutive failed arms of one socket after which it is retried only
 /// on ticks (a socket error must not turn into a busy loop).
 const MAX_QUICK_REARMS: u32 = 3;
-/// Ticks between narrowings of the published buffer window
-/// (`BufRing::settle`): about a second.
-const SETTLE_TICKS: u32 = 20;
+/// Time between narrowings of the published buffer window
+/// (`BufRing::settle`), whatever the tick.
+const SETTLE_EVERY: Duration = Duration::from_secs(1);
 
 /// Why the ring could not start; the cameras come back for the fallback.
 pub(crate) struct SetupError {
@@ -125,7 +125,7 @@ fn new_uring(sq_entries: u32, cq_entries: u32) -> io::Result<IoUring> {
 /// `buffer_len` bytes registered as group [`BGID`]. The caller keeps the
 /// buffers alive for as long as they are registered: [`Ring`] unregisters
 /// them (or destroys the ring) before dropping them, and only after every
-/// request that may use them has ended; [`probe`] awaits the end of its
+/// request that may use them has ended; [`crate::probe::probe`] awaits the end of its
 /// one request, or leaks both.
 pub(crate) fn uring_with_buffers(
     sq_entries: u32,
@@ -385,7 +385,7 @@ impl Ring {
 
     fn run(&mut self, stop: &AtomicBool) {
         let mut next_tick = Instant::now() + self.tick;
-        let mut ticks = 0u32;
+        let mut next_settle = Instant::now() + SETTLE_EVERY;
         while !stop.load(Ordering::Relaxed) {
             let timeout = next_tick.saturating_duration_since(Instant::now());
             if let Err(e) = wait(&self.uring, self.want, timeout, self.min_wait) {
@@ -407,11 +407,11 @@ impl Ring {
             // Before any re-arm: a request armed on an empty ring would
             // end at once.
             self.state.buffers.refill();
+            if now >= next_settle {
+                self.state.buffers.settle();
+                next_settle = now + SETTLE_EVERY;
+            }
             if now >= next_tick {
-                ticks += 1;
-                if ticks % SETTLE_TICKS == 0 {
-                    self.state.buffers.settle();
-                }
                 for (index, slot) in self.state.slots.iter_mut().enumerate() {
                     slot.ingest.on_tick(now);
                     if !slot.armed {

@@ -60,7 +60,7 @@ impl Default for StdBackend {
 /// Default of `StdBackend::linger`: a trickled 1080p frame takes 5-15 ms
 /// to arrive, so its thread wakes about once per millisecond instead of
 /// once per packet, for a frame at most about 1 ms late.
-const DEFAULT_LINGER: Duration = Duration::from_millis(1);
+pub const DEFAULT_LINGER: Duration = Duration::from_millis(1);
 
 /// A call that takes at most this many datagrams found the thread
 /// waking about once per packet.

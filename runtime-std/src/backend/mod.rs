@@ -20,7 +20,7 @@ mod no_frame;
 mod receive;
 mod silence;
 
-pub use blocking::StdBackend;
+pub use blocking::{StdBackend, DEFAULT_LINGER};
 pub use ingest::CameraIngest;
 pub use receive::{CameraSocket, ReceiveBackend, SpawnResult};
 
