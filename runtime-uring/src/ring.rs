@@ -125,8 +125,8 @@ fn new_uring(sq_entries: u32, cq_entries: u32) -> io::Result<IoUring> {
 /// `buffer_len` bytes registered as group [`BGID`]. The caller keeps the
 /// buffers alive for as long as they are registered: [`Ring`] unregisters
 /// them (or destroys the ring) before dropping them, and only after every
-/// request that may use them has ended; [`crate::probe::probe`] awaits the end of its
-/// one request, or leaks both.
+/// request that may use them has ended; [`crate::probe::probe`] awaits
+/// the end of its one request, or leaks both.
 pub(crate) fn uring_with_buffers(
     sq_entries: u32,
     cq_entries: u32,
