@@ -66,6 +66,8 @@ from project_command import project_command  # noqa: E402
 
 WIDTH, HEIGHT, FPS = 1920, 1080, 30
 SERVER = REPO / "tests" / "fixtures" / "tools" / "rtsp_server.py"
+# gst-rtsp-server's Python bindings come from Debian, for its python3.
+SYSTEM_PYTHON = "/usr/bin/python3"
 BITS = 12
 
 
@@ -309,8 +311,7 @@ def contender(name: str, url: str, seconds: float, take_fps: float) -> Dict[str,
 
 
 def part_peers(rounds: int, seconds: float, take_fps: float) -> None:
-    python3 = "/usr/bin/python3"
-    if not Path(python3).exists() or not shutil.which("gst-launch-1.0"):
+    if not Path(SYSTEM_PYTHON).exists() or not shutil.which("gst-launch-1.0"):
         sys.exit("peers: needs GStreamer and gst-rtsp-server for /usr/bin/python3")
     # cv2.VideoCapture asks for RTSP over TCP (OpenCV's default for
     # FFmpeg); PyAV is made to ask for UDP, which mjpeg-rtp's default
@@ -374,7 +375,7 @@ def peer_round(name: str, pattern: str, frames: int, seconds: float,
     CPU per consumed frame, frames taken)."""
     port = free_tcp_port()
     server = subprocess.Popen(
-        ["/usr/bin/python3", str(SERVER), "--say-playing", "--fps", str(FPS), str(port), pattern,
+        [SYSTEM_PYTHON, str(SERVER), "--say-playing", "--fps", str(FPS), str(port), pattern,
          str(frames), "26"],
         stdout=subprocess.PIPE, text=True,
     )
