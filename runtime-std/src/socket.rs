@@ -286,33 +286,44 @@ pub fn enable_rxq_ovfl<S>(_socket: &S) -> io::Result<bool> {
 }
 
 /// Datagrams the kernel dropped for this socket (receive buffer full)
-/// since it was created, where the platform tells without `recvmsg`
-/// (Linux: `/proc/net/udp{,6}`); `None` elsewhere.
+/// since it was created, as the kernel's 32-bit counter (see
+/// [`DropCounter`](crate::backend::DropCounter)), where the platform tells without `recvmsg`
+/// (Linux 4.12+: `SO_MEMINFO`); `None` elsewhere.
+///
+/// One `getsockopt`, whatever else the machine has open. (Reading the
+/// count from `/proc/net/udp`, as this once did, walks the kernel's whole
+/// UDP table per call, ~120 us here, and allocates tens of KiB: once a
+/// second per camera, that grew with the square of the camera count and
+/// churned the heap of a long-running receiver.)
 #[cfg(target_os = "linux")]
-pub fn kernel_drops(socket: &UdpSocket) -> Option<u64> {
+pub fn kernel_drops(socket: &UdpSocket) -> Option<u32> {
     use std::os::fd::AsRawFd;
-    let link = std::fs::read_link(format!("/proc/self/fd/{}", socket.as_raw_fd())).ok()?;
-    let inode = link
-        .to_str()?
-        .strip_prefix("socket:[")?
-        .strip_suffix(']')?
-        .to_owned();
-    ["/proc/net/udp", "/proc/net/udp6"].iter().find_map(|path| {
-        let table = std::fs::read_to_string(path).ok()?;
-        table.lines().skip(1).find_map(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.get(9) == Some(&inode.as_str()) {
-                cols.get(12)?.parse().ok()
-            } else {
-                None
-            }
-        })
-    })
+    const VARS: usize = libc::SK_MEMINFO_DROPS as usize + 1;
+    let mut meminfo = [0u32; VARS];
+    let mut len = std::mem::size_of_val(&meminfo) as libc::socklen_t;
+    // SAFETY: the fd is open for the lifetime of `socket`; the kernel
+    // writes at most `len` bytes into `meminfo`, which is that large, and
+    // stores the length it wrote in `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            meminfo.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    // An older kernel fills fewer fields: no drop count then.
+    let filled = usize::try_from(len).ok()? / std::mem::size_of::<u32>();
+    if rc != 0 || filled < VARS {
+        return None;
+    }
+    meminfo.get(libc::SK_MEMINFO_DROPS as usize).copied()
 }
 
 /// Datagrams the kernel dropped for this socket: unknown on this platform.
 #[cfg(not(target_os = "linux"))]
-pub fn kernel_drops(_socket: &UdpSocket) -> Option<u64> {
+pub fn kernel_drops(_socket: &UdpSocket) -> Option<u32> {
     None
 }
 

@@ -21,6 +21,12 @@ fn frames_arrive_pixel_exact_with_exact_counters() {
     backend_tests::frames_arrive_pixel_exact_with_exact_counters(&client);
 }
 
+#[cfg(target_os = "linux")] // the kernel tells its drop count on Linux only
+#[test]
+fn kernel_drops_are_counted_exactly() {
+    backend_tests::kernel_drops_are_counted_exactly(&client);
+}
+
 #[cfg(target_os = "linux")] // 127.0.0.0/8 is all loopback on Linux only
 #[test]
 fn datagrams_from_other_hosts_are_ignored_and_counted() {

@@ -72,25 +72,6 @@ pub(crate) fn rxq_ovfl(control: &[u8]) -> Option<u32> {
     None
 }
 
-/// Extends the kernel's 32-bit drop counter into a running 64-bit total.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct DropCounter {
-    last: u32,
-    total: u64,
-}
-
-impl DropCounter {
-    /// Feed a counter value; returns the new total when it moved.
-    pub(crate) fn update(&mut self, value: u32) -> Option<u64> {
-        if value == self.last {
-            return None;
-        }
-        self.total += u64::from(value.wrapping_sub(self.last));
-        self.last = value;
-        Some(self.total)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,15 +150,5 @@ mod tests {
         let mut unix = v4.clone();
         unix[..2].copy_from_slice(&(libc::AF_UNIX as u16).to_ne_bytes());
         assert_eq!(socket_addr(&unix), None);
-    }
-
-    #[test]
-    fn drop_counter_extends_across_wrap() {
-        let mut c = DropCounter::default();
-        assert_eq!(c.update(0), None);
-        assert_eq!(c.update(5), Some(5));
-        assert_eq!(c.update(5), None);
-        assert_eq!(c.update(u32::MAX), Some(u64::from(u32::MAX)));
-        assert_eq!(c.update(3), Some(u64::from(u32::MAX) + 4));
     }
 }

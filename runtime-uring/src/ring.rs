@@ -29,10 +29,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
-use mjpeg_rtp::backend::{CameraIngest, CameraSocket, RateLimiter, WARN_INTERVAL};
+use mjpeg_rtp::backend::{CameraIngest, CameraSocket, DropCounter, RateLimiter, WARN_INTERVAL};
 
 use crate::buf_ring::BufRing;
-use crate::message::{self, DropCounter, BUFFER_OVERHEAD, CONTROL_LEN, NAME_LEN};
+use crate::message::{self, BUFFER_OVERHEAD, CONTROL_LEN, NAME_LEN};
 use crate::options::UringOptions;
 
 /// The one buffer group of the ring.

@@ -26,6 +26,11 @@ fn two_cameras_on_one_ring() {
 }
 
 #[test]
+fn kernel_drops_are_counted_exactly() {
+    backend_tests::kernel_drops_are_counted_exactly(&|c| uring_client(c));
+}
+
+#[test]
 fn datagrams_from_other_hosts_are_ignored_and_counted() {
     backend_tests::datagrams_from_other_hosts_are_ignored_and_counted(&|c| uring_client(c));
 }

@@ -141,6 +141,34 @@ pub fn datagrams_from_other_hosts_are_ignored_and_counted(start: Start<'_>) {
     assert_eq!(stats.packets_received(), camera.packets_sent);
 }
 
+/// Datagrams the kernel drops because the socket's receive buffer is
+/// full are counted exactly: every datagram sent is either taken or in
+/// `kernel_drops` (on loopback nothing else can lose one).
+pub fn kernel_drops_are_counted_exactly(start: Start<'_>) {
+    // The smallest buffer the kernel grants: a burst overflows it before
+    // the receive thread can drain it.
+    let client = start(vec![loopback_camera("cam").with_socket_receive_buffer(1)]);
+    let to = client.local_addr("cam").unwrap();
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    const BURST: u64 = 4000;
+    let datagram = [0u8; 1400];
+    for _ in 0..BURST {
+        sender.send_to(&datagram, to).unwrap();
+    }
+    // Once the burst is drained, one more: a backend that learns the
+    // count from control messages (`SO_RXQ_OVFL`, io_uring) hears of
+    // drops with the next datagram, as it would from a live camera.
+    std::thread::sleep(Duration::from_millis(200));
+    sender.send_to(&datagram, to).unwrap();
+    let stats = stats_when(&client, "cam", |s| {
+        s.datagrams + s.kernel_drops.unwrap_or(0) == BURST + 1
+    });
+    assert!(
+        stats.kernel_drops.unwrap_or(0) > 0,
+        "the burst did not overflow: {stats:#?}"
+    );
+}
+
 /// `stop` returns within `bound`, wakes a consumer blocked in
 /// `get_frame`, and may be called again.
 pub fn stop_is_bounded_and_wakes_waiters(start: Start<'_>, bound: Duration) {

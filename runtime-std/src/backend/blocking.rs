@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use mjpeg_rtp_core::rtp::RtpPacket;
 
 use crate::backend::batch::{DatagramReceiver, DEFAULT_BATCH};
+use crate::backend::drops::DropCounter;
 use crate::backend::receive::{CameraSocket, ReceiveBackend, SpawnResult};
 use crate::error::Error;
 use crate::ratelimit::{RateLimiter, WARN_INTERVAL};
@@ -71,8 +72,7 @@ const NAME: &str = "std";
 /// Period of `CameraIngest::on_tick` while packets flow (an idle socket
 /// ticks once per read timeout).
 const TICK: Duration = Duration::from_millis(50);
-/// How often the kernel's drop counter is read where that costs a file
-/// read.
+/// How often the kernel's drop counter is read (one `getsockopt`).
 const KERNEL_DROPS_INTERVAL: Duration = Duration::from_secs(1);
 
 impl ReceiveBackend for StdBackend {
@@ -119,6 +119,13 @@ fn receive_loop(camera: CameraSocket, batch: usize, linger: Duration, stop: &Ato
     let mut errors: RateLimiter<1> = RateLimiter::new(WARN_INTERVAL);
     let mut next_tick = Instant::now();
     let mut next_drops = next_tick;
+    let mut drops = DropCounter::default();
+    // Known from the start, zero or not: the counter then only reports
+    // when it moves.
+    if let Some(raw) = kernel_drops(&socket) {
+        ingest.on_kernel_drops(next_tick, drops.update(raw).unwrap_or(0));
+    }
+    next_drops += KERNEL_DROPS_INTERVAL;
     while !stop.load(Ordering::Relaxed) {
         let mut arrived = None;
         let mut inside_frame = false;
@@ -152,8 +159,8 @@ fn receive_loop(camera: CameraSocket, batch: usize, linger: Duration, stop: &Ato
             next_tick = now + TICK;
         }
         if now >= next_drops {
-            if let Some(drops) = kernel_drops(&socket) {
-                ingest.on_kernel_drops(now, drops);
+            if let Some(total) = kernel_drops(&socket).and_then(|d| drops.update(d)) {
+                ingest.on_kernel_drops(now, total);
             }
             next_drops = now + KERNEL_DROPS_INTERVAL;
         }

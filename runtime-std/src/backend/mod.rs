@@ -15,12 +15,14 @@
 
 mod batch;
 mod blocking;
+mod drops;
 mod ingest;
 mod no_frame;
 mod receive;
 mod silence;
 
 pub use blocking::{StdBackend, DEFAULT_LINGER};
+pub use drops::DropCounter;
 pub use ingest::CameraIngest;
 pub use receive::{CameraSocket, ReceiveBackend, SpawnResult};
 
