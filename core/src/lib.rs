@@ -98,7 +98,7 @@ pub use order::TimestampOrder;
 pub use packetize::{FramePackets, PacketizeError, Packetizer, PacketizerConfig};
 pub use reassembly::{
     frame_buffer_len, Config, Depacketizer, Frame, FrameInfo, OwnedFrame, Verdict, HEADER_RESERVE,
-    PAYLOAD_TYPE_LOCK_AFTER,
+    HELD_DATAGRAM_LEN, PAYLOAD_TYPE_LOCK_AFTER,
 };
 pub use rfc2435::{JpegType, Sampling, MAX_SCAN_BYTES};
 pub use stats::{

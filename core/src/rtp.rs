@@ -192,6 +192,12 @@ impl<'a> RtpPacket<'a> {
         })
     }
 
+    /// The whole packet, as parsed.
+    #[inline]
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     /// The payload, without padding.
     #[inline]
     pub fn payload(&self) -> &'a [u8] {

@@ -103,7 +103,9 @@ reasons! {
         /// confirmed by a following packet.
         TimestampJump => "timestamp_jump",
         /// From an SSRC other than the stream's, while that stream is
-        /// alive, and not (yet) confirmed by a following packet.
+        /// alive, and not confirmed by the packet that followed it from
+        /// that SSRC (counted once given up; a confirmed one is received
+        /// in the new stream instead).
         SsrcUnconfirmed => "ssrc_unconfirmed",
     }
 }

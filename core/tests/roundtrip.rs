@@ -350,21 +350,207 @@ fn ssrc_change_without_silence_needs_two_consecutive_packets() {
     let forged = edited(&b[1], |h| h.set_ssrc(0xABCD_0123));
     let mut packets = a.clone();
     packets.insert(3, forged);
-    // ...while B, following A directly, is believed from its second packet:
-    // its first packet is refused, so its first frame cannot complete.
+    // ...while B, following A directly, is believed from its second packet,
+    // and its first packet, held until then, is not lost.
     packets.extend(b.iter().cloned());
     let mut rx = receiver(Config::default());
     let got = run(&mut rx, &packets);
-    assert_eq!(got.len(), 4);
+    assert_rebuilt(&got, &five_frames(), "A then B");
     let retired = rx.take_retired_stream().unwrap();
     assert_eq!(retired.frames_complete, 3);
     assert_eq!(retired.frames_dropped_total(), 0);
     assert_eq!(retired.packets_lost(), 0);
-    assert_eq!(rx.invalid().get(InvalidReason::SsrcUnconfirmed), 2);
+    // The forged datagram, given up when B's first packet took its place.
+    assert_eq!(rx.invalid().get(InvalidReason::SsrcUnconfirmed), 1);
+    assert_eq!(rx.invalid().total(), 1);
     let current = rx.stats();
     assert_eq!(current.ssrc, Some(0xBEEF));
-    assert_eq!(current.frames_complete, 1);
-    assert_eq!(current.frames_dropped.get(DropReason::Lost), 1);
+    assert_eq!(current.frames_complete, 2);
+    assert_eq!(current.frames_dropped_total(), 0);
+    assert_eq!(current.packets_received, b.len() as u64);
+    assert_eq!(current.packets_lost(), 0);
+}
+
+/// Loss-free reassembly of `packets` alone: what a frame must equal, byte
+/// for byte.
+fn reassembled_alone(packets: &[Vec<u8>]) -> Vec<(u32, Vec<u8>)> {
+    run(&mut receiver(Config::default()), packets)
+}
+
+#[test]
+fn quick_ssrc_change_keeps_the_first_frame_of_the_new_stream() {
+    // A camera reboots fast: A stops inside its last frame and B starts
+    // 100 ms later, well inside `ssrc_silence`.
+    let (a, b) = two_streams();
+    let cut = a.len() - 1;
+    let mut rx = receiver(Config::default());
+    let mut got = Vec::new();
+    let drain = |rx: &mut Rx, got: &mut Vec<(u32, Vec<u8>)>| {
+        while let Some(f) = rx.next_frame() {
+            got.push((f.info.timestamp, f.jpeg.to_vec()));
+        }
+    };
+    for (i, p) in a[..cut].iter().enumerate() {
+        let _ = rx.push(Instant::from_millis(i as u64), p);
+        drain(&mut rx, &mut got);
+    }
+    let start = cut as u64 + 100;
+    let verdicts: Vec<Verdict> = b
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let verdict = rx.push(Instant::from_millis(start + i as u64), p);
+            drain(&mut rx, &mut got);
+            verdict
+        })
+        .collect();
+    assert_eq!(verdicts[0], Verdict::Held);
+    assert!(verdicts[1..]
+        .iter()
+        .all(|v| matches!(v, Verdict::Accepted | Verdict::Completed)));
+    let frames = five_frames();
+    // A's first two frames, then both of B's: pixel-exact, and B's
+    // byte-exact against B reassembled on its own.
+    let want: Vec<_> = frames[..2].iter().chain(&frames[3..]).cloned().collect();
+    assert_rebuilt(&got, &want, "A cut, then B");
+    assert_eq!(got[2..], reassembled_alone(&b)[..]);
+    let retired = rx.take_retired_stream().unwrap();
+    assert_eq!(retired.frames_complete, 2);
+    assert_eq!(retired.frames_dropped.get(DropReason::SsrcChange), 1);
+    let current = rx.stats();
+    assert_eq!(current.ssrc, Some(0xBEEF));
+    assert_eq!(current.frames_complete, 2);
+    assert_eq!(current.packets_received, b.len() as u64);
+    assert_eq!(current.packets_lost(), 0);
+    assert_eq!(rx.invalid().total(), 0);
+}
+
+#[test]
+fn a_datagram_held_for_an_unconfirmed_ssrc_is_counted_when_given_up() {
+    let (a, b) = two_streams();
+    let mut rx = receiver(Config::default());
+    for (i, p) in a.iter().enumerate() {
+        let _ = rx.push(Instant::from_millis(i as u64), p);
+    }
+    // Another SSRC's packet, never followed by the next one: it touches
+    // nothing, and the stream ending gives it up.
+    let at = Instant::from_millis(a.len() as u64);
+    assert_eq!(rx.push(at, &b[0]), Verdict::Held);
+    assert_eq!(rx.invalid().total(), 0);
+    rx.flush();
+    assert_eq!(rx.invalid().get(InvalidReason::SsrcUnconfirmed), 1);
+    assert_eq!(rx.stats().ssrc, Some(PacketizerConfig::default().ssrc));
+    assert_eq!(rx.stats().frames_complete, 3);
+    // Followed by a packet that does not follow it (B's third): that one
+    // is held instead, and the first given up.
+    let mut rx = receiver(Config::default());
+    for (i, p) in a.iter().enumerate() {
+        let _ = rx.push(Instant::from_millis(i as u64), p);
+    }
+    assert_eq!(rx.push(at, &b[0]), Verdict::Held);
+    assert_eq!(rx.push(at, &b[2]), Verdict::Held);
+    assert_eq!(rx.invalid().get(InvalidReason::SsrcUnconfirmed), 1);
+    // B's fourth confirms B with its third: B's first frame misses its
+    // first packet and is never handed out.
+    for p in &b[3..] {
+        let _ = rx.push(at, p);
+    }
+    let got: Vec<u32> = std::iter::from_fn(|| rx.next_frame().map(|f| f.info.timestamp))
+        .filter(|&ts| ts >= 9000)
+        .collect();
+    assert_eq!(got, [12000]);
+    rx.flush();
+    assert_eq!(rx.stats().ssrc, Some(0xBEEF));
+    assert_eq!(rx.stats().frames_dropped.get(DropReason::Lost), 1);
+    assert_eq!(rx.invalid().total(), 1);
+}
+
+#[test]
+fn a_held_datagram_too_old_when_confirmed_does_not_make_a_frame() {
+    let (a, _) = two_streams();
+    let frames = five_frames();
+    // B's first frame in two packets, so that the packet confirming B
+    // would complete it at once.
+    let b = (400..1400)
+        .step_by(20)
+        .map(|max_packet| {
+            let config = PacketizerConfig {
+                ssrc: 0xBEEF,
+                max_packet,
+                ..PacketizerConfig::default()
+            };
+            (packetize(config, &frames[3..4]).len(), config)
+        })
+        .find(|&(n, _)| n == 2)
+        .map(|(_, config)| packetize(config, &frames[3..]))
+        .expect("a packet size that cuts the frame in two");
+    let mut rx = receiver(Config::default());
+    // A keeps sending (never silent: copies of its last packet with new
+    // sequence numbers) while B's first packet waits 2 s, longer than
+    // `max_frame_age`, for its successor.
+    let mut t = 0;
+    for p in &a {
+        let _ = rx.push(Instant::from_millis(t), p);
+        t += 100;
+    }
+    assert_eq!(rx.push(Instant::from_millis(t), &b[0]), Verdict::Held);
+    let last = RtpPacket::parse(&a[a.len() - 1]).unwrap().sequence();
+    for k in 1..=20 {
+        t += 100;
+        let late = edited(&a[a.len() - 1], |h| h.set_sequence(last + k));
+        let verdict = rx.push(Instant::from_millis(t), &late);
+        assert!(!matches!(verdict, Verdict::Held | Verdict::Invalid(_)));
+    }
+    let mut got = Vec::new();
+    for p in &b[1..] {
+        t += 1;
+        let _ = rx.push(Instant::from_millis(t), p);
+        while let Some(f) = rx.next_frame() {
+            got.push(f.info.timestamp);
+        }
+    }
+    // B's first frame began 2 s ago: expired, not handed out; its second
+    // packet came after that.
+    got.retain(|&ts| ts >= 9000);
+    assert_eq!(got, [12000]);
+    let current = rx.stats();
+    assert_eq!(current.ssrc, Some(0xBEEF));
+    assert_eq!(current.packets_received, b.len() as u64);
+    assert_eq!(current.packets_late, 1);
+    assert_eq!(current.frames_dropped.get(DropReason::Expired), 1);
+    assert_eq!(rx.invalid().total(), 0);
+}
+
+#[test]
+fn a_datagram_too_large_to_hold_is_refused_at_once() {
+    let frames = five_frames();
+    let a = packetize(small_mtu(), &frames[..3]);
+    let b = packetize(
+        PacketizerConfig {
+            ssrc: 0xBEEF,
+            max_packet: 4000,
+            ..PacketizerConfig::default()
+        },
+        &frames[3..],
+    );
+    assert!(b[0].len() > mjpeg_rtp_core::HELD_DATAGRAM_LEN);
+    let mut packets = a.clone();
+    packets.extend(b.iter().cloned());
+    let mut rx = receiver(Config::default());
+    let verdicts: Vec<Verdict> = packets.iter().map(|p| rx.push(Instant::ZERO, p)).collect();
+    assert_eq!(
+        verdicts[a.len()],
+        Verdict::Invalid(InvalidReason::SsrcUnconfirmed)
+    );
+    // The SSRC is still confirmed by the next packet; the frame that lost
+    // its first packet is never handed out.
+    let mut got = Vec::new();
+    while let Some(f) = rx.next_frame() {
+        got.push(f.info.timestamp);
+    }
+    assert_eq!(got, [0, 3000, 6000, 12000]);
+    assert_eq!(rx.invalid().total(), 1);
+    assert_eq!(rx.stats().ssrc, Some(0xBEEF));
 }
 
 #[test]

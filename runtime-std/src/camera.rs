@@ -169,8 +169,9 @@ impl CameraShared {
             .allow(kind as usize, Instant::now())
     }
 
-    /// When the last datagram the receive path has published arrived
-    /// (RTP over UDP or interleaved), to tell a silent camera.
+    /// When the last datagram from the accepted sender that the receive
+    /// path has published arrived (RTP over UDP or interleaved; foreign
+    /// datagrams do not count), to tell a silent camera.
     pub(crate) fn last_datagram(&self) -> Option<Instant> {
         self.ingest
             .lock()

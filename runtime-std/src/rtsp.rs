@@ -68,8 +68,10 @@ const INGEST_TICK: Duration = Duration::from_millis(100);
 const TEARDOWN_WAIT: Duration = mjpeg_rtp_rtsp::TEARDOWN_TIMEOUT;
 /// No RTP for this long while playing: the session is taken as lost
 /// (cameras that stop sending without closing the connection), within a
-/// few milliseconds of the timeout. Any datagram on the camera's RTP
-/// port or channel counts, whoever sent it.
+/// few milliseconds of the timeout. Only datagrams from the sender the
+/// receive path accepts count: those of another host (`packets_foreign`,
+/// a stale source still sending to a multicast group) do not keep the
+/// session alive.
 pub const RTP_SILENCE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A session that reached PLAY, with what the camera's receive path

@@ -112,7 +112,8 @@ pub(crate) struct IngestSnapshot {
     pub(crate) retired: Vec<StreamStats>,
     pub(crate) invalid: InvalidCounts,
     pub(crate) counters: ReceiveCounters,
-    /// When the last datagram arrived (from any sender): the RTSP
-    /// session's silence deadline counts from it.
+    /// When the last datagram from the accepted sender arrived (foreign
+    /// ones, refused, do not count): the RTSP session's silence deadline
+    /// counts from it.
     pub(crate) last_datagram: Option<Instant>,
 }

@@ -444,17 +444,14 @@ fn multicast_reconnect_naming_a_new_source_moves_the_sender_filter() {
                     assert!(from_b.is_empty(), "A's frame after B's: {:#x}", frame.ssrc);
                 }
             }
-            // B's first frame, unless its first packet came within the
-            // old stream's last 500 ms: the depacketizer then holds a new
-            // SSRC on probation for one packet (counted), and the frame
-            // is cut.
-            let probation = stats(&client).invalid.get(InvalidReason::SsrcUnconfirmed);
+            // B's first frame, even when its first packet came within the
+            // old stream's last 500 ms: the depacketizer then holds it
+            // until B's second packet confirms the new SSRC, and feeds it
+            // to B's stream; none is refused.
             let first_b = (from_b[0] - TIMESTAMP_BASE) / TIMESTAMP_STEP;
-            assert_eq!(
-                u64::from(first_b),
-                probation.min(1),
-                "B's frames: {from_b:?}"
-            );
+            assert_eq!(first_b, 0, "B's frames: {from_b:?}");
+            let unconfirmed = stats(&client).invalid.get(InvalidReason::SsrcUnconfirmed);
+            assert_eq!(unconfirmed, 0, "{:?}", stats(&client));
             stray.join().expect("the old source")
         });
         // Every packet of the old source counted as foreign, and nothing

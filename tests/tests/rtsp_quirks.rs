@@ -8,14 +8,17 @@
 //! file runs in seconds.
 #![cfg(target_os = "linux")]
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mjpeg_rtp::{CameraConfig, Client, ClientOptions, Frame, RtspTransport, RTP_SILENCE_TIMEOUT};
-use mjpeg_rtp_core::DropReason;
+use mjpeg_rtp_core::{DropReason, Packetizer, PacketizerConfig};
+use mjpeg_rtp_testkit::picture::Picture;
 use mjpeg_rtp_testkit::quirky_rtsp::{
     digest_challenge, stream_ssrc, Auth, Channels, ContentBase, KeepaliveCseq, Quirks,
     QuirkyServer, Sdp, SessionQuirks, SsrcForm,
 };
+use mjpeg_rtp_testkit::rtp::frame_packets;
 use mjpeg_rtp_tests::assert_same_pixels_every_decoder;
 
 fn client_for(url: String, transport: RtspTransport) -> Client {
@@ -623,7 +626,9 @@ fn a_silent_stream_is_lost_at_the_silence_timeout() {
     // still answering. The last frame goes 1.24 s after PLAY, just past a
     // whole second of the session: a session looking for the silence once
     // a second would notice it some 0.8 s after the timeout; it must be
-    // noticed at the timeout after the last packet.
+    // noticed at the timeout after the last packet. Meanwhile another
+    // host (a stale source) keeps sending RTP to the UDP camera's port:
+    // refused as foreign, it must not count as the stream being alive.
     let servers: Vec<QuirkyServer> = (0..2)
         .map(|_| {
             QuirkyServer::start(Quirks {
@@ -642,6 +647,58 @@ fn a_silent_stream_is_lost_at_the_silence_timeout() {
         client.add_camera(camera).unwrap();
     }
     client.start().expect("RTSP sessions set up");
+    let udp = client
+        .stats()
+        .into_iter()
+        .find(|c| c.camera_id == "Udp")
+        .expect("the UDP camera");
+    let stale_stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| send_stale(udp.local_addr.port(), &stale_stop));
+        await_silence_teardowns(&servers);
+        stale_stop.store(true, Ordering::Relaxed);
+    });
+    let udp = client.stats().into_iter().find(|c| c.camera_id == "Udp");
+    let foreign = udp.expect("the UDP camera").packets_foreign;
+    assert!(foreign > 10, "the stale source's datagrams: {foreign}");
+    // Both sessions set up again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client.stats().iter().any(|c| c.reconnects == 0) {
+        assert!(
+            Instant::now() < deadline,
+            "no reconnect: {:?}",
+            client.stats()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    client.stop();
+}
+
+/// From 127.0.0.2 (not the server's address), RTP packets of a frame of
+/// another SSRC to `port` on loopback, one every 50 ms until `stop` (or,
+/// should the test fail first, for longer than it can last).
+fn send_stale(port: u16, stop: &AtomicBool) {
+    let give_up = Instant::now() + RTP_SILENCE_TIMEOUT + Duration::from_secs(10);
+    let socket = std::net::UdpSocket::bind(("127.0.0.2", 0)).expect("bind 127.0.0.2");
+    let mut packetizer = Packetizer::new(PacketizerConfig {
+        ssrc: 0x0A0A_0A0A,
+        ..PacketizerConfig::default()
+    });
+    let jpeg = Picture::new(64, 48).encode();
+    let packets = frame_packets(&mut packetizer, &jpeg, 0);
+    for packet in packets.iter().cycle() {
+        if stop.load(Ordering::Relaxed) || Instant::now() > give_up {
+            break;
+        }
+        socket
+            .send_to(packet, ("127.0.0.1", port))
+            .expect("send to the camera");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Each server's first connection torn down for silence, on time.
+fn await_silence_teardowns(servers: &[QuirkyServer]) {
     let deadline = Instant::now() + RTP_SILENCE_TIMEOUT + Duration::from_secs(5);
     for (server, transport) in servers.iter().zip(["UDP", "TCP"]) {
         let teardown = loop {
@@ -663,15 +720,4 @@ fn a_silent_stream_is_lost_at_the_silence_timeout() {
             "{transport}: silence noticed {noticed:?} after the last frame"
         );
     }
-    // Both sessions set up again.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while client.stats().iter().any(|c| c.reconnects == 0) {
-        assert!(
-            Instant::now() < deadline,
-            "no reconnect: {:?}",
-            client.stats()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    client.stop();
 }

@@ -35,9 +35,17 @@ pub struct Config {
     /// the current one has been silent this long (a camera that restarted);
     /// otherwise only after two packets with consecutive sequence numbers
     /// (RFC 3550 probation), so that a stray or forged datagram cannot
-    /// tear down the frames in flight.
+    /// tear down the frames in flight. The first of the two is kept aside
+    /// (up to [`HELD_DATAGRAM_LEN`] bytes) and fed to the new stream once
+    /// the second confirms it, so its frame is not cut.
     pub ssrc_silence: Duration,
 }
+
+/// The largest datagram kept aside while its SSRC is on probation (see
+/// [`Config::ssrc_silence`]): an Ethernet MTU, more than any RTP packet
+/// that crosses Ethernet unfragmented. A larger one is refused at once
+/// (`ssrc_unconfirmed`).
+pub const HELD_DATAGRAM_LEN: usize = 1500;
 
 impl Default for Config {
     fn default() -> Self {
@@ -71,4 +79,11 @@ pub enum Verdict {
     Discarded,
     /// Refused before touching any frame.
     Invalid(InvalidReason),
+    /// From another SSRC while the current stream is alive: kept aside,
+    /// touching no frame. If the next packet from that SSRC follows it,
+    /// the SSRC is confirmed and this packet is fed to the new stream
+    /// first (counted there); otherwise it is given up and counted
+    /// `ssrc_unconfirmed` (when another packet takes its place, or at
+    /// [`flush`](super::Depacketizer::flush)).
+    Held,
 }

@@ -9,7 +9,7 @@ use crate::seq::{extend_u32, SeqVerdict, WINDOW_BITS};
 use crate::stats::{DropReason, InvalidCounts, InvalidReason, StreamStats};
 use crate::time::Instant;
 
-use super::config::{Config, Verdict};
+use super::config::{Config, Verdict, HELD_DATAGRAM_LEN};
 use super::frame::{Frame, OwnedFrame};
 use super::payload_type::PayloadTypeLock;
 use super::slot::{Assembly, Slot, SlotState};
@@ -42,7 +42,11 @@ const MAX_TIMESTAMP_JUMP: u64 = 10 * 90_000;
 /// packet after it agrees: another SSRC while the current one is alive, a
 /// sequence step of a whole window forwards, a timestamp 10 s away. So one
 /// stray or forged datagram is counted and refused; it cannot tear down the
-/// frames in flight.
+/// frames in flight. The first packet of another SSRC is kept aside
+/// (one datagram, up to 1500 bytes, [`Verdict::Held`]) and replayed into
+/// the new stream when the next packet confirms that SSRC, so that a
+/// sender that restarted without a pause loses no frame; given up, it is
+/// counted `ssrc_unconfirmed`.
 ///
 /// Draining contract: after each [`push`](Self::push) (or
 /// [`handle_timeout`](Self::handle_timeout)) call
@@ -60,11 +64,21 @@ pub struct Depacketizer<B, const N: usize> {
     completions: u64,
     /// Another SSRC on probation, with the sequence number that confirms it.
     ssrc_candidate: Option<(u32, u16)>,
+    /// The datagram that made `ssrc_candidate` (its predecessor), with its
+    /// arrival; replayed if the candidate is confirmed.
+    held: Option<Held>,
     /// The dynamic payload type: configured, or being learnt.
     payload_type: PayloadTypeLock,
     /// No frame in flight expires before this: spares scanning the slots on
     /// every packet.
     next_expiry: Option<Instant>,
+}
+
+/// The first datagram of an SSRC on probation, as it came.
+#[derive(Debug)]
+struct Held {
+    at: Instant,
+    bytes: heapless::Vec<u8, HELD_DATAGRAM_LEN>,
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
@@ -85,6 +99,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
             invalid: InvalidCounts::default(),
             completions: 0,
             ssrc_candidate: None,
+            held: None,
             payload_type: PayloadTypeLock::new(config.dynamic_payload_type),
             next_expiry: None,
         }
@@ -135,20 +150,84 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
             return Verdict::Invalid(reason);
         }
         let ssrc = rtp.ssrc();
+        let mut replayed = None;
         if let Some(current) = self.stream.as_ref() {
             if current.stats.ssrc != Some(ssrc) {
                 let silent =
                     now.saturating_duration_since(current.last_arrival) >= self.config.ssrc_silence;
-                if !silent && !self.confirm_ssrc(ssrc, rtp.sequence()) {
-                    self.invalid.add(InvalidReason::SsrcUnconfirmed);
-                    return Verdict::Invalid(InvalidReason::SsrcUnconfirmed);
+                let confirmed = self.confirm_ssrc(ssrc, rtp.sequence());
+                if !silent && !confirmed {
+                    return self.hold(now, rtp);
                 }
+                // Only the confirmed candidate's predecessor belongs to
+                // this stream.
+                let held = if confirmed {
+                    self.held.take()
+                } else {
+                    self.give_up_held();
+                    None
+                };
                 self.change_stream(ssrc, now);
+                replayed = held.map(|held| self.replay(held, now));
             }
         }
+        let verdict = self.accept(now, rtp, payload);
+        // Frames held while the payload type was being learnt are out now,
+        // or the replayed packet completed a frame: say so, so that a
+        // caller draining on `Completed` takes them.
+        let learnt = !was_learnt && self.payload_type.dynamic().is_some();
+        if (learnt || replayed == Some(Verdict::Completed)) && self.has_complete_frame() {
+            return Verdict::Completed;
+        }
+        verdict
+    }
+
+    /// Keep the first packet of an SSRC on probation aside (the one before
+    /// it, if any, is given up): it touches no frame until its successor
+    /// confirms the SSRC.
+    fn hold(&mut self, now: Instant, rtp: &RtpPacket<'_>) -> Verdict {
+        self.give_up_held();
+        let mut bytes = heapless::Vec::new();
+        if bytes.extend_from_slice(rtp.bytes()).is_err() {
+            // Too large to keep: refused at once, as it would have been
+            // with nowhere to keep it. The SSRC can still be confirmed.
+            self.invalid.add(InvalidReason::SsrcUnconfirmed);
+            return Verdict::Invalid(InvalidReason::SsrcUnconfirmed);
+        }
+        self.held = Some(Held { at: now, bytes });
+        Verdict::Held
+    }
+
+    /// The held datagram will not be replayed: count it.
+    fn give_up_held(&mut self) {
+        if self.held.take().is_some() {
+            self.invalid.add(InvalidReason::SsrcUnconfirmed);
+        }
+    }
+
+    /// Feed the held datagram to the stream its successor just confirmed,
+    /// as it arrived; then drop what has aged past `max_frame_age` by
+    /// `now`.
+    fn replay(&mut self, held: Held, now: Instant) -> Verdict {
+        let verdict = match validate(&held.bytes, self.config.dynamic_payload_type) {
+            Ok((rtp, payload)) => self.accept(held.at, &rtp, &payload),
+            // It passed when it came, with the same configuration.
+            Err(reason) => {
+                self.invalid.add(reason);
+                Verdict::Invalid(reason)
+            }
+        };
+        self.expire(now);
+        verdict
+    }
+
+    /// A packet of the current stream (its payload type already admitted):
+    /// sequence and timestamp checks, then its frame.
+    fn accept(&mut self, now: Instant, rtp: &RtpPacket<'_>, payload: &JpegPayload<'_>) -> Verdict {
+        let pt = rtp.payload_type();
         let stream = self
             .stream
-            .get_or_insert_with(|| StreamState::new(ssrc, now));
+            .get_or_insert_with(|| StreamState::new(rtp.ssrc(), now));
         // A timestamp far from the stream's is a discontinuity like a
         // sequence jump: believed only once the next packet follows it.
         let ts_jump = stream.highest_timestamp.is_some_and(|high| {
@@ -222,11 +301,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         }
         let verdict = self.place(now, rtp, payload, ext_seq, ext_ts);
         self.drop_stale_by_sequence(ext_seq);
-        // Frames held while the payload type was being learnt are out now:
-        // say so, so that a caller draining on `Completed` takes them.
-        if !was_learnt && self.payload_type.dynamic().is_some() && self.has_complete_frame() {
-            return Verdict::Completed;
-        }
         verdict
     }
 
@@ -247,9 +321,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
             .min()
     }
 
-    /// The stream ended: every frame still incomplete is dropped as lost.
+    /// The stream ended: every frame still incomplete is dropped as lost,
+    /// and a datagram held for an unconfirmed SSRC is counted
+    /// `ssrc_unconfirmed`.
     pub fn flush(&mut self) {
         self.drop_assembling_where(DropReason::Lost, |_| true);
+        self.give_up_held();
+        self.ssrc_candidate = None;
     }
 
     /// Whether a complete frame waits to be taken (so that a caller of
@@ -330,6 +408,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
     }
 
     fn change_stream(&mut self, ssrc: u32, now: Instant) {
+        self.ssrc_candidate = None;
         self.drop_assembling_where(DropReason::SsrcChange, |_| true);
         self.retired = self.stream.take().map(|s| s.stats);
         self.stream = Some(StreamState::new(ssrc, now));

@@ -23,7 +23,7 @@ pub(crate) mod ranges;
 mod slot;
 mod stream;
 
-pub use config::{Config, Verdict};
+pub use config::{Config, Verdict, HELD_DATAGRAM_LEN};
 pub use depacketizer::Depacketizer;
 pub use frame::{frame_buffer_len, Frame, FrameInfo, OwnedFrame, HEADER_RESERVE};
 pub use payload_type::LOCK_AFTER as PAYLOAD_TYPE_LOCK_AFTER;

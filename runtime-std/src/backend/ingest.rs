@@ -69,7 +69,8 @@ pub struct CameraIngest {
     next_ticket: u64,
     /// Unpublished counters, copied to `shared` every PUBLISH_INTERVAL.
     counters: ReceiveCounters,
-    /// When the last datagram arrived, published with the counters.
+    /// When the last datagram from the accepted sender arrived, published
+    /// with the counters.
     last_datagram: Option<Instant>,
     /// `None` until the first datagram, which publishes at once.
     next_publish: Option<Instant>,
@@ -152,7 +153,6 @@ impl CameraIngest {
     pub fn on_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
         self.counters.datagrams += 1;
         self.counters.bytes += bytes.len() as u64;
-        self.last_datagram = Some(now);
         if self.shared.sender_changed(self.sender_seen) {
             let (sender, seen) = self.shared.sender();
             (self.sender, self.sender_seen) = (sender.map(|ip| ip.to_canonical()), seen);
@@ -168,6 +168,10 @@ impl CameraIngest {
                 );
             }
         } else {
+            // Only the accepted sender's datagrams say the stream is
+            // alive: a stale source still sending to a multicast group
+            // must not keep a dead session from being set up again.
+            self.last_datagram = Some(now);
             if let Some(silent) = self.silence.on_sender(now) {
                 // At the level of the silence line, so that whoever saw
                 // that one sees this one.
@@ -481,6 +485,54 @@ mod tests {
         f();
         COUNTING.with(|c| c.set(false));
         ALLOCATIONS.with(Cell::get)
+    }
+
+    /// Only the accepted sender's datagrams are liveness: the RTSP
+    /// session's silence deadline (`CameraShared::last_datagram`) does not
+    /// move for datagrams refused as foreign, valid RTP or not, so a stale
+    /// multicast source still sending to the group cannot keep a dead
+    /// session from being set up again.
+    #[test]
+    fn foreign_datagrams_are_not_liveness() {
+        let mut config = CameraConfig::new("cam", "127.0.0.1:0".parse().unwrap());
+        config.sender = Some("10.0.0.1".parse().unwrap());
+        let output = Arc::new(Output::default());
+        let shared = CameraShared::new(output.add_camera(4), &config, config.bind, 0);
+        let (jobs_tx, _jobs_rx) = crossbeam_channel::bounded(4);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut ingest = CameraIngest::new(
+            &config,
+            Arc::clone(&shared),
+            Epoch::new(),
+            jobs_tx,
+            stopping,
+            output,
+        );
+        let jpeg = crate::decode::tests::sample_jpeg(64, 48);
+        let mut packetizer = Packetizer::new(PacketizerConfig::default());
+        let mut datagram = vec![0u8; 1500];
+        let mut packets = Vec::new();
+        let mut frame = packetizer.frame(&jpeg, 0).unwrap();
+        while let Some(n) = frame.next_into(&mut datagram) {
+            packets.push(datagram[..n.unwrap()].to_vec());
+        }
+        let stale: SocketAddr = "10.0.0.2:5004".parse().unwrap();
+        let sender: SocketAddr = "10.0.0.1:5004".parse().unwrap();
+        let start = Instant::now();
+        // Past every publish interval, so that each datagram publishes.
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        for (i, packet) in packets.iter().enumerate() {
+            ingest.on_datagram(at(100 * i as u64), stale, packet);
+        }
+        ingest.on_tick(at(1000));
+        assert_eq!(shared.last_datagram(), None);
+        ingest.on_datagram(at(1100), sender, &packets[0]);
+        ingest.on_datagram(at(1200), stale, &packets[1]);
+        ingest.on_tick(at(1300));
+        assert_eq!(shared.last_datagram(), Some(at(1100)));
+        let stats = shared.snapshot();
+        assert_eq!(stats.packets_foreign, packets.len() as u64 + 1);
+        assert_eq!(stats.datagrams, packets.len() as u64 + 2);
     }
 
     /// The rule, checked: once the pools are warm, receiving costs
