@@ -16,12 +16,14 @@
 mod batch;
 mod blocking;
 mod ingest;
+mod linger;
 mod no_frame;
 mod receive;
 mod silence;
 
 pub use blocking::{StdBackend, DEFAULT_LINGER};
 pub use ingest::CameraIngest;
+pub use linger::Linger;
 pub use receive::{CameraSocket, ReceiveBackend, SpawnResult};
 
 pub use crate::ratelimit::{RateLimiter, WARN_INTERVAL};
