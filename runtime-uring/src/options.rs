@@ -43,9 +43,12 @@ pub struct UringOptions {
     /// small against a frame interval.
     pub batch_wait: Duration,
     /// Batch on every wait, whether or not a frame trickles (what the
-    /// ring did before it kept the std backend's rule): one more timer
-    /// per wait for bursts, for fewer wake-ups when many cameras' bursts
-    /// arrive spread out. Default off.
+    /// ring did before it kept the std backend's rule). Bursts then wake
+    /// the thread several times less often, but each timed wait costs
+    /// more: on the 2-core VM measured (`mjpeg-rtp-bench rx-cpu`, as
+    /// `uring-every`) it came to as much or more CPU per packet for every
+    /// sender shape tried. For comparison, and for machines where the
+    /// timer is cheap. Default off.
     pub batch_every_wait: bool,
     /// Period of `CameraIngest::on_tick` and of checks of the stop flag.
     pub tick: Duration,
