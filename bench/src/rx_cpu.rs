@@ -1,6 +1,7 @@
 //! `mjpeg-rtp-bench rx-cpu`: receive-side CPU per packet, std backend
 //! (batched `recvmmsg`; one datagram per call as the baseline; batched
-//! without lingering inside a frame) vs io_uring backend, at the same
+//! without lingering inside a frame) vs io_uring backend (batching while a
+//! frame trickles; batching on every wait, `uring-every`), at the same
 //! offered load, in one run.
 //!
 //! For each backend (alternating, `rounds` times) a client receives
@@ -113,7 +114,11 @@ fn measure(
     client.start()?;
     let client = Arc::new(client);
     let drain = FrameDrain::start(client.clone());
-    let expected = if name == "uring" { 1 } else { options.streams };
+    let expected = if name.starts_with("uring") {
+        1
+    } else {
+        options.streams
+    };
     let tids = wait_for_threads(expected, || {
         let mut tids = threads_named("rx-");
         tids.retain(|t| !earlier.contains(t));
@@ -230,7 +235,11 @@ pub fn run(options: &Options) -> Result<()> {
             linger: Duration::ZERO,
             ..StdBackend::default()
         };
-        let backends: [(&'static str, Box<dyn ReceiveBackend>); 4] = [
+        let every = UringOptions {
+            batch_every_wait: true,
+            ..options.uring.clone()
+        };
+        let backends: [(&'static str, Box<dyn ReceiveBackend>); 5] = [
             ("std-1", Box::new(unbatched)),
             ("std", Box::new(StdBackend::default())),
             ("std-eager", Box::new(eager)),
@@ -238,6 +247,7 @@ pub fn run(options: &Options) -> Result<()> {
                 "uring",
                 Box::new(UringBackend::with_options(options.uring.clone())),
             ),
+            ("uring-every", Box::new(UringBackend::with_options(every))),
         ];
         for (name, backend) in backends {
             let run = measure(name, backend, options, &capture)?;
@@ -255,12 +265,12 @@ pub fn run(options: &Options) -> Result<()> {
         if options.trickle { ", one by one" } else { "" }
     );
     println!(
-        "{:<9} {:>9} {:>9} {:>8} {:>7} {:>7} {:>12} {:>14}",
+        "{:<11} {:>9} {:>9} {:>8} {:>7} {:>7} {:>12} {:>14}",
         "backend", "sent", "received", "frames", "lost", "k.drops", "rx us/pkt", "process us/pkt"
     );
     for r in &runs {
         println!(
-            "{:<9} {:>9} {:>9} {:>8} {:>7} {:>7} {:>12.3} {:>14.3}",
+            "{:<11} {:>9} {:>9} {:>8} {:>7} {:>7} {:>12.3} {:>14.3}",
             r.backend,
             r.packets_sent,
             r.packets,
@@ -278,11 +288,12 @@ pub fn run(options: &Options) -> Result<()> {
 /// The rounds' verdict: each backend's min and median receive CPU per
 /// packet, and their ratios (min to min, median to median).
 fn summary(runs: &[Run]) -> String {
-    let (one, std, eager, uring) = (
+    let (one, std, eager, uring, every) = (
         spread(runs, "std-1"),
         spread(runs, "std"),
         spread(runs, "std-eager"),
         spread(runs, "uring"),
+        spread(runs, "uring-every"),
     );
     let ratio = |a: Spread, b: Spread| {
         let r = a.ratio(b);
@@ -291,9 +302,9 @@ fn summary(runs: &[Run]) -> String {
     format!(
         "receive CPU per packet over {} rounds, min / median: std one datagram per call \
          {:.3} / {:.3} us, std batched {:.3} / {:.3} us, std batched without lingering \
-         {:.3} / {:.3} us, uring {:.3} / {:.3} us\n\
+         {:.3} / {:.3} us, uring {:.3} / {:.3} us, uring batching every wait {:.3} / {:.3} us\n\
          std batched / std-1 = {}, std batched / without lingering = {}, uring / std-1 = {}, \
-         uring / std batched = {}",
+         uring / std batched = {}, uring-every / std batched = {}, uring / uring-every = {}",
         runs.iter().filter(|r| r.backend == "uring").count(),
         one.min,
         one.median,
@@ -303,10 +314,14 @@ fn summary(runs: &[Run]) -> String {
         eager.median,
         uring.min,
         uring.median,
+        every.min,
+        every.median,
         ratio(std, one),
         ratio(std, eager),
         ratio(uring, one),
         ratio(uring, std),
+        ratio(every, std),
+        ratio(uring, every),
     )
 }
 
@@ -377,6 +392,9 @@ mod tests {
             run("std-1", 9000, 1000),
             run("std", 3100, 1000),
             run("uring", 2050, 1000),
+            run("uring-every", 2500, 1000),
+            run("uring-every", 2400, 1000),
+            run("uring-every", 2600, 1000),
         ];
         let text = summary(&runs);
         assert!(text.contains("over 3 rounds"), "{text}");
@@ -388,6 +406,10 @@ mod tests {
         assert!(text.contains("uring 2.000 / 2.050 us"), "{text}");
         assert!(
             text.contains("uring / std batched = 0.67x (min) / 0.66x (median)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("uring / uring-every = 0.83x (min) / 0.82x (median)"),
             "{text}"
         );
         assert!(!text.contains("mean"), "{text}");

@@ -60,6 +60,11 @@ fn a_full_queue_drops_its_oldest_frames() {
 }
 
 #[test]
+fn trickled_and_burst_frames_side_by_side() {
+    backend_tests::trickled_and_burst_frames_side_by_side(&client);
+}
+
+#[test]
 fn two_cameras_through_next_frame() {
     backend_tests::two_cameras_interleaved_through_next_frame(&client);
 }

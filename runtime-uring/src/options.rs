@@ -25,17 +25,31 @@ pub struct UringOptions {
     /// Bytes per buffer, [`BUFFER_OVERHEAD`] included.
     pub buffer_len: u32,
     /// Completions to wait for before waking up, when the kernel can
-    /// bound that wait by [`UringOptions::batch_wait`] (Linux 6.12+);
-    /// otherwise every completion wakes the thread.
+    /// bound that wait by [`UringOptions::batch_wait`] (Linux 6.12+) and
+    /// the thread batches (see there); otherwise every completion wakes
+    /// the thread. A camera whose packets came this many at once in one
+    /// wake-up is not trickling.
     pub batch: u32,
     /// Longest extra delay batching may add to a datagram's delivery;
-    /// zero disables batching. Batching is what keeps the ring's
-    /// wake-ups few (one per burst instead of per datagram). When a
-    /// sender trickles a frame's packets, this is also how often the
-    /// thread wakes: the default is the std backend's linger,
+    /// zero disables batching. The thread batches while some camera's
+    /// current frame trickles (the std backend's rule,
+    /// [`Linger`](mjpeg_rtp::backend::Linger): twice one or two packets
+    /// per wake-up within one frame), until that frame's last packet;
+    /// a frame that comes in a burst is taken as it wakes the thread,
+    /// since the kernel's minimum-wait timer costs more than the
+    /// wake-ups it saves then. For a trickling sender this is how often
+    /// the thread wakes: the default is the std backend's linger,
     /// [`DEFAULT_LINGER`](mjpeg_rtp::backend::DEFAULT_LINGER) (1 ms),
     /// small against a frame interval.
     pub batch_wait: Duration,
+    /// Batch on every wait, whether or not a frame trickles (what the
+    /// ring did before it kept the std backend's rule). Bursts then wake
+    /// the thread several times less often, but each timed wait costs
+    /// more: on the 2-core VM measured (`mjpeg-rtp-bench rx-cpu`, as
+    /// `uring-every`) it came to as much or more CPU per packet for every
+    /// sender shape tried. For comparison, and for machines where the
+    /// timer is cheap. Default off.
+    pub batch_every_wait: bool,
     /// Period of `CameraIngest::on_tick` and of checks of the stop flag.
     pub tick: Duration,
 }
@@ -47,6 +61,7 @@ impl Default for UringOptions {
             buffer_len: 2048,
             batch: 64,
             batch_wait: mjpeg_rtp::backend::DEFAULT_LINGER,
+            batch_every_wait: false,
             tick: Duration::from_millis(50),
         }
     }

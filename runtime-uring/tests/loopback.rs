@@ -21,6 +21,11 @@ fn frames_arrive_pixel_exact_with_exact_counters() {
 }
 
 #[test]
+fn trickled_and_burst_frames_on_one_ring() {
+    backend_tests::trickled_and_burst_frames_side_by_side(&|c| uring_client(c));
+}
+
+#[test]
 fn two_cameras_on_one_ring() {
     backend_tests::two_cameras_interleaved_through_next_frame(&|c| uring_client(c));
 }

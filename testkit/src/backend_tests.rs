@@ -191,9 +191,7 @@ pub fn stop_is_bounded_and_wakes_waiters(start: Start<'_>, bound: Duration) {
 /// frame arrives whole and pixel-exact through `next_frame`, with each
 /// camera's counters its own.
 pub fn two_cameras_interleaved_through_next_frame(start: Start<'_>) {
-    let client = start(vec![loopback_camera("left"), loopback_camera("right")]);
-    let mut left = Sender::new("127.0.0.1:0", client.local_addr("left").unwrap(), 0x1EF7);
-    let mut right = Sender::new("127.0.0.1:0", client.local_addr("right").unwrap(), 0x5167);
+    let (client, [mut left, mut right]) = two_cameras(start, [("left", 0x1EF7), ("right", 0x5167)]);
     for i in 0..6u32 {
         let l = camera_jpeg(320, 240, Sampling::Yuv420, 0, 10 + i);
         let r = camera_jpeg(240, 160, Sampling::Yuv422, 0, 20 + i);
@@ -211,18 +209,7 @@ pub fn two_cameras_interleaved_through_next_frame(start: Start<'_>) {
         }
         // Two frames at a time, so that slow (debug) decoders never fall
         // behind: the decode backlog (two per camera) is not under test.
-        let expected = [
-            ("left", 3000 * i, decode(&l).2),
-            ("right", 6000 * i, decode(&r).2),
-        ];
-        for _ in 0..2 {
-            let frame = client.next_frame(WAIT).expect("frame from either camera");
-            let (_, _, rgb) = expected
-                .iter()
-                .find(|(id, ts, _)| *id == frame.camera_id() && *ts == frame.timestamp)
-                .expect("a frame that was sent");
-            assert!(frame.rgb() == &rgb[..]);
-        }
+        next_frames_are(&client, [("left", 3000 * i, &l), ("right", 6000 * i, &r)]);
     }
     let stats = client.stats();
     assert_eq!(stats.len(), 2);
@@ -235,4 +222,62 @@ pub fn two_cameras_interleaved_through_next_frame(start: Start<'_>) {
     }
     assert_eq!(stats[0].packets_received(), left.packets_sent);
     assert_eq!(stats[1].packets_received(), right.packets_sent);
+}
+
+/// One camera trickling its frames' packets (2 ms apart, as from a slow
+/// link: what lingering and the ring's batching are for) and one sending
+/// each frame in a burst, at once: every frame of both arrives whole and
+/// pixel-exact, none waits for more than its own last packet.
+pub fn trickled_and_burst_frames_side_by_side(start: Start<'_>) {
+    let (client, [mut slow, mut burst]) = two_cameras(start, [("slow", 0x510), ("burst", 0xB0)]);
+    for i in 0..3u32 {
+        let s = camera_jpeg(320, 240, Sampling::Yuv420, 0, 30 + i);
+        let packets = slow.packets(&s, 3000 * i);
+        assert!(packets.len() > 4, "a frame long enough to trickle");
+        let b = camera_jpeg(320, 240, Sampling::Yuv422, 0, 40 + i);
+        for (k, packet) in packets.iter().enumerate() {
+            if k == packets.len() / 2 {
+                // In the middle of the trickle, when the ring batches.
+                burst.send_frame(&b, 3000 * i);
+            }
+            slow.socket.send_to(packet, slow.to).unwrap();
+            slow.packets_sent += 1;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        next_frames_are(&client, [("slow", 3000 * i, &s), ("burst", 3000 * i, &b)]);
+    }
+    for (id, sent) in [("slow", slow.packets_sent), ("burst", burst.packets_sent)] {
+        let s = stats_when(&client, id, |s| s.frames_delivered == 3);
+        assert_eq!(s.packets_received(), sent, "{id}");
+        assert_eq!(s.packets_lost(), 0, "{id}");
+        #[cfg(target_os = "linux")]
+        assert_eq!(s.kernel_drops, Some(0), "{id}");
+    }
+}
+
+/// A client with two loopback cameras, and a sender to each: `(id, SSRC)`.
+fn two_cameras(start: Start<'_>, cameras: [(&str, u32); 2]) -> (Client, [Sender; 2]) {
+    let client = start(cameras.iter().map(|&(id, _)| loopback_camera(id)).collect());
+    let senders =
+        cameras.map(|(id, ssrc)| Sender::new("127.0.0.1:0", client.local_addr(id).unwrap(), ssrc));
+    (client, senders)
+}
+
+/// The next frames through `next_frame`, in any order, are these
+/// `(camera, RTP timestamp, JPEG sent)`, pixel-exact.
+fn next_frames_are<const N: usize>(client: &Client, frames: [(&str, u32, &Vec<u8>); N]) {
+    let expected = frames.map(|(id, ts, jpeg)| (id, ts, decode(jpeg).2));
+    for _ in 0..N {
+        let frame = client.next_frame(WAIT).expect("frame from either camera");
+        let (_, _, rgb) = expected
+            .iter()
+            .find(|(id, ts, _)| *id == frame.camera_id() && *ts == frame.timestamp)
+            .expect("a frame that was sent");
+        assert!(
+            frame.rgb() == &rgb[..],
+            "{} at {}",
+            frame.camera_id(),
+            frame.timestamp
+        );
+    }
 }

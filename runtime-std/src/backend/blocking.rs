@@ -6,10 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mjpeg_rtp_core::rtp::RtpPacket;
-
 use crate::backend::batch::{DatagramReceiver, DEFAULT_BATCH};
 use crate::backend::drops::DropCounter;
+use crate::backend::linger::Linger;
 use crate::backend::receive::{CameraSocket, ReceiveBackend, SpawnResult};
 use crate::error::Error;
 use crate::ratelimit::{RateLimiter, WARN_INTERVAL};
@@ -28,8 +27,9 @@ use crate::threads::spawn_all;
 /// one gst-rtsp-server camera). So once the thread has woken twice
 /// within one frame for a packet or two, it pauses for `linger` after
 /// each call until the frame's last packet (RTP marker) arrives, and
-/// takes what queued meanwhile in one call. A sender whose frame comes in
-/// one burst is read as it arrives; so is a camera between frames.
+/// takes what queued meanwhile in one call ([`Linger`]). A sender whose
+/// frame comes in one burst is read as it arrives; so is a camera between
+/// frames.
 #[derive(Debug, Clone)]
 pub struct StdBackend {
     /// Read timeout, which bounds how long a thread takes to see `stop`;
@@ -62,10 +62,6 @@ impl Default for StdBackend {
 /// to arrive, so its thread wakes about once per millisecond instead of
 /// once per packet, for a frame at most about 1 ms late.
 pub const DEFAULT_LINGER: Duration = Duration::from_millis(1);
-
-/// A call that takes at most this many datagrams found the thread
-/// waking about once per packet.
-const SMALL_CALL: usize = 2;
 
 /// The backend's name in logs and errors.
 const NAME: &str = "std";
@@ -128,17 +124,16 @@ fn receive_loop(camera: CameraSocket, batch: usize, linger: Duration, stop: &Ato
     next_drops += KERNEL_DROPS_INTERVAL;
     while !stop.load(Ordering::Relaxed) {
         let mut arrived = None;
-        let mut inside_frame = false;
         let received = receiver.receive(&socket, |from, bytes| {
             // A batch shares one arrival time: its datagrams were all
             // queued by the time the call returned.
             let now = *arrived.get_or_insert_with(Instant::now);
             ingest.on_datagram(now, from, bytes);
-            inside_frame = RtpPacket::parse(bytes).is_ok_and(|p| !p.marker());
+            lingering.on_datagram(bytes);
         });
         let now = arrived.unwrap_or_else(Instant::now);
         match received {
-            Ok(taken) if lingering.after_call(taken, inside_frame) => {
+            Ok(_) if lingering.end_read() => {
                 std::thread::sleep(linger);
             }
             Ok(_) => {}
@@ -168,43 +163,6 @@ fn receive_loop(camera: CameraSocket, batch: usize, linger: Duration, stop: &Ato
     ingest.finish();
 }
 
-/// When the receive thread pauses between calls (see [`StdBackend`]).
-struct Linger {
-    pause: Duration,
-    batch: usize,
-    /// Calls within the current frame that took a packet or two.
-    small_calls: u32,
-}
-
-impl Linger {
-    fn new(pause: Duration, batch: usize) -> Self {
-        Linger {
-            pause,
-            batch,
-            small_calls: 0,
-        }
-    }
-
-    /// After a call that took `taken` datagrams, the last of them inside
-    /// a frame (its marker not seen) or not: whether to pause before the
-    /// next call.
-    fn after_call(&mut self, taken: usize, inside_frame: bool) -> bool {
-        if !inside_frame {
-            self.small_calls = 0;
-            return false;
-        }
-        if taken <= SMALL_CALL {
-            // Saturating: a sender that never marks a frame's end keeps
-            // the count rising for as long as it sends.
-            self.small_calls = self.small_calls.saturating_add(1);
-        }
-        // A full batch means more is queued already. One small call
-        // alone is how a burst starts: the thread wakes on its first
-        // packet.
-        !self.pause.is_zero() && taken < self.batch && self.small_calls >= 2
-    }
-}
-
 /// Errors that only mean "nothing this time": timeouts, signals, and on
 /// Windows the ICMP port-unreachable echo of an earlier send.
 fn is_transient(e: &io::Error) -> bool {
@@ -215,51 +173,4 @@ fn is_transient(e: &io::Error) -> bool {
             | io::ErrorKind::Interrupted
             | io::ErrorKind::ConnectionReset
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MS: Duration = Duration::from_millis(1);
-
-    /// A frame that comes in one burst, however the thread's calls cut
-    /// it, is never paused for.
-    #[test]
-    fn a_burst_is_read_as_it_arrives() {
-        let mut linger = Linger::new(MS, 32);
-        assert!(!linger.after_call(1, true));
-        assert!(!linger.after_call(32, true));
-        assert!(!linger.after_call(20, false));
-        // The next frame starts the count again.
-        assert!(!linger.after_call(2, true));
-        assert!(!linger.after_call(30, false));
-    }
-
-    /// Packets that trickle: after the second small call of a frame the
-    /// thread pauses after every call until the frame's last packet.
-    #[test]
-    fn a_trickle_is_taken_in_pauses_until_the_frame_ends() {
-        let mut linger = Linger::new(MS, 32);
-        assert!(!linger.after_call(1, true));
-        assert!(linger.after_call(1, true));
-        assert!(linger.after_call(12, true));
-        assert!(linger.after_call(9, true));
-        // A full batch: more is queued, no pause.
-        assert!(!linger.after_call(32, true));
-        assert!(!linger.after_call(3, false));
-        assert!(!linger.after_call(1, true));
-    }
-
-    /// No pause when lingering is off, or with one datagram per call
-    /// (every call is a full batch then).
-    #[test]
-    fn lingering_off_or_one_datagram_per_call_never_pauses() {
-        let mut off = Linger::new(Duration::ZERO, 32);
-        let mut single = Linger::new(MS, 1);
-        for _ in 0..5 {
-            assert!(!off.after_call(1, true));
-            assert!(!single.after_call(1, true));
-        }
-    }
 }

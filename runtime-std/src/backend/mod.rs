@@ -17,6 +17,7 @@ mod batch;
 mod blocking;
 mod drops;
 mod ingest;
+mod linger;
 mod no_frame;
 mod receive;
 mod silence;
@@ -24,6 +25,7 @@ mod silence;
 pub use blocking::{StdBackend, DEFAULT_LINGER};
 pub use drops::DropCounter;
 pub use ingest::CameraIngest;
+pub use linger::Linger;
 pub use receive::{CameraSocket, ReceiveBackend, SpawnResult};
 
 pub use crate::ratelimit::{RateLimiter, WARN_INTERVAL};
