@@ -4,8 +4,8 @@
 //! the even/odd RTP/RTCP pair that RTSP over UDP and plain-UDP RTCP use),
 //! the receive buffer (and one warning when the kernel grants less),
 //! multicast membership, and on Linux the kernel's drop counter
-//! (`SO_RXQ_OVFL` for backends that read control messages, the socket's
-//! `drops` column of `/proc/net/udp` for those that do not).
+//! (`SO_RXQ_OVFL` for backends that read control messages, `SO_MEMINFO`
+//! for those that do not).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
