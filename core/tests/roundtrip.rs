@@ -466,7 +466,7 @@ fn a_datagram_held_for_an_unconfirmed_ssrc_is_counted_when_given_up() {
 }
 
 #[test]
-fn a_held_datagram_too_old_when_confirmed_does_not_make_a_frame() {
+fn a_held_datagram_is_given_up_after_max_frame_age() {
     let (a, _) = two_streams();
     let frames = five_frames();
     // B's first frame in two packets, so that the packet confirming B
@@ -512,13 +512,17 @@ fn a_held_datagram_too_old_when_confirmed_does_not_make_a_frame() {
     // B's first frame began 2 s ago: expired, not handed out; its second
     // packet came after that.
     got.retain(|&ts| ts >= 9000);
+    // B's first packet waited longer than `max_frame_age`: given up and
+    // counted, and B's probation began again with its second packet. So
+    // B's first frame lacks its first packet and is never handed out.
     assert_eq!(got, [12000]);
+    assert_eq!(rx.invalid().get(InvalidReason::SsrcUnconfirmed), 1);
+    rx.flush();
     let current = rx.stats();
     assert_eq!(current.ssrc, Some(0xBEEF));
-    assert_eq!(current.packets_received, b.len() as u64);
-    assert_eq!(current.packets_late, 1);
-    assert_eq!(current.frames_dropped.get(DropReason::Expired), 1);
-    assert_eq!(rx.invalid().total(), 0);
+    assert_eq!(current.packets_received, b.len() as u64 - 1);
+    assert_eq!(current.frames_complete, 1);
+    assert_eq!(current.frames_dropped.get(DropReason::Lost), 1);
 }
 
 #[test]
@@ -1239,4 +1243,54 @@ fn a_scan_that_starts_with_soi_but_is_no_whole_jpeg_is_rebuilt_as_usual() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1, outer);
     assert_eq!(rx.stats().tolerated.total(), 0);
+}
+
+/// The new SSRC's second packet is lost and the old stream falls silent:
+/// the third packet switches the stream on the silence, and the first,
+/// held from the same SSRC, still opens the new stream with its frame.
+#[test]
+fn a_held_datagram_of_the_ssrc_that_takes_over_after_silence_is_kept() {
+    let a = packetize(small_mtu(), &five_frames()[..3]);
+    // Pictures small enough that each is one packet.
+    let small = frames(
+        &(3..5)
+            .map(|seed| Picture {
+                seed,
+                ..Picture::new(16, 16)
+            })
+            .collect::<Vec<_>>(),
+    );
+    let b = packetize(
+        PacketizerConfig {
+            ssrc: 0xBEEF,
+            ..PacketizerConfig::default()
+        },
+        &small,
+    );
+    assert_eq!(b.len(), 2, "one packet per frame");
+    let mut rx = receiver(Config::default());
+    let mut t = 0;
+    for p in &a {
+        let _ = rx.push(Instant::from_millis(t), p);
+        t += 1;
+    }
+    while rx.next_frame().is_some() {}
+    t += 1;
+    assert_eq!(rx.push(Instant::from_millis(t), &b[0]), Verdict::Held);
+    // b[1] is lost: a third frame from B after A's silence.
+    let third = edited(&b[1], |h| {
+        h.set_sequence(RtpPacket::parse(&b[1]).unwrap().sequence().wrapping_add(1));
+        h.set_timestamp(RtpPacket::parse(&b[1]).unwrap().timestamp() + 3000);
+    });
+    t += Config::default().ssrc_silence.as_millis() as u64 + 1;
+    let _ = rx.push(Instant::from_millis(t), &third);
+    let mut got = Vec::new();
+    while let Some(f) = rx.next_frame() {
+        got.push(f.jpeg.to_vec());
+    }
+    assert_eq!(got.len(), 2, "both of B's frames that arrived");
+    let alone = run(&mut receiver(Config::default()), &b[..1]);
+    assert_eq!(got[0], alone[0].1, "the held packet's frame, byte-exact");
+    assert_eq!(rx.invalid().get(InvalidReason::SsrcUnconfirmed), 0);
+    assert_eq!(rx.stats().packets_received, 2);
 }

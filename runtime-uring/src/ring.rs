@@ -57,6 +57,9 @@ const MAX_QUICK_REARMS: u32 = 3;
 /// Time between narrowings of the published buffer window
 /// (`BufRing::settle`), whatever the tick.
 const SETTLE_EVERY: Duration = Duration::from_secs(1);
+/// How often each socket's drop count is also read directly (one
+/// `getsockopt` each), for drops no datagram has carried yet.
+const KERNEL_DROPS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why the ring could not start; the cameras come back for the fallback.
 pub(crate) struct SetupError {
@@ -408,6 +411,7 @@ impl Ring {
     fn run(&mut self, stop: &AtomicBool) {
         let mut next_tick = Instant::now() + self.tick;
         let mut next_settle = Instant::now() + SETTLE_EVERY;
+        let mut next_drops = Instant::now() + KERNEL_DROPS_INTERVAL;
         let mut trickling = false;
         while !stop.load(Ordering::Relaxed) {
             let timeout = next_tick.saturating_duration_since(Instant::now());
@@ -449,7 +453,19 @@ impl Ring {
                 next_settle = now + SETTLE_EVERY;
             }
             if now >= next_tick {
+                let read_drops = now >= next_drops;
+                if read_drops {
+                    next_drops = now + KERNEL_DROPS_INTERVAL;
+                }
                 for (index, slot) in self.state.slots.iter_mut().enumerate() {
+                    // Control messages carry the count only with the next
+                    // datagram: drops at the end of a burst would wait
+                    // for the camera's next packet.
+                    if read_drops {
+                        if let Some(total) = slot.drops.poll(&slot.socket) {
+                            slot.ingest.on_kernel_drops(now, total);
+                        }
+                    }
                     slot.ingest.on_tick(now);
                     // A camera silent for a tick is trickling no frame
                     // (its end was lost): it must not keep the timer on.
@@ -491,7 +507,13 @@ impl Ring {
             self.state.buffers.count()
         );
         self.shutdown_ring();
+        let now = Instant::now();
         for slot in &mut self.state.slots {
+            // Drops after the last datagram, which no control message
+            // carried.
+            if let Some(total) = slot.drops.poll(&slot.socket) {
+                slot.ingest.on_kernel_drops(now, total);
+            }
             slot.ingest.finish();
         }
     }

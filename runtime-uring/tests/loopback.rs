@@ -104,9 +104,10 @@ fn datagrams_larger_than_a_buffer_are_counted_not_cut() {
         .is_none());
 }
 
-/// Datagrams the kernel dropped because the socket buffer was full show
-/// up in the camera's counters, with the same total the kernel reports
-/// in /proc/net/udp.
+/// Datagrams the kernel dropped because the socket buffer was full,
+/// before the ring started reading, show up in the camera's counters
+/// (the shared `kernel_drops_are_counted_exactly` covers drops while it
+/// reads).
 #[test]
 fn kernel_drops_are_reported_from_so_rxq_ovfl() {
     let mut client = mjpeg_rtp::Client::new(mjpeg_rtp::ClientOptions {

@@ -41,12 +41,13 @@ const MAX_TIMESTAMP_JUMP: u64 = 10 * 90_000;
 /// number. Whatever would reset the stream is believed only when the
 /// packet after it agrees: another SSRC while the current one is alive, a
 /// sequence step of a whole window forwards, a timestamp 10 s away. So one
-/// stray or forged datagram is counted and refused; it cannot tear down the
-/// frames in flight. The first packet of another SSRC is kept aside
-/// (one datagram, up to 1500 bytes, [`Verdict::Held`]) and replayed into
-/// the new stream when the next packet confirms that SSRC, so that a
-/// sender that restarted without a pause loses no frame; given up, it is
-/// counted `ssrc_unconfirmed`.
+/// stray or forged datagram cannot tear down the frames in flight. The
+/// first packet of another SSRC is kept aside (one datagram, up to
+/// [`HELD_DATAGRAM_LEN`] bytes, [`Verdict::Held`]) and replayed into the
+/// new stream when the next packet confirms that SSRC, so that a sender
+/// that restarted without a pause loses no frame; given up (another
+/// packet takes its place, it waits longer than `max_frame_age`, or
+/// [`flush`](Self::flush)), it is counted `ssrc_unconfirmed`.
 ///
 /// Draining contract: after each [`push`](Self::push) (or
 /// [`handle_timeout`](Self::handle_timeout)) call
@@ -77,6 +78,7 @@ pub struct Depacketizer<B, const N: usize> {
 /// The first datagram of an SSRC on probation, as it came.
 #[derive(Debug)]
 struct Held {
+    ssrc: u32,
     at: Instant,
     bytes: heapless::Vec<u8, HELD_DATAGRAM_LEN>,
 }
@@ -159,9 +161,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
                 if !silent && !confirmed {
                     return self.hold(now, rtp);
                 }
-                // Only the confirmed candidate's predecessor belongs to
-                // this stream.
-                let held = if confirmed {
+                // Only a predecessor from this SSRC belongs to this
+                // stream: the confirmed candidate's, or one whose
+                // successor was lost and that the sender's silence let
+                // through.
+                let held = if self.held.as_ref().is_some_and(|h| h.ssrc == ssrc) {
                     self.held.take()
                 } else {
                     self.give_up_held();
@@ -194,7 +198,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
             self.invalid.add(InvalidReason::SsrcUnconfirmed);
             return Verdict::Invalid(InvalidReason::SsrcUnconfirmed);
         }
-        self.held = Some(Held { at: now, bytes });
+        self.held = Some(Held {
+            ssrc: rtp.ssrc(),
+            at: now,
+            bytes,
+        });
+        // Given up once it could no longer start a frame that completes.
+        let expiry = now + self.config.max_frame_age;
+        self.next_expiry = Some(self.next_expiry.map_or(expiry, |e| e.min(expiry)));
         Verdict::Held
     }
 
@@ -310,15 +321,18 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         self.expire(now);
     }
 
-    /// When the oldest frame in flight will expire, if any is in flight.
+    /// When the oldest frame in flight (or the datagram held for an SSRC
+    /// on probation) will expire, if any.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.slots
             .iter()
             .filter(|s| s.state == SlotState::Assembling)
             .filter_map(|s| s.frame.as_ref())
-            .map(|f| f.first_arrival + self.config.max_frame_age)
+            .map(|f| f.first_arrival)
+            .chain(self.held.as_ref().map(|h| h.at))
             .min()
+            .map(|oldest| oldest + self.config.max_frame_age)
     }
 
     /// The stream ended: every frame still incomplete is dropped as lost,
@@ -422,6 +436,16 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         self.drop_assembling_where(DropReason::Expired, |f| {
             now.saturating_duration_since(f.first_arrival) > max_age
         });
+        // A held datagram this old could only open a frame that expires
+        // at once: its SSRC starts probation afresh.
+        if self
+            .held
+            .as_ref()
+            .is_some_and(|h| now.saturating_duration_since(h.at) > max_age)
+        {
+            self.give_up_held();
+            self.ssrc_candidate = None;
+        }
         self.next_expiry = self.poll_timeout();
     }
 

@@ -119,7 +119,8 @@ fn receive_loop(camera: CameraSocket, batch: usize, linger: Duration, stop: &Ato
     // Known from the start, zero or not: the counter then only reports
     // when it moves.
     if let Some(raw) = kernel_drops(&socket) {
-        ingest.on_kernel_drops(next_tick, drops.update(raw).unwrap_or(0));
+        drops.update(raw);
+        ingest.on_kernel_drops(next_tick, drops.total());
     }
     next_drops += KERNEL_DROPS_INTERVAL;
     while !stop.load(Ordering::Relaxed) {
@@ -154,11 +155,15 @@ fn receive_loop(camera: CameraSocket, batch: usize, linger: Duration, stop: &Ato
             next_tick = now + TICK;
         }
         if now >= next_drops {
-            if let Some(total) = kernel_drops(&socket).and_then(|d| drops.update(d)) {
+            if let Some(total) = drops.poll(&socket) {
                 ingest.on_kernel_drops(now, total);
             }
             next_drops = now + KERNEL_DROPS_INTERVAL;
         }
+    }
+    // Drops since the last reading, so that none goes uncounted.
+    if let Some(total) = drops.poll(&socket) {
+        ingest.on_kernel_drops(Instant::now(), total);
     }
     ingest.finish();
 }
