@@ -14,15 +14,18 @@ use mjpeg_rtp_capture::summary::{ReceiverCounters, StreamCounters, StreamSummary
 
 /// Rates are taken over this much history.
 const RATE_WINDOW: Duration = Duration::from_secs(2);
-/// A camera without a datagram for this long is shown as silent (the
-/// runtime's own "received nothing" warning comes after as long).
+/// A camera without a datagram from its sender for this long is shown as
+/// silent (the runtime's own "received nothing" warning comes after as
+/// long).
 pub const SILENCE_SHOWN: Duration = Duration::from_secs(5);
 
 /// A camera's counters that rates are derived from.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Totals {
-    /// Datagrams read from the socket (valid RTP or not).
-    pub datagrams: u64,
+    /// Datagrams read from the socket from the accepted sender (valid RTP
+    /// or not): others, counted `packets_foreign`, do not say the camera
+    /// is alive, as they do not for the runtime's silence timeout.
+    pub from_sender: u64,
     pub frames: u64,
     pub bytes: u64,
     pub received: u64,
@@ -32,7 +35,7 @@ pub struct Totals {
 impl Totals {
     pub fn of(stats: &CameraStats) -> Self {
         Totals {
-            datagrams: stats.datagrams,
+            from_sender: stats.datagrams.saturating_sub(stats.packets_foreign),
             frames: stats.frames_complete(),
             bytes: stats.bytes,
             received: stats.packets_received(),
@@ -100,12 +103,13 @@ impl RateTracker {
     }
 }
 
-/// How long each camera has gone without a datagram, from the datagram
-/// counts of successive refreshes (the start of the view counts as the
+/// How long each camera has gone without a datagram from its sender, from
+/// the counts of successive refreshes (the start of the view counts as the
 /// last datagram of a camera that never sent one).
 #[derive(Debug, Default)]
 pub struct SilenceTracker {
-    /// Per camera: its datagram count, and when that count last changed.
+    /// Per camera: its count of datagrams from the sender, and when that
+    /// count last changed.
     last: Vec<(u64, Instant)>,
 }
 
@@ -119,9 +123,9 @@ impl SilenceTracker {
             .enumerate()
             .map(|(i, t)| {
                 match self.last.get_mut(i) {
-                    Some(last) if last.0 == t.datagrams => {}
-                    Some(last) => *last = (t.datagrams, now),
-                    None => self.last.push((t.datagrams, now)),
+                    Some(last) if last.0 == t.from_sender => {}
+                    Some(last) => *last = (t.from_sender, now),
+                    None => self.last.push((t.from_sender, now)),
                 }
                 let silent = now.saturating_duration_since(self.last[i].1);
                 (silent >= SILENCE_SHOWN).then_some(silent)
@@ -230,7 +234,7 @@ mod tests {
 
     fn totals(frames: u64, bytes: u64, received: u64, lost: u64) -> [Totals; 1] {
         [Totals {
-            datagrams: received,
+            from_sender: received,
             frames,
             bytes,
             received,
