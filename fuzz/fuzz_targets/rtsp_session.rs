@@ -119,6 +119,14 @@ fuzz_target!(|data: &[u8]| {
                 session.teardown(now);
                 rest = tail;
             }
+            3 => {
+                // The same as handle_input, read into the session's room.
+                let (bytes, after) = tail.split_at(len.min(tail.len()));
+                let room = session.input_buffer(bytes.len().max(1));
+                room[..bytes.len()].copy_from_slice(bytes);
+                session.input_read(bytes.len());
+                rest = after;
+            }
             _ => {
                 let (bytes, after) = tail.split_at(len.min(tail.len()));
                 session.handle_input(bytes);

@@ -71,9 +71,15 @@ pub(crate) enum Raw {
 /// interleaved data.
 #[derive(Debug, Default)]
 pub struct Framer {
+    /// Storage, zeroed once when it grows and reused: `start..end` are
+    /// the bytes read and not consumed, `end..` is room for the next read
+    /// ([`Framer::read_buffer`]), so that a read can land here directly
+    /// instead of in a buffer that is zeroed and copied every time.
     buf: Vec<u8>,
     /// Start of the bytes not consumed yet.
     start: usize,
+    /// End of the bytes read.
+    end: usize,
     /// Bytes skipped to resynchronize.
     skipped: u64,
     /// Skipping garbage that ran to the end of what was read: the next
@@ -85,13 +91,34 @@ pub struct Framer {
 impl Framer {
     /// Append bytes read from the connection.
     pub fn push(&mut self, bytes: &[u8]) {
+        self.read_buffer(bytes.len())[..bytes.len()].copy_from_slice(bytes);
+        self.filled(bytes.len());
+    }
+
+    /// Room for the next read, at least `at_least` bytes long, right after
+    /// the bytes held; say how many the read wrote with
+    /// [`Framer::filled`]. The same as [`Framer::push`] without the copy.
+    /// Its contents are whatever was there before (never uninitialised).
+    pub fn read_buffer(&mut self, at_least: usize) -> &mut [u8] {
         // Compact only when what was consumed dominates, so that a steady
-        // stream of interleaved packets moves each byte about once.
-        if self.start > 0 && self.start >= self.buf.len() / 2 {
-            self.buf.drain(..self.start);
+        // stream of interleaved packets moves each byte about once (after
+        // a read, what is left is usually the start of one packet).
+        if self.start > 0 && self.start >= self.end / 2 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
-        self.buf.extend_from_slice(bytes);
+        let wanted = self.end + at_least;
+        if self.buf.len() < wanted {
+            self.buf.resize(wanted, 0);
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// `count` bytes of [`Framer::read_buffer`]'s room were read into
+    /// (clamped to the room it gave).
+    pub fn filled(&mut self, count: usize) {
+        self.end = (self.end + count).min(self.buf.len());
     }
 
     /// Bytes skipped so far because they were neither a message nor a
@@ -104,7 +131,7 @@ impl Framer {
     /// every item has been taken, however the peer misbehaves (a longer
     /// incomplete message is skipped; a `$` frame is at most 65,539).
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.start
+        self.end - self.start
     }
 
     /// The next complete item, or `None` until more bytes arrive.
@@ -129,7 +156,7 @@ impl Framer {
                     return None;
                 }
             }
-            let pending = &self.buf[self.start..];
+            let pending = &self.buf[self.start..self.end];
             match pending.first()? {
                 b'$' => {
                     let [_, channel, hi, lo] = *pending.get(..4)? else {
@@ -162,14 +189,15 @@ impl Framer {
         }
     }
 
-    /// The bytes of a [`Raw::Data`] range, valid until the next push.
+    /// The bytes of a [`Raw::Data`] range, valid until the next push or
+    /// read.
     pub(crate) fn data(&self, range: Range<usize>) -> &[u8] {
         &self.buf[range]
     }
 
     /// Skip up to the next plausible item start at or after `from`.
     fn resync(&mut self, from: usize) {
-        let pending = &self.buf[self.start..];
+        let pending = &self.buf[self.start..self.end];
         // A tail that may be the start of `RTSP/` cut short by the read
         // is kept: the rest of the answer comes with the next read (found
         // by the rtsp_framing fuzz target: the answer was lost when the
@@ -238,6 +266,37 @@ mod tests {
             }
             assert_eq!(items, [true], "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn a_read_into_the_room_is_a_push_without_the_copy() {
+        let mut framer = Framer::default();
+        // A whole frame, consumed: its bytes stay in the storage, where
+        // the next read's room begins.
+        framer.push(b"$\x01\x00\x05hello");
+        assert!(matches!(
+            framer.next_item(),
+            Some(Item::Data { channel: 1, .. })
+        ));
+        // A read that writes only a frame's first bytes into a larger room:
+        // the stale bytes after them are not taken for its rest.
+        let room = framer.read_buffer(64);
+        assert!(room.len() >= 64);
+        room[..6].copy_from_slice(b"$\x02\x00\x04ab");
+        framer.filled(6);
+        assert!(framer.next_item().is_none());
+        assert_eq!(framer.buffered(), 6);
+        // Its rest, by either way in.
+        framer.read_buffer(1)[..2].copy_from_slice(b"cd");
+        framer.filled(2);
+        match framer.next_item() {
+            Some(Item::Data { channel: 2, data }) => assert_eq!(data, b"abcd"),
+            other => panic!("{other:?}"),
+        }
+        // A count beyond the room is clamped, never read past.
+        let room = framer.read_buffer(4).len();
+        framer.filled(room + 100);
+        assert_eq!(framer.buffered(), room);
     }
 
     #[test]

@@ -208,6 +208,21 @@ impl Session {
         self.framer.push(bytes);
     }
 
+    /// Room of at least `at_least` bytes to read the connection into
+    /// directly; then [`Session::input_read`] with how many the read
+    /// wrote, and [`Session::poll_input`] as after
+    /// [`Session::handle_input`]. Saves a copy (and, for a caller that
+    /// would zero a fresh buffer per read, a memset) of every byte of an
+    /// interleaved stream.
+    pub fn input_buffer(&mut self, at_least: usize) -> &mut [u8] {
+        self.framer.read_buffer(at_least)
+    }
+
+    /// `count` bytes were read into [`Session::input_buffer`].
+    pub fn input_read(&mut self, count: usize) {
+        self.framer.filled(count);
+    }
+
     /// Handle buffered messages; return the next interleaved frame.
     #[must_use]
     pub fn poll_input(&mut self, now: Instant) -> Option<Interleaved<'_>> {
