@@ -48,8 +48,10 @@ const WORDS: usize = (WINDOW_BITS / 64) as usize;
 /// Smallest forward step that is not taken at face value: it must be
 /// confirmed by the packet after it (RFC 3550 A.1 probation). RFC 3550
 /// uses 3000; we use the window size, because a datagram that jumps ahead
-/// pushes every real packet behind it out of the window. A real loss burst
-/// this long costs one extra packet, the one that announced it.
+/// pushes every real packet behind it out of the window. (The
+/// depacketizer keeps the packet that announced a real loss burst this
+/// long aside and replays it once confirmed, so the burst costs nothing
+/// more.)
 pub const MAX_FORWARD_JUMP: u64 = WINDOW_BITS;
 /// Smallest backward step read as a sender restart rather than a straggler
 /// (RFC 3550 A.1 `MAX_DROPOUT`).
@@ -142,6 +144,11 @@ impl SeqWindow {
                 SeqVerdict::New(ext)
             }
         }
+    }
+
+    /// Whether a jump waits for the packet that would confirm it.
+    pub fn jump_pending(&self) -> bool {
+        self.jump_candidate.is_some()
     }
 
     /// The caller saw a discontinuity this window cannot see (a timestamp

@@ -34,6 +34,20 @@ fn run(rx: &mut Rx, packets: &[Vec<u8>]) -> Vec<(u32, Vec<u8>)> {
     out
 }
 
+/// [`run`], with each datagram's verdict.
+fn run_with_verdicts(rx: &mut Rx, packets: &[Vec<u8>]) -> (Vec<(u32, Vec<u8>)>, Vec<Verdict>) {
+    let mut out = Vec::new();
+    let mut verdicts = Vec::new();
+    for (i, p) in packets.iter().enumerate() {
+        verdicts.push(rx.push(Instant::from_millis(i as u64), p));
+        while let Some(f) = rx.next_frame() {
+            out.push((f.info.timestamp, f.jpeg.to_vec()));
+        }
+    }
+    rx.flush();
+    (out, verdicts)
+}
+
 /// A copy of RTP `packet` with its header changed by `edit`.
 fn edited(packet: &[u8], edit: impl FnOnce(&mut HeaderMut<'_>)) -> Vec<u8> {
     let mut copy = packet.to_vec();
@@ -576,6 +590,34 @@ fn a_forged_timestamp_or_sequence_far_away_is_refused() {
 }
 
 #[test]
+fn a_stray_jump_is_counted_as_soon_as_the_stream_goes_on_without_it() {
+    let frames = five_frames();
+    let packets = packetize(small_mtu(), &frames);
+    let far_seq = edited(&packets[2], |h| h.set_sequence(30_000));
+    let far_ts = edited(&packets[2], |h| h.set_timestamp(0x7000_0000));
+    let mut rx = receiver(Config::default());
+    for p in &packets[..3] {
+        let _ = rx.push(Instant::ZERO, p);
+    }
+    for (forged, reason, next) in [
+        (&far_seq, InvalidReason::SequenceJump, &packets[3]),
+        (&far_ts, InvalidReason::TimestampJump, &packets[4]),
+    ] {
+        // Held while it may still be a restart...
+        assert_eq!(rx.push(Instant::ZERO, forged), Verdict::Held);
+        assert_eq!(rx.invalid().get(reason), 0);
+        // ...given up and counted when the stream goes on from before it,
+        // without waiting for the end of the stream.
+        assert!(matches!(
+            rx.push(Instant::ZERO, next),
+            Verdict::Accepted | Verdict::Completed
+        ));
+        assert_eq!(rx.invalid().get(reason), 1);
+    }
+    assert_eq!(rx.invalid().total(), 2);
+}
+
+#[test]
 fn a_sender_restart_with_the_same_ssrc_is_followed() {
     let frames = five_frames();
     let a = packetize(small_mtu(), &frames[..2]);
@@ -592,11 +634,56 @@ fn a_sender_restart_with_the_same_ssrc_is_followed() {
     let mut packets = a.clone();
     packets.extend(b.iter().cloned());
     let mut rx = receiver(Config::default());
-    let got = run(&mut rx, &packets);
-    // The restart costs the packet that announced it, hence its frame.
-    assert_eq!(got.len(), 4);
-    assert_eq!(rx.invalid().total(), 1);
-    assert_eq!(rx.stats().frames_dropped.get(DropReason::Lost), 1);
+    let (got, verdicts) = run_with_verdicts(&mut rx, &packets);
+    // The packet that announced the restart was held until the next one
+    // confirmed it, then replayed: no frame is lost, nothing refused.
+    assert_eq!(verdicts[a.len()], Verdict::Held);
+    assert_eq!(got.len(), 5);
+    assert_rebuilt(&got[..2], &frames[..2], "before the restart");
+    assert_eq!(got[2..], reassembled_alone(&b)[..]);
+    assert_eq!(rx.invalid().total(), 0);
+    assert_eq!(rx.stats().frames_dropped.total(), 0);
+}
+
+#[test]
+fn a_loss_burst_longer_than_the_window_costs_only_what_was_lost() {
+    // Frames of many packets, and a burst of more than a window
+    // (512 packets) lost in the middle of frame 2's run: the first
+    // packet after the gap is held until its successor confirms the
+    // jump, then counted in; nothing after the gap is lost with it.
+    let five = five_frames();
+    let frames: Vec<_> = (0..30u32)
+        .map(|i| (five[i as usize % 5].0.clone(), i * 3000))
+        .collect();
+    let config = PacketizerConfig {
+        max_packet: 64,
+        ..PacketizerConfig::default()
+    };
+    let packets = packetize(config, &frames);
+    let frame_of = |p: &Vec<u8>| RtpPacket::parse(p).unwrap().timestamp() / 3000;
+    let first_of = |n: u32| packets.iter().position(|p| frame_of(p) == n).unwrap();
+    // The burst: from frame 1's second packet up to the start of the
+    // first frame a whole window later, which opens with the held packet.
+    let from = first_of(1) + 1;
+    let resume = (2..30)
+        .find(|&n| first_of(n) - from >= 512)
+        .expect("enough frames");
+    let to = first_of(resume);
+    let kept: Vec<_> = packets[..from]
+        .iter()
+        .chain(&packets[to..])
+        .cloned()
+        .collect();
+    let mut rx = receiver(Config::default());
+    let (got, verdicts) = run_with_verdicts(&mut rx, &kept);
+    assert_eq!(verdicts[from], Verdict::Held);
+    // Frame 0, then every frame from the one the held packet opens.
+    let want: Vec<_> = std::iter::once(frames[0].clone())
+        .chain(frames[resume as usize..].iter().cloned())
+        .collect();
+    assert_rebuilt(&got, &want, "after the burst");
+    assert_eq!(rx.invalid().total(), 0);
+    assert_eq!(rx.stats().packets_lost(), (to - from) as u64);
 }
 
 /// Rewrite Q of every packet and, for the first packet of a frame, keep or
@@ -791,12 +878,12 @@ fn a_confirmed_timestamp_jump_becomes_the_new_reference() {
     let packets = packetize(small_mtu(), &shifted);
     let mut rx = receiver(Config::default());
     let got = run(&mut rx, &packets);
-    // The first packet after the jump is refused, so frame 2 is lost; 3 and
-    // 4 come through.
-    assert_eq!(got.len(), 4);
-    assert_eq!(rx.invalid().get(InvalidReason::TimestampJump), 1);
-    assert_eq!(rx.stats().frames_dropped.get(DropReason::Lost), 1);
-    assert_eq!(rx.stats().packets_lost(), 1);
+    // The first packet after the jump is held until the next confirms the
+    // jump, then replayed: every frame comes through.
+    assert_rebuilt(&got, &shifted, "across the jump");
+    assert_eq!(rx.invalid().total(), 0);
+    assert_eq!(rx.stats().frames_dropped.total(), 0);
+    assert_eq!(rx.stats().packets_lost(), 0);
 }
 
 #[test]

@@ -42,9 +42,10 @@ pub struct Config {
 }
 
 /// The largest datagram kept aside while its SSRC is on probation (see
-/// [`Config::ssrc_silence`]): an Ethernet MTU, more than any RTP packet
-/// that crosses Ethernet unfragmented. A larger one is refused at once
-/// (`ssrc_unconfirmed`).
+/// [`Config::ssrc_silence`]) or its sequence or timestamp jump waits to
+/// be confirmed: an Ethernet MTU, more than any RTP packet that crosses
+/// Ethernet unfragmented. A larger one is refused at once
+/// (`ssrc_unconfirmed`, `sequence_jump` or `timestamp_jump`).
 pub const HELD_DATAGRAM_LEN: usize = 1500;
 
 impl Default for Config {
@@ -79,11 +80,13 @@ pub enum Verdict {
     Discarded,
     /// Refused before touching any frame.
     Invalid(InvalidReason),
-    /// From another SSRC while the current stream is alive: kept aside,
-    /// touching no frame. If the next packet from that SSRC follows it,
-    /// the SSRC is confirmed and this packet is fed to the new stream
-    /// first (counted there); otherwise it is given up and counted
-    /// `ssrc_unconfirmed` (when another packet takes its place, or at
-    /// [`flush`](super::Depacketizer::flush)).
+    /// From another SSRC while the current stream is alive, or a jump of
+    /// the current stream's sequence or timestamp: kept aside, touching no
+    /// frame. If the next packet from that SSRC follows it, the SSRC (or
+    /// the jump) is confirmed and this packet is fed to the stream right
+    /// after it (counted there); otherwise it is given up and counted
+    /// `ssrc_unconfirmed` (or `sequence_jump`, `timestamp_jump`): when
+    /// another packet takes its place, when the stream goes on without it,
+    /// after `max_frame_age`, or at [`flush`](super::Depacketizer::flush).
     Held,
 }

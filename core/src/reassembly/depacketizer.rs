@@ -42,12 +42,14 @@ const MAX_TIMESTAMP_JUMP: u64 = 10 * 90_000;
 /// packet after it agrees: another SSRC while the current one is alive, a
 /// sequence step of a whole window forwards, a timestamp 10 s away. So one
 /// stray or forged datagram cannot tear down the frames in flight. The
-/// first packet of another SSRC is kept aside (one datagram, up to
-/// [`HELD_DATAGRAM_LEN`] bytes, [`Verdict::Held`]) and replayed into the
-/// new stream when the next packet confirms that SSRC, so that a sender
-/// that restarted without a pause loses no frame; given up (another
-/// packet takes its place, it waits longer than `max_frame_age`, or
-/// [`flush`](Self::flush)), it is counted `ssrc_unconfirmed`.
+/// packet that would reset (the first of another SSRC, or the first after
+/// a jump) is kept aside (one datagram, up to [`HELD_DATAGRAM_LEN`] bytes,
+/// [`Verdict::Held`]) and replayed when the next packet confirms it, so
+/// that a sender that restarted without a pause, or a loss burst longer
+/// than the window, loses no frame it did not have to; given up (another
+/// packet takes its place, the stream goes on without it, it waits longer
+/// than `max_frame_age`, or [`flush`](Self::flush)), it is counted
+/// (`ssrc_unconfirmed`, `sequence_jump`, `timestamp_jump`).
 ///
 /// Draining contract: after each [`push`](Self::push) (or
 /// [`handle_timeout`](Self::handle_timeout)) call
@@ -75,12 +77,24 @@ pub struct Depacketizer<B, const N: usize> {
     next_expiry: Option<Instant>,
 }
 
-/// The first datagram of an SSRC on probation, as it came.
+/// A datagram kept aside until its successor confirms it, as it came:
+/// the first of an SSRC on probation, or the first after a jump of the
+/// current stream's sequence or timestamp.
 #[derive(Debug)]
 struct Held {
     ssrc: u32,
     at: Instant,
+    /// What it is counted as if it is given up: `SsrcUnconfirmed`,
+    /// `SequenceJump` or `TimestampJump`.
+    reason: InvalidReason,
     bytes: heapless::Vec<u8, HELD_DATAGRAM_LEN>,
+}
+
+impl Held {
+    /// Held for a jump of the current stream, not for another SSRC.
+    fn is_jump(&self) -> bool {
+        self.reason != InvalidReason::SsrcUnconfirmed
+    }
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
@@ -159,13 +173,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
                     now.saturating_duration_since(current.last_arrival) >= self.config.ssrc_silence;
                 let confirmed = self.confirm_ssrc(ssrc, rtp.sequence());
                 if !silent && !confirmed {
-                    return self.hold(now, rtp);
+                    return self.hold(now, rtp, InvalidReason::SsrcUnconfirmed);
                 }
                 // Only a predecessor from this SSRC belongs to this
                 // stream: the confirmed candidate's, or one whose
                 // successor was lost and that the sender's silence let
                 // through.
-                let held = if self.held.as_ref().is_some_and(|h| h.ssrc == ssrc) {
+                let held = if self
+                    .held
+                    .as_ref()
+                    .is_some_and(|h| h.ssrc == ssrc && !h.is_jump())
+                {
                     self.held.take()
                 } else {
                     self.give_up_held();
@@ -186,21 +204,25 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         verdict
     }
 
-    /// Keep the first packet of an SSRC on probation aside (the one before
-    /// it, if any, is given up): it touches no frame until its successor
-    /// confirms the SSRC.
-    fn hold(&mut self, now: Instant, rtp: &RtpPacket<'_>) -> Verdict {
+    /// Keep a packet that its successor has to confirm aside (the one
+    /// held before it, if any, is given up): the first of an SSRC on
+    /// probation, or the first after a jump of the current stream. It
+    /// touches no frame until it is confirmed; `reason` is what it counts
+    /// as if it never is.
+    fn hold(&mut self, now: Instant, rtp: &RtpPacket<'_>, reason: InvalidReason) -> Verdict {
         self.give_up_held();
         let mut bytes = heapless::Vec::new();
         if bytes.extend_from_slice(rtp.bytes()).is_err() {
             // Too large to keep: refused at once, as it would have been
-            // with nowhere to keep it. The SSRC can still be confirmed.
-            self.invalid.add(InvalidReason::SsrcUnconfirmed);
-            return Verdict::Invalid(InvalidReason::SsrcUnconfirmed);
+            // with nowhere to keep it. The SSRC or the jump can still be
+            // confirmed.
+            self.invalid.add(reason);
+            return Verdict::Invalid(reason);
         }
         self.held = Some(Held {
             ssrc: rtp.ssrc(),
             at: now,
+            reason,
             bytes,
         });
         // Given up once it could no longer start a frame that completes.
@@ -211,14 +233,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
 
     /// The held datagram will not be replayed: count it.
     fn give_up_held(&mut self) {
-        if self.held.take().is_some() {
-            self.invalid.add(InvalidReason::SsrcUnconfirmed);
+        if let Some(held) = self.held.take() {
+            self.invalid.add(held.reason);
         }
     }
 
-    /// Feed the held datagram to the stream its successor just confirmed,
-    /// as it arrived; then drop what has aged past `max_frame_age` by
-    /// `now`.
+    /// Feed the held datagram to the stream its successor just confirmed
+    /// (a new SSRC, or a jump of this one), as it arrived; then drop what
+    /// has aged past `max_frame_age` by `now`.
     fn replay(&mut self, held: Held, now: Instant) -> Verdict {
         let verdict = match validate(&held.bytes, self.config.dynamic_payload_type) {
             Ok((rtp, payload)) => self.accept(held.at, &rtp, &payload),
@@ -287,10 +309,20 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
                 } else {
                     InvalidReason::SequenceJump
                 };
-                self.invalid.add(reason);
-                return Verdict::Invalid(reason);
+                // Kept aside: if the next packet follows it (a sender
+                // restart, or a loss burst of a window or more), it is
+                // replayed after that one, so that its frame is not lost.
+                return self.hold(now, rtp, reason);
             }
         };
+        // A jump held for this stream whose successor did not come next
+        // (the window gave up on it) never will be confirmed: a stray,
+        // given up and counted now.
+        if !discontinuity && !stream.window.jump_pending() {
+            if let Some(stray) = self.held.take_if(|h| h.is_jump() && h.ssrc == rtp.ssrc()) {
+                self.invalid.add(stray.reason);
+            }
+        }
         stream.stats.packets_received += 1;
         stream.stats.payload_type = Some(pt);
         stream.stats.payload_type_detected = self
@@ -312,6 +344,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         }
         let verdict = self.place(now, rtp, payload, ext_seq, ext_ts);
         self.drop_stale_by_sequence(ext_seq);
+        // The jump is confirmed: the packet that announced it (one behind
+        // this one) joins its stream now.
+        if discontinuity {
+            if let Some(held) = self.held.take_if(|h| h.is_jump() && h.ssrc == rtp.ssrc()) {
+                if self.replay(held, now) == Verdict::Completed {
+                    return Verdict::Completed;
+                }
+            }
+        }
         verdict
     }
 
