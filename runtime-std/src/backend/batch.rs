@@ -115,6 +115,9 @@ impl DatagramReceiver {
     /// payload is at most 65,507 bytes, and GRO, which stops merging
     /// below 64 KiB, but the kernel would say so) is passed on as one
     /// empty datagram, never shortened: the core counts it as truncated.
+    /// So is one whose control messages were cut off (`MSG_CTRUNC`, for
+    /// which the control buffers leave no reason), which could have been
+    /// a GRO run that would otherwise pass for one long datagram.
     pub(crate) fn receive(
         &mut self,
         socket: &UdpSocket,
@@ -187,7 +190,11 @@ impl DatagramReceiver {
             let Some(from) = to_std(address, message.msg_namelen) else {
                 continue;
             };
-            if message.msg_flags & libc::MSG_TRUNC != 0 {
+            // Control messages cut off (MSG_CTRUNC; CONTROL_LEN leaves
+            // room for all a camera socket gets) might have held the GRO
+            // segment size: without it a run would pass for one long
+            // datagram, so it is treated as truncated too.
+            if message.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 {
                 each(from, &[]);
                 count += 1;
                 continue;
