@@ -124,8 +124,9 @@ pub enum BenchCommand {
     /// capture's frames to many cameras with sendmmsg, paced per camera.
     #[command(hide = true)]
     Replay(ReplayArgs),
-    /// Receive CPU per packet: std (one datagram per call, and batched)
-    /// vs io_uring, 1080p over loopback, the sender in its own process.
+    /// Receive CPU per packet: std (one datagram per call; batched, with
+    /// and without UDP GRO) vs io_uring, 1080p over loopback, the sender
+    /// in its own process.
     #[command(name = "rx-cpu", alias = "rx_cpu")]
     RxCpu(RxCpuArgs),
     /// `mjpeg-rtp recv --http` CPU per received packet, one 1080p camera,

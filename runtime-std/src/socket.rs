@@ -5,7 +5,8 @@
 //! the receive buffer (and one warning when the kernel grants less),
 //! multicast membership, and on Linux the kernel's drop counter
 //! (`SO_RXQ_OVFL` for backends that read control messages, `SO_MEMINFO`
-//! for those that do not).
+//! for those that do not), and UDP GRO for the backend that cuts
+//! coalesced datagrams apart.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -260,20 +261,49 @@ const RAISE_HINT: &str = "Raise the operating system's socket buffer limit.";
 /// where the option does not exist.
 #[cfg(target_os = "linux")]
 pub fn enable_rxq_ovfl<S: std::os::fd::AsRawFd>(socket: &S) -> io::Result<bool> {
-    let one: libc::c_int = 1;
+    set_int_option(socket, libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1).map(|()| true)
+}
+
+/// Turn on UDP GRO (`UDP_GRO`, Linux 5.0+): the kernel may then hand over
+/// several datagrams of one flow as one message (equal-size segments,
+/// the last possibly shorter) with a `UDP_GRO` control message giving the
+/// segment size, and the reader must cut them apart. Only for a socket
+/// whose reader does (the std backend's `DatagramReceiver`): any other
+/// would take a run of datagrams for one. `Err` when the kernel refuses
+/// (older than 5.0: `ENOPROTOOPT`), `Ok(false)` where the option does not
+/// exist.
+#[cfg(target_os = "linux")]
+pub fn enable_udp_gro<S: std::os::fd::AsRawFd>(socket: &S) -> io::Result<bool> {
+    set_int_option(socket, libc::SOL_UDP, libc::UDP_GRO, 1).map(|()| true)
+}
+
+/// Turn on UDP GRO: not available on this platform.
+#[cfg(not(target_os = "linux"))]
+pub fn enable_udp_gro<S>(_socket: &S) -> io::Result<bool> {
+    Ok(false)
+}
+
+/// `setsockopt(level, name)` with an `int` value.
+#[cfg(target_os = "linux")]
+fn set_int_option<S: std::os::fd::AsRawFd>(
+    socket: &S,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: the fd is open for the lifetime of `socket`, and the option
     // value points to a live c_int whose exact size is passed.
     let rc = unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RXQ_OVFL,
-            (&one as *const libc::c_int).cast(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
     if rc == 0 {
-        Ok(true)
+        Ok(())
     } else {
         Err(io::Error::last_os_error())
     }

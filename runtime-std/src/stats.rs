@@ -32,7 +32,13 @@ pub struct CameraStats {
     /// Datagrams from a host other than the configured sender (ignored).
     pub packets_foreign: u64,
     /// Datagrams the kernel dropped because the socket buffer was full,
-    /// where the platform reports it.
+    /// where the platform reports it. The kernel counts the buffers it
+    /// drops: with UDP GRO ([`StdBackend::gro`], on by default on Linux)
+    /// one buffer may hold a run of datagrams (up to 64 KiB) and is
+    /// dropped whole but counted once, so the count is then a lower
+    /// bound; without GRO it is exact.
+    ///
+    /// [`StdBackend::gro`]: crate::backend::StdBackend::gro
     pub kernel_drops: Option<u64>,
     /// Complete frames dropped because the decode workers were behind.
     pub frames_dropped_backlog: u64,

@@ -35,6 +35,18 @@ fn kernel_drops_are_counted_exactly() {
     backend_tests::kernel_drops_are_counted_exactly(&|c| uring_client(c));
 }
 
+/// GSO runs reach the ring cut into datagrams (its sockets have no
+/// GRO), each counted once.
+#[test]
+fn frames_sent_as_gso_runs_arrive_pixel_exact() {
+    backend_tests::frames_sent_as_gso_runs_arrive_pixel_exact(&|c| uring_client(c));
+}
+
+#[test]
+fn kernel_drops_of_gso_runs_are_counted_exactly() {
+    backend_tests::kernel_drops_of_gso_runs_are_counted_exactly(&|c| uring_client(c));
+}
+
 #[test]
 fn datagrams_from_other_hosts_are_ignored_and_counted() {
     backend_tests::datagrams_from_other_hosts_are_ignored_and_counted(&|c| uring_client(c));

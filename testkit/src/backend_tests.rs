@@ -166,6 +166,63 @@ pub fn kernel_drops_are_counted_exactly(start: Start<'_>) {
     );
 }
 
+/// Frames whose packets come as UDP GSO runs (one message per run on a
+/// GRO socket, the datagrams otherwise) arrive pixel-exact, with every
+/// datagram counted once: `datagrams` and the packet counters count the
+/// datagrams sent, not the messages.
+#[cfg(target_os = "linux")]
+pub fn frames_sent_as_gso_runs_arrive_pixel_exact(start: Start<'_>) {
+    let client = start(vec![loopback_camera("cam")]);
+    let to = client.local_addr("cam").unwrap();
+    let mut sender = Sender::new("127.0.0.1:0", to, 0x650);
+    let mut messages = 0;
+    for i in 0..4u32 {
+        let original = camera_jpeg(1280, 720, Sampling::Yuv420, (i % 2) as u16, 50 + i);
+        messages += sender.send_frame_gso(&original, 3000 * i);
+        let frame = client.get_frame("cam", WAIT).expect("frame");
+        assert_eq!(frame.timestamp, 3000 * i);
+        assert_eq!(frame.packets_lost, 0);
+        assert!(frame.rgb() == &decode(&original).2[..], "frame {i}");
+    }
+    assert!(
+        (messages as u64) < sender.packets_sent,
+        "runs of several datagrams were sent"
+    );
+    let stats = stats_when(&client, "cam", |s| {
+        s.packets_received() == sender.packets_sent && s.frames_delivered == 4
+    });
+    assert_eq!(stats.datagrams, sender.packets_sent);
+    assert_eq!(stats.packets_lost(), 0);
+    assert_eq!(stats.invalid.total(), 0);
+    assert_eq!(stats.kernel_drops, Some(0));
+    client.stop();
+}
+
+/// Kernel drops of datagrams sent as GSO runs are counted exactly too:
+/// a socket with GRO has a run queued, or dropped, whole, and the kernel
+/// counts a dropped run's datagrams, not the one message.
+#[cfg(target_os = "linux")]
+pub fn kernel_drops_of_gso_runs_are_counted_exactly(start: Start<'_>) {
+    let client = start(vec![loopback_camera("cam").with_socket_receive_buffer(1)]);
+    let to = client.local_addr("cam").unwrap();
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    crate::rtp::set_gso_segment(&sender, 1400);
+    const RUNS: u64 = 300;
+    // 20 datagrams of 1400 bytes and one of 600.
+    const PER_RUN: u64 = 21;
+    let run = vec![0u8; 20 * 1400 + 600];
+    for _ in 0..RUNS {
+        sender.send_to(&run, to).unwrap();
+    }
+    let stats = stats_when(&client, "cam", |s| {
+        s.datagrams + s.kernel_drops.unwrap_or(0) == RUNS * PER_RUN
+    });
+    assert!(
+        stats.kernel_drops.unwrap_or(0) > 0,
+        "the runs did not overflow: {stats:#?}"
+    );
+}
+
 /// `stop` returns within `bound`, wakes a consumer blocked in
 /// `get_frame`, and may be called again.
 pub fn stop_is_bounded_and_wakes_waiters(start: Start<'_>, bound: Duration) {

@@ -100,4 +100,76 @@ impl Sender {
             self.packets_sent += 1;
         }
     }
+
+    /// Send the next frame's packets as UDP GSO runs (Linux), as a camera
+    /// or sender that uses GSO does: each run one `send_to` of packets
+    /// back to back, all but the last exactly as long as the first, that
+    /// the kernel cuts into those datagrams. On loopback, a socket with
+    /// UDP GRO gets each run as one message (uncut); any other gets the
+    /// datagrams. Returns the runs sent (messages).
+    #[cfg(target_os = "linux")]
+    pub fn send_frame_gso(&mut self, jpeg: &[u8], timestamp: u32) -> usize {
+        let packets = self.packets(jpeg, timestamp);
+        let runs = gso_runs(&packets);
+        for run in &runs {
+            let segment = run.first().map_or(0, |p| p.len());
+            set_gso_segment(&self.socket, segment);
+            self.socket.send_to(&run.concat(), self.to).expect("send");
+            self.packets_sent += run.len() as u64;
+        }
+        set_gso_segment(&self.socket, 0);
+        runs.len()
+    }
+}
+
+/// The kernel's limit on datagrams per GSO send (`UDP_MAX_SEGMENTS`
+/// before Linux 6.13, which raised it to 128).
+#[cfg(target_os = "linux")]
+pub const GSO_MAX_SEGMENTS: usize = 64;
+
+/// `packets` in runs that one GSO send can carry: consecutive packets
+/// as long as the run's first, then at most one shorter that ends it;
+/// at most [`GSO_MAX_SEGMENTS`] each, and under the 65,507-byte UDP
+/// limit.
+#[cfg(target_os = "linux")]
+pub fn gso_runs(packets: &[Vec<u8>]) -> Vec<&[Vec<u8>]> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    while start < packets.len() {
+        let segment = packets[start].len();
+        let mut end = start + 1;
+        let mut bytes = segment;
+        while end < packets.len()
+            && end - start < GSO_MAX_SEGMENTS
+            && bytes + packets[end].len() <= 65_507
+            && packets[end - 1].len() == segment
+            && packets[end].len() <= segment
+        {
+            bytes += packets[end].len();
+            end += 1;
+        }
+        runs.push(&packets[start..end]);
+        start = end;
+    }
+    runs
+}
+
+/// Ask the kernel to cut `socket`'s sends into `segment`-byte datagrams
+/// (`UDP_SEGMENT`; 0 turns it off).
+#[cfg(target_os = "linux")]
+pub fn set_gso_segment(socket: &UdpSocket, segment: usize) {
+    use std::os::fd::AsRawFd;
+    let value = libc::c_int::try_from(segment).expect("segment size");
+    // SAFETY: the fd is open for the lifetime of `socket`, and the option
+    // value points to a live c_int whose exact size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_UDP,
+            libc::UDP_SEGMENT,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "UDP_SEGMENT: {}", std::io::Error::last_os_error());
 }

@@ -6,14 +6,26 @@
 //! whatever else is already queued, without waiting. An idle camera costs
 //! the same as before; a camera whose thread fell behind catches up with
 //! one system call per batch instead of one per packet.
+//!
+//! With UDP GRO on the socket (Linux; [`enable_udp_gro`]) one message may
+//! carry a run of one sender's datagrams back to back: equal-size
+//! segments, the last possibly shorter, and a `UDP_GRO` control message
+//! giving the segment size. The kernel then dequeues, copies and frees
+//! one buffer for the run instead of one per datagram, and this cuts the
+//! message apart again: the caller sees every datagram as it was sent,
+//! in order, with its sender. RTP/JPEG frames are runs of equal-size
+//! packets with a shorter last one, GRO's shape exactly.
+//!
+//! [`enable_udp_gro`]: crate::socket::enable_udp_gro
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 
-/// Largest UDP payload.
+/// Largest UDP payload, and the largest message GRO builds (the kernel
+/// stops merging below 64 KiB of packet, headers included).
 const MAX_DATAGRAM: usize = 65_536;
 
-/// Default of `StdBackend::batch`: datagrams taken per
+/// Default of `StdBackend::batch`: messages taken per
 /// `recvmmsg` call.
 pub(crate) const DEFAULT_BATCH: usize = 32;
 /// Upper bound of the batch (its buffers are `batch` x 64 KiB of address
@@ -29,88 +41,271 @@ const MAX_BATCH: usize = 256;
 #[cfg(target_os = "linux")]
 const SLOT_STRIDE: usize = MAX_DATAGRAM + 192;
 
+/// Room for a message's control messages: a camera socket gets at most
+/// `UDP_GRO`'s segment size and `SO_RXQ_OVFL`'s drop count, 16 bytes each
+/// on 64-bit (`CMSG_SPACE(4)`), so nothing is cut off (`MSG_CTRUNC`).
+#[cfg(target_os = "linux")]
+const CONTROL_LEN: usize = 64;
+
+/// One message's control buffer, aligned as `struct cmsghdr` (whose
+/// first field is a `size_t`) requires.
+#[cfg(target_os = "linux")]
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct Control([u8; CONTROL_LEN]);
+
 /// Reads datagrams from one socket into buffers it owns.
+///
+/// On Linux it holds one `mmsghdr`, `iovec`, address and control buffer
+/// per slot, allocated once; every call points them at the slots again
+/// and resets the lengths the kernel overwrote, so a call allocates
+/// nothing. (The headers hold raw pointers, which makes this type neither
+/// `Send` nor `Sync`: it is made on the receive thread that uses it.)
 pub(crate) struct DatagramReceiver {
     #[cfg(target_os = "linux")]
-    headers: nix::sys::socket::MultiHeaders<nix::sys::socket::SockaddrStorage>,
+    headers: Vec<libc::mmsghdr>,
+    #[cfg(target_os = "linux")]
+    iovecs: Vec<libc::iovec>,
+    #[cfg(target_os = "linux")]
+    addresses: Vec<libc::sockaddr_storage>,
+    #[cfg(target_os = "linux")]
+    controls: Vec<Control>,
     buffer: Vec<u8>,
 }
 
 #[cfg(target_os = "linux")]
 impl DatagramReceiver {
-    /// Takes up to `batch` datagrams per call (clamped to 1..=256).
+    /// Takes up to `batch` messages per call (clamped to 1..=256); with
+    /// GRO a message may hold many datagrams.
     pub(crate) fn new(batch: usize) -> Self {
         let batch = batch.clamp(1, MAX_BATCH);
+        // SAFETY: `mmsghdr`, `iovec` and `sockaddr_storage` are plain C
+        // structs of integers and raw pointers, for which all-zero bytes
+        // are a valid value (null pointers, zero lengths). Zeroing also
+        // clears the padding fields some C libraries (musl) put in
+        // `msghdr`, which `receive` never names.
+        let (header, iovec, address) = unsafe {
+            (
+                std::mem::zeroed::<libc::mmsghdr>(),
+                std::mem::zeroed::<libc::iovec>(),
+                std::mem::zeroed::<libc::sockaddr_storage>(),
+            )
+        };
         DatagramReceiver {
-            headers: nix::sys::socket::MultiHeaders::preallocate(batch, None),
+            headers: vec![header; batch],
+            iovecs: vec![iovec; batch],
+            addresses: vec![address; batch],
+            controls: vec![Control([0; CONTROL_LEN]); batch],
             buffer: vec![0; batch * SLOT_STRIDE],
         }
     }
 
-    /// Datagrams one call takes at most.
+    /// Messages one call takes at most.
     pub(crate) fn batch(&self) -> usize {
-        self.buffer.len() / SLOT_STRIDE
+        self.headers.len()
     }
 
-    /// Wait (up to the socket's read timeout) for at least one datagram,
-    /// then call `each(from, bytes)` for it and every other one already
-    /// queued, up to the batch size. Returns how many there were.
+    /// Wait (up to the socket's read timeout) for at least one message,
+    /// then call `each(from, bytes)` for every datagram of it and of
+    /// every other message already queued, up to the batch size, in the
+    /// order they arrived. Returns how many times `each` was called (the
+    /// datagrams, not the messages: a GRO message counts its segments).
     ///
-    /// A datagram that did not fit its slot (impossible for UDP, whose
-    /// payload is at most 65,507 bytes, but the kernel would say so) is
-    /// passed on empty, never shortened: the core counts it as truncated.
+    /// A message that did not fit its slot (impossible for UDP, whose
+    /// payload is at most 65,507 bytes, and GRO, which stops merging
+    /// below 64 KiB, but the kernel would say so) is passed on as one
+    /// empty datagram, never shortened: the core counts it as truncated.
+    /// So is one whose control messages were cut off (`MSG_CTRUNC`, for
+    /// which the control buffers leave no reason), which could have been
+    /// a GRO run that would otherwise pass for one long datagram.
     pub(crate) fn receive(
         &mut self,
         socket: &UdpSocket,
         mut each: impl FnMut(SocketAddr, &[u8]),
     ) -> io::Result<usize> {
-        use nix::sys::socket::{recvmmsg, MsgFlags};
-        use std::io::IoSliceMut;
         use std::os::fd::AsRawFd;
 
-        let mut slots: Vec<[IoSliceMut<'_>; 1]> = self
-            .buffer
-            .chunks_exact_mut(SLOT_STRIDE)
-            .map(|slot| [IoSliceMut::new(&mut slot[..MAX_DATAGRAM])])
-            .collect();
-        let received = recvmmsg(
-            socket.as_raw_fd(),
-            &mut self.headers,
-            slots.iter_mut(),
-            MsgFlags::MSG_WAITFORONE,
-            None,
-        )
-        .map_err(io::Error::from)?;
+        let batch = self.headers.len();
+        let slots = self.buffer.as_mut_ptr();
+        // The kernel overwrote every length and flag field of the last
+        // call's headers (msg_namelen, msg_controllen, msg_flags,
+        // msg_len): reset them all, and point each at its own buffers.
+        for (i, (((header, iovec), address), control)) in self
+            .headers
+            .iter_mut()
+            .zip(&mut self.iovecs)
+            .zip(&mut self.addresses)
+            .zip(&mut self.controls)
+            .enumerate()
+        {
+            *iovec = libc::iovec {
+                // In bounds: the buffer holds `batch` slots of
+                // SLOT_STRIDE >= MAX_DATAGRAM bytes.
+                iov_base: slots.wrapping_add(i * SLOT_STRIDE).cast(),
+                iov_len: MAX_DATAGRAM,
+            };
+            let message = &mut header.msg_hdr;
+            message.msg_name = (address as *mut libc::sockaddr_storage).cast();
+            message.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            message.msg_iov = iovec;
+            message.msg_iovlen = 1;
+            message.msg_control = control.0.as_mut_ptr().cast();
+            // size_t in glibc, socklen_t in musl.
+            message.msg_controllen = CONTROL_LEN as _;
+            message.msg_flags = 0;
+            header.msg_len = 0;
+        }
+        // SAFETY: the fd is open for the lifetime of `socket`. There are
+        // `batch` headers, each pointing (as set just above) at buffers
+        // this receiver owns and that nothing else borrows during the
+        // call: one iovec of MAX_DATAGRAM bytes inside its own slot of
+        // `buffer`, a sockaddr_storage whose size is given, and a
+        // cmsghdr-aligned control buffer of CONTROL_LEN bytes. The kernel
+        // writes only within those lengths. A null timeout leaves the
+        // wait to the socket's read timeout (SO_RCVTIMEO).
+        let received = unsafe {
+            libc::recvmmsg(
+                socket.as_raw_fd(),
+                self.headers.as_mut_ptr(),
+                batch as libc::c_uint,
+                libc::MSG_WAITFORONE as _,
+                std::ptr::null_mut(),
+            )
+        };
+        // Negative: the error (a timeout is EAGAIN, as for recv_from).
+        let Ok(received) = usize::try_from(received) else {
+            return Err(io::Error::last_os_error());
+        };
         let mut count = 0;
-        for message in received {
-            count += 1;
+        for ((header, address), (slot, control)) in self
+            .headers
+            .iter()
+            .zip(&self.addresses)
+            .zip(self.buffer.chunks_exact(SLOT_STRIDE).zip(&self.controls))
+            .take(received)
+        {
+            let message = &header.msg_hdr;
             // A UDP socket's peer is always IPv4 or IPv6; anything else
             // would be a kernel bug, not traffic to count.
-            let Some(from) = message.address.and_then(|a| to_std(&a)) else {
+            let Some(from) = to_std(address, message.msg_namelen) else {
                 continue;
             };
-            if message.flags.contains(MsgFlags::MSG_TRUNC) {
+            // Control messages cut off (MSG_CTRUNC; CONTROL_LEN leaves
+            // room for all a camera socket gets) might have held the GRO
+            // segment size: without it a run would pass for one long
+            // datagram, so it is treated as truncated too.
+            if message.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 {
                 each(from, &[]);
+                count += 1;
                 continue;
             }
-            let bytes = message
-                .iovs()
-                .next()
-                .map_or(&[][..], |slot| slot.get(..message.bytes).unwrap_or(&[]));
-            each(from, bytes);
+            let len = (header.msg_len as usize).min(MAX_DATAGRAM);
+            let bytes = slot.get(..len).unwrap_or(&[]);
+            // size_t in glibc (a cast to itself), socklen_t in musl.
+            #[allow(clippy::unnecessary_cast)]
+            let control_len = (message.msg_controllen as usize).min(CONTROL_LEN);
+            let segment = gro_segment(control.0.get(..control_len).unwrap_or(&[]));
+            count += split(bytes, segment, |datagram| each(from, datagram));
         }
         Ok(count)
     }
 }
 
+/// Call `each` for every datagram of a message of `bytes`: the whole
+/// message when `segment` is `None` (no GRO) or not shorter than it,
+/// else `segment`-byte pieces, the last one possibly shorter. Returns
+/// how many.
 #[cfg(target_os = "linux")]
-fn to_std(address: &nix::sys::socket::SockaddrStorage) -> Option<SocketAddr> {
-    if let Some(v4) = address.as_sockaddr_in() {
-        return Some(SocketAddr::V4((*v4).into()));
+fn split(bytes: &[u8], segment: Option<usize>, mut each: impl FnMut(&[u8])) -> usize {
+    match segment {
+        Some(segment) if segment > 0 && bytes.len() > segment => {
+            let mut count = 0;
+            for datagram in bytes.chunks(segment) {
+                each(datagram);
+                count += 1;
+            }
+            count
+        }
+        // An empty datagram is a datagram too (`chunks` would yield
+        // none).
+        _ => {
+            each(bytes);
+            1
+        }
     }
-    address
-        .as_sockaddr_in6()
-        .map(|v6| SocketAddr::V6((*v6).into()))
+}
+
+/// The segment size of the `UDP_GRO` control message among `control`
+/// (the bytes the kernel wrote, `msg_controllen` of them), if there is
+/// one and it is not zero.
+///
+/// Read from the bytes rather than through `CMSG_FIRSTHDR`/`CMSG_NXTHDR`
+/// pointers, so that no length the kernel (or a bug) writes can make it
+/// read out of bounds: each control message is the kernel's
+/// `struct cmsghdr { size_t cmsg_len; int cmsg_level; int cmsg_type; }`
+/// followed by its data, and the next starts at `cmsg_len` rounded up to
+/// a `size_t` (`CMSG_ALIGN`).
+#[cfg(target_os = "linux")]
+fn gro_segment(control: &[u8]) -> Option<usize> {
+    const WORD: usize = std::mem::size_of::<usize>();
+    /// `CMSG_LEN(0)`: where a control message's data starts.
+    const HEADER: usize = (WORD + 8).next_multiple_of(WORD);
+    fn field<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
+        bytes.get(at..at.checked_add(N)?)?.try_into().ok()
+    }
+    let mut at = 0;
+    while at < control.len() {
+        let len = usize::from_ne_bytes(field(control, at)?);
+        let level = libc::c_int::from_ne_bytes(field(control, at + WORD)?);
+        let kind = libc::c_int::from_ne_bytes(field(control, at + WORD + 4)?);
+        // A length shorter than its own header would never advance.
+        if len < HEADER {
+            return None;
+        }
+        if level == libc::SOL_UDP && kind == libc::UDP_GRO {
+            let data = control.get(at + HEADER..at.checked_add(len)?)?;
+            let size = libc::c_int::from_ne_bytes(field(data, 0)?);
+            return usize::try_from(size).ok().filter(|&s| s > 0);
+        }
+        // `CMSG_ALIGN`, checked: a length near usize::MAX ends the walk.
+        at = at.checked_add(len.checked_next_multiple_of(WORD)?)?;
+    }
+    None
+}
+
+/// The sender's address the kernel wrote into `address` (`len` bytes of
+/// it), when it is IPv4 or IPv6.
+#[cfg(target_os = "linux")]
+fn to_std(address: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+    use std::mem::size_of;
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    let len = len as usize;
+    match libc::c_int::from(address.ss_family) {
+        libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
+            // SAFETY: sockaddr_storage is large and aligned enough for
+            // every socket address type, and its family (with the length
+            // the kernel wrote) says it holds a sockaddr_in.
+            let v4 =
+                unsafe { &*(address as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr)),
+                u16::from_be(v4.sin_port),
+            )))
+        }
+        libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: as above, for a sockaddr_in6.
+            let v6 = unsafe {
+                &*(address as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(v6.sin6_addr.s6_addr),
+                u16::from_be(v6.sin6_port),
+                v6.sin6_flowinfo,
+                v6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -145,44 +340,293 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    #[test]
-    fn takes_what_is_queued_in_order_with_senders() {
+    /// A socket on loopback to receive on, with a read timeout so that a
+    /// test that goes wrong fails instead of hanging; GRO on when asked
+    /// (and the kernel has it: the tests then expect it to).
+    fn receiver_socket(gro: bool) -> UdpSocket {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_read_timeout(Some(Duration::from_millis(500)))
             .unwrap();
-        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let sizes = [1usize, 1400, 9000, 65_507, 0, 3];
-        for (i, &n) in sizes.iter().enumerate() {
-            tx.send_to(&vec![i as u8; n], rx.local_addr().unwrap())
-                .unwrap();
+        if gro {
+            assert_eq!(
+                crate::socket::enable_udp_gro(&rx).unwrap(),
+                cfg!(target_os = "linux")
+            );
         }
-        let mut receiver = DatagramReceiver::new(4);
+        rx
+    }
+
+    /// Receive until `expected` datagrams came, checking that every call
+    /// returns the number of datagrams it handed over; returns them with
+    /// their senders.
+    fn receive_all(
+        receiver: &mut DatagramReceiver,
+        rx: &UdpSocket,
+        expected: usize,
+    ) -> Vec<(SocketAddr, Vec<u8>)> {
         let mut got = Vec::new();
-        while got.len() < sizes.len() {
-            receiver
-                .receive(&rx, |from, bytes| {
-                    assert_eq!(from, tx.local_addr().unwrap());
-                    got.push(bytes.to_vec());
-                })
+        while got.len() < expected {
+            let before = got.len();
+            let count = receiver
+                .receive(rx, |from, bytes| got.push((from, bytes.to_vec())))
                 .unwrap();
+            assert_eq!(count, got.len() - before, "returned vs handed over");
         }
-        for (i, (bytes, &n)) in got.iter().zip(&sizes).enumerate() {
-            assert_eq!(bytes.len(), n, "datagram {i}");
-            assert!(bytes.iter().all(|&b| b == i as u8));
+        // Nothing more than what was sent.
+        rx.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        assert!(receiver
+            .receive(rx, |_, _| panic!("extra datagram"))
+            .is_err());
+        got
+    }
+
+    /// A datagram's bytes that say which it is: `index` in its first two
+    /// bytes, then a pattern that differs per datagram and per offset.
+    fn datagram(index: usize, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|k| match k {
+                0 => (index >> 8) as u8,
+                1 => index as u8,
+                _ => (k * 7 + index * 13) as u8,
+            })
+            .collect()
+    }
+
+    /// Ask the kernel to cut `tx`'s sends into `segment`-byte datagrams
+    /// (UDP GSO; 0 turns it off).
+    #[cfg(target_os = "linux")]
+    fn gso(tx: &UdpSocket, segment: u16) {
+        use nix::sys::socket::{setsockopt, sockopt::UdpGsoSegment};
+        setsockopt(tx, UdpGsoSegment, &i32::from(segment)).unwrap();
+    }
+
+    #[test]
+    fn takes_what_is_queued_in_order_with_senders() {
+        for gro in [false, true] {
+            let rx = receiver_socket(gro);
+            let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let sizes = [1usize, 1400, 9000, 65_507, 0, 3, 1400, 1400];
+            for (i, &n) in sizes.iter().enumerate() {
+                tx.send_to(&datagram(i, n), rx.local_addr().unwrap())
+                    .unwrap();
+            }
+            let got = receive_all(&mut DatagramReceiver::new(4), &rx, sizes.len());
+            for (i, ((from, bytes), &n)) in got.iter().zip(&sizes).enumerate() {
+                assert_eq!(*from, tx.local_addr().unwrap());
+                assert_eq!(bytes.len(), n, "datagram {i}, gro {gro}");
+                assert!(*bytes == datagram(i, n), "datagram {i}, gro {gro}");
+            }
         }
+    }
+
+    /// One GSO send of 40 x 1400 bytes and a 300-byte tail reaches a
+    /// GRO socket as one message on loopback (the kernel never cuts it):
+    /// every datagram comes out once, in order, byte-exact, from its
+    /// sender; and the same without GRO, where the kernel cut it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_gso_run_comes_out_as_the_datagrams_sent() {
+        for gro in [true, false] {
+            let rx = receiver_socket(gro);
+            let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+            gso(&tx, 1400);
+            let sizes: Vec<usize> = [1400; 40].into_iter().chain([300]).collect();
+            let run: Vec<u8> = sizes
+                .iter()
+                .enumerate()
+                .flat_map(|(i, &n)| datagram(i, n))
+                .collect();
+            assert_eq!(
+                tx.send_to(&run, rx.local_addr().unwrap()).unwrap(),
+                run.len()
+            );
+            let got = receive_all(&mut DatagramReceiver::new(DEFAULT_BATCH), &rx, sizes.len());
+            assert_eq!(got.len(), sizes.len(), "gro {gro}");
+            for (i, ((from, bytes), &n)) in got.iter().zip(&sizes).enumerate() {
+                assert_eq!(*from, tx.local_addr().unwrap(), "gro {gro}");
+                assert!(*bytes == datagram(i, n), "datagram {i}, gro {gro}");
+            }
+        }
+    }
+
+    /// Runs of different segment sizes (one with no short tail, one of a
+    /// single short datagram), plain datagrams between them (an empty
+    /// one, the largest) and a second sender whose run interleaves: each
+    /// sender's datagrams in its order, byte-exact, however few messages
+    /// (batch 2) a call takes.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn mixed_runs_and_datagrams_from_two_senders() {
+        for gro in [true, false] {
+            let rx = receiver_socket(gro);
+            let to = rx.local_addr().unwrap();
+            let (a, b) = (
+                UdpSocket::bind("127.0.0.1:0").unwrap(),
+                UdpSocket::bind("127.0.0.1:0").unwrap(),
+            );
+            // (sender, GSO segment size, datagram lengths), in send order.
+            let sends: [(&UdpSocket, u16, &[usize]); 8] = [
+                (&a, 1400, &[1400, 1400, 1400, 1]),
+                (&b, 500, &[500, 500, 500]),
+                (&a, 0, &[0]),
+                (&a, 1200, &[1000]),
+                (&b, 0, &[65_507]),
+                (&a, 9000, &[9000, 9000, 9000, 9000, 9000, 9000, 8]),
+                (&b, 1, &[1; 64]),
+                (&a, 0, &[3]),
+            ];
+            let mut expected: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
+            for (tx, segment, lengths) in sends {
+                gso(tx, segment);
+                let mut message = Vec::new();
+                for &n in lengths {
+                    let d = datagram(expected.len(), n);
+                    message.extend_from_slice(&d);
+                    expected.push((tx.local_addr().unwrap(), d));
+                }
+                tx.send_to(&message, to).unwrap();
+            }
+            let got = receive_all(&mut DatagramReceiver::new(2), &rx, expected.len());
+            assert_eq!(got.len(), expected.len(), "gro {gro}");
+            // Two flows: the kernel keeps each one's order, not the
+            // order between them.
+            for sender in [&a, &b] {
+                let of = |list: &[(SocketAddr, Vec<u8>)]| -> Vec<Vec<u8>> {
+                    list.iter()
+                        .filter(|(from, _)| *from == sender.local_addr().unwrap())
+                        .map(|(_, bytes)| bytes.clone())
+                        .collect()
+                };
+                assert!(of(&got) == of(&expected), "gro {gro}");
+            }
+        }
+    }
+
+    /// Once made, the receiver allocates nothing per call, with GRO
+    /// messages to cut or without.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_receive_call_allocates_nothing() {
+        let rx = receiver_socket(true);
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut receiver = DatagramReceiver::new(DEFAULT_BATCH);
+        let mut calls = 0;
+        for segment in [1400, 0] {
+            gso(&tx, segment);
+            tx.send_to(&[7; 10 * 1400 + 5], rx.local_addr().unwrap())
+                .unwrap();
+            let allocations = crate::backend::ingest::tests::allocations_in(|| {
+                receiver.receive(&rx, |_, _| calls += 1).unwrap();
+            });
+            assert_eq!(allocations, 0, "segment {segment}");
+        }
+        assert_eq!(calls, 11 + 1);
     }
 
     #[test]
     fn an_idle_socket_times_out() {
-        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        rx.set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
-        let err = DatagramReceiver::new(DEFAULT_BATCH)
-            .receive(&rx, |_, _| panic!("nothing was sent"))
-            .unwrap_err();
-        assert!(matches!(
-            err.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        ));
+        for gro in [false, true] {
+            let rx = receiver_socket(gro);
+            rx.set_read_timeout(Some(Duration::from_millis(20)))
+                .unwrap();
+            let err = DatagramReceiver::new(DEFAULT_BATCH)
+                .receive(&rx, |_, _| panic!("nothing was sent"))
+                .unwrap_err();
+            assert!(matches!(
+                err.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ));
+        }
+    }
+
+    /// A message is cut at the segment size, the last piece shorter; no
+    /// segment size, a zero one or one not shorter than the message
+    /// leaves it whole, an empty one included.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn split_cuts_at_the_segment_size() {
+        let cut = |len: usize, segment: Option<usize>| {
+            let bytes = datagram(0, len);
+            let mut pieces = Vec::new();
+            let count = split(&bytes, segment, |d| pieces.push(d.to_vec()));
+            assert_eq!(count, pieces.len());
+            assert!(pieces.concat() == bytes);
+            pieces.iter().map(Vec::len).collect::<Vec<_>>()
+        };
+        assert_eq!(cut(10, Some(4)), [4, 4, 2]);
+        assert_eq!(cut(8, Some(4)), [4, 4]);
+        assert_eq!(cut(4, Some(4)), [4]);
+        assert_eq!(cut(3, Some(4)), [3]);
+        assert_eq!(cut(10, None), [10]);
+        assert_eq!(cut(10, Some(0)), [10]);
+        assert_eq!(cut(0, Some(4)), [0]);
+        assert_eq!(cut(0, None), [0]);
+    }
+
+    /// A control message as the kernel lays it out: `cmsg_len`
+    /// (`size_t`), level, type, the data, padding to a `size_t`.
+    #[cfg(target_os = "linux")]
+    fn cmsg(level: libc::c_int, kind: libc::c_int, data: &[u8]) -> Vec<u8> {
+        const WORD: usize = std::mem::size_of::<usize>();
+        let header = (WORD + 8).next_multiple_of(WORD);
+        let mut bytes = (header + data.len()).to_ne_bytes().to_vec();
+        bytes.extend_from_slice(&level.to_ne_bytes());
+        bytes.extend_from_slice(&kind.to_ne_bytes());
+        bytes.resize(header, 0);
+        bytes.extend_from_slice(data);
+        bytes.resize(bytes.len().next_multiple_of(WORD), 0);
+        bytes
+    }
+
+    /// The segment size is found among other control messages, and bytes
+    /// that make no sense (cut short, a length of zero or past the end,
+    /// every prefix of real ones) give none, never a panic or a loop.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_gro_segment_is_read_from_control_messages() {
+        let gro = cmsg(libc::SOL_UDP, libc::UDP_GRO, &1400i32.to_ne_bytes());
+        let drops = cmsg(libc::SOL_SOCKET, libc::SO_RXQ_OVFL, &7u32.to_ne_bytes());
+        // The layout the kernel and libc agree on.
+        // SAFETY: pure arithmetic on a length, no pointer involved.
+        let space = unsafe { libc::CMSG_SPACE(4) } as usize;
+        assert_eq!(gro.len(), space);
+        assert!(2 * space <= CONTROL_LEN, "room for both without MSG_CTRUNC");
+
+        assert_eq!(gro_segment(&gro), Some(1400));
+        assert_eq!(
+            gro_segment(&[drops.clone(), gro.clone()].concat()),
+            Some(1400)
+        );
+        assert_eq!(
+            gro_segment(&[gro.clone(), drops.clone()].concat()),
+            Some(1400)
+        );
+        assert_eq!(gro_segment(&drops), None);
+        assert_eq!(gro_segment(&[]), None);
+        let zero = cmsg(libc::SOL_UDP, libc::UDP_GRO, &0i32.to_ne_bytes());
+        assert_eq!(gro_segment(&zero), None);
+        let negative = cmsg(libc::SOL_UDP, libc::UDP_GRO, &(-5i32).to_ne_bytes());
+        assert_eq!(gro_segment(&negative), None);
+
+        let both = [drops.clone(), gro.clone()].concat();
+        for end in 0..both.len() {
+            // Cut inside the GRO message: no segment size (never a wrong
+            // one).
+            let found = gro_segment(&both[..end]);
+            let whole = end >= drops.len() + gro.len() - 4;
+            assert!(found.is_none() || (whole && found == Some(1400)), "{end}");
+        }
+        for len in [0usize, 1, 15, usize::MAX, usize::MAX - 3, usize::MAX / 2] {
+            let mut bad = drops.clone();
+            bad[..std::mem::size_of::<usize>()].copy_from_slice(&len.to_ne_bytes());
+            bad.extend_from_slice(&gro);
+            assert_eq!(gro_segment(&bad), None, "cmsg_len {len}");
+        }
+        for fill in [0u8, 0xff, 0x11] {
+            for len in 0..=CONTROL_LEN {
+                let _ = gro_segment(&vec![fill; len]);
+            }
+        }
     }
 }

@@ -433,7 +433,7 @@ impl Drop for CameraIngest {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::cell::Cell;
 
@@ -478,8 +478,9 @@ mod tests {
     #[global_allocator]
     static ALLOCATOR: CountingAllocator = CountingAllocator;
 
-    /// Allocations this thread makes while running `f`.
-    fn allocations_in(f: impl FnOnce()) -> u64 {
+    /// Allocations this thread makes while running `f` (the receiver's
+    /// tests use it too: one global allocator per test binary).
+    pub(crate) fn allocations_in(f: impl FnOnce()) -> u64 {
         ALLOCATIONS.with(|n| n.set(0));
         COUNTING.with(|c| c.set(true));
         f();
