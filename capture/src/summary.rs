@@ -155,7 +155,9 @@ pub struct StreamCounters {
 /// Per-camera counters of the live runtime, outside any RTP stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceiverCounters {
-    /// Datagrams the kernel dropped on the socket (`null` where unknown).
+    /// Datagrams the kernel dropped on the socket (`null` where unknown;
+    /// with UDP GRO, the std backend's default on Linux, a dropped run of
+    /// datagrams counts once, so a lower bound).
     pub kernel_drops: Option<u64>,
     /// Datagrams from hosts other than the expected sender.
     pub packets_foreign: u64,

@@ -103,7 +103,7 @@ per_camera! {
     /// Bytes of the datagrams read from the socket
     "received" in Unit::Bytes => Counter(|v| Some(v.bytes)),
     /// Datagrams the kernel dropped on the socket (where the platform
-    /// reports it)
+    /// reports it; with UDP GRO a dropped run of them counts once)
     "socket_kernel_drops" => Counter(|v| v.receiver.kernel_drops),
     /// Frames rebuilt whole
     "frames_complete" => Counter(|v| Some(v.counters.frames_complete)),
