@@ -441,6 +441,23 @@ fn quick_ssrc_change_keeps_the_first_frame_of_the_new_stream() {
 }
 
 #[test]
+fn a_new_ssrc_whose_first_two_packets_come_swapped_is_confirmed_by_them() {
+    let (a, b) = two_streams();
+    let mut packets = a.clone();
+    packets.push(b[1].clone());
+    packets.push(b[0].clone());
+    packets.extend(b[2..].iter().cloned());
+    let mut rx = receiver(Config::default());
+    let (got, verdicts) = run_with_verdicts(&mut rx, &packets);
+    // B's second packet waits; its first, right before it in sequence,
+    // confirms B: both go to B, nothing is given up.
+    assert_eq!(verdicts[a.len()], Verdict::Held);
+    assert_rebuilt(&got, &five_frames(), "A then B");
+    assert_eq!(got[3..], reassembled_alone(&b)[..]);
+    assert_stream_b_whole(&rx, &b);
+}
+
+#[test]
 fn a_datagram_held_for_an_unconfirmed_ssrc_is_counted_when_given_up() {
     let (a, b) = two_streams();
     let mut rx = receiver(Config::default());

@@ -83,6 +83,7 @@ pub struct Depacketizer<B, const N: usize> {
 #[derive(Debug)]
 struct Held {
     ssrc: u32,
+    sequence: u16,
     at: Instant,
     /// What it is counted as if it is given up: `SsrcUnconfirmed`,
     /// `SequenceJump` or `TimestampJump`.
@@ -221,6 +222,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         }
         self.held = Some(Held {
             ssrc: rtp.ssrc(),
+            sequence: rtp.sequence(),
             at: now,
             reason,
             bytes,
@@ -452,9 +454,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
     }
 
     /// Probation of another SSRC: true when `seq` follows the previous
-    /// packet seen from it.
+    /// packet seen from it, or comes right before the one held for it
+    /// (the two came swapped).
     fn confirm_ssrc(&mut self, ssrc: u32, seq: u16) -> bool {
-        if self.ssrc_candidate == Some((ssrc, seq)) {
+        let before_held = self
+            .held
+            .as_ref()
+            .is_some_and(|h| !h.is_jump() && h.ssrc == ssrc && h.sequence == seq.wrapping_add(1));
+        if self.ssrc_candidate == Some((ssrc, seq)) || before_held {
             self.ssrc_candidate = None;
             return true;
         }
