@@ -60,7 +60,7 @@ mod probe;
 #[cfg(target_os = "linux")]
 mod ring;
 
-pub use options::{UringOptions, BUFFER_OVERHEAD};
+pub use options::{UringOptions, BUFFER_OVERHEAD, GRO_BUFFER_LEN};
 
 /// The backend's name in logs and errors.
 const NAME: &str = "uring";
