@@ -28,11 +28,12 @@ pub const GRO_BUFFER_LEN: u32 =
 pub struct UringOptions {
     /// Buffers in the provided-buffer ring shared by every camera; a
     /// power of two up to 32768. Only as many as recent batches of
-    /// completions needed are handed to the kernel (at least 256, or all
-    /// of them if fewer), so that the buffers in use stay in cache; when
-    /// those run out a camera's request ends with `ENOBUFS` and is
-    /// re-armed at once with twice as many, up to `buffers` (datagrams
-    /// wait in the socket buffer meanwhile).
+    /// completions needed are handed to the kernel (at first and at
+    /// least 512 KiB worth but 16 or more, or all of them if fewer:
+    /// 16 of [`GRO_BUFFER_LEN`], 256 of 2 KiB), so that the buffers in
+    /// use stay in cache; when those run out a camera's request ends
+    /// with `ENOBUFS` and is re-armed at once with twice as many, up to
+    /// `buffers` (datagrams wait in the socket buffer meanwhile).
     pub buffers: u16,
     /// Bytes per buffer, [`BUFFER_OVERHEAD`] included; at least
     /// [`GRO_BUFFER_LEN`] with [`UringOptions::gro`].
