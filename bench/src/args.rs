@@ -125,8 +125,8 @@ pub enum BenchCommand {
     #[command(hide = true)]
     Replay(ReplayArgs),
     /// Receive CPU per packet: std (one datagram per call; batched, with
-    /// and without UDP GRO) vs io_uring, 1080p over loopback, the sender
-    /// in its own process.
+    /// and without UDP GRO) vs io_uring (with and without UDP GRO), 1080p
+    /// over loopback, the sender in its own process.
     #[command(name = "rx-cpu", alias = "rx_cpu")]
     RxCpu(RxCpuArgs),
     /// `mjpeg-rtp recv --http` CPU per received packet, one 1080p camera,

@@ -1,11 +1,13 @@
 //! `mjpeg-rtp-bench rx-cpu`: receive-side CPU per packet, std backend
 //! (batched `recvmmsg` with UDP GRO; the same without GRO, `std-no-gro`;
 //! one datagram per call as the baseline; batched without lingering
-//! inside a frame) vs io_uring backend (batching while a frame trickles;
-//! batching on every wait, `uring-every`), at the same offered load, in
-//! one run.
+//! inside a frame) vs io_uring backend (with UDP GRO, batching while a
+//! frame trickles; the same without GRO and with its small buffers,
+//! `uring-no-gro`; batching on every wait, `uring-every`), at the same
+//! offered load, in one run.
 //!
-//! The sender uses UDP GSO, so on loopback a GRO socket gets each run of
+//! The sender uses UDP GSO, so on loopback a GRO socket (std's or the
+//! ring's) gets each run of
 //! a frame's packets as the one buffer the sender built: nothing is cut
 //! or merged in between, GRO's best case. Behind a real NIC the kernel
 //! would first merge the packets (NAPI GRO, in softirq), work this does
@@ -251,7 +253,14 @@ pub fn run(options: &Options) -> Result<()> {
             batch_every_wait: true,
             ..options.uring.clone()
         };
-        let backends: [(&'static str, Box<dyn ReceiveBackend>); 6] = [
+        // The ring as it was before GRO: its own buffer layout (4096 of
+        // 2 KiB), with the pacing asked for.
+        let uring_no_gro = UringOptions {
+            batch: options.uring.batch,
+            batch_wait: options.uring.batch_wait,
+            ..UringOptions::without_gro()
+        };
+        let backends: [(&'static str, Box<dyn ReceiveBackend>); 7] = [
             ("std-1", Box::new(unbatched)),
             ("std-no-gro", Box::new(no_gro)),
             ("std", Box::new(StdBackend::default())),
@@ -259,6 +268,10 @@ pub fn run(options: &Options) -> Result<()> {
             (
                 "uring",
                 Box::new(UringBackend::with_options(options.uring.clone())),
+            ),
+            (
+                "uring-no-gro",
+                Box::new(UringBackend::with_options(uring_no_gro)),
             ),
             ("uring-every", Box::new(UringBackend::with_options(every))),
         ];
@@ -301,12 +314,13 @@ pub fn run(options: &Options) -> Result<()> {
 /// The rounds' verdict: each backend's min and median receive CPU per
 /// packet, and their ratios (min to min, median to median).
 fn summary(runs: &[Run]) -> String {
-    let (one, no_gro, std, eager, uring, every) = (
+    let (one, no_gro, std, eager, uring, uring_no_gro, every) = (
         spread(runs, "std-1"),
         spread(runs, "std-no-gro"),
         spread(runs, "std"),
         spread(runs, "std-eager"),
         spread(runs, "uring"),
+        spread(runs, "uring-no-gro"),
         spread(runs, "uring-every"),
     );
     let ratio = |a: Spread, b: Spread| {
@@ -317,10 +331,11 @@ fn summary(runs: &[Run]) -> String {
         "receive CPU per packet over {} rounds, min / median: std one datagram per call \
          {:.3} / {:.3} us, std batched without GRO {:.3} / {:.3} us, std batched {:.3} / {:.3} \
          us, std batched without lingering {:.3} / {:.3} us, uring {:.3} / {:.3} us, uring \
-         batching every wait {:.3} / {:.3} us\n\
+         without GRO {:.3} / {:.3} us, uring batching every wait {:.3} / {:.3} us\n\
          std batched / std-1 = {}, std (GRO) / std-no-gro = {}, std batched / without \
-         lingering = {}, uring / std-1 = {}, uring / std batched = {}, uring-every / std \
-         batched = {}, uring / uring-every = {}",
+         lingering = {}, uring / std-1 = {}, uring / std batched = {}, uring-no-gro / \
+         std-no-gro = {}, uring (GRO) / uring-no-gro = {}, uring-every / std batched = {}, \
+         uring / uring-every = {}",
         runs.iter().filter(|r| r.backend == "uring").count(),
         one.min,
         one.median,
@@ -332,6 +347,8 @@ fn summary(runs: &[Run]) -> String {
         eager.median,
         uring.min,
         uring.median,
+        uring_no_gro.min,
+        uring_no_gro.median,
         every.min,
         every.median,
         ratio(std, one),
@@ -339,6 +356,8 @@ fn summary(runs: &[Run]) -> String {
         ratio(std, eager),
         ratio(uring, one),
         ratio(uring, std),
+        ratio(uring_no_gro, no_gro),
+        ratio(uring, uring_no_gro),
         ratio(every, std),
         ratio(uring, every),
     )
@@ -417,6 +436,9 @@ mod tests {
             run("std-no-gro", 6000, 1000),
             run("std-no-gro", 6200, 1000),
             run("std-no-gro", 6100, 1000),
+            run("uring-no-gro", 5000, 1000),
+            run("uring-no-gro", 5200, 1000),
+            run("uring-no-gro", 5100, 1000),
         ];
         let text = summary(&runs);
         assert!(text.contains("over 3 rounds"), "{text}");
@@ -440,6 +462,14 @@ mod tests {
         );
         assert!(
             text.contains("uring / uring-every = 0.83x (min) / 0.82x (median)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("uring without GRO 5.000 / 5.100 us"),
+            "{text}"
+        );
+        assert!(
+            text.contains("uring (GRO) / uring-no-gro = 0.40x (min) / 0.40x (median)"),
             "{text}"
         );
         assert!(!text.contains("mean"), "{text}");

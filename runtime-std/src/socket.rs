@@ -267,9 +267,10 @@ pub fn enable_rxq_ovfl<S: std::os::fd::AsRawFd>(socket: &S) -> io::Result<bool> 
 /// Turn on UDP GRO (`UDP_GRO`, Linux 5.0+): the kernel may then hand over
 /// several datagrams of one flow as one message (equal-size segments,
 /// the last possibly shorter) with a `UDP_GRO` control message giving the
-/// segment size, and the reader must cut them apart. Only for a socket
-/// whose reader does (the std backend's `DatagramReceiver`): any other
-/// would take a run of datagrams for one. `Err` when the kernel refuses
+/// segment size, and the reader must cut them apart
+/// ([`split_segments`](crate::backend::split_segments)). Only for a
+/// socket whose reader does (the std backend's `DatagramReceiver`,
+/// io_uring's ring): any other would take a run of datagrams for one. `Err` when the kernel refuses
 /// (older than 5.0: `ENOPROTOOPT`), `Ok(false)` where the option does not
 /// exist.
 #[cfg(target_os = "linux")]

@@ -52,30 +52,20 @@ fn kernel_drops_of_gso_runs_are_counted_exactly_without_gro() {
     backend_tests::kernel_drops_of_gso_runs_are_counted_exactly(&client_without_gro);
 }
 
-/// With GRO a run is queued whole, and when the buffer is full dropped
-/// whole, and the kernel counts one drop for it (it counts queued
-/// buffers: `sk_drops` goes up by one per buffer, whatever its
-/// `gso_segs`): every run of 21 datagrams is either received as 21
-/// datagrams or counted as one kernel drop. If a kernel ever counts the
-/// datagrams instead, this fails, and `StdBackend::gro` and
-/// `CameraStats::kernel_drops` should say so.
+/// With GRO a run is dropped whole and counted as one drop.
 #[cfg(target_os = "linux")]
 #[test]
 fn kernel_drops_with_gro_count_dropped_runs() {
-    let client = client([loopback_camera("cam").with_socket_receive_buffer(1)]);
-    let to = client.local_addr("cam").unwrap();
-    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    mjpeg_rtp_testkit::rtp::set_gso_segment(&sender, 1400);
-    const RUNS: u64 = 300;
-    const PER_RUN: u64 = 21;
-    let run = vec![0u8; 20 * 1400 + 600];
-    for _ in 0..RUNS {
-        sender.send_to(&run, to).unwrap();
-    }
-    let stats = stats_when(&client, "cam", |s| {
-        s.datagrams + PER_RUN * s.kernel_drops.unwrap_or(0) == RUNS * PER_RUN
-    });
-    assert!(stats.kernel_drops.unwrap_or(0) > 0, "{stats:#?}");
+    backend_tests::kernel_drops_with_gro_count_dropped_runs(&client);
+}
+
+/// A trickling camera's datagrams and another's GSO runs, with and
+/// without GRO.
+#[cfg(target_os = "linux")]
+#[test]
+fn trickled_datagrams_beside_gso_runs() {
+    backend_tests::trickled_datagrams_beside_gso_runs(&client);
+    backend_tests::trickled_datagrams_beside_gso_runs(&client_without_gro);
 }
 
 #[cfg(target_os = "linux")] // 127.0.0.0/8 is all loopback on Linux only

@@ -22,8 +22,8 @@
 //! write cold memory (in a perf profile of 4 bursting streams, the
 //! receive copy took 1.5 times the samples of the std backend's into its
 //! 32 reused slots). With the window up to about four times the recent
-//! largest batch (at least [`MIN_WINDOW`], or every buffer if there are
-//! fewer), the buffers in use
+//! largest batch (at least [`min_window`] buffers, or every buffer if
+//! there are fewer), the buffers in use
 //! stay cache-warm, and buffers never published are never touched (nor
 //! resident). The window doubles when it ran dry (the kernel ends the
 //! multishot requests with `ENOBUFS`; they are re-armed, the datagrams
@@ -88,8 +88,24 @@ impl Drop for Mapping {
 }
 
 /// Buffers published ahead of the kernel at first, and the least it
-/// shrinks to: one 1080p frame (~250 datagrams) in one batch.
+/// shrinks to, for small buffers: one 1080p frame (~250 datagrams) in
+/// one batch.
 const MIN_WINDOW: u16 = 256;
+/// The same in bytes: 256 buffers of 2 KiB. Large buffers (64 KiB, for
+/// UDP GRO) start from fewer, so that the memory the kernel cycles
+/// through stays about as cache-warm as with small ones: a GRO run
+/// carries up to ~46 datagrams, and a window that runs dry doubles.
+const MIN_WINDOW_BYTES: usize = 256 * 2048;
+/// The least window however large the buffers.
+const MIN_WINDOW_FLOOR: u16 = 16;
+
+/// The window a ring of `count` buffers of `buffer_len` bytes starts
+/// with and shrinks to (see [`MIN_WINDOW_BYTES`]).
+fn min_window(count: u16, buffer_len: u32) -> u16 {
+    let by_bytes = MIN_WINDOW_BYTES / (buffer_len as usize).max(1);
+    let by_bytes = u16::try_from(by_bytes).unwrap_or(u16::MAX);
+    by_bytes.clamp(MIN_WINDOW_FLOOR, MIN_WINDOW).min(count)
+}
 
 /// How many buffers to keep published (see the module doc): grows when
 /// the kernel found none left, shrinks when batches stayed small.
@@ -105,8 +121,7 @@ struct Window {
 }
 
 impl Window {
-    fn new(max: u16) -> Self {
-        let min = MIN_WINDOW.min(max);
+    fn new(min: u16, max: u16) -> Self {
         Window {
             size: min,
             min,
@@ -192,7 +207,7 @@ impl BufRing {
             taken_at_refill: 0,
             // Popped from the end: buffer 0 first.
             free: (0..count).rev().collect(),
-            window: Window::new(count),
+            window: Window::new(min_window(count, buffer_len), count),
         };
         ring.refill();
         Ok(ring)
@@ -427,6 +442,19 @@ mod tests {
             1024,
             "every buffer is published or free"
         );
+    }
+
+    /// Small buffers start from 256, large ones from as many bytes (at
+    /// least 16).
+    #[test]
+    fn the_first_window_is_sized_in_bytes() {
+        assert_eq!(min_window(4096, 2048), 256);
+        assert_eq!(min_window(4096, 16), 256);
+        assert_eq!(min_window(1024, 65_664), 16);
+        assert_eq!(min_window(1024, 16_384), 32);
+        assert_eq!(min_window(8, 65_664), 8);
+        let ring = BufRing::new(64, 65_664).unwrap();
+        assert_eq!(ring.window(), 16);
     }
 
     #[test]

@@ -27,9 +27,15 @@
 //!   reason alone.
 //! - Sender filtering, counters and the `SO_RXQ_OVFL` kernel drop count
 //!   (`CameraStats::kernel_drops`) are reported as with the std backend.
-//! - A datagram larger than a ring buffer's payload room
-//!   ([`UringOptions::buffer_len`] minus [`BUFFER_OVERHEAD`]) is never
-//!   passed on shortened: it is counted as `rtp_truncated` and dropped.
+//! - With UDP GRO ([`UringOptions::gro`], on by default) every datagram
+//!   still reaches the ingest on its own, as sent, in order, with its
+//!   sender; the kernel drop count is then a lower bound (a dropped run
+//!   counts once), as in the std backend.
+//! - A message larger than a ring buffer's payload room
+//!   ([`UringOptions::buffer_len`] minus [`BUFFER_OVERHEAD`]; only
+//!   without GRO, whose buffers hold the largest) or whose control data
+//!   was cut off is never passed on shortened: it is counted as one
+//!   `rtp_truncated` and dropped.
 //!
 //! What lives where: this file chooses between io_uring and the std
 //! fallback ([`backend`], [`probe()`], [`UringBackend`]); `options` sizes
@@ -37,7 +43,8 @@
 //! shutdown); `probe` receives one datagram to check io_uring works;
 //! `buf_ring` the provided-buffer ring, its ownership protocol and the
 //! window of it published; `message` reads a received buffer (sender,
-//! drop counter).
+//! drop counter; the GRO segment size is read by runtime-std's shared
+//! `gro_segment`).
 //! Of runtime-std it uses only [`mjpeg_rtp::backend`], as any backend
 //! would: another backend with its own dependencies goes in a crate like
 //! this one. Decoding is runtime-std's (`mjpeg_rtp::decode`): a new
@@ -60,7 +67,7 @@ mod probe;
 #[cfg(target_os = "linux")]
 mod ring;
 
-pub use options::{UringOptions, BUFFER_OVERHEAD};
+pub use options::{UringOptions, BUFFER_OVERHEAD, GRO_BUFFER_LEN};
 
 /// The backend's name in logs and errors.
 const NAME: &str = "uring";

@@ -1,8 +1,11 @@
 //! The parts of a multishot `recvmsg` result we use, read from bytes
 //! without `unsafe`: the sender's socket address and the `SO_RXQ_OVFL`
-//! drop counter in the control data.
+//! drop counter in the control data (the `UDP_GRO` segment size there is
+//! read by [`mjpeg_rtp::backend::gro_segment`]).
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+
+use mjpeg_rtp::backend::control_message;
 
 /// Space reserved for the sender address in every buffer: a
 /// `sockaddr_in6` (a `sockaddr_in` is smaller).
@@ -11,9 +14,12 @@ pub(crate) const NAME_LEN: usize = std::mem::size_of::<libc::sockaddr_in6>();
 /// Bytes of a `cmsghdr`; control data follows it, aligned like `size_t`.
 const CMSG_HEADER: usize = std::mem::size_of::<libc::cmsghdr>();
 
-/// Space reserved for control data: one message carrying a `u32` (the
-/// drop counter), as `CMSG_SPACE(sizeof(u32))`.
-pub(crate) const CONTROL_LEN: usize = CMSG_HEADER + cmsg_align(std::mem::size_of::<u32>());
+/// Space reserved for control data: the two messages a camera socket
+/// gets, each carrying 4 bytes (`CMSG_SPACE(4)` each): `SO_RXQ_OVFL`'s
+/// drop counter and `UDP_GRO`'s segment size. Less would cut one off
+/// (`MSG_CTRUNC`), and a run whose segment size was cut off cannot be
+/// passed on.
+pub(crate) const CONTROL_LEN: usize = 2 * (CMSG_HEADER + cmsg_align(4));
 
 /// Bytes of a buffer before the payload: the kernel's
 /// `io_uring_recvmsg_out` header, then the reserved name and control
@@ -53,23 +59,8 @@ pub(crate) fn socket_addr(name: &[u8]) -> Option<SocketAddr> {
 /// control message, if the control data holds one. The kernel attaches
 /// it only once the count is non-zero.
 pub(crate) fn rxq_ovfl(control: &[u8]) -> Option<u32> {
-    let mut rest = control;
-    while rest.len() >= CMSG_HEADER {
-        let len_field = rest.get(..std::mem::size_of::<usize>())?;
-        let len = usize::from_ne_bytes(len_field.try_into().ok()?);
-        let at = std::mem::size_of::<usize>();
-        let level = i32::from_ne_bytes(rest.get(at..at + 4)?.try_into().ok()?);
-        let kind = i32::from_ne_bytes(rest.get(at + 4..at + 8)?.try_into().ok()?);
-        if len < CMSG_HEADER || len > rest.len() {
-            return None;
-        }
-        if level == libc::SOL_SOCKET && kind == libc::SO_RXQ_OVFL {
-            let data = rest.get(CMSG_HEADER..CMSG_HEADER + 4)?;
-            return Some(u32::from_ne_bytes(data.try_into().ok()?));
-        }
-        rest = rest.get(cmsg_align(len)..).unwrap_or(&[]);
-    }
-    None
+    let data = control_message(control, libc::SOL_SOCKET, libc::SO_RXQ_OVFL)?;
+    Some(u32::from_ne_bytes(data.get(..4)?.try_into().ok()?))
 }
 
 #[cfg(test)]
@@ -92,7 +83,7 @@ mod tests {
     fn control_space_matches_libc() {
         // SAFETY: CMSG_SPACE is pure arithmetic.
         let space = unsafe { libc::CMSG_SPACE(4) } as usize;
-        assert_eq!(CONTROL_LEN, space);
+        assert_eq!(CONTROL_LEN, 2 * space, "room for SO_RXQ_OVFL and UDP_GRO");
         let mut data = cmsg(libc::SOL_SOCKET, libc::SO_RXQ_OVFL, &7u32.to_ne_bytes());
         assert_eq!(data.len(), space);
         // SAFETY: CMSG_LEN is pure arithmetic.

@@ -9,21 +9,52 @@ use std::time::Duration;
 pub const BUFFER_OVERHEAD: usize = crate::message::BUFFER_OVERHEAD;
 /// Bytes at the start of every ring buffer that are not payload.
 #[cfg(not(target_os = "linux"))]
-pub const BUFFER_OVERHEAD: usize = 72;
+pub const BUFFER_OVERHEAD: usize = 76;
+
+/// The least [`UringOptions::buffer_len`] with [`UringOptions::gro`]:
+/// the overhead and room for the largest message a GRO socket hands over
+/// ([`MAX_MESSAGE`]), rounded up to 128 bytes. A message that does not
+/// fit a buffer is lost whole (a run of up to ~46 datagrams), so every
+/// buffer must hold the largest. The rounding also keeps consecutive
+/// buffers from starting 64 KiB apart, where every message's first
+/// bytes would compete for the same cache sets.
+///
+/// [`MAX_MESSAGE`]: mjpeg_rtp::backend::MAX_MESSAGE
+pub const GRO_BUFFER_LEN: u32 =
+    (BUFFER_OVERHEAD + mjpeg_rtp::backend::MAX_MESSAGE).next_multiple_of(128) as u32;
 
 /// Tuning of the ring.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UringOptions {
     /// Buffers in the provided-buffer ring shared by every camera; a
     /// power of two up to 32768. Only as many as recent batches of
-    /// completions needed are handed to the kernel (at least 256, or all
-    /// of them if fewer), so that the buffers in use stay in cache; when
-    /// those run out a camera's request ends with `ENOBUFS` and is
-    /// re-armed at once with twice as many, up to `buffers` (datagrams
-    /// wait in the socket buffer meanwhile).
+    /// completions needed are handed to the kernel (at first and at
+    /// least 512 KiB worth but 16 or more, or all of them if fewer:
+    /// 16 of [`GRO_BUFFER_LEN`], 256 of 2 KiB), so that the buffers in
+    /// use stay in cache; when those run out a camera's request ends
+    /// with `ENOBUFS` and is re-armed at once with twice as many, up to
+    /// `buffers` (datagrams wait in the socket buffer meanwhile).
     pub buffers: u16,
-    /// Bytes per buffer, [`BUFFER_OVERHEAD`] included.
+    /// Bytes per buffer, [`BUFFER_OVERHEAD`] included; at least
+    /// [`GRO_BUFFER_LEN`] with [`UringOptions::gro`].
     pub buffer_len: u32,
+    /// Let the kernel coalesce a sender's consecutive datagrams into one
+    /// message (UDP GRO, Linux 5.0+; default on), which the ring cuts
+    /// apart, as the std backend does (`StdBackend::gro`): the kernel's
+    /// per-datagram work (dequeue, copy, free) is then paid once per
+    /// run. What the ingest sees does not change, with one exception:
+    /// the kernel counts a run it drops (socket buffer full) as one drop,
+    /// so `CameraStats::kernel_drops` becomes a lower bound.
+    ///
+    /// Each completion takes one whole buffer, whatever it carries, so
+    /// with GRO every buffer must hold a 64 KiB run ([`GRO_BUFFER_LEN`]):
+    /// the default is 1024 such buffers (64 MiB of address space, of
+    /// which only pages received into become resident). A camera whose
+    /// datagrams are not coalesced (packets that trickle) takes one such
+    /// buffer per datagram, each only until its completion is handled;
+    /// only as many as recent batches of completions used are handed to
+    /// the kernel. Off: [`UringOptions::without_gro`].
+    pub gro: bool,
     /// Completions to wait for before waking up, when the kernel can
     /// bound that wait by [`UringOptions::batch_wait`] (Linux 6.12+) and
     /// the thread batches (see there); otherwise every completion wakes
@@ -57,8 +88,9 @@ pub struct UringOptions {
 impl Default for UringOptions {
     fn default() -> Self {
         UringOptions {
-            buffers: 4096,
-            buffer_len: 2048,
+            buffers: 1024,
+            buffer_len: GRO_BUFFER_LEN,
+            gro: true,
             batch: 64,
             batch_wait: mjpeg_rtp::backend::DEFAULT_LINGER,
             batch_every_wait: false,
@@ -68,6 +100,20 @@ impl Default for UringOptions {
 }
 
 impl UringOptions {
+    /// The ring without UDP GRO, each datagram its own message: 4096
+    /// buffers of 2048 bytes (1.9 KiB of payload room each, enough for
+    /// an Ethernet frame's datagram), 8 MiB in all. Exact kernel drop
+    /// counts; datagrams larger than the room are counted as
+    /// `rtp_truncated`.
+    pub fn without_gro() -> Self {
+        UringOptions {
+            buffers: 4096,
+            buffer_len: 2048,
+            gro: false,
+            ..UringOptions::default()
+        }
+    }
+
     /// Why the options cannot work, if they cannot.
     pub(crate) fn check(&self) -> Result<(), &'static str> {
         if !self.buffers.is_power_of_two() {
@@ -75,6 +121,12 @@ impl UringOptions {
         }
         if (self.buffer_len as usize) < BUFFER_OVERHEAD + 64 {
             return Err("UringOptions::buffer_len leaves less than 64 bytes of payload");
+        }
+        if self.gro && self.buffer_len < GRO_BUFFER_LEN {
+            return Err(
+                "UringOptions::gro needs a buffer_len of at least GRO_BUFFER_LEN \
+                 (a GRO run must fit one buffer); use UringOptions::without_gro for small buffers",
+            );
         }
         if self.tick.is_zero() || self.tick > Duration::from_millis(100) {
             return Err("UringOptions::tick must be in (0, 100 ms]");
@@ -87,17 +139,32 @@ impl UringOptions {
 mod tests {
     use super::*;
 
+    /// Room for the largest message, and buffer starts not a multiple of
+    /// 4 KiB apart.
+    #[test]
+    fn gro_buffers_hold_the_largest_message() {
+        let len = GRO_BUFFER_LEN as usize;
+        assert!(len - BUFFER_OVERHEAD >= mjpeg_rtp::backend::MAX_MESSAGE);
+        assert_ne!(len % 4096, 0);
+        assert_eq!(len % 8, 0, "headers stay aligned");
+    }
+
     #[test]
     fn options_are_checked() {
         assert!(UringOptions::default().check().is_ok());
+        assert!(UringOptions::without_gro().check().is_ok());
         let bad = [
+            UringOptions {
+                buffer_len: GRO_BUFFER_LEN - 1,
+                ..UringOptions::default()
+            },
             UringOptions {
                 buffers: 100,
                 ..UringOptions::default()
             },
             UringOptions {
                 buffer_len: BUFFER_OVERHEAD as u32,
-                ..UringOptions::default()
+                ..UringOptions::without_gro()
             },
             UringOptions {
                 tick: Duration::ZERO,

@@ -3,10 +3,12 @@
 //!
 //! Life of a datagram: the kernel picks a buffer from the buffer ring,
 //! writes an `io_uring_recvmsg_out` header, the sender address, the
-//! control data (`SO_RXQ_OVFL`) and the payload into it, and posts a
-//! completion naming the buffer and the camera (user data = camera
-//! index). We parse it, call [`CameraIngest::on_datagram`] (the core
-//! copies the payload into its frame buffer) and recycle the buffer; the
+//! control data (`SO_RXQ_OVFL`, `UDP_GRO`) and the payload into it, and
+//! posts a completion naming the buffer and the camera (user data =
+//! camera index). We parse it, call [`CameraIngest::on_datagram`] (the
+//! core copies the payload into its frame buffer) once per datagram (a
+//! UDP GRO message is a run of them, cut at its segment size) and
+//! recycle the buffer; the
 //! batch's buffers go back to the kernel together after its last
 //! completion. A completion without `IORING_CQE_F_MORE` means the request
 //! is no longer armed (for example the published buffers ran out:
@@ -38,7 +40,8 @@ use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use mjpeg_rtp::backend::{
-    CameraIngest, CameraSocket, DropCounter, Linger, RateLimiter, WARN_INTERVAL,
+    enable_udp_gro, gro_segment, split_segments, CameraIngest, CameraSocket, DropCounter, Linger,
+    RateLimiter, WARN_INTERVAL,
 };
 
 use crate::buf_ring::BufRing;
@@ -272,6 +275,22 @@ impl Ring {
                     .then_some(options.batch_wait)
                     .filter(|d| !d.is_zero());
                 let batch = options.batch.max(1) as usize;
+                // Here, once the ring exists, not where the socket is
+                // bound: only a reader that cuts GRO messages apart may
+                // have it on. A kernel that refuses (before 5.0) delivers
+                // datagrams one by one, as without. Should arming fail
+                // below, the std fallback gets the sockets with GRO on,
+                // which its reader cuts apart whatever its own `gro`.
+                if options.gro {
+                    for camera in &cameras {
+                        if let Err(e) = enable_udp_gro(&camera.socket) {
+                            log::debug!(
+                                "camera {:?}: UDP_GRO not enabled: {e}",
+                                camera.ingest.camera_id()
+                            );
+                        }
+                    }
+                }
                 let slots = cameras
                     .into_iter()
                     .map(|c| Slot {
@@ -646,7 +665,8 @@ impl State {
     }
 }
 
-/// Hand one received buffer to its camera.
+/// Hand one received buffer to its camera: its datagram, or with UDP
+/// GRO each datagram of its run, in order.
 fn deliver(
     slot: &mut Slot,
     warnings: &mut RateLimiter<{ Warning::KINDS }>,
@@ -665,24 +685,37 @@ fn deliver(
     let from = message::socket_addr(out.name_data())
         .unwrap_or(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
     slot.heard = true;
-    if out.is_payload_truncated() {
-        // Part of the datagram did not fit: never let the core see a
-        // shortened packet (a shortened last packet would end a frame
-        // early). An empty datagram is counted as `rtp_truncated`.
+    // Part of the message did not fit (`MSG_TRUNC`), or its control data
+    // did not (`MSG_CTRUNC`, for which CONTROL_LEN leaves no reason; it
+    // may have held a run's segment size): never let the core see a
+    // shortened packet (a shortened last packet would end a frame early)
+    // or a run as one long datagram. An empty datagram is counted as
+    // `rtp_truncated`.
+    if out.is_payload_truncated() || out.is_control_data_truncated() {
         if warnings.allow(Warning::Truncated as usize, now).is_some() {
-            log::warn!(
-                "camera {:?}: datagram from {from} larger than the io_uring buffer \
-                 ({} bytes of payload room); dropped. Raise UringOptions::buffer_len.",
-                slot.ingest.camera_id(),
-                data.len().saturating_sub(BUFFER_OVERHEAD)
-            );
+            if out.is_payload_truncated() {
+                log::warn!(
+                    "camera {:?}: message from {from} larger than the io_uring buffer \
+                     ({} bytes of payload room); dropped. Raise UringOptions::buffer_len.",
+                    slot.ingest.camera_id(),
+                    data.len().saturating_sub(BUFFER_OVERHEAD)
+                );
+            } else {
+                log::warn!(
+                    "camera {:?}: message from {from} with its control data cut off; dropped",
+                    slot.ingest.camera_id()
+                );
+            }
         }
         slot.ingest.on_datagram(now, from, &[]);
         slot.linger.on_datagram(&[]);
         return;
     }
-    slot.ingest.on_datagram(now, from, out.payload_data());
-    slot.linger.on_datagram(out.payload_data());
+    let segment = gro_segment(out.control_data());
+    split_segments(out.payload_data(), segment, |datagram| {
+        slot.ingest.on_datagram(now, from, datagram);
+        slot.linger.on_datagram(datagram);
+    });
 }
 
 /// Kinds of rate-limited ring warnings.

@@ -35,16 +35,45 @@ fn kernel_drops_are_counted_exactly() {
     backend_tests::kernel_drops_are_counted_exactly(&|c| uring_client(c));
 }
 
-/// GSO runs reach the ring cut into datagrams (its sockets have no
-/// GRO), each counted once.
+/// The ring without UDP GRO (its small buffers): the kernel cuts GSO
+/// runs itself.
+fn uring_client_without_gro(cameras: Vec<mjpeg_rtp::CameraConfig>) -> mjpeg_rtp::Client {
+    let client = client_with(
+        Box::new(UringBackend::with_options(UringOptions::without_gro())),
+        cameras,
+    );
+    assert_eq!(client.backend_name(), "uring");
+    client
+}
+
+/// GSO runs reach the ring as one message each (GRO, the default) or
+/// cut into datagrams (without): either way every datagram comes out as
+/// sent, counted once.
 #[test]
 fn frames_sent_as_gso_runs_arrive_pixel_exact() {
     backend_tests::frames_sent_as_gso_runs_arrive_pixel_exact(&|c| uring_client(c));
+    backend_tests::frames_sent_as_gso_runs_arrive_pixel_exact(&uring_client_without_gro);
 }
 
+/// Without GRO the kernel cuts a GSO run before queueing it, and drops
+/// (and counts) its datagrams one by one.
 #[test]
-fn kernel_drops_of_gso_runs_are_counted_exactly() {
-    backend_tests::kernel_drops_of_gso_runs_are_counted_exactly(&|c| uring_client(c));
+fn kernel_drops_of_gso_runs_are_counted_exactly_without_gro() {
+    backend_tests::kernel_drops_of_gso_runs_are_counted_exactly(&uring_client_without_gro);
+}
+
+/// With GRO a run is dropped whole and counted as one drop.
+#[test]
+fn kernel_drops_with_gro_count_dropped_runs() {
+    backend_tests::kernel_drops_with_gro_count_dropped_runs(&|c| uring_client(c));
+}
+
+/// A trickling camera's datagrams (a GRO-sized buffer each) and another
+/// camera's GSO runs on one ring, with and without GRO.
+#[test]
+fn trickled_datagrams_beside_gso_runs() {
+    backend_tests::trickled_datagrams_beside_gso_runs(&|c| uring_client(c));
+    backend_tests::trickled_datagrams_beside_gso_runs(&uring_client_without_gro);
 }
 
 #[test]
@@ -54,13 +83,19 @@ fn datagrams_from_other_hosts_are_ignored_and_counted() {
 
 /// Eight ring buffers for bursts of ~40 datagrams: the multishot request
 /// keeps ending with ENOBUFS and must be re-armed every time, without
-/// losing a datagram (they wait in the socket buffer).
+/// losing a datagram (they wait in the socket buffer). With GRO buffers
+/// (each plain datagram takes one of 64 KiB) and without.
 #[test]
 fn a_ring_that_runs_dry_is_re_armed_without_loss() {
-    let options = UringOptions {
-        buffers: 8,
-        ..UringOptions::default()
-    };
+    for options in [UringOptions::default(), UringOptions::without_gro()] {
+        ring_of_eight_buffers(UringOptions {
+            buffers: 8,
+            ..options
+        });
+    }
+}
+
+fn ring_of_eight_buffers(options: UringOptions) {
     let client = client_with(
         Box::new(UringBackend::with_options(options)),
         [loopback_camera("cam")],
@@ -92,12 +127,13 @@ fn a_ring_that_runs_dry_is_re_armed_without_loss() {
     assert_eq!(stats.kernel_drops, Some(0));
 }
 
-/// A datagram larger than a ring buffer is never passed on shortened.
+/// A datagram larger than a ring buffer is never passed on shortened
+/// (possible only without GRO, whose buffers hold the largest).
 #[test]
 fn datagrams_larger_than_a_buffer_are_counted_not_cut() {
     let options = UringOptions {
         buffer_len: (BUFFER_OVERHEAD + 200) as u32,
-        ..UringOptions::default()
+        ..UringOptions::without_gro()
     };
     let client = client_with(
         Box::new(UringBackend::with_options(options)),

@@ -198,29 +198,105 @@ pub fn frames_sent_as_gso_runs_arrive_pixel_exact(start: Start<'_>) {
     client.stop();
 }
 
-/// Kernel drops of datagrams sent as GSO runs are counted exactly too:
-/// a socket with GRO has a run queued, or dropped, whole, and the kernel
-/// counts a dropped run's datagrams, not the one message.
+/// Kernel drops of datagrams sent as GSO runs are counted exactly too,
+/// by a backend without GRO: the kernel cuts each run into datagrams
+/// before queueing them, and drops and counts them one by one. (With GRO
+/// see [`kernel_drops_with_gro_count_dropped_runs`].)
 #[cfg(target_os = "linux")]
 pub fn kernel_drops_of_gso_runs_are_counted_exactly(start: Start<'_>) {
+    gso_runs_overflow(start, 1);
+}
+
+/// With UDP GRO a run is queued whole, and when the buffer is full
+/// dropped whole, and the kernel counts one drop for it (it counts
+/// queued buffers: `sk_drops` goes up by one per buffer, whatever its
+/// `gso_segs`): every run of 21 datagrams is either received as 21
+/// datagrams or counted as one kernel drop. For a backend with GRO on.
+/// If a kernel ever counts the datagrams instead, this fails, and the
+/// backends' `gro` options and `CameraStats::kernel_drops` should say
+/// so.
+#[cfg(target_os = "linux")]
+pub fn kernel_drops_with_gro_count_dropped_runs(start: Start<'_>) {
+    gso_runs_overflow(start, GSO_RUN_DATAGRAMS);
+}
+
+/// Datagrams per run that [`gso_runs_overflow`] sends: 20 of 1400 bytes
+/// and one of 600.
+#[cfg(target_os = "linux")]
+const GSO_RUN_DATAGRAMS: u64 = 21;
+
+/// Send 300 GSO runs to a camera with the smallest socket buffer, and
+/// wait until every datagram was either received or dropped, a kernel
+/// drop standing for `per_drop` datagrams; some must have been.
+#[cfg(target_os = "linux")]
+fn gso_runs_overflow(start: Start<'_>, per_drop: u64) {
     let client = start(vec![loopback_camera("cam").with_socket_receive_buffer(1)]);
     let to = client.local_addr("cam").unwrap();
     let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     crate::rtp::set_gso_segment(&sender, 1400);
     const RUNS: u64 = 300;
-    // 20 datagrams of 1400 bytes and one of 600.
-    const PER_RUN: u64 = 21;
     let run = vec![0u8; 20 * 1400 + 600];
     for _ in 0..RUNS {
         sender.send_to(&run, to).unwrap();
     }
     let stats = stats_when(&client, "cam", |s| {
-        s.datagrams + s.kernel_drops.unwrap_or(0) == RUNS * PER_RUN
+        s.datagrams + per_drop * s.kernel_drops.unwrap_or(0) == RUNS * GSO_RUN_DATAGRAMS
     });
     assert!(
         stats.kernel_drops.unwrap_or(0) > 0,
         "the runs did not overflow: {stats:#?}"
     );
+}
+
+/// One camera trickling plain datagrams (1 ms apart: with GRO each is a
+/// message of its own) while another sends its frames as GSO runs (with
+/// GRO a message each), several runs' frames inside each trickled one:
+/// both cameras' frames arrive pixel-exact, and each counts exactly the
+/// datagrams sent, none invalid.
+#[cfg(target_os = "linux")]
+pub fn trickled_datagrams_beside_gso_runs(start: Start<'_>) {
+    let (client, [mut slow, mut runs]) = two_cameras(start, [("slow", 0x7C1), ("runs", 0x650)]);
+    let mut messages = 0;
+    let mut run_frames = 0u32;
+    for i in 0..2u32 {
+        let s = camera_jpeg(320, 240, Sampling::Yuv422, 0, 70 + i);
+        let packets = slow.packets(&s, 3000 * i);
+        assert!(packets.len() > 8, "a frame long enough to trickle");
+        let mut sent_runs = Vec::new();
+        for (k, packet) in packets.iter().enumerate() {
+            if k % 4 == 2 && sent_runs.len() < 2 {
+                // Large enough for runs of many datagrams.
+                let r = camera_jpeg(640, 480, Sampling::Yuv420, 0, 80 + run_frames);
+                let ts = 3000 * run_frames;
+                messages += runs.send_frame_gso(&r, ts);
+                sent_runs.push((ts, r));
+                run_frames += 1;
+            }
+            slow.socket.send_to(packet, slow.to).unwrap();
+            slow.packets_sent += 1;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let [(t0, r0), (t1, r1)] = <[_; 2]>::try_from(sent_runs).expect("two run frames");
+        next_frames_are(
+            &client,
+            [("slow", 3000 * i, &s), ("runs", t0, &r0), ("runs", t1, &r1)],
+        );
+    }
+    assert!(
+        (messages as u64) < runs.packets_sent,
+        "runs of several datagrams were sent"
+    );
+    for (id, sent, frames) in [
+        ("slow", slow.packets_sent, 2),
+        ("runs", runs.packets_sent, u64::from(run_frames)),
+    ] {
+        let s = stats_when(&client, id, |s| s.frames_delivered == frames);
+        assert_eq!(s.datagrams, sent, "{id}");
+        assert_eq!(s.packets_received(), sent, "{id}");
+        assert_eq!(s.packets_lost(), 0, "{id}");
+        assert_eq!(s.invalid.total(), 0, "{id}");
+        assert_eq!(s.kernel_drops, Some(0), "{id}");
+    }
 }
 
 /// `stop` returns within `bound`, wakes a consumer blocked in

@@ -8,22 +8,18 @@
 //! one system call per batch instead of one per packet.
 //!
 //! With UDP GRO on the socket (Linux; [`enable_udp_gro`]) one message may
-//! carry a run of one sender's datagrams back to back: equal-size
-//! segments, the last possibly shorter, and a `UDP_GRO` control message
-//! giving the segment size. The kernel then dequeues, copies and frees
-//! one buffer for the run instead of one per datagram, and this cuts the
-//! message apart again: the caller sees every datagram as it was sent,
-//! in order, with its sender. RTP/JPEG frames are runs of equal-size
-//! packets with a shorter last one, GRO's shape exactly.
+//! carry a run of one sender's datagrams, which this cuts apart again
+//! (see [`gro`](super::gro)): the caller sees every datagram as it was
+//! sent, in order, with its sender.
 //!
 //! [`enable_udp_gro`]: crate::socket::enable_udp_gro
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 
-/// Largest UDP payload, and the largest message GRO builds (the kernel
-/// stops merging below 64 KiB of packet, headers included).
-const MAX_DATAGRAM: usize = 65_536;
+use super::gro::MAX_MESSAGE;
+#[cfg(target_os = "linux")]
+use super::gro::{gro_segment, split_segments};
 
 /// Default of `StdBackend::batch`: messages taken per
 /// `recvmmsg` call.
@@ -39,7 +35,7 @@ const MAX_BATCH: usize = 256;
 /// as the datagrams written into them: 1500-byte packets touch one page of
 /// each.
 #[cfg(target_os = "linux")]
-const SLOT_STRIDE: usize = MAX_DATAGRAM + 192;
+const SLOT_STRIDE: usize = MAX_MESSAGE + 192;
 
 /// Room for a message's control messages: a camera socket gets at most
 /// `UDP_GRO`'s segment size and `SO_RXQ_OVFL`'s drop count, 16 bytes each
@@ -140,9 +136,9 @@ impl DatagramReceiver {
         {
             *iovec = libc::iovec {
                 // In bounds: the buffer holds `batch` slots of
-                // SLOT_STRIDE >= MAX_DATAGRAM bytes.
+                // SLOT_STRIDE >= MAX_MESSAGE bytes.
                 iov_base: slots.wrapping_add(i * SLOT_STRIDE).cast(),
-                iov_len: MAX_DATAGRAM,
+                iov_len: MAX_MESSAGE,
             };
             let message = &mut header.msg_hdr;
             message.msg_name = (address as *mut libc::sockaddr_storage).cast();
@@ -158,7 +154,7 @@ impl DatagramReceiver {
         // SAFETY: the fd is open for the lifetime of `socket`. There are
         // `batch` headers, each pointing (as set just above) at buffers
         // this receiver owns and that nothing else borrows during the
-        // call: one iovec of MAX_DATAGRAM bytes inside its own slot of
+        // call: one iovec of MAX_MESSAGE bytes inside its own slot of
         // `buffer`, a sockaddr_storage whose size is given, and a
         // cmsghdr-aligned control buffer of CONTROL_LEN bytes. The kernel
         // writes only within those lengths. A null timeout leaves the
@@ -199,78 +195,16 @@ impl DatagramReceiver {
                 count += 1;
                 continue;
             }
-            let len = (header.msg_len as usize).min(MAX_DATAGRAM);
+            let len = (header.msg_len as usize).min(MAX_MESSAGE);
             let bytes = slot.get(..len).unwrap_or(&[]);
             // size_t in glibc (a cast to itself), socklen_t in musl.
             #[allow(clippy::unnecessary_cast)]
             let control_len = (message.msg_controllen as usize).min(CONTROL_LEN);
             let segment = gro_segment(control.0.get(..control_len).unwrap_or(&[]));
-            count += split(bytes, segment, |datagram| each(from, datagram));
+            count += split_segments(bytes, segment, |datagram| each(from, datagram));
         }
         Ok(count)
     }
-}
-
-/// Call `each` for every datagram of a message of `bytes`: the whole
-/// message when `segment` is `None` (no GRO) or not shorter than it,
-/// else `segment`-byte pieces, the last one possibly shorter. Returns
-/// how many.
-#[cfg(target_os = "linux")]
-fn split(bytes: &[u8], segment: Option<usize>, mut each: impl FnMut(&[u8])) -> usize {
-    match segment {
-        Some(segment) if segment > 0 && bytes.len() > segment => {
-            let mut count = 0;
-            for datagram in bytes.chunks(segment) {
-                each(datagram);
-                count += 1;
-            }
-            count
-        }
-        // An empty datagram is a datagram too (`chunks` would yield
-        // none).
-        _ => {
-            each(bytes);
-            1
-        }
-    }
-}
-
-/// The segment size of the `UDP_GRO` control message among `control`
-/// (the bytes the kernel wrote, `msg_controllen` of them), if there is
-/// one and it is not zero.
-///
-/// Read from the bytes rather than through `CMSG_FIRSTHDR`/`CMSG_NXTHDR`
-/// pointers, so that no length the kernel (or a bug) writes can make it
-/// read out of bounds: each control message is the kernel's
-/// `struct cmsghdr { size_t cmsg_len; int cmsg_level; int cmsg_type; }`
-/// followed by its data, and the next starts at `cmsg_len` rounded up to
-/// a `size_t` (`CMSG_ALIGN`).
-#[cfg(target_os = "linux")]
-fn gro_segment(control: &[u8]) -> Option<usize> {
-    const WORD: usize = std::mem::size_of::<usize>();
-    /// `CMSG_LEN(0)`: where a control message's data starts.
-    const HEADER: usize = (WORD + 8).next_multiple_of(WORD);
-    fn field<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
-        bytes.get(at..at.checked_add(N)?)?.try_into().ok()
-    }
-    let mut at = 0;
-    while at < control.len() {
-        let len = usize::from_ne_bytes(field(control, at)?);
-        let level = libc::c_int::from_ne_bytes(field(control, at + WORD)?);
-        let kind = libc::c_int::from_ne_bytes(field(control, at + WORD + 4)?);
-        // A length shorter than its own header would never advance.
-        if len < HEADER {
-            return None;
-        }
-        if level == libc::SOL_UDP && kind == libc::UDP_GRO {
-            let data = control.get(at + HEADER..at.checked_add(len)?)?;
-            let size = libc::c_int::from_ne_bytes(field(data, 0)?);
-            return usize::try_from(size).ok().filter(|&s| s > 0);
-        }
-        // `CMSG_ALIGN`, checked: a length near usize::MAX ends the walk.
-        at = at.checked_add(len.checked_next_multiple_of(WORD)?)?;
-    }
-    None
 }
 
 /// The sender's address the kernel wrote into `address` (`len` bytes of
@@ -313,7 +247,7 @@ impl DatagramReceiver {
     /// One datagram per call whatever `batch` says (no `recvmmsg` here).
     pub(crate) fn new(_batch: usize) -> Self {
         DatagramReceiver {
-            buffer: vec![0; MAX_DATAGRAM],
+            buffer: vec![0; MAX_MESSAGE],
         }
     }
 
@@ -540,93 +474,13 @@ mod tests {
         }
     }
 
-    /// A message is cut at the segment size, the last piece shorter; no
-    /// segment size, a zero one or one not shorter than the message
-    /// leaves it whole, an empty one included.
+    /// Room for both control messages a camera socket gets (the GRO
+    /// segment size and the drop count), so that none is cut off.
     #[cfg(target_os = "linux")]
     #[test]
-    fn split_cuts_at_the_segment_size() {
-        let cut = |len: usize, segment: Option<usize>| {
-            let bytes = datagram(0, len);
-            let mut pieces = Vec::new();
-            let count = split(&bytes, segment, |d| pieces.push(d.to_vec()));
-            assert_eq!(count, pieces.len());
-            assert!(pieces.concat() == bytes);
-            pieces.iter().map(Vec::len).collect::<Vec<_>>()
-        };
-        assert_eq!(cut(10, Some(4)), [4, 4, 2]);
-        assert_eq!(cut(8, Some(4)), [4, 4]);
-        assert_eq!(cut(4, Some(4)), [4]);
-        assert_eq!(cut(3, Some(4)), [3]);
-        assert_eq!(cut(10, None), [10]);
-        assert_eq!(cut(10, Some(0)), [10]);
-        assert_eq!(cut(0, Some(4)), [0]);
-        assert_eq!(cut(0, None), [0]);
-    }
-
-    /// A control message as the kernel lays it out: `cmsg_len`
-    /// (`size_t`), level, type, the data, padding to a `size_t`.
-    #[cfg(target_os = "linux")]
-    fn cmsg(level: libc::c_int, kind: libc::c_int, data: &[u8]) -> Vec<u8> {
-        const WORD: usize = std::mem::size_of::<usize>();
-        let header = (WORD + 8).next_multiple_of(WORD);
-        let mut bytes = (header + data.len()).to_ne_bytes().to_vec();
-        bytes.extend_from_slice(&level.to_ne_bytes());
-        bytes.extend_from_slice(&kind.to_ne_bytes());
-        bytes.resize(header, 0);
-        bytes.extend_from_slice(data);
-        bytes.resize(bytes.len().next_multiple_of(WORD), 0);
-        bytes
-    }
-
-    /// The segment size is found among other control messages, and bytes
-    /// that make no sense (cut short, a length of zero or past the end,
-    /// every prefix of real ones) give none, never a panic or a loop.
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn the_gro_segment_is_read_from_control_messages() {
-        let gro = cmsg(libc::SOL_UDP, libc::UDP_GRO, &1400i32.to_ne_bytes());
-        let drops = cmsg(libc::SOL_SOCKET, libc::SO_RXQ_OVFL, &7u32.to_ne_bytes());
-        // The layout the kernel and libc agree on.
+    fn control_buffers_hold_gro_and_drops() {
         // SAFETY: pure arithmetic on a length, no pointer involved.
         let space = unsafe { libc::CMSG_SPACE(4) } as usize;
-        assert_eq!(gro.len(), space);
         assert!(2 * space <= CONTROL_LEN, "room for both without MSG_CTRUNC");
-
-        assert_eq!(gro_segment(&gro), Some(1400));
-        assert_eq!(
-            gro_segment(&[drops.clone(), gro.clone()].concat()),
-            Some(1400)
-        );
-        assert_eq!(
-            gro_segment(&[gro.clone(), drops.clone()].concat()),
-            Some(1400)
-        );
-        assert_eq!(gro_segment(&drops), None);
-        assert_eq!(gro_segment(&[]), None);
-        let zero = cmsg(libc::SOL_UDP, libc::UDP_GRO, &0i32.to_ne_bytes());
-        assert_eq!(gro_segment(&zero), None);
-        let negative = cmsg(libc::SOL_UDP, libc::UDP_GRO, &(-5i32).to_ne_bytes());
-        assert_eq!(gro_segment(&negative), None);
-
-        let both = [drops.clone(), gro.clone()].concat();
-        for end in 0..both.len() {
-            // Cut inside the GRO message: no segment size (never a wrong
-            // one).
-            let found = gro_segment(&both[..end]);
-            let whole = end >= drops.len() + gro.len() - 4;
-            assert!(found.is_none() || (whole && found == Some(1400)), "{end}");
-        }
-        for len in [0usize, 1, 15, usize::MAX, usize::MAX - 3, usize::MAX / 2] {
-            let mut bad = drops.clone();
-            bad[..std::mem::size_of::<usize>()].copy_from_slice(&len.to_ne_bytes());
-            bad.extend_from_slice(&gro);
-            assert_eq!(gro_segment(&bad), None, "cmsg_len {len}");
-        }
-        for fill in [0u8, 0xff, 0x11] {
-            for len in 0..=CONTROL_LEN {
-                let _ = gro_segment(&vec![fill; len]);
-            }
-        }
     }
 }

@@ -16,6 +16,7 @@
 mod batch;
 mod blocking;
 mod drops;
+mod gro;
 mod ingest;
 mod linger;
 mod no_frame;
@@ -24,8 +25,12 @@ mod silence;
 
 pub use blocking::{StdBackend, DEFAULT_LINGER};
 pub use drops::DropCounter;
+#[cfg(target_os = "linux")]
+pub use gro::{control_message, gro_segment};
+pub use gro::{split_segments, MAX_MESSAGE};
 pub use ingest::CameraIngest;
 pub use linger::Linger;
 pub use receive::{CameraSocket, ReceiveBackend, SpawnResult};
 
 pub use crate::ratelimit::{RateLimiter, WARN_INTERVAL};
+pub use crate::socket::enable_udp_gro;
