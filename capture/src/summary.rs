@@ -156,7 +156,7 @@ pub struct StreamCounters {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceiverCounters {
     /// Datagrams the kernel dropped on the socket (`null` where unknown;
-    /// with UDP GRO, the std backend's default on Linux, a dropped run of
+    /// with UDP GRO, both receive backends' default on Linux, a dropped run of
     /// datagrams counts once, so a lower bound).
     pub kernel_drops: Option<u64>,
     /// Datagrams from hosts other than the expected sender.

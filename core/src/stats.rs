@@ -96,11 +96,12 @@ reasons! {
         QuantMissing => "jpeg_quant_missing",
         /// Fragment offset plus length beyond the 24-bit offset space.
         FragmentOffset => "jpeg_fragment_offset",
-        /// A sequence jump (512 ahead, 3000 behind), not (yet) confirmed by
-        /// a following packet.
+        /// A sequence jump (512 ahead, 3000 behind) that the packet after
+        /// it did not confirm (counted once given up; a confirmed one is
+        /// received in the stream instead).
         SequenceJump => "sequence_jump",
-        /// A timestamp more than 10 s away from the stream's, not (yet)
-        /// confirmed by a following packet.
+        /// A timestamp more than 10 s away from the stream's that the
+        /// packet after it did not confirm (counted once given up).
         TimestampJump => "timestamp_jump",
         /// From an SSRC other than the stream's, while that stream is
         /// alive, and not confirmed by the packet that followed it from

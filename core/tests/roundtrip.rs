@@ -635,6 +635,27 @@ fn a_stray_jump_is_counted_as_soon_as_the_stream_goes_on_without_it() {
 }
 
 #[test]
+fn a_held_jump_given_up_for_another_ssrcs_first_packet_is_counted_once() {
+    let (a, b) = two_streams();
+    let far_seq = edited(&a[a.len() - 1], |h| h.set_sequence(30_000));
+    let mut rx = receiver(Config::default());
+    let mut packets = a.clone();
+    packets.push(far_seq);
+    packets.extend(b.iter().cloned());
+    let (got, verdicts) = run_with_verdicts(&mut rx, &packets);
+    // The stray jump waits, B's first packet takes its place (the jump is
+    // counted then, once), and B's second confirms B with it.
+    assert_eq!(verdicts[a.len()], Verdict::Held);
+    assert_eq!(verdicts[a.len() + 1], Verdict::Held);
+    assert_rebuilt(&got, &five_frames(), "A then B");
+    assert_eq!(rx.invalid().get(InvalidReason::SequenceJump), 1);
+    assert_eq!(rx.invalid().total(), 1);
+    let current = rx.stats();
+    assert_eq!(current.ssrc, Some(0xBEEF));
+    assert_eq!(current.packets_received, b.len() as u64);
+}
+
+#[test]
 fn a_sender_restart_with_the_same_ssrc_is_followed() {
     let frames = five_frames();
     let a = packetize(small_mtu(), &frames[..2]);

@@ -1,6 +1,7 @@
 //! The RTSP connection's byte stream split by `Framer`, fed in arbitrary
-//! chunkings (pushed, or read into its room). Arbitrary bytes (messages, `$` frames, garbage): never
-//! panics, and holds at most `MAX_MESSAGE` bytes once drained. A
+//! chunkings (pushed, or read into its room). Arbitrary bytes (messages,
+//! `$` frames, garbage): never panics, and holds at most `MAX_MESSAGE`
+//! bytes once drained. A
 //! well-formed stream built from the same bytes (answers with bodies and
 //! `$` frames, in any order): every item comes back exactly, in order,
 //! however the bytes are cut (a message split across TCP reads is the

@@ -9,7 +9,9 @@
 //! Driving contract for a [`Session`]:
 //! 1. Connect TCP to [`Session::url`]'s host and port (554 by default),
 //!    call [`Session::on_connected`].
-//! 2. Whenever bytes are read: [`Session::handle_input`], then
+//! 2. Whenever bytes are read: [`Session::handle_input`] (or read them
+//!    straight into [`Session::input_buffer`] and call
+//!    [`Session::input_read`]), then
 //!    [`Session::poll_input`] until `None`, feeding each
 //!    [`Interleaved::Rtp`] to the depacketizer.
 //! 3. After any call: write every [`Session::poll_transmit`] in order,

@@ -270,9 +270,9 @@ pub fn enable_rxq_ovfl<S: std::os::fd::AsRawFd>(socket: &S) -> io::Result<bool> 
 /// segment size, and the reader must cut them apart
 /// ([`split_segments`](crate::backend::split_segments)). Only for a
 /// socket whose reader does (the std backend's `DatagramReceiver`,
-/// io_uring's ring): any other would take a run of datagrams for one. `Err` when the kernel refuses
-/// (older than 5.0: `ENOPROTOOPT`), `Ok(false)` where the option does not
-/// exist.
+/// io_uring's ring): any other would take a run of datagrams for one.
+/// `Err` when the kernel refuses (older than 5.0: `ENOPROTOOPT`),
+/// `Ok(false)` where the option does not exist.
 #[cfg(target_os = "linux")]
 pub fn enable_udp_gro<S: std::os::fd::AsRawFd>(socket: &S) -> io::Result<bool> {
     set_int_option(socket, libc::SOL_UDP, libc::UDP_GRO, 1).map(|()| true)

@@ -7,9 +7,10 @@ use std::time::Duration;
 /// control data room.
 #[cfg(target_os = "linux")]
 pub const BUFFER_OVERHEAD: usize = crate::message::BUFFER_OVERHEAD;
-/// Bytes at the start of every ring buffer that are not payload.
+/// Bytes at the start of every ring buffer that are not payload (the
+/// 64-bit Linux value, 16 + 28 + 2 x 24, where the ring never runs).
 #[cfg(not(target_os = "linux"))]
-pub const BUFFER_OVERHEAD: usize = 76;
+pub const BUFFER_OVERHEAD: usize = 92;
 
 /// The least [`UringOptions::buffer_len`] with [`UringOptions::gro`]:
 /// the overhead and room for the largest message a GRO socket hands over

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use mjpeg_rtp::backend::{
-    enable_udp_gro, gro_segment, split_segments, CameraIngest, CameraSocket, DropCounter, Linger,
+    enable_gro_for, gro_segment, split_segments, CameraIngest, CameraSocket, DropCounter, Linger,
     RateLimiter, WARN_INTERVAL,
 };
 
@@ -275,21 +275,12 @@ impl Ring {
                     .then_some(options.batch_wait)
                     .filter(|d| !d.is_zero());
                 let batch = options.batch.max(1) as usize;
-                // Here, once the ring exists, not where the socket is
-                // bound: only a reader that cuts GRO messages apart may
-                // have it on. A kernel that refuses (before 5.0) delivers
-                // datagrams one by one, as without. Should arming fail
+                // Here, once the ring exists, not where the sockets are
+                // bound: the ring cuts GRO runs apart. Should arming fail
                 // below, the std fallback gets the sockets with GRO on,
                 // which its reader cuts apart whatever its own `gro`.
                 if options.gro {
-                    for camera in &cameras {
-                        if let Err(e) = enable_udp_gro(&camera.socket) {
-                            log::debug!(
-                                "camera {:?}: UDP_GRO not enabled: {e}",
-                                camera.ingest.camera_id()
-                            );
-                        }
-                    }
+                    enable_gro_for(&cameras);
                 }
                 let slots = cameras
                     .into_iter()

@@ -83,8 +83,9 @@ pub enum Verdict {
     /// From another SSRC while the current stream is alive, or a jump of
     /// the current stream's sequence or timestamp: kept aside, touching no
     /// frame. If the next packet from that SSRC follows it, the SSRC (or
-    /// the jump) is confirmed and this packet is fed to the stream right
-    /// after it (counted there); otherwise it is given up and counted
+    /// the jump) is confirmed and this packet is fed to the stream (just
+    /// before its confirmer for a new SSRC, just after it for a jump;
+    /// counted there); otherwise it is given up and counted
     /// `ssrc_unconfirmed` (or `sequence_jump`, `timestamp_jump`): when
     /// another packet takes its place, when the stream goes on without it,
     /// after `max_frame_age`, or at [`flush`](super::Depacketizer::flush).

@@ -67,8 +67,9 @@ pub struct Depacketizer<B, const N: usize> {
     completions: u64,
     /// Another SSRC on probation, with the sequence number that confirms it.
     ssrc_candidate: Option<(u32, u16)>,
-    /// The datagram that made `ssrc_candidate` (its predecessor), with its
-    /// arrival; replayed if the candidate is confirmed.
+    /// The datagram kept aside until its successor confirms it: the one
+    /// that made `ssrc_candidate` (its predecessor), or the first after a
+    /// jump of the current stream (the window's jump candidate).
     held: Option<Held>,
     /// The dynamic payload type: configured, or being learnt.
     payload_type: PayloadTypeLock,
@@ -331,7 +332,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
             .payload_type
             .dynamic()
             .is_some_and(|(_, learnt)| learnt);
-        stream.last_arrival = now;
+        // A replayed jump packet comes after its confirmer with its own,
+        // earlier arrival: the stream's last arrival never goes back.
+        stream.last_arrival = stream.last_arrival.max(now);
         stream
             .stats
             .note_arrival(now.to_rtp_90khz(), rtp.timestamp());
@@ -364,8 +367,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
         self.expire(now);
     }
 
-    /// When the oldest frame in flight (or the datagram held for an SSRC
-    /// on probation) will expire, if any.
+    /// When the oldest frame in flight (or the held datagram) will
+    /// expire, if any.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.slots
@@ -379,8 +382,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
     }
 
     /// The stream ended: every frame still incomplete is dropped as lost,
-    /// and a datagram held for an unconfirmed SSRC is counted
-    /// `ssrc_unconfirmed`.
+    /// and a held datagram is counted (`ssrc_unconfirmed`,
+    /// `sequence_jump` or `timestamp_jump`).
     pub fn flush(&mut self) {
         self.drop_assembling_where(DropReason::Lost, |_| true);
         self.give_up_held();
@@ -485,14 +488,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const N: usize> Depacketizer<B, N> {
             now.saturating_duration_since(f.first_arrival) > max_age
         });
         // A held datagram this old could only open a frame that expires
-        // at once: its SSRC starts probation afresh.
-        if self
+        // at once: given up. If it was another SSRC's first packet, that
+        // SSRC starts probation afresh (a jump's hold leaves another
+        // SSRC's probation alone).
+        if let Some(stale) = self
             .held
-            .as_ref()
-            .is_some_and(|h| now.saturating_duration_since(h.at) > max_age)
+            .take_if(|h| now.saturating_duration_since(h.at) > max_age)
         {
-            self.give_up_held();
-            self.ssrc_candidate = None;
+            if !stale.is_jump() {
+                self.ssrc_candidate = None;
+            }
+            self.invalid.add(stale.reason);
         }
         self.next_expiry = self.poll_timeout();
     }

@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use crate::backend::batch::{DatagramReceiver, DEFAULT_BATCH};
 use crate::backend::drops::DropCounter;
+use crate::backend::gro::enable_gro_for;
 use crate::backend::linger::Linger;
 use crate::backend::receive::{CameraSocket, ReceiveBackend, SpawnResult};
 use crate::error::Error;
 use crate::ratelimit::{RateLimiter, WARN_INTERVAL};
-use crate::socket::{enable_udp_gro, kernel_drops};
+use crate::socket::kernel_drops;
 use crate::threads::spawn_all;
 
 /// Portable backend: one thread per camera, blocking receive with a short
@@ -49,9 +50,12 @@ pub struct StdBackend {
     /// then paid once per run, which is most of a receive thread's CPU.
     /// What the ingest sees does not change, with one exception: the
     /// kernel counts a run it drops (socket buffer full) as one drop, so
-    /// `CameraStats::kernel_drops` becomes a lower bound. Off: one
-    /// datagram per message, as on kernels without GRO, and exact kernel
-    /// drop counts. Ignored elsewhere.
+    /// `CameraStats::kernel_drops` becomes a lower bound. Memory: a run
+    /// fills up to 64 KiB of its receive slot, so a camera's slots may
+    /// hold `batch` x 64 KiB resident (2 MiB at the default) where single
+    /// datagrams touched a page each. Off: one datagram per message, as
+    /// on kernels without GRO, and exact kernel drop counts. Ignored
+    /// elsewhere.
     pub gro: bool,
     /// Pause between calls inside a frame whose packets trickle, so that
     /// they are taken together (zero: no pause, a wake-up per packet).
@@ -109,17 +113,11 @@ impl ReceiveBackend for StdBackend {
                 .socket
                 .set_read_timeout(Some(self.read_timeout))
                 .map_err(failed)?;
-            // Here, not where the socket is bound: only this backend's
-            // reader cuts GRO messages apart. A kernel that refuses
-            // (before 5.0) delivers datagrams one by one, as without.
-            if self.gro {
-                if let Err(e) = enable_udp_gro(&camera.socket) {
-                    log::debug!(
-                        "camera {:?}: UDP_GRO not enabled: {e}",
-                        camera.ingest.camera_id()
-                    );
-                }
-            }
+        }
+        // Here, not where the sockets are bound: this backend's reader
+        // cuts GRO runs apart.
+        if self.gro {
+            enable_gro_for(&cameras);
         }
         let (stop_flag, batch, linger) = (stop.clone(), self.batch, self.linger);
         spawn_all(

@@ -94,6 +94,22 @@ pub fn control_message(control: &[u8], level: libc::c_int, kind: libc::c_int) ->
     None
 }
 
+/// Turn on UDP GRO for every camera's socket, for a backend whose reader
+/// cuts runs apart ([`split_segments`]). Called once the backend is about
+/// to read, not where sockets are bound, so that no other reader ever
+/// sees a run. A kernel that refuses (before 5.0) delivers datagrams one
+/// by one, as without: logged, not an error.
+pub fn enable_gro_for(cameras: &[crate::backend::CameraSocket]) {
+    for camera in cameras {
+        if let Err(e) = crate::socket::enable_udp_gro(&camera.socket) {
+            log::debug!(
+                "camera {:?}: UDP_GRO not enabled: {e}",
+                camera.ingest.camera_id()
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,7 @@ pub use blocking::{StdBackend, DEFAULT_LINGER};
 pub use drops::DropCounter;
 #[cfg(target_os = "linux")]
 pub use gro::{control_message, gro_segment};
-pub use gro::{split_segments, MAX_MESSAGE};
+pub use gro::{enable_gro_for, split_segments, MAX_MESSAGE};
 pub use ingest::CameraIngest;
 pub use linger::Linger;
 pub use receive::{CameraSocket, ReceiveBackend, SpawnResult};
