@@ -275,6 +275,8 @@ impl DatagramReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_os = "linux")]
+    use mjpeg_rtp_testkit::rtp::set_gso_segment;
     use std::time::Duration;
 
     /// A socket on loopback to receive on, with a read timeout so that a
@@ -330,14 +332,6 @@ mod tests {
             .collect()
     }
 
-    /// Ask the kernel to cut `tx`'s sends into `segment`-byte datagrams
-    /// (UDP GSO; 0 turns it off).
-    #[cfg(target_os = "linux")]
-    fn gso(tx: &UdpSocket, segment: u16) {
-        use nix::sys::socket::{setsockopt, sockopt::UdpGsoSegment};
-        setsockopt(tx, UdpGsoSegment, &i32::from(segment)).unwrap();
-    }
-
     #[test]
     fn takes_what_is_queued_in_order_with_senders() {
         for gro in [false, true] {
@@ -367,7 +361,7 @@ mod tests {
         for gro in [true, false] {
             let rx = receiver_socket(gro);
             let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-            gso(&tx, 1400);
+            set_gso_segment(&tx, 1400);
             let sizes: Vec<usize> = [1400; 40].into_iter().chain([300]).collect();
             let run: Vec<u8> = sizes
                 .iter()
@@ -415,7 +409,7 @@ mod tests {
             ];
             let mut expected: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
             for (tx, segment, lengths) in sends {
-                gso(tx, segment);
+                set_gso_segment(tx, usize::from(segment));
                 let mut message = Vec::new();
                 for &n in lengths {
                     let d = datagram(expected.len(), n);
@@ -450,7 +444,7 @@ mod tests {
         let mut receiver = DatagramReceiver::new(DEFAULT_BATCH);
         let mut calls = 0;
         for segment in [1400, 0] {
-            gso(&tx, segment);
+            set_gso_segment(&tx, segment);
             tx.send_to(&[7; 10 * 1400 + 5], rx.local_addr().unwrap())
                 .unwrap();
             let allocations = crate::backend::ingest::tests::allocations_in(|| {
