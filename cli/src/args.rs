@@ -366,6 +366,11 @@ pub struct RecvArgs {
     /// Receive backend.
     #[arg(long, default_value = "std", value_parser = io_parser())]
     pub io: Io,
+    /// Receive without UDP GRO (Linux): the kernel's work per datagram
+    /// instead of per run of a sender's datagrams, for `kernel_drops`
+    /// counted per datagram (with GRO a dropped run counts once).
+    #[arg(long)]
+    pub no_gro: bool,
     #[command(flatten)]
     pub output: OutputArgs,
     /// Stop after this many complete frames (over all cameras).
@@ -433,6 +438,7 @@ impl From<&RecvArgs> for recv::Options {
                     }),
             },
             io: args.io,
+            gro: !args.no_gro,
             output: (&args.output).into(),
             frames: args.frames,
             duration: args.duration.map(|s| Duration::from_secs_f64(s.max(0.0))),
@@ -684,6 +690,7 @@ mod tests {
         assert_eq!(options.duration, Some(Duration::from_millis(1500)));
         assert_eq!(options.payload_type, Some(96));
         assert!(!options.rtcp, "RTCP of UDP cameras is opt-in");
+        assert!(options.gro, "GRO is on unless --no-gro");
         assert_eq!(
             options.output.decode_options,
             DecodeOptions::default()
@@ -711,6 +718,7 @@ mod tests {
             "--rtsp-password-file",
             "pw.txt",
             "--rtcp",
+            "--no-gro",
         ])
         .unwrap()
         .command
@@ -730,6 +738,7 @@ mod tests {
             recv::PasswordSource::File("pw.txt".into())
         );
         assert!(options.rtcp);
+        assert!(!options.gro);
         let Command::Recv(r) = Cli::try_parse_from([
             "mjpeg-rtp",
             "recv",

@@ -126,6 +126,8 @@ pub struct Options {
     /// Receive backend; io_uring falls back to std sockets, with one
     /// warning line, where it cannot be used.
     pub io: Io,
+    /// UDP GRO in whichever backend runs (`--no-gro`: off).
+    pub gro: bool,
     pub output: SinkOptions,
     /// Stop after this many complete frames (over all cameras).
     pub frames: Option<u64>,
@@ -183,7 +185,7 @@ pub fn run(options: &Options) -> Result<Received> {
     let stop = crate::signal::stop_flag();
     let mut client = Client::new(ClientOptions {
         decode_threads: 0,
-        backend: mjpeg_rtp_uring::backend(options.io),
+        backend: mjpeg_rtp_uring::backend_with_gro(options.io, options.gro),
     });
     client.set_decoder(options.output.decoder)?;
     let mut rtsp_cameras = HashSet::new();

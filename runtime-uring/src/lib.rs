@@ -38,7 +38,8 @@
 //!   `rtp_truncated` and dropped.
 //!
 //! What lives where: this file chooses between io_uring and the std
-//! fallback ([`backend`], [`probe()`], [`UringBackend`]); `options` sizes
+//! fallback ([`backend`], [`backend_with_gro`], [`probe()`],
+//! [`UringBackend`]); `options` sizes
 //! and paces the ring; `ring` is the ring thread (arming, completions,
 //! shutdown); `probe` receives one datagram to check io_uring works;
 //! `buf_ring` the provided-buffer ring, its ownership protocol and the
@@ -87,23 +88,42 @@ pub enum Io {
     Uring,
 }
 
-/// The receive backend for `io`. For [`Io::Uring`] this checks now that
-/// io_uring works here ([`probe()`]); if it does not, it logs one warning
-/// and returns the std backend, so that the client's own log line names
-/// the backend that really runs.
+/// The receive backend for `io`, with UDP GRO where the kernel has it.
+/// For [`Io::Uring`] this checks now that io_uring works here
+/// ([`probe()`]); if it does not, it logs one warning and returns the
+/// std backend, so that the client's own log line names the backend that
+/// really runs.
 pub fn backend(io: Io) -> Box<dyn ReceiveBackend> {
+    backend_with_gro(io, true)
+}
+
+/// [`backend`], with UDP GRO on or off in whichever backend runs
+/// ([`StdBackend::gro`], [`UringOptions::gro`]). Off costs receive CPU
+/// (the kernel's work per datagram instead of per run) and buys exact
+/// `kernel_drops` counts (with GRO a dropped run counts once).
+pub fn backend_with_gro(io: Io, gro: bool) -> Box<dyn ReceiveBackend> {
+    let std = StdBackend {
+        gro: gro && StdBackend::default().gro,
+        ..StdBackend::default()
+    };
     match io {
-        Io::Std => Box::new(StdBackend::default()),
+        Io::Std => Box::new(std),
         Io::Uring => {
             let available = match disabled_by_env() {
                 true => Err(io::Error::other(format!("{DISABLE_ENV} is set"))),
                 false => probe(),
             };
             match available {
-                Ok(()) => Box::new(UringBackend::new()),
+                Ok(()) => {
+                    let options = match gro {
+                        true => UringOptions::default(),
+                        false => UringOptions::without_gro(),
+                    };
+                    Box::new(UringBackend::with_options(options).with_fallback(std))
+                }
                 Err(e) => {
                     warn_fallback(&e);
-                    Box::new(StdBackend::default())
+                    Box::new(std)
                 }
             }
         }

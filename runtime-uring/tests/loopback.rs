@@ -13,7 +13,7 @@ use mjpeg_rtp_testkit::backend_tests::{self, stats_when};
 use mjpeg_rtp_testkit::picture::{camera_jpeg, decode, Sampling};
 use mjpeg_rtp_testkit::rtp::Sender;
 use mjpeg_rtp_testkit::{wait_until, WAIT};
-use mjpeg_rtp_uring::{UringBackend, UringOptions, BUFFER_OVERHEAD};
+use mjpeg_rtp_uring::{backend_with_gro, Io, UringBackend, UringOptions, BUFFER_OVERHEAD};
 
 #[test]
 fn frames_arrive_pixel_exact_with_exact_counters() {
@@ -66,6 +66,21 @@ fn kernel_drops_of_gso_runs_are_counted_exactly_without_gro() {
 #[test]
 fn kernel_drops_with_gro_count_dropped_runs() {
     backend_tests::kernel_drops_with_gro_count_dropped_runs(&|c| uring_client(c));
+}
+
+/// `backend_with_gro` turns GRO on or off in whichever backend it
+/// chooses: off, every dropped datagram of a GSO run is counted; on, a
+/// dropped run counts once.
+#[test]
+fn backend_with_gro_decides_how_drops_of_runs_count() {
+    for io in [Io::Std, Io::Uring] {
+        backend_tests::kernel_drops_of_gso_runs_are_counted_exactly(&|c| {
+            client_with(backend_with_gro(io, false), c)
+        });
+        backend_tests::kernel_drops_with_gro_count_dropped_runs(&|c| {
+            client_with(backend_with_gro(io, true), c)
+        });
+    }
 }
 
 /// A trickling camera's datagrams (a GRO-sized buffer each) and another

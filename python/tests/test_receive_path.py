@@ -1,0 +1,69 @@
+"""The receive path a client is given: `io` ("std" or "uring") and UDP GRO
+(`gro`), seen from outside: which receive threads run, and how the kernel's
+drops of GSO runs are counted (a dropped run counts once with GRO, every
+datagram of it without)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Set
+
+import pytest
+
+import mjpeg_rtp
+from conftest import wait_until
+
+# Linux's UDP_SEGMENT (the GSO segment size; Python names it from 3.12 on).
+UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)
+RUNS = 300
+# One send of 20 datagrams of 1400 bytes and one of 600 (not RTP: counted
+# as invalid, which is beside the point here).
+RUN = bytes(20 * 1400 + 600)
+DATAGRAMS_PER_RUN = 21
+
+
+def thread_names() -> Set[str]:
+    names = set()
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            names.add(Path(f"/proc/self/task/{tid}/comm").read_text().strip())
+        except OSError:
+            pass  # the thread ended meanwhile
+    return names
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="GSO, GRO and io_uring are Linux's")
+@pytest.mark.parametrize("gro", [True, False])
+@pytest.mark.parametrize("io", ["std", "uring"])
+def test_io_and_gro_choose_the_receive_path(io: str, gro: bool) -> None:
+    client = mjpeg_rtp.MJPEGRTPClient(io=io, gro=gro)
+    # The smallest socket buffer the kernel allows, so that the runs
+    # overflow it.
+    client.add_camera(mjpeg_rtp.CameraConfig("cam", "127.0.0.1", 0, socket_buffer_size=1))
+    client.start()
+    try:
+        # One ring thread for every camera, or a thread per camera. (A
+        # thread names itself once it runs: wait for that.)
+        expected = (io == "uring", io == "std")
+        assert wait_until(
+            lambda: ("rx-uring" in thread_names(), "rx-cam" in thread_names()) == expected
+        ), thread_names()
+        port = client.local_address("cam")[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            sender.setsockopt(socket.IPPROTO_UDP, UDP_SEGMENT, 1400)
+            for _ in range(RUNS):
+                sender.sendto(RUN, ("127.0.0.1", port))
+        per_drop = DATAGRAMS_PER_RUN if gro else 1
+
+        def all_accounted_for() -> bool:
+            stats = client.stats("cam")
+            dropped = stats["kernel_drops"] or 0
+            return bool(stats["datagrams"] + per_drop * dropped == RUNS * DATAGRAMS_PER_RUN)
+
+        assert wait_until(all_accounted_for), client.stats("cam")
+        assert (client.stats("cam")["kernel_drops"] or 0) > 0, "the runs overflowed the buffer"
+    finally:
+        client.stop()
