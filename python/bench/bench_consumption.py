@@ -30,7 +30,10 @@ absolute times are printed for context only):
   of the rounds' own CPU ratios. Goals for latest: <= 0.3x the
   kept-fresh peers' CPU per consumed frame at equal or better
   freshness; >= 10x fresher at p50 than the plain peers at no more CPU
-  per consumed frame.
+  per consumed frame. --with-fast adds `latest` with fast=True
+  (libjpeg-turbo's fast IDCT and replicated chroma, near what FFmpeg's
+  decoder plus swscale hand the peers; not the default, so reported
+  beside the goal, not for it).
 
     python python/bench/bench_consumption.py                 # all, ~4 min
     python python/bench/bench_consumption.py --part cpu      # or staleness, peers
@@ -254,10 +257,12 @@ def contender(name: str, url: str, seconds: float, take_fps: float) -> Dict[str,
 
     take: Callable[[], Optional[np.ndarray]]
     if name.startswith("mjpeg-rtp"):
-        # "mjpeg-rtp DELIVERY [TRANSPORT]": RTP over UDP unless said.
+        # "mjpeg-rtp DELIVERY [tcp] [fast]": RTP over UDP, full decode
+        # unless said.
         words = name.split()
-        delivery, transport = words[1], words[2] if len(words) > 2 else "udp"
-        client = mjpeg_rtp.MJPEGRTPClient(decoder=DECODER)
+        delivery = words[1]
+        transport = "tcp" if "tcp" in words[2:] else "udp"
+        client = mjpeg_rtp.MJPEGRTPClient(decoder=DECODER, fast="fast" in words[2:])
         client.add_camera(mjpeg_rtp.CameraConfig("cam", None, 0, rtsp_url=url, delivery=delivery,
                                                  rtsp_transport=transport))
         client.start()
@@ -310,7 +315,7 @@ def contender(name: str, url: str, seconds: float, take_fps: float) -> Dict[str,
     return {"taken": taken, "cpu": cpu}
 
 
-def part_peers(rounds: int, seconds: float, take_fps: float) -> None:
+def part_peers(rounds: int, seconds: float, take_fps: float, with_fast: bool) -> None:
     if not Path(SYSTEM_PYTHON).exists() or not shutil.which("gst-launch-1.0"):
         sys.exit("peers: needs GStreamer and gst-rtsp-server for /usr/bin/python3")
     # cv2.VideoCapture asks for RTSP over TCP (OpenCV's default for
@@ -319,6 +324,10 @@ def part_peers(rounds: int, seconds: float, take_fps: float) -> None:
     # "mjpeg-rtp latest tcp" is the like-for-like opponent of OpenCV.
     contenders = ["mjpeg-rtp latest", "mjpeg-rtp latest tcp", "mjpeg-rtp queue", "opencv plain",
                   "opencv fresh", "pyav plain", "pyav fresh"]
+    if with_fast:
+        if DECODER != "libjpeg-turbo":
+            sys.exit("peers: --with-fast needs --decoder libjpeg-turbo")
+        contenders[2:2] = ["mjpeg-rtp latest fast", "mjpeg-rtp latest tcp fast"]
     frames = int((seconds + 25) * FPS)
     # Per contender, one (age p50, age p99, CPU per frame, frames) per round.
     results: Dict[str, List[Tuple[float, float, float, int]]] = {c: [] for c in contenders}
@@ -353,9 +362,10 @@ def part_peers(rounds: int, seconds: float, take_fps: float) -> None:
         ours_names = ["mjpeg-rtp latest tcp", "mjpeg-rtp latest"]
         if peer.startswith("pyav"):
             ours_names.reverse()
+        ours_names += [f"{n} fast" for n in ours_names if f"{n} fast" in median]
         for ours_name in ours_names:
             ours = median[ours_name]
-            label = f"{ours_name[len('mjpeg-rtp '):]:<10} vs {peer:<12}"
+            label = f"{ours_name[len('mjpeg-rtp '):]:<15} vs {peer:<12}"
             # CPU: the median of the rounds' own ratios (each pair ran
             # minutes apart at most, under the same load).
             ratios = [o[2] / t[2] for o, t in zip(results[ours_name], results[peer])]
@@ -419,6 +429,8 @@ def main() -> None:
     parser.add_argument("--take-fps", type=float, default=3.0)
     parser.add_argument("--decoder", default="zune-jpeg", choices=mjpeg_rtp.decoders(),
                         help="mjpeg-rtp's decoder")
+    parser.add_argument("--with-fast", action="store_true",
+                        help="peers: also latest with fast=True (needs libjpeg-turbo)")
     parser.add_argument("--contender", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -433,7 +445,7 @@ def main() -> None:
     if args.part in ("staleness", "all"):
         part_staleness(args.seconds)
     if args.part in ("peers", "all"):
-        part_peers(args.peer_rounds, args.seconds, args.take_fps)
+        part_peers(args.peer_rounds, args.seconds, args.take_fps, args.with_fast)
 
 
 if __name__ == "__main__":
