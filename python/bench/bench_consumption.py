@@ -31,9 +31,9 @@ absolute times are printed for context only):
   kept-fresh peers' CPU per consumed frame at equal or better
   freshness; >= 10x fresher at p50 than the plain peers at no more CPU
   per consumed frame. --with-fast adds `latest` with fast=True
-  (libjpeg-turbo's fast IDCT and replicated chroma, near what FFmpeg's
-  decoder plus swscale hand the peers; not the default, so reported
-  beside the goal, not for it).
+  (libjpeg-turbo's fast IDCT and replicated chroma; the chroma is what
+  swscale's unscaled conversion hands the peers; not the default, so
+  reported beside the goal, not for it).
 
     python python/bench/bench_consumption.py                 # all, ~4 min
     python python/bench/bench_consumption.py --part cpu      # or staleness, peers
