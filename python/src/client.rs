@@ -55,6 +55,8 @@ pub struct Client {
     runtime: RwLock<Option<mjpeg_rtp::Client>>,
     cameras: Mutex<Vec<Camera>>,
     decoder: Decoder,
+    /// The receive backend that runs ("std" where io="uring" fell back).
+    io: &'static str,
     /// What every camera takes unless its CameraConfig says otherwise.
     defaults: Defaults,
     started: AtomicBool,
@@ -257,6 +259,7 @@ impl Client {
             .set_decoder(decoder)
             .map_err(|e| errors::from_runtime(py, &e))?;
         Ok(Client {
+            io: client.backend_name(),
             runtime: RwLock::new(Some(client)),
             cameras: Mutex::new(Vec::new()),
             decoder,
@@ -423,6 +426,14 @@ impl Client {
     #[getter]
     fn decoder(&self) -> &'static str {
         self.decoder.name()
+    }
+
+    /// The receive backend that runs: "std", or "uring" when io="uring"
+    /// was asked and the kernel allows io_uring (else "std", with one
+    /// logged warning).
+    #[getter]
+    fn io(&self) -> &'static str {
+        self.io
     }
 
     /// Started and not stopped.

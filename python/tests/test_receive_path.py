@@ -1,7 +1,7 @@
 """The receive path a client is given: `io` ("std" or "uring") and UDP GRO
-(`gro`), seen from outside: which receive threads run, and how the kernel's
-drops of GSO runs are counted (a dropped run counts once with GRO, every
-datagram of it without)."""
+(`gro`), seen from outside: the backend it says runs, which receive threads
+run, and how the kernel's drops of GSO runs are counted (a dropped run
+counts once with GRO, every datagram of it without)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ def thread_names() -> Set[str]:
 @pytest.mark.parametrize("io", ["std", "uring"])
 def test_io_and_gro_choose_the_receive_path(io: str, gro: bool) -> None:
     client = mjpeg_rtp.MJPEGRTPClient(io=io, gro=gro)
+    assert client.io == io, "the backend that runs (io_uring works here)"
     # The smallest socket buffer the kernel allows, so that the runs
     # overflow it.
     client.add_camera(mjpeg_rtp.CameraConfig("cam", "127.0.0.1", 0, socket_buffer_size=1))

@@ -77,6 +77,7 @@ def test_rtsp_cameras_arrive_pixel_exact(nodes: Nodes, rtsp_url: str, pictures: 
         assert sorted(stats) == camera_ids(4)
         for cid, s in stats.items():
             assert s["frames_taken"] >= 4 and s["packets_lost"] == 0 and s["running"]
+            assert s["io"] == "std", "the default receive backend"
     finally:
         fleet.shutdown()
 
@@ -238,11 +239,13 @@ def test_shard_moves_when_its_node_dies(nodes: Nodes, rtsp_url: str) -> None:
 def test_pushed_camera_runs_on_its_node(nodes: Nodes, pictures: Originals) -> None:
     """A camera that pushes RTP to a node's address: its shard asks for
     that node's own resource (every node of this one-machine cluster has
-    the same address, so any worker has it)."""
+    the same address, so any worker has it). Its shard receives with
+    io_uring, without GRO, as the fleet asks."""
     ip = ray.util.get_node_ip_address()
     port = free_udp_port()
     fleet = mray.CameraFleet(
-        [mray.Camera("gate", "127.0.0.1", port, node=ip)], output="jpeg", decoder=decoder(), ring=16
+        [mray.Camera("gate", "127.0.0.1", port, node=ip)], output="jpeg", decoder=decoder(), ring=16,
+        io="uring", gro=False,
     )
     sender = None
     try:
@@ -253,6 +256,7 @@ def test_pushed_camera_runs_on_its_node(nodes: Nodes, pictures: Originals) -> No
         for frame in frames:
             check_pixels(frame.rgb(), pictures, "gate")
         assert f"node:{ip}" in ray.get(fleet.shard(0).handle.where.remote())["resources"]
+        assert fleet.stats()["gate"]["io"] == "uring"
     finally:
         if sender is not None:
             sender.wait(timeout=30)
@@ -281,3 +285,8 @@ def test_pushed_camera_is_pinned_to_its_node() -> None:
         mray.Camera("door", rtsp_url="rtsp://10.0.0.5/ch1", node="10.0.1.7")
     with pytest.raises(mjpeg_rtp.ConfigError):
         mray.Camera("door", rtsp_url="rtsp://10.0.0.5/ch1", scale="1/4")
+
+
+def test_fleet_refuses_an_unknown_io() -> None:
+    with pytest.raises(mjpeg_rtp.ConfigError, match="io must be"):
+        mray.CameraFleet([mray.Camera("gate", "127.0.0.1", 5004)], io="epoll")

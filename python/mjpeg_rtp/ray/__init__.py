@@ -100,6 +100,9 @@ class CameraFleet:
         node labels) or {"gpu-node-3": 0.01} (numbers: custom
         resources); a Camera's own placement overrides it.
     decoder: the JPEG decoder, in the shards (rgb) and in `frame.rgb()`.
+    io, gro: each shard's receive path (`MJPEGRTPClient`'s): io="uring"
+        takes io_uring where the node's kernel allows it (the stats'
+        `io` says what runs); gro=False turns UDP GRO off.
     batch_wait, batch_frames: a batch goes out once the oldest waiting
         frame has waited batch_wait s, or batch_frames frames (default:
         one per camera of the shard) wait, whichever is first.
@@ -125,6 +128,8 @@ class CameraFleet:
         placement: Optional[Placement] = None,
         decoder: str = "zune-jpeg",
         decode_threads: int = 0,
+        io: str = "std",
+        gro: bool = True,
         batch_wait: float = 0.02,
         batch_frames: Optional[int] = None,
         name: Optional[str] = None,
@@ -137,6 +142,8 @@ class CameraFleet:
             raise mjpeg_rtp.ConfigError(f"ring must be >= 1, not {ring}")
         if cameras_per_shard is not None and shards is not None:
             raise mjpeg_rtp.ConfigError("give cameras_per_shard or shards, not both")
+        if io not in ("std", "uring"):
+            raise mjpeg_rtp.ConfigError(f'io must be "std" or "uring", not {io!r}')
         if decoder not in mjpeg_rtp.decoders():
             raise mjpeg_rtp.ConfigError(
                 f"decoder {decoder!r} is not in this build ({', '.join(mjpeg_rtp.decoders())})"
@@ -184,6 +191,7 @@ class CameraFleet:
             "resize": tuple(resize) if resize is not None else None, "fast": fast,
             "max_fps": max_fps,
             "ring": ring, "decoder": decoder, "decode_threads": decode_threads,
+            "io": io, "gro": gro,
             "batch_wait": batch_wait, "batch_frames": batch_frames,
             "report_interval": report_interval, "shards": len(layout),
             "cameras": [[c.camera_id for c in members] for members, _ in layout],

@@ -60,7 +60,10 @@ class _ShardActor:
         self.registry = ray.get_actor(spec["name"], namespace=NAMESPACE)
         self.registry.shard_started.remote(index, self.incarnation, self.node_id)
         configs = [c.config(**_camera_options(spec)) for c in cameras]
-        client_options = {"decoder": spec["decoder"], "decode_threads": spec["decode_threads"]}
+        client_options = {
+            "decoder": spec["decoder"], "decode_threads": spec["decode_threads"],
+            "io": spec["io"], "gro": spec["gro"],
+        }
         threading.Thread(
             target=self._run, args=(client_options, configs), name="mjpeg_rtp-shard", daemon=True
         ).start()
@@ -182,6 +185,7 @@ class _ShardActor:
                     frames_taken=c["frames_taken"], ring_frames_held=len(self.rings[cid]),
                     start_errors=self.start_errors, last_start_error=self.last_start_error,
                     running=client is not None,
+                    io=client.io if client is not None else None,
                 )
                 out[cid] = s
         return out
