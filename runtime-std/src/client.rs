@@ -1,4 +1,7 @@
-//! The multi-camera client: add cameras, start, take frames, stop.
+//! The multi-camera client: add cameras, start (`start`: its steps), take
+//! frames, stop.
+
+mod start;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -7,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::backend::{CameraIngest, CameraSocket, ReceiveBackend, StdBackend};
+use crate::backend::{ReceiveBackend, StdBackend};
 use crate::camera::CameraShared;
-use crate::config::{CameraConfig, Delivery, RtspTransport};
+use crate::config::{CameraConfig, RtspTransport};
 use crate::decode::{DecodeOptions, Decoder, RgbDecoder};
 use crate::epoch::Epoch;
 use crate::error::Error;
@@ -17,7 +20,6 @@ use crate::frame::Frame;
 use crate::output::{DecodeJob, Output, Ready};
 use crate::socket::{bind_camera, BoundSocket};
 use crate::stats::CameraStats;
-use crate::threads::spawn_all;
 use crate::workers::DecodePlan;
 
 /// Client-wide settings.
@@ -277,244 +279,6 @@ impl Client {
     /// Ids of the cameras, in the order they were added.
     pub fn camera_ids(&self) -> impl Iterator<Item = &str> {
         self.cameras.iter().map(|c| c.config.id.as_str())
-    }
-
-    /// Start the decode workers and the receive backend.
-    pub fn start(&mut self) -> Result<(), Error> {
-        match self.phase() {
-            Phase::Configuring => {}
-            Phase::Running => return Err(Error::AlreadyStarted),
-            Phase::Stopped => return Err(Error::Stopped),
-        }
-        if self.cameras.is_empty() {
-            return Err(Error::NoCamera);
-        }
-        // Each camera's plan, by its index (the decode jobs carry it);
-        // settled before any RTSP session is set up, so that bad options
-        // leave no session behind.
-        let plans = self
-            .cameras
-            .iter()
-            .map(|c| {
-                let plan = DecodePlan {
-                    rgb: c.config.decode_rgb.unwrap_or(self.decode_rgb),
-                    options: c.config.decode.unwrap_or(self.decode_options),
-                };
-                if plan.rgb {
-                    plan.options
-                        .check(self.decoder)
-                        .map_err(|source| Error::DecodeOptions {
-                            camera: c.config.id.clone(),
-                            source,
-                        })?;
-                }
-                Ok(plan)
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
-        self.plans = plans.into();
-        let Some(backend) = lock(&self.backend).take() else {
-            return Err(Error::Stopped);
-        };
-        // RTSP cameras first: a refused session is this call's error, and
-        // the SDP's payload type configures the depacketizer.
-        let mut playing = match self.establish_rtsp() {
-            Ok(p) => p,
-            Err(e) => {
-                self.stop();
-                return Err(e);
-            }
-        };
-        // Only queue delivery hands frames to the decode workers (a
-        // latest frame is decoded by whoever takes it): with none, no
-        // worker is started, so none wakes to look at the stop flag.
-        let latest_only = self
-            .cameras
-            .iter()
-            .all(|c| c.config.delivery == Delivery::Latest);
-        let decode_threads = if latest_only { 0 } else { self.decode_threads };
-        // Room for every camera to have a few frames waiting: a
-        // deeper backlog only adds latency.
-        let backlog = 4 * self.cameras.len() + decode_threads;
-        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(backlog);
-        // From here on an error stops the client: the RTSP sessions just
-        // set up are torn down.
-        let workers = (0..decode_threads)
-            .map(|_| RgbDecoder::new(self.decoder))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(Error::Decoder)
-            .and_then(|decoders| {
-                crate::workers::spawn(decoders, self.plans.clone(), &jobs_rx, &self.stop)
-                    .map_err(Error::Spawn)
-            });
-        let workers = match workers {
-            Ok(workers) => workers,
-            Err(e) => {
-                for p in playing.iter_mut().flatten() {
-                    p.link.teardown();
-                }
-                self.stop();
-                return Err(e);
-            }
-        };
-        {
-            let mut threads = lock(&self.threads);
-            threads.workers = workers;
-            threads.backlog = Some(jobs_rx);
-        }
-        let mut sockets = Vec::new();
-        let mut sessions = Vec::new();
-        let mut plain_rtcp = Vec::new();
-        for (c, playing) in self.cameras.iter_mut().zip(playing.iter_mut()) {
-            if c.config.rtsp.is_none() {
-                if let Some(rtcp) = c.rtcp.take() {
-                    plain_rtcp.push((rtcp, c.config.sender, c.shared.clone()));
-                }
-            }
-            let (config, bound, link) = match playing.take() {
-                None => (&c.config, c.socket.take(), None),
-                Some(p) => {
-                    c.config = p.config;
-                    // A multicast group's socket is bound only now.
-                    if let Some(pair) = &p.pair {
-                        c.shared.set_local_addr(pair.rtp.local_addr);
-                    }
-                    (&c.config, p.pair.map(|p| p.rtp), Some(p.link))
-                }
-            };
-            let ingest = CameraIngest::new(
-                config,
-                c.shared.clone(),
-                self.epoch,
-                jobs_tx.clone(),
-                self.stop.clone(),
-                self.output.clone(),
-            );
-            match (bound, link) {
-                (Some(bound), link) => {
-                    sockets.push(CameraSocket {
-                        socket: bound.socket,
-                        ingest,
-                        rxq_ovfl: bound.rxq_ovfl,
-                    });
-                    sessions.extend(link.map(|l| (l, None, c.shared.clone())));
-                }
-                // Interleaved RTP: the session thread is the receive path.
-                (None, Some(link)) => sessions.push((link, Some(ingest), c.shared.clone())),
-                (None, None) => {}
-            }
-        }
-        drop(jobs_tx);
-        // The session and plain-RTCP threads, all or none.
-        type Run = Box<dyn FnOnce() + Send>;
-        let mut threads: Vec<(&str, Run)> = Vec::new();
-        let wake = crate::rtsp::Wake::new().and_then(|wake| {
-            let clones = (0..sessions.len())
-                .map(|_| wake.try_clone())
-                .collect::<std::io::Result<Vec<_>>>()?;
-            *lock(&self.wake) = Some(wake);
-            Ok(clones)
-        });
-        let wakes = match wake {
-            Ok(wakes) => wakes,
-            Err(e) => {
-                self.stop();
-                return Err(Error::Spawn(e));
-            }
-        };
-        for ((link, ingest, shared), wake) in sessions.into_iter().zip(wakes) {
-            let stop = self.stop.clone();
-            let run = move || link.run(ingest, shared, stop, wake);
-            threads.push(("mjpeg-rtp-rtsp", Box::new(run)));
-        }
-        for (socket, sender, shared) in plain_rtcp {
-            let stop = self.stop.clone();
-            let run = move || crate::rtcp::run_plain(socket, sender, shared, stop);
-            threads.push(("mjpeg-rtp-rtcp", Box::new(run)));
-        }
-        let spawned = spawn_all(threads, &self.stop, |t| t.0.into(), |(_, run)| run());
-        let receivers = match spawned {
-            Ok(receivers) => receivers,
-            Err(e) => {
-                self.stop();
-                return Err(Error::Spawn(e));
-            }
-        };
-        let name = backend.name();
-        let run = match sockets.is_empty() {
-            true => Ok(Vec::new()),
-            false => backend.run(sockets, self.stop.clone()),
-        };
-        lock(&self.threads).receivers = receivers;
-        match run {
-            Ok(handles) => {
-                lock(&self.threads).receivers.extend(handles);
-                *lock(&self.phase) = Phase::Running;
-                log::info!(
-                    "receiving {} camera(s) with the {name} backend, {} decode thread(s)",
-                    self.cameras.len(),
-                    decode_threads
-                );
-                Ok(())
-            }
-            Err(e) => {
-                self.stop();
-                Err(e)
-            }
-        }
-    }
-
-    /// Set up every RTSP camera's session (in parallel), up to PLAY: one
-    /// entry per camera, `None` for the others. On an error the sessions
-    /// already set up are torn down.
-    fn establish_rtsp(&mut self) -> Result<Vec<Option<crate::rtsp::Established>>, Error> {
-        let stop = &*self.stop;
-        let results: Vec<Option<Result<crate::rtsp::Established, Error>>> =
-            std::thread::scope(|s| {
-                let handles: Vec<_> = self
-                    .cameras
-                    .iter_mut()
-                    .map(|c| {
-                        c.config.rtsp.as_ref()?;
-                        let config = c.config.clone();
-                        let pair = match (c.socket.take(), c.rtcp.take()) {
-                            (Some(rtp), Some(rtcp)) => Some(crate::socket::PortPair { rtp, rtcp }),
-                            _ => None,
-                        };
-                        Some(s.spawn(move || crate::rtsp::establish(&config, pair, stop)))
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.map(|h| {
-                            h.join().unwrap_or_else(|_| {
-                                Err(Error::Spawn(std::io::Error::other("RTSP setup panicked")))
-                            })
-                        })
-                    })
-                    .collect()
-            });
-        let mut playing = Vec::with_capacity(results.len());
-        let mut first_error = None;
-        for result in results {
-            match result {
-                None => playing.push(None),
-                Some(Ok(p)) => playing.push(Some(p)),
-                Some(Err(e)) => {
-                    first_error.get_or_insert(e);
-                    playing.push(None);
-                }
-            }
-        }
-        match first_error {
-            None => Ok(playing),
-            Some(e) => {
-                for p in playing.iter_mut().flatten() {
-                    p.link.teardown();
-                }
-                Err(e)
-            }
-        }
     }
 
     /// Stop receiving and decoding and join every thread. Returns within
