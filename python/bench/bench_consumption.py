@@ -436,6 +436,8 @@ def main() -> None:
     args = parser.parse_args()
     global DECODER
     DECODER = args.decoder
+    if args.with_fast and args.part not in ("peers", "all"):
+        print("--with-fast: only the peers part has fast contenders", file=sys.stderr)
     if args.contender:
         print(json.dumps(contender(args.contender, args.url, args.seconds, args.take_fps)),
               flush=True)

@@ -55,7 +55,7 @@ pub struct Client {
     runtime: RwLock<Option<mjpeg_rtp::Client>>,
     cameras: Mutex<Vec<Camera>>,
     decoder: Decoder,
-    /// The receive backend that runs ("std" where io="uring" fell back).
+    /// The receive backend chosen ("std" where io="uring" fell back).
     io: &'static str,
     /// What every camera takes unless its CameraConfig says otherwise.
     defaults: Defaults,
@@ -428,9 +428,11 @@ impl Client {
         self.decoder.name()
     }
 
-    /// The receive backend that runs: "std", or "uring" when io="uring"
-    /// was asked and the kernel allows io_uring (else "std", with one
-    /// logged warning).
+    /// The receive backend chosen: "std", or "uring" when io="uring" was
+    /// asked and io_uring works here (checked when the client is made by
+    /// receiving one datagram through a ring; else "std", with one
+    /// logged warning). Should the ring still fail to set up at start(),
+    /// the std backend receives, with one more warning.
     #[getter]
     fn io(&self) -> &'static str {
         self.io

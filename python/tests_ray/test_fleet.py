@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 import mjpeg_rtp
-from conftest import Nodes, Originals, camera_ids, decoder, djpeg, psnr, start_gst_send, wait_until
+from conftest import Nodes, Originals, camera_ids, decoder, djpeg, need, psnr, start_gst_send, wait_until
 
 ray = pytest.importorskip("ray")
 mray = pytest.importorskip("mjpeg_rtp.ray")
@@ -236,16 +236,19 @@ def test_shard_moves_when_its_node_dies(nodes: Nodes, rtsp_url: str) -> None:
         nodes.workers[site] = nodes.add(site)
 
 
-def test_pushed_camera_runs_on_its_node(nodes: Nodes, pictures: Originals) -> None:
+@pytest.mark.parametrize("receive", [{}, {"io": "uring", "gro": False}])
+def test_pushed_camera_runs_on_its_node(nodes: Nodes, pictures: Originals, receive: Dict[str, object]) -> None:
     """A camera that pushes RTP to a node's address: its shard asks for
     that node's own resource (every node of this one-machine cluster has
-    the same address, so any worker has it). Its shard receives with
-    io_uring, without GRO, as the fleet asks."""
+    the same address, so any worker has it). Its shard receives as the
+    fleet asks (by default std sockets; or io_uring without GRO)."""
+    if receive.get("io") == "uring":
+        need(mjpeg_rtp.MJPEGRTPClient(io="uring").io == "uring", "io_uring (the kernel refused it)")
     ip = ray.util.get_node_ip_address()
     port = free_udp_port()
     fleet = mray.CameraFleet(
         [mray.Camera("gate", "127.0.0.1", port, node=ip)], output="jpeg", decoder=decoder(), ring=16,
-        io="uring", gro=False,
+        **receive,  # type: ignore[arg-type]
     )
     sender = None
     try:
@@ -256,7 +259,7 @@ def test_pushed_camera_runs_on_its_node(nodes: Nodes, pictures: Originals) -> No
         for frame in frames:
             check_pixels(frame.rgb(), pictures, "gate")
         assert f"node:{ip}" in ray.get(fleet.shard(0).handle.where.remote())["resources"]
-        assert fleet.stats()["gate"]["io"] == "uring"
+        assert fleet.stats()["gate"]["io"] == receive.get("io", "std")
     finally:
         if sender is not None:
             sender.wait(timeout=30)
@@ -287,6 +290,8 @@ def test_pushed_camera_is_pinned_to_its_node() -> None:
         mray.Camera("door", rtsp_url="rtsp://10.0.0.5/ch1", scale="1/4")
 
 
-def test_fleet_refuses_an_unknown_io() -> None:
+def test_fleet_refuses_a_bad_receive_path() -> None:
     with pytest.raises(mjpeg_rtp.ConfigError, match="io must be"):
         mray.CameraFleet([mray.Camera("gate", "127.0.0.1", 5004)], io="epoll")
+    with pytest.raises(mjpeg_rtp.ConfigError, match="gro must be"):
+        mray.CameraFleet([mray.Camera("gate", "127.0.0.1", 5004)], gro="no")  # type: ignore[arg-type]

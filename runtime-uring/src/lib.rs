@@ -98,36 +98,46 @@ pub fn backend(io: Io) -> Box<dyn ReceiveBackend> {
 }
 
 /// [`backend`], with UDP GRO on or off in whichever backend runs
-/// ([`StdBackend::gro`], [`UringOptions::gro`]). Off costs receive CPU
-/// (the kernel's work per datagram instead of per run) and buys exact
-/// `kernel_drops` counts (with GRO a dropped run counts once).
+/// ([`StdBackend::gro`], [`UringOptions::gro`]), and nothing else
+/// changed: the ring keeps its default 64 KiB buffers, so any datagram
+/// size is still taken. Off costs receive CPU (the kernel's work per
+/// datagram instead of per run) and buys exact `kernel_drops` counts
+/// (with GRO a dropped run counts once).
 pub fn backend_with_gro(io: Io, gro: bool) -> Box<dyn ReceiveBackend> {
-    let std = StdBackend {
-        gro: gro && StdBackend::default().gro,
-        ..StdBackend::default()
-    };
     match io {
-        Io::Std => Box::new(std),
+        Io::Std => Box::new(std_backend(gro)),
         Io::Uring => {
             let available = match disabled_by_env() {
                 true => Err(io::Error::other(format!("{DISABLE_ENV} is set"))),
                 false => probe(),
             };
             match available {
-                Ok(()) => {
-                    let options = match gro {
-                        true => UringOptions::default(),
-                        false => UringOptions::without_gro(),
-                    };
-                    Box::new(UringBackend::with_options(options).with_fallback(std))
-                }
+                Ok(()) => Box::new(uring_backend(gro)),
                 Err(e) => {
                     warn_fallback(&e);
-                    Box::new(std)
+                    Box::new(std_backend(gro))
                 }
             }
         }
     }
+}
+
+/// The std backend, GRO on (where the platform has it) or off.
+fn std_backend(gro: bool) -> StdBackend {
+    StdBackend {
+        gro: gro && StdBackend::default().gro,
+        ..StdBackend::default()
+    }
+}
+
+/// The default ring with GRO on or off, falling back to the std backend
+/// with the same.
+fn uring_backend(gro: bool) -> UringBackend {
+    UringBackend::with_options(UringOptions {
+        gro,
+        ..UringOptions::default()
+    })
+    .with_fallback(std_backend(gro))
 }
 
 /// Whether this process can receive with io_uring: creates a ring,
@@ -259,5 +269,25 @@ mod tests {
         assert_eq!(backend(Io::Std).name(), "std");
         assert_eq!(Io::default(), Io::Std);
         assert_eq!(UringBackend::new().name(), "uring");
+    }
+
+    /// The GRO switch reaches the ring and its std fallback alike, and
+    /// changes nothing else of the ring (its buffers still hold any
+    /// datagram).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_gro_switch_sets_the_ring_and_its_fallback() {
+        for gro in [true, false] {
+            let ring = uring_backend(gro);
+            assert_eq!(ring.fallback.gro, gro);
+            assert_eq!(
+                ring.options,
+                UringOptions {
+                    gro,
+                    ..UringOptions::default()
+                }
+            );
+            assert_eq!(std_backend(gro).gro, gro);
+        }
     }
 }

@@ -102,7 +102,7 @@ class CameraFleet:
     decoder: the JPEG decoder, in the shards (rgb) and in `frame.rgb()`.
     io, gro: each shard's receive path (`MJPEGRTPClient`'s): io="uring"
         takes io_uring where the node's kernel allows it (the stats'
-        `io` says what runs); gro=False turns UDP GRO off.
+        `io` says which was chosen); gro=False turns UDP GRO off.
     batch_wait, batch_frames: a batch goes out once the oldest waiting
         frame has waited batch_wait s, or batch_frames frames (default:
         one per camera of the shard) wait, whichever is first.
@@ -142,8 +142,12 @@ class CameraFleet:
             raise mjpeg_rtp.ConfigError(f"ring must be >= 1, not {ring}")
         if cameras_per_shard is not None and shards is not None:
             raise mjpeg_rtp.ConfigError("give cameras_per_shard or shards, not both")
+        # Checked here, where an error is the caller's: a shard whose
+        # client cannot even be made would only log it.
         if io not in ("std", "uring"):
             raise mjpeg_rtp.ConfigError(f'io must be "std" or "uring", not {io!r}')
+        if not isinstance(gro, bool):
+            raise mjpeg_rtp.ConfigError(f"gro must be True or False, not {gro!r}")
         if decoder not in mjpeg_rtp.decoders():
             raise mjpeg_rtp.ConfigError(
                 f"decoder {decoder!r} is not in this build ({', '.join(mjpeg_rtp.decoders())})"

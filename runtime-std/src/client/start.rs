@@ -4,8 +4,9 @@
 //! RTCP threads, then the backend.
 //!
 //! An error at any step stops the client: RTSP sessions already set up
-//! are torn down and threads already started are joined, so a failed
-//! start leaves nothing running.
+//! are torn down (explicitly where they are still at hand, by `Link`'s
+//! `Drop` where an error drops them), and threads already started are
+//! joined, so a failed start leaves nothing running.
 
 use std::net::{IpAddr, UdpSocket};
 use std::sync::Arc;
@@ -22,16 +23,20 @@ use crate::rtsp::{Established, Link};
 use crate::threads::spawn_all;
 use crate::workers::DecodePlan;
 
+/// An RTSP session for its thread; with the camera's ingest when RTP is
+/// interleaved on the connection (the session thread is then the
+/// camera's receive path).
+type Session = (Link, Option<CameraIngest>, Arc<CameraShared>);
+/// A plain UDP camera's RTCP socket, with its accepted sender.
+type PlainRtcp = (UdpSocket, Option<IpAddr>, Arc<CameraShared>);
+
 /// Every camera's receive path, as `start` hands them out.
 #[derive(Default)]
 struct ReceivePaths {
     /// Sockets for the backend (plain UDP cameras, RTSP over UDP).
     sockets: Vec<CameraSocket>,
-    /// RTSP sessions; with the camera's ingest when RTP is interleaved
-    /// on the connection (the session thread is then its receive path).
-    sessions: Vec<(Link, Option<CameraIngest>, Arc<CameraShared>)>,
-    /// Plain UDP cameras' RTCP sockets, with their accepted sender.
-    plain_rtcp: Vec<(UdpSocket, Option<IpAddr>, Arc<CameraShared>)>,
+    sessions: Vec<Session>,
+    plain_rtcp: Vec<PlainRtcp>,
 }
 
 impl Client {
@@ -228,8 +233,8 @@ impl Client {
     /// or none.
     fn start_session_threads(
         &self,
-        sessions: Vec<(Link, Option<CameraIngest>, Arc<CameraShared>)>,
-        plain_rtcp: Vec<(UdpSocket, Option<IpAddr>, Arc<CameraShared>)>,
+        sessions: Vec<Session>,
+        plain_rtcp: Vec<PlainRtcp>,
     ) -> Result<Vec<JoinHandle<()>>, Error> {
         type Run = Box<dyn FnOnce() + Send>;
         let mut threads: Vec<(&str, Run)> = Vec::new();
