@@ -39,13 +39,12 @@
 //!
 //! What lives where: this file chooses between io_uring and the std
 //! fallback ([`backend`], [`backend_with_gro`], [`probe()`],
-//! [`UringBackend`]); `options` sizes
-//! and paces the ring; `ring` is the ring thread (arming, completions,
-//! shutdown); `probe` receives one datagram to check io_uring works;
-//! `buf_ring` the provided-buffer ring, its ownership protocol and the
-//! window of it published; `message` reads a received buffer (sender,
-//! drop counter; the GRO segment size is read by runtime-std's shared
-//! `gro_segment`).
+//! [`UringBackend`]); `options` sizes and paces the ring; `ring` is the
+//! ring thread (arming, completions, shutdown); `probe` receives one
+//! datagram to check io_uring works; `buf_ring` the provided-buffer
+//! ring, its ownership protocol and the window of it published;
+//! `message` reads a received buffer (sender, drop counter; the GRO
+//! segment size is read by runtime-std's shared `gro_segment`).
 //! Of runtime-std it uses only [`mjpeg_rtp::backend`], as any backend
 //! would: another backend with its own dependencies goes in a crate like
 //! this one. Decoding is runtime-std's (`mjpeg_rtp::decode`): a new
