@@ -55,8 +55,9 @@ pub struct Client {
     runtime: RwLock<Option<mjpeg_rtp::Client>>,
     cameras: Mutex<Vec<Camera>>,
     decoder: Decoder,
-    /// The receive backend chosen ("std" where io="uring" fell back).
-    io: &'static str,
+    /// The receive backend: the one chosen ("std" where io="uring" fell
+    /// back already), then from start() the one receiving.
+    io: Mutex<&'static str>,
     /// What every camera takes unless its CameraConfig says otherwise.
     defaults: Defaults,
     started: AtomicBool,
@@ -259,7 +260,7 @@ impl Client {
             .set_decoder(decoder)
             .map_err(|e| errors::from_runtime(py, &e))?;
         Ok(Client {
-            io: client.backend_name(),
+            io: Mutex::new(client.backend_name()),
             runtime: RwLock::new(Some(client)),
             cameras: Mutex::new(Vec::new()),
             decoder,
@@ -301,11 +302,12 @@ impl Client {
     fn start(&self, py: Python<'_>) -> PyResult<()> {
         self.check_process(py)?;
         let result = py.detach(|| match write(&self.runtime).as_mut() {
-            Some(client) => client.start(),
+            Some(client) => client.start().map(|()| client.backend_name()),
             None => Err(mjpeg_rtp::Error::Stopped),
         });
         logs::drain(py);
-        result.map_err(|e| errors::from_runtime(py, &e))?;
+        let receiving = result.map_err(|e| errors::from_runtime(py, &e))?;
+        *self.io.lock().unwrap_or_else(PoisonError::into_inner) = receiving;
         self.started.store(true, Ordering::Release);
         Ok(())
     }
@@ -428,14 +430,15 @@ impl Client {
         self.decoder.name()
     }
 
-    /// The receive backend chosen: "std", or "uring" when io="uring" was
-    /// asked and io_uring works here (checked when the client is made by
+    /// The receive backend: "std", or "uring" when io="uring" was asked
+    /// and io_uring works here (checked when the client is made by
     /// receiving one datagram through a ring; else "std", with one
-    /// logged warning). Should the ring still fail to set up at start(),
-    /// the std backend receives, with one more warning.
+    /// logged warning). From start() on, the backend receiving: should
+    /// the ring still fail to set up there, "std" (with one more
+    /// warning).
     #[getter]
     fn io(&self) -> &'static str {
-        self.io
+        *self.io.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Started and not stopped.

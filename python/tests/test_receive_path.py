@@ -76,3 +76,26 @@ def test_io_and_gro_choose_the_receive_path(io: str, gro: bool) -> None:
         assert (client.stats(camera)["kernel_drops"] or 0) > 0, "the runs overflowed the buffer"
     finally:
         client.stop()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="io_uring is Linux's")
+def test_io_names_the_backend_receiving_after_a_fallback_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    # io_uring works when the client is made, and is refused at start()
+    # (the variable the ring obeys, set in between): std receives, and
+    # `io` says so from then on.
+    camera = "rp-late-std"
+    client = mjpeg_rtp.MJPEGRTPClient(io="uring")
+    need(client.io == "uring", "io_uring (the kernel refused it)")
+    client.add_camera(mjpeg_rtp.CameraConfig(camera, "127.0.0.1", 0))
+    monkeypatch.setenv("MJPEG_RTP_URING_DISABLE", "1")
+    client.start()
+    try:
+        assert client.io == "std"
+        assert wait_until(lambda: f"rx-{camera}" in thread_names()), thread_names()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for _ in range(5):
+                sender.sendto(bytes(100), client.local_address(camera))
+        assert wait_until(lambda: client.stats(camera)["datagrams"] == 5), client.stats(camera)
+    finally:
+        client.stop()
+    assert client.io == "std"

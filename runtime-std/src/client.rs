@@ -197,7 +197,9 @@ impl Client {
         Ok(())
     }
 
-    /// Name of the receive backend in use.
+    /// Name of the receive backend: the one chosen until [`Client::start`],
+    /// then the one receiving (std sockets where io_uring fell back at
+    /// start).
     pub fn backend_name(&self) -> &'static str {
         self.backend_name
     }

@@ -227,7 +227,7 @@ impl mjpeg_rtp::backend::ReceiveBackend for Unavailable {
         self: Box<Self>,
         cameras: Vec<mjpeg_rtp::backend::CameraSocket>,
         _stop: Arc<std::sync::atomic::AtomicBool>,
-    ) -> Result<Vec<std::thread::JoinHandle<()>>, Error> {
+    ) -> mjpeg_rtp::backend::SpawnResult {
         assert_eq!(cameras.len(), 1);
         assert_eq!(cameras[0].ingest.camera_id(), "cam");
         Err(Error::Backend {

@@ -54,7 +54,7 @@ use std::io;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use mjpeg_rtp::backend::{CameraSocket, ReceiveBackend, SpawnResult, StdBackend};
+use mjpeg_rtp::backend::{CameraSocket, ReceiveBackend, SpawnResult, Spawned, StdBackend};
 use mjpeg_rtp::Error;
 
 #[cfg(target_os = "linux")]
@@ -230,7 +230,10 @@ impl ReceiveBackend for UringBackend {
                 return self.fall_back(&e, cameras, stop);
             }
             match ring::spawn(&self.options, cameras, stop.clone()) {
-                Ok(handle) => Ok(vec![handle]),
+                Ok(handle) => Ok(Spawned {
+                    backend: NAME,
+                    threads: vec![handle],
+                }),
                 // The thread itself could not start: nothing to fall back
                 // with (the cameras went with it), and nothing is running.
                 Err(e) if e.cameras.is_empty() => Err(Error::Backend {

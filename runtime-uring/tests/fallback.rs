@@ -35,6 +35,8 @@ fn forced_fallback_receives_with_std_and_says_so_once() {
         [loopback_camera("cam")],
     );
     assert_eq!(warnings_with(FALLBACK_LINE), before + 1);
+    // Chosen as io_uring, receiving with std: the client names the latter.
+    assert_eq!(client.backend_name(), "std");
     #[cfg(target_os = "linux")]
     {
         common::wait_threads(|names| names.iter().any(|n| n == "rx-cam"));
@@ -78,6 +80,7 @@ fn env_var_disables_io_uring() {
     // A UringBackend built directly also obeys the variable.
     let client = client_with(Box::new(UringBackend::new()), [loopback_camera("cam")]);
     assert_eq!(warnings_with(FALLBACK_LINE), 2);
+    assert_eq!(client.backend_name(), "std");
     frames_flow(&client, 300);
 }
 

@@ -10,7 +10,7 @@ use crate::backend::batch::{DatagramReceiver, DEFAULT_BATCH};
 use crate::backend::drops::DropCounter;
 use crate::backend::gro::enable_gro_for;
 use crate::backend::linger::Linger;
-use crate::backend::receive::{CameraSocket, ReceiveBackend, SpawnResult};
+use crate::backend::receive::{CameraSocket, ReceiveBackend, SpawnResult, Spawned};
 use crate::error::Error;
 use crate::ratelimit::{RateLimiter, WARN_INTERVAL};
 use crate::socket::kernel_drops;
@@ -126,6 +126,10 @@ impl ReceiveBackend for StdBackend {
             |camera| format!("rx-{}", camera.ingest.camera_id()),
             move |camera| receive_loop(camera, batch, linger, &stop_flag),
         )
+        .map(|threads| Spawned {
+            backend: NAME,
+            threads,
+        })
         .map_err(failed)
     }
 }

@@ -30,7 +30,7 @@ pub use gro::{control_message, gro_segment};
 pub use gro::{enable_gro_for, split_segments, MAX_MESSAGE};
 pub use ingest::CameraIngest;
 pub use linger::Linger;
-pub use receive::{CameraSocket, ReceiveBackend, SpawnResult};
+pub use receive::{CameraSocket, ReceiveBackend, SpawnResult, Spawned};
 
 pub use crate::ratelimit::{RateLimiter, WARN_INTERVAL};
 pub use crate::socket::enable_udp_gro;

@@ -21,9 +21,19 @@ pub struct CameraSocket {
     pub rxq_ovfl: bool,
 }
 
-/// What [`ReceiveBackend::run`] returns: the handles of the receive
-/// threads it started, or why it started none.
-pub type SpawnResult = Result<Vec<JoinHandle<()>>, Error>;
+/// What [`ReceiveBackend::run`] returns: the receive threads it started,
+/// or why it started none.
+pub type SpawnResult = Result<Spawned, Error>;
+
+/// The receive threads a backend started, and which backend they run:
+/// a backend that falls back (io_uring to std sockets) names the one
+/// that actually receives.
+#[derive(Debug)]
+pub struct Spawned {
+    /// Short name of the backend receiving ("std", "uring").
+    pub backend: &'static str,
+    pub threads: Vec<JoinHandle<()>>,
+}
 
 /// A way to receive datagrams for a set of cameras.
 ///
@@ -39,7 +49,8 @@ pub type SpawnResult = Result<Vec<JoinHandle<()>>, Error>;
 ///   dropping each [`CameraIngest`] (that flushes its stream and publishes
 ///   final counters).
 /// - If the backend cannot work here (for example no io_uring), fall back
-///   by handing the cameras to `StdBackend` and log one line saying so.
+///   by handing the cameras to `StdBackend` and log one line saying so;
+///   the [`Spawned`] returned then names the fallback.
 ///   If `run` returns an error it must not leave threads running:
 ///   [`Error::BackendConfig`] for unusable options, [`Error::Backend`]
 ///   for an operating-system failure.

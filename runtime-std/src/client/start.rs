@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::{lock, Client, Phase};
-use crate::backend::{CameraIngest, CameraSocket};
+use crate::backend::{CameraIngest, CameraSocket, Spawned};
 use crate::camera::CameraShared;
 use crate::config::Delivery;
 use crate::decode::RgbDecoder;
@@ -90,19 +90,26 @@ impl Client {
                 return Err(e);
             }
         };
-        let name = backend.name();
         let run = match paths.sockets.is_empty() {
-            true => Ok(Vec::new()),
+            // Nothing for the backend: it stays the one chosen.
+            true => Ok(Spawned {
+                backend: backend.name(),
+                threads: Vec::new(),
+            }),
             false => backend.run(paths.sockets, self.stop.clone()),
         };
         lock(&self.threads).receivers = receivers;
         match run {
-            Ok(handles) => {
-                lock(&self.threads).receivers.extend(handles);
+            Ok(spawned) => {
+                lock(&self.threads).receivers.extend(spawned.threads);
+                // The backend that receives, should the chosen one have
+                // fallen back.
+                self.backend_name = spawned.backend;
                 *lock(&self.phase) = Phase::Running;
                 log::info!(
-                    "receiving {} camera(s) with the {name} backend, {} decode thread(s)",
+                    "receiving {} camera(s) with the {} backend, {} decode thread(s)",
                     self.cameras.len(),
+                    self.backend_name,
                     decode_threads
                 );
                 Ok(())
