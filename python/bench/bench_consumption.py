@@ -1,7 +1,7 @@
 """What a sampling consumer pays, and how fresh its frames are: mjpeg-rtp's
 delivery policies against eager decode, and against OpenCV and PyAV.
 
-Three parts, each a ratio measured within one run (the machine is noisy;
+Four parts, each a ratio measured within one run (the machine is noisy;
 absolute times are printed for context only):
 
 - cpu: one 1080p30 camera (the project's sender, a separate process whose
@@ -35,8 +35,14 @@ absolute times are printed for context only):
   swscale's unscaled conversion hands the peers; not the default, so
   reported beside the goal, not for it).
 
-    python python/bench/bench_consumption.py                 # all, ~4 min
-    python python/bench/bench_consumption.py --part cpu      # or staleness, peers
+- sweep: 8 cameras of 1080p10 (the project's senders) with
+  delivery="latest", a consumer taking the newest frame of every camera
+  in one sweep: get_frame per camera in turn against the same calls from
+  a ThreadPoolExecutor (get_frame releases the GIL while it decodes).
+  Wall time per sweep, alternating, median.
+
+    python python/bench/bench_consumption.py                 # all, ~5 min
+    python python/bench/bench_consumption.py --part cpu      # or staleness, peers, sweep
 
 Needs the project's command (MJPEG_RTP_BIN or cargo), and for `peers`
 GStreamer's gst-rtsp-server for the system python3 and the pip packages
@@ -56,6 +62,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -83,10 +90,10 @@ def percentile(values: List[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def start_sender(port: int) -> subprocess.Popen:  # type: ignore[type-arg]
+def start_sender(port: int, fps: int = FPS) -> subprocess.Popen:  # type: ignore[type-arg]
     return subprocess.Popen(
         [sender_binary(), "send", "--pattern", "--width", str(WIDTH), "--height", str(HEIGHT),
-         "--fps", str(FPS), "--loop", "--to", f"127.0.0.1:{port}"],
+         "--fps", str(fps), "--loop", "--to", f"127.0.0.1:{port}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
 
@@ -189,6 +196,52 @@ def part_staleness(seconds: float) -> None:
     interval = 1e3 / FPS
     print(f"  one decode {decode:.1f} ms, one interval {interval:.1f} ms: goals for latest "
           f"p50 <= {interval + decode:.1f} ms, p99 <= {2 * interval + decode:.1f} ms")
+
+
+# -------------------------------------------------------------- sweep
+
+
+def part_sweep(rounds: int, cameras: int, workers: int) -> None:
+    """The newest frame of every camera, taken in one sweep (a model's
+    batch): get_frame per camera in turn, against the same calls from a
+    thread pool (get_frame releases the GIL while it decodes, so the
+    decodes of different cameras run at once)."""
+    client = mjpeg_rtp.MJPEGRTPClient(decoder=DECODER, delivery="latest")
+    ids = [f"cam{i}" for i in range(cameras)]
+    for camera in ids:
+        client.add_camera(mjpeg_rtp.CameraConfig(camera, "127.0.0.1", 0, socket_buffer_size=8 << 20))
+    client.start()
+    sweep_fps = 10
+    senders = [start_sender(client.local_address(c)[1], fps=sweep_fps) for c in ids]
+    pool = ThreadPoolExecutor(workers)
+    times: Dict[bool, List[float]] = {False: [], True: []}
+    try:
+        for camera in ids:
+            if client.get_frame(camera, timeout=60.0) is None:
+                sys.exit(f"no frames arrived on {camera}")
+        for _ in range(rounds):
+            for in_pool in (False, True):
+                # A new frame on every camera since the last sweep.
+                time.sleep(1.5 / sweep_fps)
+                start = time.perf_counter()
+                if in_pool:
+                    got = list(pool.map(lambda c: client.get_frame(c, timeout=1.0), ids))
+                else:
+                    got = [client.get_frame(c, timeout=1.0) for c in ids]
+                times[in_pool].append(time.perf_counter() - start)
+                if any(g is None for g in got):
+                    sys.exit("a camera had no new frame for its sweep")
+    finally:
+        for sender in senders:
+            sender.terminate()
+            sender.wait()
+        client.stop()
+        pool.shutdown()
+    serial, pooled = statistics.median(times[False]), statistics.median(times[True])
+    print(f"sweep: the newest frame of each of {cameras} cameras (1080p{sweep_fps}, latest, "
+          f"{DECODER}), {rounds} sweeps each way, alternating; median wall time per sweep")
+    print(f"  get_frame in turn          {serial * 1e3:7.1f} ms")
+    print(f"  ThreadPoolExecutor({workers})     {pooled * 1e3:7.1f} ms  ({pooled / serial:.2f}x)")
 
 
 # -------------------------------------------------------------- peers
@@ -421,7 +474,7 @@ def peer_round(name: str, pattern: str, frames: int, seconds: float,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["cpu", "staleness", "peers", "all"], default="all")
+    parser.add_argument("--part", choices=["cpu", "staleness", "peers", "sweep", "all"], default="all")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--peer-rounds", type=lambda v: max(1, int(v)), default=1,
                         help="rounds of the peers part (medians reported)")
@@ -431,6 +484,9 @@ def main() -> None:
                         help="mjpeg-rtp's decoder")
     parser.add_argument("--with-fast", action="store_true",
                         help="peers: also latest with fast=True (needs libjpeg-turbo)")
+    parser.add_argument("--sweep-cameras", type=int, default=8, help="sweep: cameras")
+    parser.add_argument("--sweep-workers", type=int, default=os.cpu_count() or 2,
+                        help="sweep: the thread pool's threads")
     parser.add_argument("--contender", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -448,6 +504,8 @@ def main() -> None:
         part_staleness(args.seconds)
     if args.part in ("peers", "all"):
         part_peers(args.peer_rounds, args.seconds, args.take_fps, args.with_fast)
+    if args.part in ("sweep", "all"):
+        part_sweep(20 * args.rounds, args.sweep_cameras, args.sweep_workers)
 
 
 if __name__ == "__main__":
