@@ -37,9 +37,9 @@ absolute times are printed for context only):
 
 - sweep: 8 cameras of 1080p10 (the project's senders) with
   delivery="latest", a consumer taking the newest frame of every camera
-  in one sweep: get_frame per camera in turn against the same calls from
-  a ThreadPoolExecutor (get_frame releases the GIL while it decodes).
-  Wall time per sweep, alternating, median.
+  in one sweep: get_frame per camera in turn, the same calls from a
+  ThreadPoolExecutor (get_frame releases the GIL while it decodes), and
+  one get_frames call. Wall time per sweep, alternating, median.
 
     python python/bench/bench_consumption.py                 # all, ~5 min
     python python/bench/bench_consumption.py --part cpu      # or staleness, peers, sweep
@@ -203,10 +203,11 @@ def part_staleness(seconds: float) -> None:
 
 def part_sweep(rounds: int, cameras: int, workers: int) -> None:
     """The newest frame of every camera, taken in one sweep (a model's
-    batch): get_frame per camera in turn, against the same calls from a
-    thread pool (get_frame releases the GIL while it decodes, so the
-    decodes of different cameras run at once)."""
-    client = mjpeg_rtp.MJPEGRTPClient(decoder=DECODER, delivery="latest")
+    batch): get_frame per camera in turn, the same calls from a thread
+    pool (get_frame releases the GIL while it decodes, so the decodes of
+    different cameras run at once), and one get_frames call (the batch's
+    decodes side by side on the client's decode threads)."""
+    client = mjpeg_rtp.MJPEGRTPClient(decoder=DECODER, delivery="latest", decode_threads=workers)
     ids = [f"cam{i}" for i in range(cameras)]
     for camera in ids:
         client.add_camera(mjpeg_rtp.CameraConfig(camera, "127.0.0.1", 0, socket_buffer_size=8 << 20))
@@ -214,34 +215,48 @@ def part_sweep(rounds: int, cameras: int, workers: int) -> None:
     sweep_fps = 10
     senders = [start_sender(client.local_address(c)[1], fps=sweep_fps) for c in ids]
     pool = ThreadPoolExecutor(workers)
-    times: Dict[bool, List[float]] = {False: [], True: []}
+
+    def in_turn() -> int:
+        return sum(client.get_frame(c, timeout=1.0) is not None for c in ids)
+
+    def in_pool() -> int:
+        return sum(g is not None for g in pool.map(lambda c: client.get_frame(c, timeout=1.0), ids))
+
+    def batch() -> int:
+        return len(client.get_frames(ids, timeout=1.0))
+
+    ways: Dict[str, Callable[[], int]] = {
+        "get_frame in turn": in_turn,
+        f"ThreadPoolExecutor({workers})": in_pool,
+        "get_frames": batch,
+    }
+    times: Dict[str, List[float]] = {name: [] for name in ways}
     try:
         for camera in ids:
             if client.get_frame(camera, timeout=60.0) is None:
                 sys.exit(f"no frames arrived on {camera}")
         for _ in range(rounds):
-            for in_pool in (False, True):
+            for name, sweep in ways.items():
                 # A new frame on every camera since the last sweep.
                 time.sleep(1.5 / sweep_fps)
                 start = time.perf_counter()
-                if in_pool:
-                    got = list(pool.map(lambda c: client.get_frame(c, timeout=1.0), ids))
-                else:
-                    got = [client.get_frame(c, timeout=1.0) for c in ids]
-                times[in_pool].append(time.perf_counter() - start)
-                if any(g is None for g in got):
-                    sys.exit("a camera had no new frame for its sweep")
+                taken = sweep()
+                times[name].append(time.perf_counter() - start)
+                if taken != cameras:
+                    sys.exit(f"{name}: {taken} of {cameras} cameras had a new frame")
     finally:
         for sender in senders:
             sender.terminate()
             sender.wait()
         client.stop()
         pool.shutdown()
-    serial, pooled = statistics.median(times[False]), statistics.median(times[True])
+    serial = statistics.median(times["get_frame in turn"])
     print(f"sweep: the newest frame of each of {cameras} cameras (1080p{sweep_fps}, latest, "
-          f"{DECODER}), {rounds} sweeps each way, alternating; median wall time per sweep")
-    print(f"  get_frame in turn          {serial * 1e3:7.1f} ms")
-    print(f"  ThreadPoolExecutor({workers})     {pooled * 1e3:7.1f} ms  ({pooled / serial:.2f}x)")
+          f"{DECODER}, {workers} decode threads), {rounds} sweeps each way, alternating; "
+          "median wall time per sweep")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"  {name:<24} {median * 1e3:7.1f} ms  ({median / serial:.2f}x)")
 
 
 # -------------------------------------------------------------- peers
@@ -486,7 +501,7 @@ def main() -> None:
                         help="peers: also latest with fast=True (needs libjpeg-turbo)")
     parser.add_argument("--sweep-cameras", type=int, default=8, help="sweep: cameras")
     parser.add_argument("--sweep-workers", type=int, default=os.cpu_count() or 2,
-                        help="sweep: the thread pool's threads")
+                        help="sweep: the thread pool's threads and the client's decode threads")
     parser.add_argument("--contender", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()

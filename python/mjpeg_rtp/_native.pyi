@@ -4,7 +4,7 @@
 
 import os
 from types import TracebackType
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Type, TypedDict, Union, final, overload
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Type, TypedDict, Union, final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -234,6 +234,9 @@ class MJPEGRTPClient:
     def get_frame(
         self, camera_id: Optional[str] = None, timeout: Optional[float] = None
     ) -> Optional[Tuple[Optional[_RGB], Frame]]: ...
+    def get_frames(
+        self, camera_ids: Optional[Sequence[str]] = None, timeout: Optional[float] = None
+    ) -> Dict[str, Tuple[Optional[_RGB], Frame]]: ...
     def frames(self, camera_id: Optional[str] = None, timeout: Optional[float] = None) -> FrameIterator: ...
     @overload
     def stats(self, camera_id: str) -> _CameraStats: ...

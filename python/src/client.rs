@@ -356,6 +356,60 @@ impl Client {
         }
     }
 
+    /// One frame of each of camera_ids (every camera when None) at once,
+    /// as {camera_id: (rgb, meta)} for the cameras that have one: what
+    /// get_frame(camera_id) would give now, the newest complete frame
+    /// of each latest camera (the batch decoded side by side on up to
+    /// decode_threads threads, the GIL released), the oldest queued of
+    /// each queue camera. Waits up to timeout seconds (None: until a
+    /// frame comes or the client is stopped) for the first of them;
+    /// returns {} on timeout, or once stopped with nothing left.
+    #[pyo3(signature = (camera_ids=None, timeout=None))]
+    fn get_frames<'py>(
+        &self,
+        py: Python<'py>,
+        camera_ids: Option<Vec<String>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        self.check_process(py)?;
+        let ids = match camera_ids {
+            Some(ids) => {
+                for id in &ids {
+                    self.check_camera(py, id)?;
+                }
+                ids
+            }
+            None => self.camera_ids(),
+        };
+        if !self.started.load(Ordering::Acquire) && !self.stopped.load(Ordering::Acquire) {
+            return Err(errors::state(py, "the client is not started: call start()"));
+        }
+        let deadline = deadline(timeout)?;
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let batch = PyDict::new(py);
+        loop {
+            let slice = deadline.map_or(WAIT_SLICE, |d| {
+                d.saturating_duration_since(Instant::now()).min(WAIT_SLICE)
+            });
+            let frames = py.detach(|| match read(&self.runtime).as_ref() {
+                Some(client) => client.get_frames(&ids, slice),
+                None => Vec::new(),
+            });
+            logs::drain(py);
+            for frame in frames.into_iter().flatten() {
+                let id = frame.camera_id().to_owned();
+                batch.set_item(id, self.to_python(py, frame)?)?;
+            }
+            if !batch.is_empty()
+                || self.stopped.load(Ordering::Acquire)
+                || deadline.is_some_and(|d| Instant::now() >= d)
+            {
+                return Ok(batch);
+            }
+            py.check_signals()?;
+        }
+    }
+
     /// Iterate over (rgb, meta) frames of camera_id (of every camera when
     /// None) until the client is stopped, or until no frame came for
     /// timeout seconds when a timeout is given.

@@ -99,6 +99,7 @@ def test_unknown_camera() -> None:
         lambda: client.stats("nope"),
         lambda: client.local_address("nope"),
         lambda: client.frames("nope"),
+        lambda: client.get_frames(["cam", "nope"], timeout=0),
     ):
         with pytest.raises(UnknownCameraError) as raised:
             call()
@@ -115,6 +116,8 @@ def test_state_errors() -> None:
         client.add_camera(CameraConfig("cam", "127.0.0.1", 0))  # duplicate id
     with pytest.raises(StateError):
         client.get_frame("cam", timeout=0)  # not started
+    with pytest.raises(StateError):
+        client.get_frames(timeout=0)
     client.start()
     with pytest.raises(StateError):
         client.start()

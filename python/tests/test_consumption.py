@@ -93,6 +93,50 @@ def test_latest_returns_newer_frames_and_decodes_only_those(small_jpegs: Origina
     assert stats["frames_complete"] > 3 * stats["frames_decoded"], stats
 
 
+def test_get_frames_takes_the_newest_of_every_camera_at_once(small_jpegs: Originals) -> None:
+    """A model's batch: three latest cameras and a queue camera, swept
+    with get_frames at about 5 fps. Each batch holds every camera that
+    has something new; a latest camera's frames only get newer, each is
+    exactly the decode of its own JPEG, and only taken frames are
+    decoded."""
+    latest = ["a", "b", "c"]
+    cameras: Dict[str, dict] = {c: {"delivery": "latest"} for c in latest}  # type: ignore[type-arg]
+    cameras["q"] = {}
+    client = client_with(cameras, decode_threads=2)
+    senders = [start_send(small_jpegs.paths, port(client, c), 30.0, "--loop") for c in cameras]
+    stamps: Dict[str, List[int]] = {c: [] for c in cameras}
+    try:
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            batch = client.get_frames(timeout=1.0)
+            assert batch, "frames flow on every camera"
+            assert set(batch) <= set(cameras)
+            for camera_id, (rgb, meta) in batch.items():
+                assert meta.camera_id == camera_id
+                assert rgb is not None and rgb.shape == (240, 320, 3)
+                assert np.array_equal(rgb, mjpeg_rtp.decode(meta.jpeg_data, decoder=client.decoder))
+                stamps[camera_id].append(meta.extended_timestamp)
+            time.sleep(0.2)
+        # Only the cameras asked for.
+        assert set(client.get_frames(["b"], timeout=1.0)) == {"b"}
+    finally:
+        for sender in senders:
+            sender.kill()
+    for camera_id in latest:
+        assert len(stamps[camera_id]) >= 10, stamps
+        assert all(b > a for a, b in zip(stamps[camera_id], stamps[camera_id][1:])), stamps
+    stats = client.stats()
+    client.stop()
+    for camera_id in latest:
+        s = stats[camera_id]
+        assert s["frames_decoded"] == s["frames_delivered"], s
+        assert s["frames_complete"] > 3 * s["frames_decoded"], s
+    # Once stopped, what waits is still handed out, then nothing (at
+    # once, however long the timeout).
+    client.get_frames(timeout=0)
+    assert client.get_frames(latest, timeout=None) == {}
+
+
 # ----------------------------------------------------------- max_fps
 
 

@@ -1,6 +1,7 @@
 //! The multi-camera client: add cameras, start (`start`: its steps), take
 //! frames, stop.
 
+mod batch;
 mod start;
 
 use std::fmt;

@@ -239,6 +239,37 @@ impl Output {
         }
     }
 
+    /// The next frame of each of `cameras` that has one, in their order
+    /// (`None` where a camera has nothing), waiting up to `timeout` for
+    /// the first; all taken under one lock, so that the batch is one
+    /// moment's. Returns at once when the output is closed.
+    pub(crate) fn pop_each(&self, cameras: &[usize], timeout: Duration) -> Vec<Option<Ready>> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut state = self.lock();
+        loop {
+            let ready = |c: &usize| {
+                state
+                    .cameras
+                    .get(*c)
+                    .is_some_and(|o| front_order(o).is_some())
+            };
+            if state.closed || cameras.iter().any(ready) {
+                return cameras.iter().map(|&c| take(&mut state, Some(c))).collect();
+            }
+            let now = Instant::now();
+            let wait = match deadline {
+                Some(d) if d <= now => return cameras.iter().map(|_| None).collect(),
+                Some(d) => d - now,
+                None => Duration::from_secs(3600),
+            };
+            state = self
+                .ready
+                .wait_timeout(state, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
     /// Wake every waiter; later pops return what waits, then `None`.
     pub(crate) fn close(&self) {
         self.lock().closed = true;

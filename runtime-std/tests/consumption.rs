@@ -160,6 +160,80 @@ fn latest_delivery_decodes_only_what_is_taken() {
     assert_eq!(stats.frames_decoded, 2);
 }
 
+/// `get_frames` takes one frame of each camera at once: the newest of a
+/// latest camera (the batch's decodes side by side), the oldest queued
+/// of a queue camera; `None` for nothing new, an unknown id, or a camera
+/// named again. With nothing anywhere it waits for the first frame.
+#[test]
+fn get_frames_takes_one_frame_of_each_camera_at_once() {
+    let latest = ["a", "b", "c"];
+    let mut cameras: Vec<CameraConfig> = latest
+        .iter()
+        .map(|id| camera(id).with_delivery(Delivery::Latest))
+        .collect();
+    cameras.push(camera("q"));
+    let client = started(2, cameras);
+    let ids = ["a", "b", "c", "q"];
+    let pictures: Vec<Vec<Vec<u8>>> = (0..ids.len() as u32)
+        .map(|cam| {
+            (0..3)
+                .map(|n| camera_jpeg(320, 240, Sampling::Yuv420, 0, 10 * cam + n))
+                .collect()
+        })
+        .collect();
+    let mut senders: Vec<Sender> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| sender(&client, id, 0x200 + i as u32))
+        .collect();
+    for (tx, frames) in senders.iter_mut().zip(&pictures) {
+        for (n, jpeg) in frames.iter().enumerate() {
+            tx.send_frame(jpeg, n as u32 * STEP);
+        }
+    }
+    for id in ids {
+        stats_when(&client, id, |s| s.frames_complete() == 3);
+    }
+    wait_until(|| client.queued("q"), |&n| n == 3);
+
+    let got = client.get_frames(&["a", "b", "nope", "c", "q", "a"], Duration::from_secs(2));
+    assert_eq!(got.len(), 6);
+    for (slot, cam, n) in [(0, 0, 2), (1, 1, 2), (3, 2, 2), (4, 3, 0)] {
+        let frame = got[slot].as_ref().expect("a frame");
+        assert_eq!(frame.camera_id(), ids[cam]);
+        assert_eq!(frame.timestamp, n as u32 * STEP);
+        assert_eq!(decode(&pictures[cam][n]).2, frame.rgb());
+    }
+    assert!(got[2].is_none(), "an unknown camera");
+    assert!(got[5].is_none(), "a camera named again");
+
+    // Nothing newer on the latest cameras; the queue camera's next.
+    let got = client.get_frames(&ids, Duration::from_millis(200));
+    assert!(got[..3].iter().all(Option::is_none));
+    assert_eq!(got[3].as_ref().map(|f| f.timestamp), Some(STEP));
+    for id in latest {
+        let stats = client.camera_stats(id).unwrap();
+        assert_eq!(
+            (stats.frames_decoded, stats.frames_delivered),
+            (1, 1),
+            "{id}"
+        );
+    }
+
+    // Nothing anywhere: the call waits for the first frame to come.
+    let late = std::thread::spawn({
+        let (mut tx, jpeg) = (senders.remove(1), pictures[1][0].clone());
+        move || {
+            std::thread::sleep(Duration::from_millis(100));
+            tx.send_frame(&jpeg, 9 * STEP);
+        }
+    });
+    let got = client.get_frames(&["a", "b", "c"], Duration::from_secs(5));
+    late.join().unwrap();
+    assert!(got[0].is_none() && got[2].is_none());
+    assert_eq!(got[1].as_ref().map(|f| f.timestamp), Some(9 * STEP));
+}
+
 /// `max_fps` keeps the first frame of each 1/N s of RTP time, before any
 /// decode, however fast the frames arrive.
 #[test]
