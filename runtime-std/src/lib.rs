@@ -7,8 +7,9 @@
 //! `turbojpeg` feature, libjpeg-turbo: [`Client::set_decoder`]).
 //!
 //! - [`Client`]: add cameras ([`CameraConfig`]), [`Client::start`], take
-//!   [`Frame`]s with [`Client::get_frame`] (one camera) or
-//!   [`Client::next_frame`] (any camera), read [`Client::stats`],
+//!   [`Frame`]s with [`Client::get_frame`] (one camera),
+//!   [`Client::next_frame`] (any camera) or [`Client::get_frames`] (one
+//!   of each of several cameras at once), read [`Client::stats`],
 //!   [`Client::stop`].
 //! - [`DecodeOptions`] (per camera or client-wide): decode at the size
 //!   the consumer wants (1/2, 1/4, 1/8 while decoding; an exact resize
