@@ -408,6 +408,14 @@ mod tests {
         })
         .join()
         .unwrap();
+        // `join` returns once the thread has woken its joiner, which it
+        // does on its way out, a moment before the kernel removes its
+        // /proc entry: wait for that.
+        let entry = std::path::PathBuf::from(format!("/proc/self/task/{gone}"));
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while entry.exists() && std::time::Instant::now() < give_up {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         let err = format!("{:#}", threads_cpu("uring", &[gone]).unwrap_err());
         assert!(err.contains("receive thread of the uring backend"), "{err}");
         assert!(

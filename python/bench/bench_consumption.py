@@ -206,7 +206,7 @@ def part_sweep(rounds: int, cameras: int, workers: int) -> None:
     batch): get_frame per camera in turn, the same calls from a thread
     pool (get_frame releases the GIL while it decodes, so the decodes of
     different cameras run at once), and one get_frames call (the batch's
-    decodes side by side on the client's decode threads)."""
+    decodes side by side on up to decode_threads threads it starts)."""
     client = mjpeg_rtp.MJPEGRTPClient(decoder=DECODER, delivery="latest", decode_threads=workers)
     ids = [f"cam{i}" for i in range(cameras)]
     for camera in ids:

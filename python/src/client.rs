@@ -129,26 +129,43 @@ impl Client {
         camera_id: Option<&str>,
         deadline: Option<Instant>,
     ) -> PyResult<Option<mjpeg_rtp::Frame>> {
+        self.wait_for(
+            py,
+            deadline,
+            |client, slice| match camera_id {
+                Some(id) => client.get_frame(id, slice),
+                None => client.next_frame(slice),
+            },
+            Option::is_some,
+        )
+    }
+
+    /// Ask `take` in slices of WAIT_SLICE, the GIL released, until what
+    /// it gives is `got`, the client is stopped (and drained), or
+    /// `deadline` passes; Python's signal handlers run between slices.
+    /// Returns the last answer (the default without a runtime).
+    fn wait_for<T: Default + Send>(
+        &self,
+        py: Python<'_>,
+        deadline: Option<Instant>,
+        take: impl Fn(&mjpeg_rtp::Client, Duration) -> T + Sync,
+        got: impl Fn(&T) -> bool,
+    ) -> PyResult<T> {
         loop {
             let slice = deadline.map_or(WAIT_SLICE, |d| {
                 d.saturating_duration_since(Instant::now()).min(WAIT_SLICE)
             });
-            let frame = py.detach(|| {
-                let runtime = read(&self.runtime);
-                let client = runtime.as_ref()?;
-                match camera_id {
-                    Some(id) => client.get_frame(id, slice),
-                    None => client.next_frame(slice),
-                }
+            let answer = py.detach(|| {
+                read(&self.runtime)
+                    .as_ref()
+                    .map_or_else(T::default, |client| take(client, slice))
             });
             logs::drain(py);
-            if frame.is_some() {
-                return Ok(frame);
-            }
-            // Stopped and drained, or out of time.
-            if self.stopped.load(Ordering::Acquire) || deadline.is_some_and(|d| Instant::now() >= d)
+            if got(&answer)
+                || self.stopped.load(Ordering::Acquire)
+                || deadline.is_some_and(|d| Instant::now() >= d)
             {
-                return Ok(None);
+                return Ok(answer);
             }
             py.check_signals()?;
         }
@@ -201,7 +218,8 @@ impl Client {
 impl Client {
     /// decode_threads: 0 for one per CPU (none are started when every
     /// camera has delivery="latest": its frames decode on the taker's
-    /// thread). decoder: "zune-jpeg" (the
+    /// thread); also the most threads get_frames() decodes a batch on.
+    /// decoder: "zune-jpeg" (the
     /// default, pure Rust) or "libjpeg-turbo" (builds with the turbojpeg
     /// feature; see mjpeg_rtp.decoders()). io: "std" (blocking sockets)
     /// or "uring" (Linux io_uring multishot receive; falls back to "std",
@@ -357,13 +375,15 @@ impl Client {
     }
 
     /// One frame of each of camera_ids (every camera when None) at once,
-    /// as {camera_id: (rgb, meta)} for the cameras that have one: what
-    /// get_frame(camera_id) would give now, the newest complete frame
-    /// of each latest camera (the batch decoded side by side on up to
-    /// decode_threads threads, the GIL released), the oldest queued of
-    /// each queue camera. Waits up to timeout seconds (None: until a
-    /// frame comes or the client is stopped) for the first of them;
-    /// returns {} on timeout, or once stopped with nothing left.
+    /// as {camera_id: (rgb, meta)} for the cameras that have one (a
+    /// camera with nothing new is absent): what get_frame(camera_id)
+    /// would give now, the newest complete frame of each latest camera
+    /// (the batch decoded side by side on up to decode_threads threads,
+    /// the GIL released), the oldest queued of each queue camera. Waits
+    /// up to timeout seconds (None: until a frame comes or the client is
+    /// stopped) for the first of them, then takes what every camera has
+    /// at that moment; returns {} on timeout, for an empty camera_ids,
+    /// or once stopped with nothing left.
     #[pyo3(signature = (camera_ids=None, timeout=None))]
     fn get_frames<'py>(
         &self,
@@ -385,29 +405,22 @@ impl Client {
             return Err(errors::state(py, "the client is not started: call start()"));
         }
         let deadline = deadline(timeout)?;
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         let batch = PyDict::new(py);
-        loop {
-            let slice = deadline.map_or(WAIT_SLICE, |d| {
-                d.saturating_duration_since(Instant::now()).min(WAIT_SLICE)
-            });
-            let frames = py.detach(|| match read(&self.runtime).as_ref() {
-                Some(client) => client.get_frames(&ids, slice),
-                None => Vec::new(),
-            });
-            logs::drain(py);
-            for frame in frames.into_iter().flatten() {
-                let id = frame.camera_id().to_owned();
-                batch.set_item(id, self.to_python(py, frame)?)?;
-            }
-            if !batch.is_empty()
-                || self.stopped.load(Ordering::Acquire)
-                || deadline.is_some_and(|d| Instant::now() >= d)
-            {
-                return Ok(batch);
-            }
-            py.check_signals()?;
+        if ids.is_empty() {
+            return Ok(batch);
         }
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let frames = self.wait_for(
+            py,
+            deadline,
+            |client, slice| client.get_frames(&ids, slice),
+            |frames| frames.iter().any(Option::is_some),
+        )?;
+        for frame in frames.into_iter().flatten() {
+            let id = frame.camera_id().to_owned();
+            batch.set_item(id, self.to_python(py, frame)?)?;
+        }
+        Ok(batch)
     }
 
     /// Iterate over (rgb, meta) frames of camera_id (of every camera when

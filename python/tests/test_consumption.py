@@ -95,8 +95,8 @@ def test_latest_returns_newer_frames_and_decodes_only_those(small_jpegs: Origina
 
 def test_get_frames_takes_the_newest_of_every_camera_at_once(small_jpegs: Originals) -> None:
     """A model's batch: three latest cameras and a queue camera, swept
-    with get_frames at about 5 fps. Each batch holds every camera that
-    has something new; a latest camera's frames only get newer, each is
+    with get_frames at about 5 fps. A batch holds the cameras that have
+    something new; a latest camera's frames only get newer, each is
     exactly the decode of its own JPEG, and only taken frames are
     decoded."""
     latest = ["a", "b", "c"]
@@ -105,25 +105,31 @@ def test_get_frames_takes_the_newest_of_every_camera_at_once(small_jpegs: Origin
     client = client_with(cameras, decode_threads=2)
     senders = [start_send(small_jpegs.paths, port(client, c), 30.0, "--loop") for c in cameras]
     stamps: Dict[str, List[int]] = {c: [] for c in cameras}
+    sweeps = 15
     try:
-        end = time.monotonic() + 3
-        while time.monotonic() < end:
-            batch = client.get_frames(timeout=1.0)
-            assert batch, "frames flow on every camera"
+        # Every sender running first (their start-up is not the point).
+        for camera_id in cameras:
+            assert client.get_frame(camera_id, timeout=10.0) is not None, camera_id
+        for _ in range(sweeps):
+            time.sleep(0.2)  # a model at about 5 fps: 30 fps cameras have news
+            batch = client.get_frames(timeout=5.0)
             assert set(batch) <= set(cameras)
             for camera_id, (rgb, meta) in batch.items():
                 assert meta.camera_id == camera_id
                 assert rgb is not None and rgb.shape == (240, 320, 3)
                 assert np.array_equal(rgb, mjpeg_rtp.decode(meta.jpeg_data, decoder=client.decoder))
                 stamps[camera_id].append(meta.extended_timestamp)
-            time.sleep(0.2)
-        # Only the cameras asked for.
-        assert set(client.get_frames(["b"], timeout=1.0)) == {"b"}
+        # Only the cameras asked for; none at all is no frame at once.
+        assert set(client.get_frames(["b"], timeout=5.0)) == {"b"}
+        assert client.get_frames([], timeout=None) == {}
     finally:
         for sender in senders:
             sender.kill()
+    for camera_id in cameras:
+        # Nearly every sweep finds news on every camera (200 ms is six
+        # frames); a loaded machine may leave one out now and then.
+        assert len(stamps[camera_id]) >= 0.7 * sweeps, stamps
     for camera_id in latest:
-        assert len(stamps[camera_id]) >= 10, stamps
         assert all(b > a for a, b in zip(stamps[camera_id], stamps[camera_id][1:])), stamps
     stats = client.stats()
     client.stop()

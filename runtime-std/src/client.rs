@@ -27,7 +27,8 @@ use crate::workers::DecodePlan;
 pub struct ClientOptions {
     /// Decode threads; 0 means one per available CPU. None are started
     /// when every camera has latest delivery (its frames are decoded by
-    /// whoever takes them).
+    /// whoever takes them). Also the most threads one
+    /// [`Client::get_frames`] decodes its batch on.
     pub decode_threads: usize,
     /// How datagrams are received ([`StdBackend`] by default).
     pub backend: Box<dyn ReceiveBackend>,
@@ -365,14 +366,19 @@ impl Client {
             // A taken frame that failed to decode was counted; wait on
             // for the next one.
             if let Some(frame) = frame {
-                if let Some(camera) = self.camera(frame.camera_id()) {
-                    camera
-                        .shared
-                        .frames_delivered
-                        .fetch_add(1, Ordering::Relaxed);
-                }
+                self.count_delivered(&frame);
                 return Some(frame);
             }
+        }
+    }
+
+    /// `frame` goes to the consumer: count it in its camera's stats.
+    fn count_delivered(&self, frame: &Frame) {
+        if let Some(camera) = self.camera(frame.camera_id()) {
+            camera
+                .shared
+                .frames_delivered
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 

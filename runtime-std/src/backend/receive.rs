@@ -32,6 +32,7 @@ pub type SpawnResult = Result<Spawned, Error>;
 pub struct Spawned {
     /// Short name of the backend receiving ("std", "uring").
     pub backend: &'static str,
+    /// The receive threads, joined by the client at stop.
     pub threads: Vec<JoinHandle<()>>,
 }
 
