@@ -215,28 +215,12 @@ impl Output {
     /// waiting longest), waiting up to `timeout`. Returns at once when
     /// the output is closed and nothing waits.
     pub(crate) fn pop(&self, camera: Option<usize>, timeout: Duration) -> Option<Ready> {
-        let deadline = Instant::now().checked_add(timeout);
-        let mut state = self.lock();
-        loop {
-            if let Some(ready) = take(&mut state, camera) {
-                return Some(ready);
-            }
-            if state.closed {
-                return None;
-            }
-            let now = Instant::now();
-            let wait = match deadline {
-                Some(d) if d <= now => return None,
-                Some(d) => d - now,
-                // A timeout too large to represent: wait in long steps.
-                None => Duration::from_secs(3600),
-            };
-            state = self
-                .ready
-                .wait_timeout(state, wait)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        self.wait_for(timeout, |state| match take(state, camera) {
+            Some(ready) => Some(Some(ready)),
+            None if state.closed => Some(None),
+            None => None,
+        })
+        .flatten()
     }
 
     /// The next frame of each of `cameras` that has one, in their order
@@ -244,22 +228,32 @@ impl Output {
     /// the first; all taken under one lock, so that the batch is one
     /// moment's. Returns at once when the output is closed.
     pub(crate) fn pop_each(&self, cameras: &[usize], timeout: Duration) -> Vec<Option<Ready>> {
+        self.wait_for(timeout, |state| {
+            let waiting = |&c: &usize| state.cameras.get(c).and_then(front_order).is_some();
+            (state.closed || cameras.iter().any(waiting))
+                .then(|| cameras.iter().map(|&c| take(state, Some(c))).collect())
+        })
+        .unwrap_or_else(|| cameras.iter().map(|_| None).collect())
+    }
+
+    /// Wait up to `timeout`, woken whenever a frame becomes ready, until
+    /// `attempt` (under the lock) has an answer; `None` when time is up.
+    fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        mut attempt: impl FnMut(&mut State) -> Option<T>,
+    ) -> Option<T> {
         let deadline = Instant::now().checked_add(timeout);
         let mut state = self.lock();
         loop {
-            let ready = |c: &usize| {
-                state
-                    .cameras
-                    .get(*c)
-                    .is_some_and(|o| front_order(o).is_some())
-            };
-            if state.closed || cameras.iter().any(ready) {
-                return cameras.iter().map(|&c| take(&mut state, Some(c))).collect();
+            if let Some(answer) = attempt(&mut state) {
+                return Some(answer);
             }
             let now = Instant::now();
             let wait = match deadline {
-                Some(d) if d <= now => return cameras.iter().map(|_| None).collect(),
+                Some(d) if d <= now => return None,
                 Some(d) => d - now,
+                // A timeout too large to represent: wait in long steps.
                 None => Duration::from_secs(3600),
             };
             state = self
