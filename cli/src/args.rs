@@ -555,6 +555,9 @@ pub struct DemoArgs {
     /// Receive backend.
     #[arg(long, default_value = "std", value_parser = io_parser())]
     pub io: Io,
+    /// Receive without UDP GRO (Linux), as `recv --no-gro`.
+    #[arg(long)]
+    pub no_gro: bool,
     /// Where the PNGs go.
     #[arg(long, value_name = "DIR", default_value = "out/demo")]
     pub out: PathBuf,
@@ -572,6 +575,7 @@ impl From<&DemoArgs> for demo::Options {
             height: args.height,
             port: args.port,
             io: args.io,
+            gro: !args.no_gro,
             out: args.out.clone(),
             png: args.png,
         }
@@ -758,6 +762,14 @@ mod tests {
             panic!("not demo")
         };
         assert_eq!(demo::Options::from(&d).io, Io::Std);
+        assert!(demo::Options::from(&d).gro, "GRO is on unless --no-gro");
+        let Command::Demo(d) = Cli::try_parse_from(["mjpeg-rtp", "demo", "--no-gro"])
+            .unwrap()
+            .command
+        else {
+            panic!("not demo")
+        };
+        assert!(!demo::Options::from(&d).gro);
         let Command::Send(s) =
             Cli::try_parse_from(["mjpeg-rtp", "send", "--pattern", "--to", "h:1"])
                 .unwrap()

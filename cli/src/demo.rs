@@ -40,6 +40,8 @@ pub struct Options {
     pub port: u16,
     /// Receive backend.
     pub io: Io,
+    /// UDP GRO in whichever backend runs (`--no-gro`: off).
+    pub gro: bool,
     /// Where the PNGs go.
     pub out: PathBuf,
     /// How many received frames to write as PNG.
@@ -50,7 +52,7 @@ pub fn run(options: &Options) -> Result<Summary> {
     let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let mut client = Client::new(ClientOptions {
         decode_threads: 0,
-        backend: mjpeg_rtp_uring::backend(options.io),
+        backend: mjpeg_rtp_uring::backend_with_gro(options.io, options.gro),
     });
     let mut config = CameraConfig::new(CAMERA, SocketAddr::new(localhost, options.port))
         .with_sender(localhost)
@@ -148,6 +150,14 @@ pub fn run(options: &Options) -> Result<Summary> {
         pngs.len(),
         options.out.join(to.port().to_string()).display()
     );
+    // Proof of life means frames: none at all is a failure, not an
+    // empty summary.
+    if received == 0 {
+        bail!(
+            "no frame arrived from the {} frames sent over loopback",
+            options.frames
+        );
+    }
     if exact < received {
         bail!(
             "{} received frame(s) differ from what was sent",
