@@ -312,8 +312,8 @@ fn case(
 
 /// Whether a thread of `recv` (process `pid`) is on the receive path: the
 /// main thread, the receive threads (`rx-<camera>`, `rx-uring`) and the
-/// decoders. The rest serve HTTP (`http`, `http-accept`, tiny_http's own
-/// unnamed threads) or wait for Ctrl-C.
+/// decoders. The rest serve HTTP (`http`, `http-accept`) or wait for
+/// Ctrl-C.
 fn on_receive_path(pid: u32, thread: &ThreadTime) -> bool {
     thread.tid == pid || thread.name.starts_with("rx-") || thread.name.starts_with("decode-")
 }

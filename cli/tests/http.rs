@@ -499,9 +499,13 @@ fn live_view_over_http_while_gstreamer_streams() {
                 c["viewers"].as_f64().unwrap()
             );
         }
-        // Every per-camera series carries the camera label.
+        // Every per-camera series carries the camera label; the HTTP
+        // server's own (viewer cap, requests refused or rejected) none.
         for (series, samples) in parsed.as_object().unwrap() {
-            if !series.starts_with("mjpeg_rtp_http_viewers_") {
+            let server_wide = ["mjpeg_rtp_http_viewers_", "mjpeg_rtp_http_requests_"]
+                .iter()
+                .any(|prefix| series.starts_with(prefix));
+            if !server_wide {
                 for s in samples.as_array().unwrap() {
                     assert!(s[0]["camera"].is_string(), "{series} without camera: {s}");
                 }
@@ -969,4 +973,116 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Send `request` on a fresh connection (from a thread of its own, as the
+/// server may stop reading before all of it went), then read what the
+/// server answers until it closes: the status, or 0 when none came.
+fn status_of_raw(addr: SocketAddr, request: Vec<u8>) -> u16 {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let sending = std::thread::spawn(move || {
+        // The server closes once it has seen enough: a failed write is
+        // part of the test, not a failure.
+        let _ = writer.write_all(&request);
+    });
+    let mut answer = Vec::new();
+    let _ = (&stream).read_to_end(&mut answer);
+    sending.join().unwrap();
+    let head = String::from_utf8_lossy(&answer);
+    head.strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .map_or(0, |code| code.parse().unwrap())
+}
+
+/// Requests no browser sends, each answered with its 4xx and counted by
+/// reason; the receiver lives on, its memory unmoved by the lengths the
+/// requests claim, and answers the next request.
+#[test]
+fn hostile_requests_are_answered_counted_and_survived() {
+    let recv = Receiver::start(&["cam"], &[]);
+    let addr = recv.http;
+    api(addr);
+    let rss_before = recv.rss_kib();
+
+    // A body of 4 EiB declared: refused unread, nothing allocated for it.
+    let huge_body = b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 4611686018427387904\r\n\r\n";
+    assert_eq!(status_of_raw(addr, huge_body.to_vec()), 413);
+    // A header line that never ends: 8 MiB of it.
+    let mut endless = b"GET /x HTTP/1.1\r\nX: ".to_vec();
+    endless.resize(8 << 20, b'a');
+    assert_eq!(status_of_raw(addr, endless), 431);
+    // Not HTTP at all (a TLS ClientHello's first bytes, then a blank line).
+    assert_eq!(
+        status_of_raw(addr, b"\x16\x03\x01\x02\x00\x01\r\n\r\n".to_vec()),
+        400
+    );
+    // A method the view does not serve.
+    assert_eq!(
+        status_of_raw(addr, b"DELETE / HTTP/1.1\r\n\r\n".to_vec()),
+        405
+    );
+
+    let now = api(addr);
+    assert_eq!(
+        now["requests_rejected"],
+        serde_json::json!({"body": 1, "malformed": 1, "timed_out": 0, "too_large": 1}),
+        "{now:#}"
+    );
+    assert_eq!(now["requests_refused"], 0);
+    let metrics = String::from_utf8(get_ok(addr, "/metrics")).unwrap();
+    for (reason, count) in [("body", 1.0), ("too_large", 1.0), ("timed_out", 0.0)] {
+        let series = format!(r#"mjpeg_rtp_http_requests_rejected_total{{reason="{reason}"}}"#);
+        assert_eq!(exposed(&metrics, &series), Some(count), "{metrics}");
+    }
+    let grown = recv.rss_kib().saturating_sub(rss_before);
+    assert!(grown < 4096, "RSS grew by {grown} KiB");
+    // It stops as asked (no camera sent, hence no success status), its
+    // accepting thread woken, and prints its summary.
+    let (_, summary) = recv.finish_with_status();
+    assert!(summary["streams"].is_array(), "{summary:#}");
+}
+
+/// Connections that take every file descriptor the receiver may open make
+/// `accept` fail; once they are gone, the live view serves again (the
+/// accepting thread waited and retried rather than ending).
+#[test]
+fn the_view_serves_again_after_running_out_of_file_descriptors() {
+    let recv = Receiver::start(&["cam"], &[]);
+    let addr = recv.http;
+    api(addr);
+    let pid = recv.child.id();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    // Room for a few more descriptors than it holds now.
+    let limit = format!("--nofile={}", open + 4);
+    let lowered = Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &limit])
+        .status()
+        .expect("prlimit (util-linux)");
+    assert!(lowered.success());
+    // Idle connections, more than it can accept: the first few take the
+    // descriptors left (each waits for a request head), the rest wait in
+    // the kernel's accept queue while `accept` fails.
+    let idle: Vec<TcpStream> = (0..16).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(idle);
+    // Hung-up connections end within a read; the view answers again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stream = TcpStream::connect(addr).expect("the listener is still open");
+        drop(stream);
+        let (status, _, _) = get(addr, "/api/cameras", None);
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, summary) = recv.finish_with_status();
+    assert!(summary["streams"].is_array(), "{summary:#}");
 }

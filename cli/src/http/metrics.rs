@@ -44,6 +44,12 @@ struct ReasonLabel {
     reason: String,
 }
 
+/// A server-wide counter's reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpReasonLabel {
+    reason: String,
+}
+
 /// How a per-camera family takes its values from a view.
 enum Series {
     /// A counter (`_total` is appended to its name); `None` leaves the
@@ -239,6 +245,24 @@ impl Collector for LiveMetrics {
                 MetricType::Counter,
             )?,
         )?;
+        ConstCounter::new(self.shared.requests_refused.load(Ordering::Relaxed))
+            .encode(encoder.encode_descriptor(
+            "http_requests_refused",
+            "Connections answered 503 because the server had all the requests in flight it takes",
+            None,
+            MetricType::Counter,
+        )?)?;
+        let mut rejected = encoder.encode_descriptor(
+            "http_requests_rejected",
+            "Requests answered 4xx unread, by reason (malformed, too_large, body, timed_out)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, count) in self.shared.requests_rejected.by_name() {
+            ConstCounter::new(count).encode(rejected.encode_family(&HttpReasonLabel {
+                reason: reason.to_owned(),
+            })?)?;
+        }
         ConstGauge::new(i64::try_from(cap.max()).unwrap_or(i64::MAX)).encode(
             encoder.encode_descriptor(
                 "http_viewers_max",

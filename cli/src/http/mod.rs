@@ -1,6 +1,7 @@
 //! `recv --http ADDR:PORT`: the live view. A page of every camera, each
 //! camera's newest JPEG and an MJPEG stream of them, the stats as JSON and
-//! as Prometheus metrics, served by `tiny_http` on threads of their own.
+//! as Prometheus metrics, served on threads of their own (HTTP/1.1 read
+//! and written by [`wire`], one request per connection).
 //!
 //! The receive loop owns a [`LiveView`] and calls two cheap methods on it:
 //! [`LiveView::publish`] per delivered frame (one copy of the JPEG into a
@@ -12,9 +13,10 @@ mod metrics;
 mod server;
 pub mod slot;
 pub mod snapshot;
+mod wire;
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -68,6 +70,10 @@ struct Shared {
     cap: Arc<ViewerCap>,
     token: Option<String>,
     stopping: AtomicBool,
+    /// Connections answered 503 at the cap on requests in flight.
+    requests_refused: AtomicU64,
+    /// Requests answered 4xx without being read further.
+    requests_rejected: wire::RejectionCounts,
 }
 
 impl Shared {
@@ -108,10 +114,23 @@ impl Shared {
     }
 }
 
+/// How long stopping the view tries to connect to its own listener.
+const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where a connection reaches a listener bound to `bound`: the loopback
+/// address for a wildcard one.
+fn wake_address(bound: SocketAddr) -> SocketAddr {
+    let ip = match bound {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => Ipv4Addr::LOCALHOST.into(),
+        SocketAddr::V6(a) if a.ip().is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+        _ => bound.ip(),
+    };
+    SocketAddr::new(ip, bound.port())
+}
+
 /// The running live view; stops serving when dropped.
 pub struct LiveView {
     shared: Arc<Shared>,
-    server: Arc<tiny_http::Server>,
     local_addr: SocketAddr,
     accept: Option<JoinHandle<()>>,
     rates: RateTracker,
@@ -125,17 +144,13 @@ impl LiveView {
         let cannot =
             |e: &dyn std::fmt::Display| anyhow!("cannot serve HTTP on {}: {e}", options.listen);
         let listener = std::net::TcpListener::bind(options.listen).map_err(|e| cannot(&e))?;
-        // tiny_http hands out no connection to set a timeout on; an
-        // accepted socket inherits the listener's send timeout (Linux and
-        // the BSDs copy it on accept).
+        // Every accepted socket inherits the listener's send timeout
+        // (Linux and the BSDs copy it on accept), so that no write, the
+        // accepting thread's 503s included, waits on a client for longer.
         socket2::SockRef::from(&listener)
             .set_write_timeout(Some(WRITE_TIMEOUT))
             .map_err(|e| cannot(&e))?;
-        let server = tiny_http::Server::from_listener(listener, None).map_err(|e| cannot(&e))?;
-        let local_addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| anyhow!("HTTP server has no IP address"))?;
+        let local_addr = listener.local_addr().map_err(|e| cannot(&e))?;
         if !local_addr.ip().is_loopback() {
             log::warn!(
                 "the live view on {local_addr} is open to the network{}",
@@ -159,18 +174,18 @@ impl LiveView {
             cap: Arc::new(ViewerCap::new(options.max_viewers)),
             token: options.token.clone().filter(|t| !t.is_empty()),
             stopping: AtomicBool::new(false),
+            requests_refused: AtomicU64::new(0),
+            requests_rejected: wire::RejectionCounts::default(),
         });
-        let server = Arc::new(server);
         let registry = Arc::new(metrics::registry(Arc::clone(&shared)));
         let accept = {
-            let (server, shared) = (Arc::clone(&server), Arc::clone(&shared));
+            let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("http-accept".into())
-                .spawn(move || server::accept_loop(&server, &shared, &registry))?
+                .spawn(move || server::accept_loop(&listener, &shared, &registry))?
         };
         let mut live = LiveView {
             shared,
-            server,
             local_addr,
             accept: Some(accept),
             rates: RateTracker::default(),
@@ -226,15 +241,23 @@ impl LiveView {
 impl Drop for LiveView {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::Release);
-        self.server.unblock();
         for camera in &self.shared.cameras {
             camera.slot.wake_all();
         }
         // Viewer threads end at their next frame wait, or when a write
         // to a stalled client times out (WRITE_TIMEOUT); neither is
-        // waited for here.
+        // waited for here. The accepting thread waits in `accept`: a
+        // connection of our own wakes it to see `stopping`. Should that
+        // connection fail, the thread is left to end with the process
+        // rather than joined forever.
+        let woken = TcpStream::connect_timeout(&wake_address(self.local_addr), WAKE_TIMEOUT);
         if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
+            match woken {
+                Ok(_) => {
+                    let _ = accept.join();
+                }
+                Err(e) => log::debug!("http: could not wake the accepting thread: {e}"),
+            }
         }
     }
 }

@@ -1,22 +1,23 @@
-//! The HTTP side of the live view: one thread accepts requests from
-//! `tiny_http` and hands each to a short-lived thread of its own (a slow
-//! client then only ever stalls itself), up to [`MAX_REQUESTS`] at once.
-//! A response that cannot be made (JSON, metrics encoding) is a 500,
-//! never an empty 200.
+//! The HTTP side of the live view: one thread accepts connections and
+//! hands each to a short-lived thread of its own (a slow client then only
+//! ever stalls itself), up to [`MAX_REQUESTS`] at once; each reads one
+//! request ([`wire`]) and answers it. A response that cannot be made
+//! (JSON, metrics encoding) is a 500, never an empty 200.
 
 use std::io::Write;
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 use subtle::ConstantTimeEq;
-use tiny_http::{Header, Method, Request, Response, Server, StatusCode};
 
 use prometheus_client::registry::Registry;
 
 use super::snapshot::CameraView;
+use super::wire::{self, Method, Request, Response};
 use super::{metrics, LiveCamera, Shared};
 
 /// Requests handled at once (stream viewers included); more get a 503.
@@ -33,30 +34,85 @@ const HEARTBEAT: &[u8] = b"\r\n";
 const BOUNDARY: &str = "mjpegrtpframe";
 /// The page: plain HTML, CSS and script in one file, no external asset.
 const PAGE: &str = include_str!("page.html");
+/// After a failed `accept` (out of file descriptors, say), wait this long
+/// before the next: the cause lasts until connections end, and retrying
+/// at once would only spin.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// Failed `accept`s are logged at most this often.
+const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
 
-/// Serve until the server is unblocked.
-pub(super) fn accept_loop(server: &Server, shared: &Arc<Shared>, registry: &Arc<Registry>) {
+/// Serve until the view is stopping (and a connection wakes this thread,
+/// see `LiveView`'s drop). No failure ends it: an `accept` that fails
+/// for want of file descriptors is retried once connections have had
+/// time to end.
+pub(super) fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, registry: &Arc<Registry>) {
     let slots = Arc::new(RequestSlots::new(MAX_REQUESTS));
-    for request in server.incoming_requests() {
+    let mut failures = AcceptFailures::default();
+    loop {
+        let accepted = listener.accept();
         if shared.stopping() {
-            let _ = request.respond(text(503, "shutting down"));
             break;
         }
+        let mut stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                failures.note(&e);
+                continue;
+            }
+        };
         let Some(slot) = slots.take() else {
-            let _ = request.respond(text(503, "too many requests"));
+            // A fresh connection's send buffer is empty: this short
+            // answer does not block the accepting thread.
+            shared.requests_refused.fetch_add(1, Ordering::Relaxed);
+            let _ = Response::text(503, "too many requests").send(&mut stream, false);
             continue;
         };
         let (shared, registry) = (Arc::clone(shared), Arc::clone(registry));
         let spawned = spawn_request(
             std::thread::Builder::new().name("http".into()),
             slot,
-            move || handle(request, &shared, &registry),
+            move || serve(stream, &shared, &registry),
         );
         if let Err(e) = spawned {
-            // The request went with the closure: tiny_http answers a
-            // request dropped unanswered with a 500.
+            // The connection went with the closure and is closed unanswered.
             log::warn!("http: cannot start a request thread: {e}");
         }
+    }
+}
+
+/// Failed `accept`s: counted, logged now and then, each followed by a
+/// pause.
+#[derive(Debug, Default)]
+struct AcceptFailures {
+    since_warning: u64,
+    warned: Option<Instant>,
+}
+
+impl AcceptFailures {
+    fn note(&mut self, error: &std::io::Error) {
+        // A connection the client reset before it was accepted, or a
+        // signal: nothing is wrong with the listener.
+        if matches!(
+            error.kind(),
+            std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::Interrupted
+        ) {
+            return;
+        }
+        self.since_warning += 1;
+        let now = Instant::now();
+        if self
+            .warned
+            .is_none_or(|t| now.duration_since(t) >= ACCEPT_WARN_EVERY)
+        {
+            log::warn!(
+                "http: cannot accept a connection: {error} ({} failed since the last warning); \
+                 retrying",
+                self.since_warning
+            );
+            self.warned = Some(now);
+            self.since_warning = 0;
+        }
+        std::thread::sleep(ACCEPT_PAUSE);
     }
 }
 
@@ -119,17 +175,34 @@ fn spawn_request(
         .map(drop)
 }
 
-fn handle(request: Request, shared: &Shared, registry: &Registry) {
-    let url = request.url().to_owned();
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-    if !authorized(&request, query, shared.token.as_deref()) {
-        let response = text(401, "access token required")
-            .with_header(header("WWW-Authenticate", "Bearer realm=\"mjpeg-rtp\""));
-        let _ = request.respond(response);
+/// One connection: read its request, answer it.
+fn serve(mut stream: TcpStream, shared: &Shared, registry: &Registry) {
+    match wire::read_request(&mut stream, wire::HEAD_TIMEOUT) {
+        Ok(request) => handle(&request, stream, shared, registry),
+        Err(rejection) => {
+            if let Some(response) = rejection.response() {
+                shared.requests_rejected.count(rejection);
+                log::debug!("http: request rejected: {}", rejection.name());
+                let _ = response.send(&mut stream, false);
+            }
+        }
+    }
+}
+
+fn handle(request: &Request, mut connection: TcpStream, shared: &Shared, registry: &Registry) {
+    let (path, query) = request
+        .target
+        .split_once('?')
+        .unwrap_or((&request.target, ""));
+    let head_only = request.method == Method::Head;
+    if !authorized(request, query, shared.token.as_deref()) {
+        let response = Response::text(401, "access token required")
+            .with_header("WWW-Authenticate", "Bearer realm=\"mjpeg-rtp\"");
+        let _ = response.send(&mut connection, head_only);
         return;
     }
-    if !matches!(request.method(), Method::Get | Method::Head) {
-        let _ = request.respond(text(405, "only GET"));
+    if request.method == Method::Other {
+        let _ = Response::text(405, "only GET").send(&mut connection, false);
         return;
     }
     let segments: Vec<String> = path
@@ -139,28 +212,30 @@ fn handle(request: Request, shared: &Shared, registry: &Registry) {
         .collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let response = match segments.as_slice() {
-        [""] | ["index.html"] => bytes(200, "text/html; charset=utf-8", PAGE.as_bytes().to_vec()),
+        [""] | ["index.html"] => {
+            Response::new(200, "text/html; charset=utf-8", PAGE.as_bytes().to_vec())
+        }
         ["api", "cameras"] => json(&api(shared)),
         ["metrics"] => match metrics::render(registry) {
-            Ok(body) => bytes(200, metrics::CONTENT_TYPE, body.into_bytes()),
+            Ok(body) => Response::new(200, metrics::CONTENT_TYPE, body.into_bytes()),
             Err(e) => {
                 log::warn!("http: /metrics could not be encoded: {e}");
-                text(500, "metrics could not be encoded")
+                Response::text(500, "metrics could not be encoded")
             }
         },
         ["cameras", id, file] => match (shared.camera(id), *file) {
-            (None, _) => text(404, "no such camera"),
+            (None, _) => Response::text(404, "no such camera"),
             (Some(camera), "latest.jpg") => match camera.slot.latest() {
-                Some(frame) => bytes(200, "image/jpeg", frame.jpeg.to_vec())
-                    .with_header(header("Cache-Control", "no-store")),
-                None => text(503, "no frame yet").with_header(header("Retry-After", "1")),
+                Some(frame) => Response::new(200, "image/jpeg", frame.jpeg.to_vec())
+                    .with_header("Cache-Control", "no-store"),
+                None => Response::text(503, "no frame yet").with_header("Retry-After", "1"),
             },
-            (Some(camera), "stream.mjpg") => return stream(request, camera, shared),
-            _ => text(404, "not found"),
+            (Some(camera), "stream.mjpg") => return stream(connection, head_only, camera, shared),
+            _ => Response::text(404, "not found"),
         },
-        _ => text(404, "not found"),
+        _ => Response::text(404, "not found"),
     };
-    let _ = request.respond(response);
+    let _ = response.send(&mut connection, head_only);
 }
 
 /// The token, when one is set, as a Bearer header or a `token` query
@@ -171,10 +246,9 @@ fn authorized(request: &Request, query: &str, token: Option<&str>) -> bool {
     };
     let same = |given: &str| bool::from(given.as_bytes().ct_eq(token.as_bytes()));
     let bearer = request
-        .headers()
+        .authorization
         .iter()
-        .filter(|h| h.field.equiv("Authorization"))
-        .filter_map(|h| h.value.as_str().strip_prefix("Bearer "))
+        .filter_map(|value| value.strip_prefix("Bearer "))
         .any(|given| same(given.trim()));
     let in_query = query
         .split('&')
@@ -190,6 +264,10 @@ struct Api {
     viewers_max: usize,
     viewers_refused: u64,
     viewers_stalled: u64,
+    /// Connections answered 503 because [`MAX_REQUESTS`] were in flight.
+    requests_refused: u64,
+    /// Requests answered 4xx unread, by [`wire::Rejection`] name.
+    requests_rejected: std::collections::BTreeMap<&'static str, u64>,
 }
 
 fn api(shared: &Shared) -> Api {
@@ -198,6 +276,8 @@ fn api(shared: &Shared) -> Api {
         viewers_max: shared.cap.max(),
         viewers_refused: shared.cap.refused.load(Ordering::Relaxed),
         viewers_stalled: shared.cap.stalled.load(Ordering::Relaxed),
+        requests_refused: shared.requests_refused.load(Ordering::Relaxed),
+        requests_rejected: shared.requests_rejected.by_name().into_iter().collect(),
     }
 }
 
@@ -205,10 +285,9 @@ fn api(shared: &Shared) -> Api {
 /// `multipart/x-mixed-replace` response, until the client leaves, stops
 /// reading for [`WRITE_TIMEOUT`](super::WRITE_TIMEOUT) (counted), or the
 /// view stops. Written on the raw connection so that every part is
-/// flushed as a whole (tiny_http's chunked body would hold a part's tail
-/// back until the next frame).
-fn stream(request: Request, camera: &LiveCamera, shared: &Shared) {
-    if let Err(e) = stream_parts(request, camera, shared) {
+/// flushed as a whole, with no chunked framing around the parts.
+fn stream(connection: TcpStream, head_only: bool, camera: &LiveCamera, shared: &Shared) {
+    if let Err(e) = stream_parts(connection, head_only, camera, shared) {
         // A send timeout reads as WouldBlock on Unix, TimedOut on Windows.
         if matches!(
             e.kind(),
@@ -225,17 +304,20 @@ fn stream(request: Request, camera: &LiveCamera, shared: &Shared) {
 }
 
 /// [`stream`]'s work: `Err` with the write that failed.
-fn stream_parts(request: Request, camera: &LiveCamera, shared: &Shared) -> std::io::Result<()> {
+fn stream_parts(
+    mut out: TcpStream,
+    head_only: bool,
+    camera: &LiveCamera,
+    shared: &Shared,
+) -> std::io::Result<()> {
     let Some(_ticket) = shared.cap.admit() else {
-        let _ = request.respond(text(503, "too many viewers"));
+        let _ = Response::text(503, "too many viewers").send(&mut out, head_only);
         return Ok(());
     };
     camera.viewers.fetch_add(1, Ordering::AcqRel);
     let _viewer = OnDrop(|| {
         camera.viewers.fetch_sub(1, Ordering::AcqRel);
     });
-    let head_only = *request.method() == Method::Head;
-    let mut out = request.into_writer();
     let head = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary={BOUNDARY}\r\n\
          Cache-Control: no-store\r\nConnection: close\r\n\r\n"
@@ -278,33 +360,15 @@ impl<F: FnMut()> Drop for OnDrop<F> {
     }
 }
 
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("valid header text")
-}
-
-fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Response<std::io::Cursor<Vec<u8>>> {
-    Response::from_data(body)
-        .with_status_code(StatusCode(status))
-        .with_header(header("Content-Type", content_type))
-}
-
 /// `value` as JSON; a 500 when it cannot be serialized.
-fn json(value: &impl Serialize) -> Response<std::io::Cursor<Vec<u8>>> {
+fn json(value: &impl Serialize) -> Response {
     match serde_json::to_vec_pretty(value) {
-        Ok(body) => bytes(200, "application/json", body),
+        Ok(body) => Response::new(200, "application/json", body),
         Err(e) => {
             log::warn!("http: JSON could not be written: {e}");
-            text(500, "JSON could not be written")
+            Response::text(500, "JSON could not be written")
         }
     }
-}
-
-fn text(status: u16, message: &str) -> Response<std::io::Cursor<Vec<u8>>> {
-    bytes(
-        status,
-        "text/plain; charset=utf-8",
-        format!("{message}\n").into_bytes(),
-    )
 }
 
 #[cfg(test)]
@@ -339,7 +403,7 @@ mod tests {
                 Err(serde::ser::Error::custom("no"))
             }
         }
-        assert_eq!(json(&Unwritable).status_code(), StatusCode(500));
-        assert_eq!(json(&[1, 2]).status_code(), StatusCode(200));
+        assert_eq!(json(&Unwritable).status, 500);
+        assert_eq!(json(&[1, 2]).status, 200);
     }
 }
