@@ -553,6 +553,9 @@ fn wandering_viewer(
         let mut stats = ViewerStats::default();
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_secs_f64(rng.range(0.2, 2.0)));
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
             let name = &names[rng.next() as usize % names.len()];
             let stay = if rng.next() % 4 == 0 {
                 0.0
@@ -564,7 +567,14 @@ fn wandering_viewer(
             let visit = (|| -> Result<()> {
                 let mut conn = Conn::get(http, &format!("/cameras/{name}/stream.mjpg"), false)?;
                 let never = || stop.load(Ordering::Relaxed);
-                let head = conn.head(&never)?.context("no answer")?;
+                let Some(head) = conn.head(&never)? else {
+                    // The run ended while the answer was on its way: not
+                    // the receiver's error.
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    bail!("no answer");
+                };
                 if status_of(&head) != 200 {
                     stats.refused += 1;
                     return Ok(());

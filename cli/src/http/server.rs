@@ -51,6 +51,10 @@ pub(super) fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, registry
     loop {
         let accepted = listener.accept();
         if shared.stopping() {
+            // Our own wake-up, or a client just too late.
+            if let Ok((mut stream, _)) = accepted {
+                let _ = Response::text(503, "shutting down").send(&mut stream, false);
+            }
             break;
         }
         let mut stream = match accepted {
