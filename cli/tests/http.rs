@@ -74,6 +74,8 @@ struct Receiver {
     child: Child,
     stdout: ChildStdout,
     http: SocketAddr,
+    /// Its log lines so far.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Receiver {
@@ -100,9 +102,12 @@ impl Receiver {
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = std::sync::Arc::clone(&log);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("recv: {line}");
+                lines.lock().unwrap().push(line.clone());
                 if let Some(rest) = line.split("live view on http://").nth(1) {
                     let _ = tx.send(rest.trim_end_matches('/').parse::<SocketAddr>().unwrap());
                 }
@@ -115,6 +120,7 @@ impl Receiver {
             child,
             stdout,
             http,
+            log,
         }
     }
 
@@ -137,6 +143,14 @@ impl Receiver {
         self.stdout.read_to_string(&mut out).unwrap();
         let status = self.child.wait().unwrap();
         (status, serde_json::from_str(&out).expect("summary JSON"))
+    }
+
+    fn logged(&self, text: &str) -> bool {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|line| line.contains(text))
     }
 
     fn rss_kib(&self) -> u64 {
@@ -998,6 +1012,24 @@ fn status_of_raw(addr: SocketAddr, request: Vec<u8>) -> u16 {
         .map_or(0, |code| code.parse().unwrap())
 }
 
+/// Send `request` and read the answer to its end: (status, head, body).
+fn raw_exchange(addr: SocketAddr, request: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of head");
+    let head = String::from_utf8_lossy(&answer[..split + 4]).into_owned();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head, answer[split + 4..].to_vec())
+}
+
 /// Requests no browser sends, each answered with its 4xx and counted by
 /// reason; the receiver lives on, its memory unmoved by the lengths the
 /// requests claim, and answers the next request.
@@ -1020,11 +1052,22 @@ fn hostile_requests_are_answered_counted_and_survived() {
         status_of_raw(addr, b"\x16\x03\x01\x02\x00\x01\r\n\r\n".to_vec()),
         400
     );
-    // A method the view does not serve.
-    assert_eq!(
-        status_of_raw(addr, b"DELETE / HTTP/1.1\r\n\r\n".to_vec()),
-        405
-    );
+    // A method the view does not serve: 405, naming those it does.
+    let (status, head, _) = raw_exchange(addr, b"DELETE / HTTP/1.1\r\n\r\n");
+    assert_eq!(status, 405, "{head}");
+    assert!(head.contains("\r\nAllow: GET, HEAD\r\n"), "{head}");
+    // HEAD: GET's head, its length included, and no body.
+    let (_, get_head, get_body) = raw_exchange(addr, b"GET /api/cameras HTTP/1.1\r\n\r\n");
+    let (status, head, body) = raw_exchange(addr, b"HEAD /api/cameras HTTP/1.1\r\n\r\n");
+    assert_eq!(status, 200, "{head}");
+    assert!(body.is_empty(), "a body after HEAD: {body:?}");
+    let length = |head: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .map(str::to_owned)
+    };
+    assert!(length(&head).is_some(), "{head}");
+    assert_eq!(length(&get_head), Some(get_body.len().to_string()));
 
     let now = api(addr);
     assert_eq!(
@@ -1051,6 +1094,9 @@ fn hostile_requests_are_answered_counted_and_survived() {
 /// accepting thread waited and retried rather than ending).
 #[test]
 fn the_view_serves_again_after_running_out_of_file_descriptors() {
+    if !peer_present("prlimit (util-linux)", "prlimit", &["--version"]) {
+        return;
+    }
     let recv = Receiver::start(&["cam"], &[]);
     let addr = recv.http;
     api(addr);
@@ -1069,7 +1115,14 @@ fn the_view_serves_again_after_running_out_of_file_descriptors() {
     // descriptors left (each waits for a request head), the rest wait in
     // the kernel's accept queue while `accept` fails.
     let idle: Vec<TcpStream> = (0..16).map(|_| TcpStream::connect(addr).unwrap()).collect();
-    std::thread::sleep(Duration::from_millis(500));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !recv.logged("cannot accept a connection") {
+        assert!(
+            Instant::now() < deadline,
+            "accept never failed: the test would test nothing"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     drop(idle);
     // Hung-up connections end within a read; the view answers again.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -1083,6 +1136,36 @@ fn the_view_serves_again_after_running_out_of_file_descriptors() {
         assert!(Instant::now() < deadline, "still {status}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    let (_, summary) = recv.finish_with_status();
+    assert!(summary["streams"].is_array(), "{summary:#}");
+}
+
+/// Past the cap on requests in flight (64, stream viewers included) a
+/// request is answered 503 and counted; once the viewers leave, requests
+/// are served again.
+#[test]
+fn requests_past_the_cap_are_refused_and_counted() {
+    let recv = Receiver::start(&["cam"], &["--http-max-viewers", "100"]);
+    let addr = recv.http;
+    let viewers: Vec<Viewer> = (0..64).map(|_| Viewer::connect(addr, "cam")).collect();
+    let (status, head, _) = get(addr, "/api/cameras", None);
+    assert_eq!(status, 503, "{head}");
+    drop(viewers);
+    // A viewer of a silent camera learns that its client left at its
+    // second heartbeat, about a second on.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let served = loop {
+        let (status, _, body) = get(addr, "/api/cameras", None);
+        if status == 200 {
+            break serde_json::from_slice::<Value>(&body).unwrap();
+        }
+        assert!(Instant::now() < deadline, "still {status}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        served["requests_refused"].as_u64().unwrap() >= 1,
+        "{served:#}"
+    );
     let (_, summary) = recv.finish_with_status();
     assert!(summary["streams"].is_array(), "{summary:#}");
 }

@@ -20,7 +20,14 @@ use super::snapshot::CameraView;
 use super::wire::{self, Method, Request, Response};
 use super::{metrics, LiveCamera, Shared};
 
-/// Requests handled at once (stream viewers included); more get a 503.
+/// Connections open at once, each on a thread of its own from its
+/// first byte to its last; more get a 503 from the accepting thread.
+/// Larger than [`MAX_REQUESTS`], so that idle connections (a browser's
+/// preconnects, or someone holding sockets open) cannot take the places
+/// of requests; a thread blocked on a read costs little.
+const MAX_CONNECTIONS: usize = 256;
+/// Of those, connections past their request head (stream viewers
+/// included); more get a 503.
 const MAX_REQUESTS: usize = 64;
 /// A viewer waiting for the next frame wakes this often to notice a
 /// shutdown, and to send a heartbeat.
@@ -41,19 +48,21 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// Failed `accept`s are logged at most this often.
 const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
 
-/// Serve until the view is stopping (and a connection wakes this thread,
-/// see `LiveView`'s drop). No failure ends it: an `accept` that fails
+/// Accept connections, each served on a thread of its own, until the
+/// view is stopping (and a connection wakes this thread, see
+/// `LiveView`'s drop). No failure ends it: an `accept` that fails
 /// for want of file descriptors is retried once connections have had
 /// time to end.
 pub(super) fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, registry: &Arc<Registry>) {
-    let slots = Arc::new(RequestSlots::new(MAX_REQUESTS));
+    let connections = Arc::new(RequestSlots::new(MAX_CONNECTIONS));
+    let requests = Arc::new(RequestSlots::new(MAX_REQUESTS));
     let mut failures = AcceptFailures::default();
     loop {
         let accepted = listener.accept();
         if shared.stopping() {
             // Our own wake-up, or a client just too late.
             if let Ok((mut stream, _)) = accepted {
-                let _ = Response::text(503, "shutting down").send(&mut stream, false);
+                let _ = Response::text(503, "shutting down").send_unread(&mut stream);
             }
             break;
         }
@@ -64,18 +73,20 @@ pub(super) fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, registry
                 continue;
             }
         };
-        let Some(slot) = slots.take() else {
-            // A fresh connection's send buffer is empty: this short
-            // answer does not block the accepting thread.
+        let Some(connection) = connections.take() else {
             shared.requests_refused.fetch_add(1, Ordering::Relaxed);
-            let _ = Response::text(503, "too many requests").send(&mut stream, false);
+            let _ = Response::text(503, "too many connections").send_unread(&mut stream);
             continue;
         };
-        let (shared, registry) = (Arc::clone(shared), Arc::clone(registry));
+        let (shared, registry, requests) = (
+            Arc::clone(shared),
+            Arc::clone(registry),
+            Arc::clone(&requests),
+        );
         let spawned = spawn_request(
             std::thread::Builder::new().name("http".into()),
-            slot,
-            move || serve(stream, &shared, &registry),
+            connection,
+            move || serve(stream, &requests, &shared, &registry),
         );
         if let Err(e) = spawned {
             // The connection went with the closure and is closed unanswered.
@@ -120,7 +131,7 @@ impl AcceptFailures {
     }
 }
 
-/// Requests in flight, at most `max`.
+/// Places for connections or requests in flight, at most `max`.
 #[derive(Debug)]
 struct RequestSlots {
     max: usize,
@@ -179,18 +190,38 @@ fn spawn_request(
         .map(drop)
 }
 
-/// One connection: read its request, answer it.
-fn serve(mut stream: TcpStream, shared: &Shared, registry: &Registry) {
-    match wire::read_request(&mut stream, wire::HEAD_TIMEOUT) {
-        Ok(request) => handle(&request, stream, shared, registry),
+/// One connection (its place given back by `spawn_request` when this
+/// returns): read its request, then answer it in a request's place.
+fn serve(
+    mut stream: TcpStream,
+    requests: &Arc<RequestSlots>,
+    shared: &Shared,
+    registry: &Registry,
+) {
+    if stream
+        .set_write_timeout(Some(super::WRITE_TIMEOUT))
+        .is_err()
+    {
+        return;
+    }
+    let request = match wire::read_request(&mut stream, wire::HEAD_TIMEOUT) {
+        Ok(request) => request,
         Err(rejection) => {
             if let Some(response) = rejection.response() {
                 shared.requests_rejected.count(rejection);
                 log::debug!("http: request rejected: {}", rejection.name());
                 let _ = response.send(&mut stream, false);
             }
+            return;
         }
-    }
+    };
+    let Some(_request) = requests.take() else {
+        shared.requests_refused.fetch_add(1, Ordering::Relaxed);
+        let head_only = request.method == Method::Head;
+        let _ = Response::text(503, "too many requests").send(&mut stream, head_only);
+        return;
+    };
+    handle(&request, stream, shared, registry);
 }
 
 fn handle(request: &Request, mut connection: TcpStream, shared: &Shared, registry: &Registry) {
@@ -206,7 +237,8 @@ fn handle(request: &Request, mut connection: TcpStream, shared: &Shared, registr
         return;
     }
     if request.method == Method::Other {
-        let _ = Response::text(405, "only GET").send(&mut connection, false);
+        let response = Response::text(405, "only GET and HEAD").with_header("Allow", "GET, HEAD");
+        let _ = response.send(&mut connection, false);
         return;
     }
     let segments: Vec<String> = path
@@ -249,10 +281,14 @@ fn authorized(request: &Request, query: &str, token: Option<&str>) -> bool {
         return true;
     };
     let same = |given: &str| bool::from(given.as_bytes().ct_eq(token.as_bytes()));
+    // The scheme's name is case-insensitive (RFC 9110, 11.1).
     let bearer = request
         .authorization
         .iter()
-        .filter_map(|value| value.strip_prefix("Bearer "))
+        .filter_map(|value| {
+            let (scheme, given) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("Bearer").then_some(given)
+        })
         .any(|given| same(given.trim()));
     let in_query = query
         .split('&')
@@ -292,11 +328,7 @@ fn api(shared: &Shared) -> Api {
 /// flushed as a whole, with no chunked framing around the parts.
 fn stream(connection: TcpStream, head_only: bool, camera: &LiveCamera, shared: &Shared) {
     if let Err(e) = stream_parts(connection, head_only, camera, shared) {
-        // A send timeout reads as WouldBlock on Unix, TimedOut on Windows.
-        if matches!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ) {
+        if wire::is_timeout(&e) {
             shared.cap.stalled.fetch_add(1, Ordering::Relaxed);
             log::info!(
                 "http: a viewer of camera {:?} stopped reading for {:?}; dropped",
@@ -322,10 +354,8 @@ fn stream_parts(
     let _viewer = OnDrop(|| {
         camera.viewers.fetch_sub(1, Ordering::AcqRel);
     });
-    let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary={BOUNDARY}\r\n\
-         Cache-Control: no-store\r\nConnection: close\r\n\r\n"
-    );
+    let content_type = format!("multipart/x-mixed-replace; boundary={BOUNDARY}");
+    let head = wire::head(200, &content_type, None, &[("Cache-Control", "no-store")]);
     out.write_all(head.as_bytes())?;
     out.flush()?;
     if head_only {

@@ -22,6 +22,17 @@ const MAX_HEADERS: usize = 64;
 /// (408 after): an idle or trickling connection holds its request place
 /// no longer.
 pub(super) const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// A whole response (not a stream) must be written within this long: a
+/// client that reads a byte now and then, each write making just enough
+/// progress for the per-write timeout, holds its thread no longer.
+const RESPONSE_DEADLINE: Duration = Duration::from_secs(30);
+/// After a response, what the client still sends (a body refused, the
+/// rest of a head too large, a pipelined request) is read and dropped
+/// for up to this long and this many bytes before the connection
+/// closes: closing with unread bytes would send a reset, and the client
+/// could lose the response it has not read yet.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Method {
@@ -44,8 +55,8 @@ pub(super) struct Request {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Rejection {
     /// The client closed (or reset) the connection before a whole head
-    /// came: nobody to answer, and not counted (a browser's speculative
-    /// connection ends this way).
+    /// came, or sent nothing at all in time: nobody to answer, and not
+    /// counted (a browser's speculative connection ends this way).
     Closed,
     /// No whole head within [`HEAD_TIMEOUT`]: 408.
     TimedOut,
@@ -124,7 +135,7 @@ pub(super) fn read_request(
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(Rejection::TimedOut);
+            return Err(timed_out(&head));
         }
         // A zero read timeout would mean none: `left` is not zero here.
         if stream.set_read_timeout(Some(left)).is_err() {
@@ -135,9 +146,7 @@ pub(super) fn read_request(
             Ok(0) => return Err(Rejection::Closed),
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Err(Rejection::TimedOut)
-            }
+            Err(e) if is_timeout(&e) => return Err(timed_out(&head)),
             Err(_) => return Err(Rejection::Closed),
         };
         // Look for the blank line only where the new bytes could complete
@@ -152,6 +161,22 @@ pub(super) fn read_request(
             return Err(Rejection::TooLarge);
         }
     }
+}
+
+/// A connection that sent nothing in time is let go like one that
+/// closed: it was idle, not a request gone wrong.
+fn timed_out(head: &[u8]) -> Rejection {
+    if head.is_empty() {
+        Rejection::Closed
+    } else {
+        Rejection::TimedOut
+    }
+}
+
+/// Whether a socket error is a read or write timeout running out (it
+/// reads as WouldBlock on Unix, TimedOut on Windows).
+pub(super) fn is_timeout(error: &std::io::Error) -> bool {
+    matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
 /// Where the head ends in `bytes` (just past its blank line), if it does.
@@ -180,10 +205,11 @@ fn parse(head: &[u8]) -> Result<Request, Rejection> {
         // a request head either.
         Ok(httparse::Status::Partial) | Err(_) => return Err(Rejection::Malformed),
     }
+    let zero =
+        |value: &[u8]| std::str::from_utf8(value).is_ok_and(|v| v.trim().parse::<u64>() == Ok(0));
     let declares_body = request.headers.iter().any(|h| {
         h.name.eq_ignore_ascii_case("transfer-encoding")
-            || (h.name.eq_ignore_ascii_case("content-length")
-                && std::str::from_utf8(h.value).map(str::trim) != Ok("0"))
+            || (h.name.eq_ignore_ascii_case("content-length") && !zero(h.value))
     });
     if declares_body {
         return Err(Rejection::Body);
@@ -195,7 +221,7 @@ fn parse(head: &[u8]) -> Result<Request, Rejection> {
     };
     Ok(Request {
         method,
-        target: request.path.unwrap_or("/").to_owned(),
+        target: origin_form(request.path.unwrap_or("/")).to_owned(),
         authorization: request
             .headers
             .iter()
@@ -203,6 +229,40 @@ fn parse(head: &[u8]) -> Result<Request, Rejection> {
             .map(|h| String::from_utf8_lossy(h.value).into_owned())
             .collect(),
     })
+}
+
+/// The path and query of a request target: an absolute-form target
+/// (`http://host/path`, which a server must accept, RFC 9112 3.2.2)
+/// loses its scheme and authority.
+fn origin_form(target: &str) -> &str {
+    match target.split_once("://") {
+        Some((scheme, rest)) if !scheme.contains('/') => rest.find('/').map_or("/", |i| &rest[i..]),
+        _ => target,
+    }
+}
+
+/// A response head: the status line, `Content-Type`, `Content-Length`
+/// when the length is known (a stream's is not), `Connection: close`,
+/// `headers`, the blank line.
+pub(super) fn head(
+    status: u16,
+    content_type: &str,
+    content_length: Option<usize>,
+    headers: &[(&str, &str)],
+) -> String {
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\n",
+        reason_phrase(status)
+    );
+    if let Some(length) = content_length {
+        head.push_str(&format!("Content-Length: {length}\r\n"));
+    }
+    head.push_str("Connection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
 }
 
 /// A whole response: status, `Content-Type`, more headers, body.
@@ -238,27 +298,74 @@ impl Response {
         self
     }
 
-    /// Write it to `stream` (the head alone for a HEAD request) and end
-    /// the connection: everything is sent before the FIN.
+    /// Write it to `stream` (the head alone for a HEAD request) within
+    /// [`RESPONSE_DEADLINE`] and end the connection: the FIN follows
+    /// everything sent, and what the client still sends meanwhile is
+    /// read and dropped (see [`LINGER`]).
     pub(super) fn send(&self, stream: &mut TcpStream, head_only: bool) -> std::io::Result<()> {
-        let mut out = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
-            self.status,
-            reason_phrase(self.status),
-            self.content_type,
-            self.body.len()
-        );
-        for (name, value) in &self.headers {
-            out.push_str(&format!("{name}: {value}\r\n"));
+        let deadline = Instant::now() + RESPONSE_DEADLINE;
+        let bytes = self.bytes(head_only);
+        for piece in bytes.chunks(64 * 1024) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ErrorKind::TimedOut.into());
+            }
+            stream.set_write_timeout(Some(left.min(super::WRITE_TIMEOUT)))?;
+            stream.write_all(piece)?;
         }
-        out.push_str("\r\n");
-        let mut bytes = out.into_bytes();
+        stream.flush()?;
+        stream.shutdown(Shutdown::Write)?;
+        linger(stream, LINGER);
+        Ok(())
+    }
+
+    /// [`Response::send`] from the accepting thread, to a connection
+    /// whose request was not read: no wait on the client, only what it
+    /// has sent so far is dropped before closing. The answer is short
+    /// and the connection new, so the write does not block.
+    pub(super) fn send_unread(&self, stream: &mut TcpStream) -> std::io::Result<()> {
+        stream.write_all(&self.bytes(false))?;
+        stream.shutdown(Shutdown::Write)?;
+        stream.set_nonblocking(true)?;
+        linger(stream, Duration::ZERO);
+        Ok(())
+    }
+
+    fn bytes(&self, head_only: bool) -> Vec<u8> {
+        let headers: Vec<(&str, &str)> =
+            self.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let mut bytes = head(
+            self.status,
+            self.content_type,
+            Some(self.body.len()),
+            &headers,
+        )
+        .into_bytes();
         if !head_only {
             bytes.extend_from_slice(&self.body);
         }
-        stream.write_all(&bytes)?;
-        stream.flush()?;
-        stream.shutdown(Shutdown::Write)
+        bytes
+    }
+}
+
+/// Read and drop what the client sends until it closes, `wait` passes or
+/// [`LINGER_BYTES`] came; with no `wait` (a non-blocking stream), only
+/// what is already there.
+fn linger(stream: &mut TcpStream, wait: Duration) {
+    let deadline = Instant::now() + wait;
+    let mut dropped = 0;
+    let mut sink = [0u8; 4096];
+    while dropped < LINGER_BYTES {
+        if !wait.is_zero() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+                return;
+            }
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => dropped += n,
+        }
     }
 }
 
@@ -316,6 +423,13 @@ mod tests {
         assert_eq!((head.method, head.target.as_str()), (Method::Head, "/"));
         let post = read_from(b"POST / HTTP/1.1\r\n\r\n", HEAD_TIMEOUT).unwrap();
         assert_eq!(post.method, Method::Other);
+        // Absolute form, and a zero length written long.
+        let absolute =
+            b"GET http://cam.local:8080/api/cameras?x=1 HTTP/1.1\r\nContent-Length: 00\r\n\r\n";
+        let absolute = read_from(absolute, HEAD_TIMEOUT).unwrap();
+        assert_eq!(absolute.target, "/api/cameras?x=1");
+        assert_eq!(origin_form("http://host"), "/");
+        assert_eq!(origin_form("/a?u=http://b/c"), "/a?u=http://b/c");
     }
 
     /// A head sent a byte at a time is read whole.
@@ -407,6 +521,12 @@ mod tests {
         );
         assert!(started.elapsed() < Duration::from_secs(5));
         drop(client);
+        // Nothing at all sent in time: an idle connection, let go as closed.
+        let (_client, mut server) = pair();
+        assert_eq!(
+            read_request(&mut server, Duration::from_millis(100)),
+            Err(Rejection::Closed)
+        );
         let (client, mut server) = pair();
         drop(client);
         assert_eq!(
