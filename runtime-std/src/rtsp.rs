@@ -42,6 +42,11 @@ pub(crate) use wait::Wake;
 /// is attached (read together with the PLAY answer): a frame or two of a
 /// large camera; a server that sends more before we serve loses the rest.
 const MAX_EARLY_BYTES: usize = 1 << 20;
+/// What one datagram kept early costs against [`MAX_EARLY_BYTES`]
+/// besides its bytes: its entry (arrival time and vector). Without it a
+/// flood of empty interleaved frames (4 bytes each on the wire) would
+/// grow the list without bound while PLAY goes unanswered.
+const EARLY_ENTRY_COST: usize = std::mem::size_of::<(Instant, Vec<u8>)>();
 
 /// Bytes one read of the RTSP connection may take: one interleaved frame
 /// of the largest size, so that a backlog drains in few system calls.
@@ -115,15 +120,40 @@ pub(crate) struct Link {
     /// once the session thread drives it.
     route: Option<Route>,
     reports: Option<SessionRtcp>,
-    /// Interleaved RTP read before there was an ingest to feed, with its
-    /// arrival time: servers send the first frame right behind the PLAY
-    /// answer, often in the same read. Fed first when serving starts;
-    /// never kept once it has (the teardown's reads feed nothing).
-    early: Vec<(Instant, Vec<u8>)>,
-    early_bytes: usize,
+    /// Interleaved RTP read before there was an ingest to feed: servers
+    /// send the first frame right behind the PLAY answer, often in the
+    /// same read. Fed first when serving starts; never kept once it has
+    /// (the teardown's reads feed nothing).
+    early: EarlyRtp,
     served: bool,
     /// [`Link::teardown`] ran: dropping the link says nothing more.
     torn_down: bool,
+}
+
+/// Interleaved RTP that came before serving, each datagram with its
+/// arrival time, bounded by [`MAX_EARLY_BYTES`].
+#[derive(Default)]
+struct EarlyRtp {
+    packets: Vec<(Instant, Vec<u8>)>,
+    /// What `packets` costs against the bound: bytes and entries.
+    cost: usize,
+    /// Datagrams, and their bytes, that did not fit: there is no
+    /// receive path to count them yet, so serving warns with them.
+    dropped: u64,
+    dropped_bytes: u64,
+}
+
+impl EarlyRtp {
+    fn keep(&mut self, arrived: Instant, data: &[u8]) {
+        let cost = EARLY_ENTRY_COST + data.len();
+        if self.cost + cost <= MAX_EARLY_BYTES {
+            self.cost += cost;
+            self.packets.push((arrived, data.to_vec()));
+        } else {
+            self.dropped += 1;
+            self.dropped_bytes += data.len() as u64;
+        }
+    }
 }
 
 /// A link dropped on an error path (a failed bind after PLAY, a thread
@@ -282,8 +312,7 @@ impl Link {
             joined: None,
             route: None,
             reports: None,
-            early: Vec::new(),
-            early_bytes: 0,
+            early: EarlyRtp::default(),
             served: false,
             torn_down: false,
         };
@@ -404,12 +433,7 @@ impl Link {
                     (Interleaved::Rtp(data), Some(ingest), _) => {
                         ingest.on_datagram(now, self.peer, data)
                     }
-                    (Interleaved::Rtp(data), None, _)
-                        if !self.served && self.early_bytes + data.len() <= MAX_EARLY_BYTES =>
-                    {
-                        self.early_bytes += data.len();
-                        self.early.push((now, data.to_vec()))
-                    }
+                    (Interleaved::Rtp(data), None, _) if !self.served => self.early.keep(now, data),
                     (Interleaved::Rtcp(data), _, Some(reports)) => {
                         reports.on_interleaved(now, data)
                     }
@@ -514,13 +538,22 @@ impl Link {
         wake: &Wake,
     ) -> Option<Lost> {
         self.served = true;
+        let early = std::mem::take(&mut self.early);
+        if early.dropped > 0 {
+            log::warn!(
+                "camera {:?}: {} interleaved RTP datagrams ({} bytes) from {} came before \
+                 PLAY's answer beyond the {MAX_EARLY_BYTES} bytes kept, and were dropped",
+                self.camera,
+                early.dropped,
+                early.dropped_bytes,
+                self.url
+            );
+        }
         if let Some(ingest) = ingest.as_deref_mut() {
-            for (arrived, packet) in self.early.drain(..) {
+            for (arrived, packet) in early.packets {
                 ingest.on_datagram(arrived, self.peer, &packet);
             }
         }
-        self.early = Vec::new();
-        self.early_bytes = 0;
         let started = Instant::now();
         let mut next_tick = started;
         // The thread wakes for the silence only when it would be due: at
@@ -637,4 +670,96 @@ fn connect_to(url: &Url, camera: &str) -> Result<TcpStream, Error> {
         .next()
         .ok_or_else(|| io_err(io::ErrorKind::NotFound.into()))?;
     TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(io_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A server that sets up interleaved TCP (channels 0-1), never
+    /// answers PLAY, sends `frames` empty interleaved frames on channel
+    /// 0 instead, and closes.
+    fn flood_before_play(frames: usize) -> (SocketAddr, std::thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut requests = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = stream.read(&mut buf).unwrap();
+                assert!(n > 0, "the client closed before PLAY");
+                requests.extend_from_slice(&buf[..n]);
+                while let Some(end) = requests.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let request = String::from_utf8_lossy(&requests[..end]).into_owned();
+                    requests.drain(..end + 4);
+                    let cseq = request
+                        .lines()
+                        .find_map(|l| l.strip_prefix("CSeq: "))
+                        .unwrap()
+                        .trim()
+                        .to_owned();
+                    let answer = match request.split(' ').next().unwrap() {
+                        "OPTIONS" => format!(
+                            "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n\
+                             Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n\r\n"
+                        ),
+                        "DESCRIBE" => {
+                            let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=Flood\r\n\
+                                       c=IN IP4 0.0.0.0\r\nt=0 0\r\na=control:*\r\n\
+                                       m=video 0 RTP/AVP 26\r\na=rtpmap:26 JPEG/90000\r\n\
+                                       a=control:track1\r\n";
+                            format!(
+                                "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n\
+                                 Content-Base: rtsp://{addr}/flood/\r\n\
+                                 Content-Type: application/sdp\r\n\
+                                 Content-Length: {}\r\n\r\n{sdp}",
+                                sdp.len()
+                            )
+                        }
+                        "SETUP" => format!(
+                            "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n\
+                             Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\
+                             Session: 12345678\r\n\r\n"
+                        ),
+                        "PLAY" => {
+                            stream.write_all(&b"$\0\0\0".repeat(frames)).unwrap();
+                            return;
+                        }
+                        other => panic!("unexpected {other}"),
+                    };
+                    stream.write_all(answer.as_bytes()).unwrap();
+                }
+            }
+        });
+        (addr, server)
+    }
+
+    /// Empty interleaved frames before PLAY's answer (4 bytes each on the
+    /// wire) cost their entries against the early bound: the list stays
+    /// bounded and what did not fit is counted.
+    #[test]
+    fn a_flood_of_empty_frames_before_play_stays_bounded() {
+        const FRAMES: usize = 200_000;
+        let (addr, server) = flood_before_play(FRAMES);
+        let url = Url::parse(&format!("rtsp://{addr}/flood")).unwrap();
+        let config = CameraConfig::rtsp("flood", url.as_str());
+        let mut link = Link::connect(&config, &url, TransportRequest::Tcp).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // Until the server has sent everything and closed.
+        while link.pump(None).is_ok() {
+            assert!(Instant::now() < deadline, "the server never closed");
+        }
+        server.join().unwrap();
+        let kept = link.early.packets.len();
+        assert!(kept > 0, "nothing was kept");
+        assert!(
+            kept <= MAX_EARLY_BYTES / std::mem::size_of::<(Instant, Vec<u8>)>(),
+            "{kept} empty frames kept"
+        );
+        assert!(link.early.cost <= MAX_EARLY_BYTES);
+        assert_eq!(link.early.dropped, (FRAMES - kept) as u64);
+        assert_eq!(link.early.dropped_bytes, 0);
+    }
 }
