@@ -21,6 +21,13 @@ use crate::error::Error;
 /// RTCP packets this long or longer are cut; RFC 3550 compound packets
 /// from a single sender are far shorter.
 const MAX_RTCP: usize = 2048;
+/// RTCP datagrams one [`SessionRtcp::read_udp`] takes at most. The
+/// session thread reads RTCP between its other work (keepalives, the
+/// stop flag, reports due): a flood on the RTCP port would otherwise
+/// keep it in the read for as long as the flood lasts. A camera sends a
+/// few a second; what is left stays readable and is read on the next
+/// pass, at once.
+const MAX_RTCP_READS_PER_CALL: usize = 64;
 /// IPv4 + UDP headers, counted in the average RTCP size (RFC 3550 6.2).
 const IP_UDP_OVERHEAD: usize = 28;
 /// RFC 3550 6.2: RTCP gets 5% of the session bandwidth.
@@ -375,7 +382,8 @@ impl SessionRtcp {
         self.sender_left |= received == Received::StreamBye;
     }
 
-    /// Read every RTCP datagram waiting on `socket` (non-blocking).
+    /// Read the RTCP datagrams waiting on `socket` (non-blocking), at
+    /// most [`MAX_RTCP_READS_PER_CALL`].
     pub(crate) fn read_udp(&mut self, socket: &UdpSocket) {
         let host = match self.route {
             Route::Udp { server } => server.ip(),
@@ -384,7 +392,10 @@ impl SessionRtcp {
             Route::Interleaved(_) => return,
         };
         let mut buf = [0u8; MAX_RTCP];
-        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+        for _ in 0..MAX_RTCP_READS_PER_CALL {
+            let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                return;
+            };
             let now = Instant::now();
             if from.ip().to_canonical() != host.to_canonical() {
                 self.reporter.on_foreign(&buf[..n], &self.shared);
@@ -734,5 +745,33 @@ mod tests {
         };
         let lsr = ((NTP_BASE + (3_600 << 32)) >> 16) as u32;
         assert_eq!(&rr[4 + 4 + 16..4 + 4 + 20], lsr.to_be_bytes());
+    }
+
+    /// A flood on the RTCP port is read a bounded number of datagrams at
+    /// a time: the rest waits for the next call.
+    #[test]
+    fn one_read_takes_a_bounded_number_of_datagrams() {
+        // Two calls' worth and one more.
+        const SENT: usize = 2 * MAX_RTCP_READS_PER_CALL + 1;
+        let shared = shared();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let flood = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let server = flood.local_addr().unwrap();
+        let mut rtcp = SessionRtcp::new(Route::Udp { server }, shared.clone(), Instant::now());
+        for _ in 0..SENT {
+            flood
+                .send_to(&[0x80, 201, 0, 1, 0, 0, 0, 1], socket.local_addr().unwrap())
+                .unwrap();
+        }
+        let packets = || shared.rtcp.snapshot().packets;
+        let mut reads = Vec::new();
+        while packets() < SENT as u64 {
+            rtcp.read_udp(&socket);
+            reads.push(packets());
+            assert!(reads.len() <= SENT, "datagrams lost: {reads:?}");
+        }
+        let bound = MAX_RTCP_READS_PER_CALL as u64;
+        assert_eq!(reads, [bound, 2 * bound, 2 * bound + 1]);
     }
 }
