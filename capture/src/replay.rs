@@ -27,7 +27,7 @@ use mjpeg_rtp_core::{
     StreamStats, Thinning, TimestampOrder, Verdict,
 };
 
-use crate::interleaved::{Connections, InterleavedRtp};
+use crate::interleaved::{Connections, InterleavedRtp, Segment};
 use crate::reader::{self, Packet};
 use crate::summary::{
     invalid_reasons, CaptureSummary, IgnoredPort, InterleavedStream, StreamSummary, Summary,
@@ -169,6 +169,10 @@ pub struct Demux {
     thinning: Option<Thinning>,
     buffer_len: usize,
     sources: HashMap<Source, SourceState>,
+    /// Datagrams and refusals of ended sources that opened no stream, by
+    /// port: what `ignored_ports` sums for them (see
+    /// [`Demux::source_ended`]).
+    ended_ignored: BTreeMap<u16, (u64, InvalidCounts)>,
     /// In order of first appearance.
     streams: Vec<Stream>,
     by_key: HashMap<(Source, u32), usize>,
@@ -185,6 +189,7 @@ impl Demux {
             thinning: None,
             buffer_len,
             sources: HashMap::new(),
+            ended_ignored: BTreeMap::new(),
             streams: Vec::new(),
             by_key: HashMap::new(),
             over_limit: 0,
@@ -289,6 +294,28 @@ impl Demux {
         Ok(())
     }
 
+    /// Nothing more comes from `source` (its RTSP/TCP connection ended):
+    /// unless it opened a stream, what it carried is added to its port's
+    /// `ignored_ports` totals and the source is forgotten, so that a
+    /// capture of many short connections keeps only those still open.
+    /// Sources with a stream stay ([`MAX_STREAMS`] bounds them), so that
+    /// a later connection between the same ends counts on their streams
+    /// as before. Whether `source` has a stream.
+    pub fn source_ended(&mut self, source: &Source) -> bool {
+        let Some(state) = self.sources.get(source) else {
+            return false;
+        };
+        if state.last_active.is_some() {
+            return true;
+        }
+        if let Some(state) = self.sources.remove(source) {
+            let (datagrams, invalid) = self.ended_ignored.entry(source.port()).or_default();
+            *datagrams += state.datagrams;
+            invalid.merge(&state.pending_invalid);
+        }
+        false
+    }
+
     /// Valid datagrams ignored because [`MAX_STREAMS`] streams were open.
     pub fn over_stream_limit(&self) -> u64 {
         self.over_limit
@@ -331,7 +358,7 @@ impl Demux {
             .collect();
         // Stable: first appearance order is kept within a port.
         streams.sort_by_key(|s| s.counters.port);
-        let mut ignored: BTreeMap<u16, (u64, InvalidCounts)> = BTreeMap::new();
+        let mut ignored = std::mem::take(&mut self.ended_ignored);
         for (source, state) in &self.sources {
             if state.last_active.is_none() {
                 let (datagrams, invalid) = ignored.entry(source.port()).or_default();
@@ -379,6 +406,7 @@ pub fn replay(
     let mut tcp = TcpSide {
         ports: &options.ports,
         demux: new_demux(),
+        open: HashMap::new(),
         channel_assumed: HashMap::new(),
         filtered: 0,
         time: Instant::ZERO,
@@ -395,16 +423,12 @@ pub fn replay(
             }
             demux.push(Source::Udp { port }, d.time, d.payload, &mut on_frame)
         }
-        Packet::Tcp(time, segment) => {
-            tcp.time = time;
-            let mut result = Ok(());
-            connections.push(segment, &mut |p| tcp.packet(p, &mut on_frame, &mut result));
-            result
-        }
+        Packet::Tcp(time, segment) => tcp.segment(&mut connections, time, segment, &mut on_frame),
     })?;
     let mut result = Ok(());
     let rtsp_tcp = connections.finish(&mut |p| tcp.packet(p, &mut on_frame, &mut result));
     result?;
+    tcp.every_connection_ended();
     capture_summary.filtered = filtered;
     capture_summary.tcp_filtered = tcp.filtered;
     if capture_summary.tcp_segments > 0 {
@@ -436,8 +460,12 @@ pub fn replay(
 struct TcpSide<'a> {
     ports: &'a [u16],
     demux: Demux,
-    /// Whether each source's channel was assumed to carry RTP (as of its
-    /// last packet).
+    /// Each open connection (server, client) that carried interleaved
+    /// RTP: its channels, and whether each was assumed to carry RTP (as
+    /// of its last packet). Forgotten when the connection ends.
+    open: HashMap<(SocketAddr, SocketAddr), Vec<(u8, bool)>>,
+    /// Whether the channel of each ended connection's source that has a
+    /// stream was assumed (sources without one are not summarised).
     channel_assumed: HashMap<Source, bool>,
     /// Interleaved packets skipped by `--port`.
     filtered: u64,
@@ -446,6 +474,52 @@ struct TcpSide<'a> {
 }
 
 impl TcpSide<'_> {
+    /// One TCP segment of the capture, at `time`: the interleaved RTP it
+    /// completes goes to the streams.
+    fn segment(
+        &mut self,
+        connections: &mut Connections,
+        time: Instant,
+        segment: Segment<'_>,
+        on_frame: &mut dyn FnMut(ReplayFrame<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.time = time;
+        let mut result = Ok(());
+        connections.push(segment, &mut |p| self.packet(p, on_frame, &mut result));
+        // The connections end the segment's direction with it.
+        if segment.end {
+            self.connection_ended((segment.src, segment.dst));
+        }
+        result
+    }
+
+    /// The connection `(server, client)` ended: its sources are done
+    /// with ([`Demux::source_ended`]); what a summary says of their
+    /// streams is kept.
+    fn connection_ended(&mut self, (server, client): (SocketAddr, SocketAddr)) {
+        let Some(channels) = self.open.remove(&(server, client)) else {
+            return;
+        };
+        for (channel, assumed) in channels {
+            let source = Source::Interleaved {
+                server,
+                client,
+                channel,
+            };
+            if self.demux.source_ended(&source) {
+                self.channel_assumed.insert(source, assumed);
+            }
+        }
+    }
+
+    /// The end of the capture ends the connections still open.
+    fn every_connection_ended(&mut self) {
+        let open: Vec<_> = self.open.keys().copied().collect();
+        for connection in open {
+            self.connection_ended(connection);
+        }
+    }
+
     /// One interleaved RTP packet; the first error is kept in `result`
     /// and ends the work.
     fn packet(
@@ -466,7 +540,144 @@ impl TcpSide<'_> {
             client: p.client,
             channel: p.channel,
         };
-        self.channel_assumed.insert(source, p.channel_assumed);
+        let channels = self.open.entry((p.server, p.client)).or_default();
+        match channels
+            .iter_mut()
+            .find(|(channel, _)| *channel == p.channel)
+        {
+            Some((_, assumed)) => *assumed = p.channel_assumed,
+            None => channels.push((p.channel, p.channel_assumed)),
+        }
         *result = self.demux.push(source, self.time, p.data, on_frame);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    use etherparse::PacketBuilder;
+    use pcap_file::pcap::{PcapPacket, PcapWriter};
+
+    use super::*;
+
+    impl TcpSide<'_> {
+        /// Entries kept about connections and their sources.
+        fn entries_held(&self) -> usize {
+            self.demux.sources.len() + self.open.len() + self.channel_assumed.len()
+        }
+    }
+
+    /// A TCP segment from `src` to `dst` with its own SYN and FIN: a
+    /// whole one-segment connection.
+    struct Short {
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+        payload: Vec<u8>,
+    }
+
+    impl Short {
+        fn segment(&self) -> Segment<'_> {
+            Segment {
+                src: self.src.into(),
+                dst: self.dst.into(),
+                seq: 1000,
+                syn: true,
+                end: true,
+                payload: &self.payload,
+            }
+        }
+    }
+
+    fn write_capture(path: &Path, segments: &[Short]) {
+        let file = std::fs::File::create(path).unwrap();
+        let mut writer = PcapWriter::new(std::io::BufWriter::new(file)).unwrap();
+        for (i, s) in segments.iter().enumerate() {
+            let builder = PacketBuilder::ethernet2([0; 6], [0; 6])
+                .ipv4(s.src.ip().octets(), s.dst.ip().octets(), 64)
+                .tcp(s.src.port(), s.dst.port(), 1000, 65535)
+                .syn()
+                .fin();
+            let mut data = Vec::new();
+            builder.write(&mut data, &s.payload).unwrap();
+            let time = std::time::Duration::from_micros(i as u64);
+            let len = data.len() as u32;
+            writer
+                .write_packet(&PcapPacket::new_owned(time, len, data))
+                .unwrap();
+        }
+    }
+
+    /// Many one-segment connections from a server, the first carrying a
+    /// valid RTP/JPEG packet, the rest an empty interleaved frame: what
+    /// is kept about them stays bounded, and every packet is counted.
+    #[test]
+    fn many_short_connections_hold_bounded_state_and_are_counted() {
+        const EMPTY: u16 = 20_000;
+        let server = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 554);
+        let client =
+            |n: u16| SocketAddrV4::new(Ipv4Addr::new(10, 1, (n >> 8) as u8, n as u8), 40_000);
+        // Marker, PT 26, sequence 1, timestamp 1, SSRC 9; then a whole
+        // frame in one packet: offset 0, type 0, Q 50, 16x16.
+        let mut rtp = vec![0x80, 0x80 | 26, 0, 1, 0, 0, 0, 1, 0, 0, 0, 9];
+        rtp.extend_from_slice(&[0, 0, 0, 0, 0, 50, 2, 2, 0xff, 0xd9]);
+        let mut segments = vec![Short {
+            src: server,
+            dst: client(0),
+            payload: mjpeg_rtp_rtsp::framing::interleaved(0, &rtp).unwrap(),
+        }];
+        segments.extend((1..=EMPTY).map(|n| Short {
+            src: server,
+            dst: client(n),
+            payload: b"$\0\0\0".to_vec(),
+        }));
+
+        let mut tcp = TcpSide {
+            ports: &[],
+            demux: Demux::new(Config::default(), frame_buffer_len(1 << 16)),
+            open: HashMap::new(),
+            channel_assumed: HashMap::new(),
+            filtered: 0,
+            time: Instant::ZERO,
+        };
+        let mut connections = Connections::default();
+        let mut most = 0;
+        for s in &segments {
+            tcp.segment(
+                &mut connections,
+                Instant::ZERO,
+                s.segment(),
+                &mut |_| Ok(()),
+            )
+            .unwrap();
+            most = most.max(tcp.entries_held());
+        }
+        // The stream's source and whether its channel was assumed: the
+        // ended connections without a stream leave nothing behind.
+        assert!(most <= 2, "{most} entries held");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("short.pcap");
+        write_capture(&path, &segments);
+        let summary = replay(&path, &Options::default(), |_| Ok(())).unwrap();
+        let capture = summary.capture.unwrap();
+        let rtsp_tcp = capture.rtsp_tcp.unwrap();
+        assert_eq!(rtsp_tcp.rtp_packets, u64::from(EMPTY) + 1);
+        assert_eq!(rtsp_tcp.connections_over_limit, 0);
+        let [stream] = &summary.streams[..] else {
+            panic!("streams: {:?}", summary.streams);
+        };
+        assert_eq!(stream.counters.packets_received, 1);
+        let interleaved = stream.interleaved.unwrap();
+        assert_eq!(interleaved.client, client(0).into());
+        assert!(interleaved.channel_assumed);
+        let [ignored] = &summary.ignored_ports[..] else {
+            panic!("ignored ports: {:?}", summary.ignored_ports);
+        };
+        assert_eq!((ignored.port, ignored.datagrams), (554, u64::from(EMPTY)));
+        assert_eq!(
+            ignored.invalid_reasons,
+            BTreeMap::from([("rtp_truncated".to_owned(), u64::from(EMPTY))])
+        );
     }
 }
