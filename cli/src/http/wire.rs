@@ -19,8 +19,8 @@ pub(super) const MAX_HEAD: usize = 16 * 1024;
 /// Headers parsed at most; more are refused (431).
 const MAX_HEADERS: usize = 64;
 /// A client has this long from connecting to send its whole request head
-/// (408 after): an idle or trickling connection holds its request place
-/// no longer.
+/// (408 after; a connection that sent nothing is closed unanswered): an
+/// idle or trickling connection holds its connection place no longer.
 pub(super) const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// A whole response (not a stream) must be written within this long: a
 /// client that reads a byte now and then, each write making just enough
