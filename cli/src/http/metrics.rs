@@ -248,7 +248,7 @@ impl Collector for LiveMetrics {
         ConstCounter::new(self.shared.requests_refused.load(Ordering::Relaxed))
             .encode(encoder.encode_descriptor(
             "http_requests_refused",
-            "Connections answered 503 because the server had all the requests in flight it takes",
+            "Connections answered 503 because the server had all the connections or requests in flight it takes",
             None,
             MetricType::Counter,
         )?)?;

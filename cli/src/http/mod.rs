@@ -70,7 +70,8 @@ struct Shared {
     cap: Arc<ViewerCap>,
     token: Option<String>,
     stopping: AtomicBool,
-    /// Connections answered 503 at the cap on requests in flight.
+    /// Connections answered 503 at the cap on connections or on requests
+    /// in flight.
     requests_refused: AtomicU64,
     /// Requests answered 4xx without being read further.
     requests_rejected: wire::RejectionCounts,

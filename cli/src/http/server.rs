@@ -1,7 +1,7 @@
 //! The HTTP side of the live view: one thread accepts connections and
 //! hands each to a short-lived thread of its own (a slow client then only
-//! ever stalls itself), up to [`MAX_REQUESTS`] at once; each reads one
-//! request ([`wire`]) and answers it. A response that cannot be made
+//! ever stalls itself), up to [`MAX_CONNECTIONS`] at once; each reads one
+//! request ([`wire`]) and answers it, up to [`MAX_REQUESTS`] at once. A response that cannot be made
 //! (JSON, metrics encoding) is a 500, never an empty 200.
 
 use std::io::Write;
@@ -54,8 +54,8 @@ const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
 /// for want of file descriptors is retried once connections have had
 /// time to end.
 pub(super) fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, registry: &Arc<Registry>) {
-    let connections = Arc::new(RequestSlots::new(MAX_CONNECTIONS));
-    let requests = Arc::new(RequestSlots::new(MAX_REQUESTS));
+    let connections = Arc::new(Slots::new(MAX_CONNECTIONS));
+    let requests = Arc::new(Slots::new(MAX_REQUESTS));
     let mut failures = AcceptFailures::default();
     loop {
         let accepted = listener.accept();
@@ -133,14 +133,14 @@ impl AcceptFailures {
 
 /// Places for connections or requests in flight, at most `max`.
 #[derive(Debug)]
-struct RequestSlots {
+struct Slots {
     max: usize,
     in_flight: AtomicUsize,
 }
 
-impl RequestSlots {
+impl Slots {
     fn new(max: usize) -> Self {
-        RequestSlots {
+        Slots {
             max,
             in_flight: AtomicUsize::new(0),
         }
@@ -148,13 +148,13 @@ impl RequestSlots {
 
     /// A place for one more request, given back when the slot is dropped;
     /// `None` when all are taken.
-    fn take(self: &Arc<Self>) -> Option<RequestSlot> {
+    fn take(self: &Arc<Self>) -> Option<Slot> {
         self.in_flight
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.max).then_some(n + 1)
             })
             .ok()
-            .map(|_| RequestSlot(Arc::clone(self)))
+            .map(|_| Slot(Arc::clone(self)))
     }
 
     #[cfg(test)]
@@ -165,9 +165,9 @@ impl RequestSlots {
 
 /// One request's place; released when dropped, wherever that happens.
 #[derive(Debug)]
-struct RequestSlot(Arc<RequestSlots>);
+struct Slot(Arc<Slots>);
 
-impl Drop for RequestSlot {
+impl Drop for Slot {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
@@ -179,7 +179,7 @@ impl Drop for RequestSlot {
 /// then dropped unrun).
 fn spawn_request(
     builder: std::thread::Builder,
-    slot: RequestSlot,
+    slot: Slot,
     work: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<()> {
     builder
@@ -192,12 +192,7 @@ fn spawn_request(
 
 /// One connection (its place given back by `spawn_request` when this
 /// returns): read its request, then answer it in a request's place.
-fn serve(
-    mut stream: TcpStream,
-    requests: &Arc<RequestSlots>,
-    shared: &Shared,
-    registry: &Registry,
-) {
+fn serve(mut stream: TcpStream, requests: &Arc<Slots>, shared: &Shared, registry: &Registry) {
     if stream
         .set_write_timeout(Some(super::WRITE_TIMEOUT))
         .is_err()
@@ -304,7 +299,7 @@ struct Api {
     viewers_max: usize,
     viewers_refused: u64,
     viewers_stalled: u64,
-    /// Connections answered 503 because [`MAX_REQUESTS`] were in flight.
+    /// Connections answered 503 at [`MAX_CONNECTIONS`] or [`MAX_REQUESTS`].
     requests_refused: u64,
     /// Requests answered 4xx unread, by [`wire::Rejection`] name.
     requests_rejected: std::collections::BTreeMap<&'static str, u64>,
@@ -412,7 +407,7 @@ mod tests {
     /// A thread that cannot be started gives its request slot back.
     #[test]
     fn a_request_slot_is_released_when_its_thread_cannot_start() {
-        let slots = Arc::new(RequestSlots::new(1));
+        let slots = Arc::new(Slots::new(1));
         let slot = slots.take().unwrap();
         assert!(slots.take().is_none());
         // A stack no system grants: the spawn fails.
